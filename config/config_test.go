@@ -1,0 +1,345 @@
+package config
+
+import (
+	"crypto/ed25519"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const minimalNode = "version = 1\n[node]\nname = \"h1\"\nrole = \"home\"\n"
+
+func TestLoadNodeExample(t *testing.T) {
+	path := filepath.Join("..", "configs", "node.example.toml")
+	got, err := LoadNode(path)
+	if err != nil {
+		t.Fatalf("LoadNode(%s): %v", path, err)
+	}
+	want := DefaultNode()
+	want.Node.Name = "home-12"
+	want.Node.Role = RoleHome
+	want.Dir = filepath.Dir(path)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("example differs from DefaultNode plus name/role (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadGenesisExample(t *testing.T) {
+	path := filepath.Join("..", "configs", "genesis.example.toml")
+	g, err := LoadGenesis(path)
+	if err != nil {
+		t.Fatalf("LoadGenesis(%s): %v", path, err)
+	}
+	if g.ChainID != "gridmesh-example-1" || len(g.Authorities) != 4 || len(g.Participants) != 2 {
+		t.Errorf("got chain %q, %d authorities, %d participants; want gridmesh-example-1, 4, 2", g.ChainID, len(g.Authorities), len(g.Participants))
+	}
+	if g.SlotSeconds != 900 || g.KPPM != 500_000 || g.Tariff.Ceiling != 300_000 {
+		t.Errorf("got slot %d, k %d, ceiling %d; want 900, 500000, 300000", g.SlotSeconds, g.KPPM, g.Tariff.Ceiling)
+	}
+}
+
+func TestLoadNodeDefaults(t *testing.T) {
+	dir := t.TempDir()
+	got, err := LoadNode(writeFile(t, dir, "node.toml", minimalNode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultNode()
+	want.Node.Name, want.Node.Role, want.Dir = "h1", RoleHome, dir
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got.Meter.Interval.Duration != time.Second || got.Meter.MaxPowerW != 17250 || got.Trading.BuyMaxPrice != 280000 {
+		t.Errorf("defaults: got interval %v, max power %d, buy max %d", got.Meter.Interval, got.Meter.MaxPowerW, got.Trading.BuyMaxPrice)
+	}
+}
+
+func TestNodePath(t *testing.T) {
+	n := Node{Dir: filepath.Join("etc", "gridmesh")}
+	abs, _ := filepath.Abs("/x/node.key")
+	for _, tc := range []struct{ in, want string }{
+		{"node.key", filepath.Join("etc", "gridmesh", "node.key")},
+		{"sub/data", filepath.Join("etc", "gridmesh", "sub", "data")},
+		{abs, abs},
+		{"", ""},
+	} {
+		if got := n.Path(tc.in); got != tc.want {
+			t.Errorf("Path(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := (Node{}).Path("node.key"); got != "node.key" {
+		t.Errorf("Path without Dir = %q, want node.key", got)
+	}
+}
+
+func TestLoadNodeProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml string
+		want []string // each a whole line of the error
+	}{
+		{"bad duration", minimalNode + "[meter]\ninterval = \"abc\"\n",
+			[]string{`node.toml: meter.interval: expected a duration such as "1s", got "abc"`}},
+		{"unknown keys", "colour = 1\n" + minimalNode + "[meter]\nintervall = \"1s\"\n",
+			[]string{
+				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, log)",
+				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim)",
+			}},
+		{"many at once", "version = 2\n[node]\nname = 5\nrole = \"home\"\n[api]\nlisten = true\n[log]\nlevel = \"loud\"\n",
+			[]string{
+				"node.toml: version: expected 1 (the only version this gridmesh reads), got 2",
+				"node.toml: api.listen: expected a string, got true",
+				"node.toml: node.name: expected a string, got 5",
+			}},
+		{"missing version", "[node]\nname = \"a\"\nrole = \"home\"\n",
+			[]string{"node.toml: version: missing; expected version = 1 at the top of the file"}},
+		{"values", "version = 1\n[node]\nrole = \"homeowner\"\n[meter]\ndriver = \"modbus\"\nmax_power_w = -1\n[log]\nlevel = \"loud\"\nformat = \"xml\"\n[api]\nlisten = \"8080\"\n",
+			[]string{
+				`node.toml: node.name: expected a name for this node, such as "home-12", got ""`,
+				`node.toml: node.role: expected "home" or "authority", got "homeowner"`,
+				`node.toml: api.listen: expected host:port such as "127.0.0.1:8080", got "8080"`,
+				`node.toml: meter.driver: "modbus" is not yet supported by this version; expected "sim"`,
+				`node.toml: meter.max_power_w: expected the connection rating in watts (> 0), got -1`,
+				`node.toml: log.level: expected one of "debug", "info", "warn", "error", got "loud"`,
+				`node.toml: log.format: expected "text" or "json", got "xml"`,
+			}},
+		{"float for int", minimalNode + "[trading]\nbuy_max_price = 0.28\n",
+			[]string{"node.toml: trading.buy_max_price: expected an integer, got 0.28"}},
+		{"array types", minimalNode + "[network]\nlisten = \"/ip4/0.0.0.0/tcp/1\"\nbootstrap = [1, \"/ip4/1.2.3.4/tcp/1\"]\n",
+			[]string{
+				`node.toml: network.bootstrap[0]: expected a string, got 1`,
+				`node.toml: network.listen: expected an array, got "/ip4/0.0.0.0/tcp/1"`,
+			}},
+		{"table for value", minimalNode + "[log.level]\nx = 1\n",
+			[]string{`node.toml: log.level: expected a string, got a table`}},
+		{"syntax", "version = 1\n[node\n",
+			[]string{"node.toml: line 3, column 6: invalid TOML: expected '.' or ']' to end table name, but got '\\n' instead"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeFile(t, dir, "node.toml", tc.toml)
+			_, err := LoadNode(path)
+			if err == nil {
+				t.Fatalf("LoadNode: got no error, want %q", tc.want)
+			}
+			got := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+			lines := strings.Split(got, "\n")
+			for _, w := range tc.want {
+				found := false
+				for _, l := range lines {
+					found = found || l == w
+				}
+				if !found {
+					t.Errorf("error lacks line\n  %s\ngot:\n  %s", w, strings.Join(lines, "\n  "))
+				}
+			}
+			if len(lines) != len(tc.want) {
+				t.Errorf("got %d problems, want %d:\n  %s", len(lines), len(tc.want), strings.Join(lines, "\n  "))
+			}
+		})
+	}
+}
+
+func TestLoadNodeMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.toml")
+	_, err := LoadNode(path)
+	if err == nil || err.Error() != path+": no such file" {
+		t.Errorf("got %v, want %q", err, path+": no such file")
+	}
+}
+
+func exampleGenesis() Genesis {
+	g := DefaultGenesis()
+	g.ChainID = "test-1"
+	g.Operator = strings.Repeat("ab", 32)
+	g.Tariff = TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
+	g.Authorities = []Member{{Name: "a", Key: strings.Repeat("01", 32)}}
+	g.Dev = true
+	return g
+}
+
+func TestLoadGenesisProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Genesis)
+		want []string
+	}{
+		{"too few authorities", func(g *Genesis) { g.Dev = false },
+			[]string{"genesis.toml: authorities: expected at least 4 (or dev = true), got 1"}},
+		{"no authorities even in dev", func(g *Genesis) { g.Authorities = nil },
+			[]string{"genesis.toml: authorities: expected at least 4 (or dev = true), got 0"}},
+		{"bad keys", func(g *Genesis) {
+			g.Operator = "xyz"
+			g.Authorities[0].Key = strings.Repeat("AB", 32)
+			g.Participants = []Member{{Name: "h", Key: strings.Repeat("01", 32)}, {Name: "h", Key: strings.Repeat("02", 31)}}
+		}, []string{
+			`genesis.toml: operator: expected a hex ed25519 public key (64 lowercase hex characters), got "xyz"`,
+			`genesis.toml: authorities[0].key: expected a hex ed25519 public key (64 lowercase hex characters), got "` + strings.Repeat("AB", 32) + `"`,
+			`genesis.toml: participants[1].name: expected a name not used before in participants, got "h" again`,
+			`genesis.toml: participants[1].key: expected a hex ed25519 public key (64 lowercase hex characters), got "` + strings.Repeat("02", 31) + `"`,
+		}},
+		{"duplicate key", func(g *Genesis) { g.Participants = []Member{{Name: "h", Key: g.Authorities[0].Key}} },
+			[]string{"genesis.toml: participants[0].key: expected a key not listed before, got the key of authorities[0]"}},
+		{"lengths", func(g *Genesis) { g.SlotSeconds, g.AttestWindowSeconds, g.GateLeadSeconds, g.ChainID = 0, -1, 86400, "a/b" },
+			[]string{
+				`genesis.toml: chain_id: expected 1 to 64 characters from a-z, A-Z, 0-9, '.', '_', '-', got "a/b"`,
+				"genesis.toml: slot_seconds: expected a slot length in seconds > 0, got 0",
+				"genesis.toml: gate_lead_seconds: expected less than open_lead_seconds (86400), got 86400",
+				"genesis.toml: attest_window_seconds: expected seconds > 0, got -1",
+			}},
+		{"tariff", func(g *Genesis) { g.Tariff = TariffSection{Floor: 300_000, Ceiling: 200_000, Fee: 1}; g.KPPM = 2_000_000 },
+			[]string{
+				"genesis.toml: k_ppm: expected parts per million from 0 to 1000000, got 2000000",
+				"genesis.toml: tariff: expected floor + fee <= ceiling, got floor 300000 + fee 1 > ceiling 200000",
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := exampleGenesis()
+			tc.edit(&g)
+			dir := t.TempDir()
+			path := writeFile(t, dir, "genesis.toml", string(g.TOML()))
+			_, err := LoadGenesis(path)
+			if err == nil {
+				t.Fatalf("got no error, want %q", tc.want)
+			}
+			got := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+			if want := strings.Join(tc.want, "\n"); got != want {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.ReplaceAll(got, "\n", "\n  "), strings.ReplaceAll(want, "\n", "\n  "))
+			}
+		})
+	}
+}
+
+func TestNodeRoundTrip(t *testing.T) {
+	n := DefaultNode()
+	n.Node = NodeSection{Name: "Ünïcode \"home\" \\ 7", Role: RoleAuthority, Key: "keys/a.key", Data: "/var/lib/gridmesh"}
+	n.Network = Network{Genesis: "g.toml", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"}, MDNS: false}
+	n.API.Listen = "[::1]:0"
+	n.Meter.Interval = Duration{1500 * time.Millisecond}
+	n.Meter.MaxPowerW = 5750
+	n.Meter.Sim = MeterSim{Seed: -42, PVPeakW: 0, LoadW: 1200, Speed: 60}
+	n.Trading = Trading{Enabled: false, SellMinPrice: 1, BuyMaxPrice: 999_999_999}
+	n.Log = Log{Level: "debug", Format: "json"}
+	dir := t.TempDir()
+	path := writeFile(t, dir, "node.toml", string(n.TOML()))
+	got, err := LoadNode(path)
+	if err != nil {
+		t.Fatalf("LoadNode(TOML()): %v\n%s", err, n.TOML())
+	}
+	n.Dir = dir
+	if diff := cmp.Diff(n, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	// The defaults themselves round-trip too (empty bootstrap list).
+	d := DefaultNode()
+	d.Node.Name, d.Node.Role = "x", RoleHome
+	got, err = ParseNode("node.toml", d.TOML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Dir = "."
+	if diff := cmp.Diff(d, got); diff != "" {
+		t.Errorf("defaults round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestGenesisRoundTrip(t *testing.T) {
+	g := exampleGenesis()
+	g.Dev = false
+	g.Epoch = 1_700_000_000
+	g.SlotSeconds, g.OpenLeadSeconds, g.GateLeadSeconds, g.AttestWindowSeconds = 5, 60, 1, 3
+	g.KPPM = 0
+	g.Authorities = nil
+	for i, c := range []string{"01", "02", "03", "04"} {
+		g.Authorities = append(g.Authorities, Member{Name: "auth \"" + string(rune('a'+i)) + "\"", Key: strings.Repeat(c, 32)})
+	}
+	g.Participants = []Member{{Name: "home", Key: strings.Repeat("0f", 32)}}
+	got, err := ParseGenesis("genesis.toml", g.TOML())
+	if err != nil {
+		t.Fatalf("ParseGenesis(TOML()): %v\n%s", err, g.TOML())
+	}
+	if diff := cmp.Diff(g, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	// No members: empty lists load back as empty lists.
+	e := exampleGenesis()
+	e.Participants = []Member{}
+	got, err = ParseGenesis("genesis.toml", e.TOML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(e, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.key")
+	priv, err := WriteKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode = %04o, want 0600", st.Mode().Perm())
+	}
+	got, err := LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !priv.Equal(got) {
+		t.Error("LoadKey returned a different key than WriteKey")
+	}
+	msg := []byte("x")
+	if !ed25519.Verify(got.Public().(ed25519.PublicKey), msg, ed25519.Sign(got, msg)) {
+		t.Error("loaded key does not sign verifiably")
+	}
+
+	if _, err := WriteKey(path); err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+		t.Errorf("WriteKey over an existing file: got %v, want a refusal", err)
+	}
+	if again, _ := LoadKey(path); !priv.Equal(again) {
+		t.Error("the refused WriteKey changed the key file")
+	}
+
+	missing := filepath.Join(dir, "none.key")
+	if _, err := LoadKey(missing); err == nil || err.Error() != missing+": no such key file (run gridmesh init)" {
+		t.Errorf("missing: got %v", err)
+	}
+
+	if runtime.GOOS != "windows" {
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := path + ": key file is readable by others (mode 0644); run chmod 600 " + path
+		if _, err := LoadKey(path); err == nil || err.Error() != want {
+			t.Errorf("readable key: got %v, want %q", err, want)
+		}
+	}
+
+	bad := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(bad, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKey(bad); err == nil || !strings.HasPrefix(err.Error(), bad+": expected a PEM") {
+		t.Errorf("garbage key: got %v", err)
+	}
+}

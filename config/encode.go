@@ -1,0 +1,115 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// TOML encodes n as a commented node.toml that LoadNode reads back as n
+// (apart from Dir, which comes from where the file is written).
+func (n Node) TOML() []byte {
+	var b bytes.Buffer
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# gridmesh node config. Every key is explained in configs/node.example.toml.\n")
+	w("# Relative paths are relative to this file's directory.\n")
+	w("version = %d\n\n", n.Version)
+	w("[node]\n")
+	w("name = %s\n", tomlString(n.Node.Name))
+	w("role = %s # \"home\" or \"authority\"\n", tomlString(n.Node.Role))
+	w("key = %s # ed25519 key file, mode 0600\n", tomlString(n.Node.Key))
+	w("data = %s # chain and meter journal\n\n", tomlString(n.Node.Data))
+	w("[network]\n")
+	w("genesis = %s # the network's genesis file, from its operator\n", tomlString(n.Network.Genesis))
+	w("listen = %s\n", tomlStrings(n.Network.Listen))
+	w("bootstrap = %s # /ip4/.../tcp/4001/p2p/<peer id> of the authorities\n", tomlStrings(n.Network.Bootstrap))
+	w("mdns = %t # find peers on the local network\n\n", n.Network.MDNS)
+	w("[api]\n")
+	w("listen = %s # status API and dashboard\n\n", tomlString(n.API.Listen))
+	w("[meter]\n")
+	w("driver = %s\n", tomlString(n.Meter.Driver))
+	w("interval = %s\n", tomlString(n.Meter.Interval.Duration.String()))
+	w("max_power_w = %d # connection rating\n\n", int64(n.Meter.MaxPowerW))
+	w("[meter.sim]\n")
+	w("seed = %d\n", n.Meter.Sim.Seed)
+	w("pv_peak_w = %d\n", int64(n.Meter.Sim.PVPeakW))
+	w("load_w = %d\n", int64(n.Meter.Sim.LoadW))
+	w("speed = %d # simulated seconds per real second\n\n", n.Meter.Sim.Speed)
+	w("[trading] # prices in micro-units per kWh (1 EUR/kWh = 1000000)\n")
+	w("enabled = %t\n", n.Trading.Enabled)
+	w("sell_min_price = %d\n", int64(n.Trading.SellMinPrice))
+	w("buy_max_price = %d\n\n", int64(n.Trading.BuyMaxPrice))
+	w("[log]\n")
+	w("level = %s # debug, info, warn, error\n", tomlString(n.Log.Level))
+	w("format = %s # text or json\n", tomlString(n.Log.Format))
+	return b.Bytes()
+}
+
+// TOML encodes g as a genesis.toml that LoadGenesis reads back as g.
+func (g Genesis) TOML() []byte {
+	var b bytes.Buffer
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# gridmesh genesis: every node of the network must use this same file.\n")
+	w("# Every key is explained in configs/genesis.example.toml.\n")
+	w("version = %d\n", g.Version)
+	w("chain_id = %s\n", tomlString(g.ChainID))
+	w("epoch = %d\n", g.Epoch)
+	w("slot_seconds = %d\n", g.SlotSeconds)
+	w("open_lead_seconds = %d\n", g.OpenLeadSeconds)
+	w("gate_lead_seconds = %d\n", g.GateLeadSeconds)
+	w("attest_window_seconds = %d\n", g.AttestWindowSeconds)
+	w("dev = %t\n", g.Dev)
+	w("operator = %s\n", tomlString(g.Operator))
+	w("k_ppm = %d\n\n", g.KPPM)
+	w("[tariff] # micro-units per kWh\n")
+	w("floor = %d\n", int64(g.Tariff.Floor))
+	w("ceiling = %d\n", int64(g.Tariff.Ceiling))
+	w("fee = %d\n", int64(g.Tariff.Fee))
+	for _, m := range g.Authorities {
+		w("\n[[authorities]]\nname = %s\nkey = %s\n", tomlString(m.Name), tomlString(m.Key))
+	}
+	for _, m := range g.Participants {
+		w("\n[[participants]]\nname = %s\nkey = %s\n", tomlString(m.Name), tomlString(m.Key))
+	}
+	return b.Bytes()
+}
+
+// tomlString quotes s as a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == utf8.RuneError && isInvalid(s[i:]):
+			b.WriteString(`\uFFFD`) // TOML files are UTF-8; an invalid byte cannot be kept
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func isInvalid(s string) bool {
+	r, size := utf8.DecodeRuneInString(s)
+	return r == utf8.RuneError && size <= 1
+}
+
+func tomlStrings(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = tomlString(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}

@@ -1,0 +1,285 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// Version is the only config file version this gridmesh reads.
+const Version = 1
+
+// Roles of a node.
+const (
+	RoleHome      = "home"      // a household: meter, trading agent, follows the chain
+	RoleAuthority = "authority" // utility or co-op: admits participants, produces blocks
+)
+
+// MeterDrivers lists the meter drivers a node config may name; only
+// SupportedMeterDrivers work in this version.
+var (
+	SupportedMeterDrivers = []string{"sim"}
+	plannedMeterDrivers   = []string{"modbus", "s0", "dsmr", "sml", "mqtt"}
+)
+
+// Duration is a time.Duration written in TOML as a string such as "1s" or "15m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration such as "1s".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("expected a duration such as \"1s\", got %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as time.Duration.String does ("1m30s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Node is one node's config file (node.toml). See configs/node.example.toml.
+type Node struct {
+	Version int         `toml:"version"`
+	Node    NodeSection `toml:"node"`
+	Network Network     `toml:"network"`
+	API     API         `toml:"api"`
+	Meter   Meter       `toml:"meter"`
+	Trading Trading     `toml:"trading"`
+	Log     Log         `toml:"log"`
+
+	// Dir is the directory of the file the config was loaded from; relative
+	// paths in the config are relative to it (see Path). "" = working directory.
+	Dir string `toml:"-"`
+}
+
+// NodeSection is [node]: who this node is and where it keeps its data.
+type NodeSection struct {
+	Name string `toml:"name"` // shown to people (logs, dashboard, admission)
+	Role string `toml:"role"` // RoleHome or RoleAuthority
+	Key  string `toml:"key"`  // ed25519 key file (mode 0600), from `gridmesh init`
+	Data string `toml:"data"` // data directory (chain and meter journal)
+}
+
+// Network is [network]: the network to join and how to reach peers.
+type Network struct {
+	Genesis   string   `toml:"genesis"`   // the network's genesis file
+	Listen    []string `toml:"listen"`    // libp2p multiaddrs
+	Bootstrap []string `toml:"bootstrap"` // full multiaddrs with /p2p/<id>, usually authorities
+	MDNS      bool     `toml:"mdns"`      // discover peers on the LAN
+}
+
+// API is [api]: the local HTTP API and dashboard.
+type API struct {
+	Listen string `toml:"listen"` // host:port
+}
+
+// Meter is [meter]: which meter to read and how often.
+type Meter struct {
+	Driver    string   `toml:"driver"`      // "sim" (others are not yet supported)
+	Interval  Duration `toml:"interval"`    // sampling interval
+	MaxPowerW unit.W   `toml:"max_power_w"` // connection rating; readings beyond it are rejected
+	Sim       MeterSim `toml:"sim"`
+}
+
+// MeterSim is [meter.sim]: the simulated meter (PV and household load).
+type MeterSim struct {
+	Seed    int64  `toml:"seed"`
+	PVPeakW unit.W `toml:"pv_peak_w"` // PV peak power at noon
+	LoadW   unit.W `toml:"load_w"`    // average household load
+	Speed   int64  `toml:"speed"`     // simulated seconds per real second
+}
+
+// Trading is [trading]: the homeowner's limits for the trading agent, in
+// micro-units of the network currency per kWh.
+type Trading struct {
+	Enabled      bool       `toml:"enabled"`
+	SellMinPrice unit.Price `toml:"sell_min_price"` // never sell below this
+	BuyMaxPrice  unit.Price `toml:"buy_max_price"`  // never buy above this
+}
+
+// Log is [log].
+type Log struct {
+	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
+	Format string `toml:"format"` // "text" or "json"
+}
+
+// DefaultNode returns the defaults of every node config key. Name and role
+// have no default: a config must say them.
+func DefaultNode() Node {
+	return Node{
+		Version: Version,
+		Node: NodeSection{
+			Key:  "node.key",
+			Data: "data",
+		},
+		Network: Network{
+			Genesis:   "genesis.toml",
+			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+			Bootstrap: []string{},
+			MDNS:      true,
+		},
+		API: API{Listen: "127.0.0.1:8080"},
+		Meter: Meter{
+			Driver:    "sim",
+			Interval:  Duration{time.Second},
+			MaxPowerW: 17250, // 3 × 25 A × 230 V
+			Sim:       MeterSim{PVPeakW: 4000, LoadW: 600, Speed: 1},
+		},
+		Trading: Trading{Enabled: true, SellMinPrice: 90_000, BuyMaxPrice: 280_000},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Path resolves p, a path from the config, against the config file's
+// directory. Absolute paths and a config without Dir are returned unchanged.
+func (n Node) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || n.Dir == "" {
+		return p
+	}
+	return filepath.Join(n.Dir, p)
+}
+
+// LoadNode reads the node config at path. Keys the file leaves out keep their
+// DefaultNode value. The error, if any, joins every problem found, each
+// naming path, the key and what was expected. Node.Dir is set to path's
+// directory.
+func LoadNode(path string) (Node, error) {
+	m, err := readTOML(path)
+	if err != nil {
+		return Node{}, err
+	}
+	return decodeNode(path, m)
+}
+
+// ParseNode is LoadNode for bytes already read; name is used in errors and
+// its directory becomes Node.Dir.
+func ParseNode(name string, b []byte) (Node, error) {
+	m, err := parseTOML(name, b)
+	if err != nil {
+		return Node{}, err
+	}
+	return decodeNode(name, m)
+}
+
+func decodeNode(path string, m map[string]any) (Node, error) {
+	p := &problems{file: path}
+	n := DefaultNode()
+	p.checkVersion(m)
+	p.decodeTable("", m, reflect.ValueOf(&n).Elem())
+	if len(p.errs) == 0 {
+		n.validate(p)
+	}
+	if err := p.err(); err != nil {
+		return Node{}, err
+	}
+	n.Dir = filepath.Dir(path)
+	return n, nil
+}
+
+// Validate checks the values of n as LoadNode does; name is used in errors.
+func (n Node) Validate(name string) error {
+	p := &problems{file: name}
+	if n.Version != Version {
+		p.add("version", "expected 1, got %d", n.Version)
+	}
+	n.validate(p)
+	return p.err()
+}
+
+func (n Node) validate(p *problems) {
+	if strings.TrimSpace(n.Node.Name) == "" {
+		p.add("node.name", "expected a name for this node, such as \"home-12\", got \"\"")
+	} else if !printable(n.Node.Name) || len(n.Node.Name) > 64 {
+		p.add("node.name", "expected up to 64 printable characters, got %q", n.Node.Name)
+	}
+	p.oneOf("node.role", n.Node.Role, RoleHome, RoleAuthority)
+	if n.Node.Key == "" {
+		p.add("node.key", "expected the path of the key file, such as \"node.key\", got \"\"")
+	}
+	if n.Node.Data == "" {
+		p.add("node.data", "expected the path of the data directory, such as \"data\", got \"\"")
+	}
+
+	if n.Network.Genesis == "" {
+		p.add("network.genesis", "expected the path of the genesis file, such as \"genesis.toml\", got \"\"")
+	}
+	if len(n.Network.Listen) == 0 {
+		p.add("network.listen", "expected at least one multiaddr, such as \"/ip4/0.0.0.0/tcp/4001\"")
+	}
+	for i, a := range n.Network.Listen {
+		if !multiaddrLike(a) {
+			p.add(fmt.Sprintf("network.listen[%d]", i), "expected a multiaddr such as \"/ip4/0.0.0.0/tcp/4001\", got %q", a)
+		}
+	}
+	for i, a := range n.Network.Bootstrap {
+		if !multiaddrLike(a) || !strings.Contains(a, "/p2p/") {
+			p.add(fmt.Sprintf("network.bootstrap[%d]", i), "expected a multiaddr with a peer id such as \"/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...\", got %q", a)
+		}
+	}
+
+	if _, port, err := net.SplitHostPort(n.API.Listen); err != nil {
+		p.add("api.listen", "expected host:port such as \"127.0.0.1:8080\", got %q", n.API.Listen)
+	} else if v, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && v == 0) {
+		p.add("api.listen", "expected a port number from 0 to 65535, got %q", port)
+	}
+
+	switch d := n.Meter.Driver; {
+	case slices.Contains(SupportedMeterDrivers, d):
+	case slices.Contains(plannedMeterDrivers, d):
+		p.add("meter.driver", "%q is not yet supported by this version; expected \"sim\"", d)
+	default:
+		p.oneOf("meter.driver", d, SupportedMeterDrivers...)
+	}
+	if n.Meter.Interval.Duration < 100*time.Millisecond {
+		p.add("meter.interval", "expected a duration of at least \"100ms\", got %q", n.Meter.Interval.Duration.String())
+	}
+	if n.Meter.MaxPowerW <= 0 {
+		p.add("meter.max_power_w", "expected the connection rating in watts (> 0), got %d", int64(n.Meter.MaxPowerW))
+	}
+	if n.Meter.Sim.PVPeakW < 0 {
+		p.add("meter.sim.pv_peak_w", "expected watts >= 0, got %d", int64(n.Meter.Sim.PVPeakW))
+	}
+	if n.Meter.Sim.LoadW < 0 {
+		p.add("meter.sim.load_w", "expected watts >= 0, got %d", int64(n.Meter.Sim.LoadW))
+	}
+	if n.Meter.Sim.Speed < 1 {
+		p.add("meter.sim.speed", "expected simulated seconds per real second >= 1, got %d", n.Meter.Sim.Speed)
+	}
+
+	if n.Trading.SellMinPrice < 0 {
+		p.add("trading.sell_min_price", "expected micro-units per kWh >= 0, got %d", int64(n.Trading.SellMinPrice))
+	}
+	if n.Trading.BuyMaxPrice < 0 {
+		p.add("trading.buy_max_price", "expected micro-units per kWh >= 0, got %d", int64(n.Trading.BuyMaxPrice))
+	}
+
+	p.oneOf("log.level", n.Log.Level, "debug", "info", "warn", "error")
+	p.oneOf("log.format", n.Log.Format, "text", "json")
+}
+
+// multiaddrLike is the check a file alone allows without a multiaddr parser:
+// a slash-separated path with an even number of non-empty parts after the
+// protocol list starts. The p2p layer parses it properly.
+func multiaddrLike(a string) bool {
+	if !strings.HasPrefix(a, "/") || strings.HasSuffix(a, "/") || strings.Contains(a, "//") {
+		return false
+	}
+	return printable(a) && !strings.ContainsAny(a, " \t")
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
