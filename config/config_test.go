@@ -194,14 +194,19 @@ func TestLoadGenesisProblems(t *testing.T) {
 		}},
 		{"duplicate key", func(g *Genesis) { g.Participants = []Member{{Name: "h", Key: g.Authorities[0].Key}} },
 			[]string{"genesis.toml: participants[0].key: expected a key not listed before, got the key of authorities[0]"}},
-		{"lengths", func(g *Genesis) { g.SlotSeconds, g.AttestWindowSeconds, g.GateLeadSeconds, g.ChainID = 0, -1, 86400, "a/b" },
+		{"lengths", func(g *Genesis) {
+			g.SlotSeconds, g.AttestWindowSeconds, g.GateLeadSeconds, g.ChainID = 0, -1, 86400, "a/b"
+		},
 			[]string{
 				`genesis.toml: chain_id: expected 1 to 64 characters from a-z, A-Z, 0-9, '.', '_', '-', got "a/b"`,
 				"genesis.toml: slot_seconds: expected a slot length in seconds > 0, got 0",
 				"genesis.toml: gate_lead_seconds: expected less than open_lead_seconds (86400), got 86400",
 				"genesis.toml: attest_window_seconds: expected seconds > 0, got -1",
 			}},
-		{"tariff", func(g *Genesis) { g.Tariff = TariffSection{Floor: 300_000, Ceiling: 200_000, Fee: 1}; g.KPPM = 2_000_000 },
+		{"tariff", func(g *Genesis) {
+			g.Tariff = TariffSection{Floor: 300_000, Ceiling: 200_000, Fee: 1}
+			g.KPPM = 2_000_000
+		},
 			[]string{
 				"genesis.toml: k_ppm: expected parts per million from 0 to 1000000, got 2000000",
 				"genesis.toml: tariff: expected floor + fee <= ceiling, got floor 300000 + fee 1 > ceiling 200000",
