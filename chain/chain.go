@@ -1,0 +1,680 @@
+package chain
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// MaxClockSkewMs is how far a block's time may be ahead of the validator's clock.
+const MaxClockSkewMs = 2000
+
+// Badger keys. State entries live under "S/"+key (see state).
+const (
+	keyGenesis = "g"  // canonical genesis JSON
+	keyHead    = "h"  // headRec JSON
+	pfxBlock   = "B/" // + 8-byte big-endian height: canonical block encoding
+	pfxCert    = "C/" // + 8-byte big-endian height: certificate (opaque)
+	pfxState   = "S/" // + state key: state value
+)
+
+type headRec struct {
+	Height    uint64 `json:"height"`
+	Hash      Hash   `json:"hash"`
+	StateHash Hash   `json:"state_hash"`
+}
+
+// Chain is the replicated ledger of one node: the committed blocks and the state
+// they produced, kept in badger. All methods are safe for concurrent use; Propose,
+// Validate and Commit are meant to be called from the one loop that owns
+// consensus.
+type Chain struct {
+	g   Genesis
+	dir string // "" = in memory
+
+	mu       sync.RWMutex
+	db       *badger.DB
+	head     Header
+	headHash Hash
+	st       *state
+	entries  map[string][]byte // committed state entries
+	cache    map[Hash]*execution
+	closed   bool
+}
+
+// execution is a block executed on a scratch copy of the head state.
+type execution struct {
+	block   Block
+	st      *state
+	entries map[string][]byte
+	events  []Event
+}
+
+// maxCache bounds the executed-but-not-committed blocks remembered by hash.
+const maxCache = 8
+
+// corruptError reports a store that cannot be trusted.
+type corruptError struct {
+	dir string
+	err error
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("chain: store at %s is corrupt: %v", e.dir, e.err)
+}
+func (e *corruptError) Unwrap() error        { return e.err }
+func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Open opens (or creates) the chain store in dir for genesis g. badger is tuned
+// for a Raspberry Pi (DESIGN.md, Known traps). On an existing store it checks that
+// the stored genesis is g and that the head block, the state entries and the
+// state hash agree; a store that fails these checks gives an error that matches
+// ErrCorrupt and names dir. It refuses to run on a 32-bit platform, where badger
+// silently loses data.
+func Open(dir string, g Genesis) (*Chain, error) {
+	if bits.UintSize != 64 {
+		return nil, errors.New("chain: a 64-bit platform is required: badger loses data on 32-bit builds")
+	}
+	opt := badger.DefaultOptions(dir).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithValueLogFileSize(16 << 20).
+		WithValueThreshold(1 << 10).
+		WithNumCompactors(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithMetricsEnabled(false).
+		WithLogger(nil)
+	return open(dir, opt, g)
+}
+
+// OpenMemory opens a chain kept in memory only (tests, the simulator).
+func OpenMemory(g Genesis) (*Chain, error) {
+	opt := badger.DefaultOptions("").
+		WithInMemory(true).
+		WithMemTableSize(16 << 20).
+		WithBlockCacheSize(1 << 20).
+		WithIndexCacheSize(1 << 20).
+		WithNumCompactors(2).
+		WithMetricsEnabled(false).
+		WithLogger(nil)
+	return open("", opt, g)
+}
+
+func open(dir string, opt badger.Options, g Genesis) (c *Chain, err error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := openBadger(opt)
+	if err != nil {
+		if strings.Contains(err.Error(), "lock") {
+			return nil, fmt.Errorf("chain: open store at %s: %w", dir, err)
+		}
+		return nil, &corruptError{dir, err}
+	}
+	c = &Chain{g: g, dir: dir, db: db, cache: map[Hash]*execution{}}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &corruptError{dir, fmt.Errorf("%v", r)}
+		}
+		if err != nil {
+			db.Close()
+			c = nil
+		}
+	}()
+	empty, err := c.isEmpty()
+	if err != nil {
+		return nil, &corruptError{dir, err}
+	}
+	if empty {
+		if err := c.initGenesis(); err != nil {
+			return nil, fmt.Errorf("chain: initialise store at %s: %w", dir, err)
+		}
+		return c, nil
+	}
+	if err := c.load(); err != nil {
+		var ce *corruptError
+		if errors.As(err, &ce) || errors.Is(err, ErrGenesis) {
+			return nil, err
+		}
+		return nil, &corruptError{dir, err}
+	}
+	return c, nil
+}
+
+func openBadger(opt badger.Options) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("badger: %v", r)
+		}
+	}()
+	return badger.Open(opt)
+}
+
+func (c *Chain) isEmpty() (bool, error) {
+	empty := true
+	err := c.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		it.Rewind()
+		empty = !it.Valid()
+		return nil
+	})
+	return empty, err
+}
+
+func heightKey(pfx string, h uint64) []byte {
+	k := make([]byte, len(pfx)+8)
+	copy(k, pfx)
+	binary.BigEndian.PutUint64(k[len(pfx):], h)
+	return k
+}
+
+// genesisBlock is the virtual block at height 0.
+func (c *Chain) genesisBlock(st *state) Block {
+	return Block{Header: Header{
+		ChainID:   c.g.ChainID,
+		Height:    0,
+		Time:      c.g.Epoch * 1000,
+		TxRoot:    TxRoot(nil),
+		StateHash: stateHash(st.entries()),
+	}, Txs: []Tx{}}
+}
+
+func (c *Chain) initGenesis() error {
+	st := newState(c.g)
+	b := c.genesisBlock(st)
+	ex := &execution{block: b, st: st, entries: st.entries()}
+	err := c.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set([]byte(keyGenesis), mustJSON(c.g)); err != nil {
+			return err
+		}
+		return c.writeBlock(txn, ex, nil, nil)
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.db.Sync(); err != nil {
+		return err
+	}
+	c.install(ex)
+	return nil
+}
+
+// writeBlock writes the block, its certificate, the state changes from old to
+// ex.entries and the head pointer into txn.
+func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[string][]byte) error {
+	h := ex.block.Header
+	if err := txn.Set(heightKey(pfxBlock, h.Height), ex.block.Encode()); err != nil {
+		return err
+	}
+	if err := txn.Set(heightKey(pfxCert, h.Height), slices.Clone(cert)); err != nil {
+		return err
+	}
+	for k, v := range ex.entries {
+		if ov, ok := old[k]; ok && bytes.Equal(ov, v) {
+			continue
+		}
+		if err := txn.Set([]byte(pfxState+k), v); err != nil {
+			return err
+		}
+	}
+	for k := range old {
+		if _, ok := ex.entries[k]; !ok {
+			if err := txn.Delete([]byte(pfxState + k)); err != nil {
+				return err
+			}
+		}
+	}
+	return txn.Set([]byte(keyHead), mustJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
+}
+
+func (c *Chain) install(ex *execution) {
+	c.head = ex.block.Header
+	c.headHash = ex.block.Hash()
+	c.st = ex.st
+	c.entries = ex.entries
+	clear(c.cache)
+}
+
+// load reads and cross-checks an existing store.
+func (c *Chain) load() error {
+	return c.db.View(func(txn *badger.Txn) error {
+		gb, err := get(txn, []byte(keyGenesis))
+		if err != nil {
+			return fmt.Errorf("genesis: %w", err)
+		}
+		var stored Genesis
+		if err := strictDecode(gb, &stored); err != nil {
+			return fmt.Errorf("genesis: %w", err)
+		}
+		if stored.ChainID != c.g.ChainID {
+			return fmt.Errorf("%w: store at %s holds chain %q, not %q", ErrGenesis, c.dir, stored.ChainID, c.g.ChainID)
+		}
+		if stored.Hash() != c.g.Hash() {
+			return fmt.Errorf("%w: store at %s holds a different genesis for chain %q", ErrGenesis, c.dir, c.g.ChainID)
+		}
+		hb, err := get(txn, []byte(keyHead))
+		if err != nil {
+			return fmt.Errorf("head: %w", err)
+		}
+		var head headRec
+		if err := strictDecode(hb, &head); err != nil {
+			return fmt.Errorf("head: %w", err)
+		}
+		bb, err := get(txn, heightKey(pfxBlock, head.Height))
+		if err != nil {
+			return fmt.Errorf("head block %d: %w", head.Height, err)
+		}
+		blk, err := DecodeBlock(bb)
+		if err != nil {
+			return fmt.Errorf("head block %d: %w", head.Height, err)
+		}
+		if blk.Header.Height != head.Height || blk.Hash() != head.Hash || blk.Header.StateHash != head.StateHash {
+			return fmt.Errorf("head block %d does not match the head record", head.Height)
+		}
+		if blk.Header.ChainID != c.g.ChainID {
+			return fmt.Errorf("head block %d has chain id %q", head.Height, blk.Header.ChainID)
+		}
+		entries := map[string][]byte{}
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxState)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("state entry %q: %w", item.Key(), err)
+			}
+			entries[string(item.Key()[len(pfxState):])] = v
+		}
+		if got := stateHash(entries); got != head.StateHash {
+			return fmt.Errorf("state hash %s, head block %d says %s", got, head.Height, head.StateHash)
+		}
+		st, err := loadState(entries)
+		if err != nil {
+			return err
+		}
+		c.install(&execution{block: blk, st: st, entries: entries})
+		return nil
+	})
+}
+
+func get(txn *badger.Txn, k []byte) ([]byte, error) {
+	item, err := txn.Get(k)
+	if err != nil {
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, errors.New("missing")
+		}
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// Close closes the store. Other methods return ErrClosed afterwards.
+func (c *Chain) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if err := c.db.Close(); err != nil {
+		return fmt.Errorf("chain: close store: %w", err)
+	}
+	return nil
+}
+
+// Genesis returns the chain's genesis.
+func (c *Chain) Genesis() Genesis { return c.g }
+
+// Status summarises the committed head.
+type Status struct {
+	Height      uint64
+	StateHash   Hash
+	Time        int64     // head block time, unix ms
+	LastCleared unit.Slot // -1 = none
+	LastSettled unit.Slot // -1 = none
+}
+
+// Status returns the committed head's status.
+func (c *Chain) Status() Status {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return Status{Height: c.head.Height, StateHash: c.head.StateHash, Time: c.head.Time,
+		LastCleared: c.st.lastCleared(), LastSettled: c.st.lastSettled()}
+}
+
+// Head returns the committed head's header.
+func (c *Chain) Head() Header {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.head
+}
+
+// nextTime is the earliest time of the next block given a clock reading.
+func (c *Chain) nextTime(nowMs int64) int64 { return max(nowMs, c.head.Time+1) }
+
+// CheckTx checks tx against the committed state as if it were included in the
+// next block at time max(nowMs, head time + 1): signature and structure, then the
+// state-machine rules. It changes nothing.
+func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
+	if err := tx.Verify(); err != nil {
+		return err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return c.st.applyTx(&c.g, tx, c.head.Height+1, c.nextTime(nowMs), true)
+}
+
+// execute runs txs on a scratch copy of the head state as block height/timeMs. In
+// strict mode the first invalid tx fails the execution; otherwise invalid txs are
+// skipped and errs[i] says why txs[i] was left out.
+func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex *execution, included []Tx, errs []error, err error) {
+	st := c.st.clone()
+	errs = make([]error, len(txs))
+	size := len(Block{Header: c.head}.Encode()) + 1024 // header and slack
+	for i, tx := range txs {
+		txErr := tx.Verify()
+		if txErr == nil {
+			n := len(tx.Encode()) + 1
+			if size+n > MaxBlockBytes {
+				txErr = ErrBlockFull
+			} else if txErr = st.applyTx(&c.g, tx, height, timeMs, false); txErr == nil {
+				size += n
+			}
+		}
+		if txErr != nil {
+			if strict {
+				return nil, nil, nil, fmt.Errorf("tx %d (%s): %w", i, tx.Hash(), txErr)
+			}
+			errs[i] = txErr
+			continue
+		}
+		included = append(included, tx)
+	}
+	events := st.endBlock(&c.g, timeMs)
+	entries := st.entries()
+	return &execution{st: st, entries: entries, events: events}, included, errs, nil
+}
+
+// Propose builds the next block at time max(nowMs, head time + 1) from txs, in
+// the order given, leaving out the invalid ones: errs has one entry per input tx,
+// nil for those included (ErrBlockFull for those that did not fit). The executed
+// block is remembered, so committing it does not execute it again.
+func (c *Chain) Propose(nowMs int64, proposer Account, txs []Tx) (Block, []error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	errs := make([]error, len(txs))
+	if c.closed {
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return Block{}, errs
+	}
+	t := c.nextTime(nowMs)
+	ex, included, errs, _ := c.execute(txs, c.head.Height+1, t, false)
+	if included == nil {
+		included = []Tx{}
+	}
+	ex.block = Block{Header: Header{
+		ChainID:   c.g.ChainID,
+		Height:    c.head.Height + 1,
+		Time:      t,
+		Parent:    c.headHash,
+		TxRoot:    TxRoot(included),
+		StateHash: stateHash(ex.entries),
+		Proposer:  proposer,
+	}, Txs: included}
+	c.remember(ex)
+	return ex.block, errs
+}
+
+func (c *Chain) remember(ex *execution) {
+	if len(c.cache) >= maxCache {
+		clear(c.cache)
+	}
+	c.cache[ex.block.Hash()] = ex
+}
+
+// Validate checks that b is a valid next block: chain id, height, parent, time
+// (after the parent's, at most MaxClockSkewMs ahead of nowMs), proposer (an
+// authority), size, tx root, every tx (signature and state rules, none dropped)
+// and the state hash after re-execution. A valid block is remembered for Commit.
+func (c *Chain) Validate(b Block, nowMs int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.validate(b, nowMs)
+	return err
+}
+
+func (c *Chain) validate(b Block, nowMs int64) (*execution, error) {
+	if c.closed {
+		return nil, ErrClosed
+	}
+	h := b.Header
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w %d: %s", ErrBlock, h.Height, fmt.Sprintf(format, a...))
+	}
+	if h.ChainID != c.g.ChainID {
+		return nil, bad("chain id %q, want %q", h.ChainID, c.g.ChainID)
+	}
+	if h.Height != c.head.Height+1 {
+		return nil, bad("height, want %d", c.head.Height+1)
+	}
+	if h.Parent != c.headHash {
+		return nil, bad("parent %s, want %s", h.Parent, c.headHash)
+	}
+	if h.Time <= c.head.Time {
+		return nil, bad("time %d not after parent time %d", h.Time, c.head.Time)
+	}
+	if h.Time > nowMs+MaxClockSkewMs {
+		return nil, bad("time %d is more than %d ms ahead of the local clock %d", h.Time, MaxClockSkewMs, nowMs)
+	}
+	if !c.g.isAuthority(h.Proposer) {
+		return nil, bad("proposer %q is not an authority", h.Proposer)
+	}
+	if n := len(b.Encode()); n > MaxBlockBytes {
+		return nil, bad("%d bytes, limit %d", n, MaxBlockBytes)
+	}
+	if got := TxRoot(b.Txs); got != h.TxRoot {
+		return nil, bad("tx root %s, header says %s", got, h.TxRoot)
+	}
+	hash := b.Hash()
+	if ex, ok := c.cache[hash]; ok {
+		return ex, nil
+	}
+	ex, _, _, err := c.execute(b.Txs, h.Height, h.Time, true)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	if got := stateHash(ex.entries); got != h.StateHash {
+		return nil, bad("state hash %s after execution, header says %s", got, h.StateHash)
+	}
+	ex.block = b
+	c.remember(ex)
+	return ex, nil
+}
+
+// Commit appends a decided block with its certificate (opaque bytes, stored
+// beside it). A block that was proposed or validated here against the current
+// head is not executed again; any other block is validated first, without the
+// clock check (a decided block is final). The block, certificate, state changes
+// and head pointer are written in one badger transaction, then synced. It
+// returns what the state machine did at the end of the block.
+func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ex, err := c.validate(b, b.Header.Time)
+	if err != nil {
+		return nil, fmt.Errorf("chain: commit: %w", err)
+	}
+	old := c.entries
+	err = c.db.Update(func(txn *badger.Txn) error { return c.writeBlock(txn, ex, cert, old) })
+	if err != nil {
+		return nil, fmt.Errorf("chain: commit block %d: %w", b.Header.Height, err)
+	}
+	if err := c.db.Sync(); err != nil {
+		return nil, fmt.Errorf("chain: sync block %d: %w", b.Header.Height, err)
+	}
+	c.install(ex)
+	return ex.events, nil
+}
+
+// Block returns the committed block at height h (0 = the genesis block) and its
+// certificate (nil for genesis).
+func (c *Chain) Block(h uint64) (Block, []byte, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return Block{}, nil, ErrClosed
+	}
+	if h > c.head.Height {
+		return Block{}, nil, fmt.Errorf("%w: block %d (head %d)", ErrNotFound, h, c.head.Height)
+	}
+	var b Block
+	var cert []byte
+	err := c.db.View(func(txn *badger.Txn) error {
+		bb, err := get(txn, heightKey(pfxBlock, h))
+		if err != nil {
+			return err
+		}
+		if b, err = DecodeBlock(bb); err != nil {
+			return err
+		}
+		cert, err = get(txn, heightKey(pfxCert, h))
+		return err
+	})
+	if err != nil {
+		return Block{}, nil, fmt.Errorf("chain: read block %d: %w", h, err)
+	}
+	if len(cert) == 0 {
+		cert = nil
+	}
+	return b, cert, nil
+}
+
+// Blocks returns up to max committed blocks from height from on, with their
+// certificates (for sync). It returns no blocks if from is above the head.
+func (c *Chain) Blocks(from uint64, max int) ([]Block, [][]byte, error) {
+	var bs []Block
+	var certs [][]byte
+	head := c.Head().Height
+	for h := from; h <= head && len(bs) < max; h++ {
+		b, cert, err := c.Block(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		bs = append(bs, b)
+		certs = append(certs, cert)
+	}
+	return bs, certs, nil
+}
+
+// Due reports whether a block at nowMs would clear or settle a slot, so that a
+// block should be produced even without transactions.
+func (c *Chain) Due(nowMs int64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.st.due(&c.g, c.nextTime(nowMs))
+}
+
+// Balances returns every non-zero balance (participants and the operator); they
+// sum to zero.
+func (c *Chain) Balances() map[Account]unit.Money {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[Account]unit.Money, len(c.st.balances))
+	for a, v := range c.st.balances {
+		if v != 0 {
+			out[a] = v
+		}
+	}
+	return out
+}
+
+// Participants returns the admitted participants, sorted.
+func (c *Chain) Participants() []Account {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Sorted(maps.Keys(c.st.participants))
+}
+
+// IsParticipant reports whether a is admitted.
+func (c *Chain) IsParticipant(a Account) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.st.participants[a]
+	return ok
+}
+
+// Tariff returns the current tariff policy.
+func (c *Chain) Tariff() Tariff {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.st.tariff
+}
+
+// maxOpenSlots bounds OpenSlots for a genesis with a very long open lead.
+const maxOpenSlots = 1024
+
+// OpenSlots returns the slots that accept orders at nowMs, in increasing order.
+func (c *Chain) OpenSlots(nowMs int64) []unit.Slot {
+	g := c.g
+	var out []unit.Slot
+	for s := g.SlotAt(nowMs + g.GateLeadSeconds*1000); s <= g.SlotAt(nowMs+g.OpenLeadSeconds*1000) && len(out) < maxOpenSlots; s++ {
+		if g.OpenAt(s) <= nowMs && nowMs < g.GateClosure(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Orders returns the orders of slot s on chain that are not cancelled (empty once
+// the slot has settled), sorted by id.
+func (c *Chain) Orders(s unit.Slot) []market.Order {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ss := c.st.slots[s]
+	if ss == nil {
+		return nil
+	}
+	var out []market.Order
+	for _, id := range slices.Sorted(maps.Keys(ss.orders)) {
+		if r := ss.orders[id]; !r.Cancelled {
+			out = append(out, r.Order)
+		}
+	}
+	return out
+}
+
+// Result returns the clearing result of slot s, if it has been cleared.
+func (c *Chain) Result(s unit.Slot) (market.Result, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.st.cleared[s]
+	return r.Result, ok
+}
+
+// Settlement returns the settlement of slot s, if it has been settled.
+func (c *Chain) Settlement(s unit.Slot) (market.Settlement, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.st.settled[s]
+	return r, ok
+}

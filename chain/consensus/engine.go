@@ -1,0 +1,777 @@
+package consensus
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+const (
+	// maxRoundsAhead bounds the rounds above round_p whose messages are stored; a
+	// message further ahead only counts towards the round skip (line 55).
+	maxRoundsAhead = 8
+	// maxProposalsPerRound bounds what an equivocating proposer can make us keep.
+	maxProposalsPerRound = 4
+)
+
+type validity uint8
+
+const (
+	unknown validity = iota
+	pending
+	valid
+	invalid
+)
+
+// roundVotes is what this node has seen in one round of the current height.
+type roundVotes struct {
+	proposals []Message     // from the round's proposer, in arrival order
+	votes     [2][]*Message // [prevote, precommit][validator index]: the first one seen
+	evidenced [2][]bool     // conflict already reported
+}
+
+// Engine is one node's Tendermint state machine for a sequence of heights. It is not
+// safe for concurrent use: one loop owns it (see package doc).
+type Engine struct {
+	cfg   Config
+	vals  []ID // sorted
+	index map[ID]int
+	pubs  map[ID]ed25519.PublicKey
+	self  int // index in vals, -1 = observer
+
+	st    State // the persisted part
+	dirty bool  // st changed since the last Ready
+
+	// Per height.
+	rounds   map[int32]*roundVotes
+	high     []int32 // per validator: highest round of any message at this height, -1 none
+	validity map[Hash]validity
+	next     []Message // messages of height+1, replayed when the height is entered
+
+	// Per round ("for the first time" guards of lines 34, 36, 47).
+	prevoteTimerDone   bool
+	polkaDone          bool
+	precommitTimerDone bool
+	awaitingBuild      bool
+
+	out Ready
+}
+
+// New returns an engine for height (the next height to decide). restored is the
+// last persisted State, or nil on first start:
+//   - restored.Height == height: resume exactly there (same round, step, lock, valid
+//     value), re-arm the current step's timer and re-send the last signed messages;
+//   - restored.Height < height (the application committed further, e.g. by catch-up):
+//     start the height afresh but keep the last-signed record;
+//   - restored.Height > height: ErrStateAhead (this node voted at a height whose
+//     block it lacks; fetch it from peers first).
+//
+// A fresh or caught-up engine waits (StepNewHeight) for Work or a message of height.
+func New(cfg Config, height uint64, restored *State) (*Engine, error) {
+	if len(cfg.Validators) == 0 {
+		return nil, fmt.Errorf("%w: no validators", ErrConfig)
+	}
+	e := &Engine{
+		cfg:   cfg,
+		vals:  slices.Clone(cfg.Validators),
+		index: make(map[ID]int, len(cfg.Validators)),
+		pubs:  make(map[ID]ed25519.PublicKey, len(cfg.Validators)),
+		self:  -1,
+	}
+	slices.Sort(e.vals)
+	for i, id := range e.vals {
+		pub, err := id.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("%w: validator %d: %w", ErrConfig, i, err)
+		}
+		if _, dup := e.index[id]; dup {
+			return nil, fmt.Errorf("%w: duplicate validator %s", ErrConfig, id)
+		}
+		e.index[id] = i
+		e.pubs[id] = pub
+	}
+	if i, ok := e.index[cfg.Self]; ok {
+		if cfg.Signer == nil {
+			return nil, fmt.Errorf("%w: validator without signer", ErrConfig)
+		}
+		e.self = i
+	}
+	e.st = State{Height: height, LockedRound: -1, ValidRound: -1}
+	if restored != nil {
+		if err := restored.check(); err != nil {
+			return nil, err
+		}
+		r := restored.clone()
+		switch {
+		case r.Height > height:
+			return nil, fmt.Errorf("%w: state at %d, asked for %d", ErrStateAhead, r.Height, height)
+		case r.Height < height:
+			e.st.LastProposal, e.st.LastPrevote, e.st.LastPrecommit = r.LastProposal, r.LastPrevote, r.LastPrecommit
+			e.dirty = true
+		default:
+			e.st = r
+		}
+	}
+	e.resetHeight()
+	if e.st.Step != StepNewHeight {
+		e.resume()
+	}
+	return e, nil
+}
+
+// resume re-enters the restored round: own signed messages count again, the step's
+// timer is re-armed (a timeout only ever moves towards nil votes or the next round,
+// so arming one early is safe), and the last signed messages are re-sent.
+func (e *Engine) resume() {
+	e.validity[e.st.LockedID] = valid
+	e.validity[e.st.ValidID] = valid
+	delete(e.validity, Hash{})
+	for _, m := range []*Message{e.st.LastProposal, e.st.LastPrevote, e.st.LastPrecommit} {
+		if m != nil && m.Height == e.st.Height {
+			if m.Type == Proposal {
+				e.validity[m.ValueID] = valid
+			}
+			_ = e.store(*m)
+		}
+	}
+	switch e.st.Step {
+	case StepPropose:
+		if e.isProposer(e.st.Round) && !e.signedAt(e.st.LastProposal, e.st.Round) {
+			e.propose()
+		}
+		e.schedule(TimeoutPropose)
+	case StepPrevote:
+		e.schedule(TimeoutPrevote)
+	case StepPrecommit:
+		e.schedule(TimeoutPrecommit)
+	}
+	e.Rebroadcast()
+	e.run()
+}
+
+func (e *Engine) resetHeight() {
+	e.rounds = make(map[int32]*roundVotes)
+	e.high = make([]int32, len(e.vals))
+	for i := range e.high {
+		e.high[i] = -1
+	}
+	e.validity = make(map[Hash]validity)
+	e.resetRound()
+}
+
+func (e *Engine) resetRound() {
+	e.prevoteTimerDone, e.polkaDone, e.precommitTimerDone, e.awaitingBuild = false, false, false, false
+}
+
+// Height returns h_p, the height being decided.
+func (e *Engine) Height() uint64 { return e.st.Height }
+
+// Round returns round_p and step_p.
+func (e *Engine) Round() (int32, RoundStep) { return e.st.Round, e.st.Step }
+
+// Proposer returns proposer(height, round) = sorted validators[(height+round) mod n].
+func (e *Engine) Proposer(height uint64, round int32) ID {
+	return e.vals[(height+uint64(round))%uint64(len(e.vals))]
+}
+
+func (e *Engine) isProposer(round int32) bool {
+	return e.self >= 0 && e.Proposer(e.st.Height, round) == e.vals[e.self]
+}
+
+// Quorums over n validators of equal power: 2f+1 is "more than 2n/3", f+1 is "more
+// than n/3" (n = 3f+1 gives exactly 2f+1 and f+1).
+func (e *Engine) twoThirds(count int) bool { return 3*count > 2*len(e.vals) }
+func (e *Engine) oneThird(count int) bool  { return 3*count > len(e.vals) }
+
+// Step feeds one input into the engine and runs every upon-rule it enables. A
+// Message must already have its signature checked by the caller. Inputs of no use
+// return an error wrapping ErrIgnored (see the sentinels); malformed ones ErrMalformed.
+func (e *Engine) Step(in Input) error {
+	switch in := in.(type) {
+	case Message:
+		return e.stepMessage(in)
+	case *Message:
+		return e.stepMessage(*in)
+	case Timeout:
+		return e.stepTimeout(in)
+	case Proposed:
+		return e.stepProposed(in)
+	case Validated:
+		return e.stepValidated(in)
+	case Work:
+		if e.st.Step == StepNewHeight {
+			e.startRound(0)
+			e.run()
+		}
+		return nil
+	case Commit:
+		return e.stepCommit(in)
+	}
+	return fmt.Errorf("%w: input %T", ErrMalformed, in)
+}
+
+func (e *Engine) stepMessage(m Message) error {
+	if err := m.check(); err != nil {
+		return err
+	}
+	if err := e.store(m); err != nil {
+		return err
+	}
+	if m.Height == e.st.Height && e.st.Step == StepNewHeight {
+		e.startRound(0) // a message of this height is work (contract: blocks only when there is work)
+	}
+	e.run()
+	return nil
+}
+
+func (e *Engine) stepTimeout(t Timeout) error {
+	if t.Kind == TimeoutRebroadcast {
+		e.Rebroadcast()
+		return nil
+	}
+	if t.Height != e.st.Height || t.Round != e.st.Round || e.st.Step == StepNewHeight {
+		return ErrStale
+	}
+	switch t.Kind {
+	case TimeoutPropose:
+		e.onTimeoutPropose()
+	case TimeoutPrevote:
+		e.onTimeoutPrevote()
+	case TimeoutPrecommit:
+		e.onTimeoutPrecommit()
+	default:
+		return fmt.Errorf("%w: timeout kind %d", ErrMalformed, t.Kind)
+	}
+	e.run()
+	return nil
+}
+
+// stepProposed is getValue() returning (line 18): broadcast the proposal (line 19).
+func (e *Engine) stepProposed(p Proposed) error {
+	if !e.awaitingBuild || p.Height != e.st.Height || p.Round != e.st.Round || e.st.Step != StepPropose {
+		return ErrStale
+	}
+	if p.ID.IsZero() || len(p.Value) > MaxValueSize {
+		return fmt.Errorf("%w: proposed value id zero or value too large", ErrMalformed)
+	}
+	e.awaitingBuild = false
+	e.validity[p.ID] = valid
+	e.broadcast(Message{Type: Proposal, Height: e.st.Height, Round: e.st.Round, ValueID: p.ID,
+		ValidRound: e.st.ValidRound, Value: bytes.Clone(p.Value)})
+	e.run()
+	return nil
+}
+
+func (e *Engine) stepValidated(v Validated) error {
+	if v.Height != e.st.Height || e.validity[v.ID] != pending {
+		return ErrStale
+	}
+	if v.Valid {
+		e.validity[v.ID] = valid
+	} else {
+		e.validity[v.ID] = invalid
+	}
+	e.run()
+	return nil
+}
+
+// stepCommit decides the current height from a peer's certificate (catch-up).
+func (e *Engine) stepCommit(c Commit) error {
+	switch {
+	case c.Height < e.st.Height:
+		return ErrOldHeight
+	case c.Height > e.st.Height:
+		return ErrFutureHeight
+	}
+	if err := VerifyCommit(e.cfg.ChainID, e.pubs, c.Height, c.ID, c.Commit); err != nil {
+		return err
+	}
+	commit := slices.Clone(c.Commit)
+	slices.SortFunc(commit, func(a, b Message) int { return cmpID(a.From, b.From) })
+	e.decide(commit[0].Round, c.ID, bytes.Clone(c.Value), commit)
+	e.run()
+	return nil
+}
+
+func cmpID(a, b ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// store records a message of the current height (or buffers one of the next). It
+// reports conflicts as Evidence and requests validation of new proposals.
+func (e *Engine) store(m Message) error {
+	idx, ok := e.index[m.From]
+	if !ok {
+		return ErrNotValidator
+	}
+	switch {
+	case m.Height < e.st.Height:
+		return ErrOldHeight
+	case m.Height == e.st.Height+1:
+		if len(e.next) >= 4*len(e.vals)*(maxRoundsAhead+1) {
+			return ErrFutureHeight
+		}
+		e.next = append(e.next, m)
+		return nil
+	case m.Height > e.st.Height:
+		return ErrFutureHeight
+	}
+	if m.Type == Proposal && e.Proposer(m.Height, m.Round) != m.From {
+		return ErrNotProposer
+	}
+	if m.Round > e.high[idx] {
+		e.high[idx] = m.Round
+	}
+	if m.Round > e.st.Round+maxRoundsAhead {
+		return nil // counts for the round skip only
+	}
+	rv := e.rounds[m.Round]
+	if rv == nil {
+		rv = &roundVotes{}
+		for i := range rv.votes {
+			rv.votes[i] = make([]*Message, len(e.vals))
+			rv.evidenced[i] = make([]bool, len(e.vals))
+		}
+		e.rounds[m.Round] = rv
+	}
+	if m.Type == Proposal {
+		for _, p := range rv.proposals {
+			if p.ValueID == m.ValueID && p.ValidRound == m.ValidRound {
+				return ErrDuplicate
+			}
+		}
+		if len(rv.proposals) > 0 && len(rv.proposals) < maxProposalsPerRound {
+			e.out.Evidence = append(e.out.Evidence, Evidence{A: rv.proposals[0], B: m})
+		}
+		if len(rv.proposals) >= maxProposalsPerRound {
+			return nil
+		}
+		rv.proposals = append(rv.proposals, m)
+		if e.validity[m.ValueID] == unknown {
+			e.validity[m.ValueID] = pending
+			e.out.Validate = append(e.out.Validate, ValidateRequest{Height: m.Height, Round: m.Round, ID: m.ValueID, Value: m.Value})
+		}
+		return nil
+	}
+	t := int(m.Type - Prevote)
+	prev := rv.votes[t][idx]
+	switch {
+	case prev == nil:
+		mm := m
+		rv.votes[t][idx] = &mm
+	case prev.ValueID == m.ValueID:
+		return ErrDuplicate
+	case !rv.evidenced[t][idx]:
+		rv.evidenced[t][idx] = true
+		e.out.Evidence = append(e.out.Evidence, Evidence{A: *prev, B: m})
+	}
+	return nil
+}
+
+// count returns how many validators voted id (typ) in round r, and how many voted at all.
+func (e *Engine) count(r int32, typ MsgType, id Hash) (forID, any int) {
+	rv := e.rounds[r]
+	if rv == nil {
+		return 0, 0
+	}
+	for _, v := range rv.votes[typ-Prevote] {
+		if v != nil {
+			any++
+			if v.ValueID == id {
+				forID++
+			}
+		}
+	}
+	return forID, any
+}
+
+func (e *Engine) proposals(r int32) []Message {
+	if rv := e.rounds[r]; rv != nil {
+		return rv.proposals
+	}
+	return nil
+}
+
+// run fires enabled upon-rules until none is enabled. Priority, highest first (one
+// rule fires per iteration, then all are re-evaluated):
+//
+//  1. onDecide       (line 49) a decision ends the height; nothing else matters
+//  2. onRoundSkip    (line 55) no point acting in a round being left
+//  3. onProposal     (line 22) then onProposalValidRound (line 28): step propose
+//  4. onPolka        (line 36) before onPolkaNil: only one of them can hold
+//  5. onPolkaNil     (line 44)
+//  6. onPolkaAny     (line 34) timers last: they only matter if nothing else moved
+//  7. onPrecommitAny (line 47)
+func (e *Engine) run() {
+	for e.st.Step != StepNewHeight {
+		if !(e.onDecide() || e.onRoundSkip() || e.onProposal() || e.onProposalValidRound() ||
+			e.onPolka() || e.onPolkaNil() || e.onPolkaAny() || e.onPrecommitAny()) {
+			return
+		}
+	}
+}
+
+// startRound is StartRound(round), line 11. As a deviation that only concerns
+// liveness, a proposer waiting for the application's value also arms timeoutPropose,
+// so that a slow or failing application makes it prevote nil like everyone else.
+func (e *Engine) startRound(round int32) {
+	e.st.Round = round
+	e.st.Step = StepPropose
+	e.dirty = true
+	e.resetRound()
+	if e.isProposer(round) {
+		if e.propose() {
+			return
+		}
+	}
+	e.schedule(TimeoutPropose)
+}
+
+// propose is lines 14-19 for the proposer: re-propose validValue, or ask for a new
+// value (getValue, answered by Proposed). It reports whether the proposal was sent.
+func (e *Engine) propose() bool {
+	if e.st.ValidRound >= 0 {
+		e.broadcast(Message{Type: Proposal, Height: e.st.Height, Round: e.st.Round, ValueID: e.st.ValidID,
+			ValidRound: e.st.ValidRound, Value: bytes.Clone(e.st.ValidValue)})
+		return true
+	}
+	e.awaitingBuild = true
+	e.out.Build = &BuildRequest{Height: e.st.Height, Round: e.st.Round}
+	return false
+}
+
+// onProposal is line 22: upon ⟨PROPOSAL, h_p, round_p, v, −1⟩ from proposer(h_p,
+// round_p) while step_p = propose: prevote id(v) if valid(v) ∧ (lockedRound_p = −1 ∨
+// lockedValue_p = v), else nil (lines 23-27). Waits for valid(v) to be known.
+func (e *Engine) onProposal() bool {
+	if e.st.Step != StepPropose {
+		return false
+	}
+	for _, p := range e.proposals(e.st.Round) {
+		v := e.validity[p.ValueID]
+		if p.ValidRound != -1 || v != valid && v != invalid {
+			continue
+		}
+		if v == valid && (e.st.LockedRound == -1 || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
+			e.vote(Prevote, p.ValueID)
+		} else {
+			e.vote(Prevote, Hash{})
+		}
+		e.st.Step = StepPrevote
+		return true
+	}
+	return false
+}
+
+// onProposalValidRound is line 28: upon ⟨PROPOSAL, h_p, round_p, v, vr⟩ from
+// proposer(h_p, round_p) AND 2f+1 ⟨PREVOTE, h_p, vr, id(v)⟩ while step_p = propose ∧
+// (vr ≥ 0 ∧ vr < round_p): prevote id(v) if valid(v) ∧ (lockedRound_p ≤ vr ∨
+// lockedValue_p = v), else nil (lines 29-33).
+func (e *Engine) onProposalValidRound() bool {
+	if e.st.Step != StepPropose {
+		return false
+	}
+	for _, p := range e.proposals(e.st.Round) {
+		v := e.validity[p.ValueID]
+		if p.ValidRound < 0 || p.ValidRound >= e.st.Round || v != valid && v != invalid {
+			continue
+		}
+		if n, _ := e.count(p.ValidRound, Prevote, p.ValueID); !e.twoThirds(n) {
+			continue
+		}
+		if v == valid && (e.st.LockedRound <= p.ValidRound || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
+			e.vote(Prevote, p.ValueID)
+		} else {
+			e.vote(Prevote, Hash{})
+		}
+		e.st.Step = StepPrevote
+		return true
+	}
+	return false
+}
+
+// onPolkaAny is line 34: upon 2f+1 ⟨PREVOTE, h_p, round_p, ∗⟩ while step_p = prevote
+// for the first time: schedule OnTimeoutPrevote(h_p, round_p).
+func (e *Engine) onPolkaAny() bool {
+	if e.st.Step != StepPrevote || e.prevoteTimerDone {
+		return false
+	}
+	if _, n := e.count(e.st.Round, Prevote, Hash{}); !e.twoThirds(n) {
+		return false
+	}
+	e.prevoteTimerDone = true
+	e.schedule(TimeoutPrevote)
+	return true
+}
+
+// onPolka is line 36: upon ⟨PROPOSAL, h_p, round_p, v, ∗⟩ from proposer(h_p,
+// round_p) AND 2f+1 ⟨PREVOTE, h_p, round_p, id(v)⟩ while valid(v) ∧ step_p ≥ prevote
+// for the first time: if step_p = prevote, lock v and precommit id(v) (lines 37-41);
+// validValue_p ← v, validRound_p ← round_p (lines 42-43).
+func (e *Engine) onPolka() bool {
+	if e.st.Step < StepPrevote || e.polkaDone {
+		return false
+	}
+	for _, p := range e.proposals(e.st.Round) {
+		if e.validity[p.ValueID] != valid {
+			continue
+		}
+		if n, _ := e.count(e.st.Round, Prevote, p.ValueID); !e.twoThirds(n) {
+			continue
+		}
+		e.polkaDone = true
+		if e.st.Step == StepPrevote {
+			e.st.LockedValue, e.st.LockedID, e.st.LockedRound = p.Value, p.ValueID, e.st.Round
+			e.vote(Precommit, p.ValueID)
+			e.st.Step = StepPrecommit
+		}
+		e.st.ValidValue, e.st.ValidID, e.st.ValidRound = p.Value, p.ValueID, e.st.Round
+		e.dirty = true
+		return true
+	}
+	return false
+}
+
+// onPolkaNil is line 44: upon 2f+1 ⟨PREVOTE, h_p, round_p, nil⟩ while step_p =
+// prevote: precommit nil (lines 45-46).
+func (e *Engine) onPolkaNil() bool {
+	if e.st.Step != StepPrevote {
+		return false
+	}
+	if n, _ := e.count(e.st.Round, Prevote, Hash{}); !e.twoThirds(n) {
+		return false
+	}
+	e.vote(Precommit, Hash{})
+	e.st.Step = StepPrecommit
+	return true
+}
+
+// onPrecommitAny is line 47: upon 2f+1 ⟨PRECOMMIT, h_p, round_p, ∗⟩ for the first
+// time: schedule OnTimeoutPrecommit(h_p, round_p).
+func (e *Engine) onPrecommitAny() bool {
+	if e.precommitTimerDone {
+		return false
+	}
+	if _, n := e.count(e.st.Round, Precommit, Hash{}); !e.twoThirds(n) {
+		return false
+	}
+	e.precommitTimerDone = true
+	e.schedule(TimeoutPrecommit)
+	return true
+}
+
+// onDecide is line 49: upon ⟨PROPOSAL, h_p, r, v, ∗⟩ from proposer(h_p, r) AND 2f+1
+// ⟨PRECOMMIT, h_p, r, id(v)⟩ while decision_p[h_p] = nil: if valid(v), decide v
+// (lines 50-54). Rounds are tried in increasing order.
+func (e *Engine) onDecide() bool {
+	rounds := make([]int32, 0, len(e.rounds))
+	for r := range e.rounds {
+		rounds = append(rounds, r)
+	}
+	slices.Sort(rounds)
+	for _, r := range rounds {
+		for _, p := range e.rounds[r].proposals {
+			if e.validity[p.ValueID] != valid {
+				continue
+			}
+			if n, _ := e.count(r, Precommit, p.ValueID); !e.twoThirds(n) {
+				continue
+			}
+			var commit []Message
+			for _, v := range e.rounds[r].votes[Precommit-Prevote] { // sorted by validator
+				if v != nil && v.ValueID == p.ValueID {
+					commit = append(commit, *v)
+				}
+			}
+			e.decide(r, p.ValueID, p.Value, commit)
+			return true
+		}
+	}
+	return false
+}
+
+// decide records decision_p[h_p] and enters h_p+1 (lines 51-53). Unlike line 54 the
+// next round 0 starts only on Work or a message of the new height.
+func (e *Engine) decide(r int32, id Hash, value []byte, commit []Message) {
+	e.out.Decided = append(e.out.Decided, Decision{Height: e.st.Height, Round: r, ValueID: id, Value: value, Commit: commit})
+	e.st.Height++
+	e.st.Round, e.st.Step = 0, StepNewHeight
+	e.st.LockedRound, e.st.LockedID, e.st.LockedValue = -1, Hash{}, nil
+	e.st.ValidRound, e.st.ValidID, e.st.ValidValue = -1, Hash{}, nil
+	e.dirty = true
+	e.resetHeight()
+	buffered := e.next
+	e.next = nil
+	started := false
+	for _, m := range buffered {
+		if e.store(m) == nil && m.Height == e.st.Height && !started {
+			started = true
+		}
+	}
+	if started {
+		e.startRound(0)
+	}
+}
+
+// onRoundSkip is line 55: upon f+1 ⟨∗, h_p, round, ∗, ∗⟩ with round > round_p:
+// StartRound(round). Generalised so that messages beyond the stored window count:
+// if f+1 validators each sent a message of some round > round_p, skip to the
+// highest round that f+1 of them have reached (at least one correct validator is
+// there). With f+1 messages of one round r this skips to at least r, as line 55 does.
+func (e *Engine) onRoundSkip() bool {
+	highs := make([]int32, 0, len(e.high))
+	for _, h := range e.high {
+		if h > e.st.Round {
+			highs = append(highs, h)
+		}
+	}
+	if !e.oneThird(len(highs)) {
+		return false
+	}
+	sort.Slice(highs, func(i, j int) bool { return highs[i] > highs[j] })
+	k := len(e.vals)/3 + 1 // smallest count with oneThird(k)
+	e.startRound(highs[k-1])
+	return true
+}
+
+// onTimeoutPropose is line 57: if step_p = propose, prevote nil (lines 58-60).
+func (e *Engine) onTimeoutPropose() {
+	if e.st.Step == StepPropose {
+		e.vote(Prevote, Hash{})
+		e.st.Step = StepPrevote
+		e.dirty = true
+	}
+}
+
+// onTimeoutPrevote is line 61: if step_p = prevote, precommit nil (lines 62-64).
+func (e *Engine) onTimeoutPrevote() {
+	if e.st.Step == StepPrevote {
+		e.vote(Precommit, Hash{})
+		e.st.Step = StepPrecommit
+		e.dirty = true
+	}
+}
+
+// onTimeoutPrecommit is line 65: StartRound(round_p + 1) (lines 66-67).
+func (e *Engine) onTimeoutPrecommit() {
+	if e.st.Round < MaxRound {
+		e.startRound(e.st.Round + 1)
+	}
+}
+
+func (e *Engine) schedule(k TimeoutKind) {
+	e.out.Timers = append(e.out.Timers, Timer{
+		Timeout:  Timeout{Kind: k, Height: e.st.Height, Round: e.st.Round},
+		Duration: e.cfg.Timeouts.duration(k, e.st.Round),
+	})
+}
+
+func (e *Engine) vote(t MsgType, id Hash) {
+	e.broadcast(Message{Type: t, Height: e.st.Height, Round: e.st.Round, ValueID: id, ValidRound: -1})
+}
+
+// broadcast signs m (through the last-signed guard), counts it and sends it.
+// Observers sign nothing.
+func (e *Engine) broadcast(m Message) {
+	e.dirty = true
+	if e.self < 0 {
+		return
+	}
+	sm, ok := e.sign(m)
+	if !ok {
+		return
+	}
+	_ = e.store(sm)
+	e.out.Messages = append(e.out.Messages, sm)
+}
+
+// signedAt reports whether last is a message of the current height and round r.
+func (e *Engine) signedAt(last *Message, r int32) bool {
+	return last != nil && last.Height == e.st.Height && last.Round == r
+}
+
+// sign is the last-signed guard: per type, it signs only messages after the last
+// signed one (greater height, or same height and greater round). For the same
+// (height, round) it returns the message already signed if it says the same thing
+// and refuses otherwise, so that a node restored from any persisted State never
+// signs two conflicting messages.
+func (e *Engine) sign(m Message) (Message, bool) {
+	last := &e.st.LastProposal
+	switch m.Type {
+	case Prevote:
+		last = &e.st.LastPrevote
+	case Precommit:
+		last = &e.st.LastPrecommit
+	}
+	if l := *last; l != nil {
+		if l.Height > m.Height || l.Height == m.Height && l.Round > m.Round {
+			return Message{}, false
+		}
+		if l.Height == m.Height && l.Round == m.Round {
+			if l.ValueID == m.ValueID && l.ValidRound == m.ValidRound {
+				return *l, true
+			}
+			return Message{}, false
+		}
+	}
+	m.From = e.vals[e.self]
+	m.Sig = e.cfg.Signer.Sign(m.SignBytes(e.cfg.ChainID))
+	sm := m
+	*last = &sm
+	e.dirty = true
+	return m, true
+}
+
+// Rebroadcast re-emits this node's latest signed messages for the current height
+// (its proposal of round_p, last prevote, last precommit) and its last precommit of
+// the previous height (peers still deciding it need it). Gossip is best-effort;
+// the caller calls this periodically (or steps Timeout{Kind: TimeoutRebroadcast}).
+func (e *Engine) Rebroadcast() {
+	if e.self < 0 {
+		return
+	}
+	if m := e.st.LastProposal; e.signedAt(m, e.st.Round) {
+		e.out.Messages = append(e.out.Messages, *m)
+	}
+	if m := e.st.LastPrevote; m != nil && m.Height == e.st.Height {
+		e.out.Messages = append(e.out.Messages, *m)
+	}
+	if m := e.st.LastPrecommit; m != nil && (m.Height == e.st.Height || m.Height+1 == e.st.Height) {
+		e.out.Messages = append(e.out.Messages, *m)
+	}
+}
+
+// HasReady reports whether Ready has anything.
+func (e *Engine) HasReady() bool {
+	o := &e.out
+	return e.dirty || len(o.Messages) > 0 || len(o.Timers) > 0 || o.Build != nil ||
+		len(o.Validate) > 0 || len(o.Decided) > 0 || len(o.Evidence) > 0
+}
+
+// Ready hands out the accumulated work (see Ready for the order). Each item is
+// handed out once; inputs stepped while carrying it out go into the next Ready.
+func (e *Engine) Ready() Ready {
+	rd := e.out
+	e.out = Ready{}
+	if e.dirty {
+		s := e.st.clone()
+		rd.State = &s
+		e.dirty = false
+	}
+	return rd
+}
+
+// Advance acknowledges that the last Ready was carried out. Ready already handed
+// its items over, so this only marks the end of the cycle (etcd-io/raft style).
+func (e *Engine) Advance() {}
+
+// State returns a copy of the current persisted-state view.
+func (e *Engine) State() State { return e.st.clone() }

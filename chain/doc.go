@@ -1,0 +1,72 @@
+// Package chain is gridmesh's ledger: transactions, blocks, genesis, the
+// replicated state machine that applies the market rules, the badger store and
+// the mempool.
+//
+// Ownership: this package owns chain/*.go (not chain/consensus, which is the
+// Tendermint engine and is owned separately). It imports unit and market only; it
+// must not import chain/consensus, p2p, meter or node. Consensus is wired to it by
+// the node: the engine's Build request is answered with Propose, Validate requests
+// with Validate, and decisions with Commit(block, encoded certificate).
+//
+// # Encoding
+//
+// Tx and Block are encoded as JSON with the fixed field order of their Go
+// declarations, hashes as lowercase hex, signatures as base64, absent payloads
+// omitted. Decoders are strict: size limits (MaxTxBytes, MaxBlockBytes), no
+// unknown fields, no trailing data, and the decoded value must re-encode to the
+// exact input bytes, so only the canonical form is accepted and a value has one
+// hash. A transaction is signed with ed25519 by From over a domain tag plus its
+// encoding without Sig; ChainID is a signed field, so nothing replays across
+// networks. Tx.Hash covers the signature (Go's ed25519 rejects malleated
+// signatures). The block hash is SHA-256 of the header, which commits to the
+// transactions through TxRoot (SHA-256 over the count and tx hashes).
+//
+// # State machine
+//
+// Transactions: Admit and Tariff only from an authority (Tariff.Seq must
+// increase; genesis has Seq 0); Order only from an admitted participant while
+// block time is in [OpenAt, GateClosure) of its slot and within the current
+// tariff's bounds (market.Tariff.Check); its id is the tx hash in hex, its Height
+// the block height; Cancel only by the order's owner before gate closure; Attest
+// from an admitted participant once per slot, in [slot end, SettleAt), and only
+// for a slot that has orders and is not yet settled (ErrNothingToSettle
+// otherwise). A tx hash is accepted once (replay protection). Nonce has no rule:
+// it only makes otherwise identical transactions distinct.
+//
+// After a block's transactions, every slot with orders whose gate closure is at
+// or before the block time is cleared with market.Clear (current tariff, genesis
+// params) and the tariff used is stored with the result; then every cleared slot
+// whose SettleAt has passed is settled with market.Settle (its attestations, the
+// clearing tariff, genesis operator) and the transfers are added to balances. A
+// slot that cleared no trades is settled (empty settlement, SlotSettled emitted)
+// in the same block. A settled slot's orders, attestations and their replay
+// records are pruned (the timing rules refuse any replay afterwards); its result
+// and settlement are kept. Due reports whether the next block would clear or
+// settle something, so blocks are produced only when there is work.
+//
+// Block time must be after the parent's and at most MaxClockSkewMs ahead of the
+// validator's clock; Propose uses max(now, parent + 1 ms). The genesis block
+// (height 0, virtual, stored) has time Epoch*1000. The proposer must be a
+// genesis authority (which one is the consensus engine's business).
+//
+// The state is a set of key/value entries (see state.go); the state hash is
+// SHA-256 over all entries in key order, recomputed for every block (fine at the
+// sizes of a neighbourhood; pruning keeps it small). Propose and Validate execute
+// on a scratch copy and remember the result by block hash, so Commit of a block
+// just proposed or validated does not execute it again.
+//
+// # Store
+//
+// badger, tuned for a Raspberry Pi. Commit writes the block, its certificate
+// (opaque), every changed state entry and the head pointer in one badger
+// transaction, then calls DB.Sync. Open checks an existing store: genesis (chain
+// id and hash), head record against the head block, the state hash recomputed
+// from the stored entries, and that the entries decode and re-encode exactly; any
+// failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt: ...").
+//
+// # Mempool
+//
+// Pool holds unchecked transactions by hash, bounded, in arrival order; callers
+// check with CheckTx before Add and call Remove(block.Txs) and
+// Recheck(func(tx) error { return c.CheckTx(tx, now) }) after each commit.
+package chain

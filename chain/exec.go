@@ -1,0 +1,220 @@
+package chain
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// Event is something the state machine did at a block that is not a transaction.
+// Its dynamic type is SlotCleared or SlotSettled.
+type Event interface{}
+
+// SlotCleared: the slot's gate closed and its call auction ran.
+type SlotCleared struct {
+	Slot   unit.Slot
+	Result market.Result
+}
+
+// SlotSettled: the slot's attestation window ended (or it cleared with no trades)
+// and its trades were settled; Settlement.Transfers were applied to the balances.
+type SlotSettled struct {
+	Slot       unit.Slot
+	Settlement market.Settlement
+}
+
+// applyTx checks tx against s at a block of the given height and time and, if it
+// is valid and dry is false, applies it to s. On error s is unchanged. The signature is checked by
+// the caller (Tx.Verify), not here.
+func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool) error {
+	if tx.ChainID != g.ChainID {
+		return fmt.Errorf("%w: %q, want %q", ErrChainID, tx.ChainID, g.ChainID)
+	}
+	h := tx.Hash()
+	if _, ok := s.txs[h]; ok {
+		return fmt.Errorf("%w: %s", ErrDuplicate, h)
+	}
+	rec := txRec{Height: height, Kind: tx.Kind}
+	switch tx.Kind {
+	case TxAdmit:
+		if !g.isAuthority(tx.From) {
+			return ErrNotAuthority
+		}
+		if _, ok := s.participants[tx.Admit.Participant]; ok {
+			return fmt.Errorf("%w: %s", ErrAdmitted, tx.Admit.Participant)
+		}
+		if dry {
+			return nil
+		}
+		s.participants[tx.Admit.Participant] = admission{Name: tx.Admit.Name, Height: height}
+	case TxTariff:
+		if !g.isAuthority(tx.From) {
+			return ErrNotAuthority
+		}
+		if tx.Tariff.Seq <= s.tariff.Seq {
+			return fmt.Errorf("%w: %d after %d", ErrTariffSeq, tx.Tariff.Seq, s.tariff.Seq)
+		}
+		if err := checkTariff(tx.Tariff.Market()); err != nil {
+			return fmt.Errorf("%w: %v", ErrTariff, err)
+		}
+		if dry {
+			return nil
+		}
+		s.tariff = *tx.Tariff
+	case TxOrder:
+		o := tx.Order
+		if _, ok := s.participants[tx.From]; !ok {
+			return ErrNotAdmitted
+		}
+		if timeMs < g.OpenAt(o.Slot) || timeMs >= g.GateClosure(o.Slot) {
+			return fmt.Errorf("%w: %s open [%d, %d) ms, block time %d", ErrSlotClosed, o.Slot, g.OpenAt(o.Slot), g.GateClosure(o.Slot), timeMs)
+		}
+		mo := market.Order{ID: h.String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price, Height: height}
+		if err := s.tariff.Market().Check(mo); err != nil {
+			return fmt.Errorf("%w: %w", ErrOrderBounds, err)
+		}
+		if _, done := s.cleared[o.Slot]; done {
+			// Unreachable while block times increase: clearing happens only after gate closure.
+			return fmt.Errorf("%w: %s already cleared", ErrSlotClosed, o.Slot)
+		}
+		if dry {
+			return nil
+		}
+		s.slot(o.Slot).orders[mo.ID] = orderRec{Order: mo}
+		rec.Slot = o.Slot
+	case TxCancel:
+		id := tx.Cancel.Order
+		r, ok := s.txs[id]
+		if !ok || r.Kind != TxOrder {
+			return fmt.Errorf("%w: %s", ErrNoOrder, id)
+		}
+		ss := s.slots[r.Slot]
+		if ss == nil {
+			return fmt.Errorf("%w: %s", ErrNoOrder, id)
+		}
+		or, ok := ss.orders[id.String()]
+		if !ok || or.Cancelled {
+			return fmt.Errorf("%w: %s", ErrNoOrder, id)
+		}
+		if or.Order.Owner != string(tx.From) {
+			return ErrNotOwner
+		}
+		if timeMs >= g.GateClosure(r.Slot) {
+			return fmt.Errorf("%w: gate closed for %s", ErrSlotClosed, r.Slot)
+		}
+		if dry {
+			return nil
+		}
+		or.Cancelled = true
+		ss.orders[id.String()] = or
+		rec.Slot = r.Slot
+	case TxAttest:
+		a := tx.Attest
+		if _, ok := s.participants[tx.From]; !ok {
+			return ErrNotAdmitted
+		}
+		if timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
+			return fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
+		}
+		ss := s.slots[a.Slot]
+		if ss == nil {
+			return fmt.Errorf("%w: %s", ErrNothingToSettle, a.Slot)
+		}
+		if _, ok := ss.attest[tx.From]; ok {
+			return fmt.Errorf("%w: %s", ErrAttested, a.Slot)
+		}
+		if dry {
+			return nil
+		}
+		ss.attest[tx.From] = attestRec{Import: a.Import, Export: a.Export, Journal: a.Journal, Tx: h, Height: height}
+		rec.Slot = a.Slot
+	default:
+		return fmt.Errorf("%w: kind %s", ErrTxShape, tx.Kind)
+	}
+	s.txs[h] = rec
+	return nil
+}
+
+// endBlock clears every slot with orders whose gate closed at or before timeMs and
+// settles every cleared slot whose attestation window ended, in slot order.
+func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
+	var events []Event
+	slots := slices.Sorted(maps.Keys(s.slots))
+	for _, sl := range slots {
+		if _, done := s.cleared[sl]; done || g.GateClosure(sl) > timeMs {
+			continue
+		}
+		ss := s.slots[sl]
+		orders := make([]market.Order, 0, len(ss.orders))
+		for _, id := range slices.Sorted(maps.Keys(ss.orders)) {
+			if r := ss.orders[id]; !r.Cancelled {
+				orders = append(orders, r.Order)
+			}
+		}
+		t := s.tariff.Market()
+		res := market.Clear(sl, orders, t, g.Params)
+		s.cleared[sl] = clearedRec{Result: res, Tariff: t}
+		events = append(events, SlotCleared{Slot: sl, Result: res})
+	}
+	for _, sl := range slots {
+		c, done := s.cleared[sl]
+		if !done {
+			continue
+		}
+		if len(c.Result.Trades) > 0 && g.SettleAt(sl) > timeMs {
+			continue
+		}
+		ss := s.slots[sl]
+		metered := make(map[string]market.Metered, len(ss.attest))
+		for a, r := range ss.attest {
+			metered[string(a)] = market.Metered{Import: r.Import, Export: r.Export}
+		}
+		var st market.Settlement
+		if len(c.Result.Trades) > 0 {
+			st = market.Settle(sl, c.Result.Trades, metered, c.Tariff, string(g.Operator))
+		} else {
+			st = market.Settlement{Slot: sl}
+		}
+		for _, tr := range st.Transfers {
+			s.balances[Account(tr.Account)] += tr.Amount
+		}
+		s.settled[sl] = st
+		// Prune the slot: its orders, attestations and their replay records. A
+		// replay of any of those transactions now fails the timing rules.
+		for id := range ss.orders {
+			if h, err := ParseHash(id); err == nil {
+				delete(s.txs, h)
+			}
+		}
+		for _, r := range ss.attest {
+			delete(s.txs, r.Tx)
+		}
+		for h, r := range s.txs {
+			if r.Kind == TxCancel && r.Slot == sl {
+				delete(s.txs, h)
+			}
+		}
+		delete(s.slots, sl)
+		events = append(events, SlotSettled{Slot: sl, Settlement: st})
+	}
+	return events
+}
+
+// due reports whether a block at timeMs would clear or settle anything.
+func (s *state) due(g *Genesis, timeMs int64) bool {
+	for sl := range s.slots {
+		c, cleared := s.cleared[sl]
+		if !cleared && g.GateClosure(sl) <= timeMs {
+			return true
+		}
+		if cleared && (len(c.Result.Trades) == 0 || g.SettleAt(sl) <= timeMs) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Genesis) isAuthority(a Account) bool { return slices.Contains(g.Authorities, a) }

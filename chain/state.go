@@ -1,0 +1,316 @@
+package chain
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// state is the replicated state machine's state. It is serialised into a sorted
+// set of key/value entries (see entries) that is hashed and stored in badger; the
+// typed form is rebuilt from those entries on Open.
+//
+// Keys (values are compact JSON):
+//
+//	a/<account>          participant: admission record
+//	b/<account>          balance (decimal integer, micro-units); zero balances are dropped
+//	c/<slot>             cleared slot: market.Result and the tariff it was cleared with
+//	d/<slot>             settled slot: market.Settlement
+//	o/<slot>/<order id>  order of an unsettled slot (with its cancelled flag)
+//	s/<slot>/<account>   attestation for an unsettled slot
+//	t/<tx hash>          processed tx (replay protection); order, cancel and attest
+//	                     records are pruned when their slot settles (timing rules
+//	                     make a replay impossible after that)
+//	y                    current tariff policy (with Seq)
+//
+// <slot> is 16 hex digits of the slot with its sign bit flipped, so keys sort by slot.
+type state struct {
+	participants map[Account]admission
+	tariff       Tariff
+	slots        map[unit.Slot]*slotState // slots with orders, not yet settled
+	cleared      map[unit.Slot]clearedRec
+	settled      map[unit.Slot]market.Settlement
+	balances     map[Account]unit.Money
+	txs          map[Hash]txRec
+}
+
+type admission struct {
+	Name   string `json:"name"`
+	Height uint64 `json:"height"` // 0 = genesis
+}
+
+type slotState struct {
+	orders map[string]orderRec // by order id
+	attest map[Account]attestRec
+}
+
+type orderRec struct {
+	Order     market.Order `json:"order"`
+	Cancelled bool         `json:"cancelled"`
+}
+
+type attestRec struct {
+	Import  unit.Wh `json:"import"`
+	Export  unit.Wh `json:"export"`
+	Journal Hash    `json:"journal"`
+	Tx      Hash    `json:"tx"`
+	Height  uint64  `json:"height"`
+}
+
+type clearedRec struct {
+	Result market.Result `json:"result"`
+	Tariff market.Tariff `json:"tariff"`
+}
+
+type txRec struct {
+	Height uint64    `json:"height"`
+	Kind   TxKind    `json:"kind"`
+	Slot   unit.Slot `json:"slot"` // order, cancel, attest: the slot it is pruned with
+}
+
+func newState(g Genesis) *state {
+	s := &state{
+		participants: map[Account]admission{},
+		tariff:       Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
+		slots:        map[unit.Slot]*slotState{},
+		cleared:      map[unit.Slot]clearedRec{},
+		settled:      map[unit.Slot]market.Settlement{},
+		balances:     map[Account]unit.Money{},
+		txs:          map[Hash]txRec{},
+	}
+	for _, p := range g.Participants {
+		s.participants[p] = admission{}
+	}
+	return s
+}
+
+// clone returns a deep copy that shares nothing mutable with s. Results and
+// settlements are never mutated after they are stored, so they are shared.
+func (s *state) clone() *state {
+	c := &state{
+		participants: maps.Clone(s.participants),
+		tariff:       s.tariff,
+		slots:        make(map[unit.Slot]*slotState, len(s.slots)),
+		cleared:      maps.Clone(s.cleared),
+		settled:      maps.Clone(s.settled),
+		balances:     maps.Clone(s.balances),
+		txs:          maps.Clone(s.txs),
+	}
+	for k, v := range s.slots {
+		c.slots[k] = &slotState{orders: maps.Clone(v.orders), attest: maps.Clone(v.attest)}
+	}
+	return c
+}
+
+func (s *state) slot(sl unit.Slot) *slotState {
+	ss := s.slots[sl]
+	if ss == nil {
+		ss = &slotState{orders: map[string]orderRec{}, attest: map[Account]attestRec{}}
+		s.slots[sl] = ss
+	}
+	return ss
+}
+
+func slotKey(s unit.Slot) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(s)^(1<<63))
+	return hex.EncodeToString(b[:])
+}
+
+func parseSlotKey(k string) (unit.Slot, error) {
+	if len(k) != 16 {
+		return 0, fmt.Errorf("slot key %q", k)
+	}
+	b, err := hex.DecodeString(k)
+	if err != nil || hex.EncodeToString(b) != k {
+		return 0, fmt.Errorf("slot key %q", k)
+	}
+	return unit.Slot(binary.BigEndian.Uint64(b) ^ (1 << 63)), nil
+}
+
+// entries serialises s into its key/value entries.
+func (s *state) entries() map[string][]byte {
+	m := make(map[string][]byte, len(s.participants)+len(s.balances)+len(s.txs)+2*len(s.cleared))
+	for a, r := range s.participants {
+		m["a/"+string(a)] = mustJSON(r)
+	}
+	for a, v := range s.balances {
+		if v != 0 {
+			m["b/"+string(a)] = mustJSON(int64(v))
+		}
+	}
+	for sl, r := range s.cleared {
+		m["c/"+slotKey(sl)] = mustJSON(r)
+	}
+	for sl, r := range s.settled {
+		m["d/"+slotKey(sl)] = mustJSON(r)
+	}
+	for sl, ss := range s.slots {
+		k := slotKey(sl)
+		for id, o := range ss.orders {
+			m["o/"+k+"/"+id] = mustJSON(o)
+		}
+		for a, r := range ss.attest {
+			m["s/"+k+"/"+string(a)] = mustJSON(r)
+		}
+	}
+	for h, r := range s.txs {
+		m["t/"+h.String()] = mustJSON(r)
+	}
+	m["y"] = mustJSON(s.tariff)
+	return m
+}
+
+// stateHash is SHA-256 over all entries in key order, each written as
+// uvarint(len key) key uvarint(len value) value.
+func stateHash(m map[string][]byte) Hash {
+	keys := slices.Sorted(maps.Keys(m))
+	d := sha256.New()
+	d.Write([]byte("gridmesh/state/v1\n"))
+	var n [binary.MaxVarintLen64]byte
+	for _, k := range keys {
+		v := m[k]
+		d.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
+		d.Write([]byte(k))
+		d.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+		d.Write(v)
+	}
+	var h Hash
+	d.Sum(h[:0])
+	return h
+}
+
+// loadState rebuilds a state from its entries and checks that it serialises back
+// to exactly the same entries (so no entry was damaged or left over).
+func loadState(m map[string][]byte) (*state, error) {
+	s := &state{
+		participants: map[Account]admission{},
+		slots:        map[unit.Slot]*slotState{},
+		cleared:      map[unit.Slot]clearedRec{},
+		settled:      map[unit.Slot]market.Settlement{},
+		balances:     map[Account]unit.Money{},
+		txs:          map[Hash]txRec{},
+	}
+	haveTariff := false
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
+		if err := s.loadEntry(k, v, &haveTariff); err != nil {
+			return nil, fmt.Errorf("state entry %q: %w", k, err)
+		}
+	}
+	if !haveTariff {
+		return nil, fmt.Errorf("state entry \"y\" (tariff) missing")
+	}
+	back := s.entries()
+	if len(back) != len(m) {
+		return nil, fmt.Errorf("state has %d entries, %d after reload", len(m), len(back))
+	}
+	for k, v := range back {
+		if !bytes.Equal(m[k], v) {
+			return nil, fmt.Errorf("state entry %q does not round-trip", k)
+		}
+	}
+	return s, nil
+}
+
+func (s *state) loadEntry(k string, v []byte, haveTariff *bool) error {
+	dec := func(out any) error { return strictDecode(v, out) }
+	prefix, rest, _ := strings.Cut(k, "/")
+	switch prefix {
+	case "a":
+		var r admission
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.participants[Account(rest)] = r
+	case "b":
+		var x int64
+		if err := dec(&x); err != nil {
+			return err
+		}
+		s.balances[Account(rest)] = unit.Money(x)
+	case "c", "d":
+		sl, err := parseSlotKey(rest)
+		if err != nil {
+			return err
+		}
+		if prefix == "c" {
+			var r clearedRec
+			if err := dec(&r); err != nil {
+				return err
+			}
+			s.cleared[sl] = r
+		} else {
+			var r market.Settlement
+			if err := dec(&r); err != nil {
+				return err
+			}
+			s.settled[sl] = r
+		}
+	case "o", "s":
+		sk, id, ok := strings.Cut(rest, "/")
+		if !ok {
+			return fmt.Errorf("malformed key")
+		}
+		sl, err := parseSlotKey(sk)
+		if err != nil {
+			return err
+		}
+		if prefix == "o" {
+			var r orderRec
+			if err := dec(&r); err != nil {
+				return err
+			}
+			s.slot(sl).orders[id] = r
+		} else {
+			var r attestRec
+			if err := dec(&r); err != nil {
+				return err
+			}
+			s.slot(sl).attest[Account(id)] = r
+		}
+	case "t":
+		h, err := ParseHash(rest)
+		if err != nil {
+			return err
+		}
+		var r txRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.txs[h] = r
+	case "y":
+		if rest != "" {
+			return fmt.Errorf("unknown key")
+		}
+		if err := dec(&s.tariff); err != nil {
+			return err
+		}
+		*haveTariff = true
+	default:
+		return fmt.Errorf("unknown key")
+	}
+	return nil
+}
+
+func (s *state) lastCleared() unit.Slot { return maxKey(s.cleared) }
+func (s *state) lastSettled() unit.Slot { return maxKey(s.settled) }
+
+func maxKey[V any](m map[unit.Slot]V) unit.Slot {
+	out := unit.Slot(-1)
+	first := true
+	for k := range m {
+		if first || k > out {
+			out, first = k, false
+		}
+	}
+	return out
+}

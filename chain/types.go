@@ -1,0 +1,360 @@
+package chain
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// Hash is a SHA-256 digest. Its text form is lowercase hex.
+type Hash [32]byte
+
+// String returns the lowercase hex form.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// IsZero reports whether h is all zeros.
+func (h Hash) IsZero() bool { return h == Hash{} }
+
+// MarshalText encodes h as lowercase hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText decodes 64 hex characters.
+func (h *Hash) UnmarshalText(b []byte) error {
+	if len(b) != 64 {
+		return fmt.Errorf("%w: hash must be 64 hex characters, got %d", ErrEncoding, len(b))
+	}
+	if _, err := hex.Decode(h[:], b); err != nil {
+		return fmt.Errorf("%w: hash: %v", ErrEncoding, err)
+	}
+	return nil
+}
+
+// ParseHash parses the lowercase hex form of a hash.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	if err := h.UnmarshalText([]byte(s)); err != nil {
+		return Hash{}, err
+	}
+	if h.String() != s {
+		return Hash{}, fmt.Errorf("%w: hash must be lowercase hex", ErrEncoding)
+	}
+	return h, nil
+}
+
+// Account is a chain account: the lowercase hex of an ed25519 public key (64 chars).
+type Account string
+
+// AccountOf returns the account of a public key.
+func AccountOf(pub ed25519.PublicKey) Account { return Account(hex.EncodeToString(pub)) }
+
+// PublicKey returns the ed25519 public key of a well-formed account.
+func (a Account) PublicKey() (ed25519.PublicKey, error) {
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	b, _ := hex.DecodeString(string(a))
+	return ed25519.PublicKey(b), nil
+}
+
+// Check reports whether a is 64 lowercase hex characters.
+func (a Account) Check() error {
+	if len(a) != 2*ed25519.PublicKeySize {
+		return fmt.Errorf("%w: %d characters, want %d", ErrAccount, len(a), 2*ed25519.PublicKeySize)
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return fmt.Errorf("%w: not lowercase hex", ErrAccount)
+		}
+	}
+	return nil
+}
+
+// TxKind says which payload a transaction carries.
+type TxKind uint8
+
+// Transaction kinds. The numeric values are part of the encoding.
+const (
+	TxAdmit  TxKind = 1 // an authority admits a participant
+	TxTariff TxKind = 2 // an authority sets the tariff policy
+	TxOrder  TxKind = 3 // a participant places an order for a slot
+	TxCancel TxKind = 4 // a participant cancels its own order before gate closure
+	TxAttest TxKind = 5 // a participant attests its metered energy for a slot
+)
+
+func (k TxKind) String() string {
+	switch k {
+	case TxAdmit:
+		return "admit"
+	case TxTariff:
+		return "tariff"
+	case TxOrder:
+		return "order"
+	case TxCancel:
+		return "cancel"
+	case TxAttest:
+		return "attest"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Tx is a signed transaction. Exactly one payload pointer is set, matching Kind.
+// Sig is the ed25519 signature by From over SignBytes (the canonical encoding with
+// Sig empty, prefixed by a domain tag); ChainID is part of the signed bytes, so a
+// transaction never replays on another network.
+type Tx struct {
+	ChainID string  `json:"chain_id"`
+	Kind    TxKind  `json:"kind"`
+	From    Account `json:"from"`
+	Nonce   uint64  `json:"nonce"` // free: distinguishes otherwise identical transactions
+	Admit   *Admit  `json:"admit,omitempty"`
+	Tariff  *Tariff `json:"tariff,omitempty"`
+	Order   *Order  `json:"order,omitempty"`
+	Cancel  *Cancel `json:"cancel,omitempty"`
+	Attest  *Attest `json:"attest,omitempty"`
+	Sig     []byte  `json:"sig,omitempty"`
+}
+
+// Admit admits a participant; From must be an authority.
+type Admit struct {
+	Participant Account `json:"participant"`
+	Name        string  `json:"name"`
+}
+
+// Tariff sets the tariff policy; From must be an authority and Seq must exceed the
+// current policy's Seq (genesis has Seq 0).
+type Tariff struct {
+	Floor   unit.Price `json:"floor"`
+	Ceiling unit.Price `json:"ceiling"`
+	Fee     unit.Price `json:"fee"`
+	Seq     uint64     `json:"seq"`
+}
+
+// Market returns the tariff as the market package's type.
+func (t Tariff) Market() market.Tariff {
+	return market.Tariff{Floor: t.Floor, Ceiling: t.Ceiling, Fee: t.Fee}
+}
+
+// Order places a limit order for one slot; its id on chain is the tx hash in hex.
+type Order struct {
+	Side   market.Side `json:"side"`
+	Slot   unit.Slot   `json:"slot"`
+	Energy unit.Wh     `json:"energy"`
+	Price  unit.Price  `json:"price"`
+}
+
+// Cancel withdraws the sender's own order (by its tx hash) before gate closure.
+type Cancel struct {
+	Order Hash `json:"order"`
+}
+
+// Attest reports a participant's metered import and export for one slot, with the
+// head of its meter journal at the time.
+type Attest struct {
+	Slot    unit.Slot `json:"slot"`
+	Import  unit.Wh   `json:"import"`
+	Export  unit.Wh   `json:"export"`
+	Journal Hash      `json:"journal"`
+}
+
+// Limits on transaction contents (structural, checked by Verify).
+const (
+	MaxTxBytes    = 4 << 10 // encoded transaction
+	MaxBlockBytes = 4 << 20 // encoded block
+	MaxChainID    = 64
+	MaxName       = 64
+	MaxEnergy     = market.MaxEnergy // per order or attestation
+	MaxPrice      = market.MaxPrice
+)
+
+// Sentinel errors.
+var (
+	ErrEncoding        = errors.New("chain: malformed encoding")
+	ErrTooLarge        = errors.New("chain: encoding too large")
+	ErrAccount         = errors.New("chain: malformed account")
+	ErrSignature       = errors.New("chain: bad signature")
+	ErrTxShape         = errors.New("chain: malformed transaction")
+	ErrChainID         = errors.New("chain: wrong chain id")
+	ErrDuplicate       = errors.New("chain: duplicate transaction")
+	ErrNotAdmitted     = errors.New("chain: sender is not an admitted participant")
+	ErrNotAuthority    = errors.New("chain: sender is not an authority")
+	ErrAdmitted        = errors.New("chain: participant already admitted")
+	ErrTariffSeq       = errors.New("chain: tariff sequence not increasing")
+	ErrTariff          = errors.New("chain: invalid tariff")
+	ErrOrderBounds     = errors.New("chain: order outside tariff bounds")
+	ErrSlotClosed      = errors.New("chain: slot not open for orders")
+	ErrNoOrder         = errors.New("chain: no such open order")
+	ErrNotOwner        = errors.New("chain: order belongs to another participant")
+	ErrAttestWindow    = errors.New("chain: outside the attestation window")
+	ErrAttested        = errors.New("chain: slot already attested by this participant")
+	ErrNothingToSettle = errors.New("chain: slot has nothing to settle")
+	ErrBlock           = errors.New("chain: invalid block")
+	ErrNotFound        = errors.New("chain: not found")
+	ErrGenesis         = errors.New("chain: invalid genesis")
+	ErrCorrupt         = errors.New("chain: corrupt store")
+	ErrClosed          = errors.New("chain: closed")
+	ErrBlockFull       = errors.New("chain: block full")
+)
+
+// payloads returns how many payloads are set and whether the one set matches Kind.
+func (tx Tx) shapeOK() bool {
+	n := 0
+	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return false
+	}
+	switch tx.Kind {
+	case TxAdmit:
+		return tx.Admit != nil
+	case TxTariff:
+		return tx.Tariff != nil
+	case TxOrder:
+		return tx.Order != nil
+	case TxCancel:
+		return tx.Cancel != nil
+	case TxAttest:
+		return tx.Attest != nil
+	}
+	return false
+}
+
+// Sign sets Sig to the signature of priv over SignBytes. It does not set From.
+func (tx *Tx) Sign(priv ed25519.PrivateKey) {
+	tx.Sig = ed25519.Sign(priv, tx.SignBytes())
+}
+
+// SignBytes is what From signs: a domain tag and the canonical encoding without Sig.
+func (tx Tx) SignBytes() []byte {
+	tx.Sig = nil
+	return append([]byte("gridmesh/tx/v1\n"), tx.Encode()...)
+}
+
+// Hash is SHA-256 of the canonical encoding, signature included. (ed25519
+// verification in Go rejects non-canonical signatures, so a tx has one hash.)
+func (tx Tx) Hash() Hash { return sha256.Sum256(tx.Encode()) }
+
+// Verify checks the structure of tx (one payload matching Kind, well-formed
+// accounts, value bounds, size) and From's signature. It does not look at chain
+// state; see Chain.CheckTx.
+func (tx Tx) Verify() error {
+	if err := tx.verifyShape(); err != nil {
+		return err
+	}
+	pub, _ := tx.From.PublicKey()
+	if len(tx.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, tx.SignBytes(), tx.Sig) {
+		return ErrSignature
+	}
+	return nil
+}
+
+func (tx Tx) verifyShape() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrTxShape, fmt.Sprintf(format, a...))
+	}
+	if tx.ChainID == "" || len(tx.ChainID) > MaxChainID {
+		return bad("chain id must be 1..%d bytes", MaxChainID)
+	}
+	if !tx.shapeOK() {
+		return bad("kind %s needs exactly its one payload", tx.Kind)
+	}
+	if err := tx.From.Check(); err != nil {
+		return fmt.Errorf("from: %w", err)
+	}
+	switch tx.Kind {
+	case TxAdmit:
+		if err := tx.Admit.Participant.Check(); err != nil {
+			return fmt.Errorf("participant: %w", err)
+		}
+		if len(tx.Admit.Name) > MaxName {
+			return bad("name longer than %d bytes", MaxName)
+		}
+	case TxTariff:
+		t := tx.Tariff
+		if t.Floor < 0 || t.Fee < 0 || t.Ceiling > MaxPrice || t.Floor > MaxPrice || t.Fee > MaxPrice {
+			return bad("tariff prices must be in [0, %d]", MaxPrice)
+		}
+	case TxOrder:
+		o := tx.Order
+		if o.Side != market.Buy && o.Side != market.Sell {
+			return bad("order side %d", o.Side)
+		}
+		if o.Energy <= 0 || o.Energy > MaxEnergy {
+			return bad("order energy must be in (0, %d]", MaxEnergy)
+		}
+		if o.Price < 0 || o.Price > MaxPrice {
+			return bad("order price must be in [0, %d]", MaxPrice)
+		}
+	case TxCancel:
+		if tx.Cancel.Order.IsZero() {
+			return bad("cancel of the zero hash")
+		}
+	case TxAttest:
+		a := tx.Attest
+		if a.Import < 0 || a.Export < 0 || a.Import > MaxEnergy || a.Export > MaxEnergy {
+			return bad("attested energy must be in [0, %d]", MaxEnergy)
+		}
+	}
+	if n := len(tx.Encode()); n > MaxTxBytes {
+		return fmt.Errorf("%w: tx is %d bytes, limit %d", ErrTooLarge, n, MaxTxBytes)
+	}
+	return nil
+}
+
+// Header is a block header. StateHash is the state after executing this block.
+type Header struct {
+	ChainID   string  `json:"chain_id"`
+	Height    uint64  `json:"height"`
+	Time      int64   `json:"time"` // unix ms, proposer's clock
+	Parent    Hash    `json:"parent"`
+	TxRoot    Hash    `json:"tx_root"`
+	StateHash Hash    `json:"state_hash"`
+	Proposer  Account `json:"proposer"`
+}
+
+// Block is a header and its transactions. The certificate that decided it is kept
+// beside it (opaque to this package).
+type Block struct {
+	Header Header `json:"header"`
+	Txs    []Tx   `json:"txs"`
+}
+
+// Hash is SHA-256 over the domain tag and the canonical header encoding; the
+// header commits to the transactions through TxRoot.
+func (b Block) Hash() Hash { return b.Header.Hash() }
+
+// Hash is the block hash of the header.
+func (h Header) Hash() Hash {
+	return sha256.Sum256(append([]byte("gridmesh/header/v1\n"), mustJSON(h)...))
+}
+
+// TxRoot is SHA-256 over a domain tag, the count and each tx hash in block order.
+func TxRoot(txs []Tx) Hash {
+	d := sha256.New()
+	d.Write([]byte("gridmesh/txroot/v1\n"))
+	var n [8]byte
+	putU64(n[:], uint64(len(txs)))
+	d.Write(n[:])
+	for _, tx := range txs {
+		h := tx.Hash()
+		d.Write(h[:])
+	}
+	var out Hash
+	d.Sum(out[:0])
+	return out
+}
+
+func putU64(b []byte, v uint64) {
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
