@@ -1,0 +1,492 @@
+package p2p
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// quic-go and libp2p keep a few process-wide goroutines.
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
+		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+const testNet = "testnet"
+
+func newTestHost(t *testing.T, seed byte, mod func(*Config)) *Host {
+	t.Helper()
+	cfg := Config{
+		Key:     testKey(seed),
+		Network: testNet,
+		Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return h
+}
+
+func connect(t *testing.T, a, b *Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, b.Addrs()[0]); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+}
+
+// eventually polls cond every 20 ms until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no key", Config{Network: "n"}},
+		{"no network", Config{Key: testKey(1)}},
+		{"slash in network", Config{Key: testKey(1), Network: "a/b"}},
+		{"bad bootstrap", Config{Key: testKey(1), Network: "n", Bootstrap: []string{"/ip4/127.0.0.1/tcp/1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := New(context.Background(), tt.cfg, nil)
+			if err == nil {
+				h.Close()
+				t.Fatalf("New: err = nil, want an error")
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Errorf("New: err = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+func TestHostIdentity(t *testing.T) {
+	h := newTestHost(t, 1, nil)
+	if got := h.Addrs(); len(got) != 1 || !strings.HasSuffix(got[0], "/p2p/"+h.ID()) || !strings.HasPrefix(got[0], "/ip4/127.0.0.1/tcp/") {
+		t.Errorf("Addrs() = %v, want one /ip4/127.0.0.1/tcp/…/p2p/%s", got, h.ID())
+	}
+	if got := h.Reachability(); got != "unknown" {
+		t.Errorf("Reachability() = %q, want unknown", got)
+	}
+	// The peer id is derived from the node key.
+	pk, err := pubKeyOfString(h.ID())
+	if err != nil || !pk.Equal(testKey(1).Public()) {
+		t.Errorf("key of ID() = %x, %v; want %x", pk, err, testKey(1).Public())
+	}
+}
+
+// mesh starts n hosts, connects each to the next and to host 0, and joins topic
+// "tx" on each with validate.
+func mesh(t *testing.T, n int, validate func(ed25519.PublicKey, []byte) Verdict) ([]*Host, []*Topic) {
+	t.Helper()
+	hosts := make([]*Host, n)
+	topics := make([]*Topic, n)
+	for i := range hosts {
+		hosts[i] = newTestHost(t, byte(10+i), nil)
+	}
+	for i := 1; i < n; i++ {
+		connect(t, hosts[i], hosts[0])
+		if i+1 < n {
+			connect(t, hosts[i], hosts[i+1])
+		}
+	}
+	for i, h := range hosts {
+		tp, err := h.Join("tx", validate)
+		if err != nil {
+			t.Fatalf("Join: %v", err)
+		}
+		topics[i] = tp
+	}
+	for i, tp := range topics {
+		eventually(t, 5*time.Second, fmt.Sprintf("host %d to see topic peers", i), func() bool {
+			return len(tp.Peers()) >= 1
+		})
+	}
+	// Let two gossipsub heartbeats build the mesh: gossip is best-effort, and a
+	// message published before the mesh exists may reach only direct neighbours.
+	time.Sleep(2 * time.Second)
+	return hosts, topics
+}
+
+// collect reads messages from tp until ctx ends.
+func collect(ctx context.Context, tp *Topic) []Message {
+	var out []Message
+	for {
+		m, err := tp.Next(ctx)
+		if err != nil {
+			return out
+		}
+		out = append(out, m)
+	}
+}
+
+func TestGossipEveryHostReceivesEveryMessageOnce(t *testing.T) {
+	const n, perHost = 4, 5
+	hosts, topics := mesh(t, n, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+
+	for i, tp := range topics {
+		for j := 0; j < perHost; j++ {
+			if err := tp.Publish(ctx, fmt.Appendf(nil, "msg %d/%d", i, j)); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+		}
+	}
+	want := (n - 1) * perHost
+	var wg sync.WaitGroup
+	got := make([][]Message, n)
+	for i, tp := range topics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(got[i]) < want {
+				m, err := tp.Next(ctx)
+				if err != nil {
+					return
+				}
+				got[i] = append(got[i], m)
+			}
+			// Nothing more may arrive (no duplicates).
+			extra, c := context.WithTimeout(ctx, 1500*time.Millisecond)
+			defer c()
+			got[i] = append(got[i], collect(extra, tp)...)
+		}()
+	}
+	wg.Wait()
+	for i := range hosts {
+		seen := map[string]int{}
+		for _, m := range got[i] {
+			seen[string(m.Payload)]++
+			if bytes.HasPrefix(m.Payload, fmt.Appendf(nil, "msg %d/", i)) {
+				t.Errorf("host %d received its own message %q", i, m.Payload)
+			}
+			if len(m.From) != ed25519.PublicKeySize {
+				t.Errorf("host %d: From has %d bytes", i, len(m.From))
+			}
+		}
+		if len(got[i]) != want || len(seen) != want {
+			keys := make([]string, 0, len(seen))
+			for k := range seen {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			t.Errorf("host %d got %d messages (%d distinct), want %d exactly once: %v", i, len(got[i]), len(seen), want, keys)
+		}
+		for k, c := range seen {
+			if c != 1 {
+				t.Errorf("host %d got %q %d times, want once", i, k, c)
+			}
+		}
+	}
+	// The sender's key is the envelope signer.
+	for _, m := range got[1] {
+		var from int
+		if _, err := fmt.Sscanf(string(m.Payload), "msg %d/", &from); err != nil {
+			t.Fatalf("payload %q: %v", m.Payload, err)
+		}
+		if !m.From.Equal(testKey(byte(10 + from)).Public()) {
+			t.Errorf("message %q: From = %x, want key of host %d", m.Payload, m.From, from)
+		}
+	}
+}
+
+func TestGossipDropsInvalidEnvelopes(t *testing.T) {
+	var mu sync.Mutex
+	var validated [][]byte
+	hosts, topics := mesh(t, 3, func(_ ed25519.PublicKey, p []byte) Verdict {
+		mu.Lock()
+		validated = append(validated, bytes.Clone(p))
+		mu.Unlock()
+		if bytes.Equal(p, []byte("caller rejects")) {
+			return Reject
+		}
+		return Accept
+	})
+	_ = hosts
+	attacker := topics[0]
+	// Bypass the attacker's own validator so it can publish raw bytes.
+	if err := attacker.n.ps.UnregisterTopicValidator(attacker.name); err != nil {
+		t.Fatalf("unregister: %v", err)
+	}
+	key := attacker.n.cfg.Key
+	now := time.Now()
+	future := now.Add(time.Hour).UnixMilli()
+	valid := now.Add(time.Minute).UnixMilli()
+	badSig := signedEnvelope(t, key, testNet, valid, []byte("bad sig"))
+	badSig[len(badSig)-1] ^= 1
+	oversized := signedEnvelope(t, key, testNet, valid, bytes.Repeat([]byte{'x'}, DefaultMaxPayload+1))
+	bad := map[string][]byte{
+		"bad signature": badSig,
+		"wrong network": signedEnvelope(t, key, "othernet", valid, []byte("wrong network")),
+		"expired":       signedEnvelope(t, key, testNet, now.Add(-time.Second).UnixMilli(), []byte("expired")),
+		"future":        signedEnvelope(t, key, testNet, future, []byte("future")),
+		"oversized":     oversized,
+		"garbage":       []byte("not an envelope"),
+		"caller reject": signedEnvelope(t, key, testNet, valid, []byte("caller rejects")),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, b := range bad {
+		if err := attacker.t.Publish(ctx, b); err != nil {
+			t.Fatalf("raw publish %s: %v", name, err)
+		}
+	}
+	// A good message afterwards: once it is in, wait a little for stragglers.
+	if err := attacker.t.Publish(ctx, signedEnvelope(t, key, testNet, valid, []byte("good"))); err != nil {
+		t.Fatalf("publish good: %v", err)
+	}
+	for i := 1; i < 3; i++ {
+		var got []string
+		m, err := topics[i].Next(ctx)
+		if err != nil {
+			t.Fatalf("host %d Next: %v", i, err)
+		}
+		got = append(got, string(m.Payload))
+		extra, c := context.WithTimeout(ctx, time.Second)
+		for _, m := range collect(extra, topics[i]) {
+			got = append(got, string(m.Payload))
+		}
+		c()
+		if len(got) != 1 || got[0] != "good" {
+			t.Errorf("host %d received %q, want only \"good\"", i, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range validated {
+		switch string(p) {
+		case "good", "caller rejects":
+		default:
+			t.Errorf("caller's validator saw %.20q; only well-formed, signed, current envelopes may reach it", p)
+		}
+	}
+}
+
+func TestPublishLimits(t *testing.T) {
+	h := newTestHost(t, 1, nil)
+	tp, err := h.Join("tx", func(_ ed25519.PublicKey, p []byte) Verdict {
+		if string(p) == "no" {
+			return Reject
+		}
+		return Accept
+	})
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	if _, err := h.Join("tx", nil); !errors.Is(err, ErrJoined) {
+		t.Errorf("second Join err = %v, want ErrJoined", err)
+	}
+	ctx := context.Background()
+	if err := tp.Publish(ctx, make([]byte, DefaultMaxPayload+1)); !errors.Is(err, ErrEnvelopeTooLarge) {
+		t.Errorf("oversized Publish err = %v, want ErrEnvelopeTooLarge", err)
+	}
+	if err := tp.Publish(ctx, []byte("no")); err == nil {
+		t.Errorf("Publish of a payload the topic's validator rejects: err = nil, want an error")
+	}
+	if err := tp.Publish(ctx, []byte("yes")); err != nil {
+		t.Errorf("Publish: %v", err)
+	}
+	if got, want := tp.Name(), "/gridmesh/testnet/tx/1"; got != want {
+		t.Errorf("Name() = %q, want %q", got, want)
+	}
+}
+
+func TestRequestResponse(t *testing.T) {
+	a := newTestHost(t, 1, func(c *Config) { c.PeerReqRate = 5 })
+	b := newTestHost(t, 2, nil)
+	connect(t, b, a)
+	a.Handle("echo/1", 16, func(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error) {
+		if !from.Equal(testKey(2).Public()) {
+			return nil, fmt.Errorf("from %x", from)
+		}
+		return append([]byte("echo:"), req...), nil
+	})
+	a.Handle("big/1", 16, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+		return make([]byte, 1000), nil
+	})
+	a.Handle("fail/1", 16, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+		return nil, errors.New("no such block")
+	})
+	a.Handle("slow/1", 16, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+		return []byte("late"), nil
+	})
+	ctx := context.Background()
+
+	got, err := b.Request(ctx, a.ID(), "echo/1", []byte("hi"), 100)
+	if err != nil || string(got) != "echo:hi" {
+		t.Errorf("echo = %q, %v; want \"echo:hi\", nil", got, err)
+	}
+	got, err = b.Request(ctx, a.Addrs()[0], "echo/1", []byte("addr"), 100)
+	if err != nil || string(got) != "echo:addr" {
+		t.Errorf("echo by multiaddr = %q, %v; want \"echo:addr\", nil", got, err)
+	}
+	if _, err := b.Request(ctx, a.ID(), "echo/1", make([]byte, 17), 100); err == nil {
+		t.Errorf("oversized request: err = nil, want an error")
+	}
+	if _, err := b.Request(ctx, a.ID(), "big/1", nil, 999); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("oversized response: err = %v, want ErrFrameTooLarge", err)
+	}
+	if _, err := b.Request(ctx, a.ID(), "fail/1", nil, 100); !errors.Is(err, ErrRemote) || !strings.Contains(err.Error(), "no such block") {
+		t.Errorf("failing handler: err = %v, want ErrRemote with its text", err)
+	}
+	if _, err := b.Request(ctx, a.ID(), "nope/1", nil, 100); err == nil {
+		t.Errorf("unknown protocol: err = nil, want an error")
+	}
+	start := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = b.Request(tctx, a.ID(), "slow/1", nil, 100)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("slow handler: err = %v, want context.DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("slow handler: Request returned after %v, want about 300ms", el)
+	}
+}
+
+func TestRequestRateLimit(t *testing.T) {
+	a := newTestHost(t, 1, func(c *Config) { c.PeerReqRate = 2 }) // burst 4
+	b := newTestHost(t, 2, nil)
+	connect(t, b, a)
+	a.Handle("echo/1", 16, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+		return req, nil
+	})
+	limited := 0
+	for i := 0; i < 10; i++ {
+		_, err := b.Request(context.Background(), a.ID(), "echo/1", []byte("x"), 16)
+		if err != nil {
+			if !strings.Contains(err.Error(), "rate limited") {
+				t.Fatalf("request %d: err = %v, want nil or rate limited", i, err)
+			}
+			limited++
+		}
+	}
+	if limited < 4 {
+		t.Errorf("%d of 10 quick requests were rate limited, want at least 4 (rate 2/s, burst 4)", limited)
+	}
+}
+
+func TestBootstrapPeerAlreadyUp(t *testing.T) {
+	a := newTestHost(t, 1, nil)
+	b := newTestHost(t, 2, func(c *Config) { c.Bootstrap = a.Addrs() })
+	eventually(t, 5*time.Second, "b to connect to its bootstrap peer", func() bool {
+		return len(b.Peers()) == 1 && b.Peers()[0] == a.ID()
+	})
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestBootstrapRetriesAndReconnects(t *testing.T) {
+	port := freePort(t)
+	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+	aID, err := peerIDOfKey(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestHost(t, 2, func(c *Config) { c.Bootstrap = []string{listen + "/p2p/" + aID} })
+
+	time.Sleep(1500 * time.Millisecond) // b fails a few dials
+	if got := b.Peers(); len(got) != 0 {
+		t.Fatalf("b peers before a exists = %v, want none", got)
+	}
+	startA := func() *Host {
+		a, err := New(context.Background(), Config{Key: testKey(1), Network: testNet, Listen: []string{listen}}, nil)
+		if err != nil {
+			t.Fatalf("New a: %v", err)
+		}
+		return a
+	}
+	a := startA()
+	eventually(t, 10*time.Second, "b to reach its late bootstrap peer", func() bool {
+		return len(b.Peers()) == 1
+	})
+	// The bootstrap peer restarts (a home losing power); b reconnects.
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close a: %v", err)
+	}
+	eventually(t, 5*time.Second, "b to notice a is gone", func() bool { return len(b.Peers()) == 0 })
+	a = startA()
+	defer a.Close()
+	eventually(t, 10*time.Second, "b to reconnect to the restarted bootstrap peer", func() bool {
+		return len(b.Peers()) == 1
+	})
+}
+
+func TestCloseStopsNext(t *testing.T) {
+	h, err := New(context.Background(), Config{Key: testKey(1), Network: testNet, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := h.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := tp.Next(context.Background())
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Next after Close: err = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Next did not return after Close")
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

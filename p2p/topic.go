@@ -1,0 +1,187 @@
+package p2p
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// subscriptionBuffer is how many validated messages wait for Next before gossipsub
+// starts dropping them for this subscriber. Callers must keep calling Next.
+const subscriptionBuffer = 1024
+
+// ErrJoined is returned by Join for a topic the host has already joined.
+var ErrJoined = errors.New("p2p: topic already joined")
+
+// Message is a validated gossip message from another node.
+type Message struct {
+	From    ed25519.PublicKey // the envelope's signer
+	Payload []byte
+	Expiry  time.Time // the envelope's expiry
+}
+
+// Topic is a joined gossip topic.
+type Topic struct {
+	n        *Host
+	name     string // full topic id
+	t        *pubsub.Topic
+	sub      *pubsub.Subscription
+	validate func(from ed25519.PublicKey, payload []byte) Verdict
+}
+
+// TopicID returns the gossipsub topic id of name on network: /gridmesh/<network>/<name>/1.
+func TopicID(network, name string) string {
+	return "/gridmesh/" + network + "/" + name + "/1"
+}
+
+// Join joins the topic /gridmesh/<network>/<name>/1. validate is called (from
+// several goroutines at once) for every envelope that decodes, belongs to this
+// network, has a valid signature and has not expired; it decides whether the payload
+// is delivered and forwarded. It must not block for long. It may be nil (accept all).
+func (n *Host) Join(name string, validate func(from ed25519.PublicKey, payload []byte) Verdict) (*Topic, error) {
+	if name == "" || strings.ContainsAny(name, "/ \t\n") {
+		return nil, fmt.Errorf("%w: topic name %q", ErrConfig, name)
+	}
+	if validate == nil {
+		validate = func(ed25519.PublicKey, []byte) Verdict { return Accept }
+	}
+	id := TopicID(n.cfg.Network, name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := n.topics[id]; ok {
+		return nil, fmt.Errorf("%w: %s", ErrJoined, id)
+	}
+	t := &Topic{n: n, name: id, validate: validate}
+	if err := n.ps.RegisterTopicValidator(id, t.validateMsg); err != nil {
+		return nil, fmt.Errorf("register validator %s: %w", id, err)
+	}
+	pt, err := n.ps.Join(id)
+	if err != nil {
+		_ = n.ps.UnregisterTopicValidator(id)
+		return nil, fmt.Errorf("join %s: %w", id, err)
+	}
+	sub, err := pt.Subscribe(pubsub.WithBufferSize(subscriptionBuffer))
+	if err != nil {
+		_ = pt.Close()
+		_ = n.ps.UnregisterTopicValidator(id)
+		return nil, fmt.Errorf("subscribe %s: %w", id, err)
+	}
+	t.t, t.sub = pt, sub
+	n.topics[id] = t
+	return t, nil
+}
+
+// Name returns the full topic id.
+func (t *Topic) Name() string { return t.name }
+
+// Publish signs payload into an envelope that expires MessageTTL from now and
+// publishes it. It fails if the payload is too large, if the topic's own validator
+// does not accept it, or if ctx ends first.
+func (t *Topic) Publish(ctx context.Context, payload []byte) error {
+	return t.PublishUntil(ctx, payload, t.n.now().Add(t.n.cfg.MessageTTL))
+}
+
+// PublishUntil is Publish with an explicit expiry, which may be at most
+// MessageTTL+ClockSkew ahead. Re-announcing a payload that is still valid (after a
+// partition heals, say) is publishing it again with a new expiry: the bytes differ,
+// so the message gets through the seen-caches and receivers must deduplicate
+// payloads themselves.
+func (t *Topic) PublishUntil(ctx context.Context, payload []byte, expiry time.Time) error {
+	if len(payload) > t.n.cfg.MaxPayload {
+		return fmt.Errorf("publish %d bytes on %s: %w", len(payload), t.name, ErrEnvelopeTooLarge)
+	}
+	env := Envelope{Network: t.n.cfg.Network, Expiry: expiry.UnixMilli(), Payload: payload}
+	env.Sign(t.n.cfg.Key)
+	data, err := env.Marshal()
+	if err != nil {
+		return fmt.Errorf("publish on %s: %w", t.name, err)
+	}
+	if err := t.t.Publish(ctx, data); err != nil {
+		return fmt.Errorf("publish on %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// Next returns the next message from another node; the host's own messages are not
+// delivered. It returns ErrClosed after the host closed, or ctx's error.
+func (t *Topic) Next(ctx context.Context) (Message, error) {
+	for {
+		m, err := t.sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Message{}, ctx.Err()
+			}
+			return Message{}, ErrClosed
+		}
+		if m.Local || m.ReceivedFrom == t.n.h.ID() {
+			continue
+		}
+		env, ok := m.ValidatorData.(*Envelope)
+		if !ok {
+			continue // cannot happen: the validator sets it on every accepted message
+		}
+		if env.From.Equal(t.n.pub) {
+			continue // our own message coming back (re-announced by someone else)
+		}
+		return Message{From: env.From, Payload: env.Payload, Expiry: time.UnixMilli(env.Expiry)}, nil
+	}
+}
+
+// Peers returns the ids of peers known to be subscribed to the topic, unsorted.
+func (t *Topic) Peers() []string {
+	ps := t.t.ListPeers()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+func (t *Topic) close() {
+	t.sub.Cancel()
+	_ = t.n.ps.UnregisterTopicValidator(t.name)
+	_ = t.t.Close()
+}
+
+// validateMsg is the gossipsub validator: decode, network, expiry, rate, signature,
+// then the caller's verdict.
+func (t *Topic) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	n := t.n
+	local := from == n.h.ID()
+	env, err := DecodeEnvelope(m.Data, n.cfg.MaxPayload)
+	if err != nil {
+		return pubsub.ValidationReject
+	}
+	if env.Network != n.cfg.Network {
+		return pubsub.ValidationReject
+	}
+	now := n.now()
+	nowMs := now.UnixMilli()
+	if env.Expiry <= nowMs || env.Expiry > nowMs+(n.cfg.MessageTTL+n.cfg.ClockSkew).Milliseconds() {
+		return pubsub.ValidationIgnore
+	}
+	if !local && !n.msgRate.allow(string(from), now) {
+		return pubsub.ValidationIgnore
+	}
+	if !env.Verify() {
+		return pubsub.ValidationReject
+	}
+	switch t.validate(env.From, env.Payload) {
+	case Accept:
+		m.ValidatorData = &env
+		return pubsub.ValidationAccept
+	case Ignore:
+		return pubsub.ValidationIgnore
+	default:
+		return pubsub.ValidationReject
+	}
+}
