@@ -104,6 +104,7 @@ func TestLoadNodeProblems(t *testing.T) {
 				"node.toml: version: expected 1 (the only version this gridmesh reads), got 2",
 				"node.toml: api.listen: expected a string, got true",
 				"node.toml: node.name: expected a string, got 5",
+				`node.toml: log.level: expected one of "debug", "info", "warn", "error", got "loud"`,
 			}},
 		{"missing version", "[node]\nname = \"a\"\nrole = \"home\"\n",
 			[]string{"node.toml: version: missing; expected version = 1 at the top of the file"}},
@@ -123,6 +124,7 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{
 				`node.toml: network.bootstrap[0]: expected a string, got 1`,
 				`node.toml: network.listen: expected an array, got "/ip4/0.0.0.0/tcp/1"`,
+				`node.toml: network.bootstrap[1]: expected a multiaddr with a peer id such as "/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...", got "/ip4/1.2.3.4/tcp/1"`,
 			}},
 		{"table for value", minimalNode + "[log.level]\nx = 1\n",
 			[]string{`node.toml: log.level: expected a string, got a table`}},

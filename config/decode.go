@@ -20,9 +20,24 @@ import (
 type problems struct {
 	file string
 	errs []error
+	bad  map[string]bool // keys already reported
 }
 
+// add reports a problem with key, unless key or a table or array holding it
+// has been reported already: a value that failed to decode keeps its default,
+// and checking that default would only mislead.
 func (p *problems) add(key, format string, args ...any) {
+	if key != "" {
+		if p.bad == nil {
+			p.bad = map[string]bool{}
+		}
+		for i := range len(key) + 1 {
+			if (i == len(key) || key[i] == '.' || key[i] == '[') && p.bad[key[:i]] {
+				return
+			}
+		}
+		p.bad[key] = true
+	}
 	msg := fmt.Sprintf(format, args...)
 	if key == "" {
 		p.errs = append(p.errs, fmt.Errorf("%s: %s", p.file, msg))

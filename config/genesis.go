@@ -83,9 +83,7 @@ func decodeGenesis(path string, m map[string]any) (Genesis, error) {
 	g := DefaultGenesis()
 	p.checkVersion(m)
 	p.decodeTable("", m, reflect.ValueOf(&g).Elem())
-	if len(p.errs) == 0 {
-		g.validate(p)
-	}
+	g.validate(p)
 	if err := p.err(); err != nil {
 		return Genesis{}, err
 	}

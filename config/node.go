@@ -174,9 +174,7 @@ func decodeNode(path string, m map[string]any) (Node, error) {
 	n := DefaultNode()
 	p.checkVersion(m)
 	p.decodeTable("", m, reflect.ValueOf(&n).Elem())
-	if len(p.errs) == 0 {
-		n.validate(p)
-	}
+	n.validate(p)
 	if err := p.err(); err != nil {
 		return Node{}, err
 	}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+const usage = `gridmesh — peer-to-peer energy trading for a neighbourhood microgrid.
+
+Usage:
+  gridmesh <command> [flags]
+
+Commands:
+  init           create a node key (mode 0600) and a starter node.toml
+  run            run one node from its config (gridmesh run -c node.toml)
+  demo           run a whole simulated microgrid on this machine
+  config check   check a node config and genesis file, explaining every problem
+  version        print version, commit, Go version and platform
+  sim            reserved for the deterministic simulations (not built yet)
+
+Run "gridmesh <command> --help" for a command's flags.
+`
+
+// intSize is strconv.IntSize; a variable so that tests can check the 32-bit
+// refusal on a 64-bit machine.
+var intSize = strconv.IntSize
+
+// errNeed64Bit is the one line `run` and `demo` print on a 32-bit platform.
+var errNeed64Bit = errors.New("a 64-bit OS is required: badger, the chain and meter store, silently loses data on 32-bit platforms; install 64-bit Raspberry Pi OS (Pi Zero 2 W, 3, 4, 5)")
+
+// require64Bit refuses to go on unless the platform is 64-bit. Call it before
+// touching any file.
+func require64Bit() error {
+	if intSize < 64 {
+		return errNeed64Bit
+	}
+	return nil
+}
+
+// run is the whole command: main only calls it. It returns nil when the
+// command succeeded or ctx was cancelled by a signal.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("no command given (see gridmesh --help)")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		if cmd == "help" && len(rest) > 0 {
+			return run(ctx, append(rest[:1:1], "--help"), stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "init":
+		return cmdInit(rest, stdout)
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "config":
+		return cmdConfig(rest, stdout)
+	case "version":
+		return cmdVersion(rest, stdout)
+	case "sim":
+		return cmdSim(rest, stdout)
+	default:
+		return usagef("unknown command %q (see gridmesh --help)", cmd)
+	}
+}
+
+// errHelp means --help was given and the usage has been printed.
+var errHelp = errors.New("help printed")
+
+// command is one subcommand's flags and help text.
+type command struct {
+	name     string // as typed: "demo", "config check"
+	synopsis string // flags summary after the name
+	about    string // what it does, a few lines
+	fs       *flag.FlagSet
+}
+
+func newCommand(name, synopsis, about string) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &command{name: name, synopsis: synopsis, about: about, fs: fs}
+}
+
+// parse parses args. --help prints the usage to stdout and returns errHelp;
+// a bad flag or a stray argument is a usage error.
+func (c *command) parse(args []string, stdout io.Writer) error {
+	err := c.fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.printUsage(stdout)
+		return errHelp
+	}
+	if err != nil {
+		return usagef("%s: %v (see gridmesh %s --help)", c.name, err, c.name)
+	}
+	if c.fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q (see gridmesh %s --help)", c.name, c.fs.Arg(0), c.name)
+	}
+	return nil
+}
+
+func (c *command) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: gridmesh %s %s\n\n%s\n", c.name, c.synopsis, strings.TrimSpace(c.about))
+	n := 0
+	c.fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		c.fs.SetOutput(w)
+		c.fs.PrintDefaults()
+		c.fs.SetOutput(io.Discard)
+	}
+}
+
+// isSet reports whether the flag name was given on the command line.
+func (c *command) isSet(name string) bool {
+	set := false
+	c.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// done turns errHelp into success.
+func done(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
