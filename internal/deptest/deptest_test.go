@@ -1,0 +1,215 @@
+package deptest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"go/parser"
+	"go/token"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/gridmesh/gridmesh"
+
+// rule says which packages of ours a package may import. Standard library and
+// third-party imports are always allowed.
+type rule struct {
+	pkg   string   // path below the module; a trailing "/..." matches the packages below it
+	allow []string // same form; "*" allows anything of ours
+}
+
+// rules are the import rules of DESIGN.md ("Import directions") and
+// contracts.md ("Import rules"). The first matching row wins.
+var rules = []rule{
+	{"unit", nil},
+	{"market", []string{"unit"}},
+	{"chain/consensus", nil},
+	{"chain/sim", []string{"chain", "chain/consensus", "market", "unit"}},
+	{"chain", []string{"unit", "market"}},
+	{"meter", []string{"unit"}},
+	{"meter/...", []string{"meter", "unit"}},
+	{"p2p", nil},
+	{"config", []string{"unit"}},
+	{"node", []string{"*"}},
+	{"node/...", []string{"*"}},
+	{"cmd/gridmesh", []string{"*"}},
+	{"internal/deptest", nil},
+	{"firmware/...", []string{"*"}},
+}
+
+func match(pattern, rel string) bool {
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return strings.HasPrefix(rel, base+"/")
+	}
+	return pattern == rel
+}
+
+func ruleFor(rel string) (rule, bool) {
+	for _, r := range rules {
+		if match(r.pkg, rel) {
+			return r, true
+		}
+	}
+	return rule{}, false
+}
+
+func (r rule) allows(rel string) bool {
+	for _, a := range r.allow {
+		if a == "*" || match(a, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+type pkg struct {
+	ImportPath string
+	Dir        string
+	Name       string
+	Standard   bool
+	Module     *struct{ Path string }
+	Imports    []string
+	GoFiles    []string
+	Error      *struct{ Err string }
+}
+
+// goList runs `go list -e -deps -json ./...` at the module root and returns
+// the packages of this module.
+func goList(t *testing.T) []pkg {
+	t.Helper()
+	root := moduleRoot(t)
+	cmd := exec.Command("go", "list", "-e", "-deps", "-json", "./...")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.Bytes())
+	}
+	var ours []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		if p.ImportPath == module || strings.HasPrefix(p.ImportPath, module+"/") {
+			ours = append(ours, p)
+		}
+	}
+	if len(ours) == 0 {
+		t.Fatal("go list found no packages of " + module)
+	}
+	return ours
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		t.Fatal("not inside the gridmesh module")
+	}
+	return filepath.Dir(gomod)
+}
+
+func rel(importPath string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(importPath, module), "/")
+}
+
+func TestImportRules(t *testing.T) {
+	for _, p := range goList(t) {
+		from := rel(p.ImportPath)
+		r, ok := ruleFor(from)
+		if !ok {
+			t.Errorf("%s has no import rule: add a row to rules in internal/deptest/deptest_test.go (and say it in the package's doc.go)", p.ImportPath)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if imp != module && !strings.HasPrefix(imp, module+"/") {
+				continue // standard library or third-party
+			}
+			if !r.allows(rel(imp)) {
+				t.Errorf("%s imports %s, which its rule forbids (allowed of ours: %s)", p.ImportPath, imp, describe(r.allow))
+			}
+		}
+	}
+}
+
+func describe(allow []string) string {
+	if len(allow) == 0 {
+		return "nothing"
+	}
+	return strings.Join(allow, ", ")
+}
+
+// TestRules checks the table itself on known cases, so that a broken
+// matcher cannot make TestImportRules pass vacuously.
+func TestRules(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		want     bool
+	}{
+		{"market", "unit", true},
+		{"market", "chain", false},
+		{"unit", "market", false},
+		{"chain", "market", true},
+		{"chain", "chain/consensus", false},
+		{"chain", "p2p", false},
+		{"chain", "meter", false},
+		{"chain/consensus", "unit", false},
+		{"meter", "unit", true},
+		{"meter", "meter/sim", false},
+		{"meter/sim", "meter", true},
+		{"meter/modbus", "market", false},
+		{"p2p", "unit", false},
+		{"config", "unit", true},
+		{"config", "market", false},
+		{"node", "chain/consensus", true},
+		{"cmd/gridmesh", "node", true},
+	} {
+		r, ok := ruleFor(tc.from)
+		if got := ok && r.allows(tc.to); got != tc.want {
+			t.Errorf("%s may import %s: got %v, want %v", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+// TestDocGo checks that every package directory has a doc.go with a package
+// comment that says what the package may import.
+func TestDocGo(t *testing.T) {
+	var missing []string
+	for _, p := range goList(t) {
+		if len(p.GoFiles) == 0 {
+			continue // only tests here (or a package with errors): nothing to document
+		}
+		path := filepath.Join(p.Dir, "doc.go")
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			missing = append(missing, p.ImportPath+": no doc.go")
+			continue
+		}
+		if f.Doc == nil {
+			missing = append(missing, p.ImportPath+": doc.go has no package comment")
+			continue
+		}
+		if !strings.Contains(strings.ToLower(f.Doc.Text()), "import") {
+			missing = append(missing, p.ImportPath+": doc.go does not say what the package may import")
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Error(m)
+	}
+}
