@@ -31,9 +31,8 @@ type Result struct {
 // of other slots, which are ignored, as are malformed orders. The Result is a
 // pure function of the set of orders; orders is not modified.
 func Clear(slot unit.Slot, orders []Order, t Tariff, p Params) Result {
-	res := Result{Slot: slot}
 	if t.Validate() != nil {
-		return res
+		return Result{Slot: slot}
 	}
 	var nb, ns int
 	for i := range orders {
@@ -48,28 +47,48 @@ func Clear(slot unit.Slot, orders []Order, t Tariff, p Params) Result {
 		}
 	}
 	if nb == 0 || ns == 0 {
-		return res
+		return Result{Slot: slot}
 	}
-	buys := make([]Order, 0, nb)
-	sells := make([]Order, 0, ns)
+	// Sort small pointer-free entries, not the orders themselves.
+	all := make([]entry, nb+ns)
+	buys, sells := all[:0:nb], all[nb:nb]
 	for i := range orders {
 		o := &orders[i]
 		if o.Slot != slot || !o.wellFormed() {
 			continue
 		}
 		if o.Side == Buy {
-			buys = append(buys, *o)
+			buys = append(buys, entry{key: -o.Price, height: o.Height, energy: o.Energy, idx: i})
 		} else {
-			sells = append(sells, *o)
+			sells = append(sells, entry{key: o.Price, height: o.Height, energy: o.Energy, idx: i})
 		}
 	}
-	slices.SortFunc(buys, compareBuys)
-	slices.SortFunc(sells, compareSells)
-	return clearSorted(slot, buys, sells, t.Fee, p.KPPM)
+	cmpEntries := func(a, b entry) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		if a.height != b.height {
+			return cmp.Compare(a.height, b.height)
+		}
+		return tieBreak(&orders[a.idx], &orders[b.idx])
+	}
+	slices.SortFunc(buys, cmpEntries)
+	slices.SortFunc(sells, cmpEntries)
+	return clearSorted(slot, orders, buys, sells, t.Fee, p.KPPM)
 }
 
-// clearSorted clears canonically sorted, well-formed buys and sells of one slot.
-func clearSorted(slot unit.Slot, buys, sells []Order, fee unit.Price, k int64) Result {
+// entry is one well-formed order of a side in the sort: key is the price for
+// sells and the negated price for buys, so both sides sort ascending.
+type entry struct {
+	key    unit.Price
+	height uint64
+	energy unit.Wh
+	fill   unit.Wh
+	idx    int // index into the orders slice
+}
+
+// clearSorted clears canonically sorted entries of one slot's orders.
+func clearSorted(slot unit.Slot, orders []Order, buys, sells []entry, fee unit.Price, k int64) Result {
 	res := Result{Slot: slot}
 	vol, bid, ask := walk(buys, sells, fee)
 	if vol == 0 {
@@ -77,40 +96,40 @@ func clearSorted(slot unit.Slot, buys, sells []Order, fee unit.Price, k int64) R
 	}
 	res.Volume = vol
 	res.Price = kPrice(bid, ask, fee, k)
-	bfill := allocate(buys, vol)
-	sfill := allocate(sells, vol)
-	res.Trades = pair(slot, res.Price, buys, sells, bfill, sfill)
+	allocate(buys, vol)
+	allocate(sells, vol)
+	res.Trades = pair(slot, res.Price, orders, buys, sells)
 	return res
 }
 
 // walk walks the sorted curves and returns the maximal volume whose every Wh
 // has a bid >= ask + fee (capped at MaxVolume), with the marginal bid and ask
 // (the prices of the last buy and sell reached).
-func walk(buys, sells []Order, fee unit.Price) (vol unit.Wh, bid, ask unit.Price) {
+func walk(buys, sells []entry, fee unit.Price) (vol unit.Wh, bid, ask unit.Price) {
 	i, j := 0, 0
 	var remB, remS unit.Wh
 	if len(buys) > 0 {
-		remB = buys[0].Energy
+		remB = buys[0].energy
 	}
 	if len(sells) > 0 {
-		remS = sells[0].Energy
+		remS = sells[0].energy
 	}
-	for i < len(buys) && j < len(sells) && vol < MaxVolume && buys[i].Price >= sells[j].Price+fee {
+	for i < len(buys) && j < len(sells) && vol < MaxVolume && -buys[i].key >= sells[j].key+fee {
 		n := min(remB, remS, MaxVolume-vol)
 		vol += n
-		bid, ask = buys[i].Price, sells[j].Price
+		bid, ask = -buys[i].key, sells[j].key
 		remB -= n
 		remS -= n
 		if remB == 0 {
 			i++
 			if i < len(buys) {
-				remB = buys[i].Energy
+				remB = buys[i].energy
 			}
 		}
 		if remS == 0 {
 			j++
 			if j < len(sells) {
-				remS = sells[j].Energy
+				remS = sells[j].energy
 			}
 		}
 	}
@@ -125,23 +144,22 @@ func kPrice(bid, ask, fee unit.Price, k int64) unit.Price {
 	return ask + fee + unit.Price(gap*k/PPM)
 }
 
-// allocate returns the fill of each order of one sorted side when vol Wh are
+// allocate sets the fill of each entry of one sorted side when vol Wh are
 // taken from it: better price levels in full, the marginal level pro rata with
 // the remainder 1 Wh at a time in canonical order.
-func allocate(side []Order, vol unit.Wh) []unit.Wh {
-	fill := make([]unit.Wh, len(side))
+func allocate(side []entry, vol unit.Wh) {
 	rem := vol
 	for i := 0; i < len(side) && rem > 0; {
 		// The level is side[i:j], all at one price.
 		j := i
 		var level unit.Wh
-		for j < len(side) && side[j].Price == side[i].Price {
-			level += side[j].Energy
+		for j < len(side) && side[j].key == side[i].key {
+			level += side[j].energy
 			j++
 		}
 		if rem >= level {
 			for m := i; m < j; m++ {
-				fill[m] = side[m].Energy
+				side[m].fill = side[m].energy
 			}
 			rem -= level
 			i = j
@@ -150,34 +168,33 @@ func allocate(side []Order, vol unit.Wh) []unit.Wh {
 		// Pro rata: floor(e × rem / level); e × rem < level², quotient < e.
 		var given unit.Wh
 		for m := i; m < j; m++ {
-			hi, lo := bits.Mul64(uint64(side[m].Energy), uint64(rem))
+			hi, lo := bits.Mul64(uint64(side[m].energy), uint64(rem))
 			q, _ := bits.Div64(hi, lo, uint64(level))
-			fill[m] = unit.Wh(q)
+			side[m].fill = unit.Wh(q)
 			given += unit.Wh(q)
 		}
 		for m := i; given < rem; m++ {
-			fill[m]++
+			side[m].fill++
 			given++
 		}
 		break
 	}
-	return fill
 }
 
 // pair matches the filled buys and sells in canonical order.
-func pair(slot unit.Slot, price unit.Price, buys, sells []Order, bfill, sfill []unit.Wh) []Trade {
+func pair(slot unit.Slot, price unit.Price, orders []Order, buys, sells []entry) []Trade {
 	trades := make([]Trade, 0, len(buys)+len(sells))
 	i, j := 0, 0
 	var rb, rs unit.Wh
 	for {
 		for rb == 0 && i < len(buys) {
-			rb = bfill[i]
+			rb = buys[i].fill
 			if rb == 0 {
 				i++
 			}
 		}
 		for rs == 0 && j < len(sells) {
-			rs = sfill[j]
+			rs = sells[j].fill
 			if rs == 0 {
 				j++
 			}
@@ -186,9 +203,9 @@ func pair(slot unit.Slot, price unit.Price, buys, sells []Order, bfill, sfill []
 			break
 		}
 		n := min(rb, rs)
+		b, s := &orders[buys[i].idx], &orders[sells[j].idx]
 		trades = append(trades, Trade{
-			Slot: slot, Buy: buys[i].ID, Sell: sells[j].ID,
-			Buyer: buys[i].Owner, Seller: sells[j].Owner,
+			Slot: slot, Buy: b.ID, Sell: s.ID, Buyer: b.Owner, Seller: s.Owner,
 			Energy: n, Price: price,
 		})
 		rb -= n
@@ -208,7 +225,7 @@ func compareBuys(a, b Order) int {
 	if c := cmp.Compare(b.Price, a.Price); c != 0 {
 		return c
 	}
-	return tieBreak(a, b)
+	return tieBreak(&a, &b)
 }
 
 // compareSells orders sells canonically: price ascending, then tieBreak.
@@ -216,12 +233,12 @@ func compareSells(a, b Order) int {
 	if c := cmp.Compare(a.Price, b.Price); c != 0 {
 		return c
 	}
-	return tieBreak(a, b)
+	return tieBreak(&a, &b)
 }
 
 // tieBreak is Height ascending, then ID, Owner, Energy: a total order over the
 // remaining fields of orders of one side and slot.
-func tieBreak(a, b Order) int {
+func tieBreak(a, b *Order) int {
 	if c := cmp.Compare(a.Height, b.Height); c != 0 {
 		return c
 	}

@@ -53,73 +53,98 @@ type Settlement struct {
 func Settle(slot unit.Slot, trades []Trade, metered map[string]Metered, t Tariff, operator string) Settlement {
 	s := Settlement{Slot: slot, Trades: make([]SettledTrade, len(trades))}
 	valid := t.Validate() == nil
-	ok := func(tr *Trade) bool {
-		return valid && tr.Energy >= 1 && tr.Energy <= MaxEnergy && tr.Price >= t.Fee && tr.Price <= MaxPrice
+	// Number the parties once; pid[2i] is trade i's seller, pid[2i+1] its buyer.
+	ids := make(map[string]int32)
+	var names []string
+	pid := make([]int32, 2*len(trades))
+	ok := make([]bool, len(trades))
+	number := func(name string) int32 {
+		id, seen := ids[name]
+		if !seen {
+			id = int32(len(names))
+			ids[name] = id
+			names = append(names, name)
+		}
+		return id
 	}
-	sellShare := shares(trades, ok, func(tr *Trade) string { return tr.Seller }, func(total unit.Wh, m Metered, found bool) unit.Wh {
+	for i := range trades {
+		tr := &trades[i]
+		ok[i] = valid && tr.Energy >= 1 && tr.Energy <= MaxEnergy && tr.Price >= t.Fee && tr.Price <= MaxPrice
+		if ok[i] {
+			pid[2*i], pid[2*i+1] = number(tr.Seller), number(tr.Buyer)
+		}
+	}
+	sellShare := shares(trades, ok, pid, 0, len(names), func(p int32, total unit.Wh) unit.Wh {
+		m, found := metered[names[p]]
 		if !found {
-			return 0
+			return 0 // no attestation: delivered nothing
 		}
 		return min(total, max(m.Export, 0))
-	}, metered)
-	buyShare := shares(trades, ok, func(tr *Trade) string { return tr.Buyer }, func(total unit.Wh, m Metered, found bool) unit.Wh {
+	})
+	buyShare := shares(trades, ok, pid, 1, len(names), func(p int32, total unit.Wh) unit.Wh {
+		m, found := metered[names[p]]
 		if !found {
-			return total
+			return total // no attestation: consumed what it bought
 		}
 		return min(total, max(m.Import, 0))
-	}, metered)
+	})
 
-	net := make(map[string]unit.Money)
+	net := make([]unit.Money, len(names)+1) // the last is the operator's fee
 	for i := range trades {
 		tr := trades[i]
 		st := SettledTrade{Trade: tr}
-		if ok(&tr) {
+		if ok[i] {
 			st.Settled = min(sellShare[i], buyShare[i])
 			st.Paid = unit.MustAmount(st.Settled, tr.Price)
 			st.Received = unit.MustAmount(st.Settled, tr.Price-t.Fee)
 			st.Fee = st.Paid - st.Received
 			s.Energy += st.Settled
-			net[tr.Buyer] -= st.Paid
-			net[tr.Seller] += st.Received
-			net[operator] += st.Fee
+			net[pid[2*i+1]] -= st.Paid
+			net[pid[2*i]] += st.Received
+			net[len(names)] += st.Fee
 		}
 		s.Trades[i] = st
 	}
-	for acct, m := range net {
+	if op, seen := ids[operator]; seen {
+		net[op] += net[len(names)]
+	} else {
+		names = append(names, operator)
+	}
+	for p, m := range net[:len(names)] {
 		if m != 0 {
-			s.Transfers = append(s.Transfers, Transfer{Account: acct, Amount: m})
+			s.Transfers = append(s.Transfers, Transfer{Account: names[p], Amount: m})
 		}
 	}
 	slices.SortFunc(s.Transfers, func(a, b Transfer) int { return strings.Compare(a.Account, b.Account) })
 	return s
 }
 
-// shares allocates each party's measured energy pro rata across its trades.
-// limit returns the party's energy to allocate given its total traded energy.
-func shares(trades []Trade, ok func(*Trade) bool, party func(*Trade) string,
-	limit func(total unit.Wh, m Metered, found bool) unit.Wh, metered map[string]Metered) []unit.Wh {
-	total := make(map[string]unit.Wh)
+// shares allocates each party's measured energy pro rata across its trades on
+// one side (off 0: sellers, 1: buyers). allowed returns a party's energy to
+// allocate given its total traded energy on that side.
+func shares(trades []Trade, ok []bool, pid []int32, off, parties int, allowed func(p int32, total unit.Wh) unit.Wh) []unit.Wh {
+	total := make([]unit.Wh, parties)
 	for i := range trades {
-		if ok(&trades[i]) {
-			total[party(&trades[i])] += trades[i].Energy
+		if ok[i] {
+			total[pid[2*i+off]] += trades[i].Energy
 		}
 	}
-	left := make(map[string]unit.Wh, len(total))
-	for p, tot := range total {
-		m, found := metered[p]
-		left[p] = limit(tot, m, found)
+	allow := make([]unit.Wh, parties)
+	left := make([]unit.Wh, parties)
+	for p := range total {
+		if total[p] > 0 {
+			allow[p] = allowed(int32(p), total[p])
+			left[p] = allow[p]
+		}
 	}
 	share := make([]unit.Wh, len(trades))
 	// Floor of the pro rata share: e × allowed / total, 128-bit.
 	for i := range trades {
-		tr := &trades[i]
-		if !ok(tr) {
+		if !ok[i] {
 			continue
 		}
-		p := party(tr)
-		m, found := metered[p]
-		allowed := limit(total[p], m, found)
-		hi, lo := bits.Mul64(uint64(tr.Energy), uint64(allowed))
+		p := pid[2*i+off]
+		hi, lo := bits.Mul64(uint64(trades[i].Energy), uint64(allow[p]))
 		q, _ := bits.Div64(hi, lo, uint64(total[p]))
 		share[i] = unit.Wh(q)
 		left[p] -= unit.Wh(q)
@@ -128,11 +153,10 @@ func shares(trades []Trade, ok func(*Trade) bool, party func(*Trade) string,
 	// a party's remainder is smaller than its number of trades, and while
 	// allowed < total every floor share is below its trade's energy.
 	for i := range trades {
-		tr := &trades[i]
-		if !ok(tr) {
+		if !ok[i] {
 			continue
 		}
-		if p := party(tr); left[p] > 0 && share[i] < tr.Energy {
+		if p := pid[2*i+off]; left[p] > 0 && share[i] < trades[i].Energy {
 			share[i]++
 			left[p]--
 		}

@@ -116,6 +116,7 @@ func checkSettle(t testing.TB, slot unit.Slot, trades []Trade, m map[string]Mete
 		return tr.Energy >= 1 && tr.Energy <= MaxEnergy && tr.Price >= tf.Fee && tr.Price <= MaxPrice
 	}
 	// The pro rata rule, party by party, for both sides.
+	var sellShare, buyShare []unit.Wh
 	for _, seller := range []bool{true, false} {
 		party := func(tr *Trade) string { return tr.Buyer }
 		if seller {
@@ -132,7 +133,10 @@ func checkSettle(t testing.TB, slot unit.Slot, trades []Trade, m map[string]Mete
 			}
 			return min(total, max(x.Import, 0))
 		}
-		share := shares(trades, ok, party, limit, m)
+		share := refShares(trades, ok, party, func(p string, tot unit.Wh) unit.Wh {
+			x, found := m[p]
+			return limit(tot, x, found)
+		})
 		total, sum := map[string]unit.Wh{}, map[string]unit.Wh{}
 		for i := range trades {
 			if ok(&trades[i]) {
@@ -145,30 +149,16 @@ func checkSettle(t testing.TB, slot unit.Slot, trades []Trade, m map[string]Mete
 			if want := limit(tot, x, found); sum[p] != want {
 				t.Fatalf("party %q (seller %v): shares sum %d, want %d", p, seller, sum[p], want)
 			}
-			seenRemainder := false
-			for i := range trades {
-				tr := &trades[i]
-				if !ok(tr) || party(tr) != p {
-					continue
-				}
-				exact := new(big.Int).Mul(big.NewInt(int64(tr.Energy)), big.NewInt(int64(limit(tot, x, found))))
-				exact.Quo(exact, big.NewInt(int64(tot)))
-				switch share[i] - unit.Wh(exact.Int64()) {
-				case 0:
-					seenRemainder = true // later trades must not get a remainder
-				case 1:
-					if seenRemainder {
-						t.Fatalf("party %q: remainder skipped a trade (trade %d)", p, i)
-					}
-				default:
-					t.Fatalf("party %q trade %d: share %d, floor %v", p, i, share[i], exact)
-				}
-			}
 		}
-		for i := range trades {
-			if seller && s.Trades[i].Settled > share[i] {
-				t.Fatalf("trade %d settled %d > seller share %d", i, s.Trades[i].Settled, share[i])
-			}
+		if seller {
+			sellShare = share
+		} else {
+			buyShare = share
+		}
+	}
+	for i := range trades {
+		if want := min(sellShare[i], buyShare[i]); s.Trades[i].Settled != want {
+			t.Fatalf("trade %d: settled %d, want min(seller share %d, buyer share %d)", i, s.Trades[i].Settled, sellShare[i], buyShare[i])
 		}
 	}
 	var energy unit.Wh
@@ -246,4 +236,44 @@ func TestSettleSellerCapsPerTrade(t *testing.T) {
 	if want := []unit.Wh{1, 1, 1, 1, 1, 0, 0}; !slices.Equal(got, want) {
 		t.Errorf("settled %v, want %v", got, want)
 	}
+}
+
+// refShares is the simple reference for the pro rata rule: per party, the
+// floor of e × allowed / total in big integers, then the remainder 1 Wh at a
+// time to the party's trades in order, starting over while any is left.
+func refShares(trades []Trade, ok func(*Trade) bool, party func(*Trade) string, allowed func(string, unit.Wh) unit.Wh) []unit.Wh {
+	total := map[string]unit.Wh{}
+	for i := range trades {
+		if ok(&trades[i]) {
+			total[party(&trades[i])] += trades[i].Energy
+		}
+	}
+	share := make([]unit.Wh, len(trades))
+	left := map[string]unit.Wh{}
+	for p, tot := range total {
+		left[p] = allowed(p, tot)
+	}
+	for i := range trades {
+		tr := &trades[i]
+		if !ok(tr) {
+			continue
+		}
+		p := party(tr)
+		q := new(big.Int).Mul(big.NewInt(int64(tr.Energy)), big.NewInt(int64(allowed(p, total[p]))))
+		q.Quo(q, big.NewInt(int64(total[p])))
+		share[i] = unit.Wh(q.Int64())
+		left[p] -= share[i]
+	}
+	for progress := true; progress; {
+		progress = false
+		for i := range trades {
+			tr := &trades[i]
+			if p := party(tr); ok(tr) && left[p] > 0 && share[i] < tr.Energy {
+				share[i]++
+				left[p]--
+				progress = true
+			}
+		}
+	}
+	return share
 }
