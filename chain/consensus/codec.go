@@ -5,14 +5,16 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Size limits of the strict decoders.
 const (
-	MaxValueSize   = 4 << 20                // bytes of a proposed value
-	MaxMessageSize = MaxValueSize + 256     // bytes of an encoded Message
-	MaxStateSize   = 5*MaxMessageSize + 256 // bytes of an encoded State
-	MaxRound       = 1 << 30                // rounds above this are malformed
+	MaxValueSize   = 4 << 20                                    // bytes of a proposed value
+	MaxMessageSize = MaxValueSize + 256                         // bytes of an encoded Message
+	MaxCommitSize  = 1024                                       // precommits in a certificate
+	MaxStateSize   = 5*MaxMessageSize + MaxCommitSize*256 + 256 // bytes of an encoded State
+	MaxRound       = 1 << 30                                    // rounds above this are malformed
 )
 
 const (
@@ -243,6 +245,12 @@ type State struct {
 	LastProposal  *Message // nil = never signed one
 	LastPrevote   *Message
 	LastPrecommit *Message
+
+	// Decision is the decision of height Height-1, kept from the moment it is made
+	// until the first State persisted after it was handed out and round 0 began. If the process dies after persisting this
+	// State but before the application committed the value, New (asked for
+	// Height-1) hands the Decision out again. Nil otherwise.
+	Decision *Decision
 }
 
 // clone returns a deep copy.
@@ -257,6 +265,12 @@ func (s State) clone() State {
 			m.Sig = bytes.Clone(m.Sig)
 			*p = &m
 		}
+	}
+	if s.Decision != nil {
+		d := *s.Decision
+		d.Value = bytes.Clone(d.Value)
+		d.Commit = slices.Clone(d.Commit)
+		c.Decision = &d
 	}
 	return c
 }
@@ -284,6 +298,21 @@ func (s State) Encode() []byte {
 		b = append(b, 1)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
 		b = append(b, enc...)
+	}
+	if d := s.Decision; d == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.BigEndian.AppendUint32(b, uint32(d.Round))
+		b = append(b, d.ValueID[:]...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(d.Value)))
+		b = append(b, d.Value...)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(d.Commit)))
+		for _, m := range d.Commit {
+			enc := m.Encode()
+			b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
+			b = append(b, enc...)
+		}
 	}
 	return b
 }
@@ -330,6 +359,34 @@ func DecodeState(b []byte) (State, error) {
 			}
 		}
 	}
+	switch r.u8() {
+	case 0:
+	case 1:
+		d := &Decision{Height: s.Height - 1}
+		d.Round = int32(r.u32())
+		d.ValueID = r.hash()
+		d.Value = r.bytesN(MaxValueSize)
+		n := r.u32()
+		if r.err == nil && (n == 0 || n > MaxCommitSize) {
+			return State{}, fmt.Errorf("%w: decision with %d precommits", ErrMalformed, n)
+		}
+		for i := 0; r.err == nil && i < int(n); i++ {
+			enc := r.bytesN(MaxMessageSize)
+			if r.err != nil {
+				break
+			}
+			m, err := DecodeMessage(enc)
+			if err != nil {
+				return State{}, fmt.Errorf("decision precommit %d: %w", i, err)
+			}
+			d.Commit = append(d.Commit, m)
+		}
+		s.Decision = d
+	default:
+		if r.err == nil {
+			return State{}, fmt.Errorf("%w: presence flag", ErrMalformed)
+		}
+	}
 	if r.err != nil {
 		return State{}, r.err
 	}
@@ -352,6 +409,16 @@ func (s State) check() error {
 	}
 	if s.Step == StepNewHeight && s.Round != 0 {
 		return bad("new height with a round")
+	}
+	if d := s.Decision; d != nil {
+		if s.Height == 0 || d.Height != s.Height-1 || d.ValueID.IsZero() || d.Round < 0 || d.Round > MaxRound {
+			return bad("decision inconsistent")
+		}
+		for _, m := range d.Commit {
+			if m.Type != Precommit || m.Height != d.Height || m.Round != d.Round || m.ValueID != d.ValueID {
+				return bad("decision certificate entry")
+			}
+		}
 	}
 	for _, x := range []struct {
 		round int32

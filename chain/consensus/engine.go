@@ -12,8 +12,10 @@ const (
 	// maxRoundsAhead bounds the rounds above round_p whose messages are stored; a
 	// message further ahead only counts towards the round skip (line 55).
 	maxRoundsAhead = 8
-	// maxProposalsPerRound bounds what an equivocating proposer can make us keep.
+	// maxProposalsPerRound and maxVotesPerValidator bound what an equivocating
+	// validator can make us keep per round (and type).
 	maxProposalsPerRound = 4
+	maxVotesPerValidator = 4
 )
 
 type validity uint8
@@ -27,9 +29,9 @@ const (
 
 // roundVotes is what this node has seen in one round of the current height.
 type roundVotes struct {
-	proposals []Message     // from the round's proposer, in arrival order
-	votes     [2][]*Message // [prevote, precommit][validator index]: the first one seen
-	evidenced [2][]bool     // conflict already reported
+	proposals []Message      // from the round's proposer, in arrival order
+	votes     [2][][]Message // [prevote, precommit][validator index]: distinct values, arrival order
+	evidenced [2][]bool      // conflict already reported
 }
 
 // Engine is one node's Tendermint state machine for a sequence of heights. It is not
@@ -65,8 +67,10 @@ type Engine struct {
 //     value), re-arm the current step's timer and re-send the last signed messages;
 //   - restored.Height < height (the application committed further, e.g. by catch-up):
 //     start the height afresh but keep the last-signed record;
-//   - restored.Height > height: ErrStateAhead (this node voted at a height whose
-//     block it lacks; fetch it from peers first).
+//   - restored.Height == height+1 with a Decision: the process died before the
+//     decided value was committed; the Decision is handed out again by Ready;
+//   - restored.Height > height otherwise: ErrStateAhead (this node voted at a height
+//     whose value it lacks; fetch it from peers first).
 //
 // A fresh or caught-up engine waits (StepNewHeight) for Work or a message of height.
 func New(cfg Config, height uint64, restored *State) (*Engine, error) {
@@ -105,6 +109,10 @@ func New(cfg Config, height uint64, restored *State) (*Engine, error) {
 		}
 		r := restored.clone()
 		switch {
+		case r.Height == height+1 && r.Decision != nil:
+			// Died between persisting the decision and committing it: hand it out again.
+			e.st = r
+			e.out.Decided = append(e.out.Decided, *r.Decision)
 		case r.Height > height:
 			return nil, fmt.Errorf("%w: state at %d, asked for %d", ErrStateAhead, r.Height, height)
 		case r.Height < height:
@@ -337,7 +345,7 @@ func (e *Engine) store(m Message) error {
 	if rv == nil {
 		rv = &roundVotes{}
 		for i := range rv.votes {
-			rv.votes[i] = make([]*Message, len(e.vals))
+			rv.votes[i] = make([][]Message, len(e.vals))
 			rv.evidenced[i] = make([]bool, len(e.vals))
 		}
 		e.rounds[m.Round] = rv
@@ -361,17 +369,22 @@ func (e *Engine) store(m Message) error {
 		}
 		return nil
 	}
+	// Algorithm 1 counts messages from distinct senders per value, so an
+	// equivocator's conflicting votes each count for their own value (otherwise a
+	// lock formed with its help could never be seen by others: a liveness bug).
 	t := int(m.Type - Prevote)
-	prev := rv.votes[t][idx]
-	switch {
-	case prev == nil:
-		mm := m
-		rv.votes[t][idx] = &mm
-	case prev.ValueID == m.ValueID:
-		return ErrDuplicate
-	case !rv.evidenced[t][idx]:
+	have := rv.votes[t][idx]
+	for _, v := range have {
+		if v.ValueID == m.ValueID {
+			return ErrDuplicate
+		}
+	}
+	if len(have) > 0 && !rv.evidenced[t][idx] {
 		rv.evidenced[t][idx] = true
-		e.out.Evidence = append(e.out.Evidence, Evidence{A: *prev, B: m})
+		e.out.Evidence = append(e.out.Evidence, Evidence{A: have[0], B: m})
+	}
+	if len(have) < maxVotesPerValidator {
+		rv.votes[t][idx] = append(have, m)
 	}
 	return nil
 }
@@ -382,11 +395,14 @@ func (e *Engine) count(r int32, typ MsgType, id Hash) (forID, any int) {
 	if rv == nil {
 		return 0, 0
 	}
-	for _, v := range rv.votes[typ-Prevote] {
-		if v != nil {
+	for _, vs := range rv.votes[typ-Prevote] {
+		if len(vs) > 0 {
 			any++
+		}
+		for _, v := range vs {
 			if v.ValueID == id {
 				forID++
+				break
 			}
 		}
 	}
@@ -586,9 +602,11 @@ func (e *Engine) onDecide() bool {
 				continue
 			}
 			var commit []Message
-			for _, v := range e.rounds[r].votes[Precommit-Prevote] { // sorted by validator
-				if v != nil && v.ValueID == p.ValueID {
-					commit = append(commit, *v)
+			for _, vs := range e.rounds[r].votes[Precommit-Prevote] { // sorted by validator
+				for _, v := range vs {
+					if v.ValueID == p.ValueID {
+						commit = append(commit, v)
+					}
 				}
 			}
 			e.decide(r, p.ValueID, p.Value, commit)
@@ -601,7 +619,9 @@ func (e *Engine) onDecide() bool {
 // decide records decision_p[h_p] and enters h_p+1 (lines 51-53). Unlike line 54 the
 // next round 0 starts only on Work or a message of the new height.
 func (e *Engine) decide(r int32, id Hash, value []byte, commit []Message) {
-	e.out.Decided = append(e.out.Decided, Decision{Height: e.st.Height, Round: r, ValueID: id, Value: value, Commit: commit})
+	d := Decision{Height: e.st.Height, Round: r, ValueID: id, Value: value, Commit: commit}
+	e.out.Decided = append(e.out.Decided, d)
+	e.st.Decision = &d
 	e.st.Height++
 	e.st.Round, e.st.Step = 0, StepNewHeight
 	e.st.LockedRound, e.st.LockedID, e.st.LockedValue = -1, Hash{}, nil
@@ -761,6 +781,11 @@ func (e *Engine) HasReady() bool {
 func (e *Engine) Ready() Ready {
 	rd := e.out
 	e.out = Ready{}
+	if e.st.Decision != nil && len(rd.Decided) == 0 && e.st.Step != StepNewHeight {
+		// Handed out by an earlier Ready, which the caller carried out; the height's
+		// rounds have begun, so the next persisted State need not carry it.
+		e.st.Decision = nil
+	}
 	if e.dirty {
 		s := e.st.clone()
 		rd.State = &s

@@ -264,11 +264,9 @@ type Evidence struct {
 //  3. Timers: schedule; after Duration, Step(Timeout).
 //  4. Build: the app answers Step(Proposed{...}).
 //  5. Validate: the app answers Step(Validated{...}) for each.
-//  6. Decided: commit each value with its certificate. Decided does not leave the
-//     process, so it may be applied before State is persisted; doing so is
-//     recommended: if State (already at the next height) is persisted and the
-//     process dies before the block is committed, New reports ErrStateAhead and the
-//     block must be fetched from peers.
+//  6. Decided: commit each value with its certificate. State (persisted first)
+//     already carries the Decision, so if the process dies before the value is
+//     committed, New(cfg, Decision.Height, restored) hands it out again.
 //  7. Evidence: equivocation to record (on chain).
 //
 // Then call Advance. Every item is handed out once.
