@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"maps"
 	"math/bits"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
@@ -96,9 +99,15 @@ func Open(dir string, g Genesis) (*Chain, error) {
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
 		WithMetricsEnabled(false).
 		WithLogger(nil)
-	return open(dir, opt, g)
+	// A store that has been created before has a MANIFEST; if it then looks
+	// empty, it is damaged, not new.
+	_, statErr := os.Stat(filepath.Join(dir, "MANIFEST"))
+	existed := statErr == nil
+	return open(dir, opt, g, existed)
 }
 
 // OpenMemory opens a chain kept in memory only (tests, the simulator).
@@ -111,10 +120,10 @@ func OpenMemory(g Genesis) (*Chain, error) {
 		WithNumCompactors(2).
 		WithMetricsEnabled(false).
 		WithLogger(nil)
-	return open("", opt, g)
+	return open("", opt, g, false)
 }
 
-func open(dir string, opt badger.Options, g Genesis) (c *Chain, err error) {
+func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, err error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
@@ -135,11 +144,14 @@ func open(dir string, opt badger.Options, g Genesis) (c *Chain, err error) {
 			c = nil
 		}
 	}()
-	empty, err := c.isEmpty()
-	if err != nil {
-		return nil, &corruptError{dir, err}
-	}
-	if empty {
+	if !existed {
+		empty, err := c.isEmpty()
+		if err != nil {
+			return nil, &corruptError{dir, err}
+		}
+		if !empty {
+			return nil, &corruptError{dir, errors.New("data without a MANIFEST")}
+		}
 		if err := c.initGenesis(); err != nil {
 			return nil, fmt.Errorf("chain: initialise store at %s: %w", dir, err)
 		}

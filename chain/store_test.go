@@ -1,0 +1,178 @@
+package chain
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+func openDir(t *testing.T, dir string, g Genesis) *Chain {
+	t.Helper()
+	c, err := Open(dir, g)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return c
+}
+
+// fill commits a whole slot's life on c: orders, clearing, attestations, settlement,
+// and one open order for the next slot (so state has every kind of entry).
+func fill(t *testing.T, c *Chain) {
+	const s = unit.Slot(10)
+	produce(t, c, ms(s, -200), orderTx(kAlice, market.Sell, s, 1000, 100_000, 1), orderTx(kBob, market.Buy, s, 600, 200_000, 1),
+		sign(kAuth, Tx{Admit: &Admit{Participant: kCarol.acct, Name: "carol"}}))
+	produce(t, c, ms(s, -60))
+	produce(t, c, ms(s, 61), attestTx(kAlice, s, 0, 500), orderTx(kCarol, market.Buy, s+4, 100, 100_000, 1))
+	produce(t, c, ms(s, 120))
+}
+
+func TestPersistence(t *testing.T) {
+	dir := t.TempDir()
+	g := testGenesis()
+	c := openDir(t, dir, g)
+	fill(t, c)
+	want := c.Status()
+	wantBal := c.Balances()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	c = openDir(t, dir, g)
+	defer c.Close()
+	if got := c.Status(); got != want {
+		t.Fatalf("reopened status %+v, want %+v", got, want)
+	}
+	if got := c.Balances(); len(got) != len(wantBal) || got[kAlice.acct] != wantBal[kAlice.acct] {
+		t.Fatalf("reopened balances %v, want %v", got, wantBal)
+	}
+	if _, ok := c.Settlement(10); !ok {
+		t.Fatalf("settlement of slot 10 lost on reopen")
+	}
+	if got := len(c.Orders(14)); got != 1 {
+		t.Fatalf("orders of slot 14 after reopen = %d, want 1", got)
+	}
+	// The reopened chain continues, and matches a chain that never closed.
+	mem := openMem(t, g)
+	fill(t, mem)
+	b, _ := produce(t, c, ms(14, -60))
+	if _, err := mem.Commit(b, nil); err != nil {
+		t.Fatalf("memory chain refuses the reopened chain's block: %v", err)
+	}
+	if c.Status() != mem.Status() {
+		t.Fatalf("status %+v, memory chain %+v", c.Status(), mem.Status())
+	}
+}
+
+func TestOpenWrongGenesis(t *testing.T) {
+	dir := t.TempDir()
+	c := openDir(t, dir, testGenesis())
+	c.Close()
+	g := testGenesis()
+	g.SlotSeconds = 30
+	if _, err := Open(dir, g); !errors.Is(err, ErrGenesis) {
+		t.Fatalf("Open with changed genesis = %v, want ErrGenesis", err)
+	}
+	g = testGenesis()
+	g.ChainID = "other"
+	if _, err := Open(dir, g); err == nil || !strings.Contains(err.Error(), `"test-net"`) {
+		t.Fatalf("Open with other chain id = %v, want an error naming the stored chain", err)
+	}
+}
+
+// damage opens the store with plain badger and changes it.
+func damage(t *testing.T, dir string, f func(txn *badger.Txn) error) {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	cases := []struct {
+		name string
+		f    func(txn *badger.Txn) error
+	}{
+		{"head key deleted", func(txn *badger.Txn) error { return txn.Delete([]byte(keyHead)) }},
+		{"head block deleted", func(txn *badger.Txn) error { return txn.Delete(heightKey(pfxBlock, 4)) }},
+		{"head record garbage", func(txn *badger.Txn) error { return txn.Set([]byte(keyHead), []byte("{")) }},
+		{"state entry changed", func(txn *badger.Txn) error { return txn.Set([]byte(pfxState+"b/"+string(kAlice.acct)), []byte("1")) }},
+		{"state entry added", func(txn *badger.Txn) error { return txn.Set([]byte(pfxState+"b/"+string(kCarol.acct)), []byte("5")) }},
+		{"state entry deleted", func(txn *badger.Txn) error { return txn.Delete([]byte(pfxState + "y")) }},
+		{"genesis deleted", func(txn *badger.Txn) error { return txn.Delete([]byte(keyGenesis)) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := openDir(t, dir, testGenesis())
+			fill(t, c)
+			c.Close()
+			damage(t, dir, tc.f)
+			_, err := Open(dir, testGenesis())
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "store at "+dir+" is corrupt") {
+				t.Fatalf("Open = %v, want a corrupt-store error naming %s", err, dir)
+			}
+		})
+	}
+}
+
+// TestOpenCorruptFiles flips bytes in every data file in turn: Open must fail
+// with an error (or, if badger does not read the damaged part, succeed with the
+// same state), never panic.
+func TestOpenCorruptFiles(t *testing.T) {
+	src := t.TempDir()
+	c := openDir(t, src, testGenesis())
+	fill(t, c)
+	want := c.Status()
+	c.Close()
+	files, _ := filepath.Glob(filepath.Join(src, "*"))
+	tested := 0
+	for _, f := range files {
+		ext := filepath.Ext(f)
+		if ext != ".sst" && ext != ".vlog" && ext != ".mem" && !strings.HasSuffix(f, "MANIFEST") {
+			continue
+		}
+		tested++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			dir := t.TempDir()
+			for _, g := range files {
+				b, err := os.ReadFile(g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g == f && len(b) > 0 {
+					for i := len(b) / 3; i < len(b)/3+64 && i < len(b); i++ {
+						b[i] ^= 0x5a
+					}
+				}
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(g)), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Open(dir, testGenesis())
+			if err != nil {
+				t.Logf("Open = %v", err)
+				return
+			}
+			defer c.Close()
+			if got := c.Status(); got != want {
+				t.Fatalf("Open succeeded with status %+v, want %+v or an error", got, want)
+			}
+		})
+	}
+	if tested == 0 {
+		t.Fatalf("no data files in %s", src)
+	}
+}
