@@ -93,3 +93,6 @@ func summary(ms []Message) []string {
 	}
 	return out
 }
+
+// newTestValsKey returns the key of id if it belongs to newTestVals(10).
+func newTestValsKey(id ID) ed25519.PrivateKey { return newTestVals(10).keys[id] }
