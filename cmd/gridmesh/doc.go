@@ -7,6 +7,7 @@
 //	gridmesh demo [--homes N] [--authorities N] [--slot D] [--for D] [--seed N] [--data DIR] [--json]
 //	gridmesh config check [-c node.toml] [--genesis genesis.toml]
 //	gridmesh version
+//	gridmesh market clear --in FILE [--mode call] [--k 0.5] [--fee N] [--floor N] [--ceiling N] [--json]
 //
 // Every command takes --help. main only calls run(ctx, args, stdout, stderr),
 // which takes its whole environment as parameters so that tests run the

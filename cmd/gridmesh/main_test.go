@@ -42,7 +42,7 @@ func TestHelp(t *testing.T) {
 		{"config", "--help"}, {"config", "-h"},
 		{"config", "check", "--help"}, {"config", "check", "-h"},
 		{"version", "--help"}, {"version", "-h"},
-		{"sim", "--help"},
+		{"sim", "--help"}, {"market", "--help"}, {"market", "clear", "--help"},
 	} {
 		stdout, stderr, code := gridmesh(t, args...)
 		if code != 0 || stderr != "" {

@@ -21,6 +21,7 @@ Commands:
   demo           run a whole simulated microgrid on this machine
   config check   check a node config and genesis file, explaining every problem
   version        print version, commit, Go version and platform
+  market clear   clear a set of orders from a file and print the result
   sim            reserved for the deterministic simulations (not built yet)
 
 Run "gridmesh <command> --help" for a command's flags.
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(rest, stdout)
 	case "version":
 		return cmdVersion(rest, stdout)
+	case "market":
+		return cmdMarket(rest, stdout)
 	case "sim":
 		return cmdSim(rest, stdout)
 	default:

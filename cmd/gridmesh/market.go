@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+func cmdMarket(args []string, stdout io.Writer) error {
+	const about = `
+Commands:
+  clear   clear a set of orders from a file and print the result`
+	if len(args) == 0 {
+		return usagef("market: expected a command: clear (see gridmesh market --help)")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintf(stdout, "Usage: gridmesh market <command> [flags]\n%s\n", about)
+		return nil
+	case "clear":
+		return cmdMarketClear(args[1:], stdout)
+	default:
+		return usagef("market: unknown command %q (see gridmesh market --help)", args[0])
+	}
+}
+
+func cmdMarketClear(args []string, stdout io.Writer) error {
+	c := newCommand("market clear", "--in FILE [--mode call] [--k 0.5] [--fee N] [--floor N] [--ceiling N] [--json]", `
+Clear the orders in FILE with the market rules every node uses, one
+uniform-price call auction per slot, and print each slot's price, volume and
+trades. FILE has one JSON order per line:
+
+  {"id":"a1","owner":"home-12","side":"sell","slot":1,"wh":500,"price":120000}
+
+Prices are micro-units per kWh (1 EUR/kWh = 1000000). Every order must lie
+within the tariff [floor, ceiling]; the buyer's price includes the fee.`)
+	in := c.fs.String("in", "", "the order file (required)")
+	mode := c.fs.String("mode", "call", `clearing mechanism: "call" (uniform-price call auction)`)
+	k := c.fs.String("k", "0.5", "k-pricing: price = bid + k × (ask − bid) at the margin, 0 to 1, up to 6 decimals")
+	fee := c.fs.Int64("fee", 0, "grid fee, micro-units per kWh")
+	floor := c.fs.Int64("floor", 0, "tariff floor (feed-in), micro-units per kWh")
+	ceiling := c.fs.Int64("ceiling", int64(market.MaxPrice), "tariff ceiling (retail), micro-units per kWh")
+	asJSON := c.fs.Bool("json", false, "print the results as one JSON object")
+	if err := c.parse(args, stdout); err != nil {
+		return done(err)
+	}
+	if *in == "" {
+		return usagef("market clear: --in is required (see gridmesh market clear --help)")
+	}
+	if *mode != "call" {
+		return usagef("market clear: --mode: expected \"call\" (the only mechanism built so far), got %q", *mode)
+	}
+	kppm, ok := parsePPM(*k)
+	if !ok {
+		return usagef("market clear: --k: expected a number from 0 to 1 with up to 6 decimals, got %q", *k)
+	}
+	t := market.Tariff{Floor: unit.Price(*floor), Ceiling: unit.Price(*ceiling), Fee: unit.Price(*fee)}
+	if err := t.Validate(); err != nil {
+		return usagef("market clear: %v", err)
+	}
+	f, err := os.Open(*in)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: no such file", *in)
+		}
+		return fmt.Errorf("market clear: %w", err)
+	}
+	defer f.Close()
+	orders, err := market.DecodeOrderLines(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *in, err)
+	}
+	var errs []error
+	slots := map[unit.Slot]bool{}
+	for _, o := range orders {
+		if err := t.Check(o); err != nil {
+			errs = append(errs, fmt.Errorf("%s: order %q: %w", *in, o.ID, err))
+		}
+		slots[o.Slot] = true
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	var results []market.Result
+	for _, s := range slices.Sorted(mapKeys(slots)) {
+		results = append(results, market.Clear(s, orders, t, market.Params{KPPM: kppm}))
+	}
+	if *asJSON {
+		return printClearJSON(stdout, results)
+	}
+	if len(results) == 0 {
+		fmt.Fprintln(stdout, "no orders")
+	}
+	for _, r := range results {
+		if r.Volume == 0 {
+			fmt.Fprintf(stdout, "slot %d: nothing cleared\n", r.Slot)
+			continue
+		}
+		fmt.Fprintf(stdout, "slot %d: price %s, volume %s, %d trades\n", r.Slot, r.Price, r.Volume, len(r.Trades))
+		for _, tr := range r.Trades {
+			fmt.Fprintf(stdout, "  %s: buy %s (%s) from sell %s (%s)\n", tr.Energy, tr.Buy, tr.Buyer, tr.Sell, tr.Seller)
+		}
+	}
+	return nil
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+type jsonTrade struct {
+	Buy      string `json:"buy"`
+	Sell     string `json:"sell"`
+	Buyer    string `json:"buyer"`
+	Seller   string `json:"seller"`
+	EnergyWh int64  `json:"energy_wh"`
+	Price    int64  `json:"price"`
+}
+
+type jsonResult struct {
+	Slot     int64       `json:"slot"`
+	Price    int64       `json:"price"`
+	VolumeWh int64       `json:"volume_wh"`
+	Trades   []jsonTrade `json:"trades"`
+}
+
+func printClearJSON(w io.Writer, results []market.Result) error {
+	out := struct {
+		Slots []jsonResult `json:"slots"`
+	}{Slots: []jsonResult{}}
+	for _, r := range results {
+		jr := jsonResult{Slot: int64(r.Slot), Price: int64(r.Price), VolumeWh: int64(r.Volume), Trades: []jsonTrade{}}
+		for _, t := range r.Trades {
+			jr.Trades = append(jr.Trades, jsonTrade{Buy: t.Buy, Sell: t.Sell, Buyer: t.Buyer, Seller: t.Seller, EnergyWh: int64(t.Energy), Price: int64(t.Price)})
+		}
+		out.Slots = append(out.Slots, jr)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// parsePPM parses a decimal in [0, 1] with up to 6 decimals into parts per
+// million, exactly (no floating point).
+func parsePPM(s string) (int64, bool) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" && frac == "" || len(frac) > 6 || strings.ContainsAny(whole+frac, "+-") {
+		return 0, false
+	}
+	if whole == "" {
+		whole = "0"
+	}
+	w, err := strconv.ParseUint(whole, 10, 8)
+	if err != nil {
+		return 0, false
+	}
+	f := uint64(0)
+	if frac != "" {
+		f, err = strconv.ParseUint(frac+strings.Repeat("0", 6-len(frac)), 10, 32)
+		if err != nil {
+			return 0, false
+		}
+	}
+	v := int64(w)*1_000_000 + int64(f)
+	return v, v <= 1_000_000
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func orderFile(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "orders.jsonl")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const (
+	sell1 = `{"id":"s1","owner":"h1","side":"sell","slot":7,"wh":500,"price":100000}`
+	buy1  = `{"id":"b1","owner":"h2","side":"buy","slot":7,"wh":300,"price":200000}`
+)
+
+func TestMarketClear(t *testing.T) {
+	in := orderFile(t, sell1, buy1)
+	stdout, stderr, code := gridmesh(t, "market", "clear", "--in", in, "--json", "--k", "0.25")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var got struct {
+		Slots []struct {
+			Slot     int64 `json:"slot"`
+			Price    int64 `json:"price"`
+			VolumeWh int64 `json:"volume_wh"`
+			Trades   []struct {
+				Buy, Sell string
+				EnergyWh  int64 `json:"energy_wh"`
+			} `json:"trades"`
+		} `json:"slots"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	}
+	if len(got.Slots) != 1 || got.Slots[0].Slot != 7 || got.Slots[0].VolumeWh != 300 || len(got.Slots[0].Trades) != 1 ||
+		got.Slots[0].Trades[0].Buy != "b1" || got.Slots[0].Trades[0].Sell != "s1" {
+		t.Errorf("got %+v, want slot 7 clearing 300 Wh in one trade b1<-s1", got)
+	}
+	// k = 0.25 puts the price a quarter of the way from the ask to the bid
+	// or from the bid to the ask; either way it is strictly between them.
+	if p := got.Slots[0].Price; p <= 100000 || p >= 200000 {
+		t.Errorf("price %d, want strictly between ask 100000 and bid 200000", p)
+	}
+
+	stdout, _, code = gridmesh(t, "market", "clear", "--in", in)
+	if code != 0 || !strings.HasPrefix(stdout, "slot 7: price ") || !strings.Contains(stdout, "300 Wh: buy b1 (h2) from sell s1 (h1)") {
+		t.Errorf("text output: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestMarketClearErrors(t *testing.T) {
+	good := orderFile(t, sell1, buy1)
+	bad := orderFile(t, sell1, `{"id":"b1","side":"buy","slot":7,"wh":-3,"price":1}`)
+	missing := filepath.Join(t.TempDir(), "none.jsonl")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // prefix of the one stderr line
+	}{
+		{[]string{"market"}, 2, "gridmesh: market: expected a command: clear"},
+		{[]string{"market", "buy"}, 2, `gridmesh: market: unknown command "buy"`},
+		{[]string{"market", "clear"}, 2, "gridmesh: market clear: --in is required"},
+		{[]string{"market", "clear", "--in", good, "--mode", "continuous"}, 2, `gridmesh: market clear: --mode: expected "call"`},
+		{[]string{"market", "clear", "--in", good, "--k", "1.5"}, 2, `gridmesh: market clear: --k: expected a number from 0 to 1`},
+		{[]string{"market", "clear", "--in", good, "--k", "0.1234567"}, 2, `gridmesh: market clear: --k: expected`},
+		{[]string{"market", "clear", "--in", good, "--floor", "5", "--ceiling", "4"}, 2, "gridmesh: market clear: market: "},
+		{[]string{"market", "clear", "--in", missing}, 1, "gridmesh: " + missing + ": no such file"},
+		{[]string{"market", "clear", "--in", bad}, 1, "gridmesh: " + bad + ": line 2: market: invalid order line"},
+		{[]string{"market", "clear", "--in", good, "--floor", "150000", "--ceiling", "300000"}, 1, "gridmesh: " + good + `: order "s1": market: price below floor`},
+	} {
+		stdout, stderr, code := gridmesh(t, tc.args...)
+		if code != tc.code || stdout != "" {
+			t.Errorf("gridmesh %q: exit %d stdout %q, want exit %d and nothing", tc.args, code, stdout, tc.code)
+		}
+		if got := oneLine(t, stderr); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("gridmesh %q:\n got %s\nwant %s...", tc.args, got, tc.want)
+		}
+	}
+	if stdout, _, code := gridmesh(t, "market", "clear", "--help"); code != 0 || !strings.Contains(stdout, "-in") {
+		t.Errorf("market clear --help: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestParsePPM(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0.5", 500000, true}, {"1", 1000000, true}, {"0", 0, true}, {".25", 250000, true},
+		{"0.000001", 1, true}, {"1.0", 1000000, true},
+		{"1.000001", 0, false}, {"-0.5", 0, false}, {"+0.5", 0, false}, {"", 0, false}, {".", 0, false},
+		{"0.1234567", 0, false}, {"abc", 0, false}, {"2", 0, false}, {"1e-1", 0, false},
+	} {
+		got, ok := parsePPM(tc.in)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("parsePPM(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
