@@ -63,10 +63,16 @@ gridmesh run -c D/node.toml.`)
 		os.Remove(keyPath) // leave nothing half-made behind
 		return fmt.Errorf("init: %w", err)
 	}
-	pub := priv.Public().(ed25519.PublicKey)
+	pub := hex.EncodeToString(priv.Public().(ed25519.PublicKey))
+	list := "participants"
+	if n.Node.Role == config.RoleAuthority {
+		list = "authorities"
+	}
 	fmt.Fprintf(stdout, "created %s (mode 0600)\n", keyPath)
 	fmt.Fprintf(stdout, "created %s (name %q, role %s)\n", cfgPath, n.Node.Name, n.Node.Role)
-	fmt.Fprintf(stdout, "public key: %s\n", hex.EncodeToString(pub))
+	fmt.Fprintf(stdout, "public key: %s\n", pub)
+	fmt.Fprintf(stdout, "\nThe network's genesis.toml lists this node as (or its authority admits it):\n")
+	fmt.Fprintf(stdout, "  [[%s]]\n  name = %q\n  key = %q\n\n", list, n.Node.Name, pub)
 	fmt.Fprintf(stdout, "next: put the network's genesis.toml in %s, then run: gridmesh run -c %s\n", *dir, cfgPath)
 	return nil
 }
@@ -185,15 +191,27 @@ what was expected. With only --genesis, check just that genesis file.`)
 	if err != nil {
 		errs = append(errs, err)
 	} else {
-		g := *genesis
-		if g == "" {
-			g = n.Path(n.Network.Genesis)
+		gpath := *genesis
+		if gpath == "" {
+			gpath = n.Path(n.Network.Genesis)
 		}
-		if _, err := config.LoadGenesis(g); err != nil {
-			errs = append(errs, err)
+		g, gerr := config.LoadGenesis(gpath)
+		if gerr != nil {
+			errs = append(errs, gerr)
 		}
-		if _, err := config.LoadKey(n.Path(n.Node.Key)); err != nil {
-			errs = append(errs, err)
+		key, kerr := config.LoadKey(n.Path(n.Node.Key))
+		if kerr != nil {
+			errs = append(errs, kerr)
+		}
+		if gerr == nil && kerr == nil && n.Node.Role == config.RoleAuthority {
+			pub := hex.EncodeToString(key.Public().(ed25519.PublicKey))
+			listed := false
+			for _, a := range g.Authorities {
+				listed = listed || a.Key == pub
+			}
+			if !listed {
+				errs = append(errs, fmt.Errorf("%s: node.role: expected this authority's key %s among the authorities of %s, got none with it", *path, pub, gpath))
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -193,6 +193,29 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("config check --genesis: exit %d, stdout %q", code, stdout)
 	}
 
+	// An authority whose key the genesis does not list.
+	other := filepath.Join(t.TempDir(), "other.toml")
+	g := config.DefaultGenesis()
+	g.ChainID, g.Dev, g.Operator = "test-1", true, strings.Repeat("ab", 32)
+	g.Tariff = config.TariffSection{Floor: 1, Ceiling: 2}
+	g.Authorities = []config.Member{{Name: "a", Key: strings.Repeat("cd", 32)}}
+	if err := os.WriteFile(other, g.TOML(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	auth := filepath.Join(dir, "auth.toml")
+	n, _ := config.LoadNode(cfgPath)
+	n.Node.Role = config.RoleAuthority
+	if err := os.WriteFile(auth, n.TOML(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code = gridmesh(t, "config", "check", "-c", auth); code != 0 {
+		t.Errorf("authority listed in genesis: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = gridmesh(t, "config", "check", "-c", auth, "--genesis", other)
+	if got := oneLine(t, stderr); code != 1 || !strings.Contains(got, "node.role: expected this authority's key") {
+		t.Errorf("authority not in genesis: exit %d, stderr %q", code, got)
+	}
+
 	// Missing key file: one clear line.
 	keyPath := filepath.Join(dir, "node.key")
 	if err := os.Rename(keyPath, keyPath+".bak"); err != nil {
