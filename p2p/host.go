@@ -82,7 +82,9 @@ type Config struct {
 	PeerReqRate int           // requests/s served per peer and protocol; default 10
 	MemoryLimit int64         // resource manager memory for the whole stack; default 64 MiB
 	MaxConns    int           // resource manager connection limit; default 128
-	Scoring     bool          // enable gossipsub peer scoring (see score.go)
+	NoScoring   bool          // disable gossipsub peer scoring (see score.go); on by default
+
+	heartbeat time.Duration // gossipsub heartbeat; tests shorten it (default 1 s)
 }
 
 func (c *Config) setDefaults() {
@@ -165,6 +167,7 @@ type Host struct {
 	reach  string
 	closed bool
 	kick   map[peer.ID]chan struct{} // wakes the redial loop of a bootstrap/direct peer
+	scores map[peer.ID]float64       // gossipsub peer scores, refreshed every second
 }
 
 // New starts a host. ctx bounds the host's background work (bootstrap redial,
@@ -301,12 +304,20 @@ func (n *Host) pubsubOptions(direct []peer.AddrInfo) []pubsub.Option {
 		pubsub.WithPeerOutboundQueueSize(256),
 		pubsub.WithLogger(n.log.With("component", "gossipsub")),
 	}
+	if n.cfg.heartbeat > 0 {
+		gp := pubsub.DefaultGossipSubParams()
+		gp.HeartbeatInterval = n.cfg.heartbeat
+		gp.HeartbeatInitialDelay = n.cfg.heartbeat / 10
+		opts = append(opts, pubsub.WithGossipSubParams(gp))
+	}
 	if len(direct) > 0 {
 		opts = append(opts, pubsub.WithDirectPeers(direct))
 	}
-	if n.cfg.Scoring {
-		params, thresholds := ScoreParams()
-		opts = append(opts, pubsub.WithPeerScore(params, thresholds))
+	if !n.cfg.NoScoring {
+		params, thresholds := n.scoreParams()
+		opts = append(opts,
+			pubsub.WithPeerScore(params, thresholds),
+			pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), time.Second))
 	}
 	return opts
 }

@@ -25,7 +25,11 @@ func TestMain(m *testing.M) {
 	)
 }
 
-const testNet = "testnet"
+const (
+	testNet       = "testnet"
+	testHeartbeat = 100 * time.Millisecond
+	settle        = 4 * testHeartbeat // long enough for meshes to form or repair
+)
 
 func newTestHost(t *testing.T, seed byte, mod func(*Config)) *Host {
 	t.Helper()
@@ -33,6 +37,8 @@ func newTestHost(t *testing.T, seed byte, mod func(*Config)) *Host {
 		Key:     testKey(seed),
 		Network: testNet,
 		Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
+		// A fast heartbeat builds meshes quickly; testHeartbeats of them settle a mesh.
+		heartbeat: testHeartbeat,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -138,7 +144,7 @@ func mesh(t *testing.T, n int, validate func(ed25519.PublicKey, []byte) Verdict)
 	}
 	// Let two gossipsub heartbeats build the mesh: gossip is best-effort, and a
 	// message published before the mesh exists may reach only direct neighbours.
-	time.Sleep(2 * time.Second)
+	time.Sleep(settle)
 	return hosts, topics
 }
 
@@ -182,7 +188,7 @@ func TestGossipEveryHostReceivesEveryMessageOnce(t *testing.T) {
 				got[i] = append(got[i], m)
 			}
 			// Nothing more may arrive (no duplicates).
-			extra, c := context.WithTimeout(ctx, 1500*time.Millisecond)
+			extra, c := context.WithTimeout(ctx, 500*time.Millisecond)
 			defer c()
 			got[i] = append(got[i], collect(extra, tp)...)
 		}()
@@ -277,7 +283,7 @@ func TestGossipDropsInvalidEnvelopes(t *testing.T) {
 			t.Fatalf("host %d Next: %v", i, err)
 		}
 		got = append(got, string(m.Payload))
-		extra, c := context.WithTimeout(ctx, time.Second)
+		extra, c := context.WithTimeout(ctx, 500*time.Millisecond)
 		for _, m := range collect(extra, topics[i]) {
 			got = append(got, string(m.Payload))
 		}
@@ -433,12 +439,12 @@ func TestBootstrapRetriesAndReconnects(t *testing.T) {
 	}
 	b := newTestHost(t, 2, func(c *Config) { c.Bootstrap = []string{listen + "/p2p/" + aID} })
 
-	time.Sleep(1500 * time.Millisecond) // b fails a few dials
+	time.Sleep(800 * time.Millisecond) // b fails a few dials
 	if got := b.Peers(); len(got) != 0 {
 		t.Fatalf("b peers before a exists = %v, want none", got)
 	}
 	startA := func() *Host {
-		a, err := New(context.Background(), Config{Key: testKey(1), Network: testNet, Listen: []string{listen}}, nil)
+		a, err := New(context.Background(), Config{Key: testKey(1), Network: testNet, Listen: []string{listen}, heartbeat: testHeartbeat}, nil)
 		if err != nil {
 			t.Fatalf("New a: %v", err)
 		}

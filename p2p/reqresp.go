@@ -119,8 +119,12 @@ func (n *Host) Request(ctx context.Context, peerAddr string, proto string, req [
 	resp, err := readResponse(bufio.NewReader(s), maxResp)
 	if err != nil {
 		_ = s.Reset()
-		if ctx.Err() != nil {
-			err = ctx.Err()
+		if ctx.Err() != nil || pastDeadline(ctx) {
+			// The stream deadline (= ctx's) may fire before ctx notices.
+			err = context.DeadlineExceeded
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
 		}
 		return nil, fmt.Errorf("response %s from %s: %w", pid, p, err)
 	}
@@ -186,4 +190,9 @@ func readResponse(r *bufio.Reader, maxResp int) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("status byte %d", st)
 	}
+}
+
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

@@ -3,9 +3,11 @@ package p2p
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -33,6 +35,10 @@ type Topic struct {
 	t        *pubsub.Topic
 	sub      *pubsub.Subscription
 	validate func(from ed25519.PublicKey, payload []byte) Verdict
+
+	mu        sync.Mutex
+	delivered map[[32]byte]int64 // hash of (from, payload) → latest expiry delivered (unix ms)
+	inserts   int
 }
 
 // TopicID returns the gossipsub topic id of name on network: /gridmesh/<network>/<name>/1.
@@ -60,7 +66,7 @@ func (n *Host) Join(name string, validate func(from ed25519.PublicKey, payload [
 	if _, ok := n.topics[id]; ok {
 		return nil, fmt.Errorf("%w: %s", ErrJoined, id)
 	}
-	t := &Topic{n: n, name: id, validate: validate}
+	t := &Topic{n: n, name: id, validate: validate, delivered: make(map[[32]byte]int64)}
 	if err := n.ps.RegisterTopicValidator(id, t.validateMsg); err != nil {
 		return nil, fmt.Errorf("register validator %s: %w", id, err)
 	}
@@ -74,6 +80,14 @@ func (n *Host) Join(name string, validate func(from ed25519.PublicKey, payload [
 		_ = pt.Close()
 		_ = n.ps.UnregisterTopicValidator(id)
 		return nil, fmt.Errorf("subscribe %s: %w", id, err)
+	}
+	if !n.cfg.NoScoring {
+		if err := pt.SetScoreParams(topicScoreParams()); err != nil {
+			sub.Cancel()
+			_ = pt.Close()
+			_ = n.ps.UnregisterTopicValidator(id)
+			return nil, fmt.Errorf("score params %s: %w", id, err)
+		}
 	}
 	t.t, t.sub = pt, sub
 	n.topics[id] = t
@@ -91,10 +105,13 @@ func (t *Topic) Publish(ctx context.Context, payload []byte) error {
 }
 
 // PublishUntil is Publish with an explicit expiry, which may be at most
-// MessageTTL+ClockSkew ahead. Re-announcing a payload that is still valid (after a
-// partition heals, say) is publishing it again with a new expiry: the bytes differ,
-// so the message gets through the seen-caches and receivers must deduplicate
-// payloads themselves.
+// MessageTTL+ClockSkew ahead.
+//
+// Re-announcing a payload that is still valid (after a partition heals, or
+// periodically against loss) is publishing it again: the new expiry makes new bytes,
+// so the message passes the seen-caches and reaches nodes that missed it, while
+// Next on nodes that already delivered the same (sender, payload) skips it. The
+// caller decides what to re-announce and when.
 func (t *Topic) PublishUntil(ctx context.Context, payload []byte, expiry time.Time) error {
 	if len(payload) > t.n.cfg.MaxPayload {
 		return fmt.Errorf("publish %d bytes on %s: %w", len(payload), t.name, ErrEnvelopeTooLarge)
@@ -132,8 +149,42 @@ func (t *Topic) Next(ctx context.Context) (Message, error) {
 		if env.From.Equal(t.n.pub) {
 			continue // our own message coming back (re-announced by someone else)
 		}
+		if !t.firstDelivery(env) {
+			continue // a re-announcement of a payload already delivered and still valid
+		}
 		return Message{From: env.From, Payload: env.Payload, Expiry: time.UnixMilli(env.Expiry)}, nil
 	}
+}
+
+// firstDelivery records env and reports whether its (sender, payload) has not been
+// delivered before within the validity of the earlier copy. So a re-announced
+// payload reaches Next at most once per validity window, however often it comes.
+func (t *Topic) firstDelivery(env *Envelope) bool {
+	h := sha256.New()
+	h.Write(env.From)
+	h.Write(env.Payload)
+	var key [32]byte
+	h.Sum(key[:0])
+	now := t.n.now().UnixMilli()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if exp, ok := t.delivered[key]; ok && exp > now {
+		if env.Expiry > exp {
+			t.delivered[key] = env.Expiry
+		}
+		return false
+	}
+	t.delivered[key] = env.Expiry
+	t.inserts++
+	if t.inserts >= 1024 {
+		t.inserts = 0
+		for k, exp := range t.delivered {
+			if exp <= now {
+				delete(t.delivered, k)
+			}
+		}
+	}
+	return true
 }
 
 // Peers returns the ids of peers known to be subscribed to the topic, unsorted.

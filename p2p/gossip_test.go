@@ -1,0 +1,156 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+)
+
+// payloads returns the sorted payloads of ms.
+func payloads(ms []Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m.Payload)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func drain(t *testing.T, tp *Topic, d time.Duration) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return payloads(collect(ctx, tp))
+}
+
+func TestReannouncementDeliveredOnce(t *testing.T) {
+	_, topics := mesh(t, 3, nil)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := topics[0].PublishUntil(ctx, []byte("order-1"), time.Now().Add(time.Minute+time.Duration(i)*time.Second)); err != nil {
+			t.Fatalf("Publish %d: %v", i, err)
+		}
+	}
+	for i := 1; i < 3; i++ {
+		if got := drain(t, topics[i], 500*time.Millisecond); fmt.Sprint(got) != "[order-1]" {
+			t.Errorf("host %d got %q, want order-1 once", i, got)
+		}
+	}
+}
+
+func TestPartitionHealWithReannouncement(t *testing.T) {
+	// a - b | c - d : b and c are the bridge that the partition cuts.
+	hosts := make([]*Host, 4)
+	for i := range hosts {
+		hosts[i] = newTestHost(t, byte(20+i), nil)
+	}
+	a, b, c, d := hosts[0], hosts[1], hosts[2], hosts[3]
+	connect(t, a, b)
+	connect(t, b, c)
+	connect(t, c, d)
+	topics := make([]*Topic, 4)
+	for i, h := range hosts {
+		tp, err := h.Join("tx", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topics[i] = tp
+	}
+	eventually(t, 5*time.Second, "topic peers", func() bool {
+		return len(topics[1].Peers()) == 2 && len(topics[2].Peers()) == 2
+	})
+	time.Sleep(settle)
+
+	// Partition.
+	if err := b.Block(c.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Block(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the partition", func() bool {
+		return len(b.Peers()) == 1 && len(c.Peers()) == 1
+	})
+	ctx := context.Background()
+	if err := topics[0].Publish(ctx, []byte("left")); err != nil {
+		t.Fatal(err)
+	}
+	if err := topics[3].Publish(ctx, []byte("right")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"[left]", "[left]", "[right]", "[right]"} // what b, c see during the partition, by host
+	for i := 1; i < 3; i++ {
+		if got := fmt.Sprint(drain(t, topics[i], 500*time.Millisecond)); got != want[i] {
+			t.Errorf("during partition host %d got %s, want %s", i, got, want[i])
+		}
+	}
+	if got := fmt.Sprint(drain(t, topics[0], 100*time.Millisecond)); got != "[]" {
+		t.Errorf("host a got %s, want nothing (its own message)", got)
+	}
+	if got := fmt.Sprint(drain(t, topics[3], 100*time.Millisecond)); got != "[]" {
+		t.Errorf("host d got %s, want nothing (its own message)", got)
+	}
+
+	// Heal, then the publishers re-announce what is still valid.
+	if err := b.Unblock(c.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unblock(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, b, c)
+	eventually(t, 5*time.Second, "the heal", func() bool {
+		return len(topics[1].Peers()) == 2 && len(topics[2].Peers()) == 2
+	})
+	time.Sleep(settle)
+	if err := topics[0].Publish(ctx, []byte("left")); err != nil {
+		t.Fatal(err)
+	}
+	if err := topics[3].Publish(ctx, []byte("right")); err != nil {
+		t.Fatal(err)
+	}
+	after := []string{"[right]", "[right]", "[left]", "[left]"} // each host gets only what it missed
+	for i := range topics {
+		if got := fmt.Sprint(drain(t, topics[i], 500*time.Millisecond)); got != after[i] {
+			t.Errorf("after heal host %d got %s, want %s", i, got, after[i])
+		}
+	}
+}
+
+func TestSpammerScoredDown(t *testing.T) {
+	hosts, topics := mesh(t, 3, nil)
+	attacker := topics[0]
+	if err := attacker.n.ps.UnregisterTopicValidator(attacker.name); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	valid := time.Now().Add(time.Minute).UnixMilli()
+	for i := 0; i < 3; i++ {
+		b := signedEnvelope(t, hosts[0].cfg.Key, testNet, valid, fmt.Appendf(nil, "spam %d", i))
+		b[len(b)-1] ^= 1
+		if err := attacker.t.Publish(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < 3; i++ {
+		eventually(t, 5*time.Second, fmt.Sprintf("host %d to graylist the spammer", i), func() bool {
+			s, ok := hosts[i].Scores()[hosts[0].ID()]
+			return ok && s < GraylistThreshold
+		})
+		if s := hosts[i].Scores()[hosts[2/i].ID()]; s < 0 {
+			t.Errorf("host %d scores the honest host %d at %v, want >= 0", i, 2/i, s)
+		}
+	}
+	// Honest traffic still flows; the graylisted spammer's valid messages do not.
+	if err := attacker.t.Publish(ctx, signedEnvelope(t, hosts[0].cfg.Key, testNet, valid, []byte("late valid"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := topics[2].Publish(ctx, []byte("honest")); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(drain(t, topics[1], 500*time.Millisecond)); got != "[honest]" {
+		t.Errorf("host 1 got %s, want [honest]", got)
+	}
+}
