@@ -1,0 +1,21 @@
+// Package dsmr parses DSMR P1 telegrams, the push messages of Dutch, Belgian
+// (e-MUCS), Luxembourg (Smarty) and other European smart meters on their P1
+// port, from DSMR 2.2 to 5.0, and maps them to a meter.Reading.
+//
+// A telegram is a header line "/XXXZ Ident", an empty line, data lines
+// "A-B:C.D.E(value*unit)(...)" (an optional "*F" suffix on the OBIS code is
+// accepted and dropped, values may continue on the following line) and a
+// trailer "!" followed, from DSMR 4 on, by a CRC16 (polynomial 0x8005,
+// reflected, initial value 0: CRC-16/ARC) over every byte from "/" to "!"
+// in four hex digits. Parse checks the CRC when present and requires it when
+// the telegram declares DSMR 4 or later (1-3:0.2.8 >= 40).
+//
+// Timestamps (YYMMDDhhmmssX) are Central European: X = W is UTC+1, S is UTC+2.
+// Decimal values are converted to integers (Wh, W, mV, mA) by truncation
+// toward zero of digits beyond the target unit (EasyMeter's 7 decimals of kWh).
+//
+// Reading from a serial port is left to a driver that splits the byte stream
+// with ScanTelegrams and calls Parse.
+//
+// Imports: meter and unit only.
+package dsmr
