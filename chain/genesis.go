@@ -91,8 +91,15 @@ func (g Genesis) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Hash is SHA-256 over the canonical JSON of g; a store remembers it.
+// Hash is SHA-256 over the canonical JSON of g (a nil list counts as empty); a
+// store remembers it. The order of the lists matters.
 func (g Genesis) Hash() Hash {
+	if g.Authorities == nil {
+		g.Authorities = []Account{}
+	}
+	if g.Participants == nil {
+		g.Participants = []Account{}
+	}
 	return sha256.Sum256(append([]byte("gridmesh/genesis/v1\n"), mustJSON(g)...))
 }
 

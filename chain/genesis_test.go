@@ -94,3 +94,15 @@ func TestOpenSlots(t *testing.T) {
 		}
 	}
 }
+
+func TestGenesisHash(t *testing.T) {
+	a, b := testGenesis(), testGenesis()
+	a.Participants, b.Participants = nil, []Account{}
+	if a.Hash() != b.Hash() {
+		t.Errorf("nil and empty participant lists hash differently")
+	}
+	b.Operator = kAlice.acct
+	if a.Hash() == b.Hash() {
+		t.Errorf("changing the operator does not change the genesis hash")
+	}
+}
