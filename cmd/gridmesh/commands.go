@@ -71,7 +71,7 @@ gridmesh run -c D/node.toml.`)
 	fmt.Fprintf(stdout, "created %s (mode 0600)\n", keyPath)
 	fmt.Fprintf(stdout, "created %s (name %q, role %s)\n", cfgPath, n.Node.Name, n.Node.Role)
 	fmt.Fprintf(stdout, "public key: %s\n", pub)
-	fmt.Fprintf(stdout, "\nThe network's genesis.toml lists this node as (or its authority admits it):\n")
+	fmt.Fprintf(stdout, "\nThis node's entry for the network's genesis.toml (or for admission by an authority):\n")
 	fmt.Fprintf(stdout, "  [[%s]]\n  name = %q\n  key = %q\n\n", list, n.Node.Name, pub)
 	fmt.Fprintf(stdout, "next: put the network's genesis.toml in %s, then run: gridmesh run -c %s\n", *dir, cfgPath)
 	return nil
@@ -113,7 +113,16 @@ Relative paths in the config are relative to the config file's directory.`)
 	if err := require64Bit(); err != nil {
 		return err
 	}
-	return node.RunConfig(ctx, *path, stdout, stderr)
+	return stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
+}
+
+// stopped turns the cancellation that a signal causes into success:
+// cancellation is how a node stops, not an error.
+func stopped(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -148,7 +157,7 @@ object on the last line of stdout.`)
 	if err := require64Bit(); err != nil {
 		return err
 	}
-	return node.Demo(ctx, o, stdout, stderr)
+	return stopped(ctx, node.Demo(ctx, o, stdout, stderr))
 }
 
 func cmdConfig(args []string, stdout io.Writer) error {
@@ -221,6 +230,10 @@ what was expected. With only --genesis, check just that genesis file.`)
 	return nil
 }
 
+// releaseVersion is set by release builds:
+// go build -ldflags "-X main.releaseVersion=v1.2.3" ./cmd/gridmesh
+var releaseVersion string
+
 func cmdVersion(args []string, stdout io.Writer) error {
 	c := newCommand("version", "", "Print gridmesh's version, the commit it was built from, the Go version and the platform.")
 	if err := c.parse(args, stdout); err != nil {
@@ -231,6 +244,9 @@ func cmdVersion(args []string, stdout io.Writer) error {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
 			version = bi.Main.Version
+		}
+		if releaseVersion != "" {
+			version = releaseVersion
 		}
 		for _, s := range bi.Settings {
 			switch s.Key {
