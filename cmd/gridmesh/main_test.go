@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -341,5 +343,20 @@ func TestSimReserved(t *testing.T) {
 	_, stderr, code := gridmesh(t, "sim")
 	if got, want := oneLine(t, stderr), "gridmesh: sim: not built yet (reserved for the deterministic simulations)"; code != 1 || got != want {
 		t.Errorf("sim: exit %d\n got %s\nwant %s", code, got, want)
+	}
+}
+
+func TestStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	other := errors.New("port in use")
+	if err := stopped(ctx, context.Canceled); err == nil {
+		t.Error("stopped: a Canceled error without a cancelled ctx was swallowed")
+	}
+	cancel()
+	if err := stopped(ctx, fmt.Errorf("node: %w", context.Canceled)); err != nil {
+		t.Errorf("stopped after a signal: got %v, want nil", err)
+	}
+	if err := stopped(ctx, other); err != other {
+		t.Errorf("stopped: got %v, want %v", err, other)
 	}
 }
