@@ -241,6 +241,10 @@ type State struct {
 	ValidRound int32
 	ValidID    Hash
 	ValidValue []byte
+	// ValidPolka is the proof of ValidValue: the > 2/3 prevotes of ValidRound for
+	// ValidID (sorted by validator). It is re-broadcast with the value so that peers
+	// that lost those prevotes (restart, loss) can still apply line 28.
+	ValidPolka []Message
 
 	LastProposal  *Message // nil = never signed one
 	LastPrevote   *Message
@@ -258,6 +262,7 @@ func (s State) clone() State {
 	c := s
 	c.LockedValue = bytes.Clone(s.LockedValue)
 	c.ValidValue = bytes.Clone(s.ValidValue)
+	c.ValidPolka = slices.Clone(s.ValidPolka)
 	for _, p := range []**Message{&c.LastProposal, &c.LastPrevote, &c.LastPrecommit} {
 		if *p != nil {
 			m := **p
@@ -289,6 +294,7 @@ func (s State) Encode() []byte {
 	b = append(b, s.ValidID[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s.ValidValue)))
 	b = append(b, s.ValidValue...)
+	b = appendMessages(b, s.ValidPolka)
 	for _, m := range []*Message{s.LastProposal, s.LastPrevote, s.LastPrecommit} {
 		if m == nil {
 			b = append(b, 0)
@@ -307,14 +313,40 @@ func (s State) Encode() []byte {
 		b = append(b, d.ValueID[:]...)
 		b = binary.BigEndian.AppendUint32(b, uint32(len(d.Value)))
 		b = append(b, d.Value...)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(d.Commit)))
-		for _, m := range d.Commit {
-			enc := m.Encode()
-			b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
-			b = append(b, enc...)
-		}
+		b = appendMessages(b, d.Commit)
 	}
 	return b
+}
+
+func appendMessages(b []byte, ms []Message) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ms)))
+	for _, m := range ms {
+		enc := m.Encode()
+		b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
+		b = append(b, enc...)
+	}
+	return b
+}
+
+// messages reads what appendMessages wrote (at most MaxCommitSize votes).
+func (r *reader) messages() ([]Message, error) {
+	n := r.u32()
+	if r.err == nil && n > MaxCommitSize {
+		return nil, fmt.Errorf("%w: %d messages", ErrTooLarge, n)
+	}
+	var out []Message
+	for i := 0; r.err == nil && i < int(n); i++ {
+		enc := r.bytesN(MaxMessageSize)
+		if r.err != nil {
+			break
+		}
+		m, err := DecodeMessage(enc)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		out = append(out, m)
+	}
+	return out, r.err
 }
 
 // DecodeState strictly decodes a State (bounded sizes, consistent fields, no
@@ -337,6 +369,11 @@ func DecodeState(b []byte) (State, error) {
 	s.ValidRound = int32(r.u32())
 	s.ValidID = r.hash()
 	s.ValidValue = r.bytesN(MaxValueSize)
+	polka, err := r.messages()
+	if err != nil {
+		return State{}, fmt.Errorf("valid polka: %w", err)
+	}
+	s.ValidPolka = polka
 	for i, p := range []**Message{&s.LastProposal, &s.LastPrevote, &s.LastPrecommit} {
 		switch r.u8() {
 		case 0:
@@ -366,21 +403,14 @@ func DecodeState(b []byte) (State, error) {
 		d.Round = int32(r.u32())
 		d.ValueID = r.hash()
 		d.Value = r.bytesN(MaxValueSize)
-		n := r.u32()
-		if r.err == nil && (n == 0 || n > MaxCommitSize) {
-			return State{}, fmt.Errorf("%w: decision with %d precommits", ErrMalformed, n)
+		commit, err := r.messages()
+		if err != nil {
+			return State{}, fmt.Errorf("decision certificate: %w", err)
 		}
-		for i := 0; r.err == nil && i < int(n); i++ {
-			enc := r.bytesN(MaxMessageSize)
-			if r.err != nil {
-				break
-			}
-			m, err := DecodeMessage(enc)
-			if err != nil {
-				return State{}, fmt.Errorf("decision precommit %d: %w", i, err)
-			}
-			d.Commit = append(d.Commit, m)
+		if len(commit) == 0 {
+			return State{}, fmt.Errorf("%w: decision without precommits", ErrMalformed)
 		}
+		d.Commit = commit
 		s.Decision = d
 	default:
 		if r.err == nil {
@@ -409,6 +439,11 @@ func (s State) check() error {
 	}
 	if s.Step == StepNewHeight && s.Round != 0 {
 		return bad("new height with a round")
+	}
+	for _, m := range s.ValidPolka {
+		if m.Type != Prevote || m.Height != s.Height || m.Round != s.ValidRound || m.ValueID != s.ValidID || s.ValidRound < 0 {
+			return bad("valid polka entry")
+		}
 	}
 	if d := s.Decision; d != nil {
 		if s.Height == 0 || d.Height != s.Height-1 || d.ValueID.IsZero() || d.Round < 0 || d.Round > MaxRound {

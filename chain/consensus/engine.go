@@ -136,6 +136,9 @@ func (e *Engine) resume() {
 	e.validity[e.st.LockedID] = valid
 	e.validity[e.st.ValidID] = valid
 	delete(e.validity, Hash{})
+	for _, m := range e.st.ValidPolka {
+		_ = e.store(m)
+	}
 	for _, m := range []*Message{e.st.LastProposal, e.st.LastPrevote, e.st.LastPrecommit} {
 		if m != nil && m.Height == e.st.Height {
 			if m.Type == Proposal {
@@ -457,6 +460,9 @@ func (e *Engine) propose() bool {
 	if e.st.ValidRound >= 0 {
 		e.broadcast(Message{Type: Proposal, Height: e.st.Height, Round: e.st.Round, ValueID: e.st.ValidID,
 			ValidRound: e.st.ValidRound, Value: bytes.Clone(e.st.ValidValue)})
+		if e.self >= 0 {
+			e.out.Messages = append(e.out.Messages, e.st.ValidPolka...) // the proof line 28 needs
+		}
 		return true
 	}
 	e.awaitingBuild = true
@@ -550,6 +556,14 @@ func (e *Engine) onPolka() bool {
 			e.st.Step = StepPrecommit
 		}
 		e.st.ValidValue, e.st.ValidID, e.st.ValidRound = p.Value, p.ValueID, e.st.Round
+		e.st.ValidPolka = e.st.ValidPolka[:0:0]
+		for _, vs := range e.rounds[e.st.Round].votes[Prevote-Prevote] { // sorted by validator
+			for _, v := range vs {
+				if v.ValueID == p.ValueID {
+					e.st.ValidPolka = append(e.st.ValidPolka, v)
+				}
+			}
+		}
 		e.dirty = true
 		return true
 	}
@@ -625,7 +639,7 @@ func (e *Engine) decide(r int32, id Hash, value []byte, commit []Message) {
 	e.st.Height++
 	e.st.Round, e.st.Step = 0, StepNewHeight
 	e.st.LockedRound, e.st.LockedID, e.st.LockedValue = -1, Hash{}, nil
-	e.st.ValidRound, e.st.ValidID, e.st.ValidValue = -1, Hash{}, nil
+	e.st.ValidRound, e.st.ValidID, e.st.ValidValue, e.st.ValidPolka = -1, Hash{}, nil, nil
 	e.dirty = true
 	e.resetHeight()
 	buffered := e.next
@@ -751,8 +765,9 @@ func (e *Engine) sign(m Message) (Message, bool) {
 }
 
 // Rebroadcast re-emits this node's latest signed messages for the current height
-// (its proposal of round_p, last prevote, last precommit) and its last precommit of
-// the previous height (peers still deciding it need it). Gossip is best-effort;
+// (its proposal of round_p, last prevote, last precommit), the prevotes proving its
+// valid value (ValidPolka: peers that lost them cannot apply line 28 without them)
+// and its last precommit of the previous height (peers still deciding it need it). Gossip is best-effort;
 // the caller calls this periodically (or steps Timeout{Kind: TimeoutRebroadcast}).
 func (e *Engine) Rebroadcast() {
 	if e.self < 0 {
@@ -766,6 +781,12 @@ func (e *Engine) Rebroadcast() {
 	}
 	if m := e.st.LastPrecommit; m != nil && (m.Height == e.st.Height || m.Height+1 == e.st.Height) {
 		e.out.Messages = append(e.out.Messages, *m)
+	}
+	for _, m := range e.st.ValidPolka {
+		if l := e.st.LastPrevote; l != nil && m.From == l.From && m.Height == l.Height && m.Round == l.Round {
+			continue // sent just above
+		}
+		e.out.Messages = append(e.out.Messages, m)
 	}
 }
 

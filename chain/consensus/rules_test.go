@@ -292,7 +292,9 @@ func TestRules(t *testing.T) {
 					Timeout{TimeoutPrecommit, 1, 2})
 			},
 			wantSent: []string{"prevote r1 nil", "precommit r1 nil", "prevote r2 nil", "precommit r2 nil",
-				"proposal r3 " + id(a).String(), "prevote r3 " + id(a).String()},
+				"proposal r3 " + id(a).String(),
+				"prevote r0 " + id(a).String(), "prevote r0 " + id(a).String(), "prevote r0 " + id(a).String(), // its proof
+				"prevote r3 " + id(a).String()},
 			wantTimers: []Timeout{{TimeoutPropose, 1, 1}, {TimeoutPropose, 1, 2}},
 		},
 	}

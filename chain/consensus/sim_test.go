@@ -82,6 +82,7 @@ type sim struct {
 	steps      int
 	certs      map[uint64]Decision // first decision of each height (block sync source)
 	catchups   int
+	restarts   int
 }
 
 func newSim(t testing.TB, seed uint64, c simConfig) *sim {
@@ -140,6 +141,7 @@ func (s *sim) run() bool {
 		s.steps++
 		if ev.in == nil { // restart
 			nd.down = false
+			s.restarts++
 			e, err := New(nd.cfg, uint64(len(nd.decided))+1, nd.persisted)
 			if err != nil {
 				s.violate("%s restart: %v", nd.name, err)
@@ -247,8 +249,8 @@ func b2i(b bool) int {
 // checkSigned: an honest validator never signs two different messages for one
 // (height, round, type), across crashes and restarts.
 func (s *sim) checkSigned(nd *simNode, m Message) {
-	if !nd.honest {
-		return
+	if !nd.honest || m.From != nd.id {
+		return // others' messages are re-gossiped (valid polka)
 	}
 	if err := m.Verify(testChain, s.tv.pubs[m.From]); err != nil {
 		s.violate("%s sent a badly signed message: %v", nd.name, err)
