@@ -350,3 +350,39 @@ func TestKeys(t *testing.T) {
 		t.Errorf("garbage key: got %v", err)
 	}
 }
+
+// Problems come in the order their keys appear in the file, whether a value
+// failed to decode or failed validation; a missing value comes at its table.
+func TestProblemsInFileOrder(t *testing.T) {
+	const file = `version = 1
+[log]
+level = "loud"
+[node]
+role = "x"
+name = 5
+[meter]
+interval = "abc"
+[network]
+bootstrap = ["/ip4/1.2.3.4/tcp/1"]
+`
+	_, err := ParseNode("node.toml", []byte(file))
+	want := strings.Join([]string{
+		`node.toml: log.level: expected one of "debug", "info", "warn", "error", got "loud"`,
+		`node.toml: node.role: expected "home" or "authority", got "x"`,
+		`node.toml: node.name: expected a string, got 5`,
+		`node.toml: meter.interval: expected a duration such as "1s", got "abc"`,
+		`node.toml: network.bootstrap[0]: expected a multiaddr with a peer id such as "/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...", got "/ip4/1.2.3.4/tcp/1"`,
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	_, err = ParseNode("node.toml", []byte("[meter]\ndriver = \"x\"\n[node]\nrole = \"home\"\n"))
+	want = strings.Join([]string{
+		"node.toml: version: missing; expected version = 1 at the top of the file",
+		`node.toml: meter.driver: expected "sim", got "x"`,
+		`node.toml: node.name: expected a name for this node, such as "home-12", got ""`,
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}

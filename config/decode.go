@@ -18,9 +18,11 @@ import (
 // problems collects every problem found in one file. Each is reported as
 // "<file>: <key>: <what was expected>".
 type problems struct {
-	file string
-	errs []error
-	bad  map[string]bool // keys already reported
+	file  string
+	errs  []error
+	keys  []string        // keys[i] is the key errs[i] is about
+	bad   map[string]bool // keys already reported
+	order map[string]int  // dotted key -> position of its first appearance in the file
 }
 
 // add reports a problem with key, unless key or a table or array holding it
@@ -39,6 +41,7 @@ func (p *problems) add(key, format string, args ...any) {
 		p.bad[key] = true
 	}
 	msg := fmt.Sprintf(format, args...)
+	p.keys = append(p.keys, key)
 	if key == "" {
 		p.errs = append(p.errs, fmt.Errorf("%s: %s", p.file, msg))
 		return
@@ -46,36 +49,88 @@ func (p *problems) add(key, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("%s: %s: %s", p.file, key, msg))
 }
 
-func (p *problems) err() error { return errors.Join(p.errs...) }
+// err joins the problems in the order their keys appear in the file, so that
+// a person can fix them top to bottom; problems about keys the file does not
+// have (a missing value) come where their table is, or last.
+func (p *problems) err() error {
+	idx := make([]int, len(p.errs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return p.rank(p.keys[idx[a]]) < p.rank(p.keys[idx[b]]) })
+	errs := make([]error, len(idx))
+	for i, j := range idx {
+		errs[i] = p.errs[j]
+	}
+	return errors.Join(errs...)
+}
+
+func (p *problems) rank(key string) int {
+	if key == "version" || key == "" {
+		return -1
+	}
+	// "authorities[1].key" is ranked where "authorities.key" first appears.
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		if key[i] == '[' {
+			for i < len(key) && key[i] != ']' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(key[i])
+	}
+	k := b.String()
+	for {
+		if pos, ok := p.order[k]; ok {
+			return pos
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			return math.MaxInt
+		}
+		k = k[:i]
+	}
+}
 
 // readTOML reads and parses the file at path into a generic table. A syntax
 // error ends decoding (nothing after it can be trusted) and is returned with
 // its line and column.
-func readTOML(path string) (map[string]any, error) {
+func readTOML(path string) (map[string]any, map[string]int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such file", path)
+			return nil, nil, fmt.Errorf("%s: no such file", path)
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return parseTOML(path, b)
 }
 
-func parseTOML(path string, b []byte) (map[string]any, error) {
+// parseTOML parses b into a generic table and returns, for every dotted key,
+// the position of its first appearance in the file.
+func parseTOML(path string, b []byte) (map[string]any, map[string]int, error) {
 	var m map[string]any
-	if _, err := toml.Decode(string(b), &m); err != nil {
+	md, err := toml.Decode(string(b), &m)
+	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			col := pe.Position.Col
 			if col > 0 {
-				return nil, fmt.Errorf("%s: line %d, column %d: invalid TOML: %s", path, pe.Position.Line, col, pe.Message)
+				return nil, nil, fmt.Errorf("%s: line %d, column %d: invalid TOML: %s", path, pe.Position.Line, col, pe.Message)
 			}
-			return nil, fmt.Errorf("%s: line %d: invalid TOML: %s", path, pe.Position.Line, pe.Message)
+			return nil, nil, fmt.Errorf("%s: line %d: invalid TOML: %s", path, pe.Position.Line, pe.Message)
 		}
-		return nil, fmt.Errorf("%s: invalid TOML: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
+		return nil, nil, fmt.Errorf("%s: invalid TOML: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
 	}
-	return m, nil
+	order := map[string]int{}
+	for i, k := range md.Keys() {
+		s := strings.Join(k, ".")
+		if _, seen := order[s]; !seen {
+			order[s] = i
+		}
+	}
+	return m, order, nil
 }
 
 var (

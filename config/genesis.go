@@ -62,24 +62,24 @@ func DefaultGenesis() Genesis {
 // LoadGenesis reads the genesis file at path. Keys the file leaves out keep
 // their DefaultGenesis value; the error joins every problem found.
 func LoadGenesis(path string) (Genesis, error) {
-	m, err := readTOML(path)
+	m, order, err := readTOML(path)
 	if err != nil {
 		return Genesis{}, err
 	}
-	return decodeGenesis(path, m)
+	return decodeGenesis(path, m, order)
 }
 
 // ParseGenesis is LoadGenesis for bytes already read; name is used in errors.
 func ParseGenesis(name string, b []byte) (Genesis, error) {
-	m, err := parseTOML(name, b)
+	m, order, err := parseTOML(name, b)
 	if err != nil {
 		return Genesis{}, err
 	}
-	return decodeGenesis(name, m)
+	return decodeGenesis(name, m, order)
 }
 
-func decodeGenesis(path string, m map[string]any) (Genesis, error) {
-	p := &problems{file: path}
+func decodeGenesis(path string, m map[string]any, order map[string]int) (Genesis, error) {
+	p := &problems{file: path, order: order}
 	g := DefaultGenesis()
 	p.checkVersion(m)
 	p.decodeTable("", m, reflect.ValueOf(&g).Elem())

@@ -152,25 +152,25 @@ func (n Node) Path(p string) string {
 // naming path, the key and what was expected. Node.Dir is set to path's
 // directory.
 func LoadNode(path string) (Node, error) {
-	m, err := readTOML(path)
+	m, order, err := readTOML(path)
 	if err != nil {
 		return Node{}, err
 	}
-	return decodeNode(path, m)
+	return decodeNode(path, m, order)
 }
 
 // ParseNode is LoadNode for bytes already read; name is used in errors and
 // its directory becomes Node.Dir.
 func ParseNode(name string, b []byte) (Node, error) {
-	m, err := parseTOML(name, b)
+	m, order, err := parseTOML(name, b)
 	if err != nil {
 		return Node{}, err
 	}
-	return decodeNode(name, m)
+	return decodeNode(name, m, order)
 }
 
-func decodeNode(path string, m map[string]any) (Node, error) {
-	p := &problems{file: path}
+func decodeNode(path string, m map[string]any, order map[string]int) (Node, error) {
+	p := &problems{file: path, order: order}
 	n := DefaultNode()
 	p.checkVersion(m)
 	p.decodeTable("", m, reflect.ValueOf(&n).Elem())
