@@ -176,3 +176,63 @@ func TestOpenCorruptFiles(t *testing.T) {
 		t.Fatalf("no data files in %s", src)
 	}
 }
+
+// TestOpenCorruptValueLog: the head block is larger than the value threshold, so
+// it lives in the value log; damaging or truncating that file must make Open fail.
+func TestOpenCorruptValueLog(t *testing.T) {
+	src := t.TempDir()
+	c := openDir(t, src, testGenesis())
+	fill(t, c)
+	var big []Tx
+	for i := range 8 {
+		big = append(big, orderTx(kAlice, market.Sell, 14, unit.Wh(i+1), 100_000, uint64(100+i)))
+	}
+	blk, _ := produce(t, c, ms(10, 121), big...)
+	if n := len(blk.Encode()); n <= 1<<10 {
+		t.Fatalf("head block is %d bytes, want > 1 KiB so it goes to the value log", n)
+	}
+	c.Close()
+	vlogs, _ := filepath.Glob(filepath.Join(src, "*.vlog"))
+	if len(vlogs) == 0 {
+		t.Fatalf("no value log in %s", src)
+	}
+	for _, mode := range []string{"flip", "truncate"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			files, _ := filepath.Glob(filepath.Join(src, "*"))
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if filepath.Ext(f) == ".vlog" {
+					// The head block is the last large value written.
+					end := len(b)
+					for end > 0 && b[end-1] == 0 {
+						end--
+					}
+					switch mode {
+					case "flip":
+						for i := end - 600; i < end-100; i++ {
+							b[i] ^= 0xff
+						}
+					case "truncate":
+						b = b[:end-700]
+					}
+				}
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Open(dir, testGenesis())
+			if err == nil {
+				c.Close()
+				t.Fatalf("Open succeeded on a damaged value log")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open = %v, want ErrCorrupt", err)
+			}
+			t.Logf("Open = %v", err)
+		})
+	}
+}
