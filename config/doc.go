@@ -4,7 +4,8 @@
 // Both TOML files are versioned (version = 1) and decoded strictly: an unknown
 // key, a value of the wrong type and a value outside its range are all errors,
 // and LoadNode and LoadGenesis report every problem at once (errors.Join), one
-// per line, each naming the file, the key and what was expected:
+// per line in the order the keys appear in the file, each naming the file, the
+// key and what was expected:
 //
 //	node.toml: meter.interval: expected a duration such as "1s", got "abc"
 //

@@ -104,7 +104,11 @@ within the tariff [floor, ceiling]; the buyer's price includes the fee.`)
 			fmt.Fprintf(stdout, "slot %d: nothing cleared\n", r.Slot)
 			continue
 		}
-		fmt.Fprintf(stdout, "slot %d: price %s, volume %s, %d trades\n", r.Slot, r.Price, r.Volume, len(r.Trades))
+		trades := "trades"
+		if len(r.Trades) == 1 {
+			trades = "trade"
+		}
+		fmt.Fprintf(stdout, "slot %d: price %s, volume %s, %d %s\n", r.Slot, r.Price, r.Volume, len(r.Trades), trades)
 		for _, tr := range r.Trades {
 			fmt.Fprintf(stdout, "  %s: buy %s (%s) from sell %s (%s)\n", tr.Energy, tr.Buy, tr.Buyer, tr.Sell, tr.Seller)
 		}
