@@ -31,19 +31,36 @@ type Result struct {
 // of other slots, which are ignored, as are malformed orders. The Result is a
 // pure function of the set of orders; orders is not modified.
 func Clear(slot unit.Slot, orders []Order, t Tariff, p Params) Result {
+	return ClearCurves(slot, orders, nil, t, p)
+}
+
+// ClearCurves is Clear for a book of single-price orders and price-quantity
+// curves together. A curve's steps take part in the auction as if they were
+// orders of their own with the curve's ID, Owner and Height (ties between
+// steps of one price: step order), and the trades of one (buy, sell) pair of
+// IDs are merged into the first of them. IDs must be unique across orders
+// and curves; malformed curves (see Tariff.CheckCurve for the rules, without
+// the tariff bounds) are ignored.
+func ClearCurves(slot unit.Slot, orders []Order, curves []Curve, t Tariff, p Params) Result {
 	if t.Validate() != nil {
 		return Result{Slot: slot}
 	}
 	var nb, ns int
-	for i := range orders {
-		o := &orders[i]
-		if o.Slot != slot || !o.wellFormed() {
-			continue
-		}
-		if o.Side == Buy {
-			nb++
+	count := func(side Side, n int) {
+		if side == Buy {
+			nb += n
 		} else {
-			ns++
+			ns += n
+		}
+	}
+	for i := range orders {
+		if o := &orders[i]; o.Slot == slot && o.wellFormed() {
+			count(o.Side, 1)
+		}
+	}
+	for i := range curves {
+		if c := &curves[i]; c.Slot == slot && c.wellFormed() {
+			count(c.Side, len(c.Steps))
 		}
 	}
 	if nb == 0 || ns == 0 {
@@ -52,29 +69,76 @@ func Clear(slot unit.Slot, orders []Order, t Tariff, p Params) Result {
 	// Sort small pointer-free entries, not the orders themselves.
 	all := make([]entry, nb+ns)
 	buys, sells := all[:0:nb], all[nb:nb]
-	for i := range orders {
-		o := &orders[i]
-		if o.Slot != slot || !o.wellFormed() {
-			continue
-		}
-		if o.Side == Buy {
-			buys = append(buys, entry{key: -o.Price, height: o.Height, energy: o.Energy, idx: i})
+	add := func(side Side, e entry) {
+		if side == Buy {
+			e.key = -e.key
+			buys = append(buys, e)
 		} else {
-			sells = append(sells, entry{key: o.Price, height: o.Height, energy: o.Energy, idx: i})
+			sells = append(sells, e)
 		}
 	}
-	cmpEntries := func(a, b entry) int {
-		if a.key != b.key {
-			return cmp.Compare(a.key, b.key)
+	for i := range orders {
+		if o := &orders[i]; o.Slot == slot && o.wellFormed() {
+			add(o.Side, entry{key: o.Price, height: o.Height, energy: o.Energy, idx: i})
 		}
-		if a.height != b.height {
-			return cmp.Compare(a.height, b.height)
-		}
-		return tieBreak(&orders[a.idx], &orders[b.idx])
 	}
-	slices.SortFunc(buys, cmpEntries)
-	slices.SortFunc(sells, cmpEntries)
-	return clearSorted(slot, orders, buys, sells, t.Fee, p.KPPM)
+	for i := range curves {
+		if c := &curves[i]; c.Slot == slot && c.wellFormed() {
+			for j, st := range c.Steps {
+				add(c.Side, entry{key: st.Price, height: c.Height, energy: st.Energy, idx: len(orders) + i, step: j})
+			}
+		}
+	}
+	bk := book{orders: orders, curves: curves}
+	slices.SortFunc(buys, bk.compare)
+	slices.SortFunc(sells, bk.compare)
+	return clearSorted(slot, bk, buys, sells, t.Fee, p.KPPM)
+}
+
+// book names the orders and curves that entries point into.
+type book struct {
+	orders []Order
+	curves []Curve
+}
+
+// names returns the ID and Owner of an entry.
+func (b book) names(e *entry) (id, owner string) {
+	if e.idx < len(b.orders) {
+		o := &b.orders[e.idx]
+		return o.ID, o.Owner
+	}
+	c := &b.curves[e.idx-len(b.orders)]
+	return c.ID, c.Owner
+}
+
+// compare is the canonical order of one side's entries: key (price, negated
+// for buys), Height, ID, Owner, orders before curves, then energy for orders
+// and step index for curves. It is total on the entries' content.
+func (b book) compare(x, y entry) int {
+	if x.key != y.key {
+		return cmp.Compare(x.key, y.key)
+	}
+	if x.height != y.height {
+		return cmp.Compare(x.height, y.height)
+	}
+	xi, xo := b.names(&x)
+	yi, yo := b.names(&y)
+	if c := strings.Compare(xi, yi); c != 0 {
+		return c
+	}
+	if c := strings.Compare(xo, yo); c != 0 {
+		return c
+	}
+	xc, yc := x.idx >= len(b.orders), y.idx >= len(b.orders)
+	switch {
+	case !xc && yc:
+		return -1
+	case xc && !yc:
+		return 1
+	case xc:
+		return cmp.Compare(x.step, y.step)
+	}
+	return cmp.Compare(x.energy, y.energy)
 }
 
 // entry is one well-formed order of a side in the sort: key is the price for
@@ -84,11 +148,12 @@ type entry struct {
 	height uint64
 	energy unit.Wh
 	fill   unit.Wh
-	idx    int // index into the orders slice
+	idx    int // index into the orders, then the curves
+	step   int // step of a curve
 }
 
 // clearSorted clears canonically sorted entries of one slot's orders.
-func clearSorted(slot unit.Slot, orders []Order, buys, sells []entry, fee unit.Price, k int64) Result {
+func clearSorted(slot unit.Slot, bk book, buys, sells []entry, fee unit.Price, k int64) Result {
 	res := Result{Slot: slot}
 	vol, bid, ask := walk(buys, sells, fee)
 	if vol == 0 {
@@ -98,7 +163,7 @@ func clearSorted(slot unit.Slot, orders []Order, buys, sells []entry, fee unit.P
 	res.Price = kPrice(bid, ask, fee, k)
 	allocate(buys, vol)
 	allocate(sells, vol)
-	res.Trades = pair(slot, res.Price, orders, buys, sells)
+	res.Trades = pair(slot, res.Price, bk, buys, sells)
 	return res
 }
 
@@ -182,7 +247,7 @@ func allocate(side []entry, vol unit.Wh) {
 }
 
 // pair matches the filled buys and sells in canonical order.
-func pair(slot unit.Slot, price unit.Price, orders []Order, buys, sells []entry) []Trade {
+func pair(slot unit.Slot, price unit.Price, bk book, buys, sells []entry) []Trade {
 	trades := make([]Trade, 0, len(buys)+len(sells))
 	i, j := 0, 0
 	var rb, rs unit.Wh
@@ -203,9 +268,10 @@ func pair(slot unit.Slot, price unit.Price, orders []Order, buys, sells []entry)
 			break
 		}
 		n := min(rb, rs)
-		b, s := &orders[buys[i].idx], &orders[sells[j].idx]
+		bid, bown := bk.names(&buys[i])
+		sid, sown := bk.names(&sells[j])
 		trades = append(trades, Trade{
-			Slot: slot, Buy: b.ID, Sell: s.ID, Buyer: b.Owner, Seller: s.Owner,
+			Slot: slot, Buy: bid, Sell: sid, Buyer: bown, Seller: sown,
 			Energy: n, Price: price,
 		})
 		rb -= n
@@ -217,36 +283,25 @@ func pair(slot unit.Slot, price unit.Price, orders []Order, buys, sells []entry)
 			j++
 		}
 	}
+	if len(bk.curves) > 0 {
+		trades = mergePairs(trades)
+	}
 	return trades
 }
 
-// compareBuys orders buys canonically: price descending, then tieBreak.
-func compareBuys(a, b Order) int {
-	if c := cmp.Compare(b.Price, a.Price); c != 0 {
-		return c
+// mergePairs merges the trades of one (buy, sell) pair into the first one.
+func mergePairs(trades []Trade) []Trade {
+	type pairKey struct{ buy, sell, buyer, seller string }
+	first := make(map[pairKey]int, len(trades))
+	out := trades[:0]
+	for _, tr := range trades {
+		k := pairKey{tr.Buy, tr.Sell, tr.Buyer, tr.Seller}
+		if i, seen := first[k]; seen {
+			out[i].Energy += tr.Energy
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, tr)
 	}
-	return tieBreak(&a, &b)
-}
-
-// compareSells orders sells canonically: price ascending, then tieBreak.
-func compareSells(a, b Order) int {
-	if c := cmp.Compare(a.Price, b.Price); c != 0 {
-		return c
-	}
-	return tieBreak(&a, &b)
-}
-
-// tieBreak is Height ascending, then ID, Owner, Energy: a total order over the
-// remaining fields of orders of one side and slot.
-func tieBreak(a, b *Order) int {
-	if c := cmp.Compare(a.Height, b.Height); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.ID, b.ID); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Owner, b.Owner); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Energy, b.Energy)
+	return out
 }
