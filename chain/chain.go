@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -51,7 +50,7 @@ type Chain struct {
 	head     Header
 	headHash Hash
 	st       *state
-	entries  map[string][]byte // committed state entries
+	entries  map[string]entry // committed state entries
 	cache    map[Hash]*execution
 	closed   bool
 }
@@ -60,7 +59,7 @@ type Chain struct {
 type execution struct {
 	block   Block
 	st      *state
-	entries map[string][]byte
+	entries map[string]entry
 	events  []Event
 }
 
@@ -228,7 +227,7 @@ func (c *Chain) initGenesis() error {
 
 // writeBlock writes the block, its certificate, the state changes from old to
 // ex.entries and the head pointer into txn.
-func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[string][]byte) error {
+func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[string]entry) error {
 	h := ex.block.Header
 	if err := txn.Set(heightKey(pfxBlock, h.Height), ex.block.Encode()); err != nil {
 		return err
@@ -236,11 +235,11 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[
 	if err := txn.Set(heightKey(pfxCert, h.Height), slices.Clone(cert)); err != nil {
 		return err
 	}
-	for k, v := range ex.entries {
-		if ov, ok := old[k]; ok && bytes.Equal(ov, v) {
+	for k, e := range ex.entries {
+		if oe, ok := old[k]; ok && oe.d == e.d {
 			continue
 		}
-		if err := txn.Set([]byte(pfxState+k), v); err != nil {
+		if err := txn.Set([]byte(pfxState+k), e.v); err != nil {
 			return err
 		}
 	}
@@ -301,7 +300,7 @@ func (c *Chain) load() error {
 		if blk.Header.ChainID != c.g.ChainID {
 			return fmt.Errorf("head block %d has chain id %q", head.Height, blk.Header.ChainID)
 		}
-		entries := map[string][]byte{}
+		entries := map[string]entry{}
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxState)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -310,7 +309,7 @@ func (c *Chain) load() error {
 			if err != nil {
 				return fmt.Errorf("state entry %q: %w", item.Key(), err)
 			}
-			entries[string(item.Key()[len(pfxState):])] = v
+			entries[string(item.Key()[len(pfxState):])] = newEntry(v)
 		}
 		if got := stateHash(entries); got != head.StateHash {
 			return fmt.Errorf("state hash %s, head block %d says %s", got, head.Height, head.StateHash)
@@ -688,5 +687,5 @@ func (c *Chain) Settlement(s unit.Slot) (market.Settlement, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.st.settled[s]
-	return r, ok
+	return r.st, ok
 }

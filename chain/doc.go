@@ -49,11 +49,13 @@
 // (height 0, virtual, stored) has time Epoch*1000. The proposer must be a
 // genesis authority (which one is the consensus engine's business).
 //
-// The state is a set of key/value entries (see state.go); the state hash is
-// SHA-256 over all entries in key order, recomputed for every block (fine at the
-// sizes of a neighbourhood; pruning keeps it small). Propose and Validate execute
-// on a scratch copy and remember the result by block hash, so Commit of a block
-// just proposed or validated does not execute it again.
+// The state is a set of key/value entries (see state.go). The state hash is
+// SHA-256 over all entries in key order, each as (key length, key, SHA-256 of the
+// value), recomputed for every block; the digests of cleared and settled records,
+// which never change, are computed once, so the per-block cost grows with the
+// number of entries, not with the bytes of settled history. Propose and Validate
+// execute on a scratch copy and remember the result by block hash, so Commit of
+// a block just proposed or validated does not execute it again.
 //
 // # Store
 //

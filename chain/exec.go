@@ -156,7 +156,7 @@ func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
 		}
 		t := s.tariff.Market()
 		res := market.Clear(sl, orders, t, g.Params)
-		s.cleared[sl] = clearedRec{Result: res, Tariff: t}
+		s.cleared[sl] = newCleared(res, t)
 		events = append(events, SlotCleared{Slot: sl, Result: res})
 	}
 	for _, sl := range slots {
@@ -181,7 +181,7 @@ func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
 		for _, tr := range st.Transfers {
 			s.balances[Account(tr.Account)] += tr.Amount
 		}
-		s.settled[sl] = st
+		s.settled[sl] = newSettled(st)
 		// Prune the slot: its orders, attestations and their replay records. A
 		// replay of any of those transactions now fails the timing rules.
 		for id := range ss.orders {

@@ -117,6 +117,15 @@ func TestRandomScenario(t *testing.T) {
 		if c.Status() != follower.Status() {
 			t.Fatalf("height %d: status %+v, follower %+v", b.Header.Height, c.Status(), follower.Status())
 		}
+		if step%10 == 0 {
+			// The committed entries rebuild the same state, entry for entry.
+			c.mu.RLock()
+			_, err := loadState(c.entries)
+			c.mu.RUnlock()
+			if err != nil {
+				t.Fatalf("height %d: committed entries do not rebuild the state: %v", b.Header.Height, err)
+			}
+		}
 		if s := sumBalances(c.Balances()); s != 0 {
 			t.Fatalf("height %d: balances sum to %d", b.Header.Height, s)
 		}

@@ -37,7 +37,7 @@ type state struct {
 	tariff       Tariff
 	slots        map[unit.Slot]*slotState // slots with orders, not yet settled
 	cleared      map[unit.Slot]clearedRec
-	settled      map[unit.Slot]market.Settlement
+	settled      map[unit.Slot]settledRec
 	balances     map[Account]unit.Money
 	txs          map[Hash]txRec
 }
@@ -68,6 +68,30 @@ type attestRec struct {
 type clearedRec struct {
 	Result market.Result `json:"result"`
 	Tariff market.Tariff `json:"tariff"`
+	enc    entry         // its entry, made once: the record never changes
+}
+
+type settledRec struct {
+	st  market.Settlement
+	enc entry // its entry, made once: the record never changes
+}
+
+// entry is a state value and its SHA-256 digest.
+type entry struct {
+	v []byte
+	d Hash
+}
+
+func newEntry(v []byte) entry { return entry{v: v, d: sha256.Sum256(v)} }
+
+func newCleared(r market.Result, t market.Tariff) clearedRec {
+	c := clearedRec{Result: r, Tariff: t}
+	c.enc = newEntry(mustJSON(c))
+	return c
+}
+
+func newSettled(st market.Settlement) settledRec {
+	return settledRec{st: st, enc: newEntry(mustJSON(st))}
 }
 
 type txRec struct {
@@ -82,7 +106,7 @@ func newState(g Genesis) *state {
 		tariff:       Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
 		slots:        map[unit.Slot]*slotState{},
 		cleared:      map[unit.Slot]clearedRec{},
-		settled:      map[unit.Slot]market.Settlement{},
+		settled:      map[unit.Slot]settledRec{},
 		balances:     map[Account]unit.Money{},
 		txs:          map[Hash]txRec{},
 	}
@@ -136,52 +160,55 @@ func parseSlotKey(k string) (unit.Slot, error) {
 	return unit.Slot(binary.BigEndian.Uint64(b) ^ (1 << 63)), nil
 }
 
-// entries serialises s into its key/value entries.
-func (s *state) entries() map[string][]byte {
-	m := make(map[string][]byte, len(s.participants)+len(s.balances)+len(s.txs)+2*len(s.cleared))
+// entries serialises s into its key/value entries. Cleared and settled records
+// reuse the entry made when they were created.
+func (s *state) entries() map[string]entry {
+	m := make(map[string]entry, len(s.participants)+len(s.balances)+len(s.txs)+2*len(s.cleared)+1)
+	put := func(k string, v any) { m[k] = newEntry(mustJSON(v)) }
 	for a, r := range s.participants {
-		m["a/"+string(a)] = mustJSON(r)
+		put("a/"+string(a), r)
 	}
 	for a, v := range s.balances {
 		if v != 0 {
-			m["b/"+string(a)] = mustJSON(int64(v))
+			put("b/"+string(a), int64(v))
 		}
 	}
 	for sl, r := range s.cleared {
-		m["c/"+slotKey(sl)] = mustJSON(r)
+		m["c/"+slotKey(sl)] = r.enc
 	}
 	for sl, r := range s.settled {
-		m["d/"+slotKey(sl)] = mustJSON(r)
+		m["d/"+slotKey(sl)] = r.enc
 	}
 	for sl, ss := range s.slots {
 		k := slotKey(sl)
 		for id, o := range ss.orders {
-			m["o/"+k+"/"+id] = mustJSON(o)
+			put("o/"+k+"/"+id, o)
 		}
 		for a, r := range ss.attest {
-			m["s/"+k+"/"+string(a)] = mustJSON(r)
+			put("s/"+k+"/"+string(a), r)
 		}
 	}
 	for h, r := range s.txs {
-		m["t/"+h.String()] = mustJSON(r)
+		put("t/"+h.String(), r)
 	}
-	m["y"] = mustJSON(s.tariff)
+	put("y", s.tariff)
 	return m
 }
 
 // stateHash is SHA-256 over all entries in key order, each written as
-// uvarint(len key) key uvarint(len value) value.
-func stateHash(m map[string][]byte) Hash {
+// uvarint(len key), key, SHA-256(value). Hashing value digests rather than values
+// keeps the per-block cost small as settled history grows: the digests of
+// records that never change are computed once.
+func stateHash(m map[string]entry) Hash {
 	keys := slices.Sorted(maps.Keys(m))
 	d := sha256.New()
 	d.Write([]byte("gridmesh/state/v1\n"))
 	var n [binary.MaxVarintLen64]byte
 	for _, k := range keys {
-		v := m[k]
+		e := m[k]
 		d.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
 		d.Write([]byte(k))
-		d.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
-		d.Write(v)
+		d.Write(e.d[:])
 	}
 	var h Hash
 	d.Sum(h[:0])
@@ -190,19 +217,18 @@ func stateHash(m map[string][]byte) Hash {
 
 // loadState rebuilds a state from its entries and checks that it serialises back
 // to exactly the same entries (so no entry was damaged or left over).
-func loadState(m map[string][]byte) (*state, error) {
+func loadState(m map[string]entry) (*state, error) {
 	s := &state{
 		participants: map[Account]admission{},
 		slots:        map[unit.Slot]*slotState{},
 		cleared:      map[unit.Slot]clearedRec{},
-		settled:      map[unit.Slot]market.Settlement{},
+		settled:      map[unit.Slot]settledRec{},
 		balances:     map[Account]unit.Money{},
 		txs:          map[Hash]txRec{},
 	}
 	haveTariff := false
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		v := m[k]
-		if err := s.loadEntry(k, v, &haveTariff); err != nil {
+		if err := s.loadEntry(k, m[k], &haveTariff); err != nil {
 			return nil, fmt.Errorf("state entry %q: %w", k, err)
 		}
 	}
@@ -213,16 +239,16 @@ func loadState(m map[string][]byte) (*state, error) {
 	if len(back) != len(m) {
 		return nil, fmt.Errorf("state has %d entries, %d after reload", len(m), len(back))
 	}
-	for k, v := range back {
-		if !bytes.Equal(m[k], v) {
+	for k, e := range back {
+		if !bytes.Equal(m[k].v, e.v) || m[k].d != e.d {
 			return nil, fmt.Errorf("state entry %q does not round-trip", k)
 		}
 	}
 	return s, nil
 }
 
-func (s *state) loadEntry(k string, v []byte, haveTariff *bool) error {
-	dec := func(out any) error { return strictDecode(v, out) }
+func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
+	dec := func(out any) error { return strictDecode(e.v, out) }
 	prefix, rest, _ := strings.Cut(k, "/")
 	switch prefix {
 	case "a":
@@ -247,13 +273,20 @@ func (s *state) loadEntry(k string, v []byte, haveTariff *bool) error {
 			if err := dec(&r); err != nil {
 				return err
 			}
+			if !bytes.Equal(mustJSON(r), e.v) {
+				return fmt.Errorf("does not round-trip")
+			}
+			r.enc = e
 			s.cleared[sl] = r
 		} else {
 			var r market.Settlement
 			if err := dec(&r); err != nil {
 				return err
 			}
-			s.settled[sl] = r
+			if !bytes.Equal(mustJSON(r), e.v) {
+				return fmt.Errorf("does not round-trip")
+			}
+			s.settled[sl] = settledRec{st: r, enc: e}
 		}
 	case "o", "s":
 		sk, id, ok := strings.Cut(rest, "/")
