@@ -12,7 +12,7 @@ import (
 // in a realistic band so that about half the energy crosses.
 func benchBook(n int) ([]Order, Tariff) {
 	rng := rand.New(rand.NewPCG(42, 42))
-	tf := Tariff{Floor: 80_000, Ceiling: 320_000, Fee: 20_000}
+	tf := Tariff{Floor: 50_000, Ceiling: 320_000, Fee: 20_000}
 	orders := make([]Order, n)
 	for i := range orders {
 		o := Order{ID: fmt.Sprintf("%064x", rng.Uint64()), Owner: fmt.Sprintf("%064x", rng.IntN(n/4+1)),
@@ -50,5 +50,26 @@ func BenchmarkSettle10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Settle(1, r.Trades, m, tf, "operator")
+	}
+}
+
+// BenchmarkIndicativeUpdate is one order arriving in a slot of 10,000 orders
+// and the new indicative price, then the order leaving again (steady state).
+func BenchmarkIndicativeUpdate(b *testing.B) {
+	orders, tf := benchBook(10_001)
+	x := NewIndicative(1, tf, DefaultParams())
+	for _, o := range orders[:10_000] {
+		if err := x.Add(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	o := orders[10_000]
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := x.Add(o); err != nil {
+			b.Fatal(err)
+		}
+		x.Now()
+		x.Remove(o.ID)
 	}
 }
