@@ -194,12 +194,14 @@ func heightKey(pfx string, h uint64) []byte {
 	return k
 }
 
-// genesisBlock is the virtual block at height 0.
+// genesisBlock is the block at height 0. Its time is just before slot 0 opens
+// for orders, so the first block may come as soon as the first slot opens (a
+// demo network's epoch may lie a little in the future).
 func (c *Chain) genesisBlock(st *state) Block {
 	return Block{Header: Header{
 		ChainID:   c.g.ChainID,
 		Height:    0,
-		Time:      c.g.Epoch * 1000,
+		Time:      c.g.OpenAt(0) - 1,
 		TxRoot:    TxRoot(nil),
 		StateHash: stateHash(st.entries()),
 	}, Txs: []Tx{}}

@@ -46,7 +46,8 @@
 //
 // Block time must be after the parent's and at most MaxClockSkewMs ahead of the
 // validator's clock; Propose uses max(now, parent + 1 ms). The genesis block
-// (height 0, virtual, stored) has time Epoch*1000. The proposer must be a
+// (height 0, stored, no certificate) has time OpenAt(0) − 1 ms, so blocks can
+// start when slot 0 opens for orders even if the epoch is slightly in the future. The proposer must be a
 // genesis authority (which one is the consensus engine's business).
 //
 // The state is a set of key/value entries (see state.go). The state hash is

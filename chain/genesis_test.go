@@ -106,3 +106,21 @@ func TestGenesisHash(t *testing.T) {
 		t.Errorf("changing the operator does not change the genesis hash")
 	}
 }
+
+// TestFirstBlockBeforeEpoch: a network whose epoch is in the future (the demo's)
+// takes orders for slot 0 as soon as it opens.
+func TestFirstBlockBeforeEpoch(t *testing.T) {
+	g := testGenesis()
+	c := openMem(t, g)
+	if got, want := c.Head().Time, g.OpenAt(0)-1; got != want {
+		t.Fatalf("genesis time = %d, want %d", got, want)
+	}
+	now := g.OpenAt(0)
+	b, errs := c.Propose(now, kAuth.acct, []Tx{orderTx(kAlice, market.Sell, 0, 10, 100_000, 1)})
+	if errs[0] != nil {
+		t.Fatalf("order for slot 0 at OpenAt(0): %v", errs[0])
+	}
+	if err := openMem(t, g).Validate(b, now); err != nil {
+		t.Fatalf("Validate first block at OpenAt(0): %v", err)
+	}
+}
