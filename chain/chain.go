@@ -53,6 +53,39 @@ type Chain struct {
 	entries  map[string]entry // committed state entries
 	cache    map[Hash]*execution
 	closed   bool
+
+	verified verifiedSet // hashes of txs whose signature checked out
+}
+
+// verifiedSet remembers transactions (by hash, which covers the signature) that
+// passed Tx.Verify, so a tx checked for the mempool is not verified again when it
+// is proposed. Bounded: it forgets everything when full.
+type verifiedSet struct {
+	mu sync.Mutex
+	m  map[Hash]struct{}
+}
+
+const maxVerified = 1 << 16
+
+// verify is tx.Verify, remembered by hash.
+func (v *verifiedSet) verify(tx Tx) error {
+	h := tx.Hash()
+	v.mu.Lock()
+	_, ok := v.m[h]
+	v.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := tx.Verify(); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	if v.m == nil || len(v.m) >= maxVerified {
+		v.m = make(map[Hash]struct{})
+	}
+	v.m[h] = struct{}{}
+	v.mu.Unlock()
+	return nil
 }
 
 // execution is a block executed on a scratch copy of the head state.
@@ -384,7 +417,7 @@ func (c *Chain) nextTime(nowMs int64) int64 { return max(nowMs, c.head.Time+1) }
 // next block at time max(nowMs, head time + 1): signature and structure, then the
 // state-machine rules. It changes nothing.
 func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
-	if err := tx.Verify(); err != nil {
+	if err := c.verified.verify(tx); err != nil {
 		return err
 	}
 	c.mu.RLock()
@@ -403,7 +436,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 	errs = make([]error, len(txs))
 	size := len(Block{Header: c.head}.Encode()) + 1024 // header and slack
 	for i, tx := range txs {
-		txErr := tx.Verify()
+		txErr := c.verified.verify(tx)
 		if txErr == nil {
 			n := len(tx.Encode()) + 1
 			if size+n > MaxBlockBytes {

@@ -142,3 +142,23 @@ func TestTariffTxApplies(t *testing.T) {
 		t.Fatalf("settlement = %+v, want one trade with fee 3000 (100 Wh at the new fee 30000/kWh)", st)
 	}
 }
+
+// TestVerifiedCache: a tx verified once is not trusted in any other form.
+func TestVerifiedCache(t *testing.T) {
+	c := openMem(t, testGenesis())
+	tx := orderTx(kAlice, market.Sell, 10, 100, 100_000, 1)
+	if err := c.CheckTx(tx, ms(10, -200)); err != nil {
+		t.Fatal(err)
+	}
+	for _, mutate := range []func(*Tx){
+		func(tx *Tx) { tx.Nonce++ },
+		func(tx *Tx) { tx.Order = &Order{Side: market.Sell, Slot: 10, Energy: 101, Price: 100_000} },
+		func(tx *Tx) { tx.From = kBob.acct },
+	} {
+		bad := tx
+		mutate(&bad)
+		if err := c.CheckTx(bad, ms(10, -200)); !errors.Is(err, ErrSignature) {
+			t.Errorf("CheckTx(tampered after a cached verify) = %v, want ErrSignature", err)
+		}
+	}
+}
