@@ -73,3 +73,46 @@ func BenchmarkIndicativeUpdate(b *testing.B) {
 		x.Remove(o.ID)
 	}
 }
+
+// BenchmarkBookMixed runs a seeded stream against a book of at most 4,096
+// resting orders: each op cancels the order that last used an ID of the pool
+// (a no-op if it has filled meanwhile) and adds a new order under that ID,
+// buy or sell with overlapping prices, so most adds trade, many partly.
+func BenchmarkBookMixed(b *testing.B) {
+	const n, pool = 1 << 16, 1 << 12
+	rng := rand.New(rand.NewPCG(11, 12))
+	tf := Tariff{Floor: 50_000, Ceiling: 320_000, Fee: 5_000}
+	ids := make([]string, pool)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%016x", rng.Uint64())
+	}
+	orders := make([]Order, n)
+	for i := range orders {
+		orders[i] = Order{ID: ids[i%pool], Owner: ids[rng.IntN(pool)], Side: Side(1 + rng.IntN(2)), Slot: 1,
+			Energy: 1 + unit.Wh(rng.IntN(2000)), Price: 150_000 + unit.Price(rng.IntN(50))*1_000}
+	}
+	book := NewBook(1, tf)
+	dst := make([]Trade, 0, 256)
+	var trades int
+	run := func(i int) {
+		o := &orders[i%n]
+		book.Cancel(o.ID)
+		var err error
+		if dst, err = book.Add(dst[:0], *o); err != nil {
+			b.Fatal(err)
+		}
+		trades += len(dst)
+	}
+	for i := range 2 * n { // warm up: nodes, levels and the ID map reach their steady size
+		run(i)
+	}
+	b.ReportAllocs()
+	trades = 0
+	i := 0
+	for b.Loop() {
+		run(i)
+		i++
+	}
+	b.ReportMetric(float64(trades)/float64(b.N), "trades/op")
+	b.ReportMetric(float64(book.Len()), "resting")
+}
