@@ -20,11 +20,16 @@ const (
 
 type validity uint8
 
+type roundValue struct {
+	round int32
+	id    Hash
+}
+
 const (
 	unknown validity = iota
 	pending
 	valid
-	invalid
+	invalid // only as a verdict, never stored in Engine.validity
 )
 
 // roundVotes is what this node has seen in one round of the current height.
@@ -46,10 +51,13 @@ type Engine struct {
 	st    State // the persisted part
 	dirty bool  // st changed since the last Ready
 
-	// Per height.
+	// Per height. validity holds valid(v) by value id (unknown, pending, valid);
+	// "not valid" verdicts are kept per (round, id) in invalid, so that a Byzantine
+	// proposer's bad value under an honest value's id taints no other round.
 	rounds   map[int32]*roundVotes
 	high     []int32 // per validator: highest round of any message at this height, -1 none
 	validity map[Hash]validity
+	invalid  map[roundValue]bool
 	next     []Message // messages of height+1, replayed when the height is entered
 
 	// Per round ("for the first time" guards of lines 34, 36, 47).
@@ -169,6 +177,7 @@ func (e *Engine) resetHeight() {
 		e.high[i] = -1
 	}
 	e.validity = make(map[Hash]validity)
+	e.invalid = make(map[roundValue]bool)
 	e.resetRound()
 }
 
@@ -282,7 +291,9 @@ func (e *Engine) stepValidated(v Validated) error {
 	if v.Valid {
 		e.validity[v.ID] = valid
 	} else {
-		e.validity[v.ID] = invalid
+		e.validity[v.ID] = unknown
+		e.invalid[roundValue{v.Round, v.ID}] = true
+		e.requestValidation() // proposals of other rounds under this id get their own verdict
 	}
 	e.run()
 	return nil
@@ -366,10 +377,7 @@ func (e *Engine) store(m Message) error {
 			return nil
 		}
 		rv.proposals = append(rv.proposals, m)
-		if e.validity[m.ValueID] == unknown {
-			e.validity[m.ValueID] = pending
-			e.out.Validate = append(e.out.Validate, ValidateRequest{Height: m.Height, Round: m.Round, ID: m.ValueID, Value: m.Value})
-		}
+		e.requestValidation()
 		return nil
 	}
 	// Algorithm 1 counts messages from distinct senders per value, so an
@@ -390,6 +398,39 @@ func (e *Engine) store(m Message) error {
 		rv.votes[t][idx] = append(have, m)
 	}
 	return nil
+}
+
+// requestValidation asks the application for valid(v) of every stored proposal
+// whose value has no verdict and no pending request (rounds in increasing order).
+func (e *Engine) requestValidation() {
+	for _, r := range e.sortedRounds() {
+		for _, p := range e.rounds[r].proposals {
+			if e.validity[p.ValueID] == unknown && !e.invalid[roundValue{r, p.ValueID}] {
+				e.validity[p.ValueID] = pending
+				e.out.Validate = append(e.out.Validate, ValidateRequest{Height: p.Height, Round: p.Round, ID: p.ValueID, Value: p.Value})
+			}
+		}
+	}
+}
+
+func (e *Engine) sortedRounds() []int32 {
+	rounds := make([]int32, 0, len(e.rounds))
+	for r := range e.rounds {
+		rounds = append(rounds, r)
+	}
+	slices.Sort(rounds)
+	return rounds
+}
+
+// verdict returns valid(v) for a proposal: valid, invalid, or unknown (pending).
+func (e *Engine) verdict(p Message) validity {
+	switch {
+	case e.validity[p.ValueID] == valid:
+		return valid
+	case e.invalid[roundValue{p.Round, p.ValueID}]:
+		return invalid
+	}
+	return unknown
 }
 
 // count returns how many validators voted id (typ) in round r, and how many voted at all.
@@ -439,35 +480,34 @@ func (e *Engine) run() {
 }
 
 // startRound is StartRound(round), line 11. As a deviation that only concerns
-// liveness, a proposer waiting for the application's value also arms timeoutPropose,
-// so that a slow or failing application makes it prevote nil like everyone else.
+// liveness, the proposer arms timeoutPropose too (line 21 arms it only for the
+// others): if the application is slow to build, or the last-signed guard refuses
+// the proposal after a restart, the proposer prevotes nil like everyone else.
+// OnTimeoutPropose acts only in step propose, so the extra timer is otherwise inert.
 func (e *Engine) startRound(round int32) {
 	e.st.Round = round
 	e.st.Step = StepPropose
 	e.dirty = true
 	e.resetRound()
 	if e.isProposer(round) {
-		if e.propose() {
-			return
-		}
+		e.propose()
 	}
 	e.schedule(TimeoutPropose)
 }
 
 // propose is lines 14-19 for the proposer: re-propose validValue, or ask for a new
-// value (getValue, answered by Proposed). It reports whether the proposal was sent.
-func (e *Engine) propose() bool {
+// value (getValue, answered by Proposed).
+func (e *Engine) propose() {
 	if e.st.ValidRound >= 0 {
 		e.broadcast(Message{Type: Proposal, Height: e.st.Height, Round: e.st.Round, ValueID: e.st.ValidID,
 			ValidRound: e.st.ValidRound, Value: bytes.Clone(e.st.ValidValue)})
 		if e.self >= 0 {
 			e.out.Messages = append(e.out.Messages, e.st.ValidPolka...) // the proof line 28 needs
 		}
-		return true
+		return
 	}
 	e.awaitingBuild = true
 	e.out.Build = &BuildRequest{Height: e.st.Height, Round: e.st.Round}
-	return false
 }
 
 // onProposal is line 22: upon ⟨PROPOSAL, h_p, round_p, v, −1⟩ from proposer(h_p,
@@ -478,8 +518,8 @@ func (e *Engine) onProposal() bool {
 		return false
 	}
 	for _, p := range e.proposals(e.st.Round) {
-		v := e.validity[p.ValueID]
-		if p.ValidRound != -1 || v != valid && v != invalid {
+		v := e.verdict(p)
+		if p.ValidRound != -1 || v == unknown {
 			continue
 		}
 		if v == valid && (e.st.LockedRound == -1 || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
@@ -502,8 +542,8 @@ func (e *Engine) onProposalValidRound() bool {
 		return false
 	}
 	for _, p := range e.proposals(e.st.Round) {
-		v := e.validity[p.ValueID]
-		if p.ValidRound < 0 || p.ValidRound >= e.st.Round || v != valid && v != invalid {
+		v := e.verdict(p)
+		if p.ValidRound < 0 || p.ValidRound >= e.st.Round || v == unknown {
 			continue
 		}
 		if n, _ := e.count(p.ValidRound, Prevote, p.ValueID); !e.twoThirds(n) {
@@ -543,7 +583,7 @@ func (e *Engine) onPolka() bool {
 		return false
 	}
 	for _, p := range e.proposals(e.st.Round) {
-		if e.validity[p.ValueID] != valid {
+		if e.verdict(p) != valid {
 			continue
 		}
 		if n, _ := e.count(e.st.Round, Prevote, p.ValueID); !e.twoThirds(n) {
@@ -602,14 +642,9 @@ func (e *Engine) onPrecommitAny() bool {
 // ⟨PRECOMMIT, h_p, r, id(v)⟩ while decision_p[h_p] = nil: if valid(v), decide v
 // (lines 50-54). Rounds are tried in increasing order.
 func (e *Engine) onDecide() bool {
-	rounds := make([]int32, 0, len(e.rounds))
-	for r := range e.rounds {
-		rounds = append(rounds, r)
-	}
-	slices.Sort(rounds)
-	for _, r := range rounds {
+	for _, r := range e.sortedRounds() {
 		for _, p := range e.rounds[r].proposals {
-			if e.validity[p.ValueID] != valid {
+			if e.verdict(p) != valid {
 				continue
 			}
 			if n, _ := e.count(r, Precommit, p.ValueID); !e.twoThirds(n) {

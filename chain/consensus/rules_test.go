@@ -295,7 +295,7 @@ func TestRules(t *testing.T) {
 				"proposal r3 " + id(a).String(),
 				"prevote r0 " + id(a).String(), "prevote r0 " + id(a).String(), "prevote r0 " + id(a).String(), // its proof
 				"prevote r3 " + id(a).String()},
-			wantTimers: []Timeout{{TimeoutPropose, 1, 1}, {TimeoutPropose, 1, 2}},
+			wantTimers: []Timeout{{TimeoutPropose, 1, 1}, {TimeoutPropose, 1, 2}, {TimeoutPropose, 1, 3}},
 		},
 	}
 	for _, tc := range tests {
@@ -555,5 +555,22 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if _, err := New(tc.cfg, 1, nil); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", tc.name, err)
 		}
+	}
+}
+
+// A Byzantine proposer's bad value under an honest value's id taints only its round.
+func TestInvalidVerdictIsPerRound(t *testing.T) {
+	s := newScenario(t)
+	forged := s.tv.signed(Message{Type: Proposal, Height: 1, Round: 0, ValidRound: -1, ValueID: id("good"), Value: []byte("bad")}, s.e.Proposer(1, 0))
+	rd := s.step(Work{}, forged)
+	if got := sent(rd); len(got) != 1 || got[0] != "prevote r0 nil" {
+		t.Fatalf("round 0: got %v, want prevote nil for the forged value", got)
+	}
+	rd = s.step(Timeout{TimeoutPrevote, 1, 0}, Timeout{TimeoutPrecommit, 1, 0}, s.prop(1, -1, "good"))
+	if len(rd.Validate) != 1 || rd.Validate[0].Round != 1 {
+		t.Fatalf("round 1: got validate requests %+v, want one for round 1", rd.Validate)
+	}
+	if got := sent(rd); got[len(got)-1] != "prevote r1 "+id("good").String() {
+		t.Fatalf("round 1: got %v, want a prevote for the honest value", got)
 	}
 }
