@@ -85,6 +85,7 @@ type Config struct {
 	NoScoring   bool          // disable gossipsub peer scoring (see score.go); on by default
 
 	heartbeat time.Duration // gossipsub heartbeat; tests shorten it (default 1 s)
+	shape     *linkModel    // loss and delay injected into gossip (simulation)
 }
 
 func (c *Config) setDefaults() {
@@ -258,7 +259,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 	if err := n.startReachability(); err != nil {
 		return fail(err)
 	}
-	ps, err := pubsub.NewGossipSub(hctx, h, n.pubsubOptions(direct)...)
+	psHost := h
+	if cfg.shape != nil {
+		psHost = shapedHost{Host: h, lm: cfg.shape}
+	}
+	ps, err := pubsub.NewGossipSub(hctx, psHost, n.pubsubOptions(direct)...)
 	if err != nil {
 		return fail(fmt.Errorf("gossipsub: %w", err))
 	}

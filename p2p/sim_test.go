@@ -1,0 +1,74 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestRunSim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 8 hosts")
+	}
+	tests := []struct {
+		name string
+		cfg  SimConfig
+	}{
+		{"clean", SimConfig{Nodes: 8, Orders: 60, Rate: 300, Seed: 1, heartbeat: testHeartbeat}},
+		{"loss and latency", SimConfig{Nodes: 8, Orders: 60, Rate: 300, Loss: 0.2, Latency: 20 * time.Millisecond,
+			Every: 300 * time.Millisecond, Settle: 2 * time.Second, Seed: 2, heartbeat: testHeartbeat}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := RunSim(ctx, tt.cfg)
+			if err != nil {
+				t.Fatalf("RunSim: %v", err)
+			}
+			t.Logf("%+v", res)
+			if res.DeliveryRatio != 1 {
+				t.Errorf("delivery ratio = %v, want 1", res.DeliveryRatio)
+			}
+			if res.Duplicates != 0 {
+				t.Errorf("duplicates = %d, want 0", res.Duplicates)
+			}
+			if res.P50Ms <= 0 || res.P50Ms > res.P99Ms {
+				t.Errorf("p50 = %v ms, p99 = %v ms: want 0 < p50 <= p99", res.P50Ms, res.P99Ms)
+			}
+			if tt.cfg.Latency > 0 && res.P50Ms < float64(tt.cfg.Latency)/1e6 {
+				t.Errorf("p50 = %v ms with %v injected latency, want at least the latency", res.P50Ms, tt.cfg.Latency)
+			}
+			if res.BytesPerNode < int64(tt.cfg.Orders)*200 {
+				t.Errorf("bytes per node = %d, want at least orders x payload = %d", res.BytesPerNode, tt.cfg.Orders*200)
+			}
+		})
+	}
+}
+
+// TestSimFromEnv runs a larger simulation when GRIDMESH_SIM is set, e.g.
+//
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":1000}' go test ./p2p -run TestSimFromEnv -v
+//
+// and prints its result as one JSON line. Without the variable it is skipped.
+func TestSimFromEnv(t *testing.T) {
+	spec := os.Getenv("GRIDMESH_SIM")
+	if spec == "" {
+		t.Skip("set GRIDMESH_SIM to a JSON SimConfig to run")
+	}
+	var cfg SimConfig
+	if err := json.Unmarshal([]byte(spec), &cfg); err != nil {
+		t.Fatalf("GRIDMESH_SIM: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := RunSim(ctx, cfg)
+	if err != nil {
+		t.Fatalf("RunSim: %v", err)
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+}
