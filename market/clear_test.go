@@ -84,6 +84,11 @@ func TestClearExamples(t *testing.T) {
 				{ID: "b", Owner: "ob", Side: Buy, Slot: 1, Energy: 1, Price: 200_000, Height: 3}},
 			Result{Slot: 1, Price: 150_000, Volume: 1, Trades: []Trade{
 				{Slot: 1, Buy: "b", Sell: "a1", Buyer: "ob", Seller: "oa1", Energy: 1, Price: 150_000}}}},
+		{"PRICES.md example", fee, 500_000,
+			[]Order{s("ana", 400, 100_000), s("ben", 400, 150_000),
+				b("cem", 300, 200_000), b("dee", 300, 170_000), b("eli", 300, 150_000)},
+			Result{Slot: 1, Price: 165_000, Volume: 600, Trades: []Trade{
+				tr("cem", "ana", 300, 165_000), tr("dee", "ana", 100, 165_000), tr("dee", "ben", 200, 165_000)}}},
 		{"invalid tariff clears nothing", Tariff{Floor: 5, Ceiling: 1}, 500_000,
 			[]Order{s("a1", 500, 120_000), b("b1", 500, 180_000)},
 			Result{Slot: 1}},

@@ -1,7 +1,11 @@
-// Package market owns gridmesh's trading rules: orders and their bounds, the
-// uniform-price call auction that clears one delivery slot at gate closure,
-// settlement of a cleared slot against metered delivery, and the trading
-// agents that turn a home's forecast into an order.
+// Package market owns gridmesh's trading rules: orders, curves and their
+// bounds, the uniform-price call auction that clears one delivery slot at gate
+// closure (Clear, ClearCurves), the indicative clearing of an open slot
+// (Indicative), the optional continuous double auction (Book), settlement of a
+// cleared slot against metered delivery (Settle), the trading agents that turn
+// a home's forecast into orders (Quote, Battery.Quote) and the order-line
+// format of `gridmesh market clear` (DecodeOrderLines). PRICES.md explains
+// the price rules to homeowners.
 //
 // The package is a pure core: no I/O, no clock, no goroutines, no randomness,
 // no floating point, and nothing that depends on map iteration order. Every
@@ -48,6 +52,17 @@
 //
 // If nothing crosses, Result.Volume and Result.Price are 0 and Trades is nil.
 // An invalid tariff (Tariff.Validate) clears nothing.
+//
+// Price-quantity curves (ClearCurves) take part step by step, each step like
+// an order of the curve's ID; a curve's trades with one counterparty are
+// merged. Indicative keeps an open slot sorted so that its Result is Clear's
+// without a sort, and its price and volume follow each order in microseconds.
+//
+// # Continuous mode (Book)
+//
+// Price-time priority by arrival, trades at the resting order's price (a
+// resting sell at a trades at a + fee, a resting buy at b trades at b), partial
+// fills, cancels. Nothing is allocated per operation in steady state.
 //
 // # Settlement (Settle)
 //
