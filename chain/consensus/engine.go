@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"slices"
-	"sort"
 )
 
 const (
@@ -642,27 +641,37 @@ func (e *Engine) onPrecommitAny() bool {
 // ⟨PRECOMMIT, h_p, r, id(v)⟩ while decision_p[h_p] = nil: if valid(v), decide v
 // (lines 50-54). Rounds are tried in increasing order.
 func (e *Engine) onDecide() bool {
-	for _, r := range e.sortedRounds() {
-		for _, p := range e.rounds[r].proposals {
+	// The lowest decidable round wins; taking the minimum keeps this independent of
+	// map order without sorting on every input.
+	best, found := int32(0), -1
+	for r, rv := range e.rounds {
+		if found >= 0 && r > best {
+			continue
+		}
+		for i, p := range rv.proposals {
 			if e.verdict(p) != valid {
 				continue
 			}
-			if n, _ := e.count(r, Precommit, p.ValueID); !e.twoThirds(n) {
-				continue
+			if n, _ := e.count(r, Precommit, p.ValueID); e.twoThirds(n) {
+				best, found = r, i
+				break
 			}
-			var commit []Message
-			for _, vs := range e.rounds[r].votes[Precommit-Prevote] { // sorted by validator
-				for _, v := range vs {
-					if v.ValueID == p.ValueID {
-						commit = append(commit, v)
-					}
-				}
-			}
-			e.decide(r, p.ValueID, p.Value, commit)
-			return true
 		}
 	}
-	return false
+	if found < 0 {
+		return false
+	}
+	p := e.rounds[best].proposals[found]
+	var commit []Message
+	for _, vs := range e.rounds[best].votes[Precommit-Prevote] { // sorted by validator
+		for _, v := range vs {
+			if v.ValueID == p.ValueID {
+				commit = append(commit, v)
+			}
+		}
+	}
+	e.decide(best, p.ValueID, p.Value, commit)
+	return true
 }
 
 // decide records decision_p[h_p] and enters h_p+1 (lines 51-53). Unlike line 54 the
@@ -696,16 +705,23 @@ func (e *Engine) decide(r int32, id Hash, value []byte, commit []Message) {
 // highest round that f+1 of them have reached (at least one correct validator is
 // there). With f+1 messages of one round r this skips to at least r, as line 55 does.
 func (e *Engine) onRoundSkip() bool {
-	highs := make([]int32, 0, len(e.high))
+	ahead := 0
+	for _, h := range e.high {
+		if h > e.st.Round {
+			ahead++
+		}
+	}
+	if !e.oneThird(ahead) {
+		return false
+	}
+	highs := make([]int32, 0, ahead)
 	for _, h := range e.high {
 		if h > e.st.Round {
 			highs = append(highs, h)
 		}
 	}
-	if !e.oneThird(len(highs)) {
-		return false
-	}
-	sort.Slice(highs, func(i, j int) bool { return highs[i] > highs[j] })
+	slices.Sort(highs)
+	slices.Reverse(highs)
 	k := len(e.vals)/3 + 1 // smallest count with oneThird(k)
 	e.startRound(highs[k-1])
 	return true

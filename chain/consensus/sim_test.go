@@ -304,7 +304,11 @@ func seeds(t *testing.T, full, short int) int {
 
 func TestNetworkAgreementAndProgress(t *testing.T) {
 	totalSteps, catchups := 0, 0
-	for seed := range uint64(seeds(t, 40, 10)) {
+	n := seeds(t, 40, 10)
+	if *simSeeds > 0 {
+		n = *simSeeds
+	}
+	for seed := range uint64(n) {
 		s := newSim(t, seed, defaultSim())
 		ok := s.run()
 		if len(s.violations) > 0 {
@@ -319,7 +323,7 @@ func TestNetworkAgreementAndProgress(t *testing.T) {
 		totalSteps += s.steps
 		catchups += s.catchups
 	}
-	t.Logf("%d simulated steps, %d block syncs", totalSteps, catchups)
+	t.Logf("%d seeds, %d simulated steps, %d block syncs", n, totalSteps, catchups)
 }
 
 func TestNetworkOneTwinIsTolerated(t *testing.T) {
