@@ -174,6 +174,27 @@ func (b *Book) Cancel(id string) (rem unit.Wh, ok bool) {
 	return rem, true
 }
 
+// Replace cancels the resting order id and adds o in its place (o may carry
+// the same ID); o loses the time priority of the order it replaces. If id is
+// not resting, nothing is added and ok is false.
+func (b *Book) Replace(dst []Trade, id string, o Order) (trades []Trade, ok bool, err error) {
+	if _, ok := b.byID[id]; !ok {
+		return dst, false, nil
+	}
+	if o.Slot != b.slot {
+		return dst, true, fmt.Errorf("market: order for %v in the book of %v", o.Slot, b.slot)
+	}
+	if err := b.t.Check(o); err != nil {
+		return dst, true, err
+	}
+	if _, dup := b.byID[o.ID]; dup && o.ID != id {
+		return dst, true, fmt.Errorf("%w: %q", ErrDuplicate, o.ID)
+	}
+	b.Cancel(id)
+	dst, err = b.Add(dst, o)
+	return dst, true, err
+}
+
 // unlink removes node i from level lv and frees it.
 func (b *Book) unlink(lv *level, i int32) {
 	n := &b.nodes[i]

@@ -190,3 +190,83 @@ func TestBookAgainstReference(t *testing.T) {
 		}
 	}
 }
+
+func TestBookReplace(t *testing.T) {
+	tf := Tariff{Floor: 50_000, Ceiling: 300_000}
+	b := NewBook(1, tf)
+	for _, o := range []Order{
+		{ID: "s1", Side: Sell, Slot: 1, Energy: 100, Price: 120_000},
+		{ID: "s2", Side: Sell, Slot: 1, Energy: 100, Price: 120_000},
+	} {
+		if _, err := b.Add(nil, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// s1 replaced at the same price goes behind s2.
+	if _, ok, err := b.Replace(nil, "s1", Order{ID: "s1", Side: Sell, Slot: 1, Energy: 50, Price: 120_000}); !ok || err != nil {
+		t.Fatalf("Replace(s1) = %v, %v", ok, err)
+	}
+	got, err := b.Add(nil, Order{ID: "b1", Side: Buy, Slot: 1, Energy: 120, Price: 130_000})
+	want := []Trade{
+		{Slot: 1, Buy: "b1", Sell: "s2", Energy: 100, Price: 120_000},
+		{Slot: 1, Buy: "b1", Sell: "s1", Energy: 20, Price: 120_000},
+	}
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("after Replace (-want +got):\n%s%v", diff, err)
+	}
+	if _, ok, _ := b.Replace(nil, "nope", Order{ID: "x", Side: Sell, Slot: 1, Energy: 1, Price: 120_000}); ok {
+		t.Errorf("Replace of a missing order succeeded")
+	}
+	if _, ok, err := b.Replace(nil, "s1", Order{ID: "s1", Side: Sell, Slot: 1, Energy: 1, Price: 1}); !ok || !errors.Is(err, ErrPriceBelowFloor) {
+		t.Errorf("Replace below floor: %v, %v; want true, ErrPriceBelowFloor", ok, err)
+	}
+	if rem, ok := b.Cancel("s1"); !ok || rem != 30 {
+		t.Errorf("failed Replace must keep the order: Cancel(s1) = %d, %v; want 30, true", rem, ok)
+	}
+}
+
+func FuzzBook(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 10, 5, 2, 10, 5, 3, 0, 0, 1, 200, 9, 2, 1, 1})
+	f.Add([]byte("buy sell cancel buy sell buy buy sell sell cancel cancel"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tf := Tariff{Floor: 50_000, Ceiling: 300_000, Fee: 5_000}
+		b := NewBook(1, tf)
+		ref := &refBook{fee: tf.Fee}
+		var dst []Trade
+		for op := 0; len(data) >= 3; op++ {
+			kind, x, y := data[0], data[1], data[2]
+			data = data[3:]
+			if kind%4 == 3 {
+				if len(ref.resting) == 0 {
+					continue
+				}
+				r := ref.resting[int(x)%len(ref.resting)]
+				if rem, ok := b.Cancel(r.ID); !ok || rem != r.Energy {
+					t.Fatalf("op %d: Cancel(%s) = %d, %v; want %d, true", op, r.ID, rem, ok, r.Energy)
+				}
+				for i := range ref.resting {
+					if ref.resting[i].ID == r.ID {
+						ref.resting = append(ref.resting[:i], ref.resting[i+1:]...)
+						break
+					}
+				}
+				continue
+			}
+			o := Order{ID: fmt.Sprint("o", op), Owner: fmt.Sprint("h", y%3), Side: Side(1 + kind%2), Slot: 1,
+				Energy: 1 + unit.Wh(y), Price: 100_000 + unit.Price(x%16)*5_000}
+			var err error
+			if dst, err = b.Add(dst[:0], o); err != nil {
+				t.Fatalf("op %d: Add(%+v): %v", op, o, err)
+			}
+			if want := ref.add(o); len(want)+len(dst) > 0 {
+				if diff := cmp.Diff(want, dst); diff != "" {
+					t.Fatalf("op %d: trades differ from the reference (-ref +book):\n%s", op, diff)
+				}
+			}
+			if b.Len() != len(ref.resting) {
+				t.Fatalf("op %d: Len %d, want %d", op, b.Len(), len(ref.resting))
+			}
+		}
+	})
+}
