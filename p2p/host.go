@@ -84,6 +84,14 @@ type Config struct {
 	MaxConns    int           // resource manager connection limit; default 128
 	NoScoring   bool          // disable gossipsub peer scoring (see score.go); on by default
 
+	// NAT traversal (see nat.go). RelayService is for authorities (publicly
+	// reachable): AutoNAT service and an unlimited circuit relay v2 for the peers
+	// RelayAllow admits (nil: all). NATTraversal is for homes: relay client,
+	// reservations on the bootstrap/direct peers, hole punching.
+	RelayService bool
+	RelayAllow   func(peerID string) bool
+	NATTraversal bool
+
 	heartbeat time.Duration // gossipsub heartbeat; tests shorten it (default 1 s)
 	shape     *linkModel    // loss and delay injected into gossip (simulation)
 }
@@ -216,10 +224,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gater),
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("gridmesh"),
 	}
+	opts = append(opts, natOptions(cfg, append(append([]peer.AddrInfo(nil), boot...), direct...))...)
 	if len(cfg.Listen) > 0 {
 		opts = append(opts, libp2p.ListenAddrStrings(cfg.Listen...))
 	} else {
