@@ -53,6 +53,7 @@ type Chain struct {
 	entries  map[string]entry // committed state entries
 	cache    map[Hash]*execution
 	closed   bool
+	status   Status // of the committed head
 
 	verified verifiedSet // hashes of txs whose signature checked out
 }
@@ -144,9 +145,12 @@ func Open(dir string, g Genesis) (*Chain, error) {
 
 // OpenMemory opens a chain kept in memory only (tests, the simulator).
 func OpenMemory(g Genesis) (*Chain, error) {
+	// In memory every value is inline, so a 4 MiB block needs a larger batch
+	// limit (15% of the memtable) than on disk, where large values go to the
+	// value log.
 	opt := badger.DefaultOptions("").
 		WithInMemory(true).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(64 << 20).
 		WithBlockCacheSize(1 << 20).
 		WithIndexCacheSize(1 << 20).
 		WithNumCompactors(2).
@@ -293,6 +297,8 @@ func (c *Chain) install(ex *execution) {
 	c.headHash = ex.block.Hash()
 	c.st = ex.st
 	c.entries = ex.entries
+	c.status = Status{Height: c.head.Height, StateHash: c.head.StateHash, Time: c.head.Time,
+		LastCleared: ex.st.lastCleared(), LastSettled: ex.st.lastSettled()}
 	clear(c.cache)
 }
 
@@ -399,8 +405,7 @@ type Status struct {
 func (c *Chain) Status() Status {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return Status{Height: c.head.Height, StateHash: c.head.StateHash, Time: c.head.Time,
-		LastCleared: c.st.lastCleared(), LastSettled: c.st.lastSettled()}
+	return c.status
 }
 
 // Head returns the committed head's header.
@@ -439,7 +444,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 		txErr := c.verified.verify(tx)
 		if txErr == nil {
 			n := len(tx.Encode()) + 1
-			if size+n > MaxBlockBytes {
+			if size+n > MaxBlockBytes || len(included) >= MaxBlockTxs {
 				txErr = ErrBlockFull
 			} else if txErr = st.applyTx(&c.g, tx, height, timeMs, false); txErr == nil {
 				size += n
@@ -537,6 +542,9 @@ func (c *Chain) validate(b Block, nowMs int64) (*execution, error) {
 	}
 	if n := len(b.Encode()); n > MaxBlockBytes {
 		return nil, bad("%d bytes, limit %d", n, MaxBlockBytes)
+	}
+	if len(b.Txs) > MaxBlockTxs {
+		return nil, bad("%d txs, limit %d", len(b.Txs), MaxBlockTxs)
 	}
 	if got := TxRoot(b.Txs); got != h.TxRoot {
 		return nil, bad("tx root %s, header says %s", got, h.TxRoot)
@@ -697,7 +705,7 @@ func (c *Chain) Orders(s unit.Slot) []market.Order {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	ss := c.st.slots[s]
-	if ss == nil {
+	if _, settled := c.st.settled[s]; ss == nil || settled {
 		return nil
 	}
 	var out []market.Order

@@ -109,6 +109,7 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 			return nil
 		}
 		or.Cancelled = true
+		or.CancelTx = &h
 		ss.orders[id.String()] = or
 		rec.Slot = r.Slot
 	case TxAttest:
@@ -120,7 +121,7 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 			return fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
 		}
 		ss := s.slots[a.Slot]
-		if ss == nil {
+		if _, settled := s.settled[a.Slot]; ss == nil || settled {
 			return fmt.Errorf("%w: %s", ErrNothingToSettle, a.Slot)
 		}
 		if _, ok := ss.attest[tx.From]; ok {
@@ -161,7 +162,7 @@ func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
 	}
 	for _, sl := range slots {
 		c, done := s.cleared[sl]
-		if !done {
+		if _, settled := s.settled[sl]; !done || settled {
 			continue
 		}
 		if len(c.Result.Trades) > 0 && g.SettleAt(sl) > timeMs {
@@ -182,30 +183,58 @@ func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
 			s.balances[Account(tr.Account)] += tr.Amount
 		}
 		s.settled[sl] = newSettled(st)
-		// Prune the slot: its orders, attestations and their replay records. A
-		// replay of any of those transactions now fails the timing rules.
-		for id := range ss.orders {
+		events = append(events, SlotSettled{Slot: sl, Settlement: st})
+	}
+	s.prune(maxPrunePerBlock)
+	return events
+}
+
+// maxPrunePerBlock bounds the state entries pruning deletes in one block, so that
+// a block's changes always fit one badger transaction (see MaxBlockTxs).
+const maxPrunePerBlock = 2048
+
+// prune removes settled slots' orders, attestations and their replay records
+// (order, cancel and attest txs), oldest slot first, deleting at most budget
+// entries; the rest waits for later blocks. Replays of pruned transactions fail
+// the timing rules, as their slot's windows have passed.
+func (s *state) prune(budget int) {
+	for _, sl := range slices.Sorted(maps.Keys(s.slots)) {
+		if _, done := s.settled[sl]; !done {
+			continue
+		}
+		ss := s.slots[sl]
+		for _, id := range slices.Sorted(maps.Keys(ss.orders)) {
+			if budget < 3 {
+				return
+			}
+			r := ss.orders[id]
 			if h, err := ParseHash(id); err == nil {
 				delete(s.txs, h)
 			}
-		}
-		for _, r := range ss.attest {
-			delete(s.txs, r.Tx)
-		}
-		for h, r := range s.txs {
-			if r.Kind == TxCancel && r.Slot == sl {
-				delete(s.txs, h)
+			if r.CancelTx != nil {
+				delete(s.txs, *r.CancelTx)
 			}
+			delete(ss.orders, id)
+			budget -= 3
+		}
+		for _, a := range slices.Sorted(maps.Keys(ss.attest)) {
+			if budget < 2 {
+				return
+			}
+			delete(s.txs, ss.attest[a].Tx)
+			delete(ss.attest, a)
+			budget -= 2
 		}
 		delete(s.slots, sl)
-		events = append(events, SlotSettled{Slot: sl, Settlement: st})
 	}
-	return events
 }
 
 // due reports whether a block at timeMs would clear or settle anything.
 func (s *state) due(g *Genesis, timeMs int64) bool {
 	for sl := range s.slots {
+		if _, settled := s.settled[sl]; settled {
+			continue // only pruning left, which never needs a block of its own
+		}
 		c, cleared := s.cleared[sl]
 		if !cleared && g.GateClosure(sl) <= timeMs {
 			return true

@@ -24,18 +24,19 @@ import (
 //	b/<account>          balance (decimal integer, micro-units); zero balances are dropped
 //	c/<slot>             cleared slot: market.Result and the tariff it was cleared with
 //	d/<slot>             settled slot: market.Settlement
-//	o/<slot>/<order id>  order of an unsettled slot (with its cancelled flag)
-//	s/<slot>/<account>   attestation for an unsettled slot
+//	o/<slot>/<order id>  order (with its cancelled flag), until pruned after settlement
+//	s/<slot>/<account>   attestation, until pruned after settlement
 //	t/<tx hash>          processed tx (replay protection); order, cancel and attest
-//	                     records are pruned when their slot settles (timing rules
-//	                     make a replay impossible after that)
+//	                     records are pruned after their slot settles, at most
+//	                     maxPrunePerBlock entries per block (timing rules make a
+//	                     replay impossible after settlement)
 //	y                    current tariff policy (with Seq)
 //
 // <slot> is 16 hex digits of the slot with its sign bit flipped, so keys sort by slot.
 type state struct {
 	participants map[Account]admission
 	tariff       Tariff
-	slots        map[unit.Slot]*slotState // slots with orders, not yet settled
+	slots        map[unit.Slot]*slotState // slots with orders, not yet settled or not yet pruned
 	cleared      map[unit.Slot]clearedRec
 	settled      map[unit.Slot]settledRec
 	balances     map[Account]unit.Money
@@ -55,6 +56,7 @@ type slotState struct {
 type orderRec struct {
 	Order     market.Order `json:"order"`
 	Cancelled bool         `json:"cancelled"`
+	CancelTx  *Hash        `json:"cancel_tx,omitempty"` // the cancel's tx hash, pruned with the order
 }
 
 type attestRec struct {

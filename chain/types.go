@@ -166,10 +166,13 @@ type Attest struct {
 const (
 	MaxTxBytes    = 4 << 10 // encoded transaction
 	MaxBlockBytes = 4 << 20 // encoded block
-	MaxChainID    = 64
-	MaxName       = 64
-	MaxEnergy     = market.MaxEnergy // per order or attestation
-	MaxPrice      = market.MaxPrice
+	// MaxBlockTxs bounds the state entries one block writes, so that a block's
+	// changes always fit in one badger transaction (15% of a 16 MiB memtable).
+	MaxBlockTxs = 2000
+	MaxChainID  = 64
+	MaxName     = 64
+	MaxEnergy   = market.MaxEnergy // per order or attestation
+	MaxPrice    = market.MaxPrice
 )
 
 // Sentinel errors.
