@@ -1,0 +1,233 @@
+package node
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// running is a node started by a test, with a way to stop it and wait.
+type running struct {
+	n    *Node
+	stop context.CancelFunc
+	done chan error
+}
+
+func start(t *testing.T, path string, opts Options) *running {
+	t.Helper()
+	n, err := Load(path, opts)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{n: n, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- n.Run(ctx) }()
+	t.Cleanup(func() { r.halt(t) })
+	return r
+}
+
+func (r *running) halt(t *testing.T) {
+	t.Helper()
+	if r.stop == nil {
+		return
+	}
+	r.stop()
+	r.stop = nil
+	if err := <-r.done; err != nil {
+		t.Errorf("node %s stopped with %v", r.n.cfg.Node.Name, err)
+	}
+}
+
+// waitFor polls cond until it holds; the deadline only decides failure, it
+// asserts nothing about speed.
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type collected struct {
+	mu      sync.Mutex
+	cleared []chain.SlotCleared
+	settled []chain.SlotSettled
+}
+
+func (c *collected) event(ev chain.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch ev := ev.(type) {
+	case chain.SlotCleared:
+		c.cleared = append(c.cleared, ev)
+	case chain.SlotSettled:
+		c.settled = append(c.settled, ev)
+	}
+}
+
+func (c *collected) counts() (settled int, trades int, energy unit.Wh) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.settled {
+		energy += s.Settlement.Energy
+		trades += len(s.Settlement.Trades)
+	}
+	return len(c.settled), trades, energy
+}
+
+// TestEndToEnd runs one authority and three homes in-process on loopback, through
+// the same config files and code as `gridmesh run`, until three slots have
+// settled with real trades; then it stops a home, lets the chain move on, reopens
+// the home on its badger directory and checks that it catches up to the same
+// state hash.
+func TestEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities, opts.Slot = 3, 1, 2*time.Second
+	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events collected
+	auth := start(t, paths[0], Options{OnEvent: events.event})
+	homes := make([]*running, 0, 3)
+	for _, p := range paths[1:] {
+		homes = append(homes, start(t, p, Options{}))
+	}
+
+	waitFor(t, "three settled slots with trades", 90*time.Second, func() bool {
+		settled, trades, energy := events.counts()
+		return settled >= 3 && trades > 0 && energy > 0
+	})
+	auth.n.mu.RLock()
+	var sum unit.Money
+	for _, b := range auth.n.chain.Balances() {
+		sum += b
+	}
+	auth.n.mu.RUnlock()
+	if sum != 0 {
+		t.Errorf("balances sum to %d; want 0", sum)
+	}
+
+	// Stop a home, let the chain move on, and reopen it on its directory.
+	home := homes[0]
+	home.halt(t)
+	stoppedAt := home.n.status.Load().Height
+	waitFor(t, "the chain to move on without the stopped home", 30*time.Second, func() bool {
+		return auth.n.Status().Height >= stoppedAt+3
+	})
+	back := start(t, paths[1], Options{})
+	target := auth.n.Status().Height
+	waitFor(t, "the reopened home to catch up", 30*time.Second, func() bool {
+		return back.n.Status().Height >= target
+	})
+	st := back.n.Status()
+	auth.n.mu.RLock()
+	blk, _, err := auth.n.chain.Block(st.Height)
+	auth.n.mu.RUnlock()
+	if err != nil {
+		t.Fatalf("authority has no block %d: %v", st.Height, err)
+	}
+	if got, want := st.StateHash, blk.Header.StateHash.String(); got != want {
+		t.Errorf("reopened home at height %d has state hash %s; the authority's block says %s", st.Height, got, want)
+	}
+	for _, h := range homes[1:] {
+		if h.n.Status().Height == 0 {
+			t.Errorf("home %s never followed the chain", h.n.cfg.Node.Name)
+		}
+	}
+}
+
+// TestLoadErrors checks that the ways a node can fail to start each give one
+// clear error naming what is wrong.
+func TestLoadErrors(t *testing.T) {
+	newNet := func(t *testing.T) []string {
+		opts := DefaultDemoOptions()
+		opts.Homes, opts.Authorities = 1, 1
+		paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return paths
+	}
+	edit := func(t *testing.T, path, old, new string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), old) {
+			t.Fatalf("%s has no %q", path, old)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, path string)
+		want  []string
+	}{
+		{"malformed config", func(t *testing.T, path string) {
+			edit(t, path, "[api]", "[api]\nlisten_port = 8080")
+		}, []string{"node.toml", "api.listen_port"}},
+		{"missing key file", func(t *testing.T, path string) {
+			if err := os.Remove(filepath.Join(filepath.Dir(path), "node.key")); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"node.key"}},
+		{"port in use", func(t *testing.T, path string) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			edit(t, path, `"127.0.0.1:0"`, `"`+l.Addr().String()+`"`)
+		}, []string{"api.listen", "address already in use"}},
+		{"corrupt data directory", func(t *testing.T, path string) {
+			n, err := Load(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.close()
+			chainDir := filepath.Join(filepath.Dir(path), "data", "chain")
+			entries, err := os.ReadDir(chainDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				if strings.HasSuffix(e.Name(), ".sst") || strings.HasSuffix(e.Name(), ".vlog") || e.Name() == "MANIFEST" {
+					if err := os.WriteFile(filepath.Join(chainDir, e.Name()), []byte("garbage"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}, []string{"chain"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := newNet(t)[1]
+			tt.setup(t, path)
+			n, err := Load(path, Options{})
+			if err == nil {
+				n.close()
+				t.Fatal("Load succeeded; want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

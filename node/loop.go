@@ -1,0 +1,367 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
+)
+
+const (
+	tickEvery      = 100 * time.Millisecond
+	syncEvery      = 2 * time.Second
+	rebroadcastAge = 2 * time.Second
+	poolSize       = 20_000
+	maxBlockTxs    = 2_000
+	syncProto      = "sync/1"
+)
+
+// loop is the one goroutine that owns the consensus engine, the mempool and every
+// write to the chain. Other goroutines reach it through n.txIn, n.voteIn,
+// n.blockIn and n.timeoutIn. After every input it carries out the engine's Ready in
+// the order the engine requires: persist, send, then build, validate and commit.
+func (n *Node) loop(ctx context.Context) error {
+	l := &loop{n: n, pool: chain.NewPool(poolSize), agent: newAgent(n)}
+	if n.isValidator {
+		if err := l.startEngine(); err != nil {
+			return err
+		}
+	}
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	var lastSync time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case tx := <-n.txIn:
+			if n.isValidator {
+				l.addTx(tx)
+			}
+		case m := <-n.voteIn:
+			if l.engine != nil && m.Height == n.chain.Status().Height+1 {
+				if err := l.engine.Step(m); err != nil {
+					n.log.Debug("vote not taken", "err", err)
+				}
+			}
+		case c := <-n.blockIn:
+			l.applyCertified(ctx, c)
+		case t := <-n.timeoutIn:
+			if l.engine != nil {
+				if err := l.engine.Step(t); err != nil {
+					n.log.Debug("timeout not taken", "err", err)
+				}
+			}
+		case now := <-tick.C:
+			l.tick(ctx, now)
+			if now.Sub(lastSync) >= syncEvery || n.bestSeen.Load() > n.chain.Status().Height {
+				if now.Sub(lastSync) >= 300*time.Millisecond {
+					lastSync = now
+					l.sync(ctx)
+				}
+			}
+		}
+		if err := l.handleReady(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+type loop struct {
+	n       *Node
+	engine  *consensus.Engine
+	pool    *chain.Pool
+	agent   *agent
+	lastOut time.Time // when our votes last left
+}
+
+func (l *loop) statePath() string {
+	return filepath.Join(l.n.cfg.Path(l.n.cfg.Node.Data), "consensus.state")
+}
+
+// startEngine (re)creates the consensus engine for the next height, restoring the
+// persisted consensus state so that nothing conflicting is ever signed.
+func (l *loop) startEngine() error {
+	var restored *consensus.State
+	b, err := os.ReadFile(l.statePath())
+	switch {
+	case err == nil:
+		st, err := consensus.DecodeState(b)
+		if err != nil {
+			return fmt.Errorf("consensus state %s is corrupt: %w", l.statePath(), err)
+		}
+		restored = &st
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("read consensus state: %w", err)
+	}
+	ids := make([]consensus.ID, 0, len(l.n.validators))
+	for id := range l.n.validators {
+		ids = append(ids, id)
+	}
+	e, err := consensus.New(consensus.Config{
+		ChainID:    l.n.gen.ChainID,
+		Self:       consensus.ID(l.n.self),
+		Validators: ids,
+		Signer:     consensus.Ed25519Signer{Key: l.n.key},
+		Timeouts:   consensus.DefaultTimeouts(),
+	}, l.n.chain.Status().Height+1, restored)
+	if err != nil {
+		return fmt.Errorf("start consensus: %w", err)
+	}
+	l.engine = e
+	return nil
+}
+
+func (l *loop) addTx(tx chain.Tx) {
+	l.n.mu.RLock()
+	err := l.n.chain.CheckTx(tx, time.Now().UnixMilli())
+	l.n.mu.RUnlock()
+	if err != nil {
+		return
+	}
+	_ = l.pool.Add(tx) // a full pool or a duplicate is not an error of this node
+}
+
+// tick does the periodic work: signal work to the engine, run the home's agent,
+// and re-broadcast our latest votes while a height is undecided.
+func (l *loop) tick(ctx context.Context, now time.Time) {
+	ms := now.UnixMilli()
+	if l.engine != nil {
+		l.n.mu.RLock()
+		due := l.n.chain.Due(ms)
+		l.n.mu.RUnlock()
+		if due || l.pool.Len() > 0 {
+			if err := l.engine.Step(consensus.Work{}); err != nil {
+				l.n.log.Debug("work not taken", "err", err)
+			}
+		}
+		if len(l.n.validators) > 1 && now.Sub(l.lastOut) > rebroadcastAge {
+			l.lastOut = now
+			l.engine.Rebroadcast()
+		}
+	}
+	for _, tx := range l.agent.tick(now) {
+		if l.n.isValidator {
+			l.addTx(tx)
+		}
+		if err := l.n.txTopic.Publish(ctx, tx.Encode()); err != nil && ctx.Err() == nil {
+			l.n.log.Debug("publish tx", "err", err)
+		}
+	}
+}
+
+// handleReady carries out what the engine asks for, in its order.
+func (l *loop) handleReady(ctx context.Context) error {
+	for l.engine != nil && l.engine.HasReady() {
+		rd := l.engine.Ready()
+		// 1. Persist before any signature leaves the process.
+		if rd.State != nil {
+			if err := writeFileSync(l.statePath(), rd.State.Encode()); err != nil {
+				return fmt.Errorf("persist consensus state: %w", err)
+			}
+		}
+		// 2. Send.
+		for _, m := range rd.Messages {
+			l.lastOut = time.Now()
+			if err := l.n.csTopic.Publish(ctx, encodeVote(m)); err != nil && ctx.Err() == nil {
+				l.n.log.Debug("publish vote", "err", err)
+			}
+		}
+		for _, t := range rd.Timers {
+			to := consensus.Timeout{Kind: t.Kind, Height: t.Height, Round: t.Round}
+			// Timers are not tracked: one that fires after the engine moved on
+			// is ignored by it, and one that fires after ctx ends exits at once.
+			time.AfterFunc(t.Duration, func() {
+				select {
+				case l.n.timeoutIn <- to:
+				case <-ctx.Done():
+				}
+			})
+		}
+		// 3. Apply decided blocks.
+		for _, d := range rd.Decided {
+			if err := l.commitDecided(ctx, d); err != nil {
+				return err
+			}
+		}
+		l.engine.Advance()
+		// 4. Answer build and validate requests; the answers are new inputs.
+		if b := rd.Build; b != nil {
+			l.build(b.Height, b.Round)
+		}
+		for _, v := range rd.Validate {
+			l.validate(v)
+		}
+	}
+	return nil
+}
+
+func (l *loop) build(height uint64, round int32) {
+	now := time.Now().UnixMilli()
+	txs := l.pool.Pending(maxBlockTxs)
+	l.n.mu.RLock()
+	blk, rejected := l.n.chain.Propose(now, l.n.self, txs)
+	l.n.mu.RUnlock()
+	if len(rejected) > 0 {
+		l.n.log.Debug("txs left out of block", "count", len(rejected))
+	}
+	if err := l.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: consensus.Hash(blk.Hash())}); err != nil {
+		l.n.log.Warn("proposal not taken", "err", err)
+	}
+}
+
+func (l *loop) validate(v consensus.ValidateRequest) {
+	valid := false
+	if blk, err := chain.DecodeBlock(v.Value); err == nil && consensus.Hash(blk.Hash()) == v.ID {
+		l.n.mu.RLock()
+		err = l.n.chain.Validate(blk, time.Now().UnixMilli())
+		l.n.mu.RUnlock()
+		valid = err == nil
+		if err != nil {
+			l.n.log.Warn("invalid proposal", "height", v.Height, "round", v.Round, "err", err)
+		}
+	}
+	if err := l.engine.Step(consensus.Validated{Height: v.Height, Round: v.Round, ID: v.ID, Valid: valid}); err != nil {
+		l.n.log.Debug("validation not taken", "err", err)
+	}
+}
+
+func (l *loop) commitDecided(ctx context.Context, d consensus.Decision) error {
+	blk, err := chain.DecodeBlock(d.Value)
+	if err != nil {
+		return fmt.Errorf("decided block %d does not decode: %w", d.Height, err)
+	}
+	cert := encodeCert(d.Commit)
+	if err := l.commit(blk, cert); err != nil {
+		return err
+	}
+	if err := l.n.csTopic.Publish(ctx, encodeCertified(d.Value, cert)); err != nil && ctx.Err() == nil {
+		l.n.log.Debug("announce block", "err", err)
+	}
+	return nil
+}
+
+// commit writes a verified block and reports its events.
+func (l *loop) commit(blk chain.Block, cert []byte) error {
+	l.n.mu.Lock()
+	events, err := l.n.chain.Commit(blk, cert)
+	l.n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("commit block %d: %w", blk.Header.Height, err)
+	}
+	l.pool.Remove(blk.Txs)
+	l.agent.committed(blk)
+	l.n.publishStatus()
+	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
+	if l.n.onEvent != nil {
+		for _, ev := range events {
+			l.n.onEvent(ev)
+		}
+	}
+	return nil
+}
+
+// applyCertified applies a block decided elsewhere, if it is the next one.
+func (l *loop) applyCertified(ctx context.Context, c certified) {
+	h := l.n.chain.Status().Height
+	switch {
+	case c.Block.Header.Height <= h:
+		return
+	case c.Block.Header.Height > h+1:
+		l.n.seen(c.Block.Header.Height)
+		l.sync(ctx)
+		return
+	}
+	if err := l.applyOne(c); err != nil {
+		l.n.log.Warn("certified block not applied", "height", c.Block.Header.Height, "err", err)
+	}
+}
+
+func (l *loop) applyOne(c certified) error {
+	if err := l.n.verifyCertified(c); err != nil {
+		return err
+	}
+	l.n.mu.RLock()
+	err := l.n.chain.Validate(c.Block, time.Now().UnixMilli())
+	l.n.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := l.commit(c.Block, c.Cert); err != nil {
+		return err
+	}
+	if l.engine != nil {
+		// A block decided without us: continue consensus at the next height.
+		return l.startEngine()
+	}
+	return nil
+}
+
+// sync asks peers for blocks after our height and applies those that verify.
+func (l *loop) sync(ctx context.Context) {
+	peers := l.n.host.Peers()
+	if len(peers) == 0 {
+		return
+	}
+	from := l.n.chain.Status().Height + 1
+	for _, p := range peers {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		resp, err := l.n.host.Request(rctx, p, syncProto, encodeSyncRequest(from), maxSyncBlocks*(maxBlockBytes/16))
+		cancel()
+		if err != nil {
+			continue
+		}
+		blocks, err := decodeSyncResponse(resp)
+		if err != nil {
+			l.n.log.Debug("bad sync response", "peer", p, "err", err)
+			continue
+		}
+		applied := 0
+		for _, c := range blocks {
+			if c.Block.Header.Height != l.n.chain.Status().Height+1 {
+				break
+			}
+			if err := l.applyOne(c); err != nil {
+				l.n.log.Warn("synced block not applied", "height", c.Block.Header.Height, "peer", p, "err", err)
+				break
+			}
+			applied++
+		}
+		if applied > 0 || len(blocks) > 0 {
+			return
+		}
+	}
+}
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

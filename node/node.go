@@ -1,0 +1,408 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/meter"
+	"github.com/gridmesh/gridmesh/meter/sim"
+	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// ErrNeed64Bit is returned on a 32-bit platform before any data directory is touched.
+var ErrNeed64Bit = errors.New("a 64-bit OS is required: badger, the chain and meter store, " +
+	"silently loses data on 32-bit platforms; install 64-bit Raspberry Pi OS (Pi Zero 2 W, 3, 4, 5)")
+
+// Options are what a caller of Load may set beyond the config file. The zero value
+// is valid.
+type Options struct {
+	// Log receives the node's structured log; nil discards it.
+	Log *slog.Logger
+	// OnEvent, if set, is called from the node's loop for every chain event
+	// (chain.SlotCleared, chain.SlotSettled) as blocks commit. It must not block.
+	OnEvent func(chain.Event)
+}
+
+// Node is one gridmesh node: a chain replica, a libp2p host, a meter sampler and a
+// trading agent (homes), or a block-producing authority. Load opens it; Run runs it
+// until its context ends and then releases everything Load opened.
+type Node struct {
+	cfg     config.Node
+	gen     chain.Genesis
+	key     ed25519.PrivateKey
+	self    chain.Account
+	log     *slog.Logger
+	onEvent func(chain.Event)
+
+	chain   *chain.Chain
+	journal *meter.Journal // nil on nodes without a meter
+	meter   *sim.Meter
+	host    *p2p.Host
+	txTopic *p2p.Topic
+	csTopic *p2p.Topic
+	api     net.Listener
+
+	validators  map[consensus.ID]ed25519.PublicKey
+	isValidator bool
+
+	// mu orders reads of the chain from gossip validators and HTTP handlers against
+	// commits by the loop, which is the only writer.
+	mu     sync.RWMutex
+	status atomic.Pointer[Status]
+
+	txIn      chan chain.Tx
+	voteIn    chan consensus.Message
+	blockIn   chan certified
+	timeoutIn chan consensus.Timeout
+	bestSeen  atomic.Uint64 // highest height heard of from peers
+	rejected  atomic.Int64  // gossip payloads rejected or ignored
+}
+
+// RunConfig runs one node from the config file at path (`gridmesh run -c path`).
+func RunConfig(ctx context.Context, path string, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := Load(path, Options{Log: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gridmesh %s node %s (%s), status at %s\n", n.cfg.Node.Role, n.cfg.Node.Name, n.host.ID(), n.StatusURL())
+	return n.Run(ctx)
+}
+
+// Load reads the node config at path, its genesis and its key, and opens the
+// node's API listener, chain store, meter journal and libp2p host, in that order,
+// so that a port in use fails before any store is opened. On error everything
+// opened so far is closed again.
+func Load(path string, opts Options) (_ *Node, err error) {
+	if strconv.IntSize == 32 {
+		return nil, ErrNeed64Bit
+	}
+	cfg, err := config.LoadNode(path)
+	if err != nil {
+		return nil, err
+	}
+	gcfg, err := config.LoadGenesis(cfg.Path(cfg.Network.Genesis))
+	if err != nil {
+		return nil, err
+	}
+	gen, err := chainGenesis(gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path(cfg.Network.Genesis), err)
+	}
+	key, err := config.LoadKey(cfg.Path(cfg.Node.Key))
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		cfg:       cfg,
+		gen:       gen,
+		key:       key,
+		self:      chain.AccountOf(key.Public().(ed25519.PublicKey)),
+		log:       log.With("node", cfg.Node.Name),
+		onEvent:   opts.OnEvent,
+		txIn:      make(chan chain.Tx, 4096),
+		voteIn:    make(chan consensus.Message, 4096),
+		blockIn:   make(chan certified, 256),
+		timeoutIn: make(chan consensus.Timeout, 256),
+	}
+	n.validators = make(map[consensus.ID]ed25519.PublicKey, len(gen.Authorities))
+	for _, a := range gen.Authorities {
+		pub, err := a.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("%s: authority %s: %w", cfg.Network.Genesis, a, err)
+		}
+		n.validators[consensus.ID(a)] = pub
+		if a == n.self {
+			n.isValidator = true
+		}
+	}
+	if cfg.Node.Role == "authority" && !n.isValidator {
+		return nil, fmt.Errorf("%s: node.role: this node's key %s is not an authority in %s", path, n.self, cfg.Network.Genesis)
+	}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+
+	n.api, err = net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("%s: api.listen: %w", path, err)
+	}
+	data := cfg.Path(cfg.Node.Data)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: node.data: %w", path, err)
+	}
+	n.chain, err = chain.Open(filepath.Join(data, "chain"), gen)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Node.Role == "home" {
+		n.journal, err = meter.OpenJournal(filepath.Join(data, "meter"))
+		if err != nil {
+			return nil, err
+		}
+		n.meter = sim.New(sim.Config{
+			Seed:   cfg.Meter.Sim.Seed,
+			PVPeak: unit.W(cfg.Meter.Sim.PVPeakW),
+			Load:   unit.W(cfg.Meter.Sim.LoadW),
+			Speed:  cfg.Meter.Sim.Speed,
+			Start:  time.Unix(gen.Epoch, 0),
+		}, time.Now)
+	}
+	n.host, err = p2p.New(context.Background(), p2p.Config{
+		Key:       key,
+		Network:   gen.ChainID,
+		Listen:    cfg.Network.Listen,
+		Bootstrap: cfg.Network.Bootstrap,
+		MDNS:      cfg.Network.MDNS,
+	}, n.log.With("component", "p2p"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: network: %w", path, err)
+	}
+	if n.txTopic, err = n.host.Join("tx", n.validateTx); err != nil {
+		return nil, err
+	}
+	if n.csTopic, err = n.host.Join("consensus", n.validateConsensus); err != nil {
+		return nil, err
+	}
+	n.host.Handle(syncProto, 16, n.serveSync)
+	n.publishStatus()
+	return n, nil
+}
+
+// chainGenesis converts the genesis file's form into the chain's.
+func chainGenesis(g config.Genesis) (chain.Genesis, error) {
+	out := chain.Genesis{
+		ChainID:             g.ChainID,
+		Epoch:               g.Epoch,
+		SlotSeconds:         g.SlotSeconds,
+		OpenLeadSeconds:     g.OpenLeadSeconds,
+		GateLeadSeconds:     g.GateLeadSeconds,
+		AttestWindowSeconds: g.AttestWindowSeconds,
+		Operator:            chain.Account(g.Operator),
+		Tariff:              market.Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
+		Params:              market.Params{KPPM: g.KPPM},
+		Dev:                 g.Dev,
+	}
+	for _, a := range g.Authorities {
+		out.Authorities = append(out.Authorities, chain.Account(a.Key))
+	}
+	for _, p := range g.Participants {
+		out.Participants = append(out.Participants, chain.Account(p.Key))
+	}
+	return out, out.Validate()
+}
+
+// Addrs returns the node's libp2p addresses, with /p2p/<id>.
+func (n *Node) Addrs() []string { return n.host.Addrs() }
+
+// Account returns the node's chain account.
+func (n *Node) Account() chain.Account { return n.self }
+
+// StatusURL returns the URL of the node's status page.
+func (n *Node) StatusURL() string { return "http://" + n.api.Addr().String() + "/api/v1/status" }
+
+// Run runs the node until ctx ends. It returns nil when ctx is cancelled, and
+// closes everything Load opened before returning.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.close()
+	g, ctx := errgroup.WithContext(ctx)
+	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(n.api); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("api: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { return n.receive(ctx, n.txTopic) })
+	g.Go(func() error { return n.receive(ctx, n.csTopic) })
+	if n.journal != nil {
+		interval := n.cfg.Meter.Interval.Duration
+		// The simulated meter runs Speed times faster than the wall clock, so its
+		// counters may move Speed times as fast as a real meter's could.
+		maxPower := n.cfg.Meter.MaxPowerW * unit.W(max(n.cfg.Meter.Sim.Speed, 1))
+		s := meter.NewSampler(n.meter, n.journal, meter.SamplerConfig{
+			Interval: interval,
+			MaxPower: maxPower,
+		}, n.log.With("component", "sampler"))
+		g.Go(func() error { return s.Run(ctx) })
+	}
+	g.Go(func() error { return n.loop(ctx) })
+	return g.Wait()
+}
+
+func (n *Node) close() {
+	if n.host != nil {
+		n.host.Close()
+	}
+	if n.api != nil {
+		n.api.Close()
+	}
+	if n.chain != nil {
+		n.chain.Close()
+	}
+	if n.journal != nil {
+		n.journal.Close()
+	}
+}
+
+// receive hands accepted gossip to the loop. Validation already happened in the
+// topic validator; here the payload is only decoded again.
+func (n *Node) receive(ctx context.Context, t *p2p.Topic) error {
+	for {
+		m, err := t.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		n.dispatch(ctx, t, m.Payload)
+	}
+}
+
+func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
+	if t == n.txTopic {
+		tx, err := chain.DecodeTx(payload)
+		if err != nil {
+			return
+		}
+		send(ctx, n.txIn, tx)
+		return
+	}
+	if len(payload) == 0 {
+		return
+	}
+	switch payload[0] {
+	case kindVote:
+		m, err := consensus.DecodeMessage(payload[1:])
+		if err == nil {
+			send(ctx, n.voteIn, m)
+		}
+	case kindBlock:
+		c, err := decodeCertifiedBody(payload[1:])
+		if err == nil {
+			send(ctx, n.blockIn, c)
+		}
+	}
+}
+
+func send[T any](ctx context.Context, ch chan<- T, v T) {
+	select {
+	case ch <- v:
+	case <-ctx.Done():
+	}
+}
+
+// validateTx is the tx topic's validator: a payload that does not decode or is
+// not signed by its sender is rejected (the peer is penalised); one that is
+// well-formed but not acceptable now (late, duplicate, unknown sender) is ignored.
+func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
+	tx, err := chain.DecodeTx(payload)
+	if err != nil {
+		n.rejected.Add(1)
+		return p2p.Reject
+	}
+	if err := tx.Verify(); err != nil {
+		n.rejected.Add(1)
+		return p2p.Reject
+	}
+	n.mu.RLock()
+	err = n.chain.CheckTx(tx, time.Now().UnixMilli())
+	n.mu.RUnlock()
+	if err != nil {
+		n.rejected.Add(1)
+		return p2p.Ignore
+	}
+	return p2p.Accept
+}
+
+// validateConsensus checks votes against the authority set and certified blocks
+// against their certificates before they reach the loop.
+func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Verdict {
+	if len(payload) == 0 {
+		n.rejected.Add(1)
+		return p2p.Reject
+	}
+	switch payload[0] {
+	case kindVote:
+		m, err := consensus.DecodeMessage(payload[1:])
+		if err != nil {
+			n.rejected.Add(1)
+			return p2p.Reject
+		}
+		pub, ok := n.validators[m.From]
+		if !ok || m.Verify(n.gen.ChainID, pub) != nil {
+			n.rejected.Add(1)
+			return p2p.Reject
+		}
+		n.seen(m.Height - 1)
+		return p2p.Accept
+	case kindBlock:
+		c, err := decodeCertifiedBody(payload[1:])
+		if err != nil {
+			n.rejected.Add(1)
+			return p2p.Reject
+		}
+		if err := n.verifyCertified(c); err != nil {
+			n.rejected.Add(1)
+			return p2p.Reject
+		}
+		n.seen(c.Block.Header.Height)
+		return p2p.Accept
+	}
+	n.rejected.Add(1)
+	return p2p.Reject
+}
+
+func (n *Node) seen(h uint64) {
+	for {
+		cur := n.bestSeen.Load()
+		if h <= cur || n.bestSeen.CompareAndSwap(cur, h) {
+			return
+		}
+	}
+}
+
+// verifyCertified checks that a block carries a valid commit certificate from the
+// authority set. It does not execute the block.
+func (n *Node) verifyCertified(c certified) error {
+	if c.Block.Header.ChainID != n.gen.ChainID {
+		return fmt.Errorf("node: block of network %q", c.Block.Header.ChainID)
+	}
+	votes, err := decodeCert(c.Cert)
+	if err != nil {
+		return err
+	}
+	return consensus.VerifyCommit(n.gen.ChainID, n.validators, c.Block.Header.Height, consensus.Hash(c.Block.Hash()), votes)
+}

@@ -1,0 +1,175 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
+)
+
+// The consensus topic carries two kinds of payload, told apart by their first byte:
+//
+//	kindVote  (1): one signed consensus.Message (proposal, prevote or precommit);
+//	kindBlock (2): a decided block with its commit certificate, announced by the
+//	               authority that decided it, so that followers (homes) apply it.
+//
+// A certified block is encoded as
+//
+//	kind | uvarint len(block) | block | uvarint len(cert) | cert
+//
+// and a certificate as a count followed by length-prefixed consensus messages.
+// Every length is bounded and no trailing byte is accepted.
+const (
+	kindVote  byte = 1
+	kindBlock byte = 2
+
+	maxBlockBytes = 4 << 20
+	maxCertBytes  = 1 << 20
+	maxCertVotes  = 1024
+	maxVoteBytes  = 64 << 10
+	maxSyncBlocks = 64
+)
+
+var errWire = errors.New("node: malformed payload")
+
+// certified is a decided block and its commit certificate.
+type certified struct {
+	Block chain.Block
+	Raw   []byte // the block's encoding
+	Cert  []byte // encodeCert of the precommits
+}
+
+func encodeVote(m consensus.Message) []byte {
+	b := m.Encode()
+	out := make([]byte, 0, 1+len(b))
+	out = append(out, kindVote)
+	return append(out, b...)
+}
+
+func encodeCertified(rawBlock, cert []byte) []byte {
+	out := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(rawBlock)+len(cert))
+	out = append(out, kindBlock)
+	out = binary.AppendUvarint(out, uint64(len(rawBlock)))
+	out = append(out, rawBlock...)
+	out = binary.AppendUvarint(out, uint64(len(cert)))
+	return append(out, cert...)
+}
+
+// decodeCertifiedBody decodes what follows kindBlock.
+func decodeCertifiedBody(b []byte) (certified, error) {
+	raw, rest, err := readChunk(b, maxBlockBytes)
+	if err != nil {
+		return certified{}, fmt.Errorf("block: %w", err)
+	}
+	cert, rest, err := readChunk(rest, maxCertBytes)
+	if err != nil {
+		return certified{}, fmt.Errorf("certificate: %w", err)
+	}
+	if len(rest) != 0 {
+		return certified{}, fmt.Errorf("%w: %d trailing bytes", errWire, len(rest))
+	}
+	blk, err := chain.DecodeBlock(raw)
+	if err != nil {
+		return certified{}, err
+	}
+	return certified{Block: blk, Raw: raw, Cert: cert}, nil
+}
+
+func readChunk(b []byte, max int) (chunk, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, nil, fmt.Errorf("%w: bad length", errWire)
+	}
+	if n > uint64(max) || n > uint64(len(b)-k) {
+		return nil, nil, fmt.Errorf("%w: length %d out of bounds", errWire, n)
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
+func encodeCert(votes []consensus.Message) []byte {
+	out := binary.AppendUvarint(nil, uint64(len(votes)))
+	for _, v := range votes {
+		e := v.Encode()
+		out = binary.AppendUvarint(out, uint64(len(e)))
+		out = append(out, e...)
+	}
+	return out
+}
+
+func decodeCert(b []byte) ([]consensus.Message, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > maxCertVotes {
+		return nil, fmt.Errorf("%w: bad vote count", errWire)
+	}
+	b = b[k:]
+	votes := make([]consensus.Message, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var chunk []byte
+		var err error
+		chunk, b, err = readChunk(b, maxVoteBytes)
+		if err != nil {
+			return nil, fmt.Errorf("vote %d: %w", i, err)
+		}
+		m, err := consensus.DecodeMessage(chunk)
+		if err != nil {
+			return nil, fmt.Errorf("vote %d: %w", i, err)
+		}
+		votes = append(votes, m)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
+	}
+	return votes, nil
+}
+
+// Sync protocol: the request is the first wanted height (8 bytes, big-endian); the
+// response is a count followed by length-prefixed certified blocks (each as
+// encodeCertified produces it, kind byte included).
+func encodeSyncRequest(from uint64) []byte { return binary.BigEndian.AppendUint64(nil, from) }
+
+func decodeSyncRequest(b []byte) (uint64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("%w: sync request of %d bytes", errWire, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func encodeSyncResponse(items [][]byte) []byte {
+	out := binary.AppendUvarint(nil, uint64(len(items)))
+	for _, it := range items {
+		out = binary.AppendUvarint(out, uint64(len(it)))
+		out = append(out, it...)
+	}
+	return out
+}
+
+func decodeSyncResponse(b []byte) ([]certified, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > maxSyncBlocks {
+		return nil, fmt.Errorf("%w: bad block count", errWire)
+	}
+	b = b[k:]
+	out := make([]certified, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var chunk []byte
+		var err error
+		chunk, b, err = readChunk(b, maxBlockBytes+maxCertBytes+32)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+		if len(chunk) == 0 || chunk[0] != kindBlock {
+			return nil, fmt.Errorf("%w: block %d has no block kind", errWire, i)
+		}
+		c, err := decodeCertifiedBody(chunk[1:])
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+		out = append(out, c)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
+	}
+	return out, nil
+}
