@@ -1,0 +1,59 @@
+package modbus
+
+import (
+	"testing"
+)
+
+// FuzzResponse fuzzes the response checks and value decoding: no input may
+// panic, and accepted data has exactly two bytes per register.
+func FuzzResponse(f *testing.F) {
+	f.Add([]byte{4, 4, 0x46, 0x40, 0xe6, 0xb6}, uint8(4), uint16(2))
+	f.Add([]byte{0x84, 2}, uint8(4), uint16(2))
+	f.Add([]byte{3, 2, 0, 1}, uint8(3), uint16(1))
+	f.Fuzz(func(t *testing.T, resp []byte, fn uint8, count uint16) {
+		count = count%125 + 1
+		data, err := checkPDU(resp, fn, count)
+		if err != nil {
+			return
+		}
+		if len(data) != 2*int(count) {
+			t.Fatalf("accepted %d bytes for %d registers", len(data), count)
+		}
+		for _, typ := range []string{"int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"} {
+			if int(regs(typ)) > int(count) {
+				continue
+			}
+			for _, o := range []string{"abcd", "cdab", "badc", "dcba"} {
+				v := Value{Type: typ, Order: o, Sentinel: true}
+				r, err := decode(order(data[:2*regs(typ)], o), v)
+				if err == nil {
+					_, _ = scaleInt(r, 3)
+					_, _ = scaleInt(r, -3)
+				}
+			}
+		}
+	})
+}
+
+// FuzzParseProfile: profiles are data files; no file may panic the parser,
+// and an accepted profile plans blocks within its limits.
+func FuzzParseProfile(f *testing.F) {
+	for _, name := range []string{"sdm630.toml", "sunspec-203.toml", "cg-em24.toml"} {
+		b, err := profileFS.ReadFile("profiles/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParseProfile(b)
+		if err != nil {
+			return
+		}
+		for _, blk := range p.Plan() {
+			if blk.count == 0 || int(blk.count) > p.MaxBlock {
+				t.Fatalf("block %+v outside 1..%d", blk, p.MaxBlock)
+			}
+		}
+	})
+}
