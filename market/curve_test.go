@@ -107,75 +107,7 @@ func TestClearCurvesProperties(t *testing.T) {
 				t.Fatalf("generator made an invalid curve %+v: %v", c, err)
 			}
 		}
-		r := ClearCurves(7, orders, curves, tf, p)
-		// The same book with every step as an order of its own.
-		expanded := slices.Clone(orders)
-		for _, c := range curves {
-			for j, s := range c.Steps {
-				expanded = append(expanded, Order{ID: fmt.Sprintf("%s#%d", c.ID, j), Owner: c.Owner, Side: c.Side,
-					Slot: c.Slot, Energy: s.Energy, Price: s.Price, Height: c.Height})
-			}
-		}
-		flat := Clear(7, expanded, tf, p)
-		if r.Volume != flat.Volume || r.Price != flat.Price {
-			t.Fatalf("book %d: curves clear %d Wh at %d, as orders %d Wh at %d", i, r.Volume, r.Price, flat.Volume, flat.Price)
-		}
-		_, wantGains := refClear(7, expanded, tf.Fee)
-		byID := map[string]Curve{}
-		for _, o := range orders {
-			if o.Slot == 7 {
-				byID[o.ID] = Curve{ID: o.ID, Owner: o.Owner, Side: o.Side, Steps: []Step{{o.Energy, o.Price}}}
-			}
-		}
-		for _, c := range curves {
-			byID[c.ID] = c
-		}
-		fill := map[string]unit.Wh{}
-		seen := map[[2]string]bool{}
-		var vol unit.Wh
-		for _, tr := range r.Trades {
-			if seen[[2]string{tr.Buy, tr.Sell}] {
-				t.Fatalf("book %d: pair %s/%s traded twice", i, tr.Buy, tr.Sell)
-			}
-			seen[[2]string{tr.Buy, tr.Sell}] = true
-			if tr.Price != r.Price || tr.Energy <= 0 || byID[tr.Buy].Side != Buy || byID[tr.Sell].Side != Sell ||
-				tr.Buyer != byID[tr.Buy].Owner || tr.Seller != byID[tr.Sell].Owner {
-				t.Fatalf("book %d: bad trade %+v", i, tr)
-			}
-			fill[tr.Buy] += tr.Energy
-			fill[tr.Sell] += tr.Energy
-			vol += tr.Energy
-		}
-		if vol != r.Volume {
-			t.Fatalf("book %d: trades sum to %d, volume %d", i, vol, r.Volume)
-		}
-		gains := new(big.Int)
-		for id, f := range fill {
-			c := byID[id]
-			if f > c.Energy() {
-				t.Fatalf("book %d: %s over-filled: %d > %d", i, id, f, c.Energy())
-			}
-			// The last step a fill reaches is within the uniform price.
-			var cum unit.Wh
-			for _, s := range c.Steps {
-				if cum >= f {
-					break
-				}
-				cum += s.Energy
-				if c.Side == Buy && s.Price < r.Price || c.Side == Sell && s.Price+tf.Fee > r.Price {
-					t.Fatalf("book %d: %v %s filled %d Wh at %d through a step at %d", i, c.Side, id, f, r.Price, s.Price)
-				}
-			}
-			if c.Side == Buy {
-				gains.Add(gains, curveValue(c, f))
-			} else {
-				gains.Sub(gains, curveValue(c, f))
-			}
-		}
-		gains.Sub(gains, new(big.Int).Mul(big.NewInt(int64(r.Volume)), big.NewInt(int64(tf.Fee))))
-		if gains.Cmp(wantGains) != 0 {
-			t.Fatalf("book %d: gains %v, want %v", i, gains, wantGains)
-		}
+		r, expanded := checkCurves(t, orders, curves, tf, p)
 		// Any order of the inputs gives the same result.
 		so, sc := slices.Clone(orders), slices.Clone(curves)
 		rng.Shuffle(len(so), func(a, b int) { so[a], so[b] = so[b], so[a] })
@@ -185,4 +117,80 @@ func TestClearCurvesProperties(t *testing.T) {
 		}
 		checkSettle(t, 7, r.Trades, randomMetered(rng, expanded), tf, "operator")
 	}
+}
+
+// checkCurves checks ClearCurves on slot 7 against Clear on the same book
+// with every step as an order of its own, and returns the result.
+func checkCurves(t testing.TB, orders []Order, curves []Curve, tf Tariff, p Params) (Result, []Order) {
+	t.Helper()
+	r := ClearCurves(7, orders, curves, tf, p)
+	// The same book with every step as an order of its own.
+	expanded := slices.Clone(orders)
+	for _, c := range curves {
+		for j, s := range c.Steps {
+			expanded = append(expanded, Order{ID: fmt.Sprintf("%s#%d", c.ID, j), Owner: c.Owner, Side: c.Side,
+				Slot: c.Slot, Energy: s.Energy, Price: s.Price, Height: c.Height})
+		}
+	}
+	flat := Clear(7, expanded, tf, p)
+	if r.Volume != flat.Volume || r.Price != flat.Price {
+		t.Fatalf("curves clear %d Wh at %d, as orders %d Wh at %d", r.Volume, r.Price, flat.Volume, flat.Price)
+	}
+	_, wantGains := refClear(7, expanded, tf.Fee)
+	byID := map[string]Curve{}
+	for _, o := range orders {
+		if o.Slot == 7 {
+			byID[o.ID] = Curve{ID: o.ID, Owner: o.Owner, Side: o.Side, Steps: []Step{{o.Energy, o.Price}}}
+		}
+	}
+	for _, c := range curves {
+		byID[c.ID] = c
+	}
+	fill := map[string]unit.Wh{}
+	seen := map[[2]string]bool{}
+	var vol unit.Wh
+	for _, tr := range r.Trades {
+		if seen[[2]string{tr.Buy, tr.Sell}] {
+			t.Fatalf("pair %s/%s traded twice", tr.Buy, tr.Sell)
+		}
+		seen[[2]string{tr.Buy, tr.Sell}] = true
+		if tr.Price != r.Price || tr.Energy <= 0 || byID[tr.Buy].Side != Buy || byID[tr.Sell].Side != Sell ||
+			tr.Buyer != byID[tr.Buy].Owner || tr.Seller != byID[tr.Sell].Owner {
+			t.Fatalf("bad trade %+v", tr)
+		}
+		fill[tr.Buy] += tr.Energy
+		fill[tr.Sell] += tr.Energy
+		vol += tr.Energy
+	}
+	if vol != r.Volume {
+		t.Fatalf("trades sum to %d, volume %d", vol, r.Volume)
+	}
+	gains := new(big.Int)
+	for id, f := range fill {
+		c := byID[id]
+		if f > c.Energy() {
+			t.Fatalf("%s over-filled: %d > %d", id, f, c.Energy())
+		}
+		// The last step a fill reaches is within the uniform price.
+		var cum unit.Wh
+		for _, s := range c.Steps {
+			if cum >= f {
+				break
+			}
+			cum += s.Energy
+			if c.Side == Buy && s.Price < r.Price || c.Side == Sell && s.Price+tf.Fee > r.Price {
+				t.Fatalf("%v %s filled %d Wh at %d through a step at %d", c.Side, id, f, r.Price, s.Price)
+			}
+		}
+		if c.Side == Buy {
+			gains.Add(gains, curveValue(c, f))
+		} else {
+			gains.Sub(gains, curveValue(c, f))
+		}
+	}
+	gains.Sub(gains, new(big.Int).Mul(big.NewInt(int64(r.Volume)), big.NewInt(int64(tf.Fee))))
+	if gains.Cmp(wantGains) != 0 {
+		t.Fatalf("gains %v, want %v", gains, wantGains)
+	}
+	return r, expanded
 }

@@ -79,3 +79,42 @@ func FuzzSettle(f *testing.F) {
 		checkSettle(t, 0, r.Trades, m, tf, "operator")
 	})
 }
+
+func FuzzClearCurves(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0, 1, 10, 0, 2, 0, 0, 0, 0, 1, 100, 0, 0, 5, 0, 2, 100, 0, 0, 4, 0, 1, 100, 0, 0, 5, 0, 2, 100, 0, 0, 4, 0})
+	f.Add([]byte("curves of batteries and flexible loads: aaaaaaaaaabbbbbbbbbbcccccccccdddddddddd"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		book, tf, p := bookFrom(data)
+		var orders []Order
+		var curves []Curve
+		for i, o := range book {
+			o.Slot = 7 + o.Slot
+			if i%3 == 0 || !o.Side.Valid() {
+				orders = append(orders, o)
+				continue
+			}
+			// Fold the order into the last curve of its side, or start one.
+			n := len(curves)
+			if n == 0 || curves[n-1].Side != o.Side || len(curves[n-1].Steps) == 3 ||
+				curves[n-1].Energy()+o.Energy > MaxEnergy {
+				curves = append(curves, Curve{ID: "c" + o.ID, Owner: o.Owner, Side: o.Side, Slot: o.Slot, Height: o.Height})
+				n++
+			}
+			c := &curves[n-1]
+			c.Steps = append(c.Steps, Step{Energy: max(o.Energy, 1), Price: o.Price})
+			slices.SortFunc(c.Steps, func(a, b Step) int {
+				if c.Side == Buy {
+					return int(b.Price - a.Price)
+				}
+				return int(a.Price - b.Price)
+			})
+		}
+		r, _ := checkCurves(t, orders, curves, tf, p)
+		rc := slices.Clone(curves)
+		slices.Reverse(rc)
+		if diff := cmp.Diff(r, ClearCurves(7, orders, rc, tf, p)); diff != "" {
+			t.Fatalf("reversed curves changed the result:\n%s", diff)
+		}
+	})
+}
