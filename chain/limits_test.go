@@ -12,8 +12,8 @@ import (
 // and settlement of that slot and the pruning afterwards each commit in one
 // badger transaction on a disk store (tuned as for a Pi), and the store reopens.
 func TestFullBlockFitsOneTransaction(t *testing.T) {
-	if testing.Short() {
-		t.Skip("signs and verifies 2,000 transactions")
+	if testing.Short() || raceEnabled {
+		t.Skip("signs and verifies 4,000 transactions; about sizes, not concurrency")
 	}
 	dir := t.TempDir()
 	g := testGenesis()

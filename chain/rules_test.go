@@ -16,13 +16,17 @@ func TestTxRules(t *testing.T) {
 	bobBuy := orderTx(kBob, market.Buy, s, 500, 250_000, 1)
 	// base: block 1 at start-200s holds both orders; block 2 at start+61s holds
 	// alice's attestation (the slot clears at its end).
+	// CheckTx and Propose change nothing committed, so the cases share the bases.
+	base1 := openMem(t, testGenesis())
+	produce(t, base1, ms(s, -200), aliceSell, bobBuy)
+	base2 := openMem(t, testGenesis())
+	produce(t, base2, ms(s, -200), aliceSell, bobBuy)
+	produce(t, base2, ms(s, 61), attestTx(kAlice, s, 0, 1000))
 	base := func(t *testing.T, upTo int) *Chain {
-		c := openMem(t, testGenesis())
-		produce(t, c, ms(s, -200), aliceSell, bobBuy)
 		if upTo >= 2 {
-			produce(t, c, ms(s, 61), attestTx(kAlice, s, 0, 1000))
+			return base2
 		}
-		return c
+		return base1
 	}
 	otherNet := sign(kAlice, Tx{ChainID: "other-net", Order: &Order{Side: market.Sell, Slot: s, Energy: 10, Price: 100_000}})
 	badSig := orderTx(kAlice, market.Sell, s, 10, 100_000, 7)

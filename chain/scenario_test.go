@@ -58,7 +58,7 @@ func TestRandomScenario(t *testing.T) {
 	}
 	commitBoth(b)
 	included := 0
-	for step := 0; step < 150; step++ {
+	for step := 0; step < 100; step++ {
 		now += int64(500 + rng.IntN(2500))
 		var txs []Tx
 		for range rng.IntN(8) {
@@ -117,7 +117,7 @@ func TestRandomScenario(t *testing.T) {
 		if c.Status() != follower.Status() {
 			t.Fatalf("height %d: status %+v, follower %+v", b.Header.Height, c.Status(), follower.Status())
 		}
-		if step%10 == 0 {
+		if step%25 == 0 {
 			// The committed entries rebuild the same state, entry for entry.
 			c.mu.RLock()
 			_, err := loadState(c.entries)

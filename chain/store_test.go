@@ -113,12 +113,14 @@ func TestOpenCorrupt(t *testing.T) {
 		{"state entry deleted", func(txn *badger.Txn) error { return txn.Delete([]byte(pfxState + "y")) }},
 		{"genesis deleted", func(txn *badger.Txn) error { return txn.Delete([]byte(keyGenesis)) }},
 	}
+	src := t.TempDir()
+	c := openDir(t, src, testGenesis())
+	fill(t, c)
+	c.Close()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			c := openDir(t, dir, testGenesis())
-			fill(t, c)
-			c.Close()
+			copyDir(t, src, dir)
 			damage(t, dir, tc.f)
 			_, err := Open(dir, testGenesis())
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "store at "+dir+" is corrupt") {
@@ -234,5 +236,19 @@ func TestOpenCorruptValueLog(t *testing.T) {
 			}
 			t.Logf("Open = %v", err)
 		})
+	}
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(src, "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
