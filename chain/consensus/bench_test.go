@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var simSeeds = flag.Int("sim.seeds", 0, "seeds for TestNetworkAgreementAndProgress (0 = default)")
+var simSeeds = flag.Int("sim.seeds", 0, "seeds per network test (0 = each test's default)")
 
 // BenchmarkDecideSingle: one validator decides one height per iteration (3 signatures).
 func BenchmarkDecideSingle(b *testing.B) {

@@ -295,7 +295,11 @@ func defaultSim() simConfig {
 		crash: 0.01, limit: 120 * time.Second}
 }
 
+// seeds is how many seeds a network test runs: -sim.seeds, or full (short with -short).
 func seeds(t *testing.T, full, short int) int {
+	if *simSeeds > 0 {
+		return *simSeeds
+	}
 	if testing.Short() {
 		return short
 	}
@@ -305,9 +309,6 @@ func seeds(t *testing.T, full, short int) int {
 func TestNetworkAgreementAndProgress(t *testing.T) {
 	totalSteps, catchups := 0, 0
 	n := seeds(t, 40, 10)
-	if *simSeeds > 0 {
-		n = *simSeeds
-	}
 	for seed := range uint64(n) {
 		s := newSim(t, seed, defaultSim())
 		ok := s.run()
