@@ -170,7 +170,7 @@ func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, er
 		}
 		return nil, &corruptError{dir, err}
 	}
-	c = &Chain{g: g, dir: dir, db: db, cache: map[Hash]*execution{}}
+	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[Hash]*execution{}}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &corruptError{dir, fmt.Errorf("%v", r)}
@@ -389,8 +389,8 @@ func (c *Chain) Close() error {
 	return nil
 }
 
-// Genesis returns the chain's genesis.
-func (c *Chain) Genesis() Genesis { return c.g }
+// Genesis returns the chain's genesis (a copy).
+func (c *Chain) Genesis() Genesis { return c.g.clone() }
 
 // Status summarises the committed head.
 type Status struct {
@@ -587,7 +587,21 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 		return nil, fmt.Errorf("chain: sync block %d: %w", b.Header.Height, err)
 	}
 	c.install(ex)
-	return ex.events, nil
+	// The events share nothing with the state, so a caller may keep or change them.
+	events := make([]Event, len(ex.events))
+	for i, ev := range ex.events {
+		switch ev := ev.(type) {
+		case SlotCleared:
+			ev.Result = cloneResult(ev.Result)
+			events[i] = ev
+		case SlotSettled:
+			ev.Settlement = cloneSettlement(ev.Settlement)
+			events[i] = ev
+		default:
+			events[i] = ev
+		}
+	}
+	return events, nil
 }
 
 // Block returns the committed block at height h (0 = the genesis block) and its
@@ -722,7 +736,7 @@ func (c *Chain) Result(s unit.Slot) (market.Result, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.st.cleared[s]
-	return r.Result, ok
+	return cloneResult(r.Result), ok
 }
 
 // Settlement returns the settlement of slot s, if it has been settled.
@@ -730,5 +744,16 @@ func (c *Chain) Settlement(s unit.Slot) (market.Settlement, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	r, ok := c.st.settled[s]
-	return r.st, ok
+	return cloneSettlement(r.st), ok
+}
+
+func cloneResult(r market.Result) market.Result {
+	r.Trades = slices.Clone(r.Trades)
+	return r
+}
+
+func cloneSettlement(s market.Settlement) market.Settlement {
+	s.Trades = slices.Clone(s.Trades)
+	s.Transfers = slices.Clone(s.Transfers)
+	return s
 }

@@ -149,3 +149,37 @@ func TestNoTradesClosesAtOnce(t *testing.T) {
 		t.Fatalf("attest for closed slot: %v, want ErrNothingToSettle", err)
 	}
 }
+
+// TestResultsAreCopies: changing what Commit, Result or Settlement returned does
+// not change the chain.
+func TestResultsAreCopies(t *testing.T) {
+	g := testGenesis()
+	c, other := openMem(t, g), openMem(t, g)
+	const s = unit.Slot(10)
+	step := func(now int64, txs ...Tx) []Event {
+		b, evs := produce(t, c, now, txs...)
+		if _, err := other.Commit(b, nil); err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	step(ms(s, -200), orderTx(kAlice, market.Sell, s, 100, 100_000, 1), orderTx(kBob, market.Buy, s, 100, 200_000, 1))
+	evs := step(ms(s, -60))
+	evs[0].(SlotCleared).Result.Trades[0].Energy = 1
+	r, _ := c.Result(s)
+	r.Trades[0].Buyer = "x"
+	gen := c.Genesis()
+	gen.Authorities[0] = kAlice.acct
+	step(ms(s, 61), attestTx(kAlice, s, 0, 100))
+	evs = step(ms(s, 120))
+	evs[0].(SlotSettled).Settlement.Transfers[0].Amount = 1
+	if r, _ := c.Result(s); r.Trades[0].Energy != 100 || r.Trades[0].Buyer != string(kBob.acct) {
+		t.Fatalf("stored result changed through a returned copy: %+v", r.Trades[0])
+	}
+	if c.Genesis().Authorities[0] != kAuth.acct {
+		t.Fatalf("genesis changed through a returned copy")
+	}
+	if c.Status() != other.Status() {
+		t.Fatalf("status %+v differs from an untouched chain's %+v", c.Status(), other.Status())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
@@ -139,4 +140,10 @@ func checkTariff(t market.Tariff) error {
 		return fmt.Errorf("prices must be in [0, %d]", MaxPrice)
 	}
 	return t.Validate()
+}
+
+func (g Genesis) clone() Genesis {
+	g.Authorities = slices.Clone(g.Authorities)
+	g.Participants = slices.Clone(g.Participants)
+	return g
 }
