@@ -8,6 +8,9 @@
 // sampler, `gridmesh meter read`, the node) use it. Drivers live in
 // subpackages and import meter and unit only; meter itself imports unit only.
 //
+// Meters that send on their own (DSMR P1, SML) feed a Pusher, which serves
+// the newest reading as a Reader.
+//
 // Units: counters are watt-hours (unit.Wh), power is watts (unit.W, positive =
 // import from the grid, negative = export), per-phase voltage and current are
 // integer millivolts and milliamps. No floating point reaches a Reading.

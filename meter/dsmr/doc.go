@@ -14,8 +14,9 @@
 // Decimal values are converted to integers (Wh, W, mV, mA) by truncation
 // toward zero of digits beyond the target unit (EasyMeter's 7 decimals of kWh).
 //
-// Reading from a serial port is left to a driver that splits the byte stream
-// with ScanTelegrams and calls Parse.
+// Run reads a P1 byte stream (ScanTelegrams splits it) and pushes readings
+// to a meter.Pusher, which serves them as a meter.Reader. Opening and
+// configuring the serial port is the caller's (no serial dependency yet).
 //
 // Imports: meter and unit only.
 package dsmr

@@ -24,5 +24,8 @@
 // value × 10^scaler in its unit (Wh = 30, W = 27, A = 33, V = 35) and is
 // converted to Wh, W, mA or mV truncating toward zero.
 //
+// Run reads a byte stream (ScanFrames splits it) and pushes readings to a
+// meter.Pusher, which serves them as a meter.Reader.
+//
 // Imports: meter and unit only.
 package sml
