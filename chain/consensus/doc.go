@@ -15,4 +15,32 @@
 // value, apply decisions) and is acknowledged with Engine.Advance. The engine never
 // interprets values: the application builds them (BuildRequest -> Proposed) and
 // judges them (ValidateRequest -> Validated), and names them by their ID.
+//
+// Rules and their priority: see Engine.run. Proposer: validators sorted by ID,
+// proposer(h, r) = sorted[(h+r) mod n]. Quorums over n equal-power validators:
+// "2f+1" is 3*count > 2n, "f+1" is 3*count > n.
+//
+// Deviations from the paper's pseudocode, none of which affects safety:
+//
+//   - Line 54: after a decision the engine enters the next height but starts round
+//     0 only on Step(Work{}) or a message of that height (blocks only when there
+//     is work).
+//   - Line 21: the proposer arms timeoutPropose as well (a slow application or a
+//     refused signature then ends in a nil prevote instead of a stall).
+//   - Line 55 counts, per validator, the highest round it sent anything in, and
+//     skips to the highest round f+1 validators have reached; this includes the
+//     paper's rule and keeps working for rounds beyond the stored window.
+//   - Votes are counted per value from distinct senders, as the paper counts
+//     messages: an equivocator's conflicting votes each count for their own value
+//     (up to maxVotesPerValidator values), and the pair is reported as Evidence.
+//   - valid(v) is asked of the application once per value id (a "not valid"
+//     verdict only for the round it was given in).
+//   - Gossip is best-effort: Rebroadcast re-sends the latest own messages and the
+//     prevotes proving the valid value (ValidPolka, persisted in State, also sent
+//     with a re-proposal), without which line 28 can stall after a restart.
+//   - A restored engine re-arms the timer of its step and re-sends its messages.
+//
+// Safety across restarts: every signature goes through the last-signed guard
+// (Engine.sign) on the persisted State, which is handed out by Ready before the
+// messages it covers.
 package consensus
