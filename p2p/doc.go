@@ -25,9 +25,30 @@
 //     can never loop back. Re-announcement therefore publishes new bytes (a fresh
 //     expiry); receivers deduplicate payloads themselves.
 //   - Topic validation order: decode (strict, size-limited) → network → expiry →
-//     per-peer rate → signature → the caller's validator. Malformed, foreign-network
-//     and badly signed envelopes are rejected (the forwarding peer is penalised by
-//     peer scoring); expired, future and rate-exceeding ones are ignored.
+//     signature → rate per signer → the caller's validator. Malformed,
+//     foreign-network and badly signed envelopes are rejected (peer scoring
+//     penalises the forwarding peer hard: an honest node validates before it
+//     forwards); expired, future and rate-exceeding ones are ignored. The caller's
+//     validator must return Reject only for payloads invalid for everyone.
+//   - The rate limit is per signer, not per forwarding peer: gossipsub marks a
+//     message seen before validating it, so a message ignored because its forwarder
+//     was busy could not arrive from anyone else; limiting the signer only costs the
+//     spammer. Peer scoring handles misbehaving forwarders.
+//   - Next delivers each (signer, payload) at most once while it is valid, so a
+//     re-announced payload does not reach the caller twice.
+//   - QUIC wants larger UDP buffers than Raspberry Pi OS grants by default
+//     (net.core.rmem_max/wmem_max of about 7.5 MB); without them quic-go logs a
+//     warning and works with less throughput. The device image should raise them.
+//   - Peer scoring is on by default, tuned for 10 to 1,000 mostly idle nodes (see
+//     score.go for the reasoning); bootstrap and direct peers (the authorities)
+//     get a fixed bonus and are gossipsub direct peers when listed in Direct.
+//   - NAT traversal (nat.go): authorities offer AutoNAT and an unlimited circuit
+//     relay v2 to admitted peers only (gossipsub does not run over limited
+//     connections); homes use relays and hole punching. Reachability reports
+//     AutoNAT's view ("unknown" until it has one).
+//   - RunSim (sim.go) starts real hosts in one process on loopback and measures
+//     gossip latency, delivery, traffic and goroutines; loss and delay come from
+//     a wrapper around the host gossipsub writes through (shape.go).
 //   - Request/response protocol ids are /gridmesh/<network>/<proto>. A request and a
 //     response are each one frame: uvarint length then bytes; a response frame is
 //     preceded by one status byte (0 ok, 1 error text). Each side enforces its size

@@ -41,6 +41,7 @@ func TestReannouncementDeliveredOnce(t *testing.T) {
 }
 
 func TestPartitionHealWithReannouncement(t *testing.T) {
+	t.Parallel()
 	// a - b | c - d : b and c are the bridge that the partition cuts.
 	hosts := make([]*Host, 4)
 	for i := range hosts {
@@ -152,5 +153,35 @@ func TestSpammerScoredDown(t *testing.T) {
 	}
 	if got := fmt.Sprint(drain(t, topics[1], 500*time.Millisecond)); got != "[honest]" {
 		t.Errorf("host 1 got %s, want [honest]", got)
+	}
+}
+
+func TestGossipPerSenderRateLimit(t *testing.T) {
+	a := newTestHost(t, 51, nil)
+	b := newTestHost(t, 52, func(c *Config) { c.SenderRate = 2 }) // burst 4
+	connect(t, a, b)
+	ta, err := a.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "topic peers", func() bool { return len(ta.Peers()) == 1 && len(tb.Peers()) == 1 })
+	time.Sleep(settle)
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		if err := ta.Publish(ctx, fmt.Appendf(nil, "burst %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := drain(t, tb, 500*time.Millisecond)
+	// 4 from the burst allowance plus at most ~2/s refill while publishing.
+	if len(got) < 4 || len(got) > 6 {
+		t.Errorf("b delivered %d of 20 messages sent in a burst, want 4..6 (rate 2/s, burst 4): %q", len(got), got)
+	}
+	if s := b.Scores()[a.ID()]; s < 0 {
+		t.Errorf("rate-limited (ignored) messages lowered a's score to %v, want >= 0", s)
 	}
 }

@@ -47,7 +47,7 @@ const (
 	DefaultMessageTTL   = 2 * time.Minute
 	DefaultClockSkew    = 30 * time.Second
 	DefaultTimeout      = 10 * time.Second
-	DefaultPeerMsgRate  = 200 // gossip messages per second forwarded by one peer
+	DefaultSenderRate   = 100 // gossip messages per second from one signer
 	DefaultPeerReqRate  = 10  // requests per second per peer and protocol
 	DefaultMemoryLimit  = 64 << 20
 	DefaultMaxConns     = 128
@@ -78,7 +78,7 @@ type Config struct {
 	MaxPayload  int           // largest gossip payload in bytes; default DefaultMaxPayload
 	MessageTTL  time.Duration // expiry Publish puts on envelopes; default 2 min
 	ClockSkew   time.Duration // tolerated future skew of an expiry; default 30 s
-	PeerMsgRate int           // gossip messages/s accepted from one forwarding peer; default 200
+	SenderRate  int           // gossip messages/s accepted from one signer (burst twice that); default 100
 	PeerReqRate int           // requests/s served per peer and protocol; default 10
 	MemoryLimit int64         // resource manager memory for the whole stack; default 64 MiB
 	MaxConns    int           // resource manager connection limit; default 128
@@ -115,8 +115,8 @@ func (c *Config) setDefaults() {
 	if c.ClockSkew <= 0 {
 		c.ClockSkew = DefaultClockSkew
 	}
-	if c.PeerMsgRate <= 0 {
-		c.PeerMsgRate = DefaultPeerMsgRate
+	if c.SenderRate <= 0 {
+		c.SenderRate = DefaultSenderRate
 	}
 	if c.PeerReqRate <= 0 {
 		c.PeerReqRate = DefaultPeerReqRate
@@ -168,7 +168,7 @@ type Host struct {
 	wg     sync.WaitGroup
 	mdns   mdns.Service
 
-	msgRate *rateLimiter // per forwarding peer, gossip
+	msgRate *rateLimiter // per envelope signer, gossip
 	reqRate *rateLimiter // per peer and protocol, requests
 
 	mu     sync.Mutex
@@ -251,7 +251,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		now:     time.Now,
 		ctx:     hctx,
 		cancel:  cancel,
-		msgRate: newRateLimiter(float64(cfg.PeerMsgRate), float64(2*cfg.PeerMsgRate)),
+		msgRate: newRateLimiter(float64(cfg.SenderRate), float64(2*cfg.SenderRate)),
 		reqRate: newRateLimiter(float64(cfg.PeerReqRate), float64(2*cfg.PeerReqRate)),
 		topics:  make(map[string]*Topic),
 		reach:   "unknown",

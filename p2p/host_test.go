@@ -428,6 +428,7 @@ func freePort(t *testing.T) int {
 }
 
 func TestBootstrapRetriesAndReconnects(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
 	aID, err := peerIDOfKey(testKey(1))

@@ -10,15 +10,16 @@ import (
 )
 
 func TestRunSim(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
-		t.Skip("starts 8 hosts")
+		t.Skip("starts 6 hosts twice")
 	}
 	tests := []struct {
 		name string
 		cfg  SimConfig
 	}{
-		{"clean", SimConfig{Nodes: 8, Orders: 60, Rate: 300, Seed: 1, heartbeat: testHeartbeat}},
-		{"loss and latency", SimConfig{Nodes: 8, Orders: 60, Rate: 300, Loss: 0.2, Latency: 20 * time.Millisecond,
+		{"clean", SimConfig{Nodes: 6, Orders: 30, Rate: 100, Seed: 1, heartbeat: testHeartbeat}},
+		{"loss and latency", SimConfig{Nodes: 6, Orders: 30, Rate: 100, Loss: 0.2, Latency: 20 * time.Millisecond,
 			Every: 300 * time.Millisecond, Settle: 2 * time.Second, Seed: 2, heartbeat: testHeartbeat}},
 	}
 	for _, tt := range tests {

@@ -203,8 +203,8 @@ func (t *Topic) close() {
 	_ = t.t.Close()
 }
 
-// validateMsg is the gossipsub validator: decode, network, expiry, rate, signature,
-// then the caller's verdict.
+// validateMsg is the gossipsub validator: decode, network, expiry, signature, rate
+// per signer, then the caller's verdict.
 func (t *Topic) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	n := t.n
 	local := from == n.h.ID()
@@ -220,11 +220,15 @@ func (t *Topic) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) 
 	if env.Expiry <= nowMs || env.Expiry > nowMs+(n.cfg.MessageTTL+n.cfg.ClockSkew).Milliseconds() {
 		return pubsub.ValidationIgnore
 	}
-	if !local && !n.msgRate.allow(string(from), now) {
-		return pubsub.ValidationIgnore
-	}
 	if !env.Verify() {
 		return pubsub.ValidationReject
+	}
+	// Rate per signer, not per forwarding peer: an honest authority forwards
+	// everybody's orders in a burst at gate closure, and a message ignored here is
+	// in the seen-cache, so it could not arrive again from anyone else. Checked
+	// after the signature, so nobody can spend another node's allowance.
+	if !local && !n.msgRate.allow(string(env.From), now) {
+		return pubsub.ValidationIgnore
 	}
 	switch t.validate(env.From, env.Payload) {
 	case Accept:
