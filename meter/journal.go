@@ -449,31 +449,21 @@ func readingAt(txn *badger.Txn, seq uint64) (Reading, bool) {
 
 // counterAt interpolates both counters at t. Caller holds j.mu.
 func (j *Journal) counterAt(txn *badger.Txn, t time.Time) (imp, exp unit.Wh, ok bool) {
-	// Largest seq in [first, last] whose time is <= t.
-	lo, hi := j.first, j.last
-	r0, ok := readingAt(txn, lo)
-	if !ok || r0.Time.After(t) {
+	seq, ok := j.seqAtOrBefore(txn, t)
+	if !ok {
 		return 0, 0, false
 	}
-	for lo < hi {
-		mid := lo + (hi-lo+1)/2
-		r, ok := readingAt(txn, mid)
-		if !ok {
-			return 0, 0, false
-		}
-		if r.Time.After(t) {
-			hi = mid - 1
-		} else {
-			lo, r0 = mid, r
-		}
+	r0, ok := readingAt(txn, seq)
+	if !ok {
+		return 0, 0, false
 	}
 	if r0.Time.Equal(t) {
 		return r0.Import, r0.Export, true
 	}
-	if lo == j.last {
+	if seq == j.last {
 		return 0, 0, false
 	}
-	r1, ok := readingAt(txn, lo+1)
+	r1, ok := readingAt(txn, seq+1)
 	if !ok {
 		return 0, 0, false
 	}
@@ -489,4 +479,107 @@ func lerp(d unit.Wh, num, den uint64) unit.Wh {
 	hi, lo := bits.Mul64(uint64(d), num)
 	q, _ := bits.Div64(hi, lo, den)
 	return unit.Wh(q)
+}
+
+// seqAtOrBefore returns the largest seq whose reading time is <= t; ok is
+// false if the first entry is after t or the journal is empty. Caller holds j.mu.
+func (j *Journal) seqAtOrBefore(txn *badger.Txn, t time.Time) (uint64, bool) {
+	if j.last == 0 {
+		return 0, false
+	}
+	lo, hi := j.first, j.last
+	r0, ok := readingAt(txn, lo)
+	if !ok || r0.Time.After(t) {
+		return 0, false
+	}
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		r, ok := readingAt(txn, mid)
+		if !ok {
+			return 0, false
+		}
+		if r.Time.After(t) {
+			hi = mid - 1
+		} else {
+			lo = mid
+		}
+	}
+	return lo, true
+}
+
+// Scan calls fn for every entry whose reading time is in [from, to], in
+// order, until fn returns false.
+func (j *Journal) Scan(from, to time.Time, fn func(e Entry) bool) error {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if j.closed {
+		return ErrClosed
+	}
+	if j.last == 0 || to.Before(from) {
+		return nil
+	}
+	return j.db.View(func(txn *badger.Txn) error {
+		start, ok := j.seqAtOrBefore(txn, from)
+		if !ok {
+			start = j.first
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{prefixEntry}
+		opts.PrefetchSize = 32
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(entryKey(start)); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("meter: scan: %w", err)
+			}
+			e, err := DecodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("%w: entry %x: %v", ErrCorrupt, it.Item().Key(), err)
+			}
+			if e.Reading.Time.After(to) {
+				return nil
+			}
+			if !e.Reading.Time.Before(from) && !fn(e) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Prune deletes the entries older than before, keeping the last entry at or
+// before it so that Energy still covers windows starting at before. It
+// returns how many entries it deleted. Verify then starts at the new first
+// entry (whose prev hash commits to the deleted history).
+func (j *Journal) Prune(before time.Time) (int, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return 0, ErrClosed
+	}
+	var keep uint64
+	err := j.db.View(func(txn *badger.Txn) error {
+		k, ok := j.seqAtOrBefore(txn, before)
+		if ok {
+			keep = k
+		}
+		return nil
+	})
+	if err != nil || keep <= j.first {
+		return 0, err
+	}
+	wb := j.db.NewWriteBatch()
+	defer wb.Cancel()
+	for seq := j.first; seq < keep; seq++ {
+		if err := wb.Delete(entryKey(seq)); err != nil {
+			return 0, fmt.Errorf("meter: prune: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, fmt.Errorf("meter: prune: %w", err)
+	}
+	n := int(keep - j.first)
+	j.first = keep
+	return n, nil
 }

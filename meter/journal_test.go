@@ -3,6 +3,7 @@ package meter
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -386,5 +387,42 @@ func slicesSortTimes(ts []time.Time) {
 		for k := i; k > 0 && ts[k].Before(ts[k-1]); k-- {
 			ts[k], ts[k-1] = ts[k-1], ts[k]
 		}
+	}
+}
+
+func TestScanAndPrune(t *testing.T) {
+	dir := t.TempDir()
+	j := openT(t, dir)
+	fill(t, j, 10) // minutes 0..9
+	var got []uint64
+	err := j.Scan(t0.Add(150*time.Second), t0.Add(5*time.Minute), func(e Entry) bool {
+		got = append(got, e.Seq)
+		return true
+	})
+	if err != nil || fmt.Sprint(got) != "[4 5 6]" {
+		t.Errorf("Scan(2.5 min, 5 min) = %v, %v; want [4 5 6]", got, err)
+	}
+	imp, exp, _ := j.Energy(t0.Add(150*time.Second), t0.Add(9*time.Minute))
+	n, err := j.Prune(t0.Add(150 * time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("Prune = %d, %v; want 2 (entries 1, 2; entry 3 at 2 min stays)", n, err)
+	}
+	if got := j.Len(); got != 8 {
+		t.Errorf("Len after prune = %d, want 8", got)
+	}
+	if i2, e2, ok := j.Energy(t0.Add(150*time.Second), t0.Add(9*time.Minute)); !ok || i2 != imp || e2 != exp {
+		t.Errorf("Energy after prune = %v, %v, %v; want %v, %v, true", i2, e2, ok, imp, exp)
+	}
+	if _, _, ok := j.Energy(t0.Add(time.Minute), t0.Add(9*time.Minute)); ok {
+		t.Error("Energy over pruned time: ok = true")
+	}
+	if err := j.Verify(); err != nil {
+		t.Errorf("Verify after prune: %v", err)
+	}
+	j.Close()
+	j = openT(t, dir)
+	defer j.Close()
+	if err := j.Verify(); err != nil || j.Len() != 8 || j.Repaired() != 0 {
+		t.Errorf("after reopen: Verify %v, Len %d, Repaired %d; want nil, 8, 0", err, j.Len(), j.Repaired())
 	}
 }
