@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/gridmesh/gridmesh/market"
@@ -36,4 +37,34 @@ func BenchmarkProposeCommit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*perBlock)/b.Elapsed().Seconds(), "tx/s")
+}
+
+// BenchmarkProposeLargeHistory: an empty block on a state holding a year of
+// settled 15-minute slots (35,000, each with 10 trades) and 1,000 participants:
+// the fixed per-block cost of cloning and hashing the state.
+func BenchmarkProposeLargeHistory(b *testing.B) {
+	c, err := OpenMemory(testGenesis())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	st := c.st.clone()
+	for i := range 1000 {
+		a := newKey(fmt.Sprint("home", i)).acct
+		st.participants[a] = admission{}
+		st.balances[a] = unit.Money(i + 1)
+	}
+	for sl := range unit.Slot(35_000) {
+		trades := make([]market.Trade, 10)
+		for j := range trades {
+			trades[j] = market.Trade{Slot: sl, Buy: Hash{1}.String(), Sell: Hash{2}.String(), Buyer: string(kBob.acct), Seller: string(kAlice.acct), Energy: 100, Price: 100_000}
+		}
+		st.cleared[sl] = newCleared(market.Result{Slot: sl, Price: 100_000, Volume: 1000, Trades: trades}, testGenesis().Tariff)
+		st.settled[sl] = newSettled(market.Settlement{Slot: sl, Energy: 1000})
+	}
+	c.st, c.entries = st, st.entries()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Propose(ms(40_000, 0)+int64(i), kAuth.acct, nil)
+	}
 }
