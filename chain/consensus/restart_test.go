@@ -111,7 +111,7 @@ func TestRestartAfterDecisionBeforeCommit(t *testing.T) {
 // from their last persisted State; the checker sees every signature.
 func TestNetworkCrashRestartNoDoubleSign(t *testing.T) {
 	restarts := 0
-	for seed := range uint64(seeds(t, 10, 3)) {
+	for seed := range uint64(seeds(t, 8, 3)) {
 		c := defaultSim()
 		c.crash = 0.04
 		c.heights = 4

@@ -574,3 +574,32 @@ func TestInvalidVerdictIsPerRound(t *testing.T) {
 		t.Fatalf("round 1: got %v, want a prevote for the honest value", got)
 	}
 }
+
+// Messages far beyond the stored window still count for the round skip (line 55).
+func TestRoundSkipBeyondWindow(t *testing.T) {
+	s := newScenario(t)
+	s.step(Work{})
+	far := int32(maxRoundsAhead + 50)
+	s.step(s.vote(Precommit, 1, far, ""), s.vote(Prevote, 2, far+7, ""))
+	if r, _ := s.e.Round(); r != far {
+		t.Fatalf("got round %d, want %d (the highest round f+1 validators reached)", r, far)
+	}
+}
+
+// Messages of the next height are buffered, but only so many.
+func TestNextHeightBufferIsBounded(t *testing.T) {
+	s := newScenario(t)
+	s.step(Work{})
+	limit := 4 * len(s.tv.ids) * (maxRoundsAhead + 1)
+	var err error
+	n := 0
+	for r := int32(0); err == nil && n <= limit; r++ {
+		for from := 1; from < 4 && err == nil; from++ {
+			err = s.e.Step(s.tv.signed(Message{Type: Prevote, Height: 2, Round: r}, s.tv.ids[from]))
+			n++
+		}
+	}
+	if !errors.Is(err, ErrFutureHeight) || len(s.e.next) != limit {
+		t.Fatalf("after %d messages: got %v with %d buffered, want ErrFutureHeight at %d", n, err, len(s.e.next), limit)
+	}
+}

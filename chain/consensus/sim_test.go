@@ -308,7 +308,7 @@ func seeds(t *testing.T, full, short int) int {
 
 func TestNetworkAgreementAndProgress(t *testing.T) {
 	totalSteps, catchups := 0, 0
-	n := seeds(t, 40, 10)
+	n := seeds(t, 25, 8)
 	for seed := range uint64(n) {
 		s := newSim(t, seed, defaultSim())
 		ok := s.run()
@@ -329,7 +329,7 @@ func TestNetworkAgreementAndProgress(t *testing.T) {
 
 func TestNetworkOneTwinIsTolerated(t *testing.T) {
 	evidence := 0
-	for seed := range uint64(seeds(t, 30, 5)) {
+	for seed := range uint64(seeds(t, 20, 5)) {
 		c := defaultSim()
 		c.twins = 1
 		c.heights = 4
