@@ -14,6 +14,10 @@
 // Decimal values are converted to integers (Wh, W, mV, mA) by truncation
 // toward zero of digits beyond the target unit (EasyMeter's 7 decimals of kWh).
 //
+// Encrypted telegrams (Luxembourg Smarty and other DLMS general-global-cipher
+// meters, AES-128-GCM) are framed by ScanEncrypted and opened by Decrypt;
+// RunEncrypted does both.
+//
 // Run reads a P1 byte stream (ScanTelegrams splits it) and pushes readings
 // to a meter.Pusher, which serves them as a meter.Reader. Opening and
 // configuring the serial port is the caller's (no serial dependency yet).

@@ -36,3 +36,35 @@ func Run(ctx context.Context, r io.Reader, p *meter.Pusher) error {
 	}
 	return io.ErrUnexpectedEOF
 }
+
+// RunEncrypted is Run for meters that encrypt their telegrams (Luxembourg
+// Smarty: authKey SmartyAuthKey and the key from the grid operator).
+// Frames that do not decrypt are pushed as errors wrapping ErrDecrypt.
+func RunEncrypted(ctx context.Context, r io.Reader, key, authKey []byte, p *meter.Pusher) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 2*maxCipherSize)
+	sc.Split(ScanEncrypted)
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return nil
+		}
+		plain, err := Decrypt(sc.Bytes(), key, authKey)
+		if err != nil {
+			p.Push(meter.Reading{}, err)
+			continue
+		}
+		t, err := Parse(plain)
+		if err != nil {
+			p.Push(meter.Reading{}, err)
+			continue
+		}
+		p.Push(t.Reading())
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.ErrUnexpectedEOF
+}

@@ -29,3 +29,25 @@ func TestRun(t *testing.T) {
 		t.Errorf("Run at end of stream = %v, want io.ErrUnexpectedEOF", err)
 	}
 }
+
+func TestRunEncrypted(t *testing.T) {
+	pr, pw := io.Pipe()
+	p := meter.NewPusher(nil)
+	done := make(chan error, 1)
+	go func() { done <- RunEncrypted(context.Background(), pr, testKey, SmartyAuthKey, p) }()
+	frame, err := Encrypt(fixture(t, "sagemcom_t210_d_r"), testKey, SmartyAuthKey, testTitle, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		pw.Write(frame)
+		pw.Close()
+	}()
+	r, err := p.Read(t.Context())
+	if err != nil || r.Import != 6_545_766 || r.Power != 286 {
+		t.Fatalf("Read = %+v, %v; want import 6545766 Wh, 286 W", r, err)
+	}
+	if err := <-done; !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("RunEncrypted at end of stream = %v", err)
+	}
+}
