@@ -79,13 +79,13 @@ func ClearCurves(slot unit.Slot, orders []Order, curves []Curve, t Tariff, p Par
 	}
 	for i := range orders {
 		if o := &orders[i]; o.Slot == slot && o.wellFormed() {
-			add(o.Side, entry{key: o.Price, height: o.Height, energy: o.Energy, idx: i})
+			add(o.Side, entry{key: o.Price, height: o.Height, energy: o.Energy, idx: int32(i)})
 		}
 	}
 	for i := range curves {
 		if c := &curves[i]; c.Slot == slot && c.wellFormed() {
 			for j, st := range c.Steps {
-				add(c.Side, entry{key: st.Price, height: c.Height, energy: st.Energy, idx: len(orders) + i, step: j})
+				add(c.Side, entry{key: st.Price, height: c.Height, energy: st.Energy, idx: int32(len(orders) + i), step: int32(j)})
 			}
 		}
 	}
@@ -103,11 +103,11 @@ type book struct {
 
 // names returns the ID and Owner of an entry.
 func (b book) names(e *entry) (id, owner string) {
-	if e.idx < len(b.orders) {
+	if int(e.idx) < len(b.orders) {
 		o := &b.orders[e.idx]
 		return o.ID, o.Owner
 	}
-	c := &b.curves[e.idx-len(b.orders)]
+	c := &b.curves[int(e.idx)-len(b.orders)]
 	return c.ID, c.Owner
 }
 
@@ -129,7 +129,7 @@ func (b book) compare(x, y entry) int {
 	if c := strings.Compare(xo, yo); c != 0 {
 		return c
 	}
-	xc, yc := x.idx >= len(b.orders), y.idx >= len(b.orders)
+	xc, yc := int(x.idx) >= len(b.orders), int(y.idx) >= len(b.orders)
 	switch {
 	case !xc && yc:
 		return -1
@@ -147,9 +147,8 @@ type entry struct {
 	key    unit.Price
 	height uint64
 	energy unit.Wh
-	fill   unit.Wh
-	idx    int // index into the orders, then the curves
-	step   int // step of a curve
+	idx    int32 // index into the orders, then the curves
+	step   int32 // step of a curve
 }
 
 // clearSorted clears canonically sorted entries of one slot's orders.
@@ -161,9 +160,11 @@ func clearSorted(slot unit.Slot, bk book, buys, sells []entry, fee unit.Price, k
 	}
 	res.Volume = vol
 	res.Price = kPrice(bid, ask, fee, k)
-	allocate(buys, vol)
-	allocate(sells, vol)
-	res.Trades = pair(slot, res.Price, bk, buys, sells)
+	fill := make([]unit.Wh, len(buys)+len(sells))
+	bfill, sfill := fill[:len(buys)], fill[len(buys):]
+	allocate(buys, bfill, vol)
+	allocate(sells, sfill, vol)
+	res.Trades = pair(slot, res.Price, bk, buys, sells, bfill, sfill)
 	return res
 }
 
@@ -209,10 +210,10 @@ func kPrice(bid, ask, fee unit.Price, k int64) unit.Price {
 	return ask + fee + unit.Price(gap*k/PPM)
 }
 
-// allocate sets the fill of each entry of one sorted side when vol Wh are
+// allocate sets fill[i], the fill of side[i], for one sorted side when vol Wh are
 // taken from it: better price levels in full, the marginal level pro rata with
 // the remainder 1 Wh at a time in canonical order.
-func allocate(side []entry, vol unit.Wh) {
+func allocate(side []entry, fill []unit.Wh, vol unit.Wh) {
 	rem := vol
 	for i := 0; i < len(side) && rem > 0; {
 		// The level is side[i:j], all at one price.
@@ -224,7 +225,7 @@ func allocate(side []entry, vol unit.Wh) {
 		}
 		if rem >= level {
 			for m := i; m < j; m++ {
-				side[m].fill = side[m].energy
+				fill[m] = side[m].energy
 			}
 			rem -= level
 			i = j
@@ -235,11 +236,11 @@ func allocate(side []entry, vol unit.Wh) {
 		for m := i; m < j; m++ {
 			hi, lo := bits.Mul64(uint64(side[m].energy), uint64(rem))
 			q, _ := bits.Div64(hi, lo, uint64(level))
-			side[m].fill = unit.Wh(q)
+			fill[m] = unit.Wh(q)
 			given += unit.Wh(q)
 		}
 		for m := i; given < rem; m++ {
-			side[m].fill++
+			fill[m]++
 			given++
 		}
 		break
@@ -247,19 +248,19 @@ func allocate(side []entry, vol unit.Wh) {
 }
 
 // pair matches the filled buys and sells in canonical order.
-func pair(slot unit.Slot, price unit.Price, bk book, buys, sells []entry) []Trade {
+func pair(slot unit.Slot, price unit.Price, bk book, buys, sells []entry, bfill, sfill []unit.Wh) []Trade {
 	trades := make([]Trade, 0, len(buys)+len(sells))
 	i, j := 0, 0
 	var rb, rs unit.Wh
 	for {
 		for rb == 0 && i < len(buys) {
-			rb = buys[i].fill
+			rb = bfill[i]
 			if rb == 0 {
 				i++
 			}
 		}
 		for rs == 0 && j < len(sells) {
-			rs = sells[j].fill
+			rs = sfill[j]
 			if rs == 0 {
 				j++
 			}

@@ -66,7 +66,7 @@ func (x *Indicative) Add(o Order) error {
 		x.orders = append(x.orders, o)
 	}
 	x.byID[o.ID] = idx
-	e := entry{key: o.Price, height: o.Height, energy: o.Energy, idx: idx}
+	e := entry{key: o.Price, height: o.Height, energy: o.Energy, idx: int32(idx)}
 	side := &x.sells
 	if o.Side == Buy {
 		e.key = -e.key
@@ -87,7 +87,7 @@ func (x *Indicative) Remove(id string) bool {
 		return false
 	}
 	o := &x.orders[idx]
-	e := entry{key: o.Price, height: o.Height, energy: o.Energy, idx: idx}
+	e := entry{key: o.Price, height: o.Height, energy: o.Energy, idx: int32(idx)}
 	side := &x.sells
 	if o.Side == Buy {
 		e.key = -e.key
@@ -95,7 +95,7 @@ func (x *Indicative) Remove(id string) bool {
 	}
 	bk := book{orders: x.orders}
 	i, found := slices.BinarySearchFunc(*side, e, bk.compare)
-	if !found || (*side)[i].idx != idx { // the canonical order is total: never taken
+	if !found || int((*side)[i].idx) != idx { // the canonical order is total: never taken
 		panic("market: indicative book out of order")
 	}
 	*side = slices.Delete(*side, i, i+1)
@@ -145,8 +145,7 @@ func (x *Indicative) Result() Result {
 	if x.t.Validate() != nil || len(x.buys) == 0 || len(x.sells) == 0 {
 		return Result{Slot: x.slot}
 	}
-	buys, sells := slices.Clone(x.buys), slices.Clone(x.sells)
-	return clearSorted(x.slot, book{orders: x.orders}, buys, sells, x.t.Fee, x.p.KPPM)
+	return clearSorted(x.slot, book{orders: x.orders}, x.buys, x.sells, x.t.Fee, x.p.KPPM)
 }
 
 // Orders returns the orders held, in canonical order: buys, then sells.
