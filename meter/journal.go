@@ -334,6 +334,7 @@ func (j *Journal) Head() [32]byte {
 // decode canonically, carry its key's seq, link to the previous entry's hash,
 // and keep time increasing and counters non-decreasing; the last hash must be
 // Head. It returns nil or an error wrapping ErrCorrupt that names the entry.
+// Appends wait while it runs.
 func (j *Journal) Verify() error {
 	j.mu.RLock()
 	defer j.mu.RUnlock()
