@@ -69,7 +69,10 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 		if _, ok := s.participants[tx.From]; !ok {
 			return ErrNotAdmitted
 		}
-		if timeMs < g.OpenAt(o.Slot) || timeMs >= g.GateClosure(o.Slot) {
+		// The first test keeps absurd slots away from the time arithmetic, which
+		// would overflow.
+		if o.Slot < g.SlotAt(timeMs) || o.Slot > g.SlotAt(timeMs+g.OpenLeadSeconds*1000)+1 ||
+			timeMs < g.OpenAt(o.Slot) || timeMs >= g.GateClosure(o.Slot) {
 			return fmt.Errorf("%w: %s open [%d, %d) ms, block time %d", ErrSlotClosed, o.Slot, g.OpenAt(o.Slot), g.GateClosure(o.Slot), timeMs)
 		}
 		mo := market.Order{ID: h.String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price, Height: height}
@@ -117,7 +120,8 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 		if _, ok := s.participants[tx.From]; !ok {
 			return ErrNotAdmitted
 		}
-		if timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
+		if a.Slot > g.SlotAt(timeMs) || a.Slot < g.SlotAt(timeMs-(g.AttestWindowSeconds+g.SlotSeconds)*1000)-1 ||
+			timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
 			return fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
 		}
 		ss := s.slots[a.Slot]

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/gridmesh/gridmesh/market"
@@ -61,6 +62,12 @@ func TestTxRules(t *testing.T) {
 		{"order just before gate closure", 1, orderTx(kBob, market.Buy, s, 10, 100_000, 2), ms(s, -60) - 1, nil},
 		{"order before the slot opens", 1, orderTx(kBob, market.Buy, s+10, 10, 100_000, 2), ms(s, -150), ErrSlotClosed},
 		{"order for a past slot", 1, orderTx(kBob, market.Buy, s-5, 10, 100_000, 2), ms(s, -150), ErrSlotClosed},
+		{"order for an absurd slot", 1, orderTx(kBob, market.Buy, math.MaxInt64/1000, 10, 100_000, 2), ms(s, -150), ErrSlotClosed},
+		// Slot 10 + 2^59 has the same start as slot 10 in wrapped int64 arithmetic.
+		{"order for a slot aliasing an open one", 1, orderTx(kBob, market.Buy, s+1<<59, 10, 100_000, 2), ms(s, -150), ErrSlotClosed},
+		{"order for the lowest slot", 1, orderTx(kBob, market.Buy, math.MinInt64, 10, 100_000, 2), ms(s, -150), ErrSlotClosed},
+		{"attest for an absurd slot", 1, attestTx(kBob, math.MaxInt64/60, 1, 0), ms(s, 70), ErrAttestWindow},
+		{"attest for the lowest slot", 1, attestTx(kBob, math.MinInt64+5, 1, 0), ms(s, 70), ErrAttestWindow},
 		{"replayed order", 1, aliceSell, ms(s, -150), ErrDuplicate},
 		{"other network", 1, otherNet, ms(s, -150), ErrChainID},
 		{"bad signature", 1, badSig, ms(s, -150), ErrSignature},
