@@ -10,21 +10,21 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// Gater is the host's connection gater: it refuses connections to and from
+// gater is the host's connection gater: it refuses connections to and from
 // blocked peers. It exists for operators (ban a misbehaving peer) and for
 // partition tests. The zero value blocks nobody.
-type Gater struct {
+type gater struct {
 	mu      sync.RWMutex
 	blocked map[peer.ID]bool
 }
 
-func (g *Gater) isBlocked(p peer.ID) bool {
+func (g *gater) isBlocked(p peer.ID) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return g.blocked[p]
 }
 
-func (g *Gater) set(p peer.ID, block bool) {
+func (g *gater) set(p peer.ID, block bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.blocked == nil {
@@ -38,21 +38,21 @@ func (g *Gater) set(p peer.ID, block bool) {
 }
 
 // InterceptPeerDial implements connmgr.ConnectionGater.
-func (g *Gater) InterceptPeerDial(p peer.ID) bool { return !g.isBlocked(p) }
+func (g *gater) InterceptPeerDial(p peer.ID) bool { return !g.isBlocked(p) }
 
 // InterceptAddrDial implements connmgr.ConnectionGater.
-func (g *Gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return !g.isBlocked(p) }
+func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return !g.isBlocked(p) }
 
 // InterceptAccept implements connmgr.ConnectionGater.
-func (g *Gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
 
 // InterceptSecured implements connmgr.ConnectionGater.
-func (g *Gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
 	return !g.isBlocked(p)
 }
 
 // InterceptUpgraded implements connmgr.ConnectionGater.
-func (g *Gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 // Block refuses all connections with the peer id and closes the current ones.
 func (n *Host) Block(id string) error {

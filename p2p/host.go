@@ -83,6 +83,7 @@ type Config struct {
 	MemoryLimit int64         // resource manager memory for the whole stack; default 64 MiB
 	MaxConns    int           // resource manager connection limit; default 128
 	NoScoring   bool          // disable gossipsub peer scoring (see score.go); on by default
+	MeshDegree  int           // gossipsub D (mesh peers per topic); default 6, minimum 4
 
 	// NAT traversal (see nat.go). RelayService is for authorities (publicly
 	// reachable): AutoNAT service and an unlimited circuit relay v2 for the peers
@@ -160,7 +161,7 @@ type Host struct {
 	h      host.Host
 	ps     *pubsub.PubSub
 	cm     *connmgr.BasicConnMgr
-	gater  *Gater
+	gater  *gater
 	pub    ed25519.PublicKey
 	now    func() time.Time
 	ctx    context.Context // lives until Close; owns every goroutine below
@@ -214,7 +215,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		rm.Close()
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	gater := &Gater{}
+	gt := &gater{}
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -223,7 +224,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(gater),
+		libp2p.ConnectionGater(gt),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("gridmesh"),
 	}
@@ -246,7 +247,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		log:     log,
 		h:       h,
 		cm:      cm,
-		gater:   gater,
+		gater:   gt,
 		pub:     cfg.Key.Public().(ed25519.PublicKey),
 		now:     time.Now,
 		ctx:     hctx,
@@ -317,11 +318,8 @@ func (n *Host) pubsubOptions(direct []peer.AddrInfo) []pubsub.Option {
 		pubsub.WithPeerOutboundQueueSize(256),
 		pubsub.WithLogger(n.log.With("component", "gossipsub")),
 	}
-	if n.cfg.heartbeat > 0 {
-		gp := pubsub.DefaultGossipSubParams()
-		gp.HeartbeatInterval = n.cfg.heartbeat
-		gp.HeartbeatInitialDelay = n.cfg.heartbeat / 10
-		opts = append(opts, pubsub.WithGossipSubParams(gp))
+	if n.cfg.heartbeat > 0 || n.cfg.MeshDegree > 0 {
+		opts = append(opts, pubsub.WithGossipSubParams(gossipParams(n.cfg)))
 	}
 	if len(direct) > 0 {
 		opts = append(opts, pubsub.WithDirectPeers(direct))
@@ -333,6 +331,25 @@ func (n *Host) pubsubOptions(direct []peer.AddrInfo) []pubsub.Option {
 			pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspectScores), time.Second))
 	}
 	return opts
+}
+
+// gossipParams derives the gossipsub parameters from cfg: D = MeshDegree with the
+// other degrees scaled as in the defaults (D 6, Dlo 5, Dhi 12, Dscore 4, Dout 2).
+func gossipParams(cfg Config) pubsub.GossipSubParams {
+	gp := pubsub.DefaultGossipSubParams()
+	if cfg.heartbeat > 0 {
+		gp.HeartbeatInterval = cfg.heartbeat
+		gp.HeartbeatInitialDelay = cfg.heartbeat / 10
+	}
+	if d := max(cfg.MeshDegree, 4); cfg.MeshDegree > 0 {
+		gp.D = d
+		gp.Dlo = d - 1
+		gp.Dhi = 2 * d
+		gp.Dscore = (2*d + 2) / 3
+		gp.Dout = d/2 - 1 // gossipsub wants Dout < Dlo and Dout < D/2
+		gp.Dlazy = d
+	}
+	return gp
 }
 
 // gossipFeatures maps gridmesh's gossipsub ids to the features of the public

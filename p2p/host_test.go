@@ -494,3 +494,15 @@ func TestCloseStopsNext(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestGossipParamsValid(t *testing.T) {
+	for d := 4; d <= 12; d++ {
+		gp := gossipParams(Config{MeshDegree: d})
+		if !(gp.Dlo <= gp.D && gp.D <= gp.Dhi && gp.Dscore <= gp.Dhi && gp.Dout < gp.Dlo && gp.Dout < gp.D/2 && gp.Dout >= 1) {
+			t.Errorf("MeshDegree %d: D=%d Dlo=%d Dhi=%d Dscore=%d Dout=%d break gossipsub's rules", d, gp.D, gp.Dlo, gp.Dhi, gp.Dscore, gp.Dout)
+		}
+	}
+	if gp, def := gossipParams(Config{MeshDegree: 6}), gossipParams(Config{}); gp.D != def.D || gp.Dhi != def.Dhi {
+		t.Errorf("MeshDegree 6 gives D=%d Dhi=%d, want the defaults D=%d Dhi=%d", gp.D, gp.Dhi, def.D, def.Dhi)
+	}
+}

@@ -31,8 +31,8 @@ const (
 )
 
 // ProtocolID returns the stream protocol id of proto on network: /gridmesh/<network>/<proto>.
-func ProtocolID(network, proto string) protocol.ID {
-	return protocol.ID("/gridmesh/" + network + "/" + strings.TrimPrefix(proto, "/"))
+func ProtocolID(network, proto string) string {
+	return "/gridmesh/" + network + "/" + strings.TrimPrefix(proto, "/")
 }
 
 // Handle serves proto (e.g. "sync/blocks/1") under /gridmesh/<network>/. Requests
@@ -42,7 +42,7 @@ func ProtocolID(network, proto string) protocol.ID {
 // answered with an error. An error from fn is sent to the requester as its text.
 // Handle replaces any earlier handler of proto.
 func (n *Host) Handle(proto string, max int, fn func(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error)) {
-	pid := ProtocolID(n.cfg.Network, proto)
+	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	n.h.SetStreamHandler(pid, func(s network.Stream) {
 		n.serve(s, pid, max, fn)
 	})
@@ -94,7 +94,7 @@ func (n *Host) Request(ctx context.Context, peerAddr string, proto string, req [
 			return nil, fmt.Errorf("peer id %q: %w", peerAddr, err)
 		}
 	}
-	pid := ProtocolID(n.cfg.Network, proto)
+	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
 	s, err := n.h.NewStream(ctx, p, pid)

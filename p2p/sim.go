@@ -23,6 +23,7 @@ type SimConfig struct {
 	Orders      int           // payloads gossiped, each from a random host [1000]
 	PayloadSize int           // bytes per payload, an order's size [200]
 	Degree      int           // peers each host dials besides its ring neighbour [4]
+	MeshDegree  int           // gossipsub D [6]
 	Rate        float64       // payloads published per second, all hosts together [200]
 	Loss        float64       // probability that a gossip RPC carrying messages is lost
 	Latency     time.Duration // one-way delay added to every gossip RPC
@@ -54,6 +55,7 @@ type SimResult struct {
 	Loss           float64 `json:"loss"`
 	LatencyMs      float64 `json:"latency_ms"`
 	Reannounce     int     `json:"reannounce"`
+	MeshDegree     int     `json:"mesh_degree"`
 	DurationS      float64 `json:"duration_s"` // first publication until all delivered (or settle ran out)
 }
 
@@ -97,7 +99,7 @@ func RunSim(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	res := SimResult{Nodes: cfg.Nodes, Orders: cfg.Orders, Loss: cfg.Loss,
-		LatencyMs: float64(cfg.Latency) / 1e6, Reannounce: cfg.Reannounce}
+		LatencyMs: float64(cfg.Latency) / 1e6, Reannounce: cfg.Reannounce, MeshDegree: cfg.MeshDegree}
 
 	var peakG atomic.Int64
 	sampleCtx, stopSample := context.WithCancel(ctx)
@@ -136,13 +138,14 @@ func RunSim(ctx context.Context, cfg SimConfig) (SimResult, error) {
 		binary.BigEndian.PutUint64(seed[8:], uint64(i)+1)
 		links[i] = newLinkModel(cfg.Loss, cfg.Latency, cfg.Seed*1_000_003+uint64(i))
 		hc := Config{
-			Key:       ed25519.NewKeyFromSeed(seed),
-			Network:   "sim",
-			Listen:    []string{"/ip4/127.0.0.1/tcp/0"},
-			ConnLow:   2 * (cfg.Degree + 1),
-			ConnHigh:  4 * (cfg.Degree + 1),
-			shape:     links[i],
-			heartbeat: cfg.heartbeat,
+			Key:        ed25519.NewKeyFromSeed(seed),
+			Network:    "sim",
+			Listen:     []string{"/ip4/127.0.0.1/tcp/0"},
+			ConnLow:    2 * (cfg.Degree + 1),
+			ConnHigh:   4 * (cfg.Degree + 1),
+			MeshDegree: cfg.MeshDegree,
+			shape:      links[i],
+			heartbeat:  cfg.heartbeat,
 		}
 		h, err := New(ctx, hc, cfg.Log)
 		if err != nil {
