@@ -42,14 +42,18 @@
 // in the same block. After settlement a slot's orders, attestations and their
 // replay records are pruned, at most 2048 entries per block, oldest slot first
 // (the timing rules refuse any replay afterwards); its result and settlement are
-// kept. Due reports whether the next block would clear or
-// settle something, so blocks are produced only when there is work.
+// kept. Due reports whether the next block would clear or settle something, so
+// blocks are produced only when there is work (pruning never asks for a block).
+// Orders and attestations for slots far from the block time are refused before
+// any slot arithmetic, which could overflow.
 //
 // Block time must be after the parent's and at most MaxClockSkewMs ahead of the
 // validator's clock; Propose uses max(now, parent + 1 ms). The genesis block
 // (height 0, stored, no certificate) has time OpenAt(0) − 1 ms, so blocks can
-// start when slot 0 opens for orders even if the epoch is slightly in the future. The proposer must be a
-// genesis authority (which one is the consensus engine's business).
+// start when slot 0 opens for orders even if the epoch is slightly in the
+// future. The proposer must be a genesis authority (which one is the consensus
+// engine's business). Propose returns one error per input tx (nil = included;
+// ErrBlockFull = did not fit, try again later).
 //
 // The state is a set of key/value entries (see state.go). The state hash is
 // SHA-256 over all entries in key order, each as (key length, key, SHA-256 of the
@@ -65,12 +69,21 @@
 // memtable (2.4 MiB here), so a block holds at most MaxBlockTxs (2,000)
 // transactions and pruning is bounded per block: a full block of orders plus
 // pruning measured well inside the limit (3,000 orders still fit, 4,000 do not).
-// Commit writes the block, its certificate
-// (opaque), every changed state entry and the head pointer in one badger
-// transaction, then calls DB.Sync. Open checks an existing store: genesis (chain
+// OpenMemory uses a 64 MiB memtable, as every value is inline there. Commit
+// writes the block, its certificate (opaque), every changed state entry and the
+// head pointer in one badger transaction, then calls DB.Sync. Values are
+// checksummed on read (block and value checksums on). Open checks an existing store: genesis (chain
 // id and hash), head record against the head block, the state hash recomputed
 // from the stored entries, and that the entries decode and re-encode exactly; any
-// failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt: ...").
+// failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt: ..."),
+// as is a directory with a MANIFEST but no data; badger panics are recovered into
+// that error. Older block bodies are checked when read (Block, Blocks). Open
+// refuses 32-bit platforms (badger loses data there).
+//
+// Known limits: the per-block cost of cloning and hashing the state grows with
+// settled history (BenchmarkProposeLargeHistory: a year of 15-minute slots); an
+// incremental state commitment is future work. Balances are int64 micro-units
+// without overflow checks (a slot moves at most 10^18).
 //
 // # Mempool
 //
