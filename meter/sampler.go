@@ -21,6 +21,10 @@ type SamplerConfig struct {
 	// Readings whose |Power| exceeds it, or whose counters grew faster than
 	// it allows over the elapsed time, are rejected. 0 disables both checks.
 	MaxPower unit.W
+	// MaxSkew is how far a reading's time may lie ahead of the sampler's
+	// clock (meters that send their own time); 0 means 5 minutes. A reading
+	// from the future would make every later reading look stale.
+	MaxSkew time.Duration
 }
 
 // Stats counts what the sampler did since it was created.
@@ -31,6 +35,7 @@ type Stats struct {
 	Jump      uint64 // counters grew more than MaxPower allows over the elapsed time
 	Overpower uint64 // |Power| above MaxPower
 	Stale     uint64 // time not after the last accepted reading's, or flagged Stale
+	Future    uint64 // time more than MaxSkew ahead of the sampler's clock
 	// Errors counts failed reads (the meter did not answer or answered garbage).
 	Errors uint64
 	// Failing is the number of consecutive failed reads up to now (0 = the
@@ -42,7 +47,7 @@ type Stats struct {
 }
 
 // Rejected is the total of all rejection counters.
-func (s Stats) Rejected() uint64 { return s.Backwards + s.Jump + s.Overpower + s.Stale }
+func (s Stats) Rejected() uint64 { return s.Backwards + s.Jump + s.Overpower + s.Stale + s.Future }
 
 // Sampler polls a Reader and appends plausible readings to a Journal.
 type Sampler struct {
@@ -115,8 +120,9 @@ func (s *Sampler) poll(ctx context.Context) error {
 		}
 		return nil
 	}
+	now := time.Now()
 	if r.Time.IsZero() {
-		r.Time = time.Now()
+		r.Time = now
 	}
 	s.mu.Lock()
 	if s.stats.Failing > 0 {
@@ -126,7 +132,7 @@ func (s *Sampler) poll(ctx context.Context) error {
 	s.mu.Unlock()
 
 	last, ok := s.j.Last()
-	reason := s.check(last, ok, r)
+	reason := s.check(last, ok, r, now)
 	if reason != nil {
 		s.mu.Lock()
 		*reason++
@@ -152,10 +158,17 @@ func (s *Sampler) poll(ctx context.Context) error {
 }
 
 // check returns the counter to increment if r is implausible, or nil.
-func (s *Sampler) check(last Reading, haveLast bool, r Reading) *uint64 {
+func (s *Sampler) check(last Reading, haveLast bool, r Reading, now time.Time) *uint64 {
 	st := &s.stats
 	if r.Flags&Stale != 0 || !timeOK(r.Time) {
 		return &st.Stale
+	}
+	skew := s.cfg.MaxSkew
+	if skew <= 0 {
+		skew = 5 * time.Minute
+	}
+	if r.Time.After(now.Add(skew)) {
+		return &st.Future
 	}
 	maxP := int64(s.cfg.MaxPower)
 	if maxP > 0 && (int64(r.Power) > maxP || int64(r.Power) < -maxP) {

@@ -59,10 +59,12 @@ func TestSamplerRejectsAndSurvives(t *testing.T) {
 				r.Import, r.Flags = 1003, Stale // flagged stale by the driver
 			case 10:
 				r.Import, r.Export = 1002+56, 1 // 60 s since call 4 allows 168 Wh: accepted
+			case 11:
+				r.Import, r.Time = 1060, time.Now().Add(6*time.Minute) // meter clock ahead
 			default:
 				r.Import, r.Export = 1078, 1
 				r.Time = time.Time{} // the sampler stamps it
-				if k > 11 {
+				if k > 12 {
 					return Reading{}, errMeter
 				}
 			}
@@ -72,26 +74,26 @@ func TestSamplerRejectsAndSurvives(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		time.Sleep(135 * time.Second) // calls 0..13
+		time.Sleep(145 * time.Second) // calls 0..14
 		synctest.Wait()
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("Run returned %v, want nil on cancel", err)
 		}
 		got := s.Stats()
-		want := Stats{Accepted: 5, Backwards: 1, Jump: 1, Overpower: 1, Stale: 2, Errors: 4, Failing: 2,
-			LastError: errMeter.Error(), Last: at(11)}
+		want := Stats{Accepted: 5, Backwards: 1, Jump: 1, Overpower: 1, Stale: 2, Future: 1, Errors: 4, Failing: 2,
+			LastError: errMeter.Error(), Last: at(12)}
 		if got != want {
 			t.Errorf("Stats =\n %+v\nwant\n %+v", got, want)
 		}
-		if got.Rejected() != 5 {
-			t.Errorf("Rejected() = %d, want 5", got.Rejected())
+		if got.Rejected() != 6 {
+			t.Errorf("Rejected() = %d, want 6", got.Rejected())
 		}
 		if n := j.Len(); n != 5 {
 			t.Errorf("journal Len = %d, want 5", n)
 		}
-		if last, _ := j.Last(); last.Import != 1078 || !last.Time.Equal(at(11)) {
-			t.Errorf("journal Last = %+v, want import 1078 at %v", last, at(11))
+		if last, _ := j.Last(); last.Import != 1078 || !last.Time.Equal(at(12)) {
+			t.Errorf("journal Last = %+v, want import 1078 at %v", last, at(12))
 		}
 		if err := j.Verify(); err != nil {
 			t.Errorf("Verify: %v", err)
