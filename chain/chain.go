@@ -26,6 +26,7 @@ const MaxClockSkewMs = 2000
 const (
 	keyGenesis = "g"  // canonical genesis JSON
 	keyHead    = "h"  // headRec JSON
+	keyPruned  = "p"  // 8-byte big-endian height: block bodies below it are pruned
 	pfxBlock   = "B/" // + 8-byte big-endian height: canonical block encoding
 	pfxCert    = "C/" // + 8-byte big-endian height: certificate (opaque)
 	pfxState   = "S/" // + state key: state value
@@ -54,6 +55,7 @@ type Chain struct {
 	cache    map[Hash]*execution
 	closed   bool
 	status   Status // of the committed head
+	pruned   uint64 // block bodies and certificates below this height are deleted
 
 	verified verifiedSet // hashes of txs whose signature checked out
 }
@@ -352,6 +354,15 @@ func (c *Chain) load() error {
 			}
 			entries[string(item.Key()[len(pfxState):])] = newEntry(v)
 		}
+		if pb, err := txn.Get([]byte(keyPruned)); err == nil {
+			v, err := pb.ValueCopy(nil)
+			if err != nil || len(v) != 8 {
+				return fmt.Errorf("pruning marker: %v", err)
+			}
+			c.pruned = binary.BigEndian.Uint64(v)
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("pruning marker: %w", err)
+		}
 		if got := stateHash(entries); got != head.StateHash {
 			return fmt.Errorf("state hash %s, head block %d says %s", got, head.Height, head.StateHash)
 		}
@@ -615,6 +626,9 @@ func (c *Chain) Block(h uint64) (Block, []byte, error) {
 	if h > c.head.Height {
 		return Block{}, nil, fmt.Errorf("%w: block %d (head %d)", ErrNotFound, h, c.head.Height)
 	}
+	if h < c.pruned && h > 0 {
+		return Block{}, nil, fmt.Errorf("%w: block %d (bodies below %d pruned)", ErrPruned, h, c.pruned)
+	}
 	var b Block
 	var cert []byte
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -635,6 +649,47 @@ func (c *Chain) Block(h uint64) (Block, []byte, error) {
 		cert = nil
 	}
 	return b, cert, nil
+}
+
+// PruneBlocks deletes the bodies and certificates of blocks 1 .. below−1 (a home
+// node that follows the chain need not keep them; authorities archive). The
+// head block is always kept, and the genesis block too. Block and Blocks return
+// ErrPruned for deleted heights. It returns how many blocks it deleted.
+func (c *Chain) PruneBlocks(below uint64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	below = min(below, c.head.Height)
+	if below <= c.pruned || below <= 1 {
+		return 0, nil
+	}
+	from := max(c.pruned, 1)
+	// The marker first: a crash before the deletions leaves blocks that are
+	// reported pruned, never a gap that is not.
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], below)
+	if err := c.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(keyPruned), v[:]) }); err != nil {
+		return 0, fmt.Errorf("chain: prune blocks: %w", err)
+	}
+	c.pruned = below
+	wb := c.db.NewWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	for h := from; h < below; h++ {
+		if err := wb.Delete(heightKey(pfxBlock, h)); err != nil {
+			return n, fmt.Errorf("chain: prune blocks: %w", err)
+		}
+		if err := wb.Delete(heightKey(pfxCert, h)); err != nil {
+			return n, fmt.Errorf("chain: prune blocks: %w", err)
+		}
+		n++
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, fmt.Errorf("chain: prune blocks: %w", err)
+	}
+	return n, nil
 }
 
 // Blocks returns up to max committed blocks from height from on, with their

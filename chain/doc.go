@@ -78,7 +78,9 @@
 // failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt: ..."),
 // as is a directory with a MANIFEST but no data; badger panics are recovered into
 // that error. Older block bodies are checked when read (Block, Blocks). Open
-// refuses 32-bit platforms (badger loses data there).
+// refuses 32-bit platforms (badger loses data there). PruneBlocks lets a home
+// node delete old block bodies and certificates (state, head and genesis stay);
+// Block and Blocks then answer ErrPruned for those heights.
 //
 // Known limits: the per-block cost of cloning and hashing the state grows with
 // settled history (BenchmarkProposeLargeHistory: a year of 15-minute slots); an

@@ -198,6 +198,7 @@ var (
 	ErrNothingToSettle = errors.New("chain: slot has nothing to settle")
 	ErrBlock           = errors.New("chain: invalid block")
 	ErrNotFound        = errors.New("chain: not found")
+	ErrPruned          = errors.New("chain: block pruned")
 	ErrGenesis         = errors.New("chain: invalid genesis")
 	ErrCorrupt         = errors.New("chain: corrupt store")
 	ErrClosed          = errors.New("chain: closed")
