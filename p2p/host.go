@@ -635,22 +635,31 @@ func pubKeyOf(p peer.ID) (ed25519.PublicKey, error) {
 
 // peerIDOfKey returns the peer id string of an ed25519 node key.
 func peerIDOfKey(key ed25519.PrivateKey) (string, error) {
-	priv, err := crypto.UnmarshalEd25519PrivateKey(key)
-	if err != nil {
-		return "", err
+	if len(key) != ed25519.PrivateKeySize {
+		return "", fmt.Errorf("%w: key must be an ed25519 private key", ErrConfig)
 	}
-	id, err := peer.IDFromPrivateKey(priv)
+	return PeerID(key.Public().(ed25519.PublicKey))
+}
+
+// PeerID returns the libp2p peer id of a node's ed25519 public key, as used in
+// /p2p/<id> multiaddrs, Peers and Request.
+func PeerID(pub ed25519.PublicKey) (string, error) {
+	pk, err := crypto.UnmarshalEd25519PublicKey(pub)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %v", ErrNotEd25519, err)
+	}
+	id, err := peer.IDFromPublicKey(pk)
+	if err != nil {
+		return "", fmt.Errorf("peer id: %w", err)
 	}
 	return id.String(), nil
 }
 
-// pubKeyOfString returns the ed25519 key behind a peer id string.
-func pubKeyOfString(id string) (ed25519.PublicKey, error) {
-	p, err := peer.Decode(id)
+// PublicKey returns the ed25519 public key behind a peer id string.
+func PublicKey(peerID string) (ed25519.PublicKey, error) {
+	p, err := peer.Decode(peerID)
 	if err != nil {
-		return nil, fmt.Errorf("peer id %q: %w", id, err)
+		return nil, fmt.Errorf("peer id %q: %w", peerID, err)
 	}
 	return pubKeyOf(p)
 }

@@ -109,9 +109,30 @@ func TestHostIdentity(t *testing.T) {
 		t.Errorf("Reachability() = %q, want unknown", got)
 	}
 	// The peer id is derived from the node key.
-	pk, err := pubKeyOfString(h.ID())
+	pk, err := PublicKey(h.ID())
 	if err != nil || !pk.Equal(testKey(1).Public()) {
-		t.Errorf("key of ID() = %x, %v; want %x", pk, err, testKey(1).Public())
+		t.Errorf("PublicKey(ID()) = %x, %v; want %x", pk, err, testKey(1).Public())
+	}
+	if id, err := PeerID(testKey(1).Public().(ed25519.PublicKey)); err != nil || id != h.ID() {
+		t.Errorf("PeerID(key) = %q, %v; want %q", id, err, h.ID())
+	}
+	if !h.PublicKey().Equal(testKey(1).Public()) {
+		t.Errorf("PublicKey() = %x, want %x", h.PublicKey(), testKey(1).Public())
+	}
+}
+
+func TestQUIC(t *testing.T) {
+	quicOnly := func(c *Config) { c.Listen = []string{"/ip4/127.0.0.1/udp/0/quic-v1"} }
+	a := newTestHost(t, 1, quicOnly)
+	b := newTestHost(t, 2, quicOnly)
+	if got := a.Addrs(); len(got) != 1 || !strings.Contains(got[0], "/quic-v1/p2p/") {
+		t.Fatalf("Addrs() = %v, want one QUIC address", got)
+	}
+	connect(t, b, a)
+	a.Handle("echo/1", 16, func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) { return req, nil })
+	got, err := b.Request(context.Background(), a.ID(), "echo/1", []byte("quic"), 16)
+	if err != nil || string(got) != "quic" {
+		t.Errorf("echo over QUIC = %q, %v; want \"quic\", nil", got, err)
 	}
 }
 
