@@ -127,3 +127,35 @@ func TestCrossBuild(t *testing.T) {
 		}
 	})
 }
+
+// TestMarketGoldenCrossArch runs the market's golden test vectors on the Pi's
+// platforms under qemu-user: clearing and settlement must give identical results
+// on amd64, arm64 and 32-bit armv7 (the market is pure integer code and runs
+// anywhere, unlike the stores).
+func TestMarketGoldenCrossArch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross builds take minutes; run without -short")
+	}
+	marketDir, err := filepath.Abs(filepath.Join("..", "..", "market"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ goarch, goarm, qemu string }{
+		{"arm64", "", "qemu-aarch64-static"},
+		{"arm", "7", "qemu-arm-static"},
+	} {
+		t.Run(p.goarch+p.goarm, func(t *testing.T) {
+			qemu := emulator(t, p.qemu)
+			bin := filepath.Join(t.TempDir(), "market.test")
+			cmd := exec.Command("go", "test", "-c", "-o", bin, "github.com/gridmesh/gridmesh/market")
+			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+p.goarch, "CGO_ENABLED=0", "GOARM="+p.goarm)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("build market tests for %s: %v\n%s", p.goarch, err, out)
+			}
+			stdout, stderr, code := emulate(t, qemu, marketDir, bin, "-test.run", "^TestGolden$", "-test.v")
+			if code != 0 || !strings.Contains(stdout, "--- PASS: TestGolden") {
+				t.Errorf("market golden vectors on %s%s: exit %d\n%s%s", p.goarch, p.goarm, code, stdout, stderr)
+			}
+		})
+	}
+}
