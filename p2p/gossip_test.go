@@ -181,6 +181,9 @@ func TestGossipPerSenderRateLimit(t *testing.T) {
 	if len(got) < 4 || len(got) > 6 {
 		t.Errorf("b delivered %d of 20 messages sent in a burst, want 4..6 (rate 2/s, burst 4): %q", len(got), got)
 	}
+	if st := b.Stats(); st.RateLimit+int64(len(got)) != 20 || st.Accepted != int64(len(got)) {
+		t.Errorf("b stats: RateLimit %d + delivered %d, want 20; Accepted %d, want %d", st.RateLimit, len(got), st.Accepted, len(got))
+	}
 	if s := b.Scores()[a.ID()]; s < 0 {
 		t.Errorf("rate-limited (ignored) messages lowered a's score to %v, want >= 0", s)
 	}

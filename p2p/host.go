@@ -169,6 +169,7 @@ type Host struct {
 	wg     sync.WaitGroup
 	mdns   mdns.Service
 
+	stats   counters
 	msgRate *rateLimiter // per envelope signer, gossip
 	reqRate *rateLimiter // per peer and protocol, requests
 
@@ -317,6 +318,7 @@ func (n *Host) pubsubOptions(direct []peer.AddrInfo) []pubsub.Option {
 		pubsub.WithValidateQueueSize(512),
 		pubsub.WithPeerOutboundQueueSize(256),
 		pubsub.WithLogger(n.log.With("component", "gossipsub")),
+		pubsub.WithRawTracer(tracer{&n.stats}),
 	}
 	if n.cfg.heartbeat > 0 || n.cfg.MeshDegree > 0 {
 		opts = append(opts, pubsub.WithGossipSubParams(gossipParams(n.cfg)))

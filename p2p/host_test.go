@@ -310,6 +310,12 @@ func TestGossipDropsInvalidEnvelopes(t *testing.T) {
 	if got := drain(t, topics[2], 100*time.Millisecond); len(got) != 0 {
 		t.Errorf("host 2 received %q, want nothing", got)
 	}
+	// The first invalid envelopes reach host 1's validator before peer scoring
+	// graylists the attacker; whatever arrived is counted as rejected or ignored.
+	st := hosts[1].Stats()
+	if bad := st.Malformed + st.Network + st.BadSig + st.Rejected + st.Expired; bad < 1 || st.Accepted != 1 {
+		t.Errorf("host 1 stats %+v: want some invalid envelopes counted and exactly 1 accepted", st)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, p := range validated {

@@ -208,19 +208,24 @@ func (t *Topic) close() {
 func (t *Topic) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	n := t.n
 	local := from == n.h.ID()
+	c := &n.stats
 	env, err := DecodeEnvelope(m.Data, n.cfg.MaxPayload)
 	if err != nil {
+		c.malformed.Add(1)
 		return pubsub.ValidationReject
 	}
 	if env.Network != n.cfg.Network {
+		c.network.Add(1)
 		return pubsub.ValidationReject
 	}
 	now := n.now()
 	nowMs := now.UnixMilli()
 	if env.Expiry <= nowMs || env.Expiry > nowMs+(n.cfg.MessageTTL+n.cfg.ClockSkew).Milliseconds() {
+		c.expired.Add(1)
 		return pubsub.ValidationIgnore
 	}
 	if !env.Verify() {
+		c.badSig.Add(1)
 		return pubsub.ValidationReject
 	}
 	// Rate per signer, not per forwarding peer: an honest authority forwards
@@ -228,15 +233,19 @@ func (t *Topic) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) 
 	// in the seen-cache, so it could not arrive again from anyone else. Checked
 	// after the signature, so nobody can spend another node's allowance.
 	if !local && !n.msgRate.allow(string(env.From), now) {
+		c.rateLimit.Add(1)
 		return pubsub.ValidationIgnore
 	}
 	switch t.validate(env.From, env.Payload) {
 	case Accept:
 		m.ValidatorData = &env
+		c.accepted.Add(1)
 		return pubsub.ValidationAccept
 	case Ignore:
+		c.ignored.Add(1)
 		return pubsub.ValidationIgnore
 	default:
+		c.rejected.Add(1)
 		return pubsub.ValidationReject
 	}
 }
