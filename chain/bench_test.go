@@ -62,7 +62,9 @@ func BenchmarkProposeLargeHistory(b *testing.B) {
 		st.cleared[sl] = newCleared(market.Result{Slot: sl, Price: 100_000, Volume: 1000, Trades: trades}, testGenesis().Tariff)
 		st.settled[sl] = newSettled(market.Settlement{Slot: sl, Energy: 1000})
 	}
-	c.st, c.entries = st, st.entries()
+	e := st.entries()
+	st.hist.absorb(st, e)
+	c.st, c.entries = st, e
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c.Propose(ms(40_000, 0)+int64(i), kAuth.acct, nil)

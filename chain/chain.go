@@ -242,7 +242,7 @@ func (c *Chain) genesisBlock(st *state) Block {
 		Height:    0,
 		Time:      c.g.OpenAt(0) - 1,
 		TxRoot:    TxRoot(nil),
-		StateHash: stateHash(st.entries()),
+		StateHash: st.hash(st.entries()),
 	}, Txs: []Tx{}}
 }
 
@@ -295,12 +295,15 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[
 }
 
 func (c *Chain) install(ex *execution) {
+	// Every execution shares the committed history; the new records join it
+	// and leave the entries that later commits diff against.
+	ex.st.hist.absorb(ex.st, ex.entries)
 	c.head = ex.block.Header
 	c.headHash = ex.block.Hash()
 	c.st = ex.st
 	c.entries = ex.entries
 	c.status = Status{Height: c.head.Height, StateHash: c.head.StateHash, Time: c.head.Time,
-		LastCleared: ex.st.lastCleared(), LastSettled: ex.st.lastSettled()}
+		LastCleared: ex.st.hist.lastCleared, LastSettled: ex.st.hist.lastSettled}
 	clear(c.cache)
 }
 
@@ -363,7 +366,7 @@ func (c *Chain) load() error {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("pruning marker: %w", err)
 		}
-		if got := stateHash(entries); got != head.StateHash {
+		if got := stateHash(nil, entries); got != head.StateHash {
 			return fmt.Errorf("state hash %s, head block %d says %s", got, head.Height, head.StateHash)
 		}
 		st, err := loadState(entries)
@@ -500,7 +503,7 @@ func (c *Chain) Propose(nowMs int64, proposer Account, txs []Tx) (Block, []error
 		Time:      t,
 		Parent:    c.headHash,
 		TxRoot:    TxRoot(included),
-		StateHash: stateHash(ex.entries),
+		StateHash: ex.st.hash(ex.entries),
 		Proposer:  proposer,
 	}, Txs: included}
 	c.remember(ex)
@@ -568,7 +571,7 @@ func (c *Chain) validate(b Block, nowMs int64) (*execution, error) {
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	if got := stateHash(ex.entries); got != h.StateHash {
+	if got := ex.st.hash(ex.entries); got != h.StateHash {
 		return nil, bad("state hash %s after execution, header says %s", got, h.StateHash)
 	}
 	ex.block = b
@@ -774,7 +777,7 @@ func (c *Chain) Orders(s unit.Slot) []market.Order {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	ss := c.st.slots[s]
-	if _, settled := c.st.settled[s]; ss == nil || settled {
+	if ss == nil || c.st.isSettled(s) {
 		return nil
 	}
 	var out []market.Order
@@ -790,7 +793,7 @@ func (c *Chain) Orders(s unit.Slot) []market.Order {
 func (c *Chain) Result(s unit.Slot) (market.Result, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	r, ok := c.st.cleared[s]
+	r, ok := c.st.clearedOf(s)
 	return cloneResult(r.Result), ok
 }
 
@@ -798,7 +801,7 @@ func (c *Chain) Result(s unit.Slot) (market.Result, bool) {
 func (c *Chain) Settlement(s unit.Slot) (market.Settlement, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	r, ok := c.st.settled[s]
+	r, ok := c.st.settledOf(s)
 	return cloneSettlement(r.st), ok
 }
 

@@ -79,7 +79,7 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 		if err := s.tariff.Market().Check(mo); err != nil {
 			return fmt.Errorf("%w: %w", ErrOrderBounds, err)
 		}
-		if _, done := s.cleared[o.Slot]; done {
+		if s.isCleared(o.Slot) {
 			// Unreachable while block times increase: clearing happens only after gate closure.
 			return fmt.Errorf("%w: %s already cleared", ErrSlotClosed, o.Slot)
 		}
@@ -125,7 +125,7 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 			return fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
 		}
 		ss := s.slots[a.Slot]
-		if _, settled := s.settled[a.Slot]; ss == nil || settled {
+		if ss == nil || s.isSettled(a.Slot) {
 			return fmt.Errorf("%w: %s", ErrNothingToSettle, a.Slot)
 		}
 		if _, ok := ss.attest[tx.From]; ok {
@@ -149,7 +149,7 @@ func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
 	var events []Event
 	slots := slices.Sorted(maps.Keys(s.slots))
 	for _, sl := range slots {
-		if _, done := s.cleared[sl]; done || g.GateClosure(sl) > timeMs {
+		if s.isCleared(sl) || g.GateClosure(sl) > timeMs {
 			continue
 		}
 		ss := s.slots[sl]
@@ -165,8 +165,8 @@ func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
 		events = append(events, SlotCleared{Slot: sl, Result: res})
 	}
 	for _, sl := range slots {
-		c, done := s.cleared[sl]
-		if _, settled := s.settled[sl]; !done || settled {
+		c, done := s.clearedOf(sl)
+		if !done || s.isSettled(sl) {
 			continue
 		}
 		if len(c.Result.Trades) > 0 && g.SettleAt(sl) > timeMs {
@@ -203,7 +203,7 @@ const maxPrunePerBlock = 2048
 // the timing rules, as their slot's windows have passed.
 func (s *state) prune(budget int) {
 	for _, sl := range slices.Sorted(maps.Keys(s.slots)) {
-		if _, done := s.settled[sl]; !done {
+		if !s.isSettled(sl) {
 			continue
 		}
 		ss := s.slots[sl]
@@ -236,10 +236,10 @@ func (s *state) prune(budget int) {
 // due reports whether a block at timeMs would clear or settle anything.
 func (s *state) due(g *Genesis, timeMs int64) bool {
 	for sl := range s.slots {
-		if _, settled := s.settled[sl]; settled {
+		if s.isSettled(sl) {
 			continue // only pruning left, which never needs a block of its own
 		}
-		c, cleared := s.cleared[sl]
+		c, cleared := s.clearedOf(sl)
 		if !cleared && g.GateClosure(sl) <= timeMs {
 			return true
 		}

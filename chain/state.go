@@ -37,8 +37,9 @@ type state struct {
 	participants map[Account]admission
 	tariff       Tariff
 	slots        map[unit.Slot]*slotState // slots with orders, not yet settled or not yet pruned
-	cleared      map[unit.Slot]clearedRec
-	settled      map[unit.Slot]settledRec
+	hist         *history                 // committed cleared and settled records, shared read-only
+	cleared      map[unit.Slot]clearedRec // cleared by this execution, not yet in hist
+	settled      map[unit.Slot]settledRec // settled by this execution, not yet in hist
 	balances     map[Account]unit.Money
 	txs          map[Hash]txRec
 }
@@ -96,6 +97,89 @@ func newSettled(st market.Settlement) settledRec {
 	return settledRec{st: st, enc: newEntry(mustJSON(st))}
 }
 
+// history holds the cleared and settled records of committed blocks. They never
+// change once written, so every execution shares the committed history
+// read-only and keeps its own new records in state.cleared and state.settled;
+// Chain.install absorbs them when the block commits. keys lists the history's
+// entries sorted, so the state hash merges them with the other entries without
+// rebuilding or re-sorting them every block.
+type history struct {
+	cleared                  map[unit.Slot]clearedRec
+	settled                  map[unit.Slot]settledRec
+	keys                     []histKey
+	lastCleared, lastSettled unit.Slot // -1 = none
+}
+
+type histKey struct {
+	key string
+	d   Hash
+}
+
+func newHistory() *history {
+	return &history{cleared: map[unit.Slot]clearedRec{}, settled: map[unit.Slot]settledRec{}, lastCleared: -1, lastSettled: -1}
+}
+
+// absorb moves s's new cleared and settled records into h and removes their
+// entries from entries (which may be nil).
+func (h *history) absorb(s *state, entries map[string]entry) {
+	if len(s.cleared)+len(s.settled) == 0 {
+		return
+	}
+	adds := make([]histKey, 0, len(s.cleared)+len(s.settled))
+	for sl, r := range s.cleared {
+		k := "c/" + slotKey(sl)
+		h.cleared[sl] = r
+		adds = append(adds, histKey{k, r.enc.d})
+		delete(entries, k)
+		if h.lastCleared == -1 || sl > h.lastCleared {
+			h.lastCleared = sl
+		}
+	}
+	for sl, r := range s.settled {
+		k := "d/" + slotKey(sl)
+		h.settled[sl] = r
+		adds = append(adds, histKey{k, r.enc.d})
+		delete(entries, k)
+		if h.lastSettled == -1 || sl > h.lastSettled {
+			h.lastSettled = sl
+		}
+	}
+	slices.SortFunc(adds, func(a, b histKey) int { return strings.Compare(a.key, b.key) })
+	merged := make([]histKey, 0, len(h.keys)+len(adds))
+	i, j := 0, 0
+	for i < len(h.keys) || j < len(adds) {
+		if j == len(adds) || i < len(h.keys) && h.keys[i].key < adds[j].key {
+			merged = append(merged, h.keys[i])
+			i++
+		} else {
+			merged = append(merged, adds[j])
+			j++
+		}
+	}
+	h.keys = merged
+	s.cleared = map[unit.Slot]clearedRec{}
+	s.settled = map[unit.Slot]settledRec{}
+}
+
+func (s *state) clearedOf(sl unit.Slot) (clearedRec, bool) {
+	if r, ok := s.cleared[sl]; ok {
+		return r, true
+	}
+	r, ok := s.hist.cleared[sl]
+	return r, ok
+}
+
+func (s *state) settledOf(sl unit.Slot) (settledRec, bool) {
+	if r, ok := s.settled[sl]; ok {
+		return r, true
+	}
+	r, ok := s.hist.settled[sl]
+	return r, ok
+}
+
+func (s *state) isCleared(sl unit.Slot) bool { _, ok := s.clearedOf(sl); return ok }
+func (s *state) isSettled(sl unit.Slot) bool { _, ok := s.settledOf(sl); return ok }
+
 type txRec struct {
 	Height uint64    `json:"height"`
 	Kind   TxKind    `json:"kind"`
@@ -107,6 +191,7 @@ func newState(g Genesis) *state {
 		participants: map[Account]admission{},
 		tariff:       Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
 		slots:        map[unit.Slot]*slotState{},
+		hist:         newHistory(),
 		cleared:      map[unit.Slot]clearedRec{},
 		settled:      map[unit.Slot]settledRec{},
 		balances:     map[Account]unit.Money{},
@@ -118,12 +203,14 @@ func newState(g Genesis) *state {
 	return s
 }
 
-// clone returns a deep copy that shares nothing mutable with s. Results and
-// settlements are never mutated after they are stored, so they are shared.
+// clone returns a copy that shares nothing mutable with s but the history, which
+// executions only read. Results and settlements are never mutated after they
+// are stored, so they are shared.
 func (s *state) clone() *state {
 	c := &state{
 		participants: maps.Clone(s.participants),
 		tariff:       s.tariff,
+		hist:         s.hist,
 		slots:        make(map[unit.Slot]*slotState, len(s.slots)),
 		cleared:      maps.Clone(s.cleared),
 		settled:      maps.Clone(s.settled),
@@ -162,8 +249,9 @@ func parseSlotKey(k string) (unit.Slot, error) {
 	return unit.Slot(binary.BigEndian.Uint64(b) ^ (1 << 63)), nil
 }
 
-// entries serialises s into its key/value entries. Cleared and settled records
-// reuse the entry made when they were created.
+// entries serialises s into its key/value entries, except the committed history
+// (see history; stateHash merges it in). New cleared and settled records reuse
+// the entry made when they were created.
 func (s *state) entries() map[string]entry {
 	m := make(map[string]entry, len(s.participants)+len(s.balances)+len(s.txs)+2*len(s.cleared)+1)
 	put := func(k string, v any) { m[k] = newEntry(mustJSON(v)) }
@@ -197,31 +285,49 @@ func (s *state) entries() map[string]entry {
 	return m
 }
 
-// stateHash is SHA-256 over all entries in key order, each written as
-// uvarint(len key), key, SHA-256(value). Hashing value digests rather than values
-// keeps the per-block cost small as settled history grows: the digests of
-// records that never change are computed once.
-func stateHash(m map[string]entry) Hash {
+// stateHash is SHA-256 over all entries (the history's and m's) in key order,
+// each written as uvarint(len key), key, SHA-256(value). Hashing value digests
+// rather than values keeps the per-block cost small as settled history grows:
+// the history's digests and order are kept, only m is sorted.
+func stateHash(hist []histKey, m map[string]entry) Hash {
 	keys := slices.Sorted(maps.Keys(m))
 	d := sha256.New()
 	d.Write([]byte("gridmesh/state/v1\n"))
 	var n [binary.MaxVarintLen64]byte
-	for _, k := range keys {
-		e := m[k]
+	write := func(k string, digest *Hash) {
 		d.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
 		d.Write([]byte(k))
-		d.Write(e.d[:])
+		d.Write(digest[:])
+	}
+	i, j := 0, 0
+	for i < len(hist) || j < len(keys) {
+		switch {
+		case j == len(keys) || i < len(hist) && hist[i].key < keys[j]:
+			write(hist[i].key, &hist[i].d)
+			i++
+		case i < len(hist) && hist[i].key == keys[j]:
+			i++ // cannot happen (history records are never re-added); m wins
+		default:
+			e := m[keys[j]]
+			write(keys[j], &e.d)
+			j++
+		}
 	}
 	var h Hash
 	d.Sum(h[:0])
 	return h
 }
 
-// loadState rebuilds a state from its entries and checks that it serialises back
-// to exactly the same entries (so no entry was damaged or left over).
+// hash is the state hash of s given its entries.
+func (s *state) hash(entries map[string]entry) Hash { return stateHash(s.hist.keys, entries) }
+
+// loadState rebuilds a state from all its entries and checks that it serialises
+// back to exactly the same entries (so no entry was damaged or left over). Its
+// cleared and settled records are new (not yet in its history).
 func loadState(m map[string]entry) (*state, error) {
 	s := &state{
 		participants: map[Account]admission{},
+		hist:         newHistory(),
 		slots:        map[unit.Slot]*slotState{},
 		cleared:      map[unit.Slot]clearedRec{},
 		settled:      map[unit.Slot]settledRec{},
@@ -334,18 +440,4 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		return fmt.Errorf("unknown key")
 	}
 	return nil
-}
-
-func (s *state) lastCleared() unit.Slot { return maxKey(s.cleared) }
-func (s *state) lastSettled() unit.Slot { return maxKey(s.settled) }
-
-func maxKey[V any](m map[unit.Slot]V) unit.Slot {
-	out := unit.Slot(-1)
-	first := true
-	for k := range m {
-		if first || k > out {
-			out, first = k, false
-		}
-	}
-	return out
 }
