@@ -252,3 +252,34 @@ func copyDir(t *testing.T, src, dst string) {
 		}
 	}
 }
+
+// TestOpenTwice: a store in use by another Chain is refused, and not called corrupt.
+func TestOpenTwice(t *testing.T) {
+	dir := t.TempDir()
+	c := openDir(t, dir, testGenesis())
+	defer c.Close()
+	_, err := Open(dir, testGenesis())
+	if err == nil || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("second Open = %v, want a not-corrupt error", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	c, err := OpenMemory(testGenesis())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := c.CheckTx(orderTx(kAlice, market.Sell, 10, 1, 100_000, 1), ms(10, -100)); !errors.Is(err, ErrClosed) {
+		t.Errorf("CheckTx after Close = %v, want ErrClosed", err)
+	}
+	if _, errs := c.Propose(ms(10, -100), kAuth.acct, []Tx{{}}); !errors.Is(errs[0], ErrClosed) {
+		t.Errorf("Propose after Close = %v, want ErrClosed", errs)
+	}
+	if _, err := c.Commit(Block{}, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Commit after Close = %v, want ErrClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
