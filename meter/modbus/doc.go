@@ -1,7 +1,8 @@
 // Package modbus reads electricity meters over Modbus: TCP (MBAP framing) and
 // RTU frames over TCP (serial gateways), with the meters described as data.
 //
-// A Profile (profiles/*.toml, embedded) lists where a meter keeps each value:
+// A Profile (configs/meters/*.toml, embedded there as meters.FS and parsed
+// with LoadProfiles) lists where a meter keeps each value:
 // the function (holding or input registers), the address, the type (16, 32
 // or 64-bit integers, IEEE-754 floats), the word/byte order ("abcd" is
 // big-endian, "cdab" swaps the 16-bit words, "badc" swaps the bytes within
@@ -15,7 +16,9 @@
 // Integers are scaled exactly (truncating toward zero); floats are rounded to
 // the nearest unit (float32 counters resolve about 1 Wh up to 16 MWh).
 //
-// Selection is explicit: Profiles() and ProfileByName; no init() registry.
+// Selection is explicit: LoadProfiles(fsys) and FindProfile; no init()
+// registry, and no import of configs/meters here (the composition root passes
+// the profiles in, keeping the driver's imports to meter and unit).
 // The serial line (RTU on a UART, several meters per line with pacing) comes
 // with a serial-port dependency later; the RTU framing here is the same.
 //

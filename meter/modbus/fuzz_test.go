@@ -2,6 +2,8 @@ package modbus
 
 import (
 	"testing"
+
+	"github.com/gridmesh/gridmesh/configs/meters"
 )
 
 // FuzzResponse fuzzes the response checks and value decoding: no input may
@@ -39,7 +41,7 @@ func FuzzResponse(f *testing.F) {
 // and an accepted profile plans blocks within its limits.
 func FuzzParseProfile(f *testing.F) {
 	for _, name := range []string{"sdm630.toml", "sunspec-203.toml", "cg-em24.toml"} {
-		b, err := profileFS.ReadFile("profiles/" + name)
+		b, err := meters.FS.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gridmesh/gridmesh/configs/meters"
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -112,7 +113,7 @@ func expect(p Profile) meter.Reading {
 // TestEveryProfile reads every embedded profile from a device over Modbus TCP
 // and over RTU-over-TCP.
 func TestEveryProfile(t *testing.T) {
-	ps, err := Profiles()
+	ps, err := LoadProfiles(meters.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestEveryProfile(t *testing.T) {
 }
 
 func TestPlanBlocks(t *testing.T) {
-	p, err := ProfileByName("sdm630")
+	p, err := testProfile("sdm630")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestPlanBlocks(t *testing.T) {
 	if diff := cmp.Diff(wantPlan, got, cmp.AllowUnexported(block{})); diff != "" {
 		t.Errorf("sdm630 plan (-want +got):\n%s", diff)
 	}
-	s, _ := ProfileByName("sunspec-203")
+	s, _ := testProfile("sunspec-203")
 	if n := len(s.Plan()); n != 1 {
 		t.Errorf("sunspec-203 plan has %d blocks, want 1 (gaps of <= 20 registers)", n)
 	}
@@ -196,7 +197,7 @@ func TestKnownRegisters(t *testing.T) {
 }
 
 func TestSentinels(t *testing.T) {
-	p, _ := ProfileByName("abb-b23")
+	p, _ := testProfile("abb-b23")
 	d := newDevice(t, TCP)
 	load(t, d, p)
 	// Export not available: all ones.
@@ -213,7 +214,7 @@ func TestSentinels(t *testing.T) {
 }
 
 func TestException(t *testing.T) {
-	p, _ := ProfileByName("sdm120")
+	p, _ := testProfile("sdm120")
 	d := newDevice(t, TCP)
 	load(t, d, p)
 	d.mu.Lock()
@@ -232,7 +233,7 @@ func TestException(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	p, _ := ProfileByName("sdm120")
+	p, _ := testProfile("sdm120")
 	d := newDevice(t, RTUOverTCP)
 	load(t, d, p)
 	d.mu.Lock()
@@ -262,7 +263,7 @@ func TestTimeout(t *testing.T) {
 // TestDeviceRestart drops the connection between reads and in the middle of
 // a poll; the client reconnects and retries once.
 func TestDeviceRestart(t *testing.T) {
-	p, _ := ProfileByName("sdm630")
+	p, _ := testProfile("sdm630")
 	d := newDevice(t, TCP)
 	load(t, d, p)
 	c := NewClient(d.addr(), TCP)
@@ -305,15 +306,15 @@ unit = "MWh"
 			t.Errorf("bad profile: err = %v, want it to mention %q", err, w)
 		}
 	}
-	if _, err := ProfileByName("sdm999"); !errors.Is(err, ErrUnknownProfile) {
-		t.Errorf("ProfileByName(sdm999) err = %v", err)
+	if _, err := testProfile("sdm999"); !errors.Is(err, ErrUnknownProfile) {
+		t.Errorf("testProfile(sdm999) err = %v", err)
 	}
 }
 
 // BenchmarkRead compares block reads with one request per value (as mbmd
 // does) for an SDM630 over Modbus TCP on loopback.
 func BenchmarkRead(b *testing.B) {
-	p, _ := ProfileByName("sdm630")
+	p, _ := testProfile("sdm630")
 	single := p
 	single.MaxBlock = 2 // every value its own request
 	for _, bc := range []struct {

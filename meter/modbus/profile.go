@@ -2,20 +2,16 @@ package modbus
 
 import (
 	"bytes"
-	"embed"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
-	"path"
 	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 )
-
-//go:embed profiles/*.toml
-var profileFS embed.FS
 
 // Function codes this package reads with.
 const (
@@ -55,44 +51,45 @@ type Profile struct {
 	Values   []Value `toml:"values"`
 }
 
-// Profiles returns the embedded profiles sorted by name.
-func Profiles() ([]Profile, error) {
-	ents, err := profileFS.ReadDir("profiles")
+// LoadProfiles parses every *.toml file at the root of fsys (the embedded
+// configs/meters: meters.FS) and returns the profiles sorted by name. Two
+// profiles with one name are an error.
+func LoadProfiles(fsys fs.FS) ([]Profile, error) {
+	names, err := fs.Glob(fsys, "*.toml")
 	if err != nil {
 		return nil, err
 	}
 	var ps []Profile
-	for _, e := range ents {
-		b, err := profileFS.ReadFile(path.Join("profiles", e.Name()))
+	for _, n := range names {
+		b, err := fs.ReadFile(fsys, n)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("modbus: profile %s: %w", n, err)
 		}
 		p, err := ParseProfile(b)
 		if err != nil {
-			return nil, fmt.Errorf("modbus: profile %s: %w", e.Name(), err)
+			return nil, fmt.Errorf("modbus: profile %s: %w", n, err)
 		}
 		ps = append(ps, p)
 	}
 	slices.SortFunc(ps, func(a, b Profile) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(ps); i++ {
+		if ps[i].Name == ps[i-1].Name {
+			return nil, fmt.Errorf("modbus: profile name %q given twice", ps[i].Name)
+		}
+	}
 	return ps, nil
 }
 
-// ErrUnknownProfile is returned by ProfileByName.
+// ErrUnknownProfile is returned by FindProfile.
 var ErrUnknownProfile = errors.New("modbus: unknown profile")
 
-// ProfileByName returns the embedded profile with the name.
-func ProfileByName(name string) (Profile, error) {
-	ps, err := Profiles()
-	if err != nil {
-		return Profile{}, err
-	}
+// FindProfile returns the profile with the name from ps.
+func FindProfile(ps []Profile, name string) (Profile, error) {
+	var names []string
 	for _, p := range ps {
 		if p.Name == name {
 			return p, nil
 		}
-	}
-	var names []string
-	for _, p := range ps {
 		names = append(names, p.Name)
 	}
 	return Profile{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownProfile, name, strings.Join(names, ", "))

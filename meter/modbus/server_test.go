@@ -6,7 +6,18 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/gridmesh/gridmesh/configs/meters"
 )
+
+// testProfile returns the profile name from configs/meters.
+func testProfile(name string) (Profile, error) {
+	ps, err := LoadProfiles(meters.FS)
+	if err != nil {
+		return Profile{}, err
+	}
+	return FindProfile(ps, name)
+}
 
 // device is a test double of a Modbus device (or a gateway with several
 // units): it answers function 3 and 4 from register maps over Modbus TCP or
