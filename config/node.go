@@ -22,6 +22,12 @@ const (
 	RoleAuthority = "authority" // utility or co-op: admits participants, produces blocks
 )
 
+// Clock sources (node.clock).
+const (
+	ClockKernel = "kernel" // wait until the kernel reports NTP synchronisation
+	ClockTrust  = "trust"  // take the host clock as it is
+)
+
 // MeterDrivers lists the meter drivers a node config may name; only
 // SupportedMeterDrivers work in this version.
 var (
@@ -66,6 +72,10 @@ type NodeSection struct {
 	Role string `toml:"role"` // RoleHome or RoleAuthority
 	Key  string `toml:"key"`  // ed25519 key file (mode 0600), from `gridmesh init`
 	Data string `toml:"data"` // data directory (chain and meter journal)
+	// Clock says how the node knows its clock is right: ClockKernel waits for the
+	// kernel to report NTP synchronisation (a Pi has no real-time clock);
+	// ClockTrust takes the host clock as it is (demo, tests, hosts without NTP).
+	Clock string `toml:"clock"`
 }
 
 // Network is [network]: the network to join and how to reach peers.
@@ -117,8 +127,9 @@ func DefaultNode() Node {
 	return Node{
 		Version: Version,
 		Node: NodeSection{
-			Key:  "node.key",
-			Data: "data",
+			Key:   "node.key",
+			Data:  "data",
+			Clock: ClockKernel,
 		},
 		Network: Network{
 			Genesis:   "genesis.toml",
@@ -199,6 +210,7 @@ func (n Node) validate(p *problems) {
 		p.add("node.name", "expected up to 64 printable characters, got %q", n.Node.Name)
 	}
 	p.oneOf("node.role", n.Node.Role, RoleHome, RoleAuthority)
+	p.oneOf("node.clock", n.Node.Clock, ClockKernel, ClockTrust)
 	if n.Node.Key == "" {
 		p.add("node.key", "expected the path of the key file, such as \"node.key\", got \"\"")
 	}

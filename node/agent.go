@@ -49,7 +49,7 @@ func (a *agent) active() bool {
 // tick returns the transactions to publish now: new orders and attestations, and
 // earlier ones not yet included.
 func (a *agent) tick(now time.Time) []chain.Tx {
-	if !a.active() {
+	if !a.active() || !a.n.clockOK() {
 		return nil
 	}
 	ms := now.UnixMilli()

@@ -250,6 +250,7 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		c.Node.Name = m.name
 		c.Node.Role = m.role
 		c.Network.MDNS = false // the demo talks on loopback only
+		c.Node.Clock = config.ClockTrust
 		c.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 		if m.port != 0 {
 			c.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", m.port)}

@@ -27,6 +27,7 @@ type Status struct {
 	LastCleared  unit.Slot   `json:"last_cleared"`
 	LastSettled  unit.Slot   `json:"last_settled"`
 	Rejected     int64       `json:"gossip_rejected"`
+	ClockSynced  bool        `json:"clock_synced"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -55,6 +56,7 @@ func (n *Node) Status() Status {
 	st.Peers = len(n.host.Peers())
 	st.Reachability = n.host.Reachability()
 	st.Rejected = n.rejected.Load()
+	st.ClockSynced = n.clockOK()
 	n.mu.RLock()
 	st.OpenSlots = n.chain.OpenSlots(time.Now().UnixMilli())
 	n.mu.RUnlock()

@@ -202,6 +202,12 @@ func (l *loop) handleReady(ctx context.Context) error {
 }
 
 func (l *loop) build(height uint64, round int32) {
+	if !l.n.clockOK() {
+		// Without a synchronised clock the block time could be anything: let the
+		// round time out and another authority propose.
+		l.n.log.Warn("not proposing: the clock is not synchronised (node.clock)", "height", height, "round", round)
+		return
+	}
 	now := time.Now().UnixMilli()
 	txs := l.pool.Pending(maxBlockTxs)
 	l.n.mu.RLock()

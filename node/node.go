@@ -75,6 +75,14 @@ type Node struct {
 	timeoutIn chan consensus.Timeout
 	bestSeen  atomic.Uint64 // highest height heard of from peers
 	rejected  atomic.Int64  // gossip payloads rejected or ignored
+
+	kernelClock func() bool // kernelClockSynced; replaced in tests
+}
+
+// clockOK reports whether the node may do time-dependent work: propose, attest
+// and trade (DESIGN.md, Clocks).
+func (n *Node) clockOK() bool {
+	return n.cfg.Node.Clock == config.ClockTrust || n.kernelClock()
 }
 
 // RunConfig runs one node from the config file at path (`gridmesh run -c path`).
@@ -127,6 +135,8 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		voteIn:    make(chan consensus.Message, 4096),
 		blockIn:   make(chan certified, 256),
 		timeoutIn: make(chan consensus.Timeout, 256),
+
+		kernelClock: kernelClockSynced,
 	}
 	n.validators = make(map[consensus.ID]ed25519.PublicKey, len(gen.Authorities))
 	for _, a := range gen.Authorities {

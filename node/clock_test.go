@@ -1,0 +1,42 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+)
+
+// A home whose clock is not synchronised places no order and attests nothing; once
+// the kernel reports synchronisation it trades.
+func TestAgentWaitsForClock(t *testing.T) {
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = 1, 1
+	now := time.Now()
+	paths, err := writeDemoNetwork(t.TempDir(), opts, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Load(paths[1], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	n.cfg.Node.Clock = config.ClockKernel
+	synced := false
+	n.kernelClock = func() bool { return synced }
+	a := newAgent(n)
+	open := time.UnixMilli(n.gen.OpenAt(0))
+	if txs := a.tick(open); len(txs) != 0 {
+		t.Fatalf("unsynchronised clock: agent produced %d txs; want none", len(txs))
+	}
+	if n.Status().ClockSynced {
+		t.Error("status says clock_synced with an unsynchronised kernel clock")
+	}
+	synced = true
+	txs := a.tick(open)
+	if len(txs) != 1 || txs[0].Kind != chain.TxOrder || txs[0].Order.Slot != 0 {
+		t.Fatalf("synchronised clock at slot 0's opening: got %d txs %+v; want one order for slot 0", len(txs), txs)
+	}
+}
