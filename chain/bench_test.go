@@ -70,3 +70,32 @@ func BenchmarkProposeLargeHistory(b *testing.B) {
 		c.Propose(ms(40_000, 0)+int64(i), kAuth.acct, nil)
 	}
 }
+
+// BenchmarkValidateBlock: a follower validates a block of 500 signed orders it
+// has not seen before (signature checks on all cores, execution, state hash).
+func BenchmarkValidateBlock(b *testing.B) {
+	g := testGenesis()
+	proposer, _ := OpenMemory(g)
+	defer proposer.Close()
+	v, _ := OpenMemory(g)
+	defer v.Close()
+	txs := make([]Tx, 500)
+	for j := range txs {
+		txs[j] = orderTx(kAlice, market.Sell, 1000, unit.Wh(j+1), 100_000, uint64(j))
+	}
+	now := ms(1000, -290)
+	blk, _ := proposer.Propose(now, kAuth.acct, txs)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		v.mu.Lock()
+		clear(v.cache)
+		v.mu.Unlock()
+		v.verified.mu.Lock()
+		v.verified.m = nil
+		v.verified.mu.Unlock()
+		if err := v.Validate(blk, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(txs))/b.Elapsed().Seconds(), "tx/s")
+}

@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +70,32 @@ type verifiedSet struct {
 }
 
 const maxVerified = 1 << 16
+
+// verifyAll verifies txs (those not remembered) on up to GOMAXPROCS
+// goroutines, as ed25519 verification dominates the cost of a block; errs[i] is
+// the verdict on txs[i].
+func (v *verifiedSet) verifyAll(txs []Tx) []error {
+	errs := make([]error, len(txs))
+	workers := min(runtime.GOMAXPROCS(0), len(txs)/16+1)
+	if workers <= 1 {
+		for i, tx := range txs {
+			errs[i] = v.verify(tx)
+		}
+		return errs
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(txs); i += workers {
+				errs[i] = v.verify(txs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
 
 // verify is tx.Verify, remembered by hash.
 func (v *verifiedSet) verify(tx Tx) error {
@@ -453,9 +480,10 @@ func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
 func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex *execution, included []Tx, errs []error, err error) {
 	st := c.st.clone()
 	errs = make([]error, len(txs))
+	sigErrs := c.verified.verifyAll(txs)
 	size := len(Block{Header: c.head}.Encode()) + 1024 // header and slack
 	for i, tx := range txs {
-		txErr := c.verified.verify(tx)
+		txErr := sigErrs[i]
 		if txErr == nil {
 			n := len(tx.Encode()) + 1
 			if size+n > MaxBlockBytes || len(included) >= MaxBlockTxs {
