@@ -1,16 +1,24 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -119,6 +127,8 @@ func TestEndToEnd(t *testing.T) {
 	if sum != 0 {
 		t.Errorf("balances sum to %d; want 0", sum)
 	}
+
+	checkHTTP(t, auth.n, paths[2])
 
 	// Stop a home, let the chain move on, and reopen it on its directory.
 	home := homes[0]
@@ -229,5 +239,71 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkHTTP exercises the status and transaction API of a running authority: a
+// garbled transaction is refused with 400, a signed order from a home's key is
+// taken (202) and shows up in a committed block.
+func checkHTTP(t *testing.T, auth *Node, homeConfig string) {
+	t.Helper()
+	base := "http://" + auth.api.Addr().String() + "/api/v1/"
+	var st Status
+	getJSON(t, base+"status", &st)
+	if st.Role != "authority" || st.Height == 0 || st.StateHash == "" || st.Peers == 0 {
+		t.Errorf("GET status: got %+v; want an authority with height > 0, a state hash and peers", st)
+	}
+	resp, err := http.Post(base+"tx", "application/json", strings.NewReader(`{"chain_id":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST a garbled tx: status %d; want 400", resp.StatusCode)
+	}
+
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(homeConfig), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := auth.gen.SlotAt(time.Now().UnixMilli()) + 2
+	tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: 7,
+		Order: &chain.Order{Side: market.Buy, Slot: slot, Energy: 1, Price: auth.gen.Tariff.Floor + auth.gen.Tariff.Fee}}
+	tx.Sign(key)
+	from := auth.Status().Height
+	resp, err = http.Post(base+"tx", "application/json", bytes.NewReader(tx.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || got["hash"] != tx.Hash().String() {
+		t.Fatalf("POST a signed order: status %d, body %v; want 202 and hash %s", resp.StatusCode, got, tx.Hash())
+	}
+	waitFor(t, "the posted order in a block", 30*time.Second, func() bool {
+		for h := from + 1; h <= auth.Status().Height; h++ {
+			var b BlockInfo
+			getJSON(t, fmt.Sprintf("%sblocks/%d", base, h), &b)
+			if slices.Contains(b.Txs, got["hash"]) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }

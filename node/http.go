@@ -4,8 +4,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
 
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -69,10 +74,86 @@ func (n *Node) Status() Status {
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(n.Status())
+		writeJSON(w, http.StatusOK, n.Status())
 	})
+	mux.HandleFunc("POST /api/v1/tx", n.serveTx)
+	mux.HandleFunc("GET /api/v1/blocks/{height}", n.serveBlock)
 	return mux
+}
+
+// serveTx takes one signed transaction (its canonical chain encoding) from a local
+// tool, checks it as gossip would, hands it to the loop and gossips it. It
+// answers 202 with the tx hash, or 400 with the reason.
+func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, chain.MaxTxBytes+1))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	tx, err := chain.DecodeTx(body)
+	if err == nil {
+		err = tx.Verify()
+	}
+	if err == nil {
+		n.mu.RLock()
+		err = n.chain.CheckTx(tx, time.Now().UnixMilli())
+		n.mu.RUnlock()
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	select {
+	case n.txIn <- tx:
+	case <-r.Context().Done():
+		return
+	}
+	if err := n.txTopic.Publish(r.Context(), body); err != nil {
+		httpError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"hash": tx.Hash().String()})
+}
+
+// BlockInfo is the body of GET /api/v1/blocks/{height}.
+type BlockInfo struct {
+	Height    uint64   `json:"height"`
+	Hash      string   `json:"hash"`
+	Time      int64    `json:"time_ms"`
+	Proposer  string   `json:"proposer"`
+	StateHash string   `json:"state_hash"`
+	Txs       []string `json:"txs"`
+}
+
+func (n *Node) serveBlock(w http.ResponseWriter, r *http.Request) {
+	h, err := strconv.ParseUint(r.PathValue("height"), 10, 64)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Errorf("height: %w", err))
+		return
+	}
+	n.mu.RLock()
+	b, _, err := n.chain.Block(h)
+	n.mu.RUnlock()
+	if err != nil {
+		httpError(w, http.StatusNotFound, err)
+		return
+	}
+	info := BlockInfo{Height: b.Header.Height, Hash: b.Hash().String(), Time: b.Header.Time,
+		Proposer: string(b.Header.Proposer), StateHash: b.Header.StateHash.String(), Txs: make([]string, len(b.Txs))}
+	for i, tx := range b.Txs {
+		info.Txs[i] = tx.Hash().String()
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
 // serveSync answers a peer's request for blocks from a height, with certificates.
