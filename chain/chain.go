@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/bits"
 	"os"
@@ -194,7 +195,9 @@ func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, er
 	}
 	db, err := openBadger(opt)
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
+		// A new store, one locked by another process or one we may not read is
+		// not corrupt; anything else badger refuses in an existing store is.
+		if !existed || errors.Is(err, fs.ErrPermission) || strings.Contains(err.Error(), "lock") {
 			return nil, fmt.Errorf("chain: open store at %s: %w", dir, err)
 		}
 		return nil, &corruptError{dir, err}

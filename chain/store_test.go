@@ -283,3 +283,18 @@ func TestClosed(t *testing.T) {
 		t.Errorf("second Close = %v", err)
 	}
 }
+
+func TestOpenUnwritable(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root may write anywhere")
+	}
+	parent := t.TempDir()
+	if err := os.Chmod(parent, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(parent, 0o700)
+	_, err := Open(filepath.Join(parent, "chain"), testGenesis())
+	if err == nil || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open in a read-only directory = %v, want a not-corrupt error", err)
+	}
+}
