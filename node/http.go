@@ -33,6 +33,7 @@ type Status struct {
 	LastSettled  unit.Slot   `json:"last_settled"`
 	Rejected     int64       `json:"gossip_rejected"`
 	ClockSynced  bool        `json:"clock_synced"`
+	Evidence     int64       `json:"evidence"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -62,6 +63,7 @@ func (n *Node) Status() Status {
 	st.Reachability = n.host.Reachability()
 	st.Rejected = n.rejected.Load()
 	st.ClockSynced = n.clockOK()
+	st.Evidence = n.evidence.Load()
 	n.mu.RLock()
 	st.OpenSlots = n.chain.OpenSlots(time.Now().UnixMilli())
 	n.mu.RUnlock()

@@ -183,6 +183,12 @@ func (l *loop) handleReady(ctx context.Context) error {
 				}
 			})
 		}
+		for _, ev := range rd.Evidence {
+			// Recording evidence on chain is future work; until then it is
+			// counted in the status and logged for the operator.
+			l.n.evidence.Add(1)
+			l.n.log.Error("authority signed conflicting messages", "from", ev.A.From, "height", ev.A.Height, "round", ev.A.Round, "type", ev.A.Type)
+		}
 		// 3. Apply decided blocks.
 		for _, d := range rd.Decided {
 			if err := l.commitDecided(ctx, d); err != nil {

@@ -75,6 +75,7 @@ type Node struct {
 	timeoutIn chan consensus.Timeout
 	bestSeen  atomic.Uint64 // highest height heard of from peers
 	rejected  atomic.Int64  // gossip payloads rejected or ignored
+	evidence  atomic.Int64  // conflicting signed messages seen from authorities
 
 	kernelClock func() bool // kernelClockSynced; replaced in tests
 }
