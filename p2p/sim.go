@@ -179,14 +179,13 @@ func RunSim(ctx context.Context, cfg SimConfig) (SimResult, error) {
 		}
 		topics[i] = tp
 	}
-	for i, tp := range topics {
+	for _, tp := range topics {
 		for len(tp.Peers()) == 0 {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		_ = i
 	}
 	time.Sleep(3 * hb) // heartbeats: meshes form
 

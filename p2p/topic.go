@@ -99,7 +99,12 @@ func (t *Topic) Name() string { return t.name }
 
 // Publish signs payload into an envelope that expires MessageTTL from now and
 // publishes it. It fails if the payload is too large, if the topic's own validator
-// does not accept it, or if ctx ends first.
+// does not accept it, or if ctx ends first. It succeeds even when no peer is
+// connected: gossip is best-effort, and callers that need every node to have a
+// payload re-announce it (PublishUntil) or sync it over a request stream.
+//
+// Expiries come from the local clock: a node whose clock is not synchronised
+// must not publish (DESIGN.md, Clocks).
 func (t *Topic) Publish(ctx context.Context, payload []byte) error {
 	return t.PublishUntil(ctx, payload, t.n.now().Add(t.n.cfg.MessageTTL))
 }
