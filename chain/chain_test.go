@@ -183,3 +183,34 @@ func TestResultsAreCopies(t *testing.T) {
 		t.Fatalf("status %+v differs from an untouched chain's %+v", c.Status(), other.Status())
 	}
 }
+
+func TestStatement(t *testing.T) {
+	c := openMem(t, testGenesis())
+	for _, s := range []unit.Slot{10, 20} {
+		produce(t, c, ms(s, -200), orderTx(kAlice, market.Sell, s, 1000, 100_000, 1), orderTx(kBob, market.Buy, s, 500, 200_000, 1))
+		produce(t, c, ms(s, -60))
+		produce(t, c, ms(s, 61), attestTx(kAlice, s, 0, 400))
+		produce(t, c, ms(s, 120))
+	}
+	bal := c.Balances()
+	for _, k := range []key{kAlice, kBob, kOperator} {
+		lines := c.Statement(k.acct, 0, 100)
+		if len(lines) != 2 || lines[0].Slot != 10 || lines[1].Slot != 20 {
+			t.Fatalf("statement of %s = %+v, want slots 10 and 20", k.acct[:8], lines)
+		}
+		var net unit.Money
+		for _, l := range lines {
+			net += l.Net
+		}
+		if net != bal[k.acct] {
+			t.Errorf("statement of %s nets %d, balance %d", k.acct[:8], net, bal[k.acct])
+		}
+	}
+	a := c.Statement(kAlice.acct, 11, 21)
+	if len(a) != 1 || a[0].Sold != 400 || a[0].Received <= 0 || a[0].Net != a[0].Received {
+		t.Fatalf("alice's slot 20 = %+v, want 400 Wh sold, net = received", a)
+	}
+	if got := c.Statement(kCarol.acct, 0, 100); len(got) != 0 {
+		t.Fatalf("carol's statement = %+v, want none", got)
+	}
+}

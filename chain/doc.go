@@ -92,6 +92,9 @@
 // 10^18). The encodings of market types inside state values follow their Go
 // field names, so changing those types changes the state hash.
 //
+// Statement lists an account's settled slots (energy bought and sold, money
+// paid, received, fees, net) for the utility's billing export.
+//
 // # Mempool
 //
 // Pool holds unchecked transactions by hash, bounded, in arrival order; callers
