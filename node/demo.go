@@ -40,7 +40,7 @@ type DemoOptions struct {
 
 // DefaultDemoOptions are the demo's defaults.
 func DefaultDemoOptions() DemoOptions {
-	return DemoOptions{Homes: 6, Authorities: 1, Slot: 5 * time.Second, For: 90 * time.Second, Seed: 1}
+	return DemoOptions{Homes: 6, Authorities: 4, Slot: 5 * time.Second, For: 90 * time.Second, Seed: 1}
 }
 
 // Summary is what the demo reports at the end (the last line of stdout with --json).
