@@ -198,10 +198,7 @@ func (c *Client) tcpRoundTrip(unit byte, pdu []byte) ([]byte, error) {
 }
 
 func (c *Client) rtuRoundTrip(unit byte, pdu []byte) ([]byte, error) {
-	req := append([]byte{unit}, pdu...)
-	crc := CRC16(req)
-	req = append(req, byte(crc), byte(crc>>8))
-	if _, err := c.conn.Write(req); err != nil {
+	if _, err := c.conn.Write(rtuFrame(unit, pdu)); err != nil {
 		return nil, err
 	}
 	// unit, function, then either an exception code or a byte count.
@@ -209,23 +206,12 @@ func (c *Client) rtuRoundTrip(unit byte, pdu []byte) ([]byte, error) {
 	if _, err := io.ReadFull(c.conn, h[:]); err != nil {
 		return nil, err
 	}
-	rest := 2 // CRC after an exception code
-	if h[1]&0x80 == 0 {
-		rest = int(h[2]) + 2
-	}
-	body := make([]byte, rest)
-	if _, err := io.ReadFull(c.conn, body); err != nil {
+	frame := make([]byte, rtuLen(h[1], h[2]))
+	copy(frame, h[:])
+	if _, err := io.ReadFull(c.conn, frame[3:]); err != nil {
 		return nil, err
 	}
-	frame := append(h[:], body...)
-	n := len(frame)
-	if got := CRC16(frame[:n-2]); got != uint16(frame[n-2])|uint16(frame[n-1])<<8 {
-		return nil, fmt.Errorf("%w: crc mismatch", ErrProtocol)
-	}
-	if frame[0] != unit {
-		return nil, fmt.Errorf("%w: unit %d answered for %d", ErrProtocol, frame[0], unit)
-	}
-	return frame[1 : n-2], nil
+	return checkRTU(frame, unit)
 }
 
 // CRC16 is the Modbus RTU CRC (reflected 0x8005, initial 0xFFFF), sent low

@@ -19,8 +19,14 @@
 // Selection is explicit: LoadProfiles(fsys) and FindProfile; no init()
 // registry, and no import of configs/meters here (the composition root passes
 // the profiles in, keeping the driver's imports to meter and unit).
-// The serial line (RTU on a UART, several meters per line with pacing) comes
-// with a serial-port dependency later; the RTU framing here is the same.
+// Three ways to reach a meter, all behind Conn: a Client over TCP (Modbus
+// TCP, or RTU frames through a serial gateway: RTUOverTCP), and a Line, RTU
+// on a serial port (go.bug.st/serial) with several meters (units) on one
+// RS-485 bus. A Line serialises exchanges with a mutex, keeps the line
+// silent for Gap between frames (3.5 characters, at least 1.75 ms) and for
+// DeviceGap between exchanges with the same unit, bounds each answer by
+// Timeout, retries timeouts and garbled frames (never exceptions), flushes
+// late answers before each request, and reopens a port that vanished.
 //
-// Imports: meter and unit (plus BurntSushi/toml for the profiles).
+// Imports: meter and unit (plus BurntSushi/toml and go.bug.st/serial).
 package modbus

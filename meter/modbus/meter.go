@@ -71,15 +71,16 @@ func funcCode(f string) byte {
 // Meter reads one device with a profile through a Client. It implements
 // meter.Reader.
 type Meter struct {
-	c       *Client
+	c       Conn
 	unit    byte
 	profile Profile
 	plan    []block
 }
 
-// NewMeter returns a reader for the device unit behind c, described by p
-// (which must be valid: see Profile.Validate).
-func NewMeter(c *Client, unitID byte, p Profile) *Meter {
+// NewMeter returns a reader for the device unit reached through c (a
+// Client or a Line), described by p (which must be valid: see
+// Profile.Validate, LoadProfiles).
+func NewMeter(c Conn, unitID byte, p Profile) *Meter {
 	return &Meter{c: c, unit: unitID, profile: p, plan: p.Plan()}
 }
 

@@ -33,10 +33,22 @@ var sunspecSF = map[string]int16{"A": -2, "V": -1, "W": 0, "Wh": 1}
 // profile says; it is the inverse of Meter.Read.
 func load(t testing.TB, d *device, p Profile) {
 	t.Helper()
+	loadInto(t, d.set, p)
+}
+
+// loadUnit loads p into the registers of one unit of d.
+func loadUnit(t testing.TB, d *device, unit byte, p Profile) {
+	t.Helper()
+	loadInto(t, func(fn byte, addr uint16, b []byte) { d.setUnit(unit, fn, addr, b) }, p)
+}
+
+// loadInto puts p's values, encoded as the profile says, through set.
+func loadInto(t testing.TB, set func(fn byte, addr uint16, b []byte), p Profile) {
+	t.Helper()
 	// A profile with max_gap promises that the registers between its values
 	// exist (as in a SunSpec model): the device holds zeros there.
 	for _, b := range p.Plan() {
-		d.set(b.function, b.start, make([]byte, 2*b.count))
+		set(b.function, b.start, make([]byte, 2*b.count))
 	}
 	for _, v := range p.Values {
 		fn := funcCode(v.Function)
@@ -47,7 +59,7 @@ func load(t testing.TB, d *device, p Profile) {
 		if v.ScaleRegister != nil {
 			sf := sunspecSF[v.Unit]
 			exp += int(sf)
-			d.set(fn, uint16(*v.ScaleRegister), binary.BigEndian.AppendUint16(nil, uint16(sf)))
+			set(fn, uint16(*v.ScaleRegister), binary.BigEndian.AppendUint16(nil, uint16(sf)))
 		}
 		x := want[v.Field]
 		if v.Invert {
@@ -74,7 +86,7 @@ func load(t testing.TB, d *device, p Profile) {
 			b = binary.BigEndian.AppendUint64(nil, uint64(x))
 			b = b[8-2*regs(v.Type):]
 		}
-		d.set(fn, v.Address, order(b, v.Order))
+		set(fn, v.Address, order(b, v.Order))
 	}
 }
 

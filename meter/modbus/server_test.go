@@ -6,6 +6,9 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
+
+	"go.bug.st/serial"
 
 	"github.com/gridmesh/gridmesh/configs/meters"
 )
@@ -28,11 +31,15 @@ type device struct {
 	framing Framing
 
 	mu        sync.Mutex
-	regs      map[byte]map[uint16]uint16 // function -> address -> value
-	exception byte                       // answer every request with this exception (0 = none)
-	silent    bool                       // read requests but never answer
+	regs      map[byte]map[uint16]uint16          // function -> address -> value
+	unitRegs  map[byte]map[byte]map[uint16]uint16 // if set: unit -> regs; other units stay silent (a bus)
+	exception byte                                // answer every request with this exception (0 = none)
+	silent    bool                                // read requests but never answer
+	corrupt   int                                 // garble the CRC of this many next RTU answers
 	requests  int
+	arrivals  []arrival
 	conns     []net.Conn
+	ports     []serial.Port
 	wg        sync.WaitGroup
 }
 
@@ -48,10 +55,63 @@ func newDevice(t testing.TB, f Framing) *device {
 	return d
 }
 
+// arrival is when a request for a unit was read.
+type arrival struct {
+	unit byte
+	at   time.Time
+}
+
+// newSerialDevice serves RTU on the serial port path (one end of a socat
+// pair) until the test ends or the port vanishes; serveSerial starts it again.
+func newSerialDevice(t testing.TB, path string) *device {
+	d := &device{t: t, framing: RTUOverTCP, regs: map[byte]map[uint16]uint16{FuncHolding: {}, FuncInput: {}}}
+	d.serveSerial(path)
+	t.Cleanup(func() {
+		d.dropConns()
+		d.wg.Wait()
+	})
+	return d
+}
+
+// serveSerial opens path and answers requests on it.
+func (d *device) serveSerial(path string) {
+	p, err := serial.Open(path, &serial.Mode{BaudRate: 9600})
+	if err != nil {
+		d.t.Fatalf("device: open %s: %v", path, err)
+	}
+	d.mu.Lock()
+	d.ports = append(d.ports, p)
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer p.Close()
+		d.handle(p)
+	}()
+}
+
+// setUnit puts registers into the map of one unit (making the device a bus
+// of units).
+func (d *device) setUnit(unit, fn byte, addr uint16, b []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.unitRegs == nil {
+		d.unitRegs = map[byte]map[byte]map[uint16]uint16{}
+	}
+	if d.unitRegs[unit] == nil {
+		d.unitRegs[unit] = map[byte]map[uint16]uint16{FuncHolding: {}, FuncInput: {}}
+	}
+	for i := 0; i+1 < len(b); i += 2 {
+		d.unitRegs[unit][fn][addr+uint16(i/2)] = binary.BigEndian.Uint16(b[i:])
+	}
+}
+
 func (d *device) addr() string { return d.ln.Addr().String() }
 
 func (d *device) close() {
-	d.ln.Close()
+	if d.ln != nil {
+		d.ln.Close()
+	}
 	d.dropConns()
 	d.wg.Wait()
 }
@@ -62,7 +122,10 @@ func (d *device) dropConns() {
 	for _, c := range d.conns {
 		c.Close()
 	}
-	d.conns = nil
+	for _, p := range d.ports {
+		p.Close()
+	}
+	d.conns, d.ports = nil, nil
 	d.mu.Unlock()
 }
 
@@ -93,7 +156,7 @@ func (d *device) serve() {
 	}
 }
 
-func (d *device) handle(c net.Conn) {
+func (d *device) handle(c io.ReadWriter) {
 	for {
 		var unit byte
 		var pdu []byte
@@ -120,7 +183,7 @@ func (d *device) handle(c net.Conn) {
 			}
 			unit, pdu = f[0], f[1:6]
 		}
-		resp := d.answer(pdu)
+		resp := d.answer(unit, pdu)
 		if resp == nil {
 			continue
 		}
@@ -131,6 +194,12 @@ func (d *device) handle(c net.Conn) {
 		} else {
 			out = append([]byte{unit}, resp...)
 			crc := CRC16(out)
+			d.mu.Lock()
+			if d.corrupt > 0 {
+				d.corrupt--
+				crc ^= 0x5555
+			}
+			d.mu.Unlock()
 			out = append(out, byte(crc), byte(crc>>8))
 		}
 		if _, err := c.Write(out); err != nil {
@@ -139,11 +208,16 @@ func (d *device) handle(c net.Conn) {
 	}
 }
 
-func (d *device) answer(pdu []byte) []byte {
+func (d *device) answer(unit byte, pdu []byte) []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.requests++
-	if d.silent {
+	d.arrivals = append(d.arrivals, arrival{unit, time.Now()})
+	regs := d.regs
+	if d.unitRegs != nil {
+		regs = d.unitRegs[unit]
+	}
+	if d.silent || regs == nil {
 		return nil
 	}
 	fn := pdu[0]
@@ -156,7 +230,7 @@ func (d *device) answer(pdu []byte) []byte {
 	addr, count := binary.BigEndian.Uint16(pdu[1:]), binary.BigEndian.Uint16(pdu[3:])
 	resp := []byte{fn, byte(2 * count)}
 	for i := range count {
-		v, ok := d.regs[fn][addr+i]
+		v, ok := regs[fn][addr+i]
 		if !ok {
 			return []byte{fn | 0x80, 2} // illegal data address
 		}
