@@ -205,4 +205,3 @@ func TestSerialConfig(t *testing.T) {
 		t.Errorf("missing device: err = %v", err)
 	}
 }
-

@@ -65,4 +65,3 @@ func Open(c Config) (Port, error) {
 	}
 	return p, nil
 }
-
