@@ -389,8 +389,11 @@ func (c *Chain) load() error {
 		}
 		if pb, err := txn.Get([]byte(keyPruned)); err == nil {
 			v, err := pb.ValueCopy(nil)
-			if err != nil || len(v) != 8 {
-				return fmt.Errorf("pruning marker: %v", err)
+			if err != nil {
+				return fmt.Errorf("pruning marker: %w", err)
+			}
+			if len(v) != 8 {
+				return fmt.Errorf("pruning marker is %d bytes, want 8", len(v))
 			}
 			c.pruned = binary.BigEndian.Uint64(v)
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
