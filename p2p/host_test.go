@@ -533,3 +533,18 @@ func TestGossipParamsValid(t *testing.T) {
 		t.Errorf("MeshDegree 6 gives D=%d Dhi=%d, want the defaults D=%d Dhi=%d", gp.D, gp.Dhi, def.D, def.Dhi)
 	}
 }
+
+func TestDialOnlyHost(t *testing.T) {
+	a := newTestHost(t, 1, nil)
+	b := newTestHost(t, 2, func(c *Config) { c.Listen = nil; c.Bootstrap = a.Addrs() })
+	if got := b.Addrs(); len(got) != 0 {
+		t.Errorf("dial-only host Addrs() = %v, want none", got)
+	}
+	eventually(t, 5*time.Second, "the dial-only host to reach its bootstrap peer", func() bool {
+		return len(b.Peers()) == 1
+	})
+	a.Handle("echo/1", 16, func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) { return req, nil })
+	if got, err := b.Request(context.Background(), a.ID(), "echo/1", []byte("x"), 16); err != nil || string(got) != "x" {
+		t.Errorf("echo = %q, %v; want \"x\", nil", got, err)
+	}
+}
