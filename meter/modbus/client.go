@@ -132,7 +132,10 @@ func (c *Client) roundTrip(ctx context.Context, unit, function byte, addr, count
 		deadline = d
 	}
 	c.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	// The func may run after roundTrip returned and c.conn changed: it
+	// holds its own copy of the connection.
+	conn := c.conn
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	pdu := []byte{function, byte(addr >> 8), byte(addr), byte(count >> 8), byte(count)}

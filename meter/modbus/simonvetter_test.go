@@ -222,9 +222,17 @@ func TestSimonvetterFaults(t *testing.T) {
 			}
 		}
 		s.h.mu.Unlock()
+		// The retry may beat the new listener (connection refused): then
+		// this Read fails cleanly and the next one succeeds.
 		got, err := m.Read(t.Context())
 		if err != nil {
-			t.Fatalf("Read across a restart: %v", err)
+			if errors.Is(err, ErrProtocol) {
+				t.Fatalf("Read across a restart: %v, want an I/O error, not a bad answer", err)
+			}
+			got, err = m.Read(t.Context())
+		}
+		if err != nil {
+			t.Fatalf("Read after a restart: %v", err)
 		}
 		if diff := cmp.Diff(expect(p), got); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
@@ -233,8 +241,8 @@ func TestSimonvetterFaults(t *testing.T) {
 		n := s.h.requests
 		s.h.onReq = nil
 		s.h.mu.Unlock()
-		if n != m.Requests()+1 {
-			t.Errorf("server saw %d requests, want %d (one retried)", n, m.Requests()+1)
+		if n < m.Requests()+1 {
+			t.Errorf("server saw %d requests, want at least %d (one retried)", n, m.Requests()+1)
 		}
 	})
 }
