@@ -101,7 +101,10 @@ func (a *agent) order(s unit.Slot) (chain.Tx, bool) {
 	to := time.UnixMilli(g.SlotStart(s + 1))
 	imp, exp := a.n.meter.Forecast(from, to)
 	strategy := market.Strategy{SellMin: a.n.cfg.Trading.SellMinPrice, BuyMax: a.n.cfg.Trading.BuyMaxPrice}
-	side, energy, price, ok := market.Quote(g.Tariff, strategy, imp, exp, 1_000_000)
+	a.n.mu.RLock()
+	tariff := a.n.chain.Tariff().Market()
+	a.n.mu.RUnlock()
+	side, energy, price, ok := market.Quote(tariff, strategy, imp, exp, 1_000_000)
 	if !ok {
 		return chain.Tx{}, false
 	}

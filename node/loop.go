@@ -217,10 +217,19 @@ func (l *loop) build(height uint64, round int32) {
 	now := time.Now().UnixMilli()
 	txs := l.pool.Pending(maxBlockTxs)
 	l.n.mu.RLock()
-	blk, rejected := l.n.chain.Propose(now, l.n.self, txs)
+	blk, errs := l.n.chain.Propose(now, l.n.self, txs)
 	l.n.mu.RUnlock()
-	if len(rejected) > 0 {
-		l.n.log.Debug("txs left out of block", "count", len(rejected))
+	// Propose answers every tx: nil = included, ErrBlockFull = try the next block,
+	// anything else = it can never be included: drop it from the pool.
+	var dead []chain.Tx
+	for i, err := range errs {
+		if err != nil && !errors.Is(err, chain.ErrBlockFull) {
+			dead = append(dead, txs[i])
+		}
+	}
+	if len(dead) > 0 {
+		l.pool.Remove(dead)
+		l.n.log.Debug("txs dropped from the pool", "count", len(dead))
 	}
 	if err := l.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: consensus.Hash(blk.Hash())}); err != nil {
 		l.n.log.Warn("proposal not taken", "err", err)
@@ -267,6 +276,14 @@ func (l *loop) commit(blk chain.Block, cert []byte) error {
 		return fmt.Errorf("commit block %d: %w", blk.Header.Height, err)
 	}
 	l.pool.Remove(blk.Txs)
+	if l.pool.Len() > 0 {
+		// Orders whose gate closed and attestations whose window ended can never
+		// be included; a pool that keeps them would ask for blocks forever.
+		now := time.Now().UnixMilli()
+		l.n.mu.RLock()
+		l.pool.Recheck(func(tx chain.Tx) error { return l.n.chain.CheckTx(tx, now) })
+		l.n.mu.RUnlock()
+	}
 	l.agent.committed(blk)
 	l.n.publishStatus()
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
