@@ -3,8 +3,9 @@
 // rate-limited request/response streams. It carries bytes and knows nothing of
 // markets, orders or blocks.
 //
-// Imports: the standard library, go-libp2p and go-libp2p-pubsub. Nothing of
-// gridmesh (enforced by the repository's import test).
+// Imports: the standard library, go-libp2p (with go-multiaddr) and
+// go-libp2p-pubsub (with its protobuf messages). Nothing of gridmesh (enforced by
+// the repository's import test).
 //
 // Decisions recorded here:
 //
@@ -23,7 +24,7 @@
 //     envelopes whose expiry lies further ahead than MessageTTL+ClockSkew. The
 //     seen-cache lives at least as long as that window, so a message still valid
 //     can never loop back. Re-announcement therefore publishes new bytes (a fresh
-//     expiry); receivers deduplicate payloads themselves.
+//     expiry), and Next deduplicates payloads (below).
 //   - Topic validation order: decode (strict, size-limited) → network → expiry →
 //     signature → rate per signer → the caller's validator. Malformed,
 //     foreign-network and badly signed envelopes are rejected (peer scoring
@@ -48,7 +49,11 @@
 //     AutoNAT's view ("unknown" until it has one).
 //   - RunSim (sim.go) starts real hosts in one process on loopback and measures
 //     gossip latency, delivery, traffic and goroutines; loss and delay come from
-//     a wrapper around the host gossipsub writes through (shape.go).
+//     a wrapper around the host gossipsub writes through (shape.go). Loss drops
+//     whole gossip RPCs that carry messages: over TCP and QUIC lost packets are
+//     retransmitted, so what a real network loses is whole messages.
+//   - Stats counts validation outcomes and gossipsub's otherwise silent drops
+//     (validation queue full, throttled, send queue full).
 //   - Request/response protocol ids are /gridmesh/<network>/<proto>. A request and a
 //     response are each one frame: uvarint length then bytes; a response frame is
 //     preceded by one status byte (0 ok, 1 error text). Each side enforces its size
