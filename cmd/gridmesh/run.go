@@ -23,6 +23,7 @@ Commands:
   version        print version, commit, Go version and platform
   market clear   clear a set of orders from a file and print the result
   sim            reserved for the deterministic simulations (not built yet)
+  bench chain    finality and tx/s of authorities run as processes
 
 Run "gridmesh <command> --help" for a command's flags.
 `
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdMarket(rest, stdout)
 	case "sim":
 		return cmdSim(rest, stdout)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
 	default:
 		return usagef("unknown command %q (see gridmesh --help)", cmd)
 	}

@@ -40,6 +40,7 @@ var rules = []rule{
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
 	{"internal/deptest", nil},
+	{"internal/crashtest", []string{"chain", "config", "market", "p2p", "unit"}},
 	{"configs/...", nil}, // data embedded as packages (configs/meters)
 	{"firmware/...", []string{"*"}},
 }

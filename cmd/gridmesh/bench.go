@@ -1,0 +1,520 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gridmesh/gridmesh/internal/crashtest"
+)
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const about = `
+Commands:
+  chain   finality and throughput of authorities run as separate processes`
+	if len(args) == 0 {
+		return usagef("bench: expected a command: chain (see gridmesh bench --help)")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintf(stdout, "Usage: gridmesh bench <command> [flags]\n%s\n", about)
+		return nil
+	case "chain":
+		return cmdBenchChain(ctx, args[1:], stdout, stderr)
+	default:
+		return usagef("bench: unknown command %q (see gridmesh bench --help)", args[0])
+	}
+}
+
+// benchOptions are the flags of `gridmesh bench chain`.
+type benchOptions struct {
+	Authorities int
+	Rate        float64 // offered tx/s
+	For         time.Duration
+	StopOne     bool
+	Accounts    int
+	JSON        bool
+	Keep        bool
+	Seed        uint64
+	Poll        time.Duration // status polling interval of the observer
+	Drain       time.Duration // how long to wait for accepted txs after offering ends
+
+	binary string // the gridmesh executable; "" = os.Executable() (tests set it)
+}
+
+func defaultBenchOptions() benchOptions {
+	return benchOptions{Authorities: 4, Rate: 100, For: 30 * time.Second, Accounts: 256, Seed: 1,
+		Poll: 25 * time.Millisecond, Drain: 15 * time.Second}
+}
+
+func (o benchOptions) validate() error {
+	switch {
+	case o.Authorities < 4:
+		return usagef("bench chain: --authorities: expected at least 4 (a network that is not a development network), got %d", o.Authorities)
+	case o.Rate <= 0 || o.Rate > 100_000:
+		return usagef("bench chain: --rate: expected tx/s in (0, 100000], got %g", o.Rate)
+	case o.For <= 0:
+		return usagef("bench chain: --for: expected a duration > 0, got %v", o.For)
+	case o.Accounts < 1:
+		return usagef("bench chain: --accounts: expected at least 1, got %d", o.Accounts)
+	case o.Poll < 20*time.Millisecond || o.Poll > 50*time.Millisecond:
+		return usagef("bench chain: --poll: expected 20ms to 50ms, got %v", o.Poll)
+	case o.Drain < 0:
+		return usagef("bench chain: --drain: expected a duration >= 0, got %v", o.Drain)
+	}
+	return nil
+}
+
+func cmdBenchChain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o := defaultBenchOptions()
+	c := newCommand("bench chain", "[--authorities N] [--rate R] [--for D] [--stop-one] [--accounts N] [--json]", `
+Measure the chain as an operator would run it: write a network of N
+authorities into a temporary directory, start each as its own process
+(gridmesh run -c node.toml) on loopback, wait until they are connected, then
+offer signed orders at R tx/s for D, round-robin over the authorities by
+POST /api/v1/tx. Each tx's finality is the time from its POST to its block
+being seen committed by polling the first authority's status (every --poll,
+then fetching the new blocks). Reports offered, accepted and committed counts,
+sustained committed tx/s, finality p50/p95/p99, blocks, each authority's peak
+RSS and whether all authorities agree on the state hash at a common height.
+With --stop-one, the last authority is SIGKILLed after a third of the run.
+Budgets (issue 4): p50 < 0.5 s, p99 < 2 s (< 4 s with one stopped),
+at least 1,000 tx/s.`)
+	c.fs.IntVar(&o.Authorities, "authorities", o.Authorities, "number of authorities (processes)")
+	c.fs.Float64Var(&o.Rate, "rate", o.Rate, "offered transactions per second")
+	c.fs.DurationVar(&o.For, "for", o.For, "how long to offer transactions")
+	c.fs.BoolVar(&o.StopOne, "stop-one", o.StopOne, "SIGKILL one authority after a third of the run")
+	c.fs.IntVar(&o.Accounts, "accounts", o.Accounts, "participant accounts signing the orders")
+	c.fs.BoolVar(&o.JSON, "json", o.JSON, "end with the results as one JSON line")
+	c.fs.BoolVar(&o.Keep, "keep", o.Keep, "keep the temporary directory (configs, data, the nodes' stderr)")
+	c.fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the generated orders")
+	c.fs.DurationVar(&o.Poll, "poll", o.Poll, "status polling interval (the finality's granularity)")
+	c.fs.DurationVar(&o.Drain, "drain", o.Drain, "after offering, how long to wait for accepted txs to commit")
+	if err := c.parse(args, stdout); err != nil {
+		return done(err)
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if err := require64Bit(); err != nil {
+		return err
+	}
+	res, err := benchChain(ctx, o, stdout)
+	if err != nil {
+		return err
+	}
+	res.print(stdout, o.JSON)
+	if !res.StateAgree {
+		return fmt.Errorf("bench chain: authorities disagree on the state hash at height %d", res.CommonHeight)
+	}
+	return nil
+}
+
+// benchResult is what `gridmesh bench chain` reports (the JSON line with --json).
+type benchResult struct {
+	Authorities   int       `json:"authorities"`
+	Rate          float64   `json:"rate"`
+	ForS          float64   `json:"for_s"`
+	StopOne       bool      `json:"stop_one"`
+	Stopped       string    `json:"stopped,omitempty"`
+	StoppedAtS    float64   `json:"stopped_at_s,omitempty"`
+	Offered       int       `json:"offered"`
+	OfferedRate   float64   `json:"offered_tx_s"`
+	Accepted      int       `json:"accepted"`
+	Rejected      int       `json:"rejected"`
+	Failed        int       `json:"failed"` // transport errors
+	Committed     int       `json:"committed"`
+	InWindow      int       `json:"committed_in_window"`
+	Sustained     float64   `json:"sustained_tx_s"`
+	P50           float64   `json:"p50_ms"`
+	P95           float64   `json:"p95_ms"`
+	P99           float64   `json:"p99_ms"`
+	Max           float64   `json:"max_ms"`
+	PollMs        float64   `json:"poll_ms"`
+	Blocks        int       `json:"blocks"`
+	MaxBlockTxs   int       `json:"max_block_txs"`
+	PeakRSSKiB    []int64   `json:"peak_rss_kib"`
+	CommonHeight  uint64    `json:"common_height"`
+	StateAgree    bool      `json:"state_agree"`
+	Evidence      int64     `json:"evidence"`
+	LoadStart     string    `json:"loadavg_start"`
+	LoadEnd       string    `json:"loadavg_end"`
+	SignS         float64   `json:"sign_s"`
+	Reasons       []string  `json:"reject_reasons,omitempty"`
+	Dir           string    `json:"dir,omitempty"`
+	finalityMs    []float64 // sorted
+	stoppedIndex  int
+	notCommitted  int
+	behindOffered time.Duration
+}
+
+// benchTx is one offered transaction and what became of it.
+type benchTx struct {
+	raw       []byte
+	post      time.Time // when its POST started
+	committed time.Time // when the observer first saw it in a block
+	outcome   int32     // 0 not sent, 1 accepted, 2 rejected, 3 failed
+}
+
+func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benchResult, err error) {
+	res = benchResult{Authorities: o.Authorities, Rate: o.Rate, ForS: o.For.Seconds(), StopOne: o.StopOne,
+		PollMs: float64(o.Poll) / float64(time.Millisecond), stoppedIndex: -1,
+		PeakRSSKiB: make([]int64, o.Authorities)}
+	bin := o.binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return res, fmt.Errorf("bench chain: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "gridmesh-bench-")
+	if err != nil {
+		return res, err
+	}
+	if o.Keep {
+		res.Dir = dir
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	cl, err := crashtest.Write(dir, crashtest.Options{Binary: bin, Authorities: o.Authorities,
+		Accounts: o.Accounts, ChainID: "gridmesh-bench"}, time.Now())
+	if err != nil {
+		return res, fmt.Errorf("bench chain: %w", err)
+	}
+
+	// Sign everything before the clock starts, so the bench's own signing does
+	// not compete with the nodes for the CPU during the run.
+	n := int(math.Ceil(o.Rate * o.For.Seconds()))
+	txs := make([]benchTx, n)
+	index := make(map[string]int, n)
+	signStart := time.Now()
+	gen := cl.NewOrders(o.Seed)
+	for i := range txs {
+		tx := gen.Next()
+		txs[i].raw = tx.Encode()
+		index[tx.Hash().String()] = i
+	}
+	res.SignS = time.Since(signStart).Seconds()
+
+	res.LoadStart = loadavg()
+	defer cl.Stop(5 * time.Second)
+	all := make([]int, o.Authorities)
+	for i := range all {
+		all[i] = i
+		if err := cl.Start(i); err != nil {
+			return res, err
+		}
+	}
+	fmt.Fprintf(stdout, "bench chain: %d authorities as processes, data in %s; %d orders signed in %.2fs\n",
+		o.Authorities, dir, n, res.SignS)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = cl.WaitConnected(wctx, all)
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("bench chain: %w (see %s/*/stderr.log)", err, dir)
+	}
+	st, err := cl.Status(ctx, 0)
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(stdout, "connected; offering %g tx/s for %s, observing authority-1 every %s\n", o.Rate, o.For, o.Poll)
+
+	// The observer: poll authority 0, fetch each new block, stamp its txs.
+	var mu sync.Mutex // guards txs[i].committed, res.Blocks, res.MaxBlockTxs
+	obsCtx, stopObs := context.WithCancel(ctx)
+	obsDone := make(chan struct{})
+	startHeight := st.Height
+	var obsHeight atomic.Uint64
+	obsHeight.Store(startHeight)
+	go func() {
+		defer close(obsDone)
+		seen := startHeight
+		tick := time.NewTicker(o.Poll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-obsCtx.Done():
+				return
+			case <-tick.C:
+			}
+			st, err := cl.Status(obsCtx, 0)
+			if err != nil {
+				continue
+			}
+			for h := seen + 1; h <= st.Height; h++ {
+				b, err := cl.Block(obsCtx, 0, h)
+				if err != nil {
+					break
+				}
+				now := time.Now()
+				mu.Lock()
+				res.Blocks++
+				res.MaxBlockTxs = max(res.MaxBlockTxs, len(b.Txs))
+				for _, hash := range b.Txs {
+					if i, ok := index[hash]; ok && txs[i].committed.IsZero() {
+						txs[i].committed = now
+					}
+				}
+				mu.Unlock()
+				seen = h
+				obsHeight.Store(h)
+			}
+		}
+	}()
+	defer func() { stopObs(); <-obsDone }()
+
+	// The offer: a dispatcher paces txs at the rate; workers POST them.
+	var targets atomic.Pointer[[]int]
+	targets.Store(&all)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var rejMu sync.Mutex
+	reasons := map[string]int{}
+	workers := min(max(int(o.Rate/10), 16), 256)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				ts := *targets.Load()
+				t := ts[i%len(ts)]
+				mu.Lock()
+				txs[i].post = time.Now()
+				mu.Unlock()
+				err := cl.PostTx(ctx, t, txs[i].raw)
+				var out int32 = 1
+				if err != nil {
+					out = 3
+					if errors.Is(err, crashtest.ErrRejected) {
+						out = 2
+					}
+					rejMu.Lock()
+					reasons[shortReason(err)]++
+					rejMu.Unlock()
+				}
+				atomic.StoreInt32(&txs[i].outcome, out)
+			}
+		}()
+	}
+	t0 := time.Now()
+	var stopAt time.Time
+	if o.StopOne {
+		stopAt = t0.Add(o.For / 3)
+	}
+	sent := 0
+offer:
+	for i := range txs {
+		due := t0.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
+		if !stopAt.IsZero() && !due.Before(stopAt) {
+			k := o.Authorities - 1
+			if pid := cl.Pid(k); pid != 0 {
+				if kib, err := crashtest.PeakRSS(pid); err == nil {
+					res.PeakRSSKiB[k] = kib // its peak until it was killed
+				}
+			}
+			if err := cl.Kill(k); err != nil {
+				return res, err
+			}
+			res.Stopped, res.StoppedAtS, res.stoppedIndex = cl.Nodes[k].Name, time.Since(t0).Seconds(), k
+			alive := all[:k:k]
+			targets.Store(&alive)
+			fmt.Fprintf(stdout, "SIGKILLed %s at %.1fs\n", res.Stopped, res.StoppedAtS)
+			stopAt = time.Time{}
+		}
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				break offer
+			}
+		}
+		select {
+		case jobs <- i:
+			sent++
+		case <-ctx.Done():
+			break offer
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	offerEnd := time.Now()
+	res.Offered = sent
+	res.OfferedRate = float64(sent) / offerEnd.Sub(t0).Seconds()
+	res.behindOffered = offerEnd.Sub(t0) - o.For
+
+	// Drain: wait until every accepted tx is seen committed, or the drain ends.
+	deadline := time.Now().Add(o.Drain)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		pending := 0
+		mu.Lock()
+		for i := range txs[:sent] {
+			if atomic.LoadInt32(&txs[i].outcome) == 1 && txs[i].committed.IsZero() {
+				pending++
+			}
+		}
+		mu.Unlock()
+		if pending == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopObs()
+	<-obsDone
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+
+	windowEnd := t0.Add(o.For)
+	for i := range txs[:sent] {
+		switch atomic.LoadInt32(&txs[i].outcome) {
+		case 1:
+			res.Accepted++
+		case 2:
+			res.Rejected++
+		case 3:
+			res.Failed++
+		}
+		if c := txs[i].committed; !c.IsZero() {
+			res.Committed++
+			if !c.After(windowEnd) {
+				res.InWindow++
+			}
+			res.finalityMs = append(res.finalityMs, float64(c.Sub(txs[i].post))/float64(time.Millisecond))
+		} else if atomic.LoadInt32(&txs[i].outcome) == 1 {
+			res.notCommitted++
+		}
+	}
+	slices.Sort(res.finalityMs)
+	res.P50, res.P95, res.P99 = percentile(res.finalityMs, 50), percentile(res.finalityMs, 95), percentile(res.finalityMs, 99)
+	if len(res.finalityMs) > 0 {
+		res.Max = res.finalityMs[len(res.finalityMs)-1]
+	}
+	res.Sustained = float64(res.InWindow) / o.For.Seconds()
+	for r, k := range reasons {
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%d× %s", k, r))
+	}
+	slices.Sort(res.Reasons)
+
+	// Agreement: every running authority's state hash at a height all reached.
+	alive := *targets.Load()
+	for _, i := range alive {
+		if kib, err := crashtest.PeakRSS(cl.Pid(i)); err == nil {
+			res.PeakRSSKiB[i] = kib
+		}
+	}
+	res.CommonHeight, res.StateAgree, res.Evidence = agree(ctx, cl, alive, obsHeight.Load())
+	res.LoadEnd = loadavg()
+	return res, nil
+}
+
+// agree waits up to 10 s for every node in idx to reach height want, then
+// compares their state hashes at the lowest height all of them reached.
+func agree(ctx context.Context, cl *crashtest.Cluster, idx []int, want uint64) (common uint64, ok bool, evidence int64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		common, evidence = math.MaxUint64, 0
+		for _, i := range idx {
+			st, err := cl.Status(ctx, i)
+			if err != nil {
+				common = 0
+				continue
+			}
+			common = min(common, st.Height)
+			evidence += st.Evidence
+		}
+		if common >= want || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if common == 0 || common == math.MaxUint64 {
+		return 0, false, evidence
+	}
+	var hash string
+	for _, i := range idx {
+		b, err := cl.Block(ctx, i, common)
+		if err != nil {
+			return common, false, evidence
+		}
+		if hash == "" {
+			hash = b.StateHash
+		} else if b.StateHash != hash {
+			return common, false, evidence
+		}
+	}
+	return common, true, evidence
+}
+
+// percentile is the nearest-rank p-th percentile of sorted values (0 if none).
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	k := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[min(max(k, 0), len(sorted)-1)]
+}
+
+// shortReason trims an error for the summary of rejections.
+func shortReason(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func (r benchResult) print(w io.Writer, asJSON bool) {
+	fmt.Fprintf(w, "\noffered   %d txs at %.1f tx/s (target %g) for %.1fs\n", r.Offered, r.OfferedRate, r.Rate, r.ForS)
+	fmt.Fprintf(w, "accepted  %d (202), rejected %d, failed %d\n", r.Accepted, r.Rejected, r.Failed)
+	for _, s := range r.Reasons {
+		fmt.Fprintf(w, "          %s\n", s)
+	}
+	fmt.Fprintf(w, "committed %d (%d within the offering window, %d accepted but not seen committed)\n", r.Committed, r.InWindow, r.notCommitted)
+	fmt.Fprintf(w, "sustained %.1f committed tx/s (every signature checked)\n", r.Sustained)
+	fmt.Fprintf(w, "finality  p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms (POST to block seen; polled every %.0f ms)\n",
+		r.P50, r.P95, r.P99, r.Max, r.PollMs)
+	fmt.Fprintf(w, "blocks    %d (largest %d txs)\n", r.Blocks, r.MaxBlockTxs)
+	if r.Stopped != "" {
+		fmt.Fprintf(w, "stopped   %s by SIGKILL at %.1fs\n", r.Stopped, r.StoppedAtS)
+	}
+	rss := make([]string, len(r.PeakRSSKiB))
+	for i, k := range r.PeakRSSKiB {
+		rss[i] = fmt.Sprintf("%.1f", float64(k)/1024)
+	}
+	fmt.Fprintf(w, "peak RSS  %s MiB (VmHWM per authority)\n", strings.Join(rss, ", "))
+	agreeWord := "agree"
+	if !r.StateAgree {
+		agreeWord = "DISAGREE"
+	}
+	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d\n", agreeWord, r.CommonHeight, r.Evidence)
+	fmt.Fprintf(w, "load avg  %s at start, %s at end (shared machine)\n", r.LoadStart, r.LoadEnd)
+	if r.Dir != "" {
+		fmt.Fprintf(w, "kept      %s\n", r.Dir)
+	}
+	if asJSON {
+		b, err := json.Marshal(r)
+		if err == nil {
+			fmt.Fprintf(w, "%s\n", b)
+		}
+	}
+}

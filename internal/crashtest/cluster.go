@@ -1,0 +1,486 @@
+package crashtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// Options say what network Write creates.
+type Options struct {
+	Binary      string // the gridmesh executable
+	Authorities int    // at least 4 (dev = false)
+	Accounts    int    // pre-admitted participants whose keys the cluster keeps
+	ChainID     string // "" = "gridmesh-crashtest"
+}
+
+// Cluster is a network of authorities run as child processes. Its methods may
+// be called from several goroutines.
+type Cluster struct {
+	Dir      string
+	Genesis  config.Genesis
+	Accounts []ed25519.PrivateKey // participants admitted in the genesis
+	Nodes    []*Proc
+	binary   string
+	client   *http.Client
+}
+
+// Proc is one authority: its files, its fixed loopback ports and the process
+// currently running it, if any.
+type Proc struct {
+	Index  int
+	Name   string
+	Dir    string
+	Config string // node.toml
+	API    string // base URL, http://127.0.0.1:port
+	Stderr string // the stderr of every incarnation, appended
+	Stdout string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when cmd has been reaped
+	killed   bool          // the current incarnation was killed by the cluster
+	exitErr  error         // how the current incarnation ended
+	unwanted []string      // incarnations that ended without being asked to
+	starts   int
+}
+
+// Write creates the network's files under dir (which must exist) and returns
+// the cluster; nothing runs yet.
+func Write(dir string, o Options, now time.Time) (*Cluster, error) {
+	if o.Authorities < config.MinAuthorities {
+		return nil, fmt.Errorf("crashtest: %d authorities: expected at least %d", o.Authorities, config.MinAuthorities)
+	}
+	if o.ChainID == "" {
+		o.ChainID = "gridmesh-crashtest"
+	}
+	c := &Cluster{
+		Dir:    dir,
+		binary: o.Binary,
+		client: &http.Client{
+			Timeout: 5 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConns:        512,
+				MaxIdleConnsPerHost: 128,
+				IdleConnTimeout:     30 * time.Second,
+			},
+		},
+	}
+	gen := config.DefaultGenesis()
+	gen.ChainID = o.ChainID
+	gen.Dev = false
+	gen.SlotSeconds = 900
+	gen.OpenLeadSeconds = 86400
+	gen.GateLeadSeconds = 300
+	gen.AttestWindowSeconds = 900
+	gen.Epoch = now.Unix()
+	gen.Tariff = config.TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
+	type ports struct{ p2p, api int }
+	var ps []ports
+	var bootstrap []string
+	for i := range o.Authorities {
+		p := &Proc{Index: i, Name: fmt.Sprintf("authority-%d", i+1)}
+		p.Dir = filepath.Join(dir, p.Name)
+		if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+			return nil, err
+		}
+		key, err := config.WriteKey(filepath.Join(p.Dir, "node.key"))
+		if err != nil {
+			return nil, err
+		}
+		pub := key.Public().(ed25519.PublicKey)
+		gen.Authorities = append(gen.Authorities, config.Member{Name: p.Name, Key: string(chain.AccountOf(pub))})
+		var pp ports
+		if pp.p2p, err = freePort(); err != nil {
+			return nil, err
+		}
+		if pp.api, err = freePort(); err != nil {
+			return nil, err
+		}
+		id, err := p2p.PeerID(pub)
+		if err != nil {
+			return nil, err
+		}
+		bootstrap = append(bootstrap, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id))
+		ps = append(ps, pp)
+		p.Config = filepath.Join(p.Dir, "node.toml")
+		p.API = fmt.Sprintf("http://127.0.0.1:%d", pp.api)
+		p.Stderr = filepath.Join(p.Dir, "stderr.log")
+		p.Stdout = filepath.Join(p.Dir, "stdout.log")
+		c.Nodes = append(c.Nodes, p)
+	}
+	for i := range o.Accounts {
+		_, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		c.Accounts = append(c.Accounts, priv)
+		gen.Participants = append(gen.Participants, config.Member{
+			Name: fmt.Sprintf("bench-%d", i+1),
+			Key:  string(chain.AccountOf(priv.Public().(ed25519.PublicKey))),
+		})
+	}
+	gen.Operator = gen.Authorities[0].Key
+	c.Genesis = gen
+	genBytes := gen.TOML()
+	for i, p := range c.Nodes {
+		if err := os.WriteFile(filepath.Join(p.Dir, "genesis.toml"), genBytes, 0o600); err != nil {
+			return nil, err
+		}
+		n := config.DefaultNode()
+		n.Node.Name = p.Name
+		n.Node.Role = config.RoleAuthority
+		n.Node.Clock = config.ClockTrust
+		n.Network.MDNS = false
+		n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ps[i].p2p)}
+		n.Network.Bootstrap = nil
+		for j, b := range bootstrap {
+			if j != i {
+				n.Network.Bootstrap = append(n.Network.Bootstrap, b)
+			}
+		}
+		n.API.Listen = fmt.Sprintf("127.0.0.1:%d", ps[i].api)
+		if err := n.Validate(p.Config); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p.Config, n.TOML(), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// freePort finds a free TCP port on loopback. Ports are fixed in the configs so
+// that a restarted node comes back where its peers expect it.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts node i (`gridmesh run -c node.toml`) on its data directory.
+func (c *Cluster) Start(i int) error {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			return fmt.Errorf("crashtest: %s is already running", p.Name)
+		}
+	}
+	stderr, err := os.OpenFile(p.Stderr, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	stdout, err := os.OpenFile(p.Stdout, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		stderr.Close()
+		return err
+	}
+	p.starts++
+	fmt.Fprintf(stderr, "--- crashtest: start %d of %s at %s\n", p.starts, p.Name, time.Now().UTC().Format(time.RFC3339Nano))
+	cmd := exec.Command(c.binary, "run", "-c", p.Config)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	if err := cmd.Start(); err != nil {
+		stderr.Close()
+		stdout.Close()
+		return fmt.Errorf("crashtest: start %s: %w", p.Name, err)
+	}
+	done := make(chan struct{})
+	p.cmd, p.done, p.killed, p.exitErr = cmd, done, false, nil
+	start := p.starts
+	go func() {
+		err := cmd.Wait()
+		stderr.Close()
+		stdout.Close()
+		p.mu.Lock()
+		p.exitErr = err
+		if !p.killed {
+			p.unwanted = append(p.unwanted, fmt.Sprintf("start %d exited by itself: %v", start, err))
+		}
+		p.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// Kill sends SIGKILL to node i and waits until the process is gone.
+func (c *Cluster) Kill(i int) error {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	if cmd == nil {
+		p.mu.Unlock()
+		return fmt.Errorf("crashtest: %s was never started", p.Name)
+	}
+	p.killed = true
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("crashtest: kill %s: %w", p.Name, err)
+	}
+	<-done
+	return nil
+}
+
+// Stop ends every running node with SIGTERM (SIGKILL after the grace period)
+// and waits for them.
+func (c *Cluster) Stop(grace time.Duration) {
+	var wg sync.WaitGroup
+	for _, p := range c.Nodes {
+		p.mu.Lock()
+		cmd, done := p.cmd, p.done
+		if cmd != nil {
+			p.killed = true
+		}
+		p.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(grace):
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+			}
+		}()
+	}
+	wg.Wait()
+	c.client.CloseIdleConnections()
+}
+
+// Running reports whether node i's current incarnation is alive.
+func (c *Cluster) Running(i int) bool {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid is the process id of node i's current incarnation (0 if none).
+func (c *Cluster) Pid(i int) int {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// Unwanted lists node i's incarnations that ended without being killed or
+// stopped by the cluster.
+func (c *Cluster) Unwanted(i int) []string {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.unwanted...)
+}
+
+// Starts is how many times node i was started.
+func (c *Cluster) Starts(i int) int {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts
+}
+
+// Status is the part of GET /api/v1/status the cluster reads.
+type Status struct {
+	Name        string `json:"name"`
+	Height      uint64 `json:"height"`
+	StateHash   string `json:"state_hash"`
+	Peers       int    `json:"peers"`
+	ClockSynced bool   `json:"clock_synced"`
+	Evidence    int64  `json:"evidence"`
+}
+
+// Block is GET /api/v1/blocks/{height}.
+type Block struct {
+	Height    uint64   `json:"height"`
+	Hash      string   `json:"hash"`
+	Time      int64    `json:"time_ms"`
+	Proposer  string   `json:"proposer"`
+	StateHash string   `json:"state_hash"`
+	Txs       []string `json:"txs"`
+}
+
+// Status reads node i's status.
+func (c *Cluster) Status(ctx context.Context, i int) (Status, error) {
+	var st Status
+	err := c.get(ctx, c.Nodes[i].API+"/api/v1/status", &st)
+	return st, err
+}
+
+// Block reads node i's committed block at height h.
+func (c *Cluster) Block(ctx context.Context, i int, h uint64) (Block, error) {
+	var b Block
+	err := c.get(ctx, c.Nodes[i].API+"/api/v1/blocks/"+strconv.FormatUint(h, 10), &b)
+	return b, err
+}
+
+func (c *Cluster) get(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
+	}
+	return json.Unmarshal(body, v)
+}
+
+// ErrRejected is a POST /api/v1/tx answered with something other than 202.
+var ErrRejected = errors.New("crashtest: tx rejected")
+
+// PostTx offers one signed tx to node i. A 202 returns nil; any other answer
+// wraps ErrRejected with the node's reason; a transport error is returned as is.
+func (c *Cluster) PostTx(ctx context.Context, i int, encoded []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Nodes[i].API+"/api/v1/tx", bytes.NewReader(encoded))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("%w: %s: %s", ErrRejected, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}
+
+// WaitConnected waits until every node in idx answers and sees at least
+// len(idx)-1 peers.
+func (c *Cluster) WaitConnected(ctx context.Context, idx []int) error {
+	for {
+		ok := true
+		var last error
+		for _, i := range idx {
+			st, err := c.Status(ctx, i)
+			if err != nil {
+				ok, last = false, fmt.Errorf("%s: %w", c.Nodes[i].Name, err)
+				break
+			}
+			if st.Peers < len(idx)-1 {
+				ok, last = false, fmt.Errorf("%s sees %d peers, want %d", c.Nodes[i].Name, st.Peers, len(idx)-1)
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("crashtest: nodes not connected: %w (%v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// PeakRSS reads VmHWM (the peak resident set) of a process from /proc, in KiB.
+func PeakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) >= 1 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("crashtest: no VmHWM in /proc/%d/status", pid)
+}
+
+// Orders makes signed order txs from the cluster's accounts: buy or sell, 1 to
+// 1,000 Wh, a price within the genesis tariff, for one of slots 1..90 (all open
+// for a day from the epoch, none closing within the first 10 minutes), each with
+// its own nonce. It is deterministic in rng.
+type Orders struct {
+	c     *Cluster
+	rng   *rand.Rand
+	nonce uint64
+}
+
+// NewOrders returns an order maker drawing from seed.
+func (c *Cluster) NewOrders(seed uint64) *Orders {
+	return &Orders{c: c, rng: rand.New(rand.NewPCG(seed, 0x62656e6368))}
+}
+
+// Next returns the next signed order tx.
+func (o *Orders) Next() chain.Tx {
+	g := o.c.Genesis
+	key := o.c.Accounts[o.rng.IntN(len(o.c.Accounts))]
+	side := market.Buy
+	if o.rng.IntN(2) == 1 {
+		side = market.Sell
+	}
+	o.nonce++
+	tx := chain.Tx{
+		ChainID: g.ChainID,
+		Kind:    chain.TxOrder,
+		From:    chain.AccountOf(key.Public().(ed25519.PublicKey)),
+		Nonce:   o.nonce,
+		Order: &chain.Order{
+			Side:   side,
+			Slot:   unit.Slot(1 + o.rng.IntN(90)),
+			Energy: unit.Wh(1 + o.rng.IntN(1000)),
+			Price:  g.Tariff.Floor + unit.Price(o.rng.Int64N(int64(g.Tariff.Ceiling-g.Tariff.Floor)+1)),
+		},
+	}
+	tx.Sign(key)
+	return tx
+}
