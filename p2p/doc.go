@@ -52,6 +52,10 @@
 //     a wrapper around the host gossipsub writes through (shape.go). Loss drops
 //     whole gossip RPCs that carry messages: over TCP and QUIC lost packets are
 //     retransmitted, so what a real network loses is whole messages.
+//   - Gossipsub keeps its default degrees (D 6) unless MeshDegree says otherwise,
+//     and its default IDONTWANT threshold (1 KiB): in the 50-node simulation at
+//     4.4 orders/s, D 4 cut traffic by 21% but doubled p99 latency, and IDONTWANT
+//     for messages from 256 bytes raised traffic by 17%.
 //   - Stats counts validation outcomes and gossipsub's otherwise silent drops
 //     (validation queue full, throttled, send queue full).
 //   - Request/response protocol ids are /gridmesh/<network>/<proto>. A request and a
@@ -59,4 +63,16 @@
 //     preceded by one status byte (0 ok, 1 error text). Each side enforces its size
 //     limit before reading the body, every exchange has a deadline, and inbound
 //     requests are rate limited per peer and protocol.
+// Measured on the shared 2-core build machine (latencies vary with its load):
+//
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":500,"Rate":20}' go test ./p2p -run TestSimFromEnv -v
+//	  p50 9.6 ms, p95 79 ms, p99 153 ms, delivery 1.0, 4.8 KB per order per node (in+out)
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":500,"Rate":20,"Loss":0.05}' …
+//	  p99 26 ms, delivery 1.0 (already before re-announcement)
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":200,"Rate":20,"Loss":0.3,"Latency":20000000}' …
+//	  p99 175 ms, delivery 1.0
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":130,"Rate":4.4}' … (1,000 homes × 4 orders per 15-min slot)
+//	  159 kbit/s per node in+out (about 80 each way); with "MeshDegree":4, 126 kbit/s
+//	GRIDMESH_IDLE=1 go test ./p2p -run TestIdleFootprint -v  (7 hosts, 6 peers each, 2 topics)
+//	  86 goroutines, ~2 MB extra RSS and 0.03% CPU per idle host in one process
 package p2p
