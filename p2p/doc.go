@@ -63,6 +63,7 @@
 //     preceded by one status byte (0 ok, 1 error text). Each side enforces its size
 //     limit before reading the body, every exchange has a deadline, and inbound
 //     requests are rate limited per peer and protocol.
+//
 // Measured on the shared 2-core build machine (latencies vary with its load):
 //
 //	GRIDMESH_SIM='{"Nodes":50,"Orders":500,"Rate":20}' go test ./p2p -run TestSimFromEnv -v
