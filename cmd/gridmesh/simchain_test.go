@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func lastJSON(t *testing.T, stdout string) simChainResult {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	var r simChainResult
+	dec := json.NewDecoder(strings.NewReader(lines[len(lines)-1]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("last line %q is not the result JSON: %v", lines[len(lines)-1], err)
+	}
+	return r
+}
+
+func TestSimChain(t *testing.T) {
+	stdout, stderr, code := gridmesh(t, "sim", "chain", "--authorities", "4", "--byzantine", "1", "--steps", "5000", "--seed", "3", "--json")
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if n := strings.Count(stdout, "\n"); n != 1 {
+		t.Errorf("--json printed %d lines, want 1:\n%s", n, stdout)
+	}
+	r := lastJSON(t, stdout)
+	if r.Seed != 3 || r.Steps != 5000 || r.Violations != 0 || r.Heights == 0 || r.StepsPerS <= 0 {
+		t.Errorf("got %+v, want seed 3, 5000 steps, some heights, no violation", r)
+	}
+	// Without --json: a summary, still ending with the JSON line; same seed, same heights.
+	stdout, _, code = gridmesh(t, "sim", "chain", "--authorities", "4", "--byzantine", "1", "--steps", "5000", "--seed", "3")
+	if code != 0 || !strings.Contains(stdout, "no violation") {
+		t.Fatalf("exit %d:\n%s", code, stdout)
+	}
+	if r2 := lastJSON(t, stdout); r2.Heights != r.Heights {
+		t.Errorf("same seed: heights %d then %d", r.Heights, r2.Heights)
+	}
+}
+
+// With half the authorities Byzantine the simulator finds a violation, prints
+// the seed and a trace, and exits non-zero.
+func TestSimChainViolation(t *testing.T) {
+	for _, seed := range []string{"1", "2", "3", "4", "5"} {
+		stdout, stderr, code := gridmesh(t, "sim", "chain", "--byzantine", "2", "--steps", "20000", "--seed", seed)
+		if code == 0 {
+			continue
+		}
+		if code != 1 || !strings.Contains(oneLine(t, stderr), "seed "+seed) {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if !strings.Contains(stdout, "seed "+seed) || !strings.Contains(stdout, "trace") {
+			t.Errorf("violation output lacks the seed or the trace:\n%s", stdout)
+		}
+		if r := lastJSON(t, stdout); r.Violations != 1 {
+			t.Errorf("got %+v, want violations 1", r)
+		}
+		return
+	}
+	t.Fatal("no violation in 5 seeds with 2 of 4 Byzantine")
+}
+
+func TestSimChainUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "chain", "--authorities", "0"},
+		{"sim", "chain", "--byzantine", "5"},
+		{"sim", "chain", "--steps", "0"},
+		{"sim", "chain", "extra"},
+	} {
+		if _, stderr, code := gridmesh(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr)
+		}
+	}
+	if stdout, _, code := gridmesh(t, "sim", "chain", "--help"); code != 0 || !strings.Contains(stdout, "--authorities") {
+		t.Errorf("--help: exit %d\n%s", code, stdout)
+	}
+}
