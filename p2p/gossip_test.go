@@ -190,3 +190,37 @@ func TestGossipPerSenderRateLimit(t *testing.T) {
 		t.Errorf("rate-limited (ignored) messages lowered a's score to %v, want >= 0", s)
 	}
 }
+
+func TestDirectPeers(t *testing.T) {
+	a := newTestHost(t, 71, nil)
+	b := newTestHost(t, 72, func(c *Config) { c.Direct = a.Addrs() })
+	eventually(t, 5*time.Second, "b to connect to its direct peer", func() bool { return len(b.Peers()) == 1 })
+	ta, err := a.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "topic peers", func() bool { return len(ta.Peers()) == 1 && len(tb.Peers()) == 1 })
+	if err := tb.Publish(context.Background(), []byte("to authority")); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(drain(t, ta, 500*time.Millisecond)); got != "[to authority]" {
+		t.Errorf("a got %s, want [to authority]", got)
+	}
+	// The direct peer is trusted: its app-specific bonus shows in b's scores.
+	eventually(t, 3*time.Second, "b to score its direct peer", func() bool {
+		return b.Scores()[a.ID()] >= trustedPeerScore
+	})
+	// Dropping the connection: b redials its direct peer (a new connection appears).
+	old := b.h.Network().ConnsToPeer(a.h.ID())[0].ID()
+	if err := b.h.Network().ClosePeer(a.h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b to redial its direct peer", func() bool {
+		cs := b.h.Network().ConnsToPeer(a.h.ID())
+		return len(cs) == 1 && cs[0].ID() != old
+	})
+}
