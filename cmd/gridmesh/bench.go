@@ -143,6 +143,7 @@ type benchResult struct {
 	Blocks        int       `json:"blocks"`
 	MaxBlockTxs   int       `json:"max_block_txs"`
 	PeakRSSKiB    []int64   `json:"peak_rss_kib"`
+	CPUSeconds    []float64 `json:"cpu_s"`
 	CommonHeight  uint64    `json:"common_height"`
 	StateAgree    bool      `json:"state_agree"`
 	Evidence      int64     `json:"evidence"`
@@ -168,7 +169,7 @@ type benchTx struct {
 func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benchResult, err error) {
 	res = benchResult{Authorities: o.Authorities, Rate: o.Rate, ForS: o.For.Seconds(), StopOne: o.StopOne,
 		PollMs: float64(o.Poll) / float64(time.Millisecond), stoppedIndex: -1,
-		PeakRSSKiB: make([]int64, o.Authorities)}
+		PeakRSSKiB: make([]int64, o.Authorities), CPUSeconds: make([]float64, o.Authorities)}
 	bin := o.binary
 	if bin == "" {
 		if bin, err = os.Executable(); err != nil {
@@ -316,9 +317,7 @@ offer:
 		if !stopAt.IsZero() && !due.Before(stopAt) {
 			k := o.Authorities - 1
 			if pid := cl.Pid(k); pid != 0 {
-				if kib, err := crashtest.PeakRSS(pid); err == nil {
-					res.PeakRSSKiB[k] = kib // its peak until it was killed
-				}
+				res.PeakRSSKiB[k], res.CPUSeconds[k] = procUsage(pid) // until it was killed
 			}
 			if err := cl.Kill(k); err != nil {
 				return res, err
@@ -406,9 +405,7 @@ offer:
 	// Agreement: every running authority's state hash at a height all reached.
 	alive := *targets.Load()
 	for _, i := range alive {
-		if kib, err := crashtest.PeakRSS(cl.Pid(i)); err == nil {
-			res.PeakRSSKiB[i] = kib
-		}
+		res.PeakRSSKiB[i], res.CPUSeconds[i] = procUsage(cl.Pid(i))
 	}
 	res.CommonHeight, res.StateAgree, res.Evidence = agree(ctx, cl, alive, obsHeight.Load())
 	res.LoadEnd = loadavg()
@@ -451,6 +448,15 @@ func agree(ctx context.Context, cl *crashtest.Cluster, idx []int, want uint64) (
 		}
 	}
 	return common, true, evidence
+}
+
+// procUsage is a process's peak RSS in KiB and its CPU time in seconds (0 if unknown).
+func procUsage(pid int) (kib int64, cpu float64) {
+	kib, _ = crashtest.PeakRSS(pid)
+	if d, err := crashtest.CPUTime(pid); err == nil {
+		cpu = d.Seconds()
+	}
+	return kib, cpu
 }
 
 // percentile is the nearest-rank p-th percentile of sorted values (0 if none).
@@ -501,7 +507,12 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	for i, k := range r.PeakRSSKiB {
 		rss[i] = fmt.Sprintf("%.1f", float64(k)/1024)
 	}
+	cpu := make([]string, len(r.CPUSeconds))
+	for i, c := range r.CPUSeconds {
+		cpu[i] = fmt.Sprintf("%.1f", c)
+	}
 	fmt.Fprintf(w, "peak RSS  %s MiB (VmHWM per authority)\n", strings.Join(rss, ", "))
+	fmt.Fprintf(w, "CPU       %s s per authority (user+system, whole life)\n", strings.Join(cpu, ", "))
 	agreeWord := "agree"
 	if !r.StateAgree {
 		agreeWord = "DISAGREE"

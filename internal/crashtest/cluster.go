@@ -446,8 +446,8 @@ func PeakRSS(pid int) (int64, error) {
 }
 
 // Orders makes signed order txs from the cluster's accounts: buy or sell, 1 to
-// 1,000 Wh, a price within the genesis tariff, for one of slots 1..90 (all open
-// for a day from the epoch, none closing within the first 10 minutes), each with
+// 1,000 Wh, a price within the genesis tariff, for one of slots 2..91 (all open
+// from the epoch on, none closing within its first 25 minutes), each with
 // its own nonce. It is deterministic in rng.
 type Orders struct {
 	c     *Cluster
@@ -476,11 +476,38 @@ func (o *Orders) Next() chain.Tx {
 		Nonce:   o.nonce,
 		Order: &chain.Order{
 			Side:   side,
-			Slot:   unit.Slot(1 + o.rng.IntN(90)),
+			Slot:   unit.Slot(2 + o.rng.IntN(90)),
 			Energy: unit.Wh(1 + o.rng.IntN(1000)),
 			Price:  g.Tariff.Floor + unit.Price(o.rng.Int64N(int64(g.Tariff.Ceiling-g.Tariff.Floor)+1)),
 		},
 	}
 	tx.Sign(key)
 	return tx
+}
+
+// CPUTime reads the user plus system CPU time a process has used so far from
+// /proc/<pid>/stat.
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are plain.
+	s := string(b)
+	j := strings.LastIndexByte(s, ')')
+	if j < 0 {
+		return 0, fmt.Errorf("crashtest: /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[j+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("crashtest: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("crashtest: /proc/%d/stat: %w", pid, err)
+	}
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz, nil
 }

@@ -18,8 +18,8 @@
 // Decisions: participants' keys stay in memory (only the authorities' keys are
 // written); the genesis has 900 s slots that open a day ahead and close 300 s
 // before they start, with the epoch at the moment the network is written, so
-// orders for slots 1..90 are valid for the whole of any test or benchmark and
-// no gate closure falls inside one. Nodes trust the host clock (node.clock =
+// orders for slots 2..91 are valid for the first 25 minutes of any test or
+// benchmark and no gate closure falls inside one. Nodes trust the host clock (node.clock =
 // "trust"), since the kernel of a test machine may report itself unsynchronised.
 // Each node's stdout and stderr are appended to files in its directory, across
 // restarts, so a panic in any incarnation stays visible.
