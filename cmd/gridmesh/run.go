@@ -22,6 +22,8 @@ Commands:
   config check   check a node config and genesis file, explaining every problem
   version        print version, commit, Go version and platform
   market clear   clear a set of orders from a file and print the result
+  meter read     read a meter once (Modbus, DSMR, SML, simulator)
+  meter scan     find the Modbus meters on a line or gateway
   sim            reserved for the deterministic simulations (not built yet)
   bench chain    finality and tx/s of authorities run as processes
 
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdVersion(rest, stdout)
 	case "market":
 		return cmdMarket(rest, stdout)
+	case "meter":
+		return cmdMeter(ctx, rest, stdout)
 	case "sim":
 		return cmdSim(rest, stdout)
 	case "bench":

@@ -1,0 +1,481 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gridmesh/gridmesh/configs/meters"
+	"github.com/gridmesh/gridmesh/meter"
+	"github.com/gridmesh/gridmesh/meter/dsmr"
+	"github.com/gridmesh/gridmesh/meter/modbus"
+	"github.com/gridmesh/gridmesh/meter/serial"
+	"github.com/gridmesh/gridmesh/meter/sim"
+	"github.com/gridmesh/gridmesh/meter/sml"
+)
+
+func cmdMeter(ctx context.Context, args []string, stdout io.Writer) error {
+	const about = `
+Commands:
+  read   read one meter once and print the reading
+  scan   probe a Modbus line or gateway for meters and guess their profiles`
+	if len(args) == 0 {
+		return usagef("meter: expected a command: read, scan (see gridmesh meter --help)")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintf(stdout, "Usage: gridmesh meter <command> [flags]\n%s\n", about)
+		return nil
+	case "read":
+		return cmdMeterRead(ctx, args[1:], stdout)
+	case "scan":
+		return cmdMeterScan(ctx, args[1:], stdout)
+	default:
+		return usagef("meter: unknown command %q (see gridmesh meter --help)", args[0])
+	}
+}
+
+// meterDrivers are the --driver values of meter read.
+var meterDrivers = []string{"modbus-tcp", "modbus-rtu", "rtu-over-tcp", "dsmr", "sml", "sim", "mqtt", "s0"}
+
+func cmdMeterRead(ctx context.Context, args []string, stdout io.Writer) error {
+	c := newCommand("meter read", "--driver D [--addr HOST:PORT] [--device PATH] [--baud N] [--id N] [--profile NAME] [--timeout D] [--json]", `
+Read a meter once and print the reading: counters in Wh, power in W
+(+ import, − export), the meter's serial, and per-phase values where the
+meter gives them. For installers checking the wiring, and for scripts
+(--json prints one JSON object on one line).
+
+Drivers:
+  modbus-tcp    Modbus TCP meter or gateway at --addr (--id, --profile)
+  rtu-over-tcp  RTU frames through a serial-to-TCP gateway at --addr (--id, --profile)
+  modbus-rtu    RS-485 line on --device at --baud, 8N1 (--id, --profile)
+  dsmr          P1 port on --device: waits for one valid telegram
+                (--baud 115200 8N1 for DSMR 4/5, 9600 means 7E1 for DSMR 2.2/3)
+  sml           optical read head on --device (9600 8N1): one valid SML file
+  sim           the simulator (PV and household load) of the demo
+  mqtt, s0      not built yet
+
+Modbus profiles: `+strings.Join(profileNames(), ", ")+`
+The command exits with status 1 and one line when the meter does not answer
+within --timeout.`)
+	driver := c.fs.String("driver", "", "meter driver: "+strings.Join(meterDrivers, ", ")+" (required)")
+	addr := c.fs.String("addr", "", "HOST:PORT of a Modbus TCP meter or gateway")
+	device := c.fs.String("device", "", "serial port, e.g. /dev/ttyUSB0 or /dev/ttyAMA0")
+	baud := c.fs.Int("baud", 0, "serial speed (default 9600; dsmr 115200)")
+	id := c.fs.Int("id", 1, "Modbus unit id, 1-247")
+	profile := c.fs.String("profile", "", "Modbus meter profile, e.g. sdm630 (see gridmesh meter scan)")
+	timeout := c.fs.Duration("timeout", 2*time.Second, "give up after this long")
+	asJSON := c.fs.Bool("json", false, "print the reading as one JSON line")
+	if err := c.parse(args, stdout); err != nil {
+		return done(err)
+	}
+	if *timeout <= 0 {
+		return usagef("meter read: --timeout: expected a positive duration, got %v", *timeout)
+	}
+	r, closer, where, err := openReader(*driver, *addr, *device, *baud, *id, *profile)
+	if err != nil {
+		return err
+	}
+	defer closer()
+	rctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	reading, err := r.Read(rctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			switch *driver {
+			case "dsmr", "sml":
+				return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(*driver), where, *timeout, lastErr(err))
+			}
+			return fmt.Errorf("meter %s did not answer within %v", where, *timeout)
+		}
+		return fmt.Errorf("meter %s: %s", where, flatten(err))
+	}
+	if reading.Time.IsZero() {
+		reading.Time = time.Now()
+	}
+	if *asJSON {
+		b, err := json.Marshal(readingJSON(reading))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	printReading(stdout, reading, where)
+	return nil
+}
+
+// lastErr is the reason a push meter gave no reading, if it said one.
+func lastErr(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "(last error: "); i >= 0 {
+		return " " + s[i:]
+	}
+	return ""
+}
+
+// flatten folds a (possibly joined) error onto one line.
+func flatten(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+func profileNames() []string {
+	ps, err := modbus.LoadProfiles(meters.FS)
+	if err != nil {
+		return []string{"(profiles do not load: " + err.Error() + ")"}
+	}
+	var names []string
+	for _, p := range ps {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// openReader builds the Reader for a driver. where describes the meter for
+// messages: "at HOST:PORT unit N", "on /dev/ttyUSB0 unit N".
+func openReader(driver, addr, device string, baud, id int, profile string) (r meter.Reader, closer func(), where string, err error) {
+	closer = func() {}
+	needAddr := func() error {
+		if addr == "" {
+			return usagef("meter read: --driver %s needs --addr HOST:PORT", driver)
+		}
+		return nil
+	}
+	needDevice := func() error {
+		if device == "" {
+			return usagef("meter read: --driver %s needs --device PATH (a serial port)", driver)
+		}
+		return nil
+	}
+	modbusProfile := func() (modbus.Profile, error) {
+		if id < 1 || id > 247 {
+			return modbus.Profile{}, usagef("meter read: --id: expected 1-247, got %d", id)
+		}
+		if profile == "" {
+			return modbus.Profile{}, usagef("meter read: --driver %s needs --profile NAME (one of %s; gridmesh meter scan guesses it)", driver, strings.Join(profileNames(), ", "))
+		}
+		ps, err := modbus.LoadProfiles(meters.FS)
+		if err != nil {
+			return modbus.Profile{}, err
+		}
+		p, err := modbus.FindProfile(ps, profile)
+		if err != nil {
+			return p, usagef("meter read: --profile: %v", err)
+		}
+		return p, nil
+	}
+	switch driver {
+	case "":
+		return nil, closer, "", usagef("meter read: --driver is required (one of %s)", strings.Join(meterDrivers, ", "))
+	case "modbus-tcp", "rtu-over-tcp":
+		if err := needAddr(); err != nil {
+			return nil, closer, "", err
+		}
+		p, err := modbusProfile()
+		if err != nil {
+			return nil, closer, "", err
+		}
+		f := modbus.TCP
+		if driver == "rtu-over-tcp" {
+			f = modbus.RTUOverTCP
+		}
+		cl := modbus.NewClient(addr, f)
+		return modbus.NewMeter(cl, byte(id), p), func() { cl.Close() }, fmt.Sprintf("at %s unit %d", addr, id), nil
+	case "modbus-rtu":
+		if err := needDevice(); err != nil {
+			return nil, closer, "", err
+		}
+		p, err := modbusProfile()
+		if err != nil {
+			return nil, closer, "", err
+		}
+		l, err := modbus.NewLine(modbus.SerialConfig{Device: device, Baud: baud})
+		if err != nil {
+			return nil, closer, "", usagef("meter read: %v", err)
+		}
+		return modbus.NewMeter(l, byte(id), p), func() { l.Close() }, fmt.Sprintf("on %s unit %d", device, id), nil
+	case "dsmr", "sml":
+		if err := needDevice(); err != nil {
+			return nil, closer, "", err
+		}
+		cfg := serial.SML
+		run := sml.Run
+		if driver == "dsmr" {
+			cfg, run = serial.DSMR4, dsmr.Run
+			if baud == 9600 {
+				cfg = serial.DSMR2
+			}
+		}
+		if baud != 0 {
+			cfg.Baud = baud
+		}
+		cfg.Device = device
+		port, err := serial.Open(cfg)
+		if err != nil {
+			return nil, closer, "", fmt.Errorf("meter read: %w", err)
+		}
+		pusher := meter.NewPusher(nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := run(ctx, port, pusher); err != nil {
+				pusher.Push(meter.Reading{}, err)
+			}
+		}()
+		closer = func() {
+			cancel()
+			port.Close() // ends the blocked read
+			<-done
+		}
+		return pusher, closer, "on " + device, nil
+	case "sim":
+		return sim.New(sim.Config{Seed: 1, PVPeak: 5000, Load: 600, Start: time.Now().Add(-30 * 24 * time.Hour)}, nil), closer, "(simulated)", nil
+	case "mqtt", "s0":
+		return nil, closer, "", fmt.Errorf("meter read: --driver %s: not built yet", driver)
+	default:
+		return nil, closer, "", usagef("meter read: --driver: expected one of %s, got %q", strings.Join(meterDrivers, ", "), driver)
+	}
+}
+
+type phaseJSON struct {
+	VoltageMV int64 `json:"voltage_mv"`
+	CurrentMA int64 `json:"current_ma"`
+	PowerW    int64 `json:"power_w"`
+}
+
+type readingOut struct {
+	ImportWh int64       `json:"import_wh"`
+	ExportWh int64       `json:"export_wh"`
+	PowerW   int64       `json:"power_w"`
+	Serial   string      `json:"serial"`
+	Time     string      `json:"time"`
+	Flags    string      `json:"flags,omitempty"`
+	Phases   []phaseJSON `json:"phases,omitempty"`
+}
+
+func readingJSON(r meter.Reading) readingOut {
+	o := readingOut{
+		ImportWh: int64(r.Import), ExportWh: int64(r.Export), PowerW: int64(r.Power),
+		Serial: r.Serial, Time: r.Time.UTC().Format(time.RFC3339Nano), Flags: r.Flags.String(),
+	}
+	if r.Flags&meter.PhasesValid != 0 {
+		for _, p := range r.Phases {
+			o.Phases = append(o.Phases, phaseJSON{p.Voltage, p.Current, int64(p.Power)})
+		}
+	}
+	return o
+}
+
+func printReading(w io.Writer, r meter.Reading, where string) {
+	kwh := func(wh int64) string { return milli(wh, 3) + " kWh" }
+	fmt.Fprintf(w, "meter %s", where)
+	if r.Serial != "" {
+		fmt.Fprintf(w, ", serial %s", r.Serial)
+	}
+	fmt.Fprintf(w, ", %s\n", r.Time.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "  import  %s\n", kwh(int64(r.Import)))
+	if r.Flags&meter.NoExport == 0 {
+		fmt.Fprintf(w, "  export  %s\n", kwh(int64(r.Export)))
+	}
+	if r.Flags&meter.NoPower == 0 {
+		dir := "importing"
+		if r.Power < 0 {
+			dir = "exporting"
+		}
+		fmt.Fprintf(w, "  power   %d W (%s)\n", r.Power, dir)
+	}
+	if r.Flags&meter.PhasesValid != 0 {
+		for i, p := range r.Phases {
+			if p == (meter.Phase{}) {
+				continue // a single-phase meter
+			}
+			fmt.Fprintf(w, "  L%d      %s V  %s A  %d W\n", i+1, milli(p.Voltage, 1), milli(p.Current, 2), p.Power)
+		}
+	}
+	if f := (r.Flags &^ (meter.PhasesValid | meter.NoExport | meter.NoPower)).String(); f != "" {
+		fmt.Fprintf(w, "  flags   %s\n", f)
+	}
+}
+
+// milli formats thousandths with digits decimals (truncated): milli(-500, 2) = "-0.50".
+func milli(x int64, digits int) string {
+	sign := ""
+	if x < 0 {
+		sign, x = "-", -x
+	}
+	frac := fmt.Sprintf("%03d", x%1000)[:digits]
+	return fmt.Sprintf("%s%d.%s", sign, x/1000, frac)
+}
+
+func cmdMeterScan(ctx context.Context, args []string, stdout io.Writer) error {
+	c := newCommand("meter scan", "--addr HOST:PORT | --device PATH [--baud N] [--ids 1-247] [--timeout D] [--rtu-over-tcp] [--json]", `
+Probe a Modbus gateway or meter (--addr) or an RS-485 line (--device) for
+unit ids that answer, and guess each device's profile: the profile whose
+registers all read without an exception and decode to plausible values,
+preferring the one that reads the most values. Prints one line per device
+found. A unit is taken as absent when it does not answer within --timeout
+or a gateway answers exception 10 or 11.`)
+	addr := c.fs.String("addr", "", "HOST:PORT of a Modbus TCP gateway or meter")
+	device := c.fs.String("device", "", "serial port of an RS-485 line")
+	baud := c.fs.Int("baud", 9600, "serial speed (8N1)")
+	idsFlag := c.fs.String("ids", "1-247", "unit ids to probe: ranges and lists, e.g. 1-10,20")
+	timeout := c.fs.Duration("timeout", 300*time.Millisecond, "wait this long for each probe")
+	overTCP := c.fs.Bool("rtu-over-tcp", false, "the gateway at --addr passes RTU frames (not Modbus TCP)")
+	asJSON := c.fs.Bool("json", false, "print one JSON object per device")
+	if err := c.parse(args, stdout); err != nil {
+		return done(err)
+	}
+	if (*addr == "") == (*device == "") {
+		return usagef("meter scan: give exactly one of --addr HOST:PORT or --device PATH")
+	}
+	ids, err := parseIDs(*idsFlag)
+	if err != nil {
+		return usagef("meter scan: --ids: %v", err)
+	}
+	ps, err := modbus.LoadProfiles(meters.FS)
+	if err != nil {
+		return err
+	}
+	var conn modbus.Conn
+	where := *addr
+	if *addr != "" {
+		f := modbus.TCP
+		if *overTCP {
+			f = modbus.RTUOverTCP
+		}
+		cl := modbus.NewClient(*addr, f)
+		defer cl.Close()
+		conn = cl
+	} else {
+		l, err := modbus.NewLine(modbus.SerialConfig{Device: *device, Baud: *baud, Timeout: *timeout, Retries: -1})
+		if err != nil {
+			return usagef("meter scan: %v", err)
+		}
+		defer l.Close()
+		conn, where = l, *device
+	}
+	found := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res, err := scanUnit(ctx, conn, byte(id), ps, *timeout)
+		if err != nil {
+			return fmt.Errorf("meter scan: %s: %s", where, flatten(err))
+		}
+		if !res.present {
+			continue
+		}
+		found++
+		if *asJSON {
+			b, _ := json.Marshal(map[string]any{"id": id, "profiles": res.profiles, "serial": res.serial})
+			fmt.Fprintf(stdout, "%s\n", b)
+			continue
+		}
+		switch len(res.profiles) {
+		case 0:
+			fmt.Fprintf(stdout, "unit %d: answers, profile unknown\n", id)
+		case 1:
+			fmt.Fprintf(stdout, "unit %d: %s", id, res.profiles[0])
+		default:
+			fmt.Fprintf(stdout, "unit %d: %s (or %s)", id, res.profiles[0], strings.Join(res.profiles[1:], ", "))
+		}
+		if len(res.profiles) > 0 {
+			if res.serial != "" {
+				fmt.Fprintf(stdout, ", serial %s", res.serial)
+			}
+			fmt.Fprintln(stdout)
+		}
+	}
+	if found == 0 {
+		return fmt.Errorf("meter scan: no unit of %s answered on %s", *idsFlag, where)
+	}
+	return nil
+}
+
+type scanResult struct {
+	present  bool
+	profiles []string // best guess first
+	serial   string
+}
+
+// scanUnit probes one unit: absent if the first probe times out (or a
+// gateway says its target is missing), else every profile is tried.
+func scanUnit(ctx context.Context, conn modbus.Conn, id byte, ps []modbus.Profile, timeout time.Duration) (scanResult, error) {
+	var res scanResult
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	_, err := conn.ReadRegisters(pctx, id, modbus.FuncInput, 0, 2)
+	cancel()
+	var exc *modbus.ExceptionError
+	switch {
+	case err == nil:
+	case errors.As(err, &exc):
+		if exc.Code == 10 || exc.Code == 11 {
+			return res, nil
+		}
+	case pctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, nil
+	default:
+		return res, err // the line or gateway itself fails: stop
+	}
+	res.present = true
+	best := -1
+	for _, p := range ps {
+		rctx, cancel := context.WithTimeout(ctx, 4*timeout)
+		r, err := modbus.NewMeter(conn, id, p).Read(rctx)
+		cancel()
+		if err != nil || r.Import < 0 {
+			continue
+		}
+		n := len(p.Values)
+		switch {
+		case n > best:
+			best, res.profiles, res.serial = n, []string{p.Name}, r.Serial
+		case n == best:
+			res.profiles = append(res.profiles, p.Name)
+		}
+	}
+	return res, nil
+}
+
+// parseIDs parses "1-247" or "1,3,10-12" into unit ids in 1..247.
+func parseIDs(s string) ([]int, error) {
+	var ids []int
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("expected ids like 1-247 or 1,3,5, got %q", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				return nil, fmt.Errorf("expected ids like 1-247 or 1,3,5, got %q", s)
+			}
+		}
+		if a < 1 || b > 247 || a > b {
+			return nil, fmt.Errorf("%q: unit ids run from 1 to 247", part)
+		}
+		for i := a; i <= b; i++ {
+			if !seen[i] {
+				seen[i] = true
+				ids = append(ids, i)
+			}
+		}
+	}
+	return ids, nil
+}
