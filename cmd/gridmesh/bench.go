@@ -121,41 +121,41 @@ at least 1,000 tx/s.`)
 
 // benchResult is what `gridmesh bench chain` reports (the JSON line with --json).
 type benchResult struct {
-	Authorities   int       `json:"authorities"`
-	Rate          float64   `json:"rate"`
-	ForS          float64   `json:"for_s"`
-	StopOne       bool      `json:"stop_one"`
-	Stopped       string    `json:"stopped,omitempty"`
-	StoppedAtS    float64   `json:"stopped_at_s,omitempty"`
-	Offered       int       `json:"offered"`
-	OfferedRate   float64   `json:"offered_tx_s"`
-	Accepted      int       `json:"accepted"`
-	Rejected      int       `json:"rejected"`
-	Failed        int       `json:"failed"` // transport errors
-	Committed     int       `json:"committed"`
-	InWindow      int       `json:"committed_in_window"`
-	Sustained     float64   `json:"sustained_tx_s"`
-	P50           float64   `json:"p50_ms"`
-	P95           float64   `json:"p95_ms"`
-	P99           float64   `json:"p99_ms"`
-	Max           float64   `json:"max_ms"`
-	PollMs        float64   `json:"poll_ms"`
-	Blocks        int       `json:"blocks"`
-	MaxBlockTxs   int       `json:"max_block_txs"`
-	PeakRSSKiB    []int64   `json:"peak_rss_kib"`
-	CPUSeconds    []float64 `json:"cpu_s"`
-	CommonHeight  uint64    `json:"common_height"`
-	StateAgree    bool      `json:"state_agree"`
-	Evidence      int64     `json:"evidence"`
-	LoadStart     string    `json:"loadavg_start"`
-	LoadEnd       string    `json:"loadavg_end"`
-	SignS         float64   `json:"sign_s"`
-	Reasons       []string  `json:"reject_reasons,omitempty"`
-	Dir           string    `json:"dir,omitempty"`
-	finalityMs    []float64 // sorted
-	stoppedIndex  int
-	notCommitted  int
-	behindOffered time.Duration
+	Authorities  int       `json:"authorities"`
+	Rate         float64   `json:"rate"`
+	ForS         float64   `json:"for_s"`
+	StopOne      bool      `json:"stop_one"`
+	Stopped      string    `json:"stopped,omitempty"`
+	StoppedAtS   float64   `json:"stopped_at_s,omitempty"`
+	Offered      int       `json:"offered"`
+	OfferedRate  float64   `json:"offered_tx_s"`
+	OfferS       float64   `json:"offer_s"` // how long offering took (more than for_s if the nodes' answers held it up)
+	Accepted     int       `json:"accepted"`
+	Rejected     int       `json:"rejected"`
+	Failed       int       `json:"failed"` // transport errors
+	Committed    int       `json:"committed"`
+	InWindow     int       `json:"committed_in_window"`
+	Sustained    float64   `json:"sustained_tx_s"`
+	P50          float64   `json:"p50_ms"`
+	P95          float64   `json:"p95_ms"`
+	P99          float64   `json:"p99_ms"`
+	Max          float64   `json:"max_ms"`
+	PollMs       float64   `json:"poll_ms"`
+	Blocks       int       `json:"blocks"`
+	MaxBlockTxs  int       `json:"max_block_txs"`
+	PeakRSSKiB   []int64   `json:"peak_rss_kib"`
+	CPUSeconds   []float64 `json:"cpu_s"`
+	CommonHeight uint64    `json:"common_height"`
+	StateAgree   bool      `json:"state_agree"`
+	Evidence     int64     `json:"evidence"`
+	LoadStart    string    `json:"loadavg_start"`
+	LoadEnd      string    `json:"loadavg_end"`
+	SignS        float64   `json:"sign_s"`
+	Reasons      []string  `json:"reject_reasons,omitempty"`
+	Dir          string    `json:"dir,omitempty"`
+	finalityMs   []float64 // sorted
+	stoppedIndex int
+	notCommitted int
 }
 
 // benchTx is one offered transaction and what became of it.
@@ -346,8 +346,8 @@ offer:
 	wg.Wait()
 	offerEnd := time.Now()
 	res.Offered = sent
-	res.OfferedRate = float64(sent) / offerEnd.Sub(t0).Seconds()
-	res.behindOffered = offerEnd.Sub(t0) - o.For
+	res.OfferS = offerEnd.Sub(t0).Seconds()
+	res.OfferedRate = float64(sent) / res.OfferS
 
 	// Drain: wait until every accepted tx is seen committed, or the drain ends.
 	deadline := time.Now().Add(o.Drain)
@@ -490,7 +490,7 @@ func loadavg() string {
 }
 
 func (r benchResult) print(w io.Writer, asJSON bool) {
-	fmt.Fprintf(w, "\noffered   %d txs at %.1f tx/s (target %g) for %.1fs\n", r.Offered, r.OfferedRate, r.Rate, r.ForS)
+	fmt.Fprintf(w, "\noffered   %d txs in %.1fs: %.1f tx/s (target %g tx/s for %gs)\n", r.Offered, r.OfferS, r.OfferedRate, r.Rate, r.ForS)
 	fmt.Fprintf(w, "accepted  %d (202), rejected %d, failed %d\n", r.Accepted, r.Rejected, r.Failed)
 	for _, s := range r.Reasons {
 		fmt.Fprintf(w, "          %s\n", s)
