@@ -59,3 +59,28 @@ func FuzzParseProfile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRTUFrame fuzzes the RTU answer checks: no input may panic, and an
+// accepted frame carries a PDU of the length its header announces.
+func FuzzRTUFrame(f *testing.F) {
+	f.Add(rtuFrame(1, []byte{4, 4, 0x46, 0x40, 0xe6, 0xb6}), uint8(1))
+	f.Add(rtuFrame(7, []byte{0x84, 2}), uint8(7))
+	f.Add([]byte{1, 4, 2, 0, 1, 0, 0}, uint8(2))
+	f.Fuzz(func(t *testing.T, frame []byte, unit uint8) {
+		if len(frame) >= 3 {
+			if n := rtuLen(frame[1], frame[2]); n < 5 || n > 260 {
+				t.Fatalf("rtuLen(%x, %x) = %d", frame[1], frame[2], n)
+			}
+		}
+		pdu, err := checkRTU(frame, unit)
+		if err != nil {
+			return
+		}
+		if len(pdu) != len(frame)-3 || frame[0] != unit {
+			t.Fatalf("accepted frame % x for unit %d as pdu % x", frame, unit, pdu)
+		}
+		if _, err := checkPDU(pdu, pdu[0]&0x7f, 1); err == nil && len(pdu) != 4 {
+			t.Fatalf("one register accepted from pdu % x", pdu)
+		}
+	})
+}

@@ -345,6 +345,7 @@ func BenchmarkRead(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(m.Requests()), "requests/read")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
 		})
 	}
 }
