@@ -128,7 +128,7 @@ func TestSpammerScoredDown(t *testing.T) {
 	}
 	ctx := context.Background()
 	valid := time.Now().Add(time.Minute).UnixMilli()
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 8; i++ { // five invalid messages graylist a peer
 		b := signedEnvelope(t, hosts[0].cfg.Key, testNet, valid, fmt.Appendf(nil, "spam %d", i))
 		b[len(b)-1] ^= 1
 		if err := attacker.t.Publish(ctx, b); err != nil {

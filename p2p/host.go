@@ -136,7 +136,10 @@ type Verdict int
 const (
 	// Accept delivers the message and forwards it.
 	Accept Verdict = iota
-	// Reject drops the message and penalises the peer that forwarded it.
+	// Reject drops the message and penalises the peer that forwarded it (peer
+	// scoring graylists a peer after about five). Use it only for payloads that
+	// are invalid for every node (bad encoding, bad signature); use Ignore for what
+	// depends on this node's view (unknown sender, stale, duplicate).
 	Reject
 	// Ignore drops the message without penalty (stale, duplicate, not yet useful).
 	Ignore

@@ -10,15 +10,18 @@ import (
 
 // Peer-scoring thresholds. A peer below GossipThreshold gets no gossip from us, below
 // PublishThreshold none of our publications, below GraylistThreshold all its RPCs
-// are ignored. With InvalidMessageWeight = -1000 and the counter squared, one invalid
-// message costs -1000 (no more gossip), two cost -4000 (graylisted); the counter
-// decays to 1% in an hour.
+// are ignored. With InvalidMessageWeight = -100 and the counter squared, three
+// invalid messages cost -900 (no more gossip to the peer), five -2500 (graylisted);
+// the counter decays to 1% in 30 minutes. Softer than one strike, so that a node
+// whose validator is briefly behind (an authority-set change it has not applied
+// yet) does not cut itself off from honest peers; a spammer is still graylisted
+// after a handful of messages.
 const (
 	GossipThreshold      = -500
 	PublishThreshold     = -1000
 	GraylistThreshold    = -2500
 	AcceptPXThreshold    = 100 // only authorities (bootstrap/direct peers) hand out peers
-	InvalidMessageWeight = -1000
+	InvalidMessageWeight = -100
 	trustedPeerScore     = 200 // app-specific score of bootstrap and direct peers
 )
 
@@ -43,7 +46,9 @@ var privateNets = func() []*net.IPNet {
 //     mesh peer has nothing to deliver, and penalising it would churn the mesh;
 //   - invalid messages (P4) are punished hard, because a node validates before it
 //     forwards, so an honest peer never forwards an invalid message. Callers must
-//     therefore return Reject only for payloads invalid for everyone, Ignore otherwise;
+//     therefore return Reject only for payloads invalid for everyone (bad encoding,
+//     bad signature), Ignore for what depends on their own view (unknown sender,
+//     stale, duplicate);
 //   - first deliveries (P2) and time in mesh (P1) earn a little, capped at 10+1, so
 //     a spammer cannot bank enough credit to survive its first invalid message;
 //   - behavioural penalties (broken promises, GRAFT floods) follow the spec's advice;
@@ -108,7 +113,7 @@ func topicScoreParams() *pubsub.TopicScoreParams {
 		MeshFailurePenaltyWeight:        0,
 		MeshFailurePenaltyDecay:         pubsub.ScoreParameterDecay(time.Minute),
 		InvalidMessageDeliveriesWeight:  InvalidMessageWeight,
-		InvalidMessageDeliveriesDecay:   pubsub.ScoreParameterDecay(time.Hour),
+		InvalidMessageDeliveriesDecay:   pubsub.ScoreParameterDecay(30 * time.Minute),
 	}
 }
 
