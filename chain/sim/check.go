@@ -113,11 +113,7 @@ func (c *checker) committed(nd *node, blk chain.Block, cert []byte, events []cha
 			return
 		}
 	}
-	votes, err := decodeCert(cert)
-	if err == nil {
-		err = consensus.VerifyCommit(s.gen.ChainID, s.pubs, h, consensus.Hash(hash), votes)
-	}
-	if err != nil {
+	if err := s.verifyCert(h, hash, cert); err != nil {
 		s.violate("certificate", h, "%s committed block %d with a bad certificate: %v", nd.name, h, err)
 		return
 	}

@@ -53,13 +53,14 @@ func DefaultConfig(seed uint64, authorities, byzantine int) Config {
 
 // Violation is a broken invariant.
 type Violation struct {
-	Seed   uint64
-	Step   int
-	At     int64 // simulated ms
-	Height uint64
-	Kind   string // agreement, prefix, certificate, double-sign, state-hash, money, settlement, liveness, commit
-	Detail string
-	Trace  []string // the last events touching Height, oldest first
+	Seed                              uint64
+	Authorities, Byzantine, Followers int
+	Step                              int
+	At                                int64 // simulated ms
+	Height                            uint64
+	Kind                              string // agreement, prefix, certificate, double-sign, state-hash, money, settlement, liveness, commit
+	Detail                            string
+	Trace                             []string // the last events touching Height, oldest first
 }
 
 func (v *Violation) Error() string {
@@ -69,7 +70,8 @@ func (v *Violation) Error() string {
 // Report formats the violation with its trace.
 func (v *Violation) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\nreproduce: gridmesh sim chain --seed %d ...\ntrace (last events touching height %d):\n", v.Error(), v.Seed, v.Height)
+	fmt.Fprintf(&b, "%s\nreproduce: gridmesh sim chain --seed %d --authorities %d --byzantine %d --followers %d --steps %d --segment 0\ntrace (last events touching height %d):\n",
+		v.Error(), v.Seed, v.Authorities, v.Byzantine, v.Followers, v.Step, v.Height)
 	for _, l := range v.Trace {
 		b.WriteString("  ")
 		b.WriteString(l)
@@ -92,8 +94,9 @@ type Stats struct {
 	ByzActs  int            `json:"byz_acts"`
 	Txs      int            `json:"txs"` // transactions committed (agreed)
 	Heals    int            `json:"heals"`
-	Crashes  map[string]int `json:"crashes"` // by crash point
-	Digest   uint64         `json:"digest"`  // FNV-1a over every message sent, in order (determinism)
+	Crashes  map[string]int `json:"crashes"`  // by crash point
+	Segments int            `json:"segments"` // fresh networks (RunLong)
+	Digest   uint64         `json:"digest"`   // FNV-1a over every message sent, in order (determinism)
 }
 
 // Sim is one simulation. It is not safe for concurrent use.
@@ -120,6 +123,7 @@ type Sim struct {
 	chk          checker
 	stats        Stats
 	verified     map[[32]byte]bool
+	certOK       map[[32]byte]error
 	sent         [][]byte // recent messages of anyone, for replays
 	viol         *Violation
 	closed       bool
@@ -134,7 +138,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("sim: bad config: %d authorities, %d byzantine, %d followers, %d participants", cfg.Authorities, cfg.Byzantine, cfg.Followers, cfg.Participants)
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		pubs: map[consensus.ID]ed25519.PublicKey{}, healH: map[int]uint64{}, verified: map[[32]byte]bool{}}
+		pubs: map[consensus.ID]ed25519.PublicKey{}, healH: map[int]uint64{}, verified: map[[32]byte]bool{}, certOK: map[[32]byte]error{}}
 	s.ring.init(8192)
 	s.chk.init(s)
 	s.stats.Seed = cfg.Seed
@@ -275,6 +279,7 @@ func (s *Sim) Stats() Stats {
 	st.Settled = len(s.chk.settled)
 	st.Digest = s.digest.Sum64()
 	st.Crashes = maps.Clone(s.stats.Crashes)
+	st.Segments = 1
 	return st
 }
 
@@ -293,7 +298,7 @@ func (s *Sim) violate(kind string, h uint64, format string, args ...any) {
 	if s.viol != nil {
 		return
 	}
-	s.viol = &Violation{Seed: s.cfg.Seed, Step: s.steps, At: s.now, Height: h, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+	s.viol = &Violation{Seed: s.cfg.Seed, Authorities: s.cfg.Authorities, Byzantine: s.cfg.Byzantine, Followers: s.cfg.Followers, Step: s.steps, At: s.now, Height: h, Kind: kind, Detail: fmt.Sprintf(format, args...)}
 	s.viol.Trace = s.ring.lastFor(h, s.cfg.TraceK, s)
 }
 

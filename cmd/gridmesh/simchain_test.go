@@ -67,6 +67,7 @@ func TestSimChainUsage(t *testing.T) {
 		{"sim", "chain", "--authorities", "0"},
 		{"sim", "chain", "--byzantine", "5"},
 		{"sim", "chain", "--steps", "0"},
+		{"sim", "chain", "--segment", "-1"},
 		{"sim", "chain", "extra"},
 	} {
 		if _, stderr, code := gridmesh(t, args...); code != 2 {
@@ -75,5 +76,18 @@ func TestSimChainUsage(t *testing.T) {
 	}
 	if stdout, _, code := gridmesh(t, "sim", "chain", "--help"); code != 0 || !strings.Contains(stdout, "--authorities") {
 		t.Errorf("--help: exit %d\n%s", code, stdout)
+	}
+}
+
+// A run in segments covers every step and is as deterministic as one network.
+func TestSimChainSegments(t *testing.T) {
+	args := []string{"sim", "chain", "--steps", "6000", "--segment", "2500", "--seed", "9"}
+	stdout, _, code := gridmesh(t, args...)
+	if code != 0 || !strings.Contains(stdout, "6000 steps in 3 networks") {
+		t.Fatalf("exit %d:\n%s", code, stdout)
+	}
+	stdout2, _, _ := gridmesh(t, args...)
+	if a, b := lastJSON(t, stdout), lastJSON(t, stdout2); a.Heights != b.Heights || a.Steps != 6000 {
+		t.Errorf("got %+v then %+v, want 6000 steps and equal heights", a, b)
 	}
 }
