@@ -41,6 +41,7 @@ type benchOptions struct {
 	Rate        float64 // offered tx/s
 	For         time.Duration
 	StopOne     bool
+	Via         int // POST to the first Via authorities only (0 = all)
 	Accounts    int
 	JSON        bool
 	Keep        bool
@@ -68,6 +69,8 @@ func (o benchOptions) validate() error {
 		return usagef("bench chain: --accounts: expected at least 1, got %d", o.Accounts)
 	case o.Poll < 20*time.Millisecond || o.Poll > 50*time.Millisecond:
 		return usagef("bench chain: --poll: expected 20ms to 50ms, got %v", o.Poll)
+	case o.Via < 0 || o.Via > o.Authorities:
+		return usagef("bench chain: --via: expected 0 (all) to %d authorities, got %d", o.Authorities, o.Via)
 	case o.Drain < 0:
 		return usagef("bench chain: --drain: expected a duration >= 0, got %v", o.Drain)
 	}
@@ -93,6 +96,7 @@ at least 1,000 tx/s.`)
 	c.fs.Float64Var(&o.Rate, "rate", o.Rate, "offered transactions per second")
 	c.fs.DurationVar(&o.For, "for", o.For, "how long to offer transactions")
 	c.fs.BoolVar(&o.StopOne, "stop-one", o.StopOne, "SIGKILL one authority after a third of the run")
+	c.fs.IntVar(&o.Via, "via", o.Via, "offer through the first N authorities only (0: all); the stopped one is the last")
 	c.fs.IntVar(&o.Accounts, "accounts", o.Accounts, "participant accounts signing the orders")
 	c.fs.BoolVar(&o.JSON, "json", o.JSON, "end with the results as one JSON line")
 	c.fs.BoolVar(&o.Keep, "keep", o.Keep, "keep the temporary directory (configs, data, the nodes' stderr)")
@@ -125,6 +129,7 @@ type benchResult struct {
 	Rate         float64   `json:"rate"`
 	ForS         float64   `json:"for_s"`
 	StopOne      bool      `json:"stop_one"`
+	Via          int       `json:"via"`
 	Stopped      string    `json:"stopped,omitempty"`
 	StoppedAtS   float64   `json:"stopped_at_s,omitempty"`
 	Offered      int       `json:"offered"`
@@ -167,7 +172,7 @@ type benchTx struct {
 }
 
 func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benchResult, err error) {
-	res = benchResult{Authorities: o.Authorities, Rate: o.Rate, ForS: o.For.Seconds(), StopOne: o.StopOne,
+	res = benchResult{Authorities: o.Authorities, Rate: o.Rate, Via: o.Via, ForS: o.For.Seconds(), StopOne: o.StopOne,
 		PollMs: float64(o.Poll) / float64(time.Millisecond), stoppedIndex: -1,
 		PeakRSSKiB: make([]int64, o.Authorities), CPUSeconds: make([]float64, o.Authorities)}
 	bin := o.binary
@@ -273,8 +278,12 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 	defer func() { stopObs(); <-obsDone }()
 
 	// The offer: a dispatcher paces txs at the rate; workers POST them.
+	via := all
+	if o.Via > 0 {
+		via = all[:o.Via:o.Via]
+	}
 	var targets atomic.Pointer[[]int]
-	targets.Store(&all)
+	targets.Store(&via)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	var rejMu sync.Mutex
@@ -323,7 +332,10 @@ offer:
 				return res, err
 			}
 			res.Stopped, res.StoppedAtS, res.stoppedIndex = cl.Nodes[k].Name, time.Since(t0).Seconds(), k
-			alive := all[:k:k]
+			alive := slices.DeleteFunc(slices.Clone(via), func(i int) bool { return i == k })
+			if len(alive) == 0 {
+				alive = all[:k:k]
+			}
 			targets.Store(&alive)
 			fmt.Fprintf(stdout, "SIGKILLed %s at %.1fs\n", res.Stopped, res.StoppedAtS)
 			stopAt = time.Time{}
@@ -403,7 +415,10 @@ offer:
 	slices.Sort(res.Reasons)
 
 	// Agreement: every running authority's state hash at a height all reached.
-	alive := *targets.Load()
+	alive := all
+	if res.stoppedIndex >= 0 {
+		alive = slices.DeleteFunc(slices.Clone(all), func(i int) bool { return i == res.stoppedIndex })
+	}
 	for _, i := range alive {
 		res.PeakRSSKiB[i], res.CPUSeconds[i] = procUsage(cl.Pid(i))
 	}
@@ -491,6 +506,9 @@ func loadavg() string {
 
 func (r benchResult) print(w io.Writer, asJSON bool) {
 	fmt.Fprintf(w, "\noffered   %d txs in %.1fs: %.1f tx/s (target %g tx/s for %gs)\n", r.Offered, r.OfferS, r.OfferedRate, r.Rate, r.ForS)
+	if r.Via > 0 {
+		fmt.Fprintf(w, "          through authority-1..%d only (--via)\n", r.Via)
+	}
 	fmt.Fprintf(w, "accepted  %d (202), rejected %d, failed %d\n", r.Accepted, r.Rejected, r.Failed)
 	for _, s := range r.Reasons {
 		fmt.Fprintf(w, "          %s\n", s)

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBenchUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; "" = success
+	}{
+		{[]string{"bench"}, "expected a command"},
+		{[]string{"bench", "nope"}, `unknown command "nope"`},
+		{[]string{"bench", "chain", "--authorities", "3"}, "--authorities: expected at least 4"},
+		{[]string{"bench", "chain", "--rate", "0"}, "--rate: expected"},
+		{[]string{"bench", "chain", "--for", "0s"}, "--for: expected"},
+		{[]string{"bench", "chain", "--accounts", "0"}, "--accounts: expected"},
+		{[]string{"bench", "chain", "--poll", "10ms"}, "--poll: expected 20ms to 50ms"},
+		{[]string{"bench", "chain", "extra"}, `unexpected argument "extra"`},
+		{[]string{"bench", "chain", "--help"}, ""},
+		{[]string{"bench", "--help"}, ""},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), tc.args, &out, &out)
+		if tc.want == "" {
+			if err != nil || out.Len() == 0 {
+				t.Errorf("%v: got error %v and %d bytes of help, want help and no error", tc.args, err, out.Len())
+			}
+			continue
+		}
+		var u usageError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &u) {
+			t.Errorf("%v: got error %v, want a usage error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	vals := make([]float64, 100)
+	for i := range vals {
+		vals[i] = float64(i + 1)
+	}
+	for _, tc := range []struct {
+		vals []float64
+		p    float64
+		want float64
+	}{
+		{nil, 50, 0},
+		{[]float64{7}, 99, 7},
+		{vals, 50, 50},
+		{vals, 95, 95},
+		{vals, 99, 99},
+		{vals, 100, 100},
+		{[]float64{1, 2, 3}, 50, 2},
+		{[]float64{1, 2, 3, 4}, 50, 2},
+	} {
+		if got := percentile(tc.vals, tc.p); got != tc.want {
+			t.Errorf("percentile(%d values, %g) = %g, want %g", len(tc.vals), tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestBenchChain runs a short bench with one authority stopped: every accepted
+// order must commit and the three running authorities must agree.
+func TestBenchChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds gridmesh and runs 4 authority processes")
+	}
+	bin := filepath.Join(t.TempDir(), "gridmesh")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	o := defaultBenchOptions()
+	o.Rate, o.For, o.StopOne, o.Accounts, o.Drain, o.JSON = 40, 6*time.Second, true, 8, 10*time.Second, true
+	o.binary = bin
+	var out bytes.Buffer
+	res, err := benchChain(context.Background(), o, &out)
+	if err != nil {
+		t.Fatalf("benchChain: %v\n%s", err, out.Bytes())
+	}
+	res.print(&out, true)
+	t.Logf("%s", out.Bytes())
+	if res.Offered != 240 || res.Accepted+res.Rejected+res.Failed != res.Offered {
+		t.Errorf("offered %d, accepted %d, rejected %d, failed %d: want 240 offered, each accounted for once",
+			res.Offered, res.Accepted, res.Rejected, res.Failed)
+	}
+	if res.Rejected != 0 || res.Committed != res.Accepted || res.Accepted == 0 {
+		t.Errorf("accepted %d, rejected %d, committed %d: want every offered order accepted and committed (reasons %v)",
+			res.Accepted, res.Rejected, res.Committed, res.Reasons)
+	}
+	if res.Stopped != "authority-4" || !res.StateAgree || res.CommonHeight == 0 || res.Evidence != 0 {
+		t.Errorf("stopped %q, agree %v at %d, evidence %d: want authority-4 stopped and the others agreeing, no evidence",
+			res.Stopped, res.StateAgree, res.CommonHeight, res.Evidence)
+	}
+	if res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.Blocks == 0 {
+		t.Errorf("p50 %g, p99 %g, max %g ms, %d blocks: want 0 < p50 <= p99 <= max and some blocks", res.P50, res.P99, res.Max, res.Blocks)
+	}
+	for i, kib := range res.PeakRSSKiB {
+		if kib <= 0 {
+			t.Errorf("authority-%d peak RSS %d KiB, want > 0", i+1, kib)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var back benchResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &back); err != nil || back.Committed != res.Committed {
+		t.Errorf("last line %q: got %+v, %v; want the results as JSON", lines[len(lines)-1], back, err)
+	}
+}
