@@ -373,7 +373,13 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 			return p2p.Reject
 		}
 		pub, ok := n.validators[m.From]
-		if !ok || m.Verify(n.gen.ChainID, pub) != nil {
+		if !ok {
+			// Not an authority in this node's view, which may lag an authority
+			// change: not proof that the forwarding peer misbehaves.
+			n.rejected.Add(1)
+			return p2p.Ignore
+		}
+		if m.Verify(n.gen.ChainID, pub) != nil {
 			n.rejected.Add(1)
 			return p2p.Reject
 		}
