@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -268,6 +270,28 @@ func TestRunErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyPath := filepath.Join(dir, "node.key")
+	// Every case fails before the node opens its p2p host, so nothing listens
+	// beyond loopback; the API port is the only one bound.
+	setAPI := func(addr string) {
+		b, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		re := regexp.MustCompile(`(?m)^listen = "[^"]*"`)
+		if !re.Match(b) {
+			t.Fatalf("%s has no api listen line", cfgPath)
+		}
+		if err := os.WriteFile(cfgPath, re.ReplaceAll(b, []byte(`listen = "`+addr+`"`)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setAPI("127.0.0.1:0")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	chainDir := filepath.Join(dir, "data", "chain")
 	for _, tc := range []struct {
 		name  string
 		setup func()
@@ -276,6 +300,16 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"malformed config", func() {}, bad, bad + ": line "},
 		{"missing config", func() {}, filepath.Join(dir, "none.toml"), filepath.Join(dir, "none.toml") + ": no such file"},
+		{"port in use", func() { setAPI(busy.Addr().String()) }, cfgPath, "api.listen: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+		{"corrupt data directory", func() {
+			setAPI("127.0.0.1:0")
+			if err := os.MkdirAll(chainDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(chainDir, "MANIFEST"), []byte("not a manifest"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, cfgPath, "chain: store at " + chainDir + " is corrupt"},
 		{"missing key", func() { os.Remove(keyPath) }, cfgPath, keyPath + ": no such key file (run gridmesh init)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -285,9 +319,6 @@ func TestRunErrors(t *testing.T) {
 			var out, errb bytes.Buffer
 			err := run(ctx, []string{"run", "-c", tc.cfg}, &out, &errb)
 			code := exitCode(err, &errb)
-			if strings.Contains(errb.String(), "not built yet") {
-				t.Skip("node.RunConfig is not built yet")
-			}
 			if code != 1 {
 				t.Errorf("exit %d, want 1; stderr %q", code, errb.String())
 			}
