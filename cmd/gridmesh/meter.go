@@ -432,6 +432,16 @@ func scanUnit(ctx context.Context, conn modbus.Conn, id byte, ps []modbus.Profil
 		return res, err // the line or gateway itself fails: stop
 	}
 	res.present = true
+	// SunSpec devices say what they are: "SunS" at 40000, then a chain of
+	// (model id, length) headers.
+	if model, at, ok := sunspecMeter(ctx, conn, id, timeout); ok {
+		name := fmt.Sprintf("sunspec-%d", model)
+		if at != sunspecProfileBase {
+			name += fmt.Sprintf(" at register %d (the profile expects %d)", at, sunspecProfileBase)
+		}
+		res.profiles = []string{name}
+		return res, nil
+	}
 	best := -1
 	for _, p := range ps {
 		rctx, cancel := context.WithTimeout(ctx, 4*timeout)
@@ -449,6 +459,43 @@ func scanUnit(ctx context.Context, conn modbus.Conn, id byte, ps []modbus.Profil
 		}
 	}
 	return res, nil
+}
+
+// sunspecProfileBase is where the sunspec-20x profiles expect the meter
+// model's header: right after the common model (40000 "SunS", 40002 model 1
+// of 66 registers).
+const sunspecProfileBase = 40070
+
+// sunspecMeter looks for the SunSpec marker and walks the model headers to
+// a meter model (201-204), returning its id and header address.
+func sunspecMeter(ctx context.Context, conn modbus.Conn, id byte, timeout time.Duration) (model int, at uint16, ok bool) {
+	read := func(addr uint16) (uint16, uint16, bool) {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		b, err := conn.ReadRegisters(rctx, id, modbus.FuncHolding, addr, 2)
+		if err != nil {
+			return 0, 0, false
+		}
+		return uint16(b[0])<<8 | uint16(b[1]), uint16(b[2])<<8 | uint16(b[3]), true
+	}
+	if hi, lo, ok := read(40000); !ok || hi != 0x5375 || lo != 0x6e53 { // "SunS"
+		return 0, 0, false
+	}
+	addr := uint32(40002)
+	for range 16 {
+		mid, length, ok := read(uint16(addr))
+		if !ok || mid == 0xffff {
+			return 0, 0, false
+		}
+		if mid >= 201 && mid <= 204 {
+			return int(mid), uint16(addr), true
+		}
+		addr += 2 + uint32(length)
+		if addr > 0xfffe {
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
 }
 
 // parseIDs parses "1-247" or "1,3,10-12" into unit ids in 1..247.

@@ -72,6 +72,23 @@ func (r *regs) sdm630(id byte) {
 	r.units[id] = u
 }
 
+// sunspec puts a SunSpec device on unit id: the common model, an inverter
+// model (103) and then the meter model.
+func (r *regs) sunspec(id byte, meterModel uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := map[byte]map[uint16]uint16{3: {}, 4: {}}
+	for a := uint16(40000); a < 40400; a++ {
+		u[3][a] = 0
+	}
+	u[3][40000], u[3][40001] = 0x5375, 0x6e53
+	u[3][40002], u[3][40003] = 1, 66
+	u[3][40070], u[3][40071] = 103, 50
+	u[3][40122], u[3][40123] = meterModel, 105
+	u[3][40229] = 0xffff
+	r.units[id] = u
+}
+
 const wantSDM630 = `{"import_wh":1234000,"export_wh":56000,"power_w":-1500,"serial":"12345678","flags":"phases",` +
 	`"phases":[{"voltage_mv":230100,"current_ma":6500,"power_w":-500},{"voltage_mv":229900,"current_ma":1250,"power_w":-600},` +
 	`{"voltage_mv":231000,"current_ma":10,"power_w":-400}]}`
@@ -281,12 +298,14 @@ func TestMeterScan(t *testing.T) {
 	r := &regs{}
 	r.sdm630(1)
 	r.sdm630(4)
+	r.sunspec(6, 203)
 	addr := serveTCP(t, r)
 	stdout, stderr, code := gridmesh(t, "meter", "scan", "--addr", addr, "--ids", "1-6")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	want := "unit 1: sdm630, serial 12345678\nunit 4: sdm630, serial 12345678\n"
+	want := "unit 1: sdm630, serial 12345678\nunit 4: sdm630, serial 12345678\n" +
+		"unit 6: sunspec-203 at register 40122 (the profile expects 40070)\n"
 	if stdout != want {
 		t.Errorf("scan = %q, want %q", stdout, want)
 	}
