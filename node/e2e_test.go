@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -111,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 	auth := start(t, paths[0], Options{OnEvent: events.event})
 	homes := make([]*running, 0, 3)
 	for _, p := range paths[1:] {
-		homes = append(homes, start(t, p, Options{}))
+		homes = append(homes, start(t, p, Options{KeepBlocks: 4}))
 	}
 
 	waitFor(t, "three settled slots with trades", 90*time.Second, func() bool {
@@ -155,6 +156,12 @@ func TestEndToEnd(t *testing.T) {
 	for _, h := range homes[1:] {
 		if h.n.Status().Height == 0 {
 			t.Errorf("home %s never followed the chain", h.n.cfg.Node.Name)
+		}
+		h.n.mu.RLock()
+		_, _, err := h.n.chain.Block(1)
+		h.n.mu.RUnlock()
+		if !errors.Is(err, chain.ErrPruned) {
+			t.Errorf("home %s keeps 4 blocks but block 1 gives %v; want chain.ErrPruned", h.n.cfg.Node.Name, err)
 		}
 	}
 }

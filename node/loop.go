@@ -19,6 +19,7 @@ const (
 	poolSize       = 20_000
 	maxBlockTxs    = 2_000
 	syncProto      = "sync/1"
+	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
 )
 
 // loop is the one goroutine that owns the consensus engine, the mempool and every
@@ -285,6 +286,16 @@ func (l *loop) commit(blk chain.Block, cert []byte) error {
 		l.n.mu.RUnlock()
 	}
 	l.agent.committed(blk)
+	if keep := l.n.keepBlocks; !l.n.isValidator && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {
+		// Homes follow without archiving: they keep the state and the last
+		// keep bodies (enough to serve a neighbour's catch-up).
+		l.n.mu.Lock()
+		_, err := l.n.chain.PruneBlocks(blk.Header.Height - keep)
+		l.n.mu.Unlock()
+		if err != nil {
+			l.n.log.Warn("prune old blocks", "err", err)
+		}
+	}
 	l.n.publishStatus()
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
 	if l.n.onEvent != nil {

@@ -40,6 +40,9 @@ type Options struct {
 	// OnEvent, if set, is called from the node's loop for every chain event
 	// (chain.SlotCleared, chain.SlotSettled) as blocks commit. It must not block.
 	OnEvent func(chain.Event)
+	// KeepBlocks is how many recent block bodies a home keeps; older ones are
+	// pruned (authorities keep all). 0 means 2,000.
+	KeepBlocks uint64
 }
 
 // Node is one gridmesh node: a chain replica, a libp2p host, a meter sampler and a
@@ -78,6 +81,7 @@ type Node struct {
 	evidence  atomic.Int64  // conflicting signed messages seen from authorities
 
 	kernelClock func() bool // kernelClockSynced; replaced in tests
+	keepBlocks  uint64
 }
 
 // clockOK reports whether the node may do time-dependent work: propose, attest
@@ -138,6 +142,10 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		timeoutIn: make(chan consensus.Timeout, 256),
 
 		kernelClock: kernelClockSynced,
+		keepBlocks:  keepBlocks,
+	}
+	if opts.KeepBlocks > 0 {
+		n.keepBlocks = opts.KeepBlocks
 	}
 	n.validators = make(map[consensus.ID]ed25519.PublicKey, len(gen.Authorities))
 	for _, a := range gen.Authorities {
