@@ -264,9 +264,12 @@ func cmdVersion(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func cmdSim(args []string, stdout io.Writer) error {
+func cmdSim(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "chain" {
 		return cmdSimChain(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "p2p" {
+		return cmdSimP2P(ctx, args[1:], stdout)
 	}
 	c := newCommand("sim", "", "Reserved for the deterministic network simulations, reproducible by seed. Not built yet.")
 	if err := c.parse(args, stdout); err != nil {

@@ -24,7 +24,8 @@ Commands:
   market clear   clear a set of orders from a file and print the result
   meter read     read a meter once (Modbus, DSMR, SML, simulator)
   meter scan     find the Modbus meters on a line or gateway
-  sim            reserved for the deterministic simulations (not built yet)
+  sim chain      the deterministic chain simulator
+  sim p2p        gossip latency and traffic of real hosts on loopback
   bench chain    finality and tx/s of authorities run as processes
 
 Run "gridmesh <command> --help" for a command's flags.
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "meter":
 		return cmdMeter(ctx, rest, stdout)
 	case "sim":
-		return cmdSim(rest, stdout)
+		return cmdSim(ctx, rest, stdout)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
 	default:
