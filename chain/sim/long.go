@@ -51,6 +51,8 @@ func (t *Stats) add(s Stats) {
 	t.ByzActs += s.ByzActs
 	t.Txs += s.Txs
 	t.Heals += s.Heals
+	t.Invalid += s.Invalid
+	t.Pruned += s.Pruned
 	for k, c := range s.Crashes {
 		t.Crashes[k] += c
 	}

@@ -136,7 +136,7 @@ func (s *Sim) repartition() {
 }
 
 // checkLiveness: in a heal phase, with the honest authorities a quorum, every
-// honest authority must have committed past the highest height any honest node
+// honest authority and follower must have committed past the highest height any honest node
 // had when the heal began, within LivenessBound.
 func (s *Sim) checkLiveness() {
 	if !s.heal || s.livenessDone || s.now-s.healAt < s.cfg.LivenessBound || !s.livenessExpected() {
@@ -144,7 +144,7 @@ func (s *Sim) checkLiveness() {
 	}
 	s.livenessDone = true
 	for _, nd := range s.nodes {
-		if nd.role != roleHonest {
+		if nd.role == roleByz {
 			continue
 		}
 		if h := s.height(nd); h <= s.healMax {

@@ -313,6 +313,9 @@ func (s *Sim) validate(nd *node, v consensus.ValidateRequest) {
 	what := "validate: valid"
 	if !valid {
 		what = "validate: invalid"
+		if nd.role == roleHonest {
+			s.stats.Invalid++
+		}
 	}
 	s.trace(nd.idx, what, v.Height, v.Round, 0, v.ID, 0)
 	_ = nd.engine.Step(consensus.Validated{Height: v.Height, Round: v.Round, ID: v.ID, Valid: valid})
@@ -353,6 +356,14 @@ func (s *Sim) commit(nd *node, blk chain.Block, cert []byte) error {
 	s.trace(nd.idx, "commit", blk.Header.Height, 0, 0, consensus.Hash(blk.Hash()), int64(len(blk.Txs)))
 	if nd.honest() {
 		s.chk.committed(nd, blk, cert, events)
+	}
+	// Home nodes follow without voting and prune old block bodies.
+	if h := blk.Header.Height; nd.role == roleFollower && s.cfg.PruneEvery > 0 && h%uint64(s.cfg.PruneEvery) == 0 {
+		n, err := nd.chain.PruneBlocks(h - uint64(s.cfg.PruneEvery))
+		if err != nil {
+			s.violate("commit", h, "%s could not prune blocks: %v", nd.name, err)
+		}
+		s.stats.Pruned += n
 	}
 	return nil
 }

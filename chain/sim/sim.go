@@ -33,6 +33,8 @@ type Config struct {
 	Crash         float64 // per Ready of an honest node, in chaos phases
 	CrashEvent    float64 // per 100 ms tick of an honest node: it crashes between inputs (chaos phases)
 	MaxSkew       int64   // clock skew bound (±)
+	FastClocks    int     // honest authorities whose clock runs 2.5 to 5 s ahead (beyond chain.MaxClockSkewMs)
+	PruneEvery    int     // followers prune block bodies this many heights below their head (0 = never)
 	ByzAct        float64 // per message a Byzantine instance sends: add a Byzantine action
 	ChaosMs       int64   // length of a chaos phase
 	HealMs        int64   // length of a heal phase
@@ -46,7 +48,7 @@ func DefaultConfig(seed uint64, authorities, byzantine int) Config {
 	return Config{
 		Seed: seed, Authorities: authorities, Byzantine: byzantine, Followers: 1, Participants: 6,
 		Loss: 0.05, Dup: 0.05, HealLoss: 0.01, MinDelay: 1, MaxDelay: 40, LateDelay: 1500, Late: 0.01,
-		Crash: 0.01, CrashEvent: 0.002, MaxSkew: 500, ByzAct: 0.15,
+		Crash: 0.01, CrashEvent: 0.002, MaxSkew: 500, ByzAct: 0.15, PruneEvery: 64,
 		ChaosMs: 20_000, HealMs: 30_000, LivenessBound: 20_000, WorkEvery: 250, TraceK: 40,
 	}
 }
@@ -94,6 +96,8 @@ type Stats struct {
 	ByzActs  int            `json:"byz_acts"`
 	Txs      int            `json:"txs"` // transactions committed (agreed)
 	Heals    int            `json:"heals"`
+	Invalid  int            `json:"invalid"`  // proposals an honest authority judged invalid
+	Pruned   int            `json:"pruned"`   // block bodies followers pruned
 	Crashes  map[string]int `json:"crashes"`  // by crash point
 	Segments int            `json:"segments"` // fresh networks (RunLong)
 	Digest   uint64         `json:"digest"`   // FNV-1a over every message sent, in order (determinism)
@@ -134,7 +138,8 @@ const otherNetwork = "gridmesh-other-net"
 
 // New builds the network: keys, genesis, one in-memory chain per node instance.
 func New(cfg Config) (*Sim, error) {
-	if cfg.Authorities < 1 || cfg.Byzantine < 0 || cfg.Byzantine > cfg.Authorities || cfg.Followers < 0 || cfg.Participants < 2 {
+	if cfg.Authorities < 1 || cfg.Byzantine < 0 || cfg.Byzantine > cfg.Authorities || cfg.Followers < 0 || cfg.Participants < 2 ||
+		cfg.FastClocks < 0 || cfg.FastClocks > cfg.Authorities-cfg.Byzantine {
 		return nil, fmt.Errorf("sim: bad config: %d authorities, %d byzantine, %d followers, %d participants", cfg.Authorities, cfg.Byzantine, cfg.Followers, cfg.Participants)
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
@@ -204,6 +209,13 @@ func New(cfg Config) (*Sim, error) {
 	for i := range cfg.Followers {
 		if err := s.addNode(fmt.Sprintf("f%d", i), roleFollower, nil, i%2); err != nil {
 			return nil, err
+		}
+	}
+	fast := cfg.FastClocks
+	for i := len(s.nodes) - 1; i >= 0 && fast > 0; i-- {
+		if s.nodes[i].role == roleHonest {
+			s.nodes[i].skew = chain.MaxClockSkewMs + 500 + s.rng.Int64N(2500)
+			fast--
 		}
 	}
 	for i, nd := range s.nodes {
@@ -305,8 +317,9 @@ func (s *Sim) violate(kind string, h uint64, format string, args ...any) {
 // f is the number of faults n authorities tolerate.
 func (s *Sim) f() int { return (s.cfg.Authorities - 1) / 3 }
 
-// livenessExpected: the honest authorities alone are a quorum (3h > 2n, which is
-// 2f+1 of n = 3f+1).
+// livenessExpected: the honest authorities with good clocks alone are a quorum
+// (3h > 2n, which is 2f+1 of n = 3f+1). A fast clock makes an authority's own
+// proposals invalid to the others, so it counts as a fault here.
 func (s *Sim) livenessExpected() bool {
-	return 3*(s.cfg.Authorities-s.cfg.Byzantine) > 2*s.cfg.Authorities
+	return 3*(s.cfg.Authorities-s.cfg.Byzantine-s.cfg.FastClocks) > 2*s.cfg.Authorities
 }

@@ -33,8 +33,8 @@ func budget() int {
 // two Byzantine authorities within f, a dev network of one, and followers. Any
 // violation fails with the seed and trace.
 func TestSeeds(t *testing.T) {
-	shapes := []struct{ n, byz, followers int }{
-		{4, 0, 1}, {4, 1, 1}, {7, 2, 1}, {5, 1, 2}, {1, 0, 1},
+	shapes := []struct{ n, byz, followers, fast int }{
+		{4, 0, 1, 0}, {4, 1, 1, 0}, {7, 2, 1, 0}, {5, 1, 2, 0}, {1, 0, 1, 0}, {4, 0, 1, 1}, {7, 1, 1, 1},
 	}
 	total := budget()
 	perRun := min(20_000, max(total/len(shapes), 1))
@@ -42,17 +42,17 @@ func TestSeeds(t *testing.T) {
 	start := time.Now()
 	steps, heights, settled := 0, uint64(0), 0
 	crashes := map[string]int{}
-	evidence, rejected, syncs := 0, 0, 0
+	evidence, rejected, syncs, invalid, pruned := 0, 0, 0, 0, 0
 	for i := range runs {
 		sh := shapes[i%len(shapes)]
 		cfg := DefaultConfig(uint64(1000+i), sh.n, sh.byz)
-		cfg.Followers = sh.followers
+		cfg.Followers, cfg.FastClocks = sh.followers, sh.fast
 		st, v, err := Run(cfg, min(perRun, total))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if v != nil {
-			t.Fatalf("n=%d byzantine=%d:\n%s", sh.n, sh.byz, v.Report())
+			t.Fatalf("n=%d byzantine=%d fast clocks=%d:\n%s", sh.n, sh.byz, sh.fast, v.Report())
 		}
 		if st.Heights == 0 {
 			t.Fatalf("seed %d n=%d byzantine=%d: no height decided in %d steps", cfg.Seed, sh.n, sh.byz, st.Steps)
@@ -63,19 +63,24 @@ func TestSeeds(t *testing.T) {
 		evidence += st.Evidence
 		rejected += st.Rejected
 		syncs += st.Syncs
+		invalid += st.Invalid
+		pruned += st.Pruned
 		for k, c := range st.Crashes {
 			crashes[k] += c
 		}
 	}
 	el := time.Since(start)
-	t.Logf("%d runs, %d steps, %d heights, %d slots settled, %d syncs, %d evidence, %d refused messages, crashes %v in %v (%.0f steps/s)",
-		runs, steps, heights, settled, syncs, evidence, rejected, crashes, el.Round(time.Millisecond), float64(steps)/el.Seconds())
+	t.Logf("%d runs, %d steps, %d heights, %d slots settled, %d syncs, %d evidence, %d refused messages, %d invalid proposals, %d blocks pruned, crashes %v in %v (%.0f steps/s)",
+		runs, steps, heights, settled, syncs, evidence, rejected, invalid, pruned, crashes, el.Round(time.Millisecond), float64(steps)/el.Seconds())
 	// The run must have exercised what it claims to.
 	if settled == 0 {
 		t.Error("got no settled slot over all runs, want settlement exercised")
 	}
 	if evidence == 0 || rejected == 0 {
 		t.Errorf("got %d evidence and %d refused messages, want Byzantine behaviour exercised", evidence, rejected)
+	}
+	if steps >= 100_000 && (invalid == 0 || pruned == 0) {
+		t.Errorf("got %d invalid proposals and %d pruned blocks, want invalid blocks and follower pruning exercised", invalid, pruned)
 	}
 	for _, k := range []string{crashBeforeFsync, crashBeforeSend, crashBeforeCommit, crashAfterCommit, crashBetween} {
 		if crashes[k] == 0 && steps >= 100_000 {
