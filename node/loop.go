@@ -45,7 +45,7 @@ func (n *Node) loop(ctx context.Context) error {
 				l.addTx(tx)
 			}
 		case m := <-n.voteIn:
-			if l.engine != nil && m.Height == n.chain.Status().Height+1 {
+			if l.engine != nil && m.Height > n.chain.Status().Height {
 				if err := l.engine.Step(m); err != nil {
 					n.log.Debug("vote not taken", "err", err)
 				}
