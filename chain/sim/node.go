@@ -55,6 +55,8 @@ type node struct {
 	settled   map[unit.Slot]bool // slots this node saw settled
 }
 
+var timeoutNames = [5]string{"timeout ?", "timeout propose", "timeout prevote", "timeout precommit", "timeout rebroadcast"}
+
 // Crash points (Stats.Crashes counts them).
 const (
 	crashBeforeFsync  = "crash before fsync (state write lost)"
@@ -149,7 +151,7 @@ func (s *Sim) handle(ev event) {
 		}
 	case evTimeout:
 		if nd.engine != nil {
-			s.trace(nd.idx, "timeout "+ev.tmo.Kind.String(), ev.tmo.Height, ev.tmo.Round, 0, consensus.Hash{}, 0)
+			s.trace(nd.idx, timeoutNames[ev.tmo.Kind%5], ev.tmo.Height, ev.tmo.Round, 0, consensus.Hash{}, 0)
 			_ = nd.engine.Step(ev.tmo)
 		}
 	case evWork:
@@ -158,7 +160,9 @@ func (s *Sim) handle(ev event) {
 		}
 	case evTick:
 		s.tick(nd)
-		s.push(tickMs, nd.idx, event{kind: evTick})
+		if !nd.down { // a crashed node's restart starts a new tick
+			s.push(tickMs, nd.idx, event{kind: evTick})
+		}
 	}
 	s.process(nd)
 }
@@ -486,6 +490,9 @@ func (s *Sim) restart(nd *node) {
 	s.stats.Restarts++
 	s.trace(nd.idx, "restart", s.height(nd)+1, 0, 0, consensus.Hash{}, 0)
 	s.push(0, nd.idx, event{kind: evTick})
+	if s.cfg.forgetState {
+		nd.persisted = nil
+	}
 	if nd.role != roleFollower {
 		s.restartEngine(nd)
 	}

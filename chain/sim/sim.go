@@ -41,6 +41,11 @@ type Config struct {
 	LivenessBound int64   // a heal phase must see new heights within this time
 	WorkEvery     int64   // one workload action per this many ms
 	TraceK        int     // events in a violation's trace
+
+	// forgetState is a test-only fault of the node, not of the world: a
+	// restarted node loses its persisted consensus State (as if it were never
+	// fsynced). The double-sign check must then fire.
+	forgetState bool
 }
 
 // DefaultConfig is the configuration the command and the tests start from.

@@ -152,6 +152,28 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// The double-sign check across crashes can fail: nodes that restart without
+// their persisted State sign conflicting messages, and the checker says so.
+func TestForgottenStateDoubleSigns(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		cfg := DefaultConfig(seed, 4, 0)
+		cfg.forgetState = true
+		cfg.Crash, cfg.CrashEvent = 0.05, 0.01
+		_, v, err := Run(cfg, 30_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != nil && v.Kind == "double-sign" {
+			t.Logf("seed %d:\n%s", seed, v.Report())
+			return
+		}
+		if v != nil {
+			t.Logf("seed %d: %v", seed, v)
+		}
+	}
+	t.Fatal("got no double-sign violation in 5 seeds from nodes that forget their State, want one")
+}
+
 func TestCheckerFlagsDoubleSign(t *testing.T) {
 	s, err := New(DefaultConfig(1, 4, 0))
 	if err != nil {
