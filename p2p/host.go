@@ -92,6 +92,10 @@ type Config struct {
 	RelayService bool
 	RelayAllow   func(peerID string) bool
 	NATTraversal bool
+	// AssumePrivate (with NATTraversal) declares the host unreachable from
+	// outside instead of waiting for AutoNAT's verdict, so relay reservations
+	// start at once: for a home known to sit behind NAT, and for tests.
+	AssumePrivate bool
 
 	heartbeat time.Duration // gossipsub heartbeat; tests shorten it (default 1 s)
 	shape     *linkModel    // loss and delay injected into gossip (simulation)
@@ -436,6 +440,22 @@ func (n *Host) Addrs() []string {
 	var out []string
 	for _, a := range n.h.Addrs() {
 		out = append(out, a.String()+suffix)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ConnAddrs returns the remote multiaddrs of the host's current connections
+// to the peer id, sorted; a relayed connection's address contains
+// /p2p-circuit. It is empty when no connection is open or id is malformed.
+func (n *Host) ConnAddrs(id string) []string {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range n.h.Network().ConnsToPeer(p) {
+		out = append(out, c.RemoteMultiaddr().String())
 	}
 	sort.Strings(out)
 	return out

@@ -35,6 +35,9 @@ func natOptions(cfg Config, static []peer.AddrInfo) []libp2p.Option {
 	}
 	if cfg.NATTraversal {
 		opts = append(opts, libp2p.EnableRelay(), libp2p.EnableHolePunching())
+		if cfg.AssumePrivate && !cfg.RelayService {
+			opts = append(opts, libp2p.ForceReachabilityPrivate())
+		}
 		if len(static) > 0 {
 			opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(static,
 				autorelay.WithNumRelays(min(2, len(static))),
