@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -315,22 +316,16 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 		}()
 	}
 	t0 := time.Now()
-	var stopAt time.Time
+	// --stop-one: SIGKILL the last authority a third of the way through, by the
+	// wall clock (not by the offer's progress, which a slow node can hold up).
+	stopDone := make(chan error, 1)
 	if o.StopOne {
-		stopAt = t0.Add(o.For / 3)
-	}
-	sent := 0
-offer:
-	for i := range txs {
-		due := t0.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
-		if !stopAt.IsZero() && !due.Before(stopAt) {
-			k := o.Authorities - 1
+		k := o.Authorities - 1
+		timer := time.AfterFunc(o.For/3, func() {
 			if pid := cl.Pid(k); pid != 0 {
 				res.PeakRSSKiB[k], res.CPUSeconds[k] = procUsage(pid) // until it was killed
 			}
-			if err := cl.Kill(k); err != nil {
-				return res, err
-			}
+			err := cl.Kill(k)
 			res.Stopped, res.StoppedAtS, res.stoppedIndex = cl.Nodes[k].Name, time.Since(t0).Seconds(), k
 			alive := slices.DeleteFunc(slices.Clone(via), func(i int) bool { return i == k })
 			if len(alive) == 0 {
@@ -338,8 +333,16 @@ offer:
 			}
 			targets.Store(&alive)
 			fmt.Fprintf(stdout, "SIGKILLed %s at %.1fs\n", res.Stopped, res.StoppedAtS)
-			stopAt = time.Time{}
-		}
+			stopDone <- err
+		})
+		defer timer.Stop()
+	} else {
+		stopDone <- nil
+	}
+	sent := 0
+offer:
+	for i := range txs {
+		due := t0.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
 		if d := time.Until(due); d > 0 {
 			select {
 			case <-time.After(d):
@@ -357,6 +360,14 @@ offer:
 	close(jobs)
 	wg.Wait()
 	offerEnd := time.Now()
+	select {
+	case err := <-stopDone:
+		if err != nil {
+			return res, err
+		}
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
 	res.Offered = sent
 	res.OfferS = offerEnd.Sub(t0).Seconds()
 	res.OfferedRate = float64(sent) / res.OfferS
@@ -483,9 +494,13 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[min(max(k, 0), len(sorted)-1)]
 }
 
+// addrs matches the loopback addresses and ports in transport errors, which
+// differ per connection.
+var addrs = regexp.MustCompile(`127\.0\.0\.1:[0-9]+(->127\.0\.0\.1:[0-9]+)?`)
+
 // shortReason trims an error for the summary of rejections.
 func shortReason(err error) string {
-	s := err.Error()
+	s := addrs.ReplaceAllString(err.Error(), "127.0.0.1")
 	if len(s) > 120 {
 		s = s[:120] + "…"
 	}

@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/internal/crashtest"
+	"github.com/gridmesh/gridmesh/market"
 )
 
 func TestBenchUsage(t *testing.T) {
@@ -112,5 +117,92 @@ func TestBenchChain(t *testing.T) {
 	var back benchResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &back); err != nil || back.Committed != res.Committed {
 		t.Errorf("last line %q: got %+v, %v; want the results as JSON", lines[len(lines)-1], back, err)
+	}
+}
+
+// BenchmarkChainBlock runs, in this process, what every authority does per
+// block under `gridmesh bench chain` load: the proposer's Propose and Commit of
+// 500 signed orders, and a validator's Validate and Commit of the same block on
+// its own replica (badger on disk, as in `gridmesh run`), with 0, 10,000 and
+// 30,000 open orders already in the state (1,000 tx/s for 30 s leaves 30,000).
+// It reports ms per block for each role and the tx/s one validator could keep
+// up with.
+//
+//	go test ./cmd/gridmesh -run '^$' -bench ChainBlock -benchtime 20x
+func BenchmarkChainBlock(b *testing.B) {
+	for _, open := range []int{0, 10_000, 30_000} {
+		b.Run(fmt.Sprintf("open=%d", open), func(b *testing.B) {
+			cl, err := crashtest.Write(b.TempDir(), crashtest.Options{Binary: "unused", Authorities: 4, Accounts: 256}, time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			g := cl.Genesis
+			gen := chain.Genesis{ChainID: g.ChainID, Epoch: g.Epoch, SlotSeconds: g.SlotSeconds,
+				OpenLeadSeconds: g.OpenLeadSeconds, GateLeadSeconds: g.GateLeadSeconds,
+				AttestWindowSeconds: g.AttestWindowSeconds, Operator: chain.Account(g.Operator),
+				Tariff: market.Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
+				Params: market.Params{KPPM: g.KPPM}}
+			for _, a := range g.Authorities {
+				gen.Authorities = append(gen.Authorities, chain.Account(a.Key))
+			}
+			for _, p := range g.Participants {
+				gen.Participants = append(gen.Participants, chain.Account(p.Key))
+			}
+			proposer, err := chain.Open(filepath.Join(b.TempDir(), "p"), gen)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer proposer.Close()
+			validator, err := chain.Open(filepath.Join(b.TempDir(), "v"), gen)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer validator.Close()
+			orders := cl.NewOrders(1)
+			batch := func(n int) []chain.Tx {
+				txs := make([]chain.Tx, n)
+				for i := range txs {
+					txs[i] = orders.Next()
+				}
+				return txs
+			}
+			var propose, validate time.Duration
+			block := func(n int) {
+				txs := batch(n)
+				now := time.Now().UnixMilli()
+				t0 := time.Now()
+				blk, errs := proposer.Propose(now, gen.Authorities[0], txs)
+				if _, err := proposer.Commit(blk, nil); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := validator.Validate(blk, now); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := validator.Commit(blk, nil); err != nil {
+					b.Fatal(err)
+				}
+				propose += t1.Sub(t0)
+				validate += time.Since(t1)
+				for i, err := range errs {
+					if err != nil {
+						b.Fatalf("order %d left out: %v", i, err)
+					}
+				}
+			}
+			for range open / 2000 {
+				block(2000)
+			}
+			propose, validate = 0, 0
+			b.ResetTimer()
+			for range b.N {
+				block(500)
+			}
+			b.StopTimer()
+			perBlock := validate / time.Duration(b.N)
+			b.ReportMetric(float64(propose)/float64(b.N)/1e6, "propose+commit-ms/block")
+			b.ReportMetric(float64(perBlock)/1e6, "validate+commit-ms/block")
+			b.ReportMetric(500/perBlock.Seconds(), "validator-tx/s")
+		})
 	}
 }
