@@ -148,8 +148,8 @@ func (s *Sim) checkLiveness() {
 			continue
 		}
 		if h := s.height(nd); h <= s.healMax {
-			s.violate("liveness", h+1, "%s is at height %d, %d ms after the heal began at height %d (honest authorities connected: %d of %d)",
-				nd.name, h, s.now-s.healAt, s.healMax, s.cfg.Authorities-s.cfg.Byzantine, s.cfg.Authorities)
+			s.violate("liveness", h+1, "%s is at height %d, %d ms after the heal began at height %d (%d honest authorities with good clocks of %d, all up and connected)",
+				nd.name, h, s.now-s.healAt, s.healMax, s.cfg.Authorities-s.cfg.Byzantine-s.cfg.Silent-s.cfg.FastClocks, s.cfg.Authorities)
 			return
 		}
 	}

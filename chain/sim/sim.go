@@ -22,6 +22,7 @@ type Config struct {
 	Authorities  int // n, at least 1 (fewer than 4 makes a dev network)
 	Byzantine    int // authorities run as Byzantine twins (the first ones in sorted order)
 	Followers    int // non-voting nodes that follow the chain
+	Silent       int // authorities (after the Byzantine ones) that never run: crash-faulty from the start
 	Participants int
 
 	Loss, Dup     float64 // per delivery, in chaos phases
@@ -60,14 +61,14 @@ func DefaultConfig(seed uint64, authorities, byzantine int) Config {
 
 // Violation is a broken invariant.
 type Violation struct {
-	Seed                              uint64
-	Authorities, Byzantine, Followers int
-	Step                              int
-	At                                int64 // simulated ms
-	Height                            uint64
-	Kind                              string // agreement, prefix, certificate, double-sign, state-hash, money, settlement, liveness, commit
-	Detail                            string
-	Trace                             []string // the last events touching Height, oldest first
+	Seed                                      uint64
+	Authorities, Byzantine, Followers, Silent int
+	Step                                      int
+	At                                        int64 // simulated ms
+	Height                                    uint64
+	Kind                                      string // agreement, prefix, certificate, double-sign, state-hash, money, settlement, liveness, commit
+	Detail                                    string
+	Trace                                     []string // the last events touching Height, oldest first
 }
 
 func (v *Violation) Error() string {
@@ -77,8 +78,8 @@ func (v *Violation) Error() string {
 // Report formats the violation with its trace.
 func (v *Violation) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\nreproduce: gridmesh sim chain --seed %d --authorities %d --byzantine %d --followers %d --steps %d --segment 0\ntrace (last events touching height %d):\n",
-		v.Error(), v.Seed, v.Authorities, v.Byzantine, v.Followers, v.Step, v.Height)
+	fmt.Fprintf(&b, "%s\nreproduce: gridmesh sim chain --seed %d --authorities %d --byzantine %d --silent %d --followers %d --steps %d --segment 0\ntrace (last events touching height %d):\n",
+		v.Error(), v.Seed, v.Authorities, v.Byzantine, v.Silent, v.Followers, v.Step, v.Height)
 	for _, l := range v.Trace {
 		b.WriteString("  ")
 		b.WriteString(l)
@@ -144,7 +145,7 @@ const otherNetwork = "gridmesh-other-net"
 // New builds the network: keys, genesis, one in-memory chain per node instance.
 func New(cfg Config) (*Sim, error) {
 	if cfg.Authorities < 1 || cfg.Byzantine < 0 || cfg.Byzantine > cfg.Authorities || cfg.Followers < 0 || cfg.Participants < 2 ||
-		cfg.FastClocks < 0 || cfg.FastClocks > cfg.Authorities-cfg.Byzantine {
+		cfg.Silent < 0 || cfg.FastClocks < 0 || cfg.Byzantine+cfg.Silent+cfg.FastClocks > cfg.Authorities {
 		return nil, fmt.Errorf("sim: bad config: %d authorities, %d byzantine, %d followers, %d participants", cfg.Authorities, cfg.Byzantine, cfg.Followers, cfg.Participants)
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
@@ -205,6 +206,9 @@ func New(cfg Config) (*Sim, error) {
 				}
 			}
 			continue
+		}
+		if i < cfg.Byzantine+cfg.Silent {
+			continue // silent: counted in the authority set, never runs
 		}
 		if err := s.addNode(fmt.Sprintf("a%d", i), roleHonest, k, half%2); err != nil {
 			return nil, err
@@ -315,7 +319,7 @@ func (s *Sim) violate(kind string, h uint64, format string, args ...any) {
 	if s.viol != nil {
 		return
 	}
-	s.viol = &Violation{Seed: s.cfg.Seed, Authorities: s.cfg.Authorities, Byzantine: s.cfg.Byzantine, Followers: s.cfg.Followers, Step: s.steps, At: s.now, Height: h, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+	s.viol = &Violation{Seed: s.cfg.Seed, Authorities: s.cfg.Authorities, Byzantine: s.cfg.Byzantine, Followers: s.cfg.Followers, Silent: s.cfg.Silent, Step: s.steps, At: s.now, Height: h, Kind: kind, Detail: fmt.Sprintf(format, args...)}
 	s.viol.Trace = s.ring.lastFor(h, s.cfg.TraceK, s)
 }
 
@@ -326,5 +330,5 @@ func (s *Sim) f() int { return (s.cfg.Authorities - 1) / 3 }
 // (3h > 2n, which is 2f+1 of n = 3f+1). A fast clock makes an authority's own
 // proposals invalid to the others, so it counts as a fault here.
 func (s *Sim) livenessExpected() bool {
-	return 3*(s.cfg.Authorities-s.cfg.Byzantine-s.cfg.FastClocks) > 2*s.cfg.Authorities
+	return 3*(s.cfg.Authorities-s.cfg.Byzantine-s.cfg.Silent-s.cfg.FastClocks) > 2*s.cfg.Authorities
 }

@@ -68,6 +68,7 @@ func TestSimChainUsage(t *testing.T) {
 		{"sim", "chain", "--byzantine", "5"},
 		{"sim", "chain", "--steps", "0"},
 		{"sim", "chain", "--segment", "-1"},
+		{"sim", "chain", "--byzantine", "2", "--silent", "3"},
 		{"sim", "chain", "extra"},
 	} {
 		if _, stderr, code := gridmesh(t, args...); code != 2 {
