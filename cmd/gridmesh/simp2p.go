@@ -11,7 +11,7 @@ import (
 )
 
 func cmdSimP2P(ctx context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("sim p2p", "[--nodes N] [--orders M] [--rate R] [--loss P] [--latency D] [--seed X] [--json]", `
+	c := newCommand("sim p2p", "[--nodes N] [--orders M] [--rate R] [--loss P] [--latency D] [--settle D] [--seed X] [--json]", `
 Run N real libp2p hosts (gridmesh's p2p layer: Noise, yamux, gossipsub with
 signed envelopes and peer scoring) in this process on loopback TCP, connect
 each to its ring neighbour and a few random peers, and gossip M signed
@@ -38,6 +38,7 @@ exits 1.`)
 	reannounce := c.fs.Int("reannounce", -1, "re-announcement rounds after publishing (-1: 3 with --loss, else 0)")
 	mesh := c.fs.Int("mesh-degree", 0, "gossipsub D, mesh peers per topic (0: 6; at least 4)")
 	size := c.fs.Int("payload", 200, "bytes per payload (an order's size)")
+	settle := c.fs.Duration("settle", 3*time.Second, "how long to wait for stragglers after the last publication or re-announcement")
 	seed := c.fs.Uint64("seed", 1, "seed of topology, publishers and loss")
 	asJSON := c.fs.Bool("json", false, "print only the final JSON line")
 	if err := c.parse(args, stdout); err != nil {
@@ -60,6 +61,8 @@ exits 1.`)
 		return usagef("sim p2p: --mesh-degree: expected 0 or 4 to 32, got %d", *mesh)
 	case *size < 16 || *size > p2p.DefaultMaxPayload:
 		return usagef("sim p2p: --payload: expected 16 to %d, got %d", p2p.DefaultMaxPayload, *size)
+	case *settle <= 0 || *settle > 10*time.Minute:
+		return usagef("sim p2p: --settle: expected more than 0 and at most 10m, got %s", *settle)
 	}
 	cfg := p2p.SimConfig{
 		Nodes:       *nodes,
@@ -69,6 +72,7 @@ exits 1.`)
 		Rate:        *rate,
 		Loss:        *loss,
 		Latency:     *latency,
+		Settle:      *settle,
 		Seed:        *seed,
 	}
 	switch {

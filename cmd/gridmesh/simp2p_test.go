@@ -31,7 +31,7 @@ func TestSimP2P(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real libp2p hosts")
 	}
-	stdout, stderr, code := gridmesh(t, "sim", "p2p", "--nodes", "5", "--orders", "20", "--rate", "100", "--json")
+	stdout, stderr, code := gridmesh(t, "sim", "p2p", "--nodes", "5", "--orders", "20", "--rate", "100", "--settle", "30s", "--json")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q, stdout %q", code, stderr, stdout)
 	}
@@ -60,7 +60,7 @@ func TestSimP2PSummaryWithLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real libp2p hosts")
 	}
-	stdout, stderr, code := gridmesh(t, "sim", "p2p", "--nodes", "4", "--orders", "10", "--rate", "100", "--loss", "0.2", "--latency", "5ms", "--reannounce", "2")
+	stdout, stderr, code := gridmesh(t, "sim", "p2p", "--nodes", "4", "--orders", "10", "--rate", "100", "--loss", "0.2", "--latency", "5ms", "--reannounce", "2", "--settle", "30s")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q, stdout %q", code, stderr, stdout)
 	}
@@ -89,6 +89,7 @@ func TestSimP2PUsage(t *testing.T) {
 		{"sim", "p2p", "--latency", "-1ms"},
 		{"sim", "p2p", "--mesh-degree", "2"},
 		{"sim", "p2p", "--payload", "1"},
+		{"sim", "p2p", "--settle", "0s"},
 		{"sim", "p2p", "--loss", "0.1", "--reannounce", "0"},
 		{"sim", "p2p", "extra"},
 	} {
