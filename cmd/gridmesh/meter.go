@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -90,7 +91,8 @@ within --timeout.`)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if rctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		var netErr net.Error
+		if rctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
 			switch *driver {
 			case "dsmr", "sml":
 				return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(*driver), where, *timeout, lastErr(err))

@@ -242,7 +242,8 @@ func TestMeterReadNoAnswer(t *testing.T) {
 	if code != 1 || oneLine(t, stderr) != want {
 		t.Errorf("exit %d, stderr %q; want 1, %q", code, stderr, want)
 	}
-	if el := time.Since(start); el > 2*time.Second {
+	// Not a speed claim: a read that ignored --timeout would hang far longer.
+	if el := time.Since(start); el > 15*time.Second {
 		t.Errorf("took %v for a 300 ms timeout", el)
 	}
 }
