@@ -48,7 +48,9 @@
 //
 // Clocks: every node's clock is the simulated time plus a fixed skew of up to
 // ±Config.MaxSkew; block times come from the proposer's clock and are checked by
-// chain.Validate against the validator's own.
+// chain.Validate against the validator's own. Config.FastClocks honest
+// authorities run 2.5 to 5 s ahead, beyond chain.MaxClockSkewMs: their proposals
+// are invalid to the others (they count as faults for the liveness check).
 //
 // Byzantine authorities run as twins: two instances of the production node share
 // one key, each linked to its own half of the honest nodes, so they equivocate as
@@ -57,7 +59,8 @@
 // invalid blocks with valid signatures (wrong state hash), replays of old
 // messages of any node, messages signed for another network, and votes signed by
 // non-authorities (participant keys); participants also send transactions signed
-// for another network.
+// for another network. Config.Silent further authorities never run at all
+// (crash-faulty from the start).
 //
 // # Workload
 //
@@ -78,4 +81,18 @@
 // every honest authority commits a new height within Config.LivenessBound of
 // simulated time. A violation carries the seed and the last events touching the
 // violated height.
+//
+// # Long runs
+//
+// An in-memory store grows with every block, so RunLong splits a long run into
+// segments, each a fresh network from genesis with a seed derived from the run's
+// (SegmentSeed); a violation names its segment's seed, which reproduces it alone.
+//
+// # Known bug found
+//
+// knownbug_test.go (run with -sim.knownbugs) shows a liveness bug of
+// chain/consensus: a node restored at StepPrecommit re-arms timeoutPrecommit
+// without 2f+1 precommits, enters the next round alone, and its earlier-round
+// prevote, if it was lost, is never re-sent; with one silent authority of four
+// (or a dev network of three) the honest authorities then never decide again.
 package sim
