@@ -163,6 +163,9 @@ func (c *checker) committed(nd *node, blk chain.Block, cert []byte, events []cha
 				s.violate("settlement", h, "%s settled slot %d differently from another node", nd.name, e.Slot)
 				return
 			}
+			if _, ok := c.settled[e.Slot]; !ok {
+				s.stats.Transfers += len(e.Settlement.Transfers)
+			}
 			c.settled[e.Slot] = d
 		case chain.SlotCleared:
 			d := sha256.Sum256(fmt.Appendf(nil, "%v", e.Result))

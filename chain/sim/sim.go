@@ -90,23 +90,24 @@ func (v *Violation) Report() string {
 
 // Stats summarises a run.
 type Stats struct {
-	Seed     uint64         `json:"seed"`
-	Steps    int            `json:"steps"`
-	Heights  uint64         `json:"heights"` // highest height committed by an honest node
-	SimMs    int64          `json:"sim_ms"`
-	Restarts int            `json:"restarts"`
-	Syncs    int            `json:"syncs"`
-	Evidence int            `json:"evidence"`
-	Settled  int            `json:"settled"`  // slots settled (agreed)
-	Rejected int            `json:"rejected"` // messages refused at the boundary (bad signature, non-authority, other network)
-	ByzActs  int            `json:"byz_acts"`
-	Txs      int            `json:"txs"` // transactions committed (agreed)
-	Heals    int            `json:"heals"`
-	Invalid  int            `json:"invalid"`  // proposals an honest authority judged invalid
-	Pruned   int            `json:"pruned"`   // block bodies followers pruned
-	Crashes  map[string]int `json:"crashes"`  // by crash point
-	Segments int            `json:"segments"` // fresh networks (RunLong)
-	Digest   uint64         `json:"digest"`   // FNV-1a over every message sent, in order (determinism)
+	Seed      uint64         `json:"seed"`
+	Steps     int            `json:"steps"`
+	Heights   uint64         `json:"heights"` // highest height committed by an honest node
+	SimMs     int64          `json:"sim_ms"`
+	Restarts  int            `json:"restarts"`
+	Syncs     int            `json:"syncs"`
+	Evidence  int            `json:"evidence"`
+	Settled   int            `json:"settled"`  // slots settled (agreed)
+	Rejected  int            `json:"rejected"` // messages refused at the boundary (bad signature, non-authority, other network)
+	ByzActs   int            `json:"byz_acts"`
+	Txs       int            `json:"txs"` // transactions committed (agreed)
+	Heals     int            `json:"heals"`
+	Transfers int            `json:"transfers"` // balance changes made by settlements (agreed)
+	Invalid   int            `json:"invalid"`   // proposals an honest authority judged invalid
+	Pruned    int            `json:"pruned"`    // block bodies followers pruned
+	Crashes   map[string]int `json:"crashes"`   // by crash point
+	Segments  int            `json:"segments"`  // fresh networks (RunLong)
+	Digest    uint64         `json:"digest"`    // FNV-1a over every message sent, in order (determinism)
 }
 
 // Sim is one simulation. It is not safe for concurrent use.
