@@ -74,8 +74,10 @@
 // agreement (one block per height among honest nodes and followers), prefix
 // consistency (each committed block's parent is the agreed block below), a valid
 // commit certificate for every committed block, no double-sign by an honest
-// authority across crashes (every message an honest authority signs is
-// recorded), equal state hashes at equal heights, money conserved (balances sum
+// authority across crashes (every message an honest authority sends is
+// recorded; a signature lost with its unsynced State never left the process and
+// cannot be held against it; engines' evidence naming an honest authority is a
+// violation too), equal state hashes at equal heights, money conserved (balances sum
 // to 0), no slot settled twice and every slot settled identically, and liveness:
 // in a heal phase, when at least 2f+1 honest authorities are up and connected,
 // every honest authority commits a new height within Config.LivenessBound of
