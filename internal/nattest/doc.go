@@ -4,14 +4,18 @@
 // masquerading NAT with a home-router firewall, a home behind each), runs real
 // p2p hosts inside them (the test binary re-executed with `ip netns exec`) and
 // checks that the homes reach each other through the authority's circuit relay
-// v2, and directly where hole punching (DCUtR) succeeds. homeA declares itself
-// private (p2p.Config.AssumePrivate); homeB, like a home with the default
-// config, learns it from the authority's AutoNAT service (about 20 s: AutoNAT's
-// 15 s boot delay, then a dial-back that the router drops). The test logs
-// whether hole punching succeeded and over which transport; if it does not
-// within 15 s the test still passes (about 30% of real home pairs stay on the
-// relay) and says so. Between two Linux masquerading routers it succeeds over
-// QUIC (endpoint-independent mapping: the source port is kept).
+// v2, and directly where hole punching (DCUtR) succeeds.
+//
+// Two variants run in parallel, each in its own namespaces. "tcp+quic": homeA
+// declares itself private (p2p.Config.AssumePrivate); homeB, like a home with
+// the default config, learns it from the authority's AutoNAT service (about
+// 20 s: AutoNAT's 15 s boot delay, then a dial-back that the router drops).
+// "tcp": TCP only, both homes assume they are private, so hole punching must
+// use TCP simultaneous open. The test logs whether hole punching succeeded and
+// over which transport; if it does not within 15 s the test still passes
+// (about 30% of real home pairs stay on the relay) and says so. Between two
+// Linux masquerading routers it has succeeded over QUIC and over TCP
+// (Linux keeps the source port: endpoint-independent mapping).
 //
 // The test needs root, iproute2 (`ip`) and nftables (`nft`). Under CI=true it
 // fails when one of them is missing; elsewhere it skips, unless
