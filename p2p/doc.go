@@ -46,7 +46,13 @@
 //   - NAT traversal (nat.go): authorities offer AutoNAT and an unlimited circuit
 //     relay v2 to admitted peers only (gossipsub does not run over limited
 //     connections); homes use relays and hole punching. Reachability reports
-//     AutoNAT's view ("unknown" until it has one).
+//     AutoNAT's view ("unknown" until it has one); AutoNAT needs about 20 s
+//     behind a NAT (15 s boot delay, then a dropped dial-back) before relay
+//     reservations start, so a home known to be behind NAT may set
+//     AssumePrivate. ConnAddrs shows whether a peer is reached through a relay
+//     (/p2p-circuit) or directly. internal/nattest shows both paths between two
+//     homes behind Linux masquerading routers in network namespaces: relayed
+//     gossip and requests, then hole punching over QUIC and over TCP.
 //   - RunSim (sim.go) starts real hosts in one process on loopback and measures
 //     gossip latency, delivery, traffic and goroutines; loss and delay come from
 //     a wrapper around the host gossipsub writes through (shape.go). Loss drops
