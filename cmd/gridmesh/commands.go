@@ -271,9 +271,13 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "p2p" {
 		return cmdSimP2P(ctx, args[1:], stdout)
 	}
-	c := newCommand("sim", "", "Reserved for the deterministic network simulations, reproducible by seed. Not built yet.")
+	c := newCommand("sim", "chain|p2p [flags]", `
+Run a simulation: "chain" runs the deterministic chain simulator (consensus and
+state machine under faults, reproducible by seed); "p2p" gossips signed orders
+between real libp2p hosts on loopback and measures delivery and latency.
+"gridmesh sim chain --help" and "gridmesh sim p2p --help" list their flags.`)
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	return errors.New("sim: not built yet (reserved for the deterministic simulations)")
+	return usagef("sim: expected a simulation: chain or p2p")
 }

@@ -370,10 +370,18 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestSimReserved(t *testing.T) {
-	_, stderr, code := gridmesh(t, "sim")
-	if got, want := oneLine(t, stderr), "gridmesh: sim: not built yet (reserved for the deterministic simulations)"; code != 1 || got != want {
-		t.Errorf("sim: exit %d\n got %s\nwant %s", code, got, want)
+func TestSimUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sim"}, "gridmesh: sim: expected a simulation: chain or p2p"},
+		{[]string{"sim", "ledger"}, `gridmesh: sim: unexpected argument "ledger" (see gridmesh sim --help)`},
+	} {
+		_, stderr, code := gridmesh(t, tc.args...)
+		if got := oneLine(t, stderr); code != 2 || got != tc.want {
+			t.Errorf("%v: exit %d\n got %s\nwant exit 2 and %s", tc.args, code, got, tc.want)
+		}
 	}
 }
 
