@@ -84,7 +84,8 @@ func TestTasmotaThroughBroker(t *testing.T) {
 
 		b.Restart(t)
 		waitFor(t, "new value after broker restart", func() bool {
-			mqtttest.Publish(t, pub, "tele/tasmota_5A1B2C/SENSOR", []byte(`{"ENERGY":{"Total":1300,"Power":10}}`))
+			// The publisher reconnects too: publish until a message arrives.
+			pub.Publish("tele/tasmota_5A1B2C/SENSOR", 0, false, `{"ENERGY":{"Total":1300,"Power":10}}`).WaitTimeout(time.Second)
 			time.Sleep(50 * time.Millisecond)
 			return read(t, r).Import == 1_300_000
 		})

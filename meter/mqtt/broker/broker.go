@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // Broker is a running embedded broker.
@@ -31,9 +31,14 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	l := newListener("tcp", ln)
 	if err := srv.AddListener(l); err != nil {
-		return nil, fmt.Errorf("broker: listen %s: %w", addr, err)
+		ln.Close()
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	if err := srv.Serve(); err != nil {
 		srv.Close()

@@ -24,7 +24,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // Broker is a running broker a test can restart.
@@ -67,8 +66,13 @@ func (e *embedded) start() error {
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return err
 	}
-	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: e.addr})
+	ln, err := net.Listen("tcp", e.addr)
+	if err != nil {
+		return err
+	}
+	l := newListener("tcp", ln)
 	if err := srv.AddListener(l); err != nil {
+		ln.Close()
 		return err
 	}
 	if err := srv.Serve(); err != nil {
