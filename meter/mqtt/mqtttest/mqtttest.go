@@ -105,6 +105,10 @@ func Required() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("GRIDMESH_REQUIRE_ALL") != ""
 }
 
+// mosquittoPaths are tried when mosquitto is not on PATH (Debian puts it
+// in /usr/sbin, often not on a user's PATH).
+var mosquittoPaths = []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"}
+
 type mosquitto struct {
 	bin, conf string
 	port      int
@@ -118,7 +122,7 @@ func Mosquitto(t testing.TB) Broker {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+		for _, p := range mosquittoPaths {
 			if _, serr := os.Stat(p); serr == nil {
 				bin, err = p, nil
 			}
