@@ -96,6 +96,8 @@ type Reader struct {
 	wake      chan struct{} // closed and replaced when a message is applied
 }
 
+var _ meter.Reader = (*Reader)(nil)
+
 // Topics returns the topics a Reader with cfg subscribes to.
 func (c Config) Topics() []string {
 	switch c.Format {

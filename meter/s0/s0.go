@@ -94,6 +94,9 @@ func New(cfg Config) (*Meter, error) {
 	if cfg.Import == nil {
 		return nil, fmt.Errorf("%w: no import pin", ErrConfig)
 	}
+	if cfg.Export != nil && cfg.Export.Name() == cfg.Import.Name() {
+		return nil, fmt.Errorf("%w: import and export on the same pin %s", ErrConfig, cfg.Import.Name())
+	}
 	if cfg.Impulses <= 0 || cfg.Impulses > MaxImpulses {
 		return nil, fmt.Errorf("%w: impulses per kWh %d, want 1..%d", ErrConfig, cfg.Impulses, MaxImpulses)
 	}
@@ -155,6 +158,8 @@ func New(cfg Config) (*Meter, error) {
 }
 
 var dirName = [2]string{"import", "export"}
+
+var _ meter.Reader = (*Meter)(nil)
 
 func (m *Meter) pins() [2]gpio.PinIn { return [2]gpio.PinIn{m.cfg.Import, m.cfg.Export} }
 

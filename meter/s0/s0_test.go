@@ -359,6 +359,7 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"no pin", Config{Impulses: 1000}, ErrConfig},
 		{"no impulses", Config{Import: pin()}, ErrConfig},
+		{"same pin twice", Config{Import: pin(), Export: pin(), Impulses: 1000}, ErrConfig},
 		{"debounce too short", Config{Import: pin(), Impulses: 1000, Debounce: 10 * time.Millisecond}, ErrConfig},
 		{"corrupt state", Config{Import: pin(), Impulses: 1000, StateFile: corrupt}, ErrState},
 	}
