@@ -5,6 +5,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/market"
 )
 
 // mischief is what a Byzantine instance does beside running the production
@@ -19,15 +20,24 @@ func (s *Sim) mischief(nd *node, m consensus.Message) {
 		}
 		blk, _ := nd.chain.Propose(s.clock(nd)+1+s.rng.Int64N(300), nd.acct, nil)
 		s.sendSome(nd, s.propose(nd, m, blk), "byz: second proposal")
-	case 1: // invalid block with a valid signature (wrong state hash, or time far ahead)
+	case 1: // invalid block with a valid signature (wrong state hash, time far ahead, or a forged tx)
 		if m.Type != consensus.Proposal {
 			return
 		}
 		blk, _ := nd.chain.Propose(s.clock(nd), nd.acct, nil)
-		if s.rng.IntN(2) == 0 {
+		switch s.rng.IntN(3) {
+		case 0:
 			blk.Header.StateHash[s.rng.IntN(32)] ^= 0xff
-		} else {
+		case 1:
 			blk.Header.Time += 60_000
+		case 2: // a transaction whose signature does not verify, with a matching tx root
+			p := s.parts[s.rng.IntN(len(s.parts))]
+			tx := chain.Tx{ChainID: s.gen.ChainID, Kind: chain.TxOrder, From: p.acct, Nonce: s.rng.Uint64(),
+				Order: &chain.Order{Side: market.Buy, Slot: s.gen.SlotAt(s.clock(nd)) + 2, Energy: 100, Price: s.gen.Tariff.Ceiling}}
+			tx.Sign(p.key)
+			tx.Sig[0] ^= 1
+			blk.Txs = append(blk.Txs, tx)
+			blk.Header.TxRoot = chain.TxRoot(blk.Txs)
 		}
 		s.sendSome(nd, s.propose(nd, m, blk), "byz: invalid block")
 	case 2: // double vote

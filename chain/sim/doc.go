@@ -56,11 +56,11 @@
 // one key, each linked to its own half of the honest nodes, so they equivocate as
 // proposers and double-vote naturally. In addition they send, at random:
 // conflicting proposals and votes signed with the shared key, proposals of
-// invalid blocks with valid signatures (wrong state hash), replays of old
-// messages of any node, messages signed for another network, and votes signed by
-// non-authorities (participant keys); participants also send transactions signed
-// for another network. Config.Silent further authorities never run at all
-// (crash-faulty from the start).
+// invalid blocks with valid signatures (a wrong state hash, a time far ahead, a
+// forged transaction), replays of old messages of any node, messages signed for
+// another network, and votes signed by non-authorities (participant keys);
+// participants also send transactions signed for another network. Config.Silent
+// further authorities never run at all (crash-faulty from the start).
 //
 // # Workload
 //

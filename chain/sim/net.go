@@ -111,9 +111,6 @@ func (s *Sim) handleGlobal(ev event) {
 			if nd.down {
 				s.push(0, nd.idx, event{kind: evRestart})
 			}
-			if nd.role == roleHonest {
-				s.healH[nd.idx] = s.height(nd)
-			}
 		}
 		s.healMax = s.chk.maxHeight
 		s.chk.prune(s)

@@ -127,8 +127,7 @@ type Sim struct {
 	startMs      int64 // wall clock at t=0
 	heal         bool
 	healAt       int64
-	healH        map[int]uint64 // per honest authority: its height when the heal phase began
-	healMax      uint64         // highest honest height when the heal phase began
+	healMax      uint64 // highest honest height when the heal phase began
 	livenessDone bool
 	ring         traceRing
 	chk          checker
@@ -150,7 +149,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("sim: bad config: %d authorities, %d byzantine, %d followers, %d participants", cfg.Authorities, cfg.Byzantine, cfg.Followers, cfg.Participants)
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		pubs: map[consensus.ID]ed25519.PublicKey{}, healH: map[int]uint64{}, verified: map[[32]byte]bool{}, certOK: map[[32]byte]error{}}
+		pubs: map[consensus.ID]ed25519.PublicKey{}, verified: map[[32]byte]bool{}, certOK: map[[32]byte]error{}}
 	s.ring.init(8192)
 	s.chk.init(s)
 	s.stats.Seed = cfg.Seed

@@ -27,9 +27,6 @@ type placed struct {
 func (p *participant) sign(s *Sim, tx chain.Tx) []byte {
 	p.nonce++
 	tx.ChainID, tx.From, tx.Nonce = s.gen.ChainID, p.acct, p.nonce
-	if tx.ChainID == "" {
-		tx.ChainID = s.gen.ChainID
-	}
 	tx.Sign(p.key)
 	return tx.Encode()
 }
