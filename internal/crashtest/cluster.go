@@ -57,6 +57,7 @@ type Proc struct {
 	Stderr string // the stderr of every incarnation, appended
 	Stdout string
 
+	p2pAddr  string // full libp2p address with /p2p/<id>
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when cmd has been reaped
@@ -122,7 +123,8 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		bootstrap = append(bootstrap, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id))
+		p.p2pAddr = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id)
+		bootstrap = append(bootstrap, p.p2pAddr)
 		ps = append(ps, pp)
 		p.Config = filepath.Join(p.Dir, "node.toml")
 		p.API = fmt.Sprintf("http://127.0.0.1:%d", pp.api)

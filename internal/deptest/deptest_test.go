@@ -40,7 +40,7 @@ var rules = []rule{
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
 	{"internal/deptest", nil},
-	{"internal/crashtest", []string{"chain", "config", "market", "p2p", "unit"}},
+	{"internal/crashtest", []string{"chain", "chain/consensus", "config", "market", "p2p", "unit"}},
 	{"internal/nattest", []string{"p2p"}},
 	{"configs/...", nil}, // data embedded as packages (configs/meters)
 	{"firmware/...", []string{"*"}},
