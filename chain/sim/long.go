@@ -52,6 +52,7 @@ func (t *Stats) add(s Stats) {
 	t.Txs += s.Txs
 	t.Heals += s.Heals
 	t.Invalid += s.Invalid
+	t.Ahead += s.Ahead
 	t.Transfers += s.Transfers
 	t.Pruned += s.Pruned
 	for k, c := range s.Crashes {

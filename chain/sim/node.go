@@ -93,6 +93,7 @@ func (s *Sim) startEngine(nd *node) error {
 	}, s.height(nd)+1, restored)
 	if errors.Is(err, consensus.ErrStateAhead) {
 		nd.engine, nd.ahead = nil, true
+		s.stats.Ahead++
 		nd.bestSeen = max(nd.bestSeen, restored.Height-1)
 		s.trace(nd.idx, "state ahead of chain: sync first", s.height(nd)+1, 0, 0, consensus.Hash{}, int64(restored.Height))
 		return nil

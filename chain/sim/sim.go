@@ -103,6 +103,7 @@ type Stats struct {
 	Txs       int            `json:"txs"` // transactions committed (agreed)
 	Heals     int            `json:"heals"`
 	Transfers int            `json:"transfers"` // balance changes made by settlements (agreed)
+	Ahead     int            `json:"ahead"`     // restarts whose State was ahead of the chain (synced first)
 	Invalid   int            `json:"invalid"`   // proposals an honest authority judged invalid
 	Pruned    int            `json:"pruned"`    // block bodies followers pruned
 	Crashes   map[string]int `json:"crashes"`   // by crash point
