@@ -121,6 +121,9 @@ at least 1,000 tx/s.`)
 	if !res.StateAgree {
 		return fmt.Errorf("bench chain: authorities disagree on the state hash at height %d", res.CommonHeight)
 	}
+	if res.DoubleSigns > 0 || res.Evidence > 0 {
+		return fmt.Errorf("bench chain: %d double-signs observed, evidence %d", res.DoubleSigns, res.Evidence)
+	}
 	return nil
 }
 
@@ -154,6 +157,8 @@ type benchResult struct {
 	CommonHeight uint64    `json:"common_height"`
 	StateAgree   bool      `json:"state_agree"`
 	Evidence     int64     `json:"evidence"`
+	DoubleSigns  int       `json:"double_signs"`  // seen by a non-voting gossip observer
+	Observed     int64     `json:"observed_msgs"` // consensus messages it saw
 	LoadStart    string    `json:"loadavg_start"`
 	LoadEnd      string    `json:"loadavg_end"`
 	SignS        float64   `json:"sign_s"`
@@ -232,6 +237,11 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 	if err != nil {
 		return res, err
 	}
+	obs, err := cl.Observe(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer obs.Close()
 	fmt.Fprintf(stdout, "connected; offering %g tx/s for %s, observing authority-1 every %s\n", o.Rate, o.For, o.Poll)
 
 	// The observer: poll authority 0, fetch each new block, stamp its txs.
@@ -434,6 +444,8 @@ offer:
 		res.PeakRSSKiB[i], res.CPUSeconds[i] = procUsage(cl.Pid(i))
 	}
 	res.CommonHeight, res.StateAgree, res.Evidence = agree(ctx, cl, alive, obsHeight.Load())
+	res.DoubleSigns = len(obs.Conflicts())
+	res.Observed, _ = obs.Messages()
 	res.LoadEnd = loadavg()
 	return res, nil
 }
@@ -550,7 +562,8 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	if !r.StateAgree {
 		agreeWord = "DISAGREE"
 	}
-	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d\n", agreeWord, r.CommonHeight, r.Evidence)
+	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d; double-signs %d (among %d consensus messages a gossip observer saw)\n",
+		agreeWord, r.CommonHeight, r.Evidence, r.DoubleSigns, r.Observed)
 	fmt.Fprintf(w, "load avg  %s at start, %s at end (shared machine)\n", r.LoadStart, r.LoadEnd)
 	if r.Dir != "" {
 		fmt.Fprintf(w, "kept      %s\n", r.Dir)

@@ -105,6 +105,9 @@ func TestBenchChain(t *testing.T) {
 		t.Errorf("stopped %q, agree %v at %d, evidence %d: want authority-4 stopped and the others agreeing, no evidence",
 			res.Stopped, res.StateAgree, res.CommonHeight, res.Evidence)
 	}
+	if res.DoubleSigns != 0 || res.Observed == 0 {
+		t.Errorf("double-signs %d among %d observed consensus messages: want none among some", res.DoubleSigns, res.Observed)
+	}
 	if res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.Blocks == 0 {
 		t.Errorf("p50 %g, p99 %g, max %g ms, %d blocks: want 0 < p50 <= p99 <= max and some blocks", res.P50, res.P99, res.Max, res.Blocks)
 	}
