@@ -96,8 +96,8 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{`node.toml: meter.interval: expected a duration such as "1s", got "abc"`}},
 		{"unknown keys", "colour = 1\n" + minimalNode + "[meter]\nintervall = \"1s\"\n",
 			[]string{
-				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, log)",
-				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim)",
+				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, homeassistant, log)",
+				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim, modbus, serial, s0, mqtt)",
 			}},
 		{"many at once", "version = 2\n[node]\nname = 5\nrole = \"home\"\n[api]\nlisten = true\n[log]\nlevel = \"loud\"\n",
 			[]string{
@@ -113,11 +113,21 @@ func TestLoadNodeProblems(t *testing.T) {
 				`node.toml: node.name: expected a name for this node, such as "home-12", got ""`,
 				`node.toml: node.role: expected "home" or "authority", got "homeowner"`,
 				`node.toml: api.listen: expected host:port such as "127.0.0.1:8080", got "8080"`,
-				`node.toml: meter.driver: "modbus" is not yet supported by this version; expected "sim"`,
+				`node.toml: meter.driver: expected one of "sim", "modbus-tcp", "rtu-over-tcp", "modbus-rtu", "dsmr", "sml", "s0", "mqtt", got "modbus"`,
 				`node.toml: meter.max_power_w: expected the connection rating in watts (> 0), got -1`,
 				`node.toml: log.level: expected one of "debug", "info", "warn", "error", got "loud"`,
 				`node.toml: log.format: expected "text" or "json", got "xml"`,
 			}},
+		{"modbus without its section", minimalNode + "[meter]\ndriver = \"modbus-tcp\"\n[meter.modbus]\nid = 300\n",
+			[]string{
+				`node.toml: meter.modbus.addr: expected HOST:PORT such as "192.168.1.50:502" for meter.driver = "modbus-tcp", got ""`,
+				`node.toml: meter.modbus.profile: expected a meter profile such as "sdm630" (gridmesh meter scan guesses it) for meter.driver = "modbus-tcp", got ""`,
+				`node.toml: meter.modbus.id: expected a unit id from 1 to 247, got 300`,
+			}},
+		{"mqtt json without a path", minimalNode + "[meter]\ndriver = \"mqtt\"\n[meter.mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ntopic = \"m/1\"\nformat = \"json\"\n",
+			[]string{`node.toml: meter.mqtt.import_path: expected the dot-separated path of the import counter for meter.driver = "mqtt", got ""`}},
+		{"s0 without a pin", minimalNode + "[meter]\ndriver = \"s0\"\n",
+			[]string{`node.toml: meter.s0.import_pin: expected a GPIO pin such as "GPIO17" for meter.driver = "s0", got ""`}},
 		{"float for int", minimalNode + "[trading]\nbuy_max_price = 0.28\n",
 			[]string{"node.toml: trading.buy_max_price: expected an integer, got 0.28"}},
 		{"array types", minimalNode + "[network]\nlisten = \"/ip4/0.0.0.0/tcp/1\"\nbootstrap = [1, \"/ip4/1.2.3.4/tcp/1\"]\n",
@@ -379,7 +389,7 @@ bootstrap = ["/ip4/1.2.3.4/tcp/1"]
 	_, err = ParseNode("node.toml", []byte("[meter]\ndriver = \"x\"\n[node]\nrole = \"home\"\n"))
 	want = strings.Join([]string{
 		"node.toml: version: missing; expected version = 1 at the top of the file",
-		`node.toml: meter.driver: expected "sim", got "x"`,
+		`node.toml: meter.driver: expected one of "sim", "modbus-tcp", "rtu-over-tcp", "modbus-rtu", "dsmr", "sml", "s0", "mqtt", got "x"`,
 		`node.toml: node.name: expected a name for this node, such as "home-12", got ""`,
 	}, "\n")
 	if err == nil || err.Error() != want {

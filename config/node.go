@@ -31,8 +31,8 @@ const (
 // MeterDrivers lists the meter drivers a node config may name; only
 // SupportedMeterDrivers work in this version.
 var (
-	SupportedMeterDrivers = []string{"sim"}
-	plannedMeterDrivers   = []string{"modbus", "s0", "dsmr", "sml", "mqtt"}
+	SupportedMeterDrivers = []string{"sim", "modbus-tcp", "rtu-over-tcp", "modbus-rtu", "dsmr", "sml", "s0", "mqtt"}
+	plannedMeterDrivers   = []string{}
 )
 
 // Duration is a time.Duration written in TOML as a string such as "1s" or "15m".
@@ -53,13 +53,14 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 
 // Node is one node's config file (node.toml). See configs/node.example.toml.
 type Node struct {
-	Version int         `toml:"version"`
-	Node    NodeSection `toml:"node"`
-	Network Network     `toml:"network"`
-	API     API         `toml:"api"`
-	Meter   Meter       `toml:"meter"`
-	Trading Trading     `toml:"trading"`
-	Log     Log         `toml:"log"`
+	Version int           `toml:"version"`
+	Node    NodeSection   `toml:"node"`
+	Network Network       `toml:"network"`
+	API     API           `toml:"api"`
+	Meter   Meter         `toml:"meter"`
+	Trading Trading       `toml:"trading"`
+	HA      HomeAssistant `toml:"homeassistant"`
+	Log     Log           `toml:"log"`
 
 	// Dir is the directory of the file the config was loaded from; relative
 	// paths in the config are relative to it (see Path). "" = working directory.
@@ -93,10 +94,66 @@ type API struct {
 
 // Meter is [meter]: which meter to read and how often.
 type Meter struct {
-	Driver    string   `toml:"driver"`      // "sim" (others are not yet supported)
-	Interval  Duration `toml:"interval"`    // sampling interval
-	MaxPowerW unit.W   `toml:"max_power_w"` // connection rating; readings beyond it are rejected
-	Sim       MeterSim `toml:"sim"`
+	Driver    string      `toml:"driver"`      // one of MeterDrivers
+	Interval  Duration    `toml:"interval"`    // sampling interval
+	MaxPowerW unit.W      `toml:"max_power_w"` // connection rating; readings beyond it are rejected
+	Sim       MeterSim    `toml:"sim"`
+	Modbus    MeterModbus `toml:"modbus"` // modbus-tcp, rtu-over-tcp, modbus-rtu
+	Serial    MeterSerial `toml:"serial"` // dsmr, sml
+	S0        MeterS0     `toml:"s0"`
+	MQTT      MeterMQTT   `toml:"mqtt"`
+}
+
+// MeterModbus is [meter.modbus]: a Modbus meter and its profile
+// (configs/meters). Addr is used by modbus-tcp and rtu-over-tcp, Device, Baud
+// and Parity by modbus-rtu.
+type MeterModbus struct {
+	Addr    string   `toml:"addr"`    // HOST:PORT of the meter or serial gateway
+	Device  string   `toml:"device"`  // serial port, e.g. /dev/ttyUSB0
+	Baud    int64    `toml:"baud"`    // default 9600
+	Parity  string   `toml:"parity"`  // "N", "E" or "O"
+	ID      int64    `toml:"id"`      // unit id, 1-247
+	Profile string   `toml:"profile"` // e.g. "sdm630"
+	Timeout Duration `toml:"timeout"` // per request
+}
+
+// MeterSerial is [meter.serial]: a read head on a serial port for dsmr (P1)
+// or sml (optical). Baud 0 means the protocol's usual speed: 115200 8N1 for
+// DSMR 4/5 (9600 selects 7E1, DSMR 2.2/3), 9600 8N1 for SML.
+type MeterSerial struct {
+	Device string `toml:"device"`
+	Baud   int64  `toml:"baud"`
+	Key    string `toml:"key"` // DSMR: hex AES-128 key of an encrypted meter (Luxembourg Smarty)
+}
+
+// MeterS0 is [meter.s0]: S0 pulse inputs on GPIO pins.
+type MeterS0 struct {
+	ImportPin string `toml:"import_pin"` // e.g. "GPIO17"
+	ExportPin string `toml:"export_pin"` // "" = no export counter
+	Impulses  int64  `toml:"impulses"`   // impulses per kWh, from the meter's label
+}
+
+// MeterMQTT is [meter.mqtt]: a meter whose readings arrive over MQTT.
+type MeterMQTT struct {
+	Broker     string   `toml:"broker"` // tcp://HOST:PORT
+	Topic      string   `toml:"topic"`
+	Format     string   `toml:"format"` // "tasmota", "shelly" or "json"
+	ImportPath string   `toml:"import_path"`
+	ExportPath string   `toml:"export_path"`
+	PowerPath  string   `toml:"power_path"`
+	EnergyUnit string   `toml:"energy_unit"` // "Wh" or "kWh"
+	Username   string   `toml:"username"`
+	Password   string   `toml:"password"`
+	Stale      Duration `toml:"stale"` // readings older than this are refused
+}
+
+// HomeAssistant is [homeassistant]: publish readings and trading state to an
+// MQTT broker with Home Assistant discovery.
+type HomeAssistant struct {
+	Enabled  bool   `toml:"enabled"`
+	Broker   string `toml:"broker"` // tcp://HOST:PORT
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 }
 
 // MeterSim is [meter.sim]: the simulated meter (PV and household load).
@@ -143,7 +200,11 @@ func DefaultNode() Node {
 			Interval:  Duration{time.Second},
 			MaxPowerW: 17250, // 3 × 25 A × 230 V
 			Sim:       MeterSim{PVPeakW: 4000, LoadW: 600, Speed: 1},
+			Modbus:    MeterModbus{Baud: 9600, Parity: "N", ID: 1, Timeout: Duration{2 * time.Second}},
+			S0:        MeterS0{Impulses: 1000},
+			MQTT:      MeterMQTT{Format: "tasmota", EnergyUnit: "kWh", Stale: Duration{330 * time.Second}},
 		},
+		HA:      HomeAssistant{Broker: "tcp://127.0.0.1:1883"},
 		Trading: Trading{Enabled: true, SellMinPrice: 90_000, BuyMaxPrice: 280_000},
 		Log:     Log{Level: "info", Format: "text"},
 	}
@@ -254,6 +315,7 @@ func (n Node) validate(p *problems) {
 	if n.Meter.MaxPowerW <= 0 {
 		p.add("meter.max_power_w", "expected the connection rating in watts (> 0), got %d", int64(n.Meter.MaxPowerW))
 	}
+	n.validateMeterDriver(p)
 	if n.Meter.Sim.PVPeakW < 0 {
 		p.add("meter.sim.pv_peak_w", "expected watts >= 0, got %d", int64(n.Meter.Sim.PVPeakW))
 	}
@@ -288,6 +350,70 @@ func multiaddrLike(a string) bool {
 func printable(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validateMeterDriver checks the section the chosen driver reads.
+func (n Node) validateMeterDriver(p *problems) {
+	m := n.Meter
+	need := func(key, val, example string) {
+		if strings.TrimSpace(val) == "" {
+			p.add(key, "expected %s for meter.driver = %q, got \"\"", example, m.Driver)
+		}
+	}
+	switch m.Driver {
+	case "modbus-tcp", "rtu-over-tcp", "modbus-rtu":
+		if m.Driver == "modbus-rtu" {
+			need("meter.modbus.device", m.Modbus.Device, "a serial port such as \"/dev/ttyUSB0\"")
+			p.oneOf("meter.modbus.parity", m.Modbus.Parity, "N", "E", "O")
+		} else if _, _, err := net.SplitHostPort(m.Modbus.Addr); err != nil {
+			p.add("meter.modbus.addr", "expected HOST:PORT such as \"192.168.1.50:502\" for meter.driver = %q, got %q", m.Driver, m.Modbus.Addr)
+		}
+		need("meter.modbus.profile", m.Modbus.Profile, "a meter profile such as \"sdm630\" (gridmesh meter scan guesses it)")
+		if m.Modbus.ID < 1 || m.Modbus.ID > 247 {
+			p.add("meter.modbus.id", "expected a unit id from 1 to 247, got %d", m.Modbus.ID)
+		}
+		if m.Modbus.Baud <= 0 {
+			p.add("meter.modbus.baud", "expected a serial speed such as 9600, got %d", m.Modbus.Baud)
+		}
+		if m.Modbus.Timeout.Duration <= 0 {
+			p.add("meter.modbus.timeout", "expected a positive duration such as \"2s\", got %q", m.Modbus.Timeout.Duration.String())
+		}
+	case "dsmr", "sml":
+		need("meter.serial.device", m.Serial.Device, "a serial port such as \"/dev/ttyUSB0\"")
+		if m.Serial.Baud < 0 {
+			p.add("meter.serial.baud", "expected a serial speed such as 115200 (or 0 for the protocol's usual one), got %d", m.Serial.Baud)
+		}
+		if k := m.Serial.Key; k != "" && (m.Driver != "dsmr" || len(k) != 32 || !isHex(k)) {
+			p.add("meter.serial.key", "expected 32 hex digits (an AES-128 key of an encrypted DSMR meter), got %d characters", len(k))
+		}
+	case "s0":
+		need("meter.s0.import_pin", m.S0.ImportPin, "a GPIO pin such as \"GPIO17\"")
+		if m.S0.Impulses <= 0 {
+			p.add("meter.s0.impulses", "expected the impulses per kWh printed on the meter (such as 1000), got %d", m.S0.Impulses)
+		}
+	case "mqtt":
+		need("meter.mqtt.broker", m.MQTT.Broker, "a broker URL such as \"tcp://127.0.0.1:1883\"")
+		need("meter.mqtt.topic", m.MQTT.Topic, "the device's topic")
+		if p.oneOf("meter.mqtt.format", m.MQTT.Format, "tasmota", "shelly", "json") && m.MQTT.Format == "json" {
+			need("meter.mqtt.import_path", m.MQTT.ImportPath, "the dot-separated path of the import counter")
+			p.oneOf("meter.mqtt.energy_unit", m.MQTT.EnergyUnit, "Wh", "kWh")
+		}
+		if m.MQTT.Stale.Duration <= 0 {
+			p.add("meter.mqtt.stale", "expected a positive duration such as \"330s\", got %q", m.MQTT.Stale.Duration.String())
+		}
+	}
+	if n.HA.Enabled {
+		need("homeassistant.broker", n.HA.Broker, "a broker URL such as \"tcp://127.0.0.1:1883\"")
+	}
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
 			return false
 		}
 	}

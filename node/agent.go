@@ -43,7 +43,7 @@ func newAgent(n *Node) *agent {
 }
 
 func (a *agent) active() bool {
-	return a.n.meter != nil && a.n.cfg.Trading.Enabled
+	return a.n.forecast != nil && a.n.cfg.Trading.Enabled
 }
 
 // tick returns the transactions to publish now: new orders and attestations, and
@@ -99,7 +99,7 @@ func (a *agent) order(s unit.Slot) (chain.Tx, bool) {
 	g := a.n.gen
 	from := time.UnixMilli(g.SlotStart(s))
 	to := time.UnixMilli(g.SlotStart(s + 1))
-	imp, exp := a.n.meter.Forecast(from, to)
+	imp, exp := a.n.forecast.Forecast(from, to)
 	strategy := market.Strategy{SellMin: a.n.cfg.Trading.SellMinPrice, BuyMax: a.n.cfg.Trading.BuyMaxPrice}
 	a.n.mu.RLock()
 	tariff := a.n.chain.Tariff().Market()

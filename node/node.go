@@ -23,7 +23,6 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/meter"
-	"github.com/gridmesh/gridmesh/meter/sim"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -56,13 +55,14 @@ type Node struct {
 	log     *slog.Logger
 	onEvent func(chain.Event)
 
-	chain   *chain.Chain
-	journal *meter.Journal // nil on nodes without a meter
-	meter   *sim.Meter
-	host    *p2p.Host
-	txTopic *p2p.Topic
-	csTopic *p2p.Topic
-	api     net.Listener
+	chain    *chain.Chain
+	journal  *meter.Journal // nil on nodes without a meter
+	device   *Device        // the meter; nil on nodes without one
+	forecast forecaster
+	host     *p2p.Host
+	txTopic  *p2p.Topic
+	csTopic  *p2p.Topic
+	api      net.Listener
 
 	validators  map[consensus.ID]ed25519.PublicKey
 	isValidator bool
@@ -184,13 +184,18 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		n.meter = sim.New(sim.Config{
-			Seed:   cfg.Meter.Sim.Seed,
-			PVPeak: unit.W(cfg.Meter.Sim.PVPeakW),
-			Load:   unit.W(cfg.Meter.Sim.LoadW),
-			Speed:  cfg.Meter.Sim.Speed,
-			Start:  time.Unix(gen.Epoch, 0),
-		}, time.Now)
+		n.device, err = OpenMeter(cfg.Meter, data, time.Unix(gen.Epoch, 0), n.log.With("component", "meter"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if s, ok := n.device.Reader.(interface{ AtLeast(imp, exp unit.Wh) }); ok {
+			// A pulse counter may have lost its last pulses with the power; the
+			// journal's last reading is a floor for it.
+			if last, ok := n.journal.Last(); ok {
+				s.AtLeast(last.Import, last.Export)
+			}
+		}
+		n.forecast = n.device.forecaster(n.journal)
 	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		Key:       key,
@@ -269,8 +274,17 @@ func (n *Node) Run(ctx context.Context) error {
 		interval := n.cfg.Meter.Interval.Duration
 		// The simulated meter runs Speed times faster than the wall clock, so its
 		// counters may move Speed times as fast as a real meter's could.
-		maxPower := n.cfg.Meter.MaxPowerW * unit.W(max(n.cfg.Meter.Sim.Speed, 1))
-		s := meter.NewSampler(n.meter, n.journal, meter.SamplerConfig{
+		maxPower := n.cfg.Meter.MaxPowerW
+		if n.device.sim != nil {
+			maxPower *= unit.W(max(n.cfg.Meter.Sim.Speed, 1))
+		}
+		if n.device.Run != nil {
+			g.Go(func() error { return n.device.Run(ctx) })
+		}
+		if n.cfg.HA.Enabled {
+			g.Go(func() error { return n.publishHA(ctx, max(interval, 5*time.Second)) })
+		}
+		s := meter.NewSampler(n.device.Reader, n.journal, meter.SamplerConfig{
 			Interval: interval,
 			MaxPower: maxPower,
 		}, n.log.With("component", "sampler"))
@@ -289,6 +303,9 @@ func (n *Node) close() {
 	}
 	if n.chain != nil {
 		n.chain.Close()
+	}
+	if n.device != nil {
+		n.device.Close()
 	}
 	if n.journal != nil {
 		n.journal.Close()
