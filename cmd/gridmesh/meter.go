@@ -6,19 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/configs/meters"
 	"github.com/gridmesh/gridmesh/meter"
-	"github.com/gridmesh/gridmesh/meter/dsmr"
 	"github.com/gridmesh/gridmesh/meter/modbus"
-	"github.com/gridmesh/gridmesh/meter/serial"
-	"github.com/gridmesh/gridmesh/meter/sim"
-	"github.com/gridmesh/gridmesh/meter/sml"
+	"github.com/gridmesh/gridmesh/node"
 )
 
 func cmdMeter(ctx context.Context, args []string, stdout io.Writer) error {
@@ -46,7 +45,7 @@ Commands:
 var meterDrivers = []string{"modbus-tcp", "modbus-rtu", "rtu-over-tcp", "dsmr", "sml", "sim", "mqtt", "s0"}
 
 func cmdMeterRead(ctx context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("meter read", "--driver D [--addr HOST:PORT] [--device PATH] [--baud N] [--id N] [--profile NAME] [--timeout D] [--json]", `
+	c := newCommand("meter read", "--driver D [--addr HOST:PORT] [--device PATH] [--baud N] [--id N] [--profile NAME] [--pin NAME --impulses N] [--broker URL --topic T --format F ...] [--timeout D] [--json]", `
 Read a meter once and print the reading: counters in Wh, power in W
 (+ import, − export), the meter's serial, and per-phase values where the
 meter gives them. For installers checking the wiring, and for scripts
@@ -60,7 +59,11 @@ Drivers:
                 (--baud 115200 8N1 for DSMR 4/5, 9600 means 7E1 for DSMR 2.2/3)
   sml           optical read head on --device (9600 8N1): one valid SML file
   sim           the simulator (PV and household load) of the demo
-  mqtt, s0      not built yet
+  mqtt          a meter publishing to --broker on --topic, as --format tasmota
+                (device topic), shelly (topic prefix) or json (--import-path,
+                --export-path, --power-path, --energy-unit): waits for one message
+  s0            S0 pulses on GPIO --pin (--impulses per kWh): counts for
+                --timeout and prints the pulses seen as counters and power
 
 Modbus profiles: `+strings.Join(profileNames(), ", ")+`
 The command exits with status 1 and one line when the meter does not answer
@@ -71,6 +74,15 @@ within --timeout.`)
 	baud := c.fs.Int("baud", 0, "serial speed (default 9600; dsmr 115200)")
 	id := c.fs.Int("id", 1, "Modbus unit id, 1-247")
 	profile := c.fs.String("profile", "", "Modbus meter profile, e.g. sdm630 (see gridmesh meter scan)")
+	pin := c.fs.String("pin", "", "s0: the GPIO pin of the import pulses, e.g. GPIO17")
+	impulses := c.fs.Int64("impulses", 1000, "s0: impulses per kWh, printed on the meter")
+	broker := c.fs.String("broker", "", "mqtt: the broker, e.g. tcp://192.168.1.10:1883")
+	topic := c.fs.String("topic", "", "mqtt: the device's topic (tasmota: device topic; shelly: topic prefix; json: full topic)")
+	format := c.fs.String("format", "tasmota", "mqtt: tasmota, shelly or json")
+	importPath := c.fs.String("import-path", "", "mqtt json: dot-separated path of the import counter")
+	exportPath := c.fs.String("export-path", "", "mqtt json: dot-separated path of the export counter")
+	powerPath := c.fs.String("power-path", "", "mqtt json: dot-separated path of the power")
+	energyUnit := c.fs.String("energy-unit", "kWh", "mqtt json: Wh or kWh")
 	timeout := c.fs.Duration("timeout", 2*time.Second, "give up after this long")
 	asJSON := c.fs.Bool("json", false, "print the reading as one JSON line")
 	if err := c.parse(args, stdout); err != nil {
@@ -79,14 +91,48 @@ within --timeout.`)
 	if *timeout <= 0 {
 		return usagef("meter read: --timeout: expected a positive duration, got %v", *timeout)
 	}
-	r, closer, where, err := openReader(*driver, *addr, *device, *baud, *id, *profile)
+	m, err := meterConfig(*driver, *addr, *device, *baud, *id, *profile)
 	if err != nil {
 		return err
 	}
-	defer closer()
+	m.S0 = config.MeterS0{ImportPin: *pin, Impulses: *impulses}
+	m.MQTT = config.MeterMQTT{Broker: *broker, Topic: *topic, Format: *format, ImportPath: *importPath,
+		ExportPath: *exportPath, PowerPath: *powerPath, EnergyUnit: *energyUnit, Stale: config.Duration{Duration: 330 * time.Second}}
+	switch {
+	case *driver == "s0" && *pin == "":
+		return usagef("meter read: --driver s0 needs --pin NAME, e.g. GPIO17")
+	case *driver == "s0" && *impulses <= 0:
+		return usagef("meter read: --impulses: expected impulses per kWh > 0, got %d", *impulses)
+	case *driver == "mqtt" && (*broker == "" || *topic == ""):
+		return usagef("meter read: --driver mqtt needs --broker URL and --topic T")
+	case *driver == "mqtt" && *format == "json" && *importPath == "":
+		return usagef("meter read: --format json needs --import-path")
+	}
+	state, err := os.MkdirTemp("", "gridmesh-meter-read-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
+	dev, err := node.OpenMeter(m, state, time.Now().Add(-30*24*time.Hour), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("meter read: %s", flatten(err))
+	}
+	defer dev.Close()
+	where := dev.Describe
 	rctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	reading, err := r.Read(rctx)
+	if dev.Run != nil {
+		runCtx, stop := context.WithCancel(ctx)
+		ran := make(chan struct{})
+		go func() { defer close(ran); dev.Run(runCtx) }()
+		defer func() { stop(); <-ran }()
+	}
+	if *driver == "s0" {
+		// Pulses are counted while Run runs: count for the whole --timeout.
+		<-rctx.Done()
+		rctx = ctx
+	}
+	reading, err := dev.Reader.Read(rctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -96,6 +142,8 @@ within --timeout.`)
 			switch *driver {
 			case "dsmr", "sml":
 				return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(*driver), where, *timeout, lastErr(err))
+			case "mqtt":
+				return fmt.Errorf("meter %s sent nothing within %v", where, *timeout)
 			}
 			return fmt.Errorf("meter %s did not answer within %v", where, *timeout)
 		}
@@ -142,10 +190,12 @@ func profileNames() []string {
 	return names
 }
 
-// openReader builds the Reader for a driver. where describes the meter for
-// messages: "at HOST:PORT unit N", "on /dev/ttyUSB0 unit N".
-func openReader(driver, addr, device string, baud, id int, profile string) (r meter.Reader, closer func(), where string, err error) {
-	closer = func() {}
+// meterConfig checks the flags a driver needs and turns them into the
+// [meter] section a node config would have, so that `meter read` opens the
+// meter through the same code as `gridmesh run` (node.OpenMeter).
+func meterConfig(driver, addr, device string, baud, id int, profile string) (config.Meter, error) {
+	m := config.DefaultNode().Meter
+	m.Driver = driver
 	needAddr := func() error {
 		if addr == "" {
 			return usagef("meter read: --driver %s needs --addr HOST:PORT", driver)
@@ -158,94 +208,47 @@ func openReader(driver, addr, device string, baud, id int, profile string) (r me
 		}
 		return nil
 	}
-	modbusProfile := func() (modbus.Profile, error) {
+	modbusProfile := func() error {
 		if id < 1 || id > 247 {
-			return modbus.Profile{}, usagef("meter read: --id: expected 1-247, got %d", id)
+			return usagef("meter read: --id: expected 1-247, got %d", id)
 		}
 		if profile == "" {
-			return modbus.Profile{}, usagef("meter read: --driver %s needs --profile NAME (one of %s; gridmesh meter scan guesses it)", driver, strings.Join(profileNames(), ", "))
+			return usagef("meter read: --driver %s needs --profile NAME (one of %s; gridmesh meter scan guesses it)", driver, strings.Join(profileNames(), ", "))
 		}
 		ps, err := modbus.LoadProfiles(meters.FS)
 		if err != nil {
-			return modbus.Profile{}, err
+			return err
 		}
-		p, err := modbus.FindProfile(ps, profile)
-		if err != nil {
-			return p, usagef("meter read: --profile: %v", err)
+		if _, err := modbus.FindProfile(ps, profile); err != nil {
+			return usagef("meter read: --profile: %v", err)
 		}
-		return p, nil
+		return nil
 	}
+	m.Modbus.Addr, m.Modbus.Device, m.Modbus.ID, m.Modbus.Profile = addr, device, int64(id), profile
+	if baud != 0 {
+		m.Modbus.Baud = int64(baud)
+	}
+	m.Serial.Device, m.Serial.Baud = device, int64(baud)
+	m.Sim = config.MeterSim{Seed: 1, PVPeakW: 5000, LoadW: 600, Speed: 1}
 	switch driver {
 	case "":
-		return nil, closer, "", usagef("meter read: --driver is required (one of %s)", strings.Join(meterDrivers, ", "))
+		return m, usagef("meter read: --driver is required (one of %s)", strings.Join(meterDrivers, ", "))
 	case "modbus-tcp", "rtu-over-tcp":
 		if err := needAddr(); err != nil {
-			return nil, closer, "", err
+			return m, err
 		}
-		p, err := modbusProfile()
-		if err != nil {
-			return nil, closer, "", err
-		}
-		f := modbus.TCP
-		if driver == "rtu-over-tcp" {
-			f = modbus.RTUOverTCP
-		}
-		cl := modbus.NewClient(addr, f)
-		return modbus.NewMeter(cl, byte(id), p), func() { cl.Close() }, fmt.Sprintf("at %s unit %d", addr, id), nil
+		return m, modbusProfile()
 	case "modbus-rtu":
 		if err := needDevice(); err != nil {
-			return nil, closer, "", err
+			return m, err
 		}
-		p, err := modbusProfile()
-		if err != nil {
-			return nil, closer, "", err
-		}
-		l, err := modbus.NewLine(modbus.SerialConfig{Device: device, Baud: baud})
-		if err != nil {
-			return nil, closer, "", usagef("meter read: %v", err)
-		}
-		return modbus.NewMeter(l, byte(id), p), func() { l.Close() }, fmt.Sprintf("on %s unit %d", device, id), nil
+		return m, modbusProfile()
 	case "dsmr", "sml":
-		if err := needDevice(); err != nil {
-			return nil, closer, "", err
-		}
-		cfg := serial.SML
-		run := sml.Run
-		if driver == "dsmr" {
-			cfg, run = serial.DSMR4, dsmr.Run
-			if baud == 9600 {
-				cfg = serial.DSMR2
-			}
-		}
-		if baud != 0 {
-			cfg.Baud = baud
-		}
-		cfg.Device = device
-		port, err := serial.Open(cfg)
-		if err != nil {
-			return nil, closer, "", fmt.Errorf("meter read: %w", err)
-		}
-		pusher := meter.NewPusher(nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := run(ctx, port, pusher); err != nil {
-				pusher.Push(meter.Reading{}, err)
-			}
-		}()
-		closer = func() {
-			cancel()
-			port.Close() // ends the blocked read
-			<-done
-		}
-		return pusher, closer, "on " + device, nil
-	case "sim":
-		return sim.New(sim.Config{Seed: 1, PVPeak: 5000, Load: 600, Start: time.Now().Add(-30 * 24 * time.Hour)}, nil), closer, "(simulated)", nil
-	case "mqtt", "s0":
-		return nil, closer, "", fmt.Errorf("meter read: --driver %s: not built yet", driver)
+		return m, needDevice()
+	case "sim", "mqtt", "s0":
+		return m, nil
 	default:
-		return nil, closer, "", usagef("meter read: --driver: expected one of %s, got %q", strings.Join(meterDrivers, ", "), driver)
+		return m, usagef("meter read: --driver: expected one of %s, got %q", strings.Join(meterDrivers, ", "), driver)
 	}
 }
 

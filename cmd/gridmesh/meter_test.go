@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/gridmesh/gridmesh/meter/mqtt/mqtttest"
 	"io"
 	"log"
 	"math"
@@ -261,8 +262,9 @@ func TestMeterReadUsage(t *testing.T) {
 		{[]string{"meter", "read", "--driver", "modbus-tcp", "--addr", "127.0.0.1:1", "--profile", "sdm999"}, 2, `unknown profile "sdm999"`},
 		{[]string{"meter", "read", "--driver", "modbus-rtu", "--profile", "sdm630"}, 2, "needs --device"},
 		{[]string{"meter", "read", "--driver", "modbus-tcp", "--addr", "127.0.0.1:1", "--profile", "sdm630", "--id", "0"}, 2, "--id: expected 1-247"},
-		{[]string{"meter", "read", "--driver", "mqtt"}, 1, "gridmesh: meter read: --driver mqtt: not built yet"},
-		{[]string{"meter", "read", "--driver", "s0"}, 1, "not built yet"},
+		{[]string{"meter", "read", "--driver", "mqtt"}, 2, "gridmesh: meter read: --driver mqtt needs --broker URL and --topic T"},
+		{[]string{"meter", "read", "--driver", "mqtt", "--broker", "tcp://127.0.0.1:1", "--topic", "t", "--format", "json"}, 2, "gridmesh: meter read: --format json needs --import-path"},
+		{[]string{"meter", "read", "--driver", "s0"}, 2, "gridmesh: meter read: --driver s0 needs --pin NAME, e.g. GPIO17"},
 		{[]string{"meter", "read", "--driver", "zigbee"}, 2, `--driver: expected one of modbus-tcp`},
 		{[]string{"meter", "scan"}, 2, "give exactly one of --addr"},
 		{[]string{"meter", "scan", "--addr", "127.0.0.1:1", "--ids", "0-300"}, 2, "unit ids run from 1 to 247"},
@@ -397,4 +399,35 @@ func TestMeterReadSML(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	checkJSON(t, stdout, `{"import_wh":79139,"export_wh":0,"power_w":2144,"serial":"0a0149534b00047a5544"}`)
+}
+
+// TestMeterReadMQTT reads a Tasmota device over MQTT (the embedded broker and
+// mosquitto), and reports a device that sends nothing with one line.
+func TestMeterReadMQTT(t *testing.T) {
+	mqtttest.Each(t, func(t *testing.T, b mqtttest.Broker) {
+		dev := mqtttest.Client(t, b.URL())
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				dev.Publish("tele/tasmota_cli/SENSOR", 0, false, `{"ENERGY":{"Total":12.345,"Power":450}}`).Wait()
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+		stdout, stderr, code := gridmesh(t, "meter", "read", "--driver", "mqtt", "--broker", b.URL(), "--topic", "tasmota_cli", "--timeout", "10s", "--json")
+		if code != 0 || !strings.Contains(stdout, `"import_wh":12345`) || !strings.Contains(stdout, `"power_w":450`) {
+			t.Errorf("meter read --driver mqtt: exit %d, stdout %q, stderr %q; want import_wh 12345 and power_w 450", code, stdout, stderr)
+		}
+		_, stderr, code = gridmesh(t, "meter", "read", "--driver", "mqtt", "--broker", b.URL(), "--topic", "tasmota_silent", "--timeout", "500ms")
+		want := "gridmesh: meter on " + b.URL() + " topic tasmota_silent sent nothing within 500ms"
+		if code != 1 || oneLine(t, stderr) != want {
+			t.Errorf("silent device: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+		}
+	})
 }
