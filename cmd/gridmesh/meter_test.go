@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/gridmesh/gridmesh/meter/mqtt/mqtttest"
 	"io"
 	"log"
 	"math"
@@ -23,6 +22,7 @@ import (
 	bug "go.bug.st/serial"
 
 	"github.com/gridmesh/gridmesh/meter/modbus"
+	"github.com/gridmesh/gridmesh/meter/mqtt/mqtttest"
 	"github.com/gridmesh/gridmesh/meter/serial/serialtest"
 )
 
