@@ -44,7 +44,9 @@
 // The chain store always survives intact at its last commit (chain.Commit syncs
 // its batch); the mempool and timers are lost. A restart is startEngine: the
 // engine is created for chain height + 1 from the persisted State; a State ahead
-// of the chain (ErrStateAhead) first syncs blocks from peers.
+// of the chain (ErrStateAhead) first syncs blocks from peers (Stats.Ahead; with
+// the chain store always intact this does not occur, and node/loop.go would
+// refuse to start).
 //
 // Clocks: every node's clock is the simulated time plus a fixed skew of up to
 // ±Config.MaxSkew; block times come from the proposer's clock and are checked by
