@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
@@ -365,5 +367,144 @@ func TestFourAuthorities(t *testing.T) {
 		if ev := r.n.Status().Evidence; ev != 0 {
 			t.Errorf("node %d saw %d conflicting signed messages; want 0", i, ev)
 		}
+	}
+}
+
+// TestBurstOfOrders posts 1,200 orders at once to one authority of four, from
+// 16 clients, and checks that every one is committed: none is lost between the
+// HTTP API, the mempool, gossip to the other authorities and the blocks.
+func TestBurstOfOrders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = 1, 4
+	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Orders for a slot an hour ahead, so none of them can come too late.
+	for _, p := range paths {
+		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
+		g, err := config.LoadGenesis(gp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.OpenLeadSeconds = 3600
+		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var nodes []*running
+	for _, p := range paths[:4] {
+		nodes = append(nodes, start(t, p, Options{}))
+	}
+	auth := nodes[0].n
+	waitFor(t, "the authorities to connect", 30*time.Second, func() bool { return len(auth.host.Peers()) >= 3 })
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1200 // about 340 KB of orders: several proposals' worth at the old 64 KiB limit
+	slot := auth.gen.SlotAt(time.Now().UnixMilli()) + 100
+	want := make(map[string]bool, n)
+	url := "http://" + auth.api.Addr().String() + "/api/v1/tx"
+	txs := make([]chain.Tx, n)
+	for i := range txs {
+		tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: uint64(i),
+			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(1 + i), Price: auth.gen.Tariff.Floor}}
+		tx.Sign(key)
+		txs[i] = tx
+		want[tx.Hash().String()] = true
+	}
+	// Post them all at once, from several clients, faster than blocks are made.
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				resp, err := http.Post(url, "application/json", bytes.NewReader(txs[i].Encode()))
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					errs <- fmt.Errorf("POST order %d: status %d", i, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := 0
+	next := uint64(1)
+	waitFor(t, fmt.Sprintf("all %d orders in blocks", n), 90*time.Second, func() bool {
+		for ; next <= auth.Status().Height; next++ {
+			auth.mu.RLock()
+			b, _, err := auth.chain.Block(next)
+			auth.mu.RUnlock()
+			if err != nil {
+				t.Fatalf("block %d: %v", next, err)
+			}
+			for _, tx := range b.Txs {
+				if want[tx.Hash().String()] {
+					seen++
+				}
+			}
+		}
+		return seen == n
+	})
+}
+
+// A full mempool of the largest orders still gives a proposal that fits in one
+// gossip message (it is sent whole): fitProposal caps the block in bytes.
+func TestProposalFitsGossip(t *testing.T) {
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = 1, 1
+	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Load(paths[0], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[1]), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(n.gen.OpenAt(0))
+	txs := make([]chain.Tx, maxBlockTxs)
+	for i := range txs {
+		txs[i] = chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: math.MaxUint64 - uint64(i),
+			Order: &chain.Order{Side: market.Sell, Slot: 0, Energy: market.MaxEnergy, Price: n.gen.Tariff.Ceiling}}
+		txs[i].Sign(key)
+	}
+	small := fitProposal(txs, 10_000)
+	size := 0
+	for _, tx := range small {
+		size += len(tx.Encode())
+	}
+	if next := len(txs[len(small)].Encode()); len(small) == 0 || size > 10_000 || size+next <= 10_000 {
+		t.Errorf("fitProposal(_, 10000) kept %d orders of %d bytes (next %d); want the longest prefix within 10000", len(small), size, next)
+	}
+	fit := fitProposal(txs, maxProposalTxBytes)
+	blk, errs := n.chain.Propose(now.UnixMilli(), n.self, fit)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("order %d left out: %v", i, err)
+		}
+	}
+	vote := encodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
+	cert := encodeCertified(blk.Encode(), encodeCert(make([]consensus.Message, 4)))
+	if len(vote) > maxGossipBytes || len(cert) > maxGossipBytes {
+		t.Errorf("a proposal of %d orders is %d bytes and its announcement %d; gossip carries at most %d", len(fit), len(vote), len(cert), maxGossipBytes)
 	}
 }

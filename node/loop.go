@@ -20,6 +20,12 @@ const (
 	maxBlockTxs    = 2_000
 	syncProto      = "sync/1"
 	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
+
+	// maxGossipBytes is the largest gossip payload: a proposal carries its whole
+	// block. maxProposalTxBytes leaves room in it for the header, the vote's
+	// fields and the commit certificate of a block announcement.
+	maxGossipBytes     = 1 << 20
+	maxProposalTxBytes = maxGossipBytes - 128<<10
 )
 
 // loop is the one goroutine that owns the consensus engine, the mempool and every
@@ -216,7 +222,7 @@ func (l *loop) build(height uint64, round int32) {
 		return
 	}
 	now := time.Now().UnixMilli()
-	txs := l.pool.Pending(maxBlockTxs)
+	txs := fitProposal(l.pool.Pending(maxBlockTxs), maxProposalTxBytes)
 	l.n.mu.RLock()
 	blk, errs := l.n.chain.Propose(now, l.n.self, txs)
 	l.n.mu.RUnlock()
@@ -235,6 +241,19 @@ func (l *loop) build(height uint64, round int32) {
 	if err := l.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: consensus.Hash(blk.Hash())}); err != nil {
 		l.n.log.Warn("proposal not taken", "err", err)
 	}
+}
+
+// fitProposal returns the longest prefix of txs whose encodings add up to at
+// most maxBytes: a proposal travels whole in one gossip message, so the rest
+// wait for the next block.
+func fitProposal(txs []chain.Tx, maxBytes int) []chain.Tx {
+	size := 0
+	for i, tx := range txs {
+		if size += len(tx.Encode()); size > maxBytes {
+			return txs[:i]
+		}
+	}
+	return txs
 }
 
 func (l *loop) validate(v consensus.ValidateRequest) {

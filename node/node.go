@@ -197,12 +197,20 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		}
 		n.forecast = n.device.forecaster(n.journal)
 	}
+	authorities := make([]ed25519.PublicKey, 0, len(n.validators))
+	for _, pub := range n.validators {
+		authorities = append(authorities, pub)
+	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
-		Key:       key,
-		Network:   gen.ChainID,
-		Listen:    cfg.Network.Listen,
-		Bootstrap: cfg.Network.Bootstrap,
-		MDNS:      cfg.Network.MDNS,
+		Key:        key,
+		Network:    gen.ChainID,
+		Listen:     cfg.Network.Listen,
+		Bootstrap:  cfg.Network.Bootstrap,
+		MDNS:       cfg.Network.MDNS,
+		MaxPayload: maxGossipBytes,
+		// Authorities relay every order submitted to them and vote several
+		// times a block: the per-signer gossip rate limit is for everyone else.
+		Unlimited: authorities,
 	}, n.log.With("component", "p2p"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: network: %w", path, err)

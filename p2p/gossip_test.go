@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sort"
 	"testing"
@@ -188,6 +189,34 @@ func TestGossipPerSenderRateLimit(t *testing.T) {
 	}
 	if s := b.Scores()[a.ID()]; s < 0 {
 		t.Errorf("rate-limited (ignored) messages lowered a's score to %v, want >= 0", s)
+	}
+}
+
+// An Unlimited signer (an authority) is not held to SenderRate.
+func TestGossipUnlimitedSigner(t *testing.T) {
+	a := newTestHost(t, 53, nil)
+	b := newTestHost(t, 54, func(c *Config) { c.SenderRate = 2; c.Unlimited = []ed25519.PublicKey{a.PublicKey()} })
+	connect(t, a, b)
+	ta, err := a.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "topic peers", func() bool { return len(ta.Peers()) == 1 && len(tb.Peers()) == 1 })
+	time.Sleep(settle)
+	for i := 0; i < 20; i++ {
+		if err := ta.Publish(context.Background(), fmt.Appendf(nil, "burst %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := drain(t, tb, 500*time.Millisecond); len(got) != 20 {
+		t.Errorf("b delivered %d of 20 messages from an unlimited signer, want 20", len(got))
+	}
+	if st := b.Stats(); st.RateLimit != 0 {
+		t.Errorf("b rate-limited %d messages of an unlimited signer, want 0", st.RateLimit)
 	}
 }
 

@@ -74,16 +74,20 @@ type Config struct {
 	ConnLow, ConnHigh int                // connection manager water marks; defaults 16/32
 
 	// Extensions beyond the issue-2 contract; all optional.
-	Direct      []string      // full multiaddrs of gossipsub direct peers (authorities); also kept connected
-	MaxPayload  int           // largest gossip payload in bytes; default DefaultMaxPayload
-	MessageTTL  time.Duration // expiry Publish puts on envelopes; default 2 min
-	ClockSkew   time.Duration // tolerated future skew of an expiry; default 30 s
-	SenderRate  int           // gossip messages/s accepted from one signer (burst twice that); default 100
-	PeerReqRate int           // requests/s served per peer and protocol; default 10
-	MemoryLimit int64         // resource manager memory for the whole stack; default 64 MiB
-	MaxConns    int           // resource manager connection limit; default 128
-	NoScoring   bool          // disable gossipsub peer scoring (see score.go); on by default
-	MeshDegree  int           // gossipsub D (mesh peers per topic); default 6, minimum 4
+	Direct     []string      // full multiaddrs of gossipsub direct peers (authorities); also kept connected
+	MaxPayload int           // largest gossip payload in bytes; default DefaultMaxPayload
+	MessageTTL time.Duration // expiry Publish puts on envelopes; default 2 min
+	ClockSkew  time.Duration // tolerated future skew of an expiry; default 30 s
+	SenderRate int           // gossip messages/s accepted from one signer (burst twice that); default 100
+	// Unlimited signers are exempt from SenderRate: the network's authorities,
+	// whose keys are known and whose traffic consensus bounds (they relay every
+	// order submitted to them and vote several times per block).
+	Unlimited   []ed25519.PublicKey
+	PeerReqRate int   // requests/s served per peer and protocol; default 10
+	MemoryLimit int64 // resource manager memory for the whole stack; default 64 MiB
+	MaxConns    int   // resource manager connection limit; default 128
+	NoScoring   bool  // disable gossipsub peer scoring (see score.go); on by default
+	MeshDegree  int   // gossipsub D (mesh peers per topic); default 6, minimum 4
 
 	// NAT traversal (see nat.go). RelayService is for authorities (publicly
 	// reachable): AutoNAT service and an unlimited circuit relay v2 for the peers
@@ -176,9 +180,10 @@ type Host struct {
 	wg     sync.WaitGroup
 	mdns   mdns.Service
 
-	stats   counters
-	msgRate *rateLimiter // per envelope signer, gossip
-	reqRate *rateLimiter // per peer and protocol, requests
+	stats     counters
+	msgRate   *rateLimiter        // per envelope signer, gossip
+	unlimited map[string]struct{} // signers exempt from msgRate (Config.Unlimited)
+	reqRate   *rateLimiter        // per peer and protocol, requests
 
 	mu     sync.Mutex
 	topics map[string]*Topic
@@ -251,20 +256,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 
 	hctx, cancel := context.WithCancel(ctx)
 	n := &Host{
-		cfg:     cfg,
-		log:     log,
-		h:       h,
-		cm:      cm,
-		gater:   gt,
-		pub:     cfg.Key.Public().(ed25519.PublicKey),
-		now:     time.Now,
-		ctx:     hctx,
-		cancel:  cancel,
-		msgRate: newRateLimiter(float64(cfg.SenderRate), float64(2*cfg.SenderRate)),
-		reqRate: newRateLimiter(float64(cfg.PeerReqRate), float64(2*cfg.PeerReqRate)),
-		topics:  make(map[string]*Topic),
-		reach:   "unknown",
-		kick:    make(map[peer.ID]chan struct{}),
+		cfg:       cfg,
+		log:       log,
+		h:         h,
+		cm:        cm,
+		gater:     gt,
+		pub:       cfg.Key.Public().(ed25519.PublicKey),
+		now:       time.Now,
+		ctx:       hctx,
+		cancel:    cancel,
+		msgRate:   newRateLimiter(float64(cfg.SenderRate), float64(2*cfg.SenderRate)),
+		unlimited: make(map[string]struct{}, len(cfg.Unlimited)),
+		reqRate:   newRateLimiter(float64(cfg.PeerReqRate), float64(2*cfg.PeerReqRate)),
+		topics:    make(map[string]*Topic),
+		reach:     "unknown",
+		kick:      make(map[peer.ID]chan struct{}),
+	}
+	for _, k := range cfg.Unlimited {
+		n.unlimited[string(k)] = struct{}{}
 	}
 	fail := func(err error) (*Host, error) {
 		cancel()
