@@ -33,18 +33,25 @@ Commands:
 }
 
 func cmdMarketClear(args []string, stdout io.Writer) error {
-	c := newCommand("market clear", "--in FILE [--mode call] [--k 0.5] [--fee N] [--floor N] [--ceiling N] [--json]", `
-Clear the orders in FILE with the market rules every node uses, one
-uniform-price call auction per slot, and print each slot's price, volume and
-trades. FILE has one JSON order per line:
+	c := newCommand("market clear", "--in FILE [--mode call|continuous] [--k 0.5] [--fee N] [--floor N] [--ceiling N] [--json]", `
+Clear the orders in FILE with the market rules every node uses and print each
+slot's price, volume and trades. FILE has one JSON order per line:
 
   {"id":"a1","owner":"home-12","side":"sell","slot":1,"wh":500,"price":120000}
 
+--mode call (the default) runs one uniform-price call auction per slot, as at
+gate closure: the result depends only on the set of orders. --mode continuous
+runs a continuous double auction per slot: orders arrive in file order and
+trade at once at the resting order's (maker's) price; a slot's "price" is then
+its last trade's.
+
 Prices are micro-units per kWh (1 EUR/kWh = 1000000). Every order must lie
-within the tariff [floor, ceiling]; the buyer's price includes the fee.`)
+within the tariff [floor, ceiling]; the buyer's price includes the fee.
+With --json, one JSON object per slot and line:
+  {"slot":1,"price":150000,"volume_wh":500,"trades":[{"buy":"b1","sell":"a1","wh":500,"price":150000,...}]}`)
 	in := c.fs.String("in", "", "the order file (required)")
-	mode := c.fs.String("mode", "call", `clearing mechanism: "call" (uniform-price call auction)`)
-	k := c.fs.String("k", "0.5", "k-pricing: price = bid + k × (ask − bid) at the margin, 0 to 1, up to 6 decimals")
+	mode := c.fs.String("mode", "call", `clearing mechanism: "call" (uniform-price call auction) or "continuous" (continuous double auction)`)
+	k := c.fs.String("k", "0.5", "call mode's k-pricing: price = ask + fee + k × (bid − ask − fee) at the margin, 0 to 1, up to 6 decimals")
 	fee := c.fs.Int64("fee", 0, "grid fee, micro-units per kWh")
 	floor := c.fs.Int64("floor", 0, "tariff floor (feed-in), micro-units per kWh")
 	ceiling := c.fs.Int64("ceiling", int64(market.MaxPrice), "tariff ceiling (retail), micro-units per kWh")
@@ -55,8 +62,8 @@ within the tariff [floor, ceiling]; the buyer's price includes the fee.`)
 	if *in == "" {
 		return usagef("market clear: --in is required (see gridmesh market clear --help)")
 	}
-	if *mode != "call" {
-		return usagef("market clear: --mode: expected \"call\" (the only mechanism built so far), got %q", *mode)
+	if *mode != "call" && *mode != "continuous" {
+		return usagef("market clear: --mode: expected \"call\" or \"continuous\", got %q", *mode)
 	}
 	kppm, ok := parsePPM(*k)
 	if !ok {
@@ -91,7 +98,15 @@ within the tariff [floor, ceiling]; the buyer's price includes the fee.`)
 	}
 	var results []market.Result
 	for _, s := range slices.Sorted(mapKeys(slots)) {
-		results = append(results, market.Clear(s, orders, t, market.Params{KPPM: kppm}))
+		if *mode == "call" {
+			results = append(results, market.Clear(s, orders, t, market.Params{KPPM: kppm}))
+			continue
+		}
+		r, err := continuous(s, orders, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *in, err)
+		}
+		results = append(results, r)
 	}
 	if *asJSON {
 		return printClearJSON(stdout, results)
@@ -116,6 +131,27 @@ within the tariff [floor, ceiling]; the buyer's price includes the fee.`)
 	return nil
 }
 
+// continuous runs slot's orders, in file order, through a continuous double
+// auction book.
+func continuous(slot unit.Slot, orders []market.Order, t market.Tariff) (market.Result, error) {
+	b := market.NewBook(slot, t)
+	r := market.Result{Slot: slot}
+	for _, o := range orders {
+		if o.Slot != slot {
+			continue
+		}
+		var err error
+		if r.Trades, err = b.Add(r.Trades, o); err != nil {
+			return r, fmt.Errorf("order %q: %w", o.ID, err)
+		}
+	}
+	for _, tr := range r.Trades {
+		r.Volume += tr.Energy
+		r.Price = tr.Price
+	}
+	return r, nil
+}
+
 func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	return func(yield func(K) bool) {
 		for k := range m {
@@ -127,12 +163,12 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 }
 
 type jsonTrade struct {
-	Buy      string `json:"buy"`
-	Sell     string `json:"sell"`
-	Buyer    string `json:"buyer"`
-	Seller   string `json:"seller"`
-	EnergyWh int64  `json:"energy_wh"`
-	Price    int64  `json:"price"`
+	Buy    string `json:"buy"`
+	Sell   string `json:"sell"`
+	Wh     int64  `json:"wh"`
+	Price  int64  `json:"price"`
+	Buyer  string `json:"buyer"`
+	Seller string `json:"seller"`
 }
 
 type jsonResult struct {
@@ -142,22 +178,22 @@ type jsonResult struct {
 	Trades   []jsonTrade `json:"trades"`
 }
 
+// printClearJSON prints one JSON object per slot and line. Everything is
+// encoded before anything is printed, so a failure prints nothing.
 func printClearJSON(w io.Writer, results []market.Result) error {
-	out := struct {
-		Slots []jsonResult `json:"slots"`
-	}{Slots: []jsonResult{}}
+	var out []byte
 	for _, r := range results {
 		jr := jsonResult{Slot: int64(r.Slot), Price: int64(r.Price), VolumeWh: int64(r.Volume), Trades: []jsonTrade{}}
 		for _, t := range r.Trades {
-			jr.Trades = append(jr.Trades, jsonTrade{Buy: t.Buy, Sell: t.Sell, Buyer: t.Buyer, Seller: t.Seller, EnergyWh: int64(t.Energy), Price: int64(t.Price)})
+			jr.Trades = append(jr.Trades, jsonTrade{Buy: t.Buy, Sell: t.Sell, Buyer: t.Buyer, Seller: t.Seller, Wh: int64(t.Energy), Price: int64(t.Price)})
 		}
-		out.Slots = append(out.Slots, jr)
+		b, err := json.Marshal(jr)
+		if err != nil {
+			return err
+		}
+		out = append(append(out, b...), '\n')
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err := w.Write(out)
 	return err
 }
 

@@ -28,19 +28,22 @@ func TestMarketClear(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	var got struct {
-		Slots []struct {
-			Slot     int64 `json:"slot"`
-			Price    int64 `json:"price"`
-			VolumeWh int64 `json:"volume_wh"`
-			Trades   []struct {
-				Buy, Sell string
-				EnergyWh  int64 `json:"energy_wh"`
-			} `json:"trades"`
-		} `json:"slots"`
+	type slotJSON struct {
+		Slot     int64 `json:"slot"`
+		Price    int64 `json:"price"`
+		VolumeWh int64 `json:"volume_wh"`
+		Trades   []struct {
+			Buy, Sell string
+			Wh        int64 `json:"wh"`
+		} `json:"trades"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	var got struct{ Slots []slotJSON }
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		var s slotJSON
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("stdout line is not one JSON object: %v\n%s", err, stdout)
+		}
+		got.Slots = append(got.Slots, s)
 	}
 	if len(got.Slots) != 1 || got.Slots[0].Slot != 7 || got.Slots[0].VolumeWh != 300 || len(got.Slots[0].Trades) != 1 ||
 		got.Slots[0].Trades[0].Buy != "b1" || got.Slots[0].Trades[0].Sell != "s1" {
@@ -58,6 +61,18 @@ func TestMarketClear(t *testing.T) {
 	}
 }
 
+// In continuous mode orders trade on arrival at the maker's price: the buy
+// arriving second lifts the resting sell at 100000.
+func TestMarketClearContinuous(t *testing.T) {
+	in := orderFile(t, sell1, buy1, `{"id":"s2","owner":"h3","side":"sell","slot":8,"wh":100,"price":150000}`)
+	stdout, stderr, code := gridmesh(t, "market", "clear", "--in", in, "--mode", "continuous", "--json")
+	want := `{"slot":7,"price":100000,"volume_wh":300,"trades":[{"buy":"b1","sell":"s1","wh":300,"price":100000,"buyer":"h2","seller":"h1"}]}` + "\n" +
+		`{"slot":8,"price":0,"volume_wh":0,"trades":[]}` + "\n"
+	if code != 0 || stdout != want {
+		t.Errorf("exit %d, stderr %q\n got %s\nwant %s", code, stderr, stdout, want)
+	}
+}
+
 func TestMarketClearErrors(t *testing.T) {
 	good := orderFile(t, sell1, buy1)
 	bad := orderFile(t, sell1, `{"id":"b1","side":"buy","slot":7,"wh":-3,"price":1}`)
@@ -70,7 +85,7 @@ func TestMarketClearErrors(t *testing.T) {
 		{[]string{"market"}, 2, "gridmesh: market: expected a command: clear"},
 		{[]string{"market", "buy"}, 2, `gridmesh: market: unknown command "buy"`},
 		{[]string{"market", "clear"}, 2, "gridmesh: market clear: --in is required"},
-		{[]string{"market", "clear", "--in", good, "--mode", "continuous"}, 2, `gridmesh: market clear: --mode: expected "call"`},
+		{[]string{"market", "clear", "--in", good, "--mode", "auction"}, 2, `gridmesh: market clear: --mode: expected "call" or "continuous"`},
 		{[]string{"market", "clear", "--in", good, "--k", "1.5"}, 2, `gridmesh: market clear: --k: expected a number from 0 to 1`},
 		{[]string{"market", "clear", "--in", good, "--k", "0.1234567"}, 2, `gridmesh: market clear: --k: expected`},
 		{[]string{"market", "clear", "--in", good, "--floor", "5", "--ceiling", "4"}, 2, "gridmesh: market clear: market: "},
