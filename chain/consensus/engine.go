@@ -160,11 +160,14 @@ func (e *Engine) resume() {
 			e.propose()
 		}
 		e.schedule(TimeoutPropose)
-	case StepPrevote:
-		e.schedule(TimeoutPrevote)
-	case StepPrecommit:
-		e.schedule(TimeoutPrecommit)
 	}
+	// At StepPrevote and StepPrecommit no timer is re-armed: Algorithm 1 arms
+	// timeoutPrevote and timeoutPrecommit only once 2f+1 votes of the round are
+	// in (lines 34 and 47), and run() below, fed by the peers' re-broadcast
+	// votes, arms them again when that holds. Arming timeoutPrecommit on restore
+	// sent a restarted node alone into the next round, where it re-broadcast only
+	// that round's votes and its lost prevote of this round was never sent again:
+	// a deadlock the chain simulator found (chain/sim, TestRestartedPrecommitTimerDeadlock).
 	e.Rebroadcast()
 	e.run()
 }
