@@ -13,7 +13,7 @@ import (
 // badger transaction on a disk store (tuned as for a Pi), and the store reopens.
 func TestFullBlockFitsOneTransaction(t *testing.T) {
 	if testing.Short() || raceEnabled {
-		t.Skip("signs and verifies 4,000 transactions; about sizes, not concurrency")
+		t.Skip("skipped with -short and -race: signs and verifies 4,000 transactions; about sizes, not concurrency")
 	}
 	dir := t.TempDir()
 	g := testGenesis()

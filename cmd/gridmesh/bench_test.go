@@ -77,7 +77,7 @@ func TestPercentile(t *testing.T) {
 // order must commit and the three running authorities must agree.
 func TestBenchChain(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds gridmesh and runs 4 authority processes")
+		t.Skip("skipped with -short: builds gridmesh and runs 4 authority processes")
 	}
 	bin := filepath.Join(t.TempDir(), "gridmesh")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

@@ -29,7 +29,7 @@ func simP2PLine(t *testing.T, stdout string) map[string]float64 {
 
 func TestSimP2P(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts real libp2p hosts")
+		t.Skip("skipped with -short: starts real libp2p hosts")
 	}
 	stdout, stderr, code := gridmesh(t, "sim", "p2p", "--nodes", "5", "--orders", "20", "--rate", "100", "--settle", "30s", "--json")
 	if code != 0 || stderr != "" {
@@ -58,7 +58,7 @@ func TestSimP2P(t *testing.T) {
 // loss and latency reach the simulator.
 func TestSimP2PSummaryWithLoss(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts real libp2p hosts")
+		t.Skip("skipped with -short: starts real libp2p hosts")
 	}
 	stdout, stderr, code := gridmesh(t, "sim", "p2p", "--nodes", "4", "--orders", "10", "--rate", "100", "--loss", "0.2", "--latency", "5ms", "--reannounce", "2", "--settle", "30s")
 	if code != 0 || stderr != "" {

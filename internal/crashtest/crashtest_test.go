@@ -112,7 +112,7 @@ func TestPeakRSS(t *testing.T) {
 // have panicked or exited by itself.
 func TestSIGKILL(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds gridmesh and runs 4 processes for about two minutes")
+		t.Skip("skipped with -short: builds gridmesh and runs 4 processes for about two minutes")
 	}
 	seed := *seedFlag
 	if seed == 0 {
