@@ -286,7 +286,7 @@ func TestClosed(t *testing.T) {
 
 func TestOpenUnwritable(t *testing.T) {
 	if os.Getuid() == 0 {
-		t.Skip("as root every directory is writable; the test needs a non-root user (GRIDMESH_ none)")
+		t.Skip("as root every directory is writable: this needs a non-root user, not a tool (GRIDMESH_REQUIRE_ALL does not apply)")
 	}
 	parent := t.TempDir()
 	if err := os.Chmod(parent, 0o500); err != nil {

@@ -18,7 +18,7 @@ const crashEnv = "GRIDMESH_METER_CRASH_DIR"
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnv)
 	if dir == "" {
-		t.Skip("only runs as the child of TestSIGKILL (GRIDMESH_ crash child env unset)")
+		t.Skip("only runs as the child of TestSIGKILL, which sets its GRIDMESH_ environment variable")
 	}
 	j, err := OpenJournal(dir)
 	if err != nil {
