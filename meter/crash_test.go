@@ -46,7 +46,7 @@ func TestCrashChild(t *testing.T) {
 // checks that the journal verifies from end to end and keeps growing.
 func TestSIGKILL(t *testing.T) {
 	if testing.Short() {
-		t.Skip("spawns processes")
+		t.Skip("skipped with -short: spawns processes")
 	}
 	dir := t.TempDir()
 	var prev uint64

@@ -33,6 +33,7 @@ var rules = []rule{
 	{"chain/sim", []string{"chain", "chain/consensus", "market", "unit"}},
 	{"chain", []string{"unit", "market"}},
 	{"meter", []string{"unit"}},
+	{"meter/mqtt/mqtttest", []string{"meter/mqtt/broker"}}, // test helper: runs the embedded broker
 	{"meter/...", []string{"meter", "unit"}},
 	{"p2p", nil},
 	{"config", []string{"unit"}},

@@ -3,8 +3,6 @@
 // installed. In CI (CI=true) or with GRIDMESH_REQUIRE_ALL=1 a missing
 // mosquitto fails the test instead of skipping it.
 //
-// It starts mochi-mqtt itself rather than through meter/mqtt/broker, which
-// the import rule (meter/* import meter and unit only) forbids.
-//
-// Imports: nothing of gridmesh. Test code only.
+// Imports: meter/mqtt/broker (the embedded broker; an exception to the
+// meter/* rule that internal/deptest states). Test code only.
 package mqtttest

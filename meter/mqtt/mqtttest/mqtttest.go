@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"io"
-	"log/slog"
-
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
+
+	"github.com/gridmesh/gridmesh/meter/mqtt/broker"
 )
 
 // Broker is a running broker a test can restart.
@@ -32,11 +29,11 @@ func Each(t *testing.T, fn func(t *testing.T, b Broker)) {
 }
 
 type embedded struct {
-	srv  *mochi.Server
+	b    *broker.Broker
 	addr string
 }
 
-// Embedded starts the embedded broker (mochi-mqtt) on a free loopback
+// Embedded starts the embedded broker (meter/mqtt/broker) on a free loopback
 // port, closed at the end of the test.
 func Embedded(t testing.TB) Broker {
 	t.Helper()
@@ -45,32 +42,19 @@ func Embedded(t testing.TB) Broker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if e.srv != nil {
-			e.srv.Close()
+		if e.b != nil {
+			e.b.Close()
 		}
 	})
 	return e
 }
 
 func (e *embedded) start() error {
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", e.addr)
+	b, err := broker.Start(e.addr, nil)
 	if err != nil {
 		return err
 	}
-	l := newListener("tcp", ln)
-	if err := srv.AddListener(l); err != nil {
-		ln.Close()
-		return err
-	}
-	if err := srv.Serve(); err != nil {
-		srv.Close()
-		return err
-	}
-	e.srv, e.addr = srv, l.Address()
+	e.b, e.addr = b, b.Addr()
 	return nil
 }
 
@@ -78,8 +62,8 @@ func (e *embedded) URL() string { return "tcp://" + e.addr }
 
 func (e *embedded) Restart(t testing.TB) {
 	t.Helper()
-	e.srv.Close()
-	e.srv = nil
+	e.b.Close()
+	e.b = nil
 	var err error
 	for range 50 { // the port may take a moment to be free again
 		if err = e.start(); err == nil {
