@@ -85,6 +85,11 @@ const (
 	TxOrder  TxKind = 3 // a participant places an order for a slot
 	TxCancel TxKind = 4 // a participant cancels its own order before gate closure
 	TxAttest TxKind = 5 // a participant attests its metered energy for a slot
+	// TxEvidence reports two conflicting messages signed by one authority.
+	TxEvidence TxKind = 6
+	// TxAuthority is an authority's vote to add or remove an authority; a change
+	// voted by more than 2/3 of the current set takes effect two heights later.
+	TxAuthority TxKind = 7
 )
 
 func (k TxKind) String() string {
@@ -99,6 +104,10 @@ func (k TxKind) String() string {
 		return "cancel"
 	case TxAttest:
 		return "attest"
+	case TxEvidence:
+		return "evidence"
+	case TxAuthority:
+		return "authority"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -117,7 +126,27 @@ type Tx struct {
 	Order   *Order  `json:"order,omitempty"`
 	Cancel  *Cancel `json:"cancel,omitempty"`
 	Attest  *Attest `json:"attest,omitempty"`
-	Sig     []byte  `json:"sig,omitempty"`
+	// Evidence and Authority come after the older payloads so that the
+	// encoding of the older kinds is unchanged.
+	Evidence  *Evidence        `json:"evidence,omitempty"`
+	Authority *AuthorityChange `json:"authority,omitempty"`
+	Sig       []byte           `json:"sig,omitempty"`
+}
+
+// Evidence is a pair of conflicting consensus messages signed by one authority
+// (two different votes or proposals for the same height, round and type), each
+// in the consensus package's binary encoding. The chain checks it through the
+// verifier the node installs (Chain.SetEvidenceVerifier).
+type Evidence struct {
+	A []byte `json:"a"`
+	B []byte `json:"b"`
+}
+
+// AuthorityChange is one authority's vote to add Key to the authority set (Add)
+// or to remove it.
+type AuthorityChange struct {
+	Add bool    `json:"add"`
+	Key Account `json:"key"`
 }
 
 // Admit admits a participant; From must be an authority.
@@ -170,9 +199,12 @@ const (
 	// changes always fit in one badger transaction (15% of a 16 MiB memtable).
 	MaxBlockTxs = 2000
 	MaxChainID  = 64
-	MaxName     = 64
-	MaxEnergy   = market.MaxEnergy // per order or attestation
-	MaxPrice    = market.MaxPrice
+	// MaxEvidenceMsg bounds each message of an evidence pair (a vote is about
+	// 200 bytes; a proposal carries only its value's id here, never the value).
+	MaxEvidenceMsg = 1 << 10
+	MaxName        = 64
+	MaxEnergy      = market.MaxEnergy // per order or attestation
+	MaxPrice       = market.MaxPrice
 )
 
 // Sentinel errors.
@@ -208,7 +240,7 @@ var (
 // payloads returns how many payloads are set and whether the one set matches Kind.
 func (tx Tx) shapeOK() bool {
 	n := 0
-	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil} {
+	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil} {
 		if set {
 			n++
 		}
@@ -227,6 +259,10 @@ func (tx Tx) shapeOK() bool {
 		return tx.Cancel != nil
 	case TxAttest:
 		return tx.Attest != nil
+	case TxEvidence:
+		return tx.Evidence != nil
+	case TxAuthority:
+		return tx.Authority != nil
 	}
 	return false
 }
@@ -305,6 +341,15 @@ func (tx Tx) verifyShape() error {
 		a := tx.Attest
 		if a.Import < 0 || a.Export < 0 || a.Import > MaxEnergy || a.Export > MaxEnergy {
 			return bad("attested energy must be in [0, %d]", MaxEnergy)
+		}
+	case TxEvidence:
+		e := tx.Evidence
+		if len(e.A) == 0 || len(e.B) == 0 || len(e.A) > MaxEvidenceMsg || len(e.B) > MaxEvidenceMsg {
+			return bad("evidence messages must be 1..%d bytes each", MaxEvidenceMsg)
+		}
+	case TxAuthority:
+		if err := tx.Authority.Key.Check(); err != nil {
+			return fmt.Errorf("authority key: %w", err)
 		}
 	}
 	if n := len(tx.Encode()); n > MaxTxBytes {

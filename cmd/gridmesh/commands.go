@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/node"
@@ -107,11 +108,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 Run one node from its config file until interrupted (Ctrl-C or SIGTERM).
 Relative paths in the config are relative to the config file's directory.`)
 	path := c.fs.String("c", "node.toml", "the node config file")
+	prof := c.fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the node stops")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
 	if err := require64Bit(); err != nil {
 		return err
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
 }

@@ -207,7 +207,12 @@ func (c *Cluster) Start(i int) error {
 	}
 	p.starts++
 	fmt.Fprintf(stderr, "--- crashtest: start %d of %s at %s\n", p.starts, p.Name, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.binary, "run", "-c", p.Config)
+	args := []string{"run", "-c", p.Config}
+	if d := os.Getenv("GRIDMESH_CPUPROFILE_DIR"); d != "" {
+		// A CPU profile per start, for finding where a benchmark's time goes.
+		args = append(args, "--cpuprofile", filepath.Join(d, fmt.Sprintf("%s-%d.prof", p.Name, p.starts)))
+	}
+	cmd := exec.Command(c.binary, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := cmd.Start(); err != nil {
