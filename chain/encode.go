@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // The encoding is JSON with the fixed field order of the Go struct declarations
@@ -15,7 +16,12 @@ import (
 // the canonical encoding is accepted (no case-folded or duplicate keys, no
 // alternative number or string spellings, no nulls where the encoder writes []).
 
+// mustJSON encodes v with encoding/json, except for a Header, which it writes
+// with appendHeader (the same bytes, without reflection).
 func mustJSON(v any) []byte {
+	if h, ok := v.(Header); ok {
+		return appendHeaderPtr(make([]byte, 0, 512), &h)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only plain structs, strings, integers and byte slices are encoded.
@@ -24,15 +30,20 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// Encode returns the canonical encoding of tx.
-func (tx Tx) Encode() []byte { return mustJSON(tx) }
+// Encode returns the canonical encoding of tx (what json.Marshal(tx) returns).
+func (tx Tx) Encode() []byte {
+	// A constant capacity lets the buffer live on the stack when Encode is
+	// inlined into a caller that only hashes it (Tx.Hash).
+	return appendTxPtr(make([]byte, 0, 384), &tx)
+}
 
 // Encode returns the canonical encoding of b. A nil Txs encodes as [].
 func (b Block) Encode() []byte {
-	if b.Txs == nil {
-		b.Txs = []Tx{}
+	n := 512
+	for i := range b.Txs {
+		n += 320 + len(b.Txs[i].Sig)*4/3
 	}
-	return mustJSON(b)
+	return appendBlock(make([]byte, 0, n), b)
 }
 
 // DecodeTx decodes the canonical encoding of a transaction (at most MaxTxBytes).
@@ -41,15 +52,23 @@ func DecodeTx(b []byte) (Tx, error) {
 	if len(b) > MaxTxBytes {
 		return Tx{}, fmt.Errorf("%w: tx is %d bytes, limit %d", ErrTooLarge, len(b), MaxTxBytes)
 	}
+	p := parser{b: b}
 	var tx Tx
-	if err := strictDecode(b, &tx); err != nil {
+	if err := p.tx(&tx); err != nil {
 		return Tx{}, fmt.Errorf("decode tx: %w", err)
 	}
-	if !bytes.Equal(tx.Encode(), b) {
+	if err := p.end(); err != nil {
+		return Tx{}, fmt.Errorf("decode tx: %w", err)
+	}
+	var buf [MaxTxBytes]byte
+	if !bytes.Equal(appendTxPtr(buf[:0], &tx), b) {
 		return Tx{}, fmt.Errorf("decode tx: %w: not canonical", ErrEncoding)
 	}
 	return tx, nil
 }
+
+// blockBufs holds buffers for DecodeBlock's re-encoding check.
+var blockBufs sync.Pool
 
 // DecodeBlock decodes the canonical encoding of a block (at most MaxBlockBytes,
 // each tx at most MaxTxBytes when re-encoded).
@@ -57,24 +76,38 @@ func DecodeBlock(b []byte) (Block, error) {
 	if len(b) > MaxBlockBytes {
 		return Block{}, fmt.Errorf("%w: block is %d bytes, limit %d", ErrTooLarge, len(b), MaxBlockBytes)
 	}
+	p := parser{b: b}
 	var blk Block
-	if err := strictDecode(b, &blk); err != nil {
+	bigTx, bigLen, err := p.block(&blk)
+	if err == nil {
+		err = p.end()
+	}
+	if err != nil {
 		return Block{}, fmt.Errorf("decode block: %w", err)
 	}
 	if blk.Txs == nil {
 		return Block{}, fmt.Errorf("decode block: %w: txs missing", ErrEncoding)
 	}
-	if !bytes.Equal(blk.Encode(), b) {
+	buf, _ := blockBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	*buf = appendBlock((*buf)[:0], blk)
+	canonical := bytes.Equal(*buf, b)
+	blockBufs.Put(buf)
+	if !canonical {
 		return Block{}, fmt.Errorf("decode block: %w: not canonical", ErrEncoding)
 	}
-	for i, tx := range blk.Txs {
-		if n := len(tx.Encode()); n > MaxTxBytes {
-			return Block{}, fmt.Errorf("decode block: tx %d: %w: %d bytes, limit %d", i, ErrTooLarge, n, MaxTxBytes)
-		}
+	// The block re-encodes to b, so each tx's span in b is its encoding.
+	if bigTx >= 0 {
+		return Block{}, fmt.Errorf("decode block: tx %d: %w: %d bytes, limit %d", bigTx, ErrTooLarge, bigLen, MaxTxBytes)
 	}
 	return blk, nil
 }
 
+// strictDecode decodes one JSON value into v with encoding/json: unknown fields
+// are errors, and nothing may follow the value. (Tx and Block have their own
+// parser; this is for the other records the store keeps.)
 func strictDecode(b []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()

@@ -114,11 +114,15 @@ func TestTxRootOrderMatters(t *testing.T) {
 	}
 }
 
-// FuzzDecodeTx: anything DecodeTx accepts re-encodes to the same bytes, and
-// Verify never panics on it.
+// FuzzDecodeTx: DecodeTx accepts exactly what encoding/json's strict decode
+// accepts and re-encodes to the same bytes, with the same value; anything
+// accepted re-encodes to the same bytes, and Verify never panics on it.
 func FuzzDecodeTx(f *testing.F) {
 	for _, tx := range sampleTxs() {
 		f.Add(tx.Encode())
+	}
+	for _, b := range fuzzSeedTxs() {
+		f.Add(b)
 	}
 	f.Add([]byte(`{"chain_id":"a","kind":9,"from":"","nonce":0}`))
 	f.Add([]byte(`{}`))
@@ -128,6 +132,7 @@ func FuzzDecodeTx(f *testing.F) {
 	}
 	defer c.Close()
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecodeTx(t, b)
 		tx, err := DecodeTx(b)
 		if err != nil {
 			return
@@ -142,9 +147,14 @@ func FuzzDecodeTx(f *testing.F) {
 	})
 }
 
-// FuzzDecodeBlock: anything DecodeBlock accepts re-encodes to the same bytes.
+// FuzzDecodeBlock: DecodeBlock accepts exactly what encoding/json's strict
+// decode accepts and re-encodes to the same bytes, with the same value; anything
+// accepted re-encodes to the same bytes.
 func FuzzDecodeBlock(f *testing.F) {
 	f.Add(sampleBlock().Encode())
+	for _, b := range fuzzSeedBlocks() {
+		f.Add(b)
+	}
 	f.Add(Block{}.Encode())
 	f.Add([]byte(`{"header":{},"txs":[{}]}`))
 	c, err := OpenMemory(testGenesis())
@@ -155,6 +165,7 @@ func FuzzDecodeBlock(f *testing.F) {
 	good, _ := c.Propose(ms(10, -200), kAuth.acct, sampleTxs())
 	f.Add(good.Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecodeBlock(t, b)
 		blk, err := DecodeBlock(b)
 		if err != nil {
 			return

@@ -1,0 +1,790 @@
+package chain
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/gridmesh/gridmesh/market"
+)
+
+// This file holds the canonical encoding written out by hand: append-style
+// encoders that produce exactly the bytes encoding/json.Marshal produces for Tx,
+// Header and Block (checked against json.Marshal by TestAppendMatchesJSON and the
+// fuzzers), and a parser for that one form. Both follow the struct declarations in
+// types.go field by field; a field added there must be added here, in the same
+// place, or the equivalence tests fail.
+
+// appendTx appends the canonical encoding of tx (json.Marshal(tx)) to dst.
+func appendTx(dst []byte, tx Tx) []byte { return appendTxPtr(dst, &tx) }
+
+func appendTxPtr(dst []byte, tx *Tx) []byte {
+	dst = append(dst, `{"chain_id":`...)
+	dst = appendString(dst, tx.ChainID)
+	dst = append(dst, `,"kind":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.Kind), 10)
+	dst = append(dst, `,"from":`...)
+	dst = appendString(dst, string(tx.From))
+	dst = append(dst, `,"nonce":`...)
+	dst = strconv.AppendUint(dst, tx.Nonce, 10)
+	if a := tx.Admit; a != nil {
+		dst = append(dst, `,"admit":{"participant":`...)
+		dst = appendString(dst, string(a.Participant))
+		dst = append(dst, `,"name":`...)
+		dst = appendString(dst, a.Name)
+		dst = append(dst, '}')
+	}
+	if t := tx.Tariff; t != nil {
+		dst = append(dst, `,"tariff":{"floor":`...)
+		dst = strconv.AppendInt(dst, int64(t.Floor), 10)
+		dst = append(dst, `,"ceiling":`...)
+		dst = strconv.AppendInt(dst, int64(t.Ceiling), 10)
+		dst = append(dst, `,"fee":`...)
+		dst = strconv.AppendInt(dst, int64(t.Fee), 10)
+		dst = append(dst, `,"seq":`...)
+		dst = strconv.AppendUint(dst, t.Seq, 10)
+		dst = append(dst, '}')
+	}
+	if o := tx.Order; o != nil {
+		dst = append(dst, `,"order":{"side":`...)
+		dst = strconv.AppendUint(dst, uint64(o.Side), 10)
+		dst = append(dst, `,"slot":`...)
+		dst = strconv.AppendInt(dst, int64(o.Slot), 10)
+		dst = append(dst, `,"energy":`...)
+		dst = strconv.AppendInt(dst, int64(o.Energy), 10)
+		dst = append(dst, `,"price":`...)
+		dst = strconv.AppendInt(dst, int64(o.Price), 10)
+		dst = append(dst, '}')
+	}
+	if c := tx.Cancel; c != nil {
+		dst = append(dst, `,"cancel":{"order":`...)
+		dst = appendHash(dst, &c.Order)
+		dst = append(dst, '}')
+	}
+	if a := tx.Attest; a != nil {
+		dst = append(dst, `,"attest":{"slot":`...)
+		dst = strconv.AppendInt(dst, int64(a.Slot), 10)
+		dst = append(dst, `,"import":`...)
+		dst = strconv.AppendInt(dst, int64(a.Import), 10)
+		dst = append(dst, `,"export":`...)
+		dst = strconv.AppendInt(dst, int64(a.Export), 10)
+		dst = append(dst, `,"journal":`...)
+		dst = appendHash(dst, &a.Journal)
+		dst = append(dst, '}')
+	}
+	if e := tx.Evidence; e != nil {
+		dst = append(dst, `,"evidence":{"a":`...)
+		dst = appendBytes(dst, e.A)
+		dst = append(dst, `,"b":`...)
+		dst = appendBytes(dst, e.B)
+		dst = append(dst, '}')
+	}
+	if a := tx.Authority; a != nil {
+		dst = append(dst, `,"authority":{"add":`...)
+		dst = strconv.AppendBool(dst, a.Add)
+		dst = append(dst, `,"key":`...)
+		dst = appendString(dst, string(a.Key))
+		dst = append(dst, '}')
+	}
+	if len(tx.Sig) > 0 { // omitempty: nil and empty are both omitted
+		dst = append(dst, `,"sig":`...)
+		dst = appendBytes(dst, tx.Sig)
+	}
+	return append(dst, '}')
+}
+
+// appendHeader appends the canonical encoding of h (json.Marshal(h)) to dst.
+func appendHeader(dst []byte, h Header) []byte { return appendHeaderPtr(dst, &h) }
+
+func appendHeaderPtr(dst []byte, h *Header) []byte {
+	dst = append(dst, `{"chain_id":`...)
+	dst = appendString(dst, h.ChainID)
+	dst = append(dst, `,"height":`...)
+	dst = strconv.AppendUint(dst, h.Height, 10)
+	dst = append(dst, `,"time":`...)
+	dst = strconv.AppendInt(dst, h.Time, 10)
+	dst = append(dst, `,"parent":`...)
+	dst = appendHash(dst, &h.Parent)
+	dst = append(dst, `,"tx_root":`...)
+	dst = appendHash(dst, &h.TxRoot)
+	dst = append(dst, `,"state_hash":`...)
+	dst = appendHash(dst, &h.StateHash)
+	dst = append(dst, `,"proposer":`...)
+	dst = appendString(dst, string(h.Proposer))
+	return append(dst, '}')
+}
+
+// appendBlock appends the canonical encoding of b to dst: json.Marshal(b), except
+// that a nil Txs is written as [] (as Block.Encode does).
+func appendBlock(dst []byte, b Block) []byte {
+	dst = append(dst, `{"header":`...)
+	dst = appendHeaderPtr(dst, &b.Header)
+	dst = append(dst, `,"txs":[`...)
+	for i := range b.Txs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendTxPtr(dst, &b.Txs[i])
+	}
+	return append(dst, "]}"...)
+}
+
+// appendHash writes h as a JSON string of lowercase hex (Hash.MarshalText).
+func appendHash(dst []byte, h *Hash) []byte {
+	dst = append(dst, '"')
+	dst = hex.AppendEncode(dst, h[:])
+	return append(dst, '"')
+}
+
+// appendBytes writes b as encoding/json writes a []byte: null when nil, else a
+// string of standard padded base64.
+func appendBytes(dst, b []byte) []byte {
+	if b == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
+}
+
+// plain[c] says whether encoding/json writes the ASCII byte c unescaped in a
+// string (its htmlSafeSet): every printable byte but ", \, <, > and &, and DEL.
+var plain = func() (t [utf8.RuneSelf]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as encoding/json writes a string with HTML escaping (the
+// json.Marshal default): \" \\ \b \f \n \r \t, other control bytes and < > & as
+// \u00xx, U+2028 and U+2029 as \u2028 and \u2029, each invalid UTF-8 byte as
+// \ufffd, everything else as it is.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if plain[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// parser reads the canonical encoding. It accepts only the grammar the encoders
+// above write (fields in declaration order, no whitespace, absent payloads
+// omitted, canonical integers, strings and base64); what it accepts still has to
+// re-encode to the same bytes (see DecodeTx), which is what defines canonical.
+// Errors wrap ErrEncoding and give the byte offset and what was expected there.
+type parser struct {
+	b []byte
+	i int
+	// chainID is the last chain id read; equal chain ids share its string.
+	chainID string
+}
+
+func (p *parser) fail(want string) error { return p.failAt(p.i, want) }
+
+func (p *parser) failAt(off int, want string) error {
+	found := "end of input"
+	if off < len(p.b) {
+		rest := p.b[off:]
+		if len(rest) > 16 {
+			rest = rest[:16]
+		}
+		found = strconv.Quote(string(rest))
+		if off+16 < len(p.b) {
+			found += "..."
+		}
+	}
+	return fmt.Errorf("%w: at byte %d: expected %s, found %s", ErrEncoding, off, want, found)
+}
+
+// peek reports whether the input continues with s, and consumes it if so.
+func (p *parser) peek(s string) bool {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// lit consumes s or fails.
+func (p *parser) lit(s string) error {
+	if p.peek(s) {
+		return nil
+	}
+	return p.fail("`" + s + "`")
+}
+
+func (p *parser) end() error {
+	if p.i != len(p.b) {
+		return p.fail("end of input")
+	}
+	return nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// digits reads a decimal number without sign, leading zeros or fraction, at most max.
+func (p *parser) digits(max uint64, what string) (uint64, error) {
+	b, start := p.b, p.i
+	if p.i >= len(b) || !isDigit(b[p.i]) {
+		return 0, p.fail(what)
+	}
+	if b[p.i] == '0' {
+		p.i++
+		if p.i < len(b) && isDigit(b[p.i]) {
+			return 0, p.failAt(start, what+" without leading zeros")
+		}
+		return 0, nil
+	}
+	var v uint64
+	for ; p.i < len(b) && isDigit(b[p.i]); p.i++ {
+		c := uint64(b[p.i] - '0')
+		if v > (max-c)/10 {
+			return 0, p.failAt(start, fmt.Sprintf("%s at most %d", what, max))
+		}
+		v = v*10 + c
+	}
+	return v, nil
+}
+
+func (p *parser) uint(max uint64) (uint64, error) { return p.digits(max, "an unsigned integer") }
+
+func (p *parser) int64() (int64, error) {
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		start := p.i
+		p.i++
+		u, err := p.digits(1<<63, "an integer")
+		if err != nil {
+			return 0, err
+		}
+		if u == 0 {
+			return 0, p.failAt(start, "an integer (not -0)")
+		}
+		return int64(-u), nil
+	}
+	u, err := p.digits(1<<63-1, "an integer")
+	return int64(u), err
+}
+
+func (p *parser) bool() (bool, error) {
+	if p.peek("true") {
+		return true, nil
+	}
+	if p.peek("false") {
+		return false, nil
+	}
+	return false, p.fail("true or false")
+}
+
+// string reads a JSON string in the form appendString writes.
+func (p *parser) string() (string, error) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return "", p.fail("a string")
+	}
+	p.i++
+	b, start := p.b, p.i
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		if c == '"' {
+			p.i = i + 1
+			return string(b[start:i]), nil
+		}
+		if c >= utf8.RuneSelf || !plain[c] {
+			return p.stringSlow(start, i)
+		}
+	}
+	return "", p.failAt(len(b), "the end of a string")
+}
+
+// stringSlow continues string after the plain prefix b[start:i].
+func (p *parser) stringSlow(start, i int) (string, error) {
+	b := p.b
+	out := make([]byte, 0, 2*(i-start)+16)
+	out = append(out, b[start:i]...)
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			p.i = i + 1
+			return string(out), nil
+		case c < utf8.RuneSelf && plain[c]:
+			out = append(out, c)
+			i++
+		case c == '\\':
+			r, n, ok := canonicalEscape(b[i:])
+			if !ok {
+				return "", p.failAt(i, `an escape as encoding/json writes it (\" \\ \b \f \n \r \t, \u00xx for other control bytes and < > &, \u2028, \u2029)`)
+			}
+			out = utf8.AppendRune(out, r)
+			i += n
+		case c < utf8.RuneSelf:
+			return "", p.failAt(i, fmt.Sprintf("byte %#02x escaped", c))
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "", p.failAt(i, "valid UTF-8")
+			}
+			if r == '\u2028' || r == '\u2029' {
+				return "", p.failAt(i, fmt.Sprintf("U+%04X escaped", r))
+			}
+			out = append(out, b[i:i+size]...)
+			i += size
+		}
+	}
+	return "", p.failAt(len(b), "the end of a string")
+}
+
+// canonicalEscape decodes the escape at the start of b if it is one appendString
+// writes, returning the character and the escape's length.
+func canonicalEscape(b []byte) (r rune, n int, ok bool) {
+	if len(b) < 2 {
+		return 0, 0, false
+	}
+	switch b[1] {
+	case '"', '\\':
+		return rune(b[1]), 2, true
+	case 'b':
+		return '\b', 2, true
+	case 'f':
+		return '\f', 2, true
+	case 'n':
+		return '\n', 2, true
+	case 'r':
+		return '\r', 2, true
+	case 't':
+		return '\t', 2, true
+	case 'u':
+		if len(b) < 6 {
+			return 0, 0, false
+		}
+		var v rune
+		for _, c := range b[2:6] {
+			switch {
+			case '0' <= c && c <= '9':
+				v = v<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				v = v<<4 | rune(c-'a'+10)
+			default:
+				return 0, 0, false // encoding/json writes lowercase hex
+			}
+		}
+		switch {
+		case v < ' ' && v != '\b' && v != '\f' && v != '\n' && v != '\r' && v != '\t',
+			v == '<', v == '>', v == '&', v == '\u2028', v == '\u2029':
+			return v, 6, true
+		}
+	}
+	return 0, 0, false
+}
+
+// chainIDString reads the chain id, sharing the string of the previous one when equal.
+func (p *parser) chainIDString() (string, error) {
+	if n := len(p.chainID); n > 0 && len(p.b)-p.i >= n+2 && p.b[p.i] == '"' &&
+		string(p.b[p.i+1:p.i+1+n]) == p.chainID && p.b[p.i+1+n] == '"' {
+		p.i += n + 2
+		return p.chainID, nil
+	}
+	s, err := p.string()
+	if err == nil {
+		p.chainID = s
+	}
+	return s, err
+}
+
+// hash reads a JSON string of 64 lowercase hex digits.
+func (p *parser) hash(h *Hash) error {
+	if len(p.b)-p.i < 66 || p.b[p.i] != '"' || p.b[p.i+65] != '"' {
+		return p.fail("a hash (a string of 64 lowercase hex digits)")
+	}
+	src := p.b[p.i+1 : p.i+65]
+	for j, c := range src {
+		if !(isDigit(c) || 'a' <= c && c <= 'f') {
+			return p.failAt(p.i+1+j, "a lowercase hex digit")
+		}
+	}
+	hex.Decode(h[:], src) // cannot fail: checked above
+	p.i += 66
+	return nil
+}
+
+// bytes reads a JSON string of standard padded base64, or null (when nullOK) as nil.
+// An empty string gives an empty, non-nil slice, as in encoding/json.
+func (p *parser) bytes(nullOK bool) ([]byte, error) {
+	if nullOK && p.peek("null") {
+		return nil, nil
+	}
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		if nullOK {
+			return nil, p.fail("a base64 string or null")
+		}
+		return nil, p.fail("a base64 string")
+	}
+	start := p.i + 1
+	end := start
+	for end < len(p.b) && p.b[end] != '"' {
+		c := p.b[end]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || isDigit(c) || c == '+' || c == '/' || c == '=') {
+			return nil, p.failAt(end, "a standard base64 character")
+		}
+		end++
+	}
+	if end == len(p.b) {
+		return nil, p.failAt(end, "the end of a string")
+	}
+	src := p.b[start:end]
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
+	n, err := base64.StdEncoding.Strict().Decode(out, src)
+	if err != nil {
+		return nil, p.failAt(start, fmt.Sprintf("canonical padded base64 (%v)", err))
+	}
+	p.i = end + 1
+	return out[:n], nil
+}
+
+// tx reads a transaction at the current offset.
+func (p *parser) tx(tx *Tx) error {
+	var err error
+	if err = p.lit(`{"chain_id":`); err != nil {
+		return err
+	}
+	if tx.ChainID, err = p.chainIDString(); err != nil {
+		return err
+	}
+	if err = p.lit(`,"kind":`); err != nil {
+		return err
+	}
+	k, err := p.uint(0xff)
+	if err != nil {
+		return err
+	}
+	tx.Kind = TxKind(k)
+	if err = p.lit(`,"from":`); err != nil {
+		return err
+	}
+	from, err := p.string()
+	if err != nil {
+		return err
+	}
+	tx.From = Account(from)
+	if err = p.lit(`,"nonce":`); err != nil {
+		return err
+	}
+	if tx.Nonce, err = p.uint(1<<64 - 1); err != nil {
+		return err
+	}
+	if p.peek(`,"admit":`) {
+		if err = p.admit(tx); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"tariff":`) {
+		if err = p.tariff(tx); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"order":`) {
+		if err = p.order(tx); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"cancel":`) {
+		tx.Cancel = new(Cancel)
+		if err = p.lit(`{"order":`); err != nil {
+			return err
+		}
+		if err = p.hash(&tx.Cancel.Order); err != nil {
+			return err
+		}
+		if err = p.lit(`}`); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"attest":`) {
+		if err = p.attest(tx); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"evidence":`) {
+		e := new(Evidence)
+		tx.Evidence = e
+		if err = p.lit(`{"a":`); err != nil {
+			return err
+		}
+		if e.A, err = p.bytes(true); err != nil {
+			return err
+		}
+		if err = p.lit(`,"b":`); err != nil {
+			return err
+		}
+		if e.B, err = p.bytes(true); err != nil {
+			return err
+		}
+		if err = p.lit(`}`); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"authority":`) {
+		a := new(AuthorityChange)
+		tx.Authority = a
+		if err = p.lit(`{"add":`); err != nil {
+			return err
+		}
+		if a.Add, err = p.bool(); err != nil {
+			return err
+		}
+		if err = p.lit(`,"key":`); err != nil {
+			return err
+		}
+		key, err := p.string()
+		if err != nil {
+			return err
+		}
+		a.Key = Account(key)
+		if err = p.lit(`}`); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"sig":`) {
+		at := p.i
+		if tx.Sig, err = p.bytes(false); err != nil {
+			return err
+		}
+		if len(tx.Sig) == 0 {
+			return p.failAt(at, "a non-empty signature (an empty one is omitted)")
+		}
+	}
+	if !p.peek("}") {
+		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, sig)")
+	}
+	return nil
+}
+
+func (p *parser) admit(tx *Tx) error {
+	a := new(Admit)
+	tx.Admit = a
+	if err := p.lit(`{"participant":`); err != nil {
+		return err
+	}
+	s, err := p.string()
+	if err != nil {
+		return err
+	}
+	a.Participant = Account(s)
+	if err := p.lit(`,"name":`); err != nil {
+		return err
+	}
+	if a.Name, err = p.string(); err != nil {
+		return err
+	}
+	return p.lit(`}`)
+}
+
+// int64Field reads `key` then an integer into *v.
+func int64Field[T ~int64](p *parser, key string, v *T) error {
+	if err := p.lit(key); err != nil {
+		return err
+	}
+	n, err := p.int64()
+	*v = T(n)
+	return err
+}
+
+func (p *parser) tariff(tx *Tx) error {
+	t := new(Tariff)
+	tx.Tariff = t
+	if err := int64Field(p, `{"floor":`, &t.Floor); err != nil {
+		return err
+	}
+	if err := int64Field(p, `,"ceiling":`, &t.Ceiling); err != nil {
+		return err
+	}
+	if err := int64Field(p, `,"fee":`, &t.Fee); err != nil {
+		return err
+	}
+	if err := p.lit(`,"seq":`); err != nil {
+		return err
+	}
+	var err error
+	if t.Seq, err = p.uint(1<<64 - 1); err != nil {
+		return err
+	}
+	return p.lit(`}`)
+}
+
+func (p *parser) order(tx *Tx) error {
+	o := new(Order)
+	tx.Order = o
+	if err := p.lit(`{"side":`); err != nil {
+		return err
+	}
+	side, err := p.uint(0xff)
+	if err != nil {
+		return err
+	}
+	o.Side = market.Side(side)
+	if err := int64Field(p, `,"slot":`, &o.Slot); err != nil {
+		return err
+	}
+	if err := int64Field(p, `,"energy":`, &o.Energy); err != nil {
+		return err
+	}
+	if err := int64Field(p, `,"price":`, &o.Price); err != nil {
+		return err
+	}
+	return p.lit(`}`)
+}
+
+func (p *parser) attest(tx *Tx) error {
+	a := new(Attest)
+	tx.Attest = a
+	if err := int64Field(p, `{"slot":`, &a.Slot); err != nil {
+		return err
+	}
+	if err := int64Field(p, `,"import":`, &a.Import); err != nil {
+		return err
+	}
+	if err := int64Field(p, `,"export":`, &a.Export); err != nil {
+		return err
+	}
+	if err := p.lit(`,"journal":`); err != nil {
+		return err
+	}
+	if err := p.hash(&a.Journal); err != nil {
+		return err
+	}
+	return p.lit(`}`)
+}
+
+// header reads a block header at the current offset.
+func (p *parser) header(h *Header) error {
+	var err error
+	if err = p.lit(`{"chain_id":`); err != nil {
+		return err
+	}
+	if h.ChainID, err = p.chainIDString(); err != nil {
+		return err
+	}
+	if err = p.lit(`,"height":`); err != nil {
+		return err
+	}
+	if h.Height, err = p.uint(1<<64 - 1); err != nil {
+		return err
+	}
+	if err = p.lit(`,"time":`); err != nil {
+		return err
+	}
+	if h.Time, err = p.int64(); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		key string
+		h   *Hash
+	}{{`,"parent":`, &h.Parent}, {`,"tx_root":`, &h.TxRoot}, {`,"state_hash":`, &h.StateHash}} {
+		if err = p.lit(f.key); err != nil {
+			return err
+		}
+		if err = p.hash(f.h); err != nil {
+			return err
+		}
+	}
+	if err = p.lit(`,"proposer":`); err != nil {
+		return err
+	}
+	proposer, err := p.string()
+	if err != nil {
+		return err
+	}
+	h.Proposer = Account(proposer)
+	return p.lit(`}`)
+}
+
+// block reads a block at the current offset. A missing or null txs leaves
+// b.Txs nil (the caller reports it); [] gives an empty, non-nil slice. It returns
+// the index and length of the first transaction longer than MaxTxBytes, or -1.
+func (p *parser) block(b *Block) (bigTx, bigLen int, err error) {
+	bigTx = -1
+	if err = p.lit(`{"header":`); err != nil {
+		return
+	}
+	if err = p.header(&b.Header); err != nil {
+		return
+	}
+	if p.peek(`}`) || p.peek(`,"txs":null}`) {
+		return
+	}
+	if err = p.lit(`,"txs":[`); err != nil {
+		return
+	}
+	b.Txs = []Tx{}
+	if p.peek(`]}`) {
+		return
+	}
+	for {
+		start := p.i
+		b.Txs = append(b.Txs, Tx{})
+		if err = p.tx(&b.Txs[len(b.Txs)-1]); err != nil {
+			return
+		}
+		if n := p.i - start; n > MaxTxBytes && bigTx < 0 {
+			bigTx, bigLen = len(b.Txs)-1, n
+		}
+		if p.peek(`,`) {
+			continue
+		}
+		if p.peek(`]}`) {
+			return
+		}
+		err = p.fail("`,` and the next transaction, or `]}`")
+		return
+	}
+}
