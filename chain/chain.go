@@ -59,7 +59,8 @@ type Chain struct {
 	status   Status // of the committed head
 	pruned   uint64 // block bodies and certificates below this height are deleted
 
-	verified verifiedSet // hashes of txs whose signature checked out
+	verified verifiedSet      // hashes of txs whose signature checked out
+	verifier EvidenceVerifier // nil = evidence is refused
 }
 
 // verifiedSet remembers transactions (by hash, which covers the signature) that
@@ -477,7 +478,7 @@ func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
 	if c.closed {
 		return ErrClosed
 	}
-	return c.st.applyTx(&c.g, tx, c.head.Height+1, c.nextTime(nowMs), true)
+	return c.st.applyTx(&c.g, c.verifier, tx, c.head.Height+1, c.nextTime(nowMs), true)
 }
 
 // execute runs txs on a scratch copy of the head state as block height/timeMs. In
@@ -494,7 +495,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 			n := len(tx.Encode()) + 1
 			if size+n > MaxBlockBytes || len(included) >= MaxBlockTxs {
 				txErr = ErrBlockFull
-			} else if txErr = st.applyTx(&c.g, tx, height, timeMs, false); txErr == nil {
+			} else if txErr = st.applyTx(&c.g, c.verifier, tx, height, timeMs, false); txErr == nil {
 				size += n
 			}
 		}
@@ -507,7 +508,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 		}
 		included = append(included, tx)
 	}
-	events := st.endBlock(&c.g, timeMs)
+	events := st.endBlock(&c.g, height, timeMs)
 	entries := st.entries()
 	return &execution{st: st, entries: entries, events: events}, included, errs, nil
 }
@@ -585,8 +586,8 @@ func (c *Chain) validate(b Block, nowMs int64) (*execution, error) {
 	if h.Time > nowMs+MaxClockSkewMs {
 		return nil, bad("time %d is more than %d ms ahead of the local clock %d", h.Time, MaxClockSkewMs, nowMs)
 	}
-	if !c.g.isAuthority(h.Proposer) {
-		return nil, bad("proposer %q is not an authority", h.Proposer)
+	if !c.st.isAuthorityAt(h.Proposer, h.Height) {
+		return nil, bad("proposer %q is not an authority of height %d", h.Proposer, h.Height)
 	}
 	if n := len(b.Encode()); n > MaxBlockBytes {
 		return nil, bad("%d bytes, limit %d", n, MaxBlockBytes)

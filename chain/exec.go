@@ -28,8 +28,8 @@ type SlotSettled struct {
 
 // applyTx checks tx against s at a block of the given height and time and, if it
 // is valid and dry is false, applies it to s. On error s is unchanged. The signature is checked by
-// the caller (Tx.Verify), not here.
-func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool) error {
+// the caller (Tx.Verify), not here. verify checks evidence (nil: evidence is refused).
+func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint64, timeMs int64, dry bool) error {
 	if tx.ChainID != g.ChainID {
 		return fmt.Errorf("%w: %q, want %q", ErrChainID, tx.ChainID, g.ChainID)
 	}
@@ -40,8 +40,8 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 	rec := txRec{Height: height, Kind: tx.Kind}
 	switch tx.Kind {
 	case TxAdmit:
-		if !g.isAuthority(tx.From) {
-			return ErrNotAuthority
+		if !s.isAuthorityAt(tx.From, height) {
+			return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, height)
 		}
 		if _, ok := s.participants[tx.Admit.Participant]; ok {
 			return fmt.Errorf("%w: %s", ErrAdmitted, tx.Admit.Participant)
@@ -51,8 +51,8 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 		}
 		s.participants[tx.Admit.Participant] = admission{Name: tx.Admit.Name, Height: height}
 	case TxTariff:
-		if !g.isAuthority(tx.From) {
-			return ErrNotAuthority
+		if !s.isAuthorityAt(tx.From, height) {
+			return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, height)
 		}
 		if tx.Tariff.Seq <= s.tariff.Seq {
 			return fmt.Errorf("%w: %d after %d", ErrTariffSeq, tx.Tariff.Seq, s.tariff.Seq)
@@ -136,6 +136,20 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 		}
 		ss.attest[tx.From] = attestRec{Import: a.Import, Export: a.Export, Journal: a.Journal, Tx: h, Height: height}
 		rec.Slot = a.Slot
+	case TxEvidence:
+		if err := s.applyEvidence(g, verify, tx, h, height, dry); err != nil {
+			return err
+		}
+		if dry {
+			return nil
+		}
+	case TxAuthority:
+		if err := s.applyVote(g, tx.From, *tx.Authority, height, dry); err != nil {
+			return err
+		}
+		if dry {
+			return nil
+		}
 	default:
 		return fmt.Errorf("%w: kind %s", ErrTxShape, tx.Kind)
 	}
@@ -143,9 +157,11 @@ func (s *state) applyTx(g *Genesis, tx Tx, height uint64, timeMs int64, dry bool
 	return nil
 }
 
-// endBlock clears every slot with orders whose gate closed at or before timeMs and
-// settles every cleared slot whose attestation window ended, in slot order.
-func (s *state) endBlock(g *Genesis, timeMs int64) []Event {
+// endBlock tallies authority-set votes (see tallyVotes), clears every slot with
+// orders whose gate closed at or before timeMs and settles every cleared slot
+// whose attestation window ended, in slot order.
+func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
+	s.tallyVotes(g, height)
 	var events []Event
 	slots := slices.Sorted(maps.Keys(s.slots))
 	for _, sl := range slots {
@@ -249,5 +265,3 @@ func (s *state) due(g *Genesis, timeMs int64) bool {
 	}
 	return false
 }
-
-func (g *Genesis) isAuthority(a Account) bool { return slices.Contains(g.Authorities, a) }

@@ -24,8 +24,13 @@ import (
 //	b/<account>          balance (decimal integer, micro-units); zero balances are dropped
 //	c/<slot>             cleared slot: market.Result and the tariff it was cleared with
 //	d/<slot>             settled slot: market.Settlement
+//	e/<height>/<offender>/<round>/<type>
+//	                     recorded offence (evidence.go): reporter, tx, block
 //	o/<slot>/<order id>  order (with its cancelled flag), until pruned after settlement
 //	s/<slot>/<account>   attestation, until pruned after settlement
+//	u/<from>             authority set in force from block <from> (authority.go);
+//	                     u/0000000000000000 is the genesis set
+//	v/<a|r>/<key>/<voter> a vote to add or remove key (authority.go)
 //	t/<tx hash>          processed tx (replay protection); order, cancel and attest
 //	                     records are pruned after their slot settles, at most
 //	                     maxPrunePerBlock entries per block (timing rules make a
@@ -42,6 +47,9 @@ type state struct {
 	settled      map[unit.Slot]settledRec // settled by this execution, not yet in hist
 	balances     map[Account]unit.Money
 	txs          map[Hash]txRec
+	auth         []authEpoch // by From; entries are never modified, only appended
+	votes        map[voteKey]voteRec
+	evidence     map[Offence]evidenceRec
 }
 
 type admission struct {
@@ -196,6 +204,9 @@ func newState(g Genesis) *state {
 		settled:      map[unit.Slot]settledRec{},
 		balances:     map[Account]unit.Money{},
 		txs:          map[Hash]txRec{},
+		auth:         []authEpoch{{From: 0, Set: slices.Sorted(slices.Values(g.Authorities))}},
+		votes:        map[voteKey]voteRec{},
+		evidence:     map[Offence]evidenceRec{},
 	}
 	for _, p := range g.Participants {
 		s.participants[p] = admission{}
@@ -216,6 +227,9 @@ func (s *state) clone() *state {
 		settled:      maps.Clone(s.settled),
 		balances:     maps.Clone(s.balances),
 		txs:          maps.Clone(s.txs),
+		auth:         slices.Clip(s.auth), // an append copies
+		votes:        maps.Clone(s.votes),
+		evidence:     maps.Clone(s.evidence),
 	}
 	for k, v := range s.slots {
 		c.slots[k] = &slotState{orders: maps.Clone(v.orders), attest: maps.Clone(v.attest)}
@@ -281,6 +295,15 @@ func (s *state) entries() map[string]entry {
 	for h, r := range s.txs {
 		put("t/"+h.String(), r)
 	}
+	for _, e := range s.auth {
+		put(authKey(e.From), authEntry{Set: e.Set})
+	}
+	for vk, r := range s.votes {
+		put(vk.key(), r)
+	}
+	for o, r := range s.evidence {
+		put(offenceKey(o), r)
+	}
 	put("y", s.tariff)
 	return m
 }
@@ -333,6 +356,8 @@ func loadState(m map[string]entry) (*state, error) {
 		settled:      map[unit.Slot]settledRec{},
 		balances:     map[Account]unit.Money{},
 		txs:          map[Hash]txRec{},
+		votes:        map[voteKey]voteRec{},
+		evidence:     map[Offence]evidenceRec{},
 	}
 	haveTariff := false
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -342,6 +367,9 @@ func loadState(m map[string]entry) (*state, error) {
 	}
 	if !haveTariff {
 		return nil, fmt.Errorf("state entry \"y\" (tariff) missing")
+	}
+	if err := checkAuth(s.auth); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	back := s.entries()
 	if len(back) != len(m) {
@@ -428,6 +456,37 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			return err
 		}
 		s.txs[h] = r
+	case "e":
+		o, err := parseOffenceKey(rest)
+		if err != nil {
+			return err
+		}
+		var r evidenceRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.evidence[o] = r
+	case "u":
+		from, err := parseHex(rest, 8)
+		if err != nil {
+			return err
+		}
+		var r authEntry
+		if err := dec(&r); err != nil {
+			return err
+		}
+		// Keys are visited in order, so the epochs come sorted by From.
+		s.auth = append(s.auth, authEpoch{From: from, Set: r.Set})
+	case "v":
+		vk, err := parseVoteKey(rest)
+		if err != nil {
+			return err
+		}
+		var r voteRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.votes[vk] = r
 	case "y":
 		if rest != "" {
 			return fmt.Errorf("unknown key")
