@@ -26,7 +26,7 @@ import (
 //     removes an authority, that authority's votes for other changes are
 //     dropped too. The new set decides blocks H+2 and later; block H+1 is still
 //     decided by the old set, as its consensus may already have started. While
-//     the change is pending (blocks H+1), no vote is accepted.
+//     the change is pending (block H+1), no vote is accepted.
 //   - Votes are also tallied at the end of every block in which no change is
 //     pending, changes in key order, so a change that has more than 2/3 only
 //     because the set shrank is decided without a further vote. A change that
@@ -36,6 +36,11 @@ import (
 // it takes effect), so Chain.Authorities answers for every height from 1 to
 // head+2, committed blocks included. Evidence of equivocation (evidence.go)
 // does not change the set; removing an offender is the utility's vote.
+//
+// Known limits: votes for a change that never passes stay in the state until
+// it is decided or the voter leaves the set; the consensus engine takes its
+// validators from its Config, so the node must start each height's engine
+// with Authorities(height).
 
 // Errors of authority-set votes.
 var (
@@ -244,7 +249,7 @@ func parseVoteKey(rest string) (voteKey, error) {
 // well-formed accounts.
 func checkAuth(auth []authEpoch) error {
 	if len(auth) == 0 || auth[0].From != 0 {
-		return fmt.Errorf("authority set of height 0 missing")
+		return fmt.Errorf("authority set of height 0 missing (a store written before the set was kept in state?)")
 	}
 	for i, e := range auth {
 		if i > 0 && e.From <= auth[i-1].From {

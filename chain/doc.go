@@ -23,15 +23,20 @@
 //
 // # State machine
 //
-// Transactions: Admit and Tariff only from an authority (Tariff.Seq must
-// increase; genesis has Seq 0); Order only from an admitted participant while
+// Transactions: Admit and Tariff only from an authority of the block's height
+// (Tariff.Seq must increase; genesis has Seq 0); Order only from an admitted participant while
 // block time is in [OpenAt, GateClosure) of its slot and within the current
 // tariff's bounds (market.Tariff.Check); its id is the tx hash in hex, its Height
 // the block height; Cancel only by the order's owner before gate closure; Attest
 // from an admitted participant once per slot, in [slot end, SettleAt), and only
 // for a slot that has orders and is not yet settled (ErrNothingToSettle
-// otherwise). A tx hash is accepted once (replay protection). Nonce has no rule:
-// it only makes otherwise identical transactions distinct.
+// otherwise); Authority, a vote by an authority to add or remove one, decided by
+// more than 2/3 of the current set and in force two heights later (authority.go
+// states the rules); Evidence, two conflicting consensus votes of one authority,
+// checked by the verifier the node installs and recorded once per offence
+// (evidence.go; it does not remove the offender: the utility votes that). A tx
+// hash is accepted once (replay protection). Nonce has no rule: it only makes
+// otherwise identical transactions distinct.
 //
 // After a block's transactions, every slot with orders whose gate closure is at
 // or before the block time is cleared with market.Clear (current tariff, genesis
@@ -51,8 +56,8 @@
 // validator's clock; Propose uses max(now, parent + 1 ms). The genesis block
 // (height 0, stored, no certificate) has time OpenAt(0) − 1 ms, so blocks can
 // start when slot 0 opens for orders even if the epoch is slightly in the
-// future. The proposer must be a genesis authority (which one is the consensus
-// engine's business). Propose returns one error per input tx (nil = included;
+// future. The proposer must be in the authority set of the block's height
+// (Authorities; which one is the consensus engine's business). Propose returns one error per input tx (nil = included;
 // ErrBlockFull = did not fit, try again later).
 //
 // The state is a set of key/value entries (see state.go). The state hash is

@@ -57,12 +57,13 @@ type Offence struct {
 type EvidenceVerifier func(chainID string, a, b []byte) (Offence, error)
 
 // SetEvidenceVerifier installs the verifier of TxEvidence transactions (nil
-// removes it). Install it right after Open, before any block is validated or
-// committed: blocks remembered from before are not executed again.
+// removes it), normally right after Open. Blocks executed before (proposed or
+// validated, not committed) are forgotten, so they are judged again with v.
 func (c *Chain) SetEvidenceVerifier(v EvidenceVerifier) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.verifier = v
+	clear(c.cache)
 }
 
 // EvidenceRecord is a recorded offence: the Offence, who reported it, in which
