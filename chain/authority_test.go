@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -251,5 +252,23 @@ func TestTallyModel(t *testing.T) {
 		if decidedAt != want {
 			t.Errorf("n = %d: decided after %d votes, want %d", n, decidedAt, want)
 		}
+	}
+}
+
+// TestAuthorityOneChangeAtATime: once a change is decided in a block, later
+// votes in the same block are refused, and a block holding both is invalid.
+func TestAuthorityOneChangeAtATime(t *testing.T) {
+	g := testGenesis() // Dev, kAuth alone: every vote decides
+	c := openMem(t, g)
+	first, second := voteTx(kAuth, true, kAuths[0], 0), voteTx(kAuth, true, kAuths[1], 0)
+	b, errs := c.Propose(g.OpenAt(0), kAuth.acct, []Tx{first, second})
+	if errs[0] != nil || !errors.Is(errs[1], ErrChangePending) {
+		t.Fatalf("two deciding votes in one block: errs = %v, want [nil, ErrChangePending]", errs)
+	}
+	forced := b
+	forced.Txs = []Tx{first, second}
+	forced.Header.TxRoot = TxRoot(forced.Txs)
+	if err := c.Validate(forced, forced.Header.Time); !errors.Is(err, ErrBlock) || !strings.Contains(err.Error(), "pending") {
+		t.Fatalf("block with both votes: Validate err = %v, want ErrBlock naming the pending change", err)
 	}
 }

@@ -156,3 +156,25 @@ func otherChainVote(k key, height uint64) []byte {
 	m.Sig = ed25519.Sign(k.priv, m.SignBytes("other-net"))
 	return m.Encode()
 }
+
+// FuzzStateKeys: the evidence and vote key parsers (which read the store)
+// never panic, and accept only the keys their encoders write.
+func FuzzStateKeys(f *testing.F) {
+	f.Add(offenceKey(Offence{Offender: kAuth.acct, Height: 7, Round: 2, Type: 3})[2:])
+	f.Add(voteKey{change: change{Add: true, Key: kAlice.acct}, Voter: kAuth.acct}.key()[2:])
+	f.Add(voteKey{change: change{Key: kAlice.acct}, Voter: kAuth.acct}.key()[2:])
+	f.Add("0000000000000001/" + string(kAuth.acct) + "/80000000/02")
+	f.Add("a//")
+	f.Fuzz(func(t *testing.T, rest string) {
+		if o, err := parseOffenceKey(rest); err == nil {
+			if got := offenceKey(o); got != "e/"+rest {
+				t.Fatalf("parseOffenceKey(%q) = %+v, which encodes as %q", rest, o, got)
+			}
+		}
+		if vk, err := parseVoteKey(rest); err == nil {
+			if got := vk.key(); got != "v/"+rest {
+				t.Fatalf("parseVoteKey(%q) = %+v, which encodes as %q", rest, vk, got)
+			}
+		}
+	})
+}
