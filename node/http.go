@@ -34,6 +34,7 @@ type Status struct {
 	Rejected     int64       `json:"gossip_rejected"`
 	ClockSynced  bool        `json:"clock_synced"`
 	Evidence     int64       `json:"evidence"`
+	PendingTxs   int         `json:"pending_txs"` // the mempool: accepted, not yet in a block
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -64,6 +65,7 @@ func (n *Node) Status() Status {
 	st.Rejected = n.rejected.Load()
 	st.ClockSynced = n.clockOK()
 	st.Evidence = n.evidence.Load()
+	st.PendingTxs = n.pool.Len()
 	n.mu.RLock()
 	st.OpenSlots = n.chain.OpenSlots(time.Now().UnixMilli())
 	n.mu.RUnlock()
@@ -94,9 +96,7 @@ func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
 	}
 	tx, err := chain.DecodeTx(body)
 	if err == nil {
-		err = tx.Verify()
-	}
-	if err == nil {
+		// CheckTx verifies the signature (and remembers it by hash).
 		n.mu.RLock()
 		err = n.chain.CheckTx(tx, time.Now().UnixMilli())
 		n.mu.RUnlock()
@@ -105,13 +105,14 @@ func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
+	// Queue for gossip first: a tx refused here (503) must not be proposed.
+	if err := n.publishTx(body); err != nil {
+		httpError(w, http.StatusServiceUnavailable, err)
+		return
+	}
 	select {
 	case n.txIn <- tx:
 	case <-r.Context().Done():
-		return
-	}
-	if err := n.txTopic.Publish(r.Context(), body); err != nil {
-		httpError(w, http.StatusServiceUnavailable, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"hash": tx.Hash().String()})

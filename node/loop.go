@@ -33,7 +33,7 @@ const (
 // n.blockIn and n.timeoutIn. After every input it carries out the engine's Ready in
 // the order the engine requires: persist, send, then build, validate and commit.
 func (n *Node) loop(ctx context.Context) error {
-	l := &loop{n: n, pool: chain.NewPool(poolSize), agent: newAgent(n)}
+	l := &loop{n: n, agent: newAgent(n)}
 	if n.isValidator {
 		if err := l.startEngine(); err != nil {
 			return err
@@ -47,9 +47,9 @@ func (n *Node) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case tx := <-n.txIn:
-			if n.isValidator {
-				l.addTx(tx)
-			}
+			// Homes keep a mempool too: it is their view of the open book
+			// and what they hand a peer that asks (book.go).
+			l.addTx(tx)
 		case m := <-n.voteIn:
 			if l.engine != nil && m.Height > n.chain.Status().Height {
 				if err := l.engine.Step(m); err != nil {
@@ -82,7 +82,6 @@ func (n *Node) loop(ctx context.Context) error {
 type loop struct {
 	n       *Node
 	engine  *consensus.Engine
-	pool    *chain.Pool
 	agent   *agent
 	lastOut time.Time // when our votes last left
 }
@@ -131,7 +130,7 @@ func (l *loop) addTx(tx chain.Tx) {
 	if err != nil {
 		return
 	}
-	_ = l.pool.Add(tx) // a full pool or a duplicate is not an error of this node
+	_ = l.n.pool.Add(tx) // a full pool or a duplicate is not an error of this node
 }
 
 // tick does the periodic work: signal work to the engine, run the home's agent,
@@ -142,7 +141,7 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		l.n.mu.RLock()
 		due := l.n.chain.Due(ms)
 		l.n.mu.RUnlock()
-		if due || l.pool.Len() > 0 {
+		if due || l.n.pool.Len() > 0 {
 			if err := l.engine.Step(consensus.Work{}); err != nil {
 				l.n.log.Debug("work not taken", "err", err)
 			}
@@ -153,11 +152,9 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		}
 	}
 	for _, tx := range l.agent.tick(now) {
-		if l.n.isValidator {
-			l.addTx(tx)
-		}
-		if err := l.n.txTopic.Publish(ctx, tx.Encode()); err != nil && ctx.Err() == nil {
-			l.n.log.Debug("publish tx", "err", err)
+		l.addTx(tx)
+		if err := l.n.publishTx(tx.Encode()); err != nil {
+			l.n.log.Warn("order not gossiped", "err", err)
 		}
 	}
 }
@@ -222,7 +219,7 @@ func (l *loop) build(height uint64, round int32) {
 		return
 	}
 	now := time.Now().UnixMilli()
-	txs := fitProposal(l.pool.Pending(maxBlockTxs), maxProposalTxBytes)
+	txs := fitProposal(l.n.pool.Pending(maxBlockTxs), maxProposalTxBytes)
 	l.n.mu.RLock()
 	blk, errs := l.n.chain.Propose(now, l.n.self, txs)
 	l.n.mu.RUnlock()
@@ -235,7 +232,7 @@ func (l *loop) build(height uint64, round int32) {
 		}
 	}
 	if len(dead) > 0 {
-		l.pool.Remove(dead)
+		l.n.pool.Remove(dead)
 		l.n.log.Debug("txs dropped from the pool", "count", len(dead))
 	}
 	if err := l.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: consensus.Hash(blk.Hash())}); err != nil {
@@ -281,6 +278,7 @@ func (l *loop) commitDecided(ctx context.Context, d consensus.Decision) error {
 	if err := l.commit(blk, cert); err != nil {
 		return err
 	}
+	l.n.last.Store(&lastBlock{height: blk.Header.Height, raw: d.Value, id: consensus.Hash(blk.Hash())})
 	if err := l.n.csTopic.Publish(ctx, encodeCertified(d.Value, cert)); err != nil && ctx.Err() == nil {
 		l.n.log.Debug("announce block", "err", err)
 	}
@@ -295,13 +293,13 @@ func (l *loop) commit(blk chain.Block, cert []byte) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", blk.Header.Height, err)
 	}
-	l.pool.Remove(blk.Txs)
-	if l.pool.Len() > 0 {
+	l.n.pool.Remove(blk.Txs)
+	if l.n.pool.Len() > 0 {
 		// Orders whose gate closed and attestations whose window ended can never
 		// be included; a pool that keeps them would ask for blocks forever.
 		now := time.Now().UnixMilli()
 		l.n.mu.RLock()
-		l.pool.Recheck(func(tx chain.Tx) error { return l.n.chain.CheckTx(tx, now) })
+		l.n.pool.Recheck(func(tx chain.Tx) error { return l.n.chain.CheckTx(tx, now) })
 		l.n.mu.RUnlock()
 	}
 	l.agent.committed(blk)
@@ -354,6 +352,7 @@ func (l *loop) applyOne(c certified) error {
 	if err := l.commit(c.Block, c.Cert); err != nil {
 		return err
 	}
+	l.n.last.Store(&lastBlock{height: c.Block.Header.Height, raw: c.Raw, id: consensus.Hash(c.Block.Hash())})
 	if l.engine != nil {
 		// A block decided without us: continue consensus at the next height.
 		return l.startEngine()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -73,12 +74,15 @@ type Node struct {
 	status atomic.Pointer[Status]
 
 	txIn      chan chain.Tx
+	txOut     chan []byte // checked txs waiting for runBatcher
+	pool      *chain.Pool // the mempool; written by the loop, read by serveBook
 	voteIn    chan consensus.Message
 	blockIn   chan certified
 	timeoutIn chan consensus.Timeout
 	bestSeen  atomic.Uint64 // highest height heard of from peers
-	rejected  atomic.Int64  // gossip payloads rejected or ignored
-	evidence  atomic.Int64  // conflicting signed messages seen from authorities
+	last      atomic.Pointer[lastBlock]
+	rejected  atomic.Int64 // gossip payloads rejected or ignored
+	evidence  atomic.Int64 // conflicting signed messages seen from authorities
 
 	kernelClock func() bool // kernelClockSynced; replaced in tests
 	keepBlocks  uint64
@@ -137,6 +141,8 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		log:       log.With("node", cfg.Node.Name),
 		onEvent:   opts.OnEvent,
 		txIn:      make(chan chain.Tx, 4096),
+		txOut:     make(chan []byte, txQueueSize),
+		pool:      chain.NewPool(poolSize),
 		voteIn:    make(chan consensus.Message, 4096),
 		blockIn:   make(chan certified, 256),
 		timeoutIn: make(chan consensus.Timeout, 256),
@@ -222,6 +228,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.host.Handle(syncProto, 16, n.serveSync)
+	n.host.Handle(bookProto, bookConcurrent, n.serveBook)
 	n.publishStatus()
 	return n, nil
 }
@@ -277,6 +284,8 @@ func (n *Node) Run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return n.receive(ctx, n.txTopic) })
+	g.Go(func() error { return n.runBatcher(ctx) })
+	g.Go(func() error { return n.runBookSync(ctx) })
 	g.Go(func() error { return n.receive(ctx, n.csTopic) })
 	if n.journal != nil {
 		interval := n.cfg.Meter.Interval.Duration
@@ -337,11 +346,15 @@ func (n *Node) receive(ctx context.Context, t *p2p.Topic) error {
 
 func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
 	if t == n.txTopic {
-		tx, err := chain.DecodeTx(payload)
+		raws, err := decodeTxBatch(payload)
 		if err != nil {
 			return
 		}
-		send(ctx, n.txIn, tx)
+		for _, raw := range raws {
+			if tx, err := chain.DecodeTx(raw); err == nil {
+				send(ctx, n.txIn, tx)
+			}
+		}
 		return
 	}
 	if len(payload) == 0 {
@@ -354,6 +367,9 @@ func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
 			send(ctx, n.voteIn, m)
 		}
 	case kindBlock:
+		if n.isLast(payload[1:]) {
+			return // committed here already
+		}
 		c, err := decodeCertifiedBody(payload[1:])
 		if err == nil {
 			send(ctx, n.blockIn, c)
@@ -368,23 +384,41 @@ func send[T any](ctx context.Context, ch chan<- T, v T) {
 	}
 }
 
-// validateTx is the tx topic's validator: a payload that does not decode or is
-// not signed by its sender is rejected (the peer is penalised); one that is
-// well-formed but not acceptable now (late, duplicate, unknown sender) is ignored.
+// validateTx is the tx topic's validator for a batch of transactions. A batch
+// that does not decode, or holds a transaction that does not decode or is not
+// signed by its sender, is rejected (the forwarding peer is penalised: an honest
+// node checks what it publishes). A batch none of whose transactions is
+// acceptable now (late, duplicate, unknown sender) is ignored; otherwise it is
+// accepted, and the loop drops the ones that are not acceptable.
 func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	tx, err := chain.DecodeTx(payload)
+	raws, err := decodeTxBatch(payload)
 	if err != nil {
 		n.rejected.Add(1)
 		return p2p.Reject
 	}
-	if err := tx.Verify(); err != nil {
-		n.rejected.Add(1)
-		return p2p.Reject
+	now := time.Now().UnixMilli()
+	ok := 0
+	for _, raw := range raws {
+		tx, err := chain.DecodeTx(raw)
+		if err != nil {
+			n.rejected.Add(1)
+			return p2p.Reject
+		}
+		// CheckTx verifies the signature first (remembered by hash, so the
+		// loop and the block validation do not verify it again).
+		n.mu.RLock()
+		err = n.chain.CheckTx(tx, now)
+		n.mu.RUnlock()
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, chain.ErrSignature), errors.Is(err, chain.ErrTxShape),
+			errors.Is(err, chain.ErrAccount), errors.Is(err, chain.ErrTooLarge):
+			n.rejected.Add(1)
+			return p2p.Reject
+		}
 	}
-	n.mu.RLock()
-	err = n.chain.CheckTx(tx, time.Now().UnixMilli())
-	n.mu.RUnlock()
-	if err != nil {
+	if ok == 0 {
 		n.rejected.Add(1)
 		return p2p.Ignore
 	}
@@ -419,6 +453,9 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 		n.seen(m.Height - 1)
 		return p2p.Accept
 	case kindBlock:
+		if v, ok := n.knownCertified(payload[1:]); ok {
+			return v
+		}
 		c, err := decodeCertifiedBody(payload[1:])
 		if err != nil {
 			n.rejected.Add(1)
@@ -433,6 +470,49 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 	}
 	n.rejected.Add(1)
 	return p2p.Reject
+}
+
+// lastBlock is the block this node committed last, kept so that the same block
+// announced by every other authority is recognised without decoding it again.
+type lastBlock struct {
+	height uint64
+	raw    []byte
+	id     consensus.Hash
+}
+
+// knownCertified judges an announcement of the block this node committed last
+// by comparing bytes and checking only the certificate; ok is false when the
+// announcement is of another block (the caller decodes it).
+func (n *Node) knownCertified(body []byte) (p2p.Verdict, bool) {
+	last := n.last.Load()
+	if last == nil {
+		return 0, false
+	}
+	raw, rest, err := readChunk(body, maxBlockBytes)
+	if err != nil || !bytes.Equal(raw, last.raw) {
+		return 0, false
+	}
+	cert, rest, err := readChunk(rest, maxCertBytes)
+	if err != nil || len(rest) != 0 {
+		return 0, false
+	}
+	votes, err := decodeCert(cert)
+	if err == nil {
+		err = consensus.VerifyCommit(n.gen.ChainID, n.validators, last.height, last.id, votes)
+	}
+	if err != nil {
+		n.rejected.Add(1)
+		return p2p.Reject, true
+	}
+	return p2p.Accept, true
+}
+
+// isLast reports whether a certified-block body carries the block this node
+// committed last.
+func (n *Node) isLast(body []byte) bool {
+	last := n.last.Load()
+	raw, _, err := readChunk(body, maxBlockBytes)
+	return last != nil && err == nil && bytes.Equal(raw, last.raw)
 }
 
 func (n *Node) seen(h uint64) {

@@ -191,6 +191,27 @@ type Host struct {
 	closed bool
 	kick   map[peer.ID]chan struct{} // wakes the redial loop of a bootstrap/direct peer
 	scores map[peer.ID]float64       // gossipsub peer scores, refreshed every second
+
+	connected chan string // see Connected
+}
+
+// connectedBuffer bounds the connection events waiting for the reader of
+// Connected; more are dropped (and counted in Stats.ConnectEventsDropped).
+const connectedBuffer = 1024
+
+// Connected delivers the peer id of every connection this host opens or
+// accepts, so that a caller can exchange state with a peer that just (re)joined,
+// for example after a partition healed, however briefly it was cut off. Only
+// one reader should consume it. A peer with several connections appears once
+// per connection.
+func (n *Host) Connected() <-chan string { return n.connected }
+
+func (n *Host) onConnected(_ network.Network, c network.Conn) {
+	select {
+	case n.connected <- c.RemotePeer().String():
+	default:
+		n.stats.connectDropped.Add(1)
+	}
 }
 
 // New starts a host. ctx bounds the host's background work (bootstrap redial,
@@ -271,6 +292,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		topics:    make(map[string]*Topic),
 		reach:     "unknown",
 		kick:      make(map[peer.ID]chan struct{}),
+		connected: make(chan string, connectedBuffer),
 	}
 	for _, k := range cfg.Unlimited {
 		n.unlimited[string(k)] = struct{}{}
@@ -295,7 +317,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 	}
 	n.ps = ps
 
-	h.Network().Notify(&network.NotifyBundle{DisconnectedF: n.onDisconnected})
+	h.Network().Notify(&network.NotifyBundle{DisconnectedF: n.onDisconnected, ConnectedF: n.onConnected})
 	for _, ai := range boot {
 		n.keepConnected(ai, "bootstrap")
 	}

@@ -23,11 +23,13 @@ type Stats struct {
 	QueueFull int64 // dropped by gossipsub: validation queue full
 	Throttled int64 // dropped by gossipsub: validation throttled
 	Dropped   int64 // RPCs gossipsub dropped because a peer's send queue was full
+	// ConnectEventsDropped counts connection events Connected could not buffer.
+	ConnectEventsDropped int64
 }
 
 type counters struct {
 	accepted, malformed, network, badSig, rejected, expired, rateLimit, ignored atomic.Int64
-	queueFull, throttled, dropped                                               atomic.Int64
+	queueFull, throttled, dropped, connectDropped                               atomic.Int64
 }
 
 // Stats returns the host's gossip counters.
@@ -38,6 +40,7 @@ func (n *Host) Stats() Stats {
 		BadSig: c.badSig.Load(), Rejected: c.rejected.Load(), Expired: c.expired.Load(),
 		RateLimit: c.rateLimit.Load(), Ignored: c.ignored.Load(),
 		QueueFull: c.queueFull.Load(), Throttled: c.throttled.Load(), Dropped: c.dropped.Load(),
+		ConnectEventsDropped: c.connectDropped.Load(),
 	}
 }
 

@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+)
+
+// The open order book of a node is what its chain holds for the open slots plus
+// its mempool: orders, cancels and attestations accepted but not yet in a block.
+// Gossip is best-effort (a node that joins, restarts or comes back from a
+// partition missed what was published meanwhile), so every node asks each peer
+// it newly connects to for that peer's mempool over the book protocol, checks
+// every transaction as if it came by gossip, and keeps the acceptable ones. The
+// chain part comes by block sync. Together they make "every order accepted on
+// either side of a partition reaches every node" a protocol property, not luck.
+//
+// Request: empty. Response: a tx list,
+//
+//	uvarint count (0..maxBookTxs) | count × (uvarint len | canonical tx)
+//
+// at most maxBookBytes long, oldest first.
+const (
+	bookProto      = "book/1"
+	maxBookTxs     = 8192
+	maxBookBytes   = 4 << 20
+	bookTimeout    = 5 * time.Second
+	bookConcurrent = 4 // book requests served at once
+)
+
+// serveBook answers a book request with this node's mempool, oldest first.
+func (n *Node) serveBook(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+	if len(req) != 0 {
+		return nil, fmt.Errorf("%w: book request of %d bytes, want 0", errWire, len(req))
+	}
+	var raws [][]byte
+	size := binary.MaxVarintLen64
+	for _, tx := range n.pool.Pending(maxBookTxs) {
+		raw := tx.Encode()
+		if size += binary.MaxVarintLen64 + len(raw); size > maxBookBytes {
+			break
+		}
+		raws = append(raws, raw)
+	}
+	return encodeTxList(raws), nil
+}
+
+func encodeTxList(raws [][]byte) []byte { return encodeTxBatch(raws) }
+
+// decodeTxList splits a book response (which, unlike a gossip batch, may be
+// empty) into its transactions' encodings.
+func decodeTxList(b []byte) ([][]byte, error) {
+	if len(b) > maxBookBytes {
+		return nil, fmt.Errorf("%w: book of %d bytes, limit %d", errWire, len(b), maxBookBytes)
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > maxBookTxs {
+		return nil, fmt.Errorf("%w: book count", errWire)
+	}
+	b = b[k:]
+	out := make([][]byte, 0, n)
+	for i := uint64(0); i < n; i++ {
+		var chunk []byte
+		var err error
+		if chunk, b, err = readChunk(b, chain.MaxTxBytes); err != nil {
+			return nil, fmt.Errorf("tx %d: %w", i, err)
+		}
+		out = append(out, chunk)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
+	}
+	return out, nil
+}
+
+// runBookSync asks every peer this node connects to (at start, after a
+// restart, after a partition heals, however briefly) for its mempool: once per
+// connection, as a connection that opens is the only sure sign that the peer
+// may have missed something.
+func (n *Node) runBookSync(ctx context.Context) error {
+	for _, p := range n.host.Peers() { // connected before this started
+		n.fetchBook(ctx, p)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-n.host.Connected():
+			n.fetchBook(ctx, p)
+		}
+	}
+}
+
+// fetchBook requests one peer's mempool and hands every acceptable transaction
+// to the loop. A malformed response ends the fetch; transactions that are not
+// acceptable (already in a block, late) are skipped and counted as rejected
+// only when their signature or shape is bad.
+func (n *Node) fetchBook(ctx context.Context, peer string) {
+	rctx, cancel := context.WithTimeout(ctx, bookTimeout)
+	resp, err := n.host.Request(rctx, peer, bookProto, nil, maxBookBytes)
+	cancel()
+	if err != nil {
+		n.log.Debug("book request", "peer", peer, "err", err)
+		return
+	}
+	raws, err := decodeTxList(resp)
+	if err != nil {
+		n.rejected.Add(1)
+		n.log.Warn("malformed book response", "peer", peer, "err", err)
+		return
+	}
+	added := 0
+	now := time.Now().UnixMilli()
+	for _, raw := range raws {
+		tx, err := chain.DecodeTx(raw)
+		if err != nil {
+			n.rejected.Add(1)
+			n.log.Warn("malformed tx in book response", "peer", peer, "err", err)
+			return
+		}
+		if n.pool.Has(tx.Hash()) {
+			continue
+		}
+		n.mu.RLock()
+		err = n.chain.CheckTx(tx, now)
+		n.mu.RUnlock()
+		if err != nil {
+			continue
+		}
+		select {
+		case n.txIn <- tx:
+			added++
+		case <-ctx.Done():
+			return
+		}
+	}
+	if added > 0 {
+		n.log.Info("mempool transactions fetched from a peer", "peer", peer, "count", added, "offered", len(raws))
+	}
+}

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// A node that joins late, and one cut off by a partition, get the orders
+// accepted meanwhile from a peer's mempool (the book protocol), not by luck.
+// The authority's clock is held unsynchronised so that it makes no blocks and
+// the orders stay in its mempool.
+func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = 1, 1
+	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
+		g, err := config.LoadGenesis(gp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.OpenLeadSeconds = 3600 // orders for a slot far ahead stay acceptable
+		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	an, err := Load(paths[0], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	an.cfg.Node.Clock = config.ClockKernel
+	an.kernelClock = func() bool { return false }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- an.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("authority stopped with %v", err)
+		}
+	})
+
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[1]), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := an.gen.SlotAt(time.Now().UnixMilli()) + 100
+	nonce := uint64(0)
+	post := func(n int) []chain.Hash {
+		var hs []chain.Hash
+		for range n {
+			nonce++
+			tx := chain.Tx{ChainID: an.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
+				Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: an.gen.Tariff.Floor}}
+			tx.Sign(key)
+			resp, err := http.Post("http://"+an.api.Addr().String()+"/api/v1/tx", "application/json", bytes.NewReader(tx.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("POST order %d: status %d; want 202", nonce, resp.StatusCode)
+			}
+			hs = append(hs, tx.Hash())
+		}
+		return hs
+	}
+	missing := func(n *Node, hs []chain.Hash) int {
+		k := 0
+		for _, h := range hs {
+			if !n.pool.Has(h) {
+				k++
+			}
+		}
+		return k
+	}
+
+	before := post(50)
+	waitFor(t, "the authority's mempool to hold the 50 orders", 10*time.Second, func() bool { return missing(an, before) == 0 })
+	if h := an.Status().Height; h != 0 {
+		t.Fatalf("authority with an unsynchronised clock made blocks (height %d); the test needs them pending", h)
+	}
+
+	home := start(t, paths[1], Options{})
+	waitFor(t, "the late home to fetch the 50 pending orders", 30*time.Second, func() bool { return missing(home.n, before) == 0 })
+	if got := home.n.Status().PendingTxs; got < len(before) {
+		t.Errorf("home status pending_txs = %d; want at least %d", got, len(before))
+	}
+
+	// Partition: the home refuses the authority; orders accepted meanwhile
+	// cannot arrive by gossip.
+	if err := home.n.host.Block(an.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the partition to take effect", 10*time.Second, func() bool { return len(home.n.host.Peers()) == 0 })
+	during := post(30)
+	time.Sleep(500 * time.Millisecond)
+	if k := missing(home.n, during); k != len(during) {
+		t.Fatalf("%d of %d orders crossed the partition; the test's partition leaks", len(during)-k, len(during))
+	}
+	if err := home.n.host.Unblock(an.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the home to reconnect after the partition", 30*time.Second, func() bool { return len(home.n.host.Peers()) > 0 })
+	waitFor(t, fmt.Sprintf("the %d orders of the partition to reach the home after it healed", len(during)), 30*time.Second, func() bool {
+		return missing(home.n, during) == 0
+	})
+}
+
+func FuzzDecodeTxList(f *testing.F) {
+	f.Add(encodeTxList(nil))
+	f.Add(encodeTxList([][]byte{[]byte(`{"a":1}`), []byte("x")}))
+	f.Add([]byte{0x80})
+	f.Add([]byte{2, 1, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raws, err := decodeTxList(b)
+		if err != nil {
+			return
+		}
+		if got := encodeTxList(raws); !bytes.Equal(got, b) {
+			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
+		}
+	})
+}
+
+func FuzzDecodeTxBatch(f *testing.F) {
+	f.Add(encodeTxBatch([][]byte{[]byte("tx")}))
+	f.Add([]byte{0})
+	f.Add([]byte{1, 200, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raws, err := decodeTxBatch(b)
+		if err != nil {
+			return
+		}
+		if len(raws) == 0 || len(raws) > maxBatchTxs {
+			t.Fatalf("decoded %d txs; want 1..%d", len(raws), maxBatchTxs)
+		}
+		if got := encodeTxBatch(raws); !bytes.Equal(got, b) {
+			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
+		}
+	})
+}
