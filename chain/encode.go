@@ -89,8 +89,9 @@ func DecodeBlock(b []byte) (Block, error) {
 		return Block{}, fmt.Errorf("decode block: %w: txs missing", ErrEncoding)
 	}
 	buf, _ := blockBufs.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
+	if buf == nil || cap(*buf) < len(b) {
+		buf = &[]byte{}
+		*buf = make([]byte, 0, len(b))
 	}
 	*buf = appendBlock((*buf)[:0], blk)
 	canonical := bytes.Equal(*buf, b)

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -470,25 +471,30 @@ func (p *parser) bytes(nullOK bool) ([]byte, error) {
 		return nil, p.fail("a base64 string")
 	}
 	start := p.i + 1
-	end := start
-	for end < len(p.b) && p.b[end] != '"' {
-		c := p.b[end]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || isDigit(c) || c == '+' || c == '/' || c == '=') {
-			return nil, p.failAt(end, "a standard base64 character")
-		}
-		end++
+	n := bytes.IndexByte(p.b[start:], '"')
+	if n < 0 {
+		return nil, p.failAt(len(p.b), "the end of a string")
 	}
-	if end == len(p.b) {
-		return nil, p.failAt(end, "the end of a string")
-	}
+	end := start + n
 	src := p.b[start:end]
+	// The decoder skips \r and \n; JSON has them only escaped, base64 not at all.
+	if j := bytes.IndexAny(src, "\r\n"); j >= 0 {
+		return nil, p.failAt(start+j, "a standard base64 character")
+	}
 	out := make([]byte, base64.StdEncoding.DecodedLen(len(src)))
 	n, err := base64.StdEncoding.Strict().Decode(out, src)
 	if err != nil {
+		if c, ok := err.(base64.CorruptInputError); ok && int(c) < len(src) && !isBase64(src[c]) {
+			return nil, p.failAt(start+int(c), "a standard base64 character")
+		}
 		return nil, p.failAt(start, fmt.Sprintf("canonical padded base64 (%v)", err))
 	}
 	p.i = end + 1
 	return out[:n], nil
+}
+
+func isBase64(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || isDigit(c) || c == '+' || c == '/' || c == '='
 }
 
 // tx reads a transaction at the current offset.
