@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,6 +36,8 @@ type Status struct {
 	ClockSynced  bool        `json:"clock_synced"`
 	Evidence     int64       `json:"evidence"`
 	PendingTxs   int         `json:"pending_txs"` // the mempool: accepted, not yet in a block
+	Voting       bool        `json:"voting"`      // an authority in the current set, running consensus
+	Authorities  int         `json:"authorities"` // size of the authority set of the next height
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -66,6 +69,9 @@ func (n *Node) Status() Status {
 	st.ClockSynced = n.clockOK()
 	st.Evidence = n.evidence.Load()
 	st.PendingTxs = n.pool.Len()
+	set := n.authoritiesAt(st.Height + 1)
+	st.Authorities = len(set)
+	st.Voting = n.isAuthority && slices.Contains(set, n.self)
 	n.mu.RLock()
 	st.OpenSlots = n.chain.OpenSlots(time.Now().UnixMilli())
 	n.mu.RUnlock()

@@ -34,10 +34,8 @@ const (
 // the order the engine requires: persist, send, then build, validate and commit.
 func (n *Node) loop(ctx context.Context) error {
 	l := &loop{n: n, agent: newAgent(n)}
-	if n.isValidator {
-		if err := l.startEngine(); err != nil {
-			return err
-		}
+	if err := l.reconfigure(); err != nil {
+		return err
 	}
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -76,14 +74,27 @@ func (n *Node) loop(ctx context.Context) error {
 		if err := l.handleReady(ctx); err != nil {
 			return err
 		}
+		if l.committed {
+			// The authority set of the next height may differ (authority.go);
+			// the engine is replaced only between Readys.
+			l.committed = false
+			if err := l.reconfigure(); err != nil {
+				return err
+			}
+			if err := l.handleReady(ctx); err != nil {
+				return err
+			}
+		}
 	}
 }
 
 type loop struct {
-	n       *Node
-	engine  *consensus.Engine
-	agent   *agent
-	lastOut time.Time // when our votes last left
+	n         *Node
+	engine    *consensus.Engine
+	agent     *agent
+	lastOut   time.Time      // when our votes last left
+	engineIDs []consensus.ID // the validators the engine runs with, sorted
+	committed bool           // a block was committed since the last reconfigure
 }
 
 func (l *loop) statePath() string {
@@ -105,10 +116,7 @@ func (l *loop) startEngine() error {
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("read consensus state: %w", err)
 	}
-	ids := make([]consensus.ID, 0, len(l.n.validators))
-	for id := range l.n.validators {
-		ids = append(ids, id)
-	}
+	ids := consensusIDs(l.n.authoritiesAt(l.n.chain.Status().Height + 1))
 	e, err := consensus.New(consensus.Config{
 		ChainID:    l.n.gen.ChainID,
 		Self:       consensus.ID(l.n.self),
@@ -119,7 +127,7 @@ func (l *loop) startEngine() error {
 	if err != nil {
 		return fmt.Errorf("start consensus: %w", err)
 	}
-	l.engine = e
+	l.engine, l.engineIDs = e, ids
 	return nil
 }
 
@@ -146,7 +154,7 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 				l.n.log.Debug("work not taken", "err", err)
 			}
 		}
-		if len(l.n.validators) > 1 && now.Sub(l.lastOut) > rebroadcastAge {
+		if len(l.engineIDs) > 1 && now.Sub(l.lastOut) > rebroadcastAge {
 			l.lastOut = now
 			l.engine.Rebroadcast()
 		}
@@ -188,10 +196,16 @@ func (l *loop) handleReady(ctx context.Context) error {
 			})
 		}
 		for _, ev := range rd.Evidence {
-			// Recording evidence on chain is future work; until then it is
-			// counted in the status and logged for the operator.
+			// Counted and logged for the operator, and recorded on chain
+			// (votes only: a proposal pair carries two whole blocks).
 			l.n.evidence.Add(1)
 			l.n.log.Error("authority signed conflicting messages", "from", ev.A.From, "height", ev.A.Height, "round", ev.A.Round, "type", ev.A.Type)
+			if tx, ok := l.n.evidenceTx(ev); ok {
+				l.addTx(tx)
+				if err := l.n.publishTx(tx.Encode()); err != nil {
+					l.n.log.Warn("evidence not gossiped", "err", err)
+				}
+			}
 		}
 		// 3. Apply decided blocks.
 		for _, d := range rd.Decided {
@@ -303,7 +317,8 @@ func (l *loop) commit(blk chain.Block, cert []byte) error {
 		l.n.mu.RUnlock()
 	}
 	l.agent.committed(blk)
-	if keep := l.n.keepBlocks; !l.n.isValidator && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {
+	l.committed = true
+	if keep := l.n.keepBlocks; !l.n.isAuthority && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {
 		// Homes follow without archiving: they keep the state and the last
 		// keep bodies (enough to serve a neighbour's catch-up).
 		l.n.mu.Lock()
@@ -357,7 +372,7 @@ func (l *loop) applyOne(c certified) error {
 		// A block decided without us: continue consensus at the next height.
 		return l.startEngine()
 	}
-	return nil
+	return l.reconfigure()
 }
 
 // sync asks peers for blocks after our height and applies those that verify.

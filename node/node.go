@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,8 +66,7 @@ type Node struct {
 	csTopic  *p2p.Topic
 	api      net.Listener
 
-	validators  map[consensus.ID]ed25519.PublicKey
-	isValidator bool
+	isAuthority bool // configured as one; it votes while in the chain's authority set
 
 	// mu orders reads of the chain from gossip validators and HTTP handlers against
 	// commits by the loop, which is the only writer.
@@ -153,20 +153,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 	if opts.KeepBlocks > 0 {
 		n.keepBlocks = opts.KeepBlocks
 	}
-	n.validators = make(map[consensus.ID]ed25519.PublicKey, len(gen.Authorities))
-	for _, a := range gen.Authorities {
-		pub, err := a.PublicKey()
-		if err != nil {
-			return nil, fmt.Errorf("%s: authority %s: %w", cfg.Network.Genesis, a, err)
-		}
-		n.validators[consensus.ID(a)] = pub
-		if a == n.self {
-			n.isValidator = true
-		}
-	}
-	if cfg.Node.Role == "authority" && !n.isValidator {
-		return nil, fmt.Errorf("%s: node.role: this node's key %s is not an authority in %s", path, n.self, cfg.Network.Genesis)
-	}
+	n.isAuthority = cfg.Node.Role == config.RoleAuthority
 	defer func() {
 		if err != nil {
 			n.close()
@@ -184,6 +171,15 @@ func Load(path string, opts Options) (_ *Node, err error) {
 	n.chain, err = chain.Open(filepath.Join(data, "chain"), gen)
 	if err != nil {
 		return nil, err
+	}
+	n.chain.SetEvidenceVerifier(evidenceVerifier)
+	if head := n.chain.Status().Height; n.isAuthority &&
+		!slices.Contains(n.authoritiesAt(head+1), n.self) && !slices.Contains(n.authoritiesAt(head+2), n.self) {
+		// Not an error: a node voted in later learns so only once it has
+		// synced the chain. Until its key is in the set it follows (status
+		// "voting": false).
+		n.log.Warn("node.role is authority, but this node's key is not in the authority set known so far: following the chain until the authorities vote it in",
+			"key", n.self, "height", head+1)
 	}
 	if cfg.Node.Role == "home" {
 		n.journal, err = meter.OpenJournal(filepath.Join(data, "meter"))
@@ -203,9 +199,11 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		}
 		n.forecast = n.device.forecaster(n.journal)
 	}
-	authorities := make([]ed25519.PublicKey, 0, len(n.validators))
-	for _, pub := range n.validators {
-		authorities = append(authorities, pub)
+	var authorities []ed25519.PublicKey
+	for _, a := range gen.Authorities {
+		if pub, err := a.PublicKey(); err == nil {
+			authorities = append(authorities, pub)
+		}
 	}
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		Key:        key,
@@ -439,7 +437,7 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 			n.rejected.Add(1)
 			return p2p.Reject
 		}
-		pub, ok := n.validators[m.From]
+		pub, ok := n.validatorsAt(m.Height)[m.From]
 		if !ok {
 			// Not an authority in this node's view, which may lag an authority
 			// change: not proof that the forwarding peer misbehaves.
@@ -498,7 +496,7 @@ func (n *Node) knownCertified(body []byte) (p2p.Verdict, bool) {
 	}
 	votes, err := decodeCert(cert)
 	if err == nil {
-		err = consensus.VerifyCommit(n.gen.ChainID, n.validators, last.height, last.id, votes)
+		err = consensus.VerifyCommit(n.gen.ChainID, n.validatorsAt(last.height), last.height, last.id, votes)
 	}
 	if err != nil {
 		n.rejected.Add(1)
@@ -534,5 +532,6 @@ func (n *Node) verifyCertified(c certified) error {
 	if err != nil {
 		return err
 	}
-	return consensus.VerifyCommit(n.gen.ChainID, n.validators, c.Block.Header.Height, consensus.Hash(c.Block.Hash()), votes)
+	h := c.Block.Header.Height
+	return consensus.VerifyCommit(n.gen.ChainID, n.validatorsAt(h), h, consensus.Hash(c.Block.Hash()), votes)
 }

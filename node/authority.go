@@ -1,0 +1,101 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"slices"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
+)
+
+// The authority set is chain state (chain.Chain.Authorities): a change voted by
+// more than 2/3 of the authorities in block H decides blocks H+2 and later. The
+// node follows it in three places:
+//
+//   - gossip validation judges a vote, and a block's commit certificate, against
+//     the set of the vote's or block's height (heights the chain cannot answer
+//     yet, more than two ahead of this node, are judged against the furthest set
+//     it knows: such a node is behind and syncs anyway);
+//   - after every commit the loop compares the set of the next height with the
+//     one its consensus engine runs, and restarts the engine from the persisted
+//     consensus state when they differ (so nothing conflicting is signed);
+//   - a node configured as an authority votes only while its key is in the set
+//     of the height being decided; before it is voted in, and after it is voted
+//     out, it follows the chain like a home.
+
+// authoritiesAt returns the authority set deciding block h.
+func (n *Node) authoritiesAt(h uint64) []chain.Account {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if ids, err := n.chain.Authorities(max(h, 1)); err == nil {
+		return ids
+	}
+	ids, _ := n.chain.Authorities(n.chain.Status().Height + 2)
+	return ids
+}
+
+// validatorsAt returns the authority set deciding block h with its keys.
+func (n *Node) validatorsAt(h uint64) map[consensus.ID]ed25519.PublicKey {
+	ids := n.authoritiesAt(h)
+	m := make(map[consensus.ID]ed25519.PublicKey, len(ids))
+	for _, a := range ids {
+		if pub, err := a.PublicKey(); err == nil {
+			m[consensus.ID(a)] = pub
+		}
+	}
+	return m
+}
+
+// consensusIDs converts a sorted authority set to the engine's validator ids.
+func consensusIDs(as []chain.Account) []consensus.ID {
+	ids := make([]consensus.ID, len(as))
+	for i, a := range as {
+		ids[i] = consensus.ID(a)
+	}
+	return ids
+}
+
+// reconfigure starts, restarts or stops the consensus engine so that it runs
+// with the authority set of the next height, and only while this node is in it.
+func (l *loop) reconfigure() error {
+	if !l.n.isAuthority {
+		return nil
+	}
+	next := l.n.chain.Status().Height + 1
+	ids := consensusIDs(l.n.authoritiesAt(next))
+	member := slices.Contains(ids, consensus.ID(l.n.self))
+	switch {
+	case !member && l.engine != nil:
+		l.n.log.Warn("this node is no longer an authority: following the chain without voting", "height", next)
+		l.engine, l.engineIDs = nil, nil
+	case member && (l.engine == nil || !slices.Equal(ids, l.engineIDs)):
+		if l.engine == nil && l.engineIDs == nil && next > 1 {
+			l.n.log.Info("this node is an authority: voting", "height", next, "authorities", len(ids))
+		}
+		return l.startEngine()
+	}
+	return nil
+}
+
+// evidenceVerifier is the chain's check of TxEvidence (chain.EvidenceVerifier),
+// built on the consensus package, which the chain package may not import.
+func evidenceVerifier(chainID string, a, b []byte) (chain.Offence, error) {
+	ev, err := consensus.CheckEvidence(chainID, a, b)
+	if err != nil {
+		return chain.Offence{}, err
+	}
+	return chain.Offence{Offender: chain.Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
+}
+
+// evidenceTx turns equivocation the engine saw into a transaction for the chain.
+// Proposals carry whole blocks and are not recorded (consensus.CheckEvidence);
+// ok is false for them.
+func (n *Node) evidenceTx(ev consensus.Evidence) (tx chain.Tx, ok bool) {
+	if ev.A.Type == consensus.Proposal {
+		return chain.Tx{}, false
+	}
+	tx = chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxEvidence, From: n.self,
+		Evidence: &chain.Evidence{A: ev.A.Encode(), B: ev.B.Encode()}}
+	tx.Sign(n.key)
+	return tx, true
+}

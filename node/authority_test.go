@@ -1,0 +1,154 @@
+package node
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// Four authorities vote a fifth in; from two heights after the deciding block
+// it is in the set, its node (refused before the vote) starts, catches up and
+// proposes blocks of its own.
+func TestAuthorityVotedIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = 1, 5
+	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifthKey, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifth := chain.AccountOf(fifthKey.Public().(ed25519.PublicKey))
+	// The genesis knows only the first four; orders may be placed an hour ahead.
+	for _, p := range paths {
+		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
+		g, err := config.LoadGenesis(gp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Authorities = slices.DeleteFunc(g.Authorities, func(m config.Member) bool { return m.Key == string(fifth) })
+		g.OpenLeadSeconds = 3600
+		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var nodes []*running
+	for _, p := range paths[:4] {
+		nodes = append(nodes, start(t, p, Options{}))
+	}
+	auth := nodes[0].n
+	waitFor(t, "the four authorities to connect", 30*time.Second, func() bool { return len(auth.host.Peers()) >= 3 })
+
+	post := func(n *Node, tx chain.Tx) {
+		t.Helper()
+		resp, err := http.Post("http://"+n.api.Addr().String()+"/api/v1/tx", "application/json", bytes.NewReader(tx.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST %s tx to %s: status %d; want 202", tx.Kind, n.cfg.Node.Name, resp.StatusCode)
+		}
+	}
+	// Three of four votes are more than 2/3.
+	for _, r := range nodes[:3] {
+		tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxAuthority, From: r.n.self, Authority: &chain.AuthorityChange{Add: true, Key: fifth}}
+		tx.Sign(r.n.key)
+		post(r.n, tx)
+	}
+	waitFor(t, "the vote to decide the fifth authority in", 60*time.Second, func() bool {
+		return slices.Contains(auth.authoritiesAt(auth.Status().Height+2), fifth)
+	})
+	auth.mu.RLock()
+	head := auth.chain.Status().Height
+	var decided uint64
+	for h := uint64(1); h <= head+2; h++ {
+		if ids, _ := auth.chain.Authorities(h); slices.Contains(ids, fifth) {
+			decided = h
+			break
+		}
+	}
+	before, _ := auth.chain.Authorities(decided - 1)
+	auth.mu.RUnlock()
+	if len(before) != 4 {
+		t.Fatalf("authorities at height %d (before the change) = %d; want 4", decided-1, len(before))
+	}
+
+	nodes = append(nodes, start(t, paths[4], Options{}))
+	newcomer := nodes[4].n
+	if newcomer.Status().Voting && newcomer.Status().Height == 0 {
+		t.Errorf("the fifth authority votes before it has synced the vote that admits it")
+	}
+	waitFor(t, "the fifth authority to catch up", 60*time.Second, func() bool {
+		return newcomer.Status().Height >= auth.Status().Height && auth.Status().Height > 0
+	})
+
+	// Orders keep blocks coming until the newcomer has proposed one.
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[5]), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := auth.gen.SlotAt(time.Now().UnixMilli()) + 100
+	nonce := uint64(0)
+	proposed := func() bool {
+		auth.mu.RLock()
+		defer auth.mu.RUnlock()
+		for h := decided; h <= auth.chain.Status().Height; h++ {
+			if b, _, err := auth.chain.Block(h); err == nil && b.Header.Proposer == fifth {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "a block proposed by the fifth authority", 90*time.Second, func() bool {
+		nonce++
+		tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
+			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: auth.gen.Tariff.Floor}}
+		tx.Sign(key)
+		post(nodes[int(nonce)%5].n, tx)
+		return proposed()
+	})
+	// Every authority agrees on the state at a common height.
+	waitFor(t, "all five authorities to agree", 30*time.Second, func() bool {
+		h := auth.Status().Height
+		for _, r := range nodes {
+			if r.n.Status().Height < h {
+				return false
+			}
+		}
+		want := ""
+		for _, r := range nodes {
+			r.n.mu.RLock()
+			b, _, err := r.n.chain.Block(h)
+			r.n.mu.RUnlock()
+			if err != nil {
+				return false
+			}
+			if got := b.Header.StateHash.String(); want == "" {
+				want = got
+			} else if got != want {
+				t.Fatalf("state hash at height %d: %s has %s, another authority %s", h, r.n.cfg.Node.Name, got, want)
+			}
+		}
+		return true
+	})
+	if st := newcomer.Status(); st.Authorities != 5 || !st.Voting {
+		t.Errorf("the newcomer's status says authorities %d, voting %v; want 5, true", st.Authorities, st.Voting)
+	}
+}
