@@ -2,11 +2,13 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,10 +69,12 @@ func TestAuthorityVotedIn(t *testing.T) {
 		}
 	}
 	// Three of four votes are more than 2/3.
-	for _, r := range nodes[:3] {
-		tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxAuthority, From: r.n.self, Authority: &chain.AuthorityChange{Add: true, Key: fifth}}
-		tx.Sign(r.n.key)
-		post(r.n, tx)
+	// (Submit is what `gridmesh authority add KEY -c node.toml` runs.)
+	vote := chain.Tx{Kind: chain.TxAuthority, Authority: &chain.AuthorityChange{Add: true, Key: fifth}}
+	for i, p := range paths[:3] {
+		if _, err := Submit(context.Background(), p, nodes[i].n.api.Addr().String(), vote); err != nil {
+			t.Fatalf("vote of %s: %v", p, err)
+		}
 	}
 	waitFor(t, "the vote to decide the fifth authority in", 60*time.Second, func() bool {
 		return slices.Contains(auth.authoritiesAt(auth.Status().Height+2), fifth)
@@ -88,6 +92,13 @@ func TestAuthorityVotedIn(t *testing.T) {
 	auth.mu.RUnlock()
 	if len(before) != 4 {
 		t.Fatalf("authorities at height %d (before the change) = %d; want 4", decided-1, len(before))
+	}
+
+	// A late vote for a decided change is refused by the node, with the rule.
+	if _, err := Submit(context.Background(), paths[3], nodes[3].n.api.Addr().String(), vote); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("a vote to add an authority already in the set: got %v; want the node's refusal", err)
+	} else {
+		t.Logf("late vote: %v", err)
 	}
 
 	nodes = append(nodes, start(t, paths[4], Options{}))

@@ -47,6 +47,7 @@ func TestHelp(t *testing.T) {
 		{"config", "check", "--help"}, {"config", "check", "-h"},
 		{"version", "--help"}, {"version", "-h"},
 		{"sim", "--help"}, {"market", "--help"}, {"market", "clear", "--help"},
+		{"authority", "--help"}, {"admit", "--help"}, {"tariff", "--help"},
 	} {
 		stdout, stderr, code := gridmesh(t, args...)
 		if code != 0 || stderr != "" {
@@ -81,6 +82,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"config"}, "gridmesh: config: expected a command: check (see gridmesh config --help)"},
 		{[]string{"config", "fix"}, `gridmesh: config: unknown command "fix" (see gridmesh config --help)`},
 		{[]string{"version", "now"}, `gridmesh: version: unexpected argument "now" (see gridmesh version --help)`},
+		{[]string{"authority", "promote", "ab"}, "gridmesh: authority: expected add|remove KEY (see gridmesh authority --help)"},
+		{[]string{"authority", "add", "ab"}, "gridmesh: authority add: KEY: chain: malformed account: 2 characters, want 64"},
+		{[]string{"admit"}, "gridmesh: admit: expected KEY (see gridmesh admit --help)"},
+		{[]string{"tariff", "--floor", "1"}, "gridmesh: tariff: --floor, --ceiling, --fee (>= 0) and --seq (> 0) are all required"},
 	} {
 		stdout, stderr, code := gridmesh(t, tc.args...)
 		if code != 2 {

@@ -27,6 +27,9 @@ Commands:
   sim chain      the deterministic chain simulator
   sim p2p        gossip latency and traffic of real hosts on loopback
   bench chain    finality and tx/s of authorities run as processes
+  authority      vote to add or remove an authority (as this authority node)
+  admit          admit a participant (as this authority node)
+  tariff         set the tariff policy (as this authority node)
 
 Run "gridmesh <command> --help" for a command's flags.
 `
@@ -79,6 +82,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSim(ctx, rest, stdout)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
+	case "authority":
+		return cmdAuthority(ctx, rest, stdout)
+	case "admit":
+		return cmdAdmit(ctx, rest, stdout)
+	case "tariff":
+		return cmdTariff(ctx, rest, stdout)
 	default:
 		return usagef("unknown command %q (see gridmesh --help)", cmd)
 	}
