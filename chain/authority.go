@@ -141,13 +141,13 @@ func (s *state) applyVote(g *Genesis, from Account, ac AuthorityChange, height u
 		return err
 	}
 	vk := voteKey{change: ch, Voter: from}
-	if _, ok := s.votes[vk]; ok {
+	if s.votes.has(vk) {
 		return fmt.Errorf("%w: %s by %s", ErrVoted, ch, from)
 	}
 	if dry {
 		return nil
 	}
-	s.votes[vk] = voteRec{Height: height}
+	s.votes.set(vk, voteRec{Height: height})
 	if 3*s.tally(ch) > 2*len(set) {
 		s.decide(ch, set, height)
 	}
@@ -157,7 +157,7 @@ func (s *state) applyVote(g *Genesis, from Account, ac AuthorityChange, height u
 // tally counts the votes for ch.
 func (s *state) tally(ch change) int {
 	n := 0
-	for vk := range s.votes {
+	for vk := range s.votes.keys() {
 		if vk.change == ch {
 			n++
 		}
@@ -177,9 +177,9 @@ func (s *state) decide(ch change, set []Account, height uint64) {
 		next = slices.Delete(next, i, i+1)
 	}
 	s.auth = append(slices.Clip(s.auth), authEpoch{From: height + 2, Set: next})
-	for vk := range s.votes {
+	for _, vk := range slices.Collect(s.votes.keys()) {
 		if vk.change == ch || !ch.Add && vk.Voter == ch.Key {
-			delete(s.votes, vk)
+			s.votes.del(vk)
 		}
 	}
 }
@@ -189,12 +189,12 @@ func (s *state) decide(ch change, set []Account, height uint64) {
 // change is pending. (A vote decides its change at once; this catches changes
 // that passed because the set shrank.)
 func (s *state) tallyVotes(g *Genesis, height uint64) {
-	if len(s.votes) == 0 || s.pending(height) {
+	if s.votes.len() == 0 || s.pending(height) {
 		return
 	}
 	set := s.authoritiesAt(height)
 	counts := map[change]int{}
-	for vk := range s.votes {
+	for vk := range s.votes.keys() {
 		counts[vk.change]++
 	}
 	for _, ch := range slices.SortedFunc(maps.Keys(counts), compareChange) {

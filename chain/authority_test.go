@@ -86,7 +86,7 @@ func TestAuthorityAdd(t *testing.T) {
 	// Block 2 (H): the third vote decides; the new set decides H+2 = 4 on.
 	produceBy(t, c, a2, voteTx(a3, true, a5, 0))
 	wantSets(t, c, old, old, old, grown)
-	if n := len(c.st.votes); n != 0 {
+	if n := c.st.votes.len(); n != 0 {
 		t.Errorf("%d votes left after the decision, want 0", n)
 	}
 	// Block 3 is still decided by the old set: a5 may not propose it, nor admit.
@@ -158,7 +158,7 @@ func TestAuthorityRemove(t *testing.T) {
 	produceBy(t, c, a5, voteTx(a5, false, a1, 0)) // 5: decided, from 7
 	without1 := accounts(a2, a3, a4, a5)
 	wantSets(t, c, four, four, five, five, five, five, without1)
-	for vk := range c.st.votes {
+	for vk := range c.st.votes.keys() {
 		if vk.Voter == a1.acct || vk.change == (change{Key: a1.acct}) {
 			t.Errorf("vote %s by %.8s left after a1's removal", vk.change, vk.Voter)
 		}

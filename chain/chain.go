@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -52,8 +51,7 @@ type Chain struct {
 	db       *badger.DB
 	head     Header
 	headHash Hash
-	st       *state
-	entries  map[string]entry // committed state entries
+	st       *state // committed: its keys are the committed entries' (see state.commit)
 	cache    map[Hash]*execution
 	closed   bool
 	status   Status // of the committed head
@@ -122,10 +120,10 @@ func (v *verifiedSet) verify(tx Tx) error {
 
 // execution is a block executed on a scratch copy of the head state.
 type execution struct {
-	block   Block
-	st      *state
-	entries map[string]entry
-	events  []Event
+	block  Block
+	st     *state
+	diff   []keyChange // st's entries added, changed and deleted by the block
+	events []Event
 }
 
 // maxCache bounds the executed-but-not-committed blocks remembered by hash.
@@ -267,25 +265,25 @@ func heightKey(pfx string, h uint64) []byte {
 // genesisBlock is the block at height 0. Its time is just before slot 0 opens
 // for orders, so the first block may come as soon as the first slot opens (a
 // demo network's epoch may lie a little in the future).
-func (c *Chain) genesisBlock(st *state) Block {
+func (c *Chain) genesisBlock(diff []keyChange) Block {
 	return Block{Header: Header{
 		ChainID:   c.g.ChainID,
 		Height:    0,
 		Time:      c.g.OpenAt(0) - 1,
 		TxRoot:    TxRoot(nil),
-		StateHash: st.hash(st.entries()),
+		StateHash: hashDiff(nil, diff),
 	}, Txs: []Tx{}}
 }
 
 func (c *Chain) initGenesis() error {
 	st := newState(c.g)
-	b := c.genesisBlock(st)
-	ex := &execution{block: b, st: st, entries: st.entries()}
+	diff := st.diff()
+	ex := &execution{block: c.genesisBlock(diff), st: st, diff: diff}
 	err := c.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set([]byte(keyGenesis), mustJSON(c.g)); err != nil {
 			return err
 		}
-		return c.writeBlock(txn, ex, nil, nil)
+		return c.writeBlock(txn, ex, nil)
 	})
 	if err != nil {
 		return err
@@ -297,9 +295,9 @@ func (c *Chain) initGenesis() error {
 	return nil
 }
 
-// writeBlock writes the block, its certificate, the state changes from old to
-// ex.entries and the head pointer into txn.
-func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[string]entry) error {
+// writeBlock writes the block, its certificate, the state changes (ex.diff)
+// and the head pointer into txn.
+func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 	h := ex.block.Header
 	if err := txn.Set(heightKey(pfxBlock, h.Height), ex.block.Encode()); err != nil {
 		return err
@@ -307,32 +305,28 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte, old map[
 	if err := txn.Set(heightKey(pfxCert, h.Height), slices.Clone(cert)); err != nil {
 		return err
 	}
-	for k, e := range ex.entries {
-		if oe, ok := old[k]; ok && oe.d == e.d {
-			continue
+	for _, ch := range ex.diff {
+		var err error
+		if ch.del {
+			err = txn.Delete([]byte(pfxState + ch.key))
+		} else {
+			err = txn.Set([]byte(pfxState+ch.key), ch.e.v)
 		}
-		if err := txn.Set([]byte(pfxState+k), e.v); err != nil {
+		if err != nil {
 			return err
-		}
-	}
-	for k := range old {
-		if _, ok := ex.entries[k]; !ok {
-			if err := txn.Delete([]byte(pfxState + k)); err != nil {
-				return err
-			}
 		}
 	}
 	return txn.Set([]byte(keyHead), mustJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
 }
 
 func (c *Chain) install(ex *execution) {
-	// Every execution shares the committed history; the new records join it
-	// and leave the entries that later commits diff against.
-	ex.st.hist.absorb(ex.st, ex.entries)
+	// Every execution derives from the committed state and shares its maps;
+	// ex's changes are folded into them, and all other executions are
+	// forgotten (they would see the folded changes).
+	ex.st.commit(ex.diff)
 	c.head = ex.block.Header
 	c.headHash = ex.block.Hash()
 	c.st = ex.st
-	c.entries = ex.entries
 	c.status = Status{Height: c.head.Height, StateHash: c.head.StateHash, Time: c.head.Time,
 		LastCleared: ex.st.hist.lastCleared, LastSettled: ex.st.hist.lastSettled}
 	clear(c.cache)
@@ -407,7 +401,7 @@ func (c *Chain) load() error {
 		if err != nil {
 			return err
 		}
-		c.install(&execution{block: blk, st: st, entries: entries})
+		c.install(&execution{block: blk, st: st, diff: changesOf(entries)})
 		return nil
 	})
 }
@@ -509,8 +503,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 		included = append(included, tx)
 	}
 	events := st.endBlock(&c.g, height, timeMs)
-	entries := st.entries()
-	return &execution{st: st, entries: entries, events: events}, included, errs, nil
+	return &execution{st: st, diff: st.diff(), events: events}, included, errs, nil
 }
 
 // Propose builds the next block at time max(nowMs, head time + 1) from txs, in
@@ -538,7 +531,7 @@ func (c *Chain) Propose(nowMs int64, proposer Account, txs []Tx) (Block, []error
 		Time:      t,
 		Parent:    c.headHash,
 		TxRoot:    TxRoot(included),
-		StateHash: ex.st.hash(ex.entries),
+		StateHash: ex.st.hash(ex.diff),
 		Proposer:  proposer,
 	}, Txs: included}
 	c.remember(ex)
@@ -606,7 +599,7 @@ func (c *Chain) validate(b Block, nowMs int64) (*execution, error) {
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	if got := ex.st.hash(ex.entries); got != h.StateHash {
+	if got := ex.st.hash(ex.diff); got != h.StateHash {
 		return nil, bad("state hash %s after execution, header says %s", got, h.StateHash)
 	}
 	ex.block = b
@@ -627,8 +620,7 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chain: commit: %w", err)
 	}
-	old := c.entries
-	err = c.db.Update(func(txn *badger.Txn) error { return c.writeBlock(txn, ex, cert, old) })
+	err = c.db.Update(func(txn *badger.Txn) error { return c.writeBlock(txn, ex, cert) })
 	if err != nil {
 		return nil, fmt.Errorf("chain: commit block %d: %w", b.Header.Height, err)
 	}
@@ -760,8 +752,8 @@ func (c *Chain) Due(nowMs int64) bool {
 func (c *Chain) Balances() map[Account]unit.Money {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make(map[Account]unit.Money, len(c.st.balances))
-	for a, v := range c.st.balances {
+	out := make(map[Account]unit.Money, c.st.balances.len())
+	for a, v := range c.st.balances.all() {
 		if v != 0 {
 			out[a] = v
 		}
@@ -773,15 +765,14 @@ func (c *Chain) Balances() map[Account]unit.Money {
 func (c *Chain) Participants() []Account {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return slices.Sorted(maps.Keys(c.st.participants))
+	return slices.Sorted(c.st.participants.keys())
 }
 
 // IsParticipant reports whether a is admitted.
 func (c *Chain) IsParticipant(a Account) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	_, ok := c.st.participants[a]
-	return ok
+	return c.st.participants.has(a)
 }
 
 // Tariff returns the current tariff policy.
@@ -811,13 +802,13 @@ func (c *Chain) OpenSlots(nowMs int64) []unit.Slot {
 func (c *Chain) Orders(s unit.Slot) []market.Order {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	ss := c.st.slots[s]
-	if ss == nil || c.st.isSettled(s) {
+	ss, ok := c.st.slots.get(s)
+	if !ok || c.st.isSettled(s) {
 		return nil
 	}
 	var out []market.Order
-	for _, id := range slices.Sorted(maps.Keys(ss.orders)) {
-		if r := ss.orders[id]; !r.Cancelled {
+	for _, id := range slices.Sorted(ss.orders.keys()) {
+		if r, _ := ss.orders.get(id); !r.Cancelled {
 			out = append(out, r.Order)
 		}
 	}

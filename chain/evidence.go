@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -88,7 +87,7 @@ func (s *state) applyEvidence(g *Genesis, verify EvidenceVerifier, tx Tx, h Hash
 	if verify == nil {
 		return ErrNoVerifier
 	}
-	if _, ok := s.participants[tx.From]; !ok && !s.isAuthorityAt(tx.From, height) {
+	if !s.participants.has(tx.From) && !s.isAuthorityAt(tx.From, height) {
 		return fmt.Errorf("%w: %s", ErrReporter, tx.From)
 	}
 	off, err := verify(g.ChainID, tx.Evidence.A, tx.Evidence.B)
@@ -104,13 +103,13 @@ func (s *state) applyEvidence(g *Genesis, verify EvidenceVerifier, tx Tx, h Hash
 	if !s.isAuthorityAt(off.Offender, off.Height) {
 		return fmt.Errorf("%w: %s at height %d", ErrOffenderNotAuthority, off.Offender, off.Height)
 	}
-	if r, ok := s.evidence[off]; ok {
+	if r, ok := s.evidence.get(off); ok {
 		return fmt.Errorf("%w: %s at %d/%d type %d, in block %d", ErrOffenceRecorded, off.Offender, off.Height, off.Round, off.Type, r.Block)
 	}
 	if dry {
 		return nil
 	}
-	s.evidence[off] = evidenceRec{Reporter: tx.From, Tx: h, Block: height}
+	s.evidence.set(off, evidenceRec{Reporter: tx.From, Tx: h, Block: height})
 	return nil
 }
 
@@ -119,9 +118,9 @@ func (s *state) applyEvidence(g *Genesis, verify EvidenceVerifier, tx Tx, h Hash
 func (c *Chain) Evidence() []EvidenceRecord {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make([]EvidenceRecord, 0, len(c.st.evidence))
-	for _, off := range slices.SortedFunc(maps.Keys(c.st.evidence), compareOffence) {
-		r := c.st.evidence[off]
+	out := make([]EvidenceRecord, 0, c.st.evidence.len())
+	for _, off := range slices.SortedFunc(c.st.evidence.keys(), compareOffence) {
+		r, _ := c.st.evidence.get(off)
 		out = append(out, EvidenceRecord{Offence: off, Reporter: r.Reporter, Tx: r.Tx, Block: r.Block})
 	}
 	return out

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/gridmesh/gridmesh/market"
@@ -34,7 +33,7 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		return fmt.Errorf("%w: %q, want %q", ErrChainID, tx.ChainID, g.ChainID)
 	}
 	h := tx.Hash()
-	if _, ok := s.txs[h]; ok {
+	if s.txs.has(h) {
 		return fmt.Errorf("%w: %s", ErrDuplicate, h)
 	}
 	rec := txRec{Height: height, Kind: tx.Kind}
@@ -43,13 +42,13 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		if !s.isAuthorityAt(tx.From, height) {
 			return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, height)
 		}
-		if _, ok := s.participants[tx.Admit.Participant]; ok {
+		if s.participants.has(tx.Admit.Participant) {
 			return fmt.Errorf("%w: %s", ErrAdmitted, tx.Admit.Participant)
 		}
 		if dry {
 			return nil
 		}
-		s.participants[tx.Admit.Participant] = admission{Name: tx.Admit.Name, Height: height}
+		s.participants.set(tx.Admit.Participant, admission{Name: tx.Admit.Name, Height: height})
 	case TxTariff:
 		if !s.isAuthorityAt(tx.From, height) {
 			return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, height)
@@ -66,7 +65,7 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		s.tariff = *tx.Tariff
 	case TxOrder:
 		o := tx.Order
-		if _, ok := s.participants[tx.From]; !ok {
+		if !s.participants.has(tx.From) {
 			return ErrNotAdmitted
 		}
 		// The first test keeps absurd slots away from the time arithmetic, which
@@ -86,19 +85,19 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		if dry {
 			return nil
 		}
-		s.slot(o.Slot).orders[mo.ID] = orderRec{Order: mo}
+		s.slot(o.Slot).orders.set(mo.ID, orderRec{Order: mo})
 		rec.Slot = o.Slot
 	case TxCancel:
 		id := tx.Cancel.Order
-		r, ok := s.txs[id]
+		r, ok := s.txs.get(id)
 		if !ok || r.Kind != TxOrder {
 			return fmt.Errorf("%w: %s", ErrNoOrder, id)
 		}
-		ss := s.slots[r.Slot]
-		if ss == nil {
+		ss, ok := s.slots.get(r.Slot)
+		if !ok {
 			return fmt.Errorf("%w: %s", ErrNoOrder, id)
 		}
-		or, ok := ss.orders[id.String()]
+		or, ok := ss.orders.get(id.String())
 		if !ok || or.Cancelled {
 			return fmt.Errorf("%w: %s", ErrNoOrder, id)
 		}
@@ -113,28 +112,28 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		}
 		or.Cancelled = true
 		or.CancelTx = &h
-		ss.orders[id.String()] = or
+		s.slot(r.Slot).orders.set(id.String(), or)
 		rec.Slot = r.Slot
 	case TxAttest:
 		a := tx.Attest
-		if _, ok := s.participants[tx.From]; !ok {
+		if !s.participants.has(tx.From) {
 			return ErrNotAdmitted
 		}
 		if a.Slot > g.SlotAt(timeMs) || a.Slot < g.SlotAt(timeMs-(g.AttestWindowSeconds+g.SlotSeconds)*1000)-1 ||
 			timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
 			return fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
 		}
-		ss := s.slots[a.Slot]
-		if ss == nil || s.isSettled(a.Slot) {
+		ss, ok := s.slots.get(a.Slot)
+		if !ok || s.isSettled(a.Slot) {
 			return fmt.Errorf("%w: %s", ErrNothingToSettle, a.Slot)
 		}
-		if _, ok := ss.attest[tx.From]; ok {
+		if ss.attest.has(tx.From) {
 			return fmt.Errorf("%w: %s", ErrAttested, a.Slot)
 		}
 		if dry {
 			return nil
 		}
-		ss.attest[tx.From] = attestRec{Import: a.Import, Export: a.Export, Journal: a.Journal, Tx: h, Height: height}
+		s.slot(a.Slot).attest.set(tx.From, attestRec{Import: a.Import, Export: a.Export, Journal: a.Journal, Tx: h, Height: height})
 		rec.Slot = a.Slot
 	case TxEvidence:
 		if err := s.applyEvidence(g, verify, tx, h, height, dry); err != nil {
@@ -153,7 +152,7 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 	default:
 		return fmt.Errorf("%w: kind %s", ErrTxShape, tx.Kind)
 	}
-	s.txs[h] = rec
+	s.txs.set(h, rec)
 	return nil
 }
 
@@ -163,15 +162,15 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 	s.tallyVotes(g, height)
 	var events []Event
-	slots := slices.Sorted(maps.Keys(s.slots))
+	slots := slices.Sorted(s.slots.keys())
 	for _, sl := range slots {
 		if s.isCleared(sl) || g.GateClosure(sl) > timeMs {
 			continue
 		}
-		ss := s.slots[sl]
-		orders := make([]market.Order, 0, len(ss.orders))
-		for _, id := range slices.Sorted(maps.Keys(ss.orders)) {
-			if r := ss.orders[id]; !r.Cancelled {
+		ss, _ := s.slots.get(sl)
+		orders := make([]market.Order, 0, ss.orders.len())
+		for _, id := range slices.Sorted(ss.orders.keys()) {
+			if r, _ := ss.orders.get(id); !r.Cancelled {
 				orders = append(orders, r.Order)
 			}
 		}
@@ -188,9 +187,9 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 		if len(c.Result.Trades) > 0 && g.SettleAt(sl) > timeMs {
 			continue
 		}
-		ss := s.slots[sl]
-		metered := make(map[string]market.Metered, len(ss.attest))
-		for a, r := range ss.attest {
+		ss, _ := s.slots.get(sl)
+		metered := make(map[string]market.Metered, ss.attest.len())
+		for a, r := range ss.attest.all() {
 			metered[string(a)] = market.Metered{Import: r.Import, Export: r.Export}
 		}
 		var st market.Settlement
@@ -200,7 +199,9 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 			st = market.Settlement{Slot: sl}
 		}
 		for _, tr := range st.Transfers {
-			s.balances[Account(tr.Account)] += tr.Amount
+			a := Account(tr.Account)
+			v, _ := s.balances.get(a)
+			s.balances.set(a, v+tr.Amount)
 		}
 		s.settled[sl] = newSettled(st)
 		events = append(events, SlotSettled{Slot: sl, Settlement: st})
@@ -218,40 +219,41 @@ const maxPrunePerBlock = 2048
 // entries; the rest waits for later blocks. Replays of pruned transactions fail
 // the timing rules, as their slot's windows have passed.
 func (s *state) prune(budget int) {
-	for _, sl := range slices.Sorted(maps.Keys(s.slots)) {
+	for _, sl := range slices.Sorted(s.slots.keys()) {
 		if !s.isSettled(sl) {
 			continue
 		}
-		ss := s.slots[sl]
-		for _, id := range slices.Sorted(maps.Keys(ss.orders)) {
+		ss := s.slot(sl)
+		for _, id := range slices.Sorted(ss.orders.keys()) {
 			if budget < 3 {
 				return
 			}
-			r := ss.orders[id]
+			r, _ := ss.orders.get(id)
 			if h, err := ParseHash(id); err == nil {
-				delete(s.txs, h)
+				s.txs.del(h)
 			}
 			if r.CancelTx != nil {
-				delete(s.txs, *r.CancelTx)
+				s.txs.del(*r.CancelTx)
 			}
-			delete(ss.orders, id)
+			ss.orders.del(id)
 			budget -= 3
 		}
-		for _, a := range slices.Sorted(maps.Keys(ss.attest)) {
+		for _, a := range slices.Sorted(ss.attest.keys()) {
 			if budget < 2 {
 				return
 			}
-			delete(s.txs, ss.attest[a].Tx)
-			delete(ss.attest, a)
+			r, _ := ss.attest.get(a)
+			s.txs.del(r.Tx)
+			ss.attest.del(a)
 			budget -= 2
 		}
-		delete(s.slots, sl)
+		s.slots.del(sl)
 	}
 }
 
 // due reports whether a block at timeMs would clear or settle anything.
 func (s *state) due(g *Genesis, timeMs int64) bool {
-	for sl := range s.slots {
+	for sl := range s.slots.keys() {
 		if s.isSettled(sl) {
 			continue // only pruning left, which never needs a block of its own
 		}

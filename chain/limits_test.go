@@ -75,8 +75,8 @@ func countPrefix(c *Chain, p string) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := 0
-	for k := range c.entries {
-		if strings.HasPrefix(k, p) {
+	for _, kd := range c.st.keys {
+		if strings.HasPrefix(kd.key, p) {
 			n++
 		}
 	}
@@ -91,20 +91,20 @@ func TestPruneBudget(t *testing.T) {
 		ss := st.slot(sl)
 		for i := range 10 {
 			h := Hash{byte(sl), byte(i)}
-			ss.orders[h.String()] = orderRec{Order: market.Order{ID: h.String()}}
-			st.txs[h] = txRec{Kind: TxOrder, Slot: sl}
+			ss.orders.set(h.String(), orderRec{Order: market.Order{ID: h.String()}})
+			st.txs.set(h, txRec{Kind: TxOrder, Slot: sl})
 		}
 	}
 	st.settled[5] = newSettled(market.Settlement{Slot: 5})
 	st.prune(3 * 4)
-	if got := len(st.slots[5].orders); got != 6 {
-		t.Fatalf("after one prune of budget 12: %d orders left in slot 5, want 6", got)
+	if ss, _ := st.slots.get(5); ss.orders.len() != 6 {
+		t.Fatalf("after one prune of budget 12: %d orders left in slot 5, want 6", ss.orders.len())
 	}
 	st.prune(100)
-	if _, ok := st.slots[5]; ok {
+	if st.slots.has(5) {
 		t.Fatalf("slot 5 still present after pruning")
 	}
-	if got := len(st.slots[6].orders); got != 10 || len(st.txs) != 10 {
-		t.Fatalf("unsettled slot 6 has %d orders, %d tx records; want 10, 10", got, len(st.txs))
+	if ss, _ := st.slots.get(6); ss.orders.len() != 10 || st.txs.len() != 10 {
+		t.Fatalf("unsettled slot 6 has %d orders, %d tx records; want 10, 10", ss.orders.len(), st.txs.len())
 	}
 }

@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"maps"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -202,16 +201,13 @@ func TestConcurrentReads(t *testing.T) {
 	wg.Wait()
 }
 
-// allEntries is every committed state entry, history included.
+// allEntries is every committed state entry, history included, as stored.
 func allEntries(c *Chain) map[string]entry {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	all := maps.Clone(c.entries)
-	for sl, r := range c.st.hist.cleared {
-		all["c/"+slotKey(sl)] = r.enc
-	}
-	for sl, r := range c.st.hist.settled {
-		all["d/"+slotKey(sl)] = r.enc
+	all, err := storedEntries(c)
+	if err != nil {
+		panic(err)
 	}
 	return all
 }

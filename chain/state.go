@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -39,17 +40,148 @@ import (
 //
 // <slot> is 16 hex digits of the slot with its sign bit flipped, so keys sort by slot.
 type state struct {
-	participants map[Account]admission
+	participants overlay[Account, admission]
 	tariff       Tariff
-	slots        map[unit.Slot]*slotState // slots with orders, not yet settled or not yet pruned
-	hist         *history                 // committed cleared and settled records, shared read-only
-	cleared      map[unit.Slot]clearedRec // cleared by this execution, not yet in hist
-	settled      map[unit.Slot]settledRec // settled by this execution, not yet in hist
-	balances     map[Account]unit.Money
-	txs          map[Hash]txRec
+	slots        overlay[unit.Slot, *slotState] // slots with orders, not yet settled or not yet pruned
+	hist         *history                       // committed cleared and settled records, shared read-only
+	cleared      map[unit.Slot]clearedRec       // cleared by this execution, not yet in hist
+	settled      map[unit.Slot]settledRec       // settled by this execution, not yet in hist
+	balances     overlay[Account, unit.Money]
+	txs          overlay[Hash, txRec]
 	auth         []authEpoch // by From; entries are never modified, only appended
-	votes        map[voteKey]voteRec
-	evidence     map[Offence]evidenceRec
+	authBase     int         // auth[:authBase] are the committed state's epochs
+	votes        overlay[voteKey, voteRec]
+	evidence     overlay[Offence, evidenceRec]
+	keys         []keyDigest // every entry of the committed state s derives from, sorted by key; shared, never modified
+}
+
+// Incremental state.
+//
+// A block's execution derives its state from the committed one without copying
+// it (clone): every map is an overlay whose reads fall through to the committed
+// map and whose writes are kept apart, per key. The overlays record every
+// change, because they can be changed in no other way (they have no index
+// operator), so after the block diff encodes only the entries under the keys an
+// overlay recorded, plus the few that are not maps (tariff, new authority
+// epochs, new cleared and settled records), and compares their digests with the
+// committed ones (keys) to find the entries added, changed and deleted. The
+// state hash merges that sorted diff into the committed sorted key list, Commit
+// writes only the diff, and commit folds the winning execution's changes into
+// the committed maps in place: every other execution of the same parent is
+// discarded at that moment (Chain.install). Committed overlays are frozen, so a
+// stray write to them panics rather than forking the chain silently. entries is
+// the full, from-scratch serialisation, kept for loadState's cross-check and for
+// the tests that compare the two after every block.
+
+// overlay is a map that an execution changes without copying it: reads fall
+// through to base, the committed map (shared by every execution of the same
+// parent), and writes go to delta, so delta's keys are all those whose value
+// may differ from base's. The zero value is an empty map.
+type overlay[K comparable, V any] struct {
+	base   map[K]V
+	delta  map[K]pending[V]
+	n      int  // number of keys
+	frozen bool // committed: base is shared, writes panic
+}
+
+// pending is a write of an overlay: a new value, or a deletion.
+type pending[V any] struct {
+	v   V
+	del bool
+}
+
+func (m *overlay[K, V]) get(k K) (V, bool) {
+	if p, ok := m.delta[k]; ok {
+		return p.v, !p.del
+	}
+	v, ok := m.base[k]
+	return v, ok
+}
+
+func (m *overlay[K, V]) has(k K) bool { _, ok := m.get(k); return ok }
+
+func (m *overlay[K, V]) len() int { return m.n }
+
+func (m *overlay[K, V]) writable() {
+	if m.frozen {
+		panic("chain: write to the committed state")
+	}
+	if m.delta == nil {
+		m.delta = map[K]pending[V]{}
+	}
+}
+
+func (m *overlay[K, V]) set(k K, v V) {
+	m.writable()
+	if !m.has(k) {
+		m.n++
+	}
+	m.delta[k] = pending[V]{v: v}
+}
+
+func (m *overlay[K, V]) del(k K) {
+	m.writable()
+	if !m.has(k) {
+		return
+	}
+	m.n--
+	if _, committed := m.base[k]; committed {
+		m.delta[k] = pending[V]{del: true}
+	} else {
+		delete(m.delta, k)
+	}
+}
+
+// all yields every key and value, in no particular order.
+func (m *overlay[K, V]) all() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for k, v := range m.base {
+			if _, changed := m.delta[k]; !changed && !yield(k, v) {
+				return
+			}
+		}
+		for k, p := range m.delta {
+			if !p.del && !yield(k, p.v) {
+				return
+			}
+		}
+	}
+}
+
+// keys yields every key, in no particular order.
+func (m *overlay[K, V]) keys() iter.Seq[K] {
+	return func(yield func(K) bool) {
+		for k := range m.all() {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// derive returns an empty overlay over m's map; m must be committed.
+func (m *overlay[K, V]) derive() overlay[K, V] {
+	if !m.frozen {
+		panic("chain: state derived from an uncommitted state")
+	}
+	return overlay[K, V]{base: m.base, n: m.n}
+}
+
+// fold writes m's changes into its base map, in place, and freezes m. Other
+// overlays over the same base see the change: they must be discarded.
+func (m *overlay[K, V]) fold() {
+	if m.base == nil {
+		m.base = make(map[K]V, len(m.delta))
+	}
+	for k, p := range m.delta {
+		if p.del {
+			delete(m.base, k)
+		} else {
+			m.base[k] = p.v
+		}
+	}
+	m.delta = nil
+	m.frozen = true
 }
 
 type admission struct {
@@ -57,10 +189,16 @@ type admission struct {
 	Height uint64 `json:"height"` // 0 = genesis
 }
 
+// slotState is a slot's orders and attestations. A committed slot is frozen;
+// an execution that changes it derives its own (see state.slot), whose
+// overlays lie over the committed slot's maps.
 type slotState struct {
-	orders map[string]orderRec // by order id
-	attest map[Account]attestRec
+	orders overlay[string, orderRec] // by order id
+	attest overlay[Account, attestRec]
+	parent *slotState // the committed slot this one derives from; nil if new
 }
+
+func (ss *slotState) committed() bool { return ss.orders.frozen }
 
 type orderRec struct {
 	Order     market.Order `json:"order"`
@@ -105,66 +243,47 @@ func newSettled(st market.Settlement) settledRec {
 	return settledRec{st: st, enc: newEntry(mustJSON(st))}
 }
 
+// keyDigest is a state key and the digest of its value.
+type keyDigest struct {
+	key string
+	d   Hash
+}
+
+// keyChange is a state entry a block added or changed (del false), or deleted.
+type keyChange struct {
+	key string
+	e   entry
+	del bool
+}
+
 // history holds the cleared and settled records of committed blocks. They never
 // change once written, so every execution shares the committed history
 // read-only and keeps its own new records in state.cleared and state.settled;
-// Chain.install absorbs them when the block commits. keys lists the history's
-// entries sorted, so the state hash merges them with the other entries without
-// rebuilding or re-sorting them every block.
+// state.commit absorbs them.
 type history struct {
 	cleared                  map[unit.Slot]clearedRec
 	settled                  map[unit.Slot]settledRec
-	keys                     []histKey
 	lastCleared, lastSettled unit.Slot // -1 = none
-}
-
-type histKey struct {
-	key string
-	d   Hash
 }
 
 func newHistory() *history {
 	return &history{cleared: map[unit.Slot]clearedRec{}, settled: map[unit.Slot]settledRec{}, lastCleared: -1, lastSettled: -1}
 }
 
-// absorb moves s's new cleared and settled records into h and removes their
-// entries from entries (which may be nil).
-func (h *history) absorb(s *state, entries map[string]entry) {
-	if len(s.cleared)+len(s.settled) == 0 {
-		return
-	}
-	adds := make([]histKey, 0, len(s.cleared)+len(s.settled))
+// absorb moves s's new cleared and settled records into h.
+func (h *history) absorb(s *state) {
 	for sl, r := range s.cleared {
-		k := "c/" + slotKey(sl)
 		h.cleared[sl] = r
-		adds = append(adds, histKey{k, r.enc.d})
-		delete(entries, k)
 		if h.lastCleared == -1 || sl > h.lastCleared {
 			h.lastCleared = sl
 		}
 	}
 	for sl, r := range s.settled {
-		k := "d/" + slotKey(sl)
 		h.settled[sl] = r
-		adds = append(adds, histKey{k, r.enc.d})
-		delete(entries, k)
 		if h.lastSettled == -1 || sl > h.lastSettled {
 			h.lastSettled = sl
 		}
 	}
-	slices.SortFunc(adds, func(a, b histKey) int { return strings.Compare(a.key, b.key) })
-	merged := make([]histKey, 0, len(h.keys)+len(adds))
-	i, j := 0, 0
-	for i < len(h.keys) || j < len(adds) {
-		if j == len(adds) || i < len(h.keys) && h.keys[i].key < adds[j].key {
-			merged = append(merged, h.keys[i])
-			i++
-		} else {
-			merged = append(merged, adds[j])
-			j++
-		}
-	}
-	h.keys = merged
 	s.cleared = map[unit.Slot]clearedRec{}
 	s.settled = map[unit.Slot]settledRec{}
 }
@@ -194,55 +313,85 @@ type txRec struct {
 	Slot   unit.Slot `json:"slot"` // order, cancel, attest: the slot it is pruned with
 }
 
+// newState is the genesis state, uncommitted: all its entries are new.
 func newState(g Genesis) *state {
 	s := &state{
-		participants: map[Account]admission{},
-		tariff:       Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
-		slots:        map[unit.Slot]*slotState{},
-		hist:         newHistory(),
-		cleared:      map[unit.Slot]clearedRec{},
-		settled:      map[unit.Slot]settledRec{},
-		balances:     map[Account]unit.Money{},
-		txs:          map[Hash]txRec{},
-		auth:         []authEpoch{{From: 0, Set: slices.Sorted(slices.Values(g.Authorities))}},
-		votes:        map[voteKey]voteRec{},
-		evidence:     map[Offence]evidenceRec{},
+		tariff:   Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
+		hist:     newHistory(),
+		cleared:  map[unit.Slot]clearedRec{},
+		settled:  map[unit.Slot]settledRec{},
+		auth:     []authEpoch{{From: 0, Set: slices.Sorted(slices.Values(g.Authorities))}},
+		authBase: 0,
 	}
 	for _, p := range g.Participants {
-		s.participants[p] = admission{}
+		s.participants.set(p, admission{})
 	}
 	return s
 }
 
-// clone returns a copy that shares nothing mutable with s but the history, which
-// executions only read. Results and settlements are never mutated after they
-// are stored, so they are shared.
+// clone derives the state of a new execution from the committed state s,
+// sharing all of it: the overlays keep the execution's changes apart (see
+// overlay). It costs nothing in the size of the state.
 func (s *state) clone() *state {
-	c := &state{
-		participants: maps.Clone(s.participants),
+	if len(s.cleared)+len(s.settled) != 0 {
+		panic("chain: state derived from an uncommitted state")
+	}
+	return &state{
+		participants: s.participants.derive(),
 		tariff:       s.tariff,
+		slots:        s.slots.derive(),
 		hist:         s.hist,
-		slots:        make(map[unit.Slot]*slotState, len(s.slots)),
-		cleared:      maps.Clone(s.cleared),
-		settled:      maps.Clone(s.settled),
-		balances:     maps.Clone(s.balances),
-		txs:          maps.Clone(s.txs),
+		cleared:      map[unit.Slot]clearedRec{},
+		settled:      map[unit.Slot]settledRec{},
+		balances:     s.balances.derive(),
+		txs:          s.txs.derive(),
 		auth:         slices.Clip(s.auth), // an append copies
-		votes:        maps.Clone(s.votes),
-		evidence:     maps.Clone(s.evidence),
+		authBase:     len(s.auth),
+		votes:        s.votes.derive(),
+		evidence:     s.evidence.derive(),
+		keys:         s.keys,
 	}
-	for k, v := range s.slots {
-		c.slots[k] = &slotState{orders: maps.Clone(v.orders), attest: maps.Clone(v.attest)}
-	}
-	return c
 }
 
-func (s *state) slot(sl unit.Slot) *slotState {
-	ss := s.slots[sl]
-	if ss == nil {
-		ss = &slotState{orders: map[string]orderRec{}, attest: map[Account]attestRec{}}
-		s.slots[sl] = ss
+// commit makes s committed, given its diff (s.diff()): the diff joins the
+// sorted key list, every overlay folds its changes into the committed maps in
+// place and freezes, and the new cleared and settled records join the history
+// (also in place). Every other state derived from the same parent must be
+// discarded.
+func (s *state) commit(diff []keyChange) {
+	keys := make([]keyDigest, 0, len(s.keys)+len(diff))
+	merge(s.keys, diff, func(k string, d *Hash) { keys = append(keys, keyDigest{k, *d}) })
+	s.keys = keys
+	for _, p := range s.slots.delta {
+		if !p.del {
+			p.v.orders.fold()
+			p.v.attest.fold()
+			p.v.parent = nil
+		}
 	}
+	s.slots.fold()
+	s.participants.fold()
+	s.balances.fold()
+	s.txs.fold()
+	s.votes.fold()
+	s.evidence.fold()
+	s.hist.absorb(s)
+	s.authBase = len(s.auth)
+}
+
+// slot returns slot sl for writing, creating it if absent. A committed slot is
+// never written: the first write of an execution derives one of its own.
+// Readers use s.slots.get.
+func (s *state) slot(sl unit.Slot) *slotState {
+	old, ok := s.slots.get(sl)
+	if ok && !old.committed() {
+		return old
+	}
+	ss := &slotState{}
+	if ok {
+		ss = &slotState{orders: old.orders.derive(), attest: old.attest.derive(), parent: old}
+	}
+	s.slots.set(sl, ss)
 	return ss
 }
 
@@ -263,101 +412,224 @@ func parseSlotKey(k string) (unit.Slot, error) {
 	return unit.Slot(binary.BigEndian.Uint64(b) ^ (1 << 63)), nil
 }
 
-// entries serialises s into its key/value entries, except the committed history
-// (see history; stateHash merges it in). New cleared and settled records reuse
-// the entry made when they were created.
+// entries serialises all of s into its key/value entries from scratch, the
+// committed history included. Blocks use diff instead; entries is the
+// reference it is checked against (loadState, tests).
 func (s *state) entries() map[string]entry {
-	m := make(map[string]entry, len(s.participants)+len(s.balances)+len(s.txs)+2*len(s.cleared)+1)
+	m := make(map[string]entry, s.participants.len()+s.balances.len()+s.txs.len()+len(s.hist.cleared)+len(s.hist.settled)+1)
 	put := func(k string, v any) { m[k] = newEntry(mustJSON(v)) }
-	for a, r := range s.participants {
+	for a, r := range s.participants.all() {
 		put("a/"+string(a), r)
 	}
-	for a, v := range s.balances {
+	for a, v := range s.balances.all() {
 		if v != 0 {
 			put("b/"+string(a), int64(v))
 		}
 	}
-	for sl, r := range s.cleared {
-		m["c/"+slotKey(sl)] = r.enc
+	for _, cl := range []map[unit.Slot]clearedRec{s.hist.cleared, s.cleared} {
+		for sl, r := range cl {
+			m["c/"+slotKey(sl)] = r.enc
+		}
 	}
-	for sl, r := range s.settled {
-		m["d/"+slotKey(sl)] = r.enc
+	for _, st := range []map[unit.Slot]settledRec{s.hist.settled, s.settled} {
+		for sl, r := range st {
+			m["d/"+slotKey(sl)] = r.enc
+		}
 	}
-	for sl, ss := range s.slots {
+	for sl, ss := range s.slots.all() {
 		k := slotKey(sl)
-		for id, o := range ss.orders {
+		for id, o := range ss.orders.all() {
 			put("o/"+k+"/"+id, o)
 		}
-		for a, r := range ss.attest {
+		for a, r := range ss.attest.all() {
 			put("s/"+k+"/"+string(a), r)
 		}
 	}
-	for h, r := range s.txs {
+	for h, r := range s.txs.all() {
 		put("t/"+h.String(), r)
 	}
 	for _, e := range s.auth {
 		put(authKey(e.From), authEntry{Set: e.Set})
 	}
-	for vk, r := range s.votes {
+	for vk, r := range s.votes.all() {
 		put(vk.key(), r)
 	}
-	for o, r := range s.evidence {
+	for o, r := range s.evidence.all() {
 		put(offenceKey(o), r)
 	}
 	put("y", s.tariff)
 	return m
 }
 
-// stateHash is SHA-256 over all entries (the history's and m's) in key order,
-// each written as uvarint(len key), key, SHA-256(value). Hashing value digests
-// rather than values keeps the per-block cost small as settled history grows:
-// the history's digests and order are kept, only m is sorted.
-func stateHash(hist []histKey, m map[string]entry) Hash {
-	keys := slices.Sorted(maps.Keys(m))
-	d := sha256.New()
-	d.Write([]byte("gridmesh/state/v1\n"))
-	var n [binary.MaxVarintLen64]byte
-	write := func(k string, digest *Hash) {
-		d.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
-		d.Write([]byte(k))
-		d.Write(digest[:])
+// diff returns the entries that s added, changed or deleted since the
+// committed state it derives from (s.keys), sorted by key. It encodes only the
+// entries under keys its overlays recorded a write for, the tariff, the new
+// authority epochs and the new cleared and settled records; an entry whose
+// digest did not change is left out.
+func (s *state) diff() []keyChange {
+	out := map[string]*entry{} // nil: no entry under the key
+	put := func(k string, v any, present bool) {
+		if !present {
+			out[k] = nil
+			return
+		}
+		e := newEntry(mustJSON(v))
+		out[k] = &e
 	}
-	i, j := 0, 0
-	for i < len(hist) || j < len(keys) {
-		switch {
-		case j == len(keys) || i < len(hist) && hist[i].key < keys[j]:
-			write(hist[i].key, &hist[i].d)
-			i++
-		case i < len(hist) && hist[i].key == keys[j]:
-			i++ // cannot happen (history records are never re-added); m wins
-		default:
-			e := m[keys[j]]
-			write(keys[j], &e.d)
-			j++
+	for a := range s.participants.delta {
+		r, ok := s.participants.get(a)
+		put("a/"+string(a), r, ok)
+	}
+	for a := range s.balances.delta {
+		v, ok := s.balances.get(a)
+		put("b/"+string(a), int64(v), ok && v != 0)
+	}
+	for sl, r := range s.cleared {
+		out["c/"+slotKey(sl)] = &r.enc
+	}
+	for sl, r := range s.settled {
+		out["d/"+slotKey(sl)] = &r.enc
+	}
+	for sl, p := range s.slots.delta {
+		old, nw, k := s.slots.base[sl], p.v, slotKey(sl) // nw is nil if deleted
+		order := func(id string) {
+			var r orderRec
+			ok := false
+			if nw != nil {
+				r, ok = nw.orders.get(id)
+			}
+			put("o/"+k+"/"+id, r, ok)
+		}
+		attest := func(a Account) {
+			var r attestRec
+			ok := false
+			if nw != nil {
+				r, ok = nw.attest.get(a)
+			}
+			put("s/"+k+"/"+string(a), r, ok)
+		}
+		if nw != nil && old != nil && nw.parent == old {
+			// Derived from the committed slot: its overlays know what changed.
+			for id := range nw.orders.delta {
+				order(id)
+			}
+			for a := range nw.attest.delta {
+				attest(a)
+			}
+			continue
+		}
+		// Deleted, new, or replaced: every key of the old and the new slot.
+		for _, ss := range []*slotState{old, nw} {
+			if ss == nil {
+				continue
+			}
+			for id := range ss.orders.keys() {
+				order(id)
+			}
+			for a := range ss.attest.keys() {
+				attest(a)
+			}
 		}
 	}
+	for h := range s.txs.delta {
+		r, ok := s.txs.get(h)
+		put("t/"+h.String(), r, ok)
+	}
+	for _, e := range s.auth[s.authBase:] {
+		put(authKey(e.From), authEntry{Set: e.Set}, true)
+	}
+	for vk := range s.votes.delta {
+		r, ok := s.votes.get(vk)
+		put(vk.key(), r, ok)
+	}
+	for o := range s.evidence.delta {
+		r, ok := s.evidence.get(o)
+		put(offenceKey(o), r, ok)
+	}
+	put("y", s.tariff, true)
+
+	diff := make([]keyChange, 0, len(out))
+	for k, e := range out {
+		i, found := slices.BinarySearchFunc(s.keys, k, func(kd keyDigest, k string) int { return strings.Compare(kd.key, k) })
+		switch {
+		case e == nil && found:
+			diff = append(diff, keyChange{key: k, del: true})
+		case e != nil && (!found || s.keys[i].d != e.d):
+			diff = append(diff, keyChange{key: k, e: *e})
+		}
+	}
+	slices.SortFunc(diff, func(a, b keyChange) int { return strings.Compare(a.key, b.key) })
+	return diff
+}
+
+// merge calls f with every entry of the committed keys with diff applied, in
+// key order. keys and diff are sorted; diff deletes only keys that exist.
+func merge(keys []keyDigest, diff []keyChange, f func(k string, d *Hash)) {
+	i, j := 0, 0
+	for i < len(keys) || j < len(diff) {
+		switch {
+		case j == len(diff) || i < len(keys) && keys[i].key < diff[j].key:
+			f(keys[i].key, &keys[i].d)
+			i++
+			continue
+		case i < len(keys) && keys[i].key == diff[j].key:
+			i++ // changed or deleted
+		}
+		if !diff[j].del {
+			f(diff[j].key, &diff[j].e.d)
+		}
+		j++
+	}
+}
+
+// hashDiff is the state hash of the committed keys with diff applied: SHA-256
+// over all entries in key order, each written as uvarint(len key), key,
+// SHA-256(value). Hashing value digests rather than values keeps the per-block
+// cost small; the committed key list is kept sorted, so only the diff is sorted.
+func hashDiff(keys []keyDigest, diff []keyChange) Hash {
+	d := sha256.New()
+	buf := make([]byte, 0, 8<<10)
+	buf = append(buf, "gridmesh/state/v1\n"...)
+	merge(keys, diff, func(k string, digest *Hash) {
+		if len(buf) > 7<<10 {
+			d.Write(buf)
+			buf = buf[:0]
+		}
+		buf = binary.AppendUvarint(buf, uint64(len(k)))
+		buf = append(buf, k...)
+		buf = append(buf, digest[:]...)
+	})
+	d.Write(buf)
 	var h Hash
 	d.Sum(h[:0])
 	return h
 }
 
-// hash is the state hash of s given its entries.
-func (s *state) hash(entries map[string]entry) Hash { return stateHash(s.hist.keys, entries) }
+// stateHash is the state hash, from scratch, of the committed keys with all
+// of m's entries added (or replacing theirs).
+func stateHash(keys []keyDigest, m map[string]entry) Hash { return hashDiff(keys, changesOf(m)) }
+
+// changesOf is m's entries as additions, sorted by key.
+func changesOf(m map[string]entry) []keyChange {
+	diff := make([]keyChange, 0, len(m))
+	for k, e := range m {
+		diff = append(diff, keyChange{key: k, e: e})
+	}
+	slices.SortFunc(diff, func(a, b keyChange) int { return strings.Compare(a.key, b.key) })
+	return diff
+}
+
+// hash is the state hash of s given its diff.
+func (s *state) hash(diff []keyChange) Hash { return hashDiff(s.keys, diff) }
 
 // loadState rebuilds a state from all its entries and checks that it serialises
-// back to exactly the same entries (so no entry was damaged or left over). Its
-// cleared and settled records are new (not yet in its history).
+// back to exactly the same entries (so no entry was damaged or left over). It
+// is uncommitted: all its entries are new (commit it with changesOf(m)).
 func loadState(m map[string]entry) (*state, error) {
 	s := &state{
-		participants: map[Account]admission{},
-		hist:         newHistory(),
-		slots:        map[unit.Slot]*slotState{},
-		cleared:      map[unit.Slot]clearedRec{},
-		settled:      map[unit.Slot]settledRec{},
-		balances:     map[Account]unit.Money{},
-		txs:          map[Hash]txRec{},
-		votes:        map[voteKey]voteRec{},
-		evidence:     map[Offence]evidenceRec{},
+		hist:    newHistory(),
+		cleared: map[unit.Slot]clearedRec{},
+		settled: map[unit.Slot]settledRec{},
 	}
 	haveTariff := false
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -392,13 +664,13 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		if err := dec(&r); err != nil {
 			return err
 		}
-		s.participants[Account(rest)] = r
+		s.participants.set(Account(rest), r)
 	case "b":
 		var x int64
 		if err := dec(&x); err != nil {
 			return err
 		}
-		s.balances[Account(rest)] = unit.Money(x)
+		s.balances.set(Account(rest), unit.Money(x))
 	case "c", "d":
 		sl, err := parseSlotKey(rest)
 		if err != nil {
@@ -438,13 +710,13 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			if err := dec(&r); err != nil {
 				return err
 			}
-			s.slot(sl).orders[id] = r
+			s.slot(sl).orders.set(id, r)
 		} else {
 			var r attestRec
 			if err := dec(&r); err != nil {
 				return err
 			}
-			s.slot(sl).attest[Account(id)] = r
+			s.slot(sl).attest.set(Account(id), r)
 		}
 	case "t":
 		h, err := ParseHash(rest)
@@ -455,7 +727,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		if err := dec(&r); err != nil {
 			return err
 		}
-		s.txs[h] = r
+		s.txs.set(h, r)
 	case "e":
 		o, err := parseOffenceKey(rest)
 		if err != nil {
@@ -465,7 +737,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		if err := dec(&r); err != nil {
 			return err
 		}
-		s.evidence[o] = r
+		s.evidence.set(o, r)
 	case "u":
 		from, err := parseHex(rest, 8)
 		if err != nil {
@@ -486,7 +758,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		if err := dec(&r); err != nil {
 			return err
 		}
-		s.votes[vk] = r
+		s.votes.set(vk, r)
 	case "y":
 		if rest != "" {
 			return fmt.Errorf("unknown key")
