@@ -164,6 +164,30 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// plainPrefix returns how many leading bytes of s are plain, looking at eight
+// bytes at a time (accounts and chain ids are plain throughout).
+func plainPrefix[S string | []byte](s S) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// With no byte of w at or above 0x80, (v-lo)&^v&hi is non-zero exactly
+		// when some byte of v is zero, and (w-n*lo)&^w&hi when some byte is below n.
+		zero := func(v uint64) uint64 { return (v - lo) &^ v & hi }
+		if w&hi != 0 || (w-lo*' ')&^w&hi|zero(w^(lo*'"'))|zero(w^(lo*'\\'))|
+			zero(w^(lo*'<'))|zero(w^(lo*'>'))|zero(w^(lo*'&')) != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || !plain[c] {
+			break
+		}
+	}
+	return i
+}
+
 // appendString writes s as encoding/json writes a string with HTML escaping (the
 // json.Marshal default): \" \\ \b \f \n \r \t, other control bytes and < > & as
 // \u00xx, U+2028 and U+2029 as \u2028 and \u2029, each invalid UTF-8 byte as
@@ -171,7 +195,7 @@ const hexDigits = "0123456789abcdef"
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plainPrefix(s); i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
 			if plain[c] {
 				i++
@@ -334,17 +358,12 @@ func (p *parser) string() (string, error) {
 	}
 	p.i++
 	b, start := p.b, p.i
-	for i := start; i < len(b); i++ {
-		c := b[i]
-		if c == '"' {
-			p.i = i + 1
-			return string(b[start:i]), nil
-		}
-		if c >= utf8.RuneSelf || !plain[c] {
-			return p.stringSlow(start, i)
-		}
+	i := start + plainPrefix(b[start:])
+	if i < len(b) && b[i] == '"' {
+		p.i = i + 1
+		return string(b[start:i]), nil
 	}
-	return "", p.failAt(len(b), "the end of a string")
+	return p.stringSlow(start, i)
 }
 
 // stringSlow continues string after the plain prefix b[start:i].
