@@ -78,8 +78,23 @@ func checkDiff(t *testing.T, what string, got, want []keyChange) {
 	}
 }
 
-// checkKeys fails unless the committed state's sorted key list is its
-// from-scratch entries, and returns those entries.
+// keyDigest is a state key and the digest of its value.
+type keyDigest struct {
+	key string
+	d   Hash
+}
+
+// listOf is the entries of l, in order.
+func listOf(l *keyList) []keyDigest {
+	out := make([]keyDigest, l.len())
+	for i := range out {
+		out[i] = keyDigest{string(l.key(i)), l.digest(i)}
+	}
+	return out
+}
+
+// checkKeys fails unless the committed state's key list is the one built from
+// its from-scratch entries, and returns those entries.
 func checkKeys(t *testing.T, what string, st *state) map[string]entry {
 	t.Helper()
 	full := st.entries()
@@ -87,13 +102,17 @@ func checkKeys(t *testing.T, what string, st *state) map[string]entry {
 	for _, k := range slices.Sorted(maps.Keys(full)) {
 		want = append(want, keyDigest{k, full[k].d})
 	}
-	if !slices.Equal(st.keys, want) {
-		n := min(len(st.keys), len(want))
+	if got := listOf(st.keys); !slices.Equal(got, want) {
+		n := min(len(got), len(want))
 		i := 0
-		for i < n && st.keys[i] == want[i] {
+		for i < n && got[i] == want[i] {
 			i++
 		}
-		t.Fatalf("%s: committed key list has %d keys, from scratch %d; first difference at %d", what, len(st.keys), len(want), i)
+		t.Fatalf("%s: committed key list has %d keys, from scratch %d; first difference at %d", what, len(got), len(want), i)
+	}
+	scratch := mergeKeys(nil, changesOf(full))
+	if !bytes.Equal(st.keys.stream, scratch.stream) || !slices.Equal(st.keys.offs, scratch.offs) {
+		t.Fatalf("%s: committed key list's records differ from those built from scratch", what)
 	}
 	return full
 }

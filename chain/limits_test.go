@@ -75,7 +75,7 @@ func countPrefix(c *Chain, p string) int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := 0
-	for _, kd := range c.st.keys {
+	for _, kd := range listOf(c.st.keys) {
 		if strings.HasPrefix(kd.key, p) {
 			n++
 		}

@@ -52,7 +52,7 @@ type state struct {
 	authBase     int         // auth[:authBase] are the committed state's epochs
 	votes        overlay[voteKey, voteRec]
 	evidence     overlay[Offence, evidenceRec]
-	keys         []keyDigest // every entry of the committed state s derives from, sorted by key; shared, never modified
+	keys         *keyList // the entries of the committed state s derives from; shared, never modified
 }
 
 // Incremental state.
@@ -243,10 +243,53 @@ func newSettled(st market.Settlement) settledRec {
 	return settledRec{st: st, enc: newEntry(mustJSON(st))}
 }
 
-// keyDigest is a state key and the digest of its value.
-type keyDigest struct {
-	key string
-	d   Hash
+// keyList is the committed state's entries in key order, as the state hash
+// reads them: record i is uvarint(len key), key, SHA-256(value), and the
+// records lie back to back in stream, so that hashing a stretch of unchanged
+// entries is one Write and merging a block's diff in copies stretches. It is
+// shared and never modified; nil is the empty list.
+type keyList struct {
+	stream []byte
+	offs   []int // record i is stream[offs[i]:offs[i+1]]; len(offs) = entries + 1
+}
+
+func (l *keyList) len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.offs) - 1
+}
+
+func (l *keyList) key(i int) []byte {
+	r := l.stream[l.offs[i]:l.offs[i+1]]
+	n, w := binary.Uvarint(r)
+	return r[w : w+int(n)]
+}
+
+func (l *keyList) digest(i int) Hash {
+	return Hash(l.stream[l.offs[i+1]-len(Hash{}) : l.offs[i+1]])
+}
+
+// search returns the first index from lo on whose key is not below k, and
+// whether its key is k.
+func (l *keyList) search(lo int, k string) (int, bool) {
+	i, j := lo, l.len()
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if string(l.key(h)) < k {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i, i < l.len() && string(l.key(i)) == k
+}
+
+// appendRecord appends the state hash's record of an entry to b.
+func appendRecord(b []byte, k string, d *Hash) []byte {
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	b = append(b, k...)
+	return append(b, d[:]...)
 }
 
 // keyChange is a state entry a block added or changed (del false), or deleted.
@@ -359,9 +402,7 @@ func (s *state) clone() *state {
 // (also in place). Every other state derived from the same parent must be
 // discarded.
 func (s *state) commit(diff []keyChange) {
-	keys := make([]keyDigest, 0, len(s.keys)+len(diff))
-	merge(s.keys, diff, func(k string, d *Hash) { keys = append(keys, keyDigest{k, *d}) })
-	s.keys = keys
+	s.keys = mergeKeys(s.keys, diff)
 	for _, p := range s.slots.delta {
 		if !p.del {
 			p.v.orders.fold()
@@ -550,11 +591,11 @@ func (s *state) diff() []keyChange {
 
 	diff := make([]keyChange, 0, len(out))
 	for k, e := range out {
-		i, found := slices.BinarySearchFunc(s.keys, k, func(kd keyDigest, k string) int { return strings.Compare(kd.key, k) })
+		i, found := s.keys.search(0, k)
 		switch {
 		case e == nil && found:
 			diff = append(diff, keyChange{key: k, del: true})
-		case e != nil && (!found || s.keys[i].d != e.d):
+		case e != nil && (!found || s.keys.digest(i) != e.d):
 			diff = append(diff, keyChange{key: k, e: *e})
 		}
 	}
@@ -562,44 +603,72 @@ func (s *state) diff() []keyChange {
 	return diff
 }
 
-// merge calls f with every entry of the committed keys with diff applied, in
-// key order. keys and diff are sorted; diff deletes only keys that exist.
-func merge(keys []keyDigest, diff []keyChange, f func(k string, d *Hash)) {
-	i, j := 0, 0
-	for i < len(keys) || j < len(diff) {
-		switch {
-		case j == len(diff) || i < len(keys) && keys[i].key < diff[j].key:
-			f(keys[i].key, &keys[i].d)
-			i++
-			continue
-		case i < len(keys) && keys[i].key == diff[j].key:
+// merge walks the committed entries with diff applied, in key order: run
+// gets each stretch [a, b) of unchanged committed entries, one each added or
+// changed entry. diff is sorted and deletes only keys that exist. Each diff
+// key is found by binary search, so the walk itself costs
+// O(len(diff) log l.len()).
+func merge(l *keyList, diff []keyChange, run func(a, b int), one func(*keyChange)) {
+	i := 0
+	for j := range diff {
+		ch := &diff[j]
+		n, found := l.search(i, ch.key)
+		if n > i {
+			run(i, n)
+		}
+		i = n
+		if found {
 			i++ // changed or deleted
 		}
-		if !diff[j].del {
-			f(diff[j].key, &diff[j].e.d)
+		if !ch.del {
+			one(ch)
 		}
-		j++
+	}
+	if i < l.len() {
+		run(i, l.len())
 	}
 }
 
-// hashDiff is the state hash of the committed keys with diff applied: SHA-256
-// over all entries in key order, each written as uvarint(len key), key,
-// SHA-256(value). Hashing value digests rather than values keeps the per-block
-// cost small; the committed key list is kept sorted, so only the diff is sorted.
-func hashDiff(keys []keyDigest, diff []keyChange) Hash {
+// mergeKeys is the key list of l with diff applied.
+func mergeKeys(l *keyList, diff []keyChange) *keyList {
+	size := 0
+	if l != nil {
+		size = len(l.stream)
+	}
+	for _, ch := range diff {
+		size += binary.MaxVarintLen64 + len(ch.key) + len(Hash{})
+	}
+	out := &keyList{stream: make([]byte, 0, size), offs: make([]int, 0, l.len()+len(diff)+1)}
+	merge(l, diff,
+		func(a, b int) {
+			shift := len(out.stream) - l.offs[a]
+			out.stream = append(out.stream, l.stream[l.offs[a]:l.offs[b]]...)
+			for _, o := range l.offs[a:b] {
+				out.offs = append(out.offs, o+shift)
+			}
+		},
+		func(ch *keyChange) {
+			out.offs = append(out.offs, len(out.stream))
+			out.stream = appendRecord(out.stream, ch.key, &ch.e.d)
+		})
+	out.offs = append(out.offs, len(out.stream))
+	return out
+}
+
+// hashDiff is the state hash of the committed entries l with diff applied:
+// SHA-256 over all entries in key order, each written as uvarint(len key),
+// key, SHA-256(value). Hashing value digests rather than values keeps the
+// per-block cost small, and the committed records are hashed as they lie.
+func hashDiff(l *keyList, diff []keyChange) Hash {
 	d := sha256.New()
-	buf := make([]byte, 0, 8<<10)
-	buf = append(buf, "gridmesh/state/v1\n"...)
-	merge(keys, diff, func(k string, digest *Hash) {
-		if len(buf) > 7<<10 {
-			d.Write(buf)
-			buf = buf[:0]
-		}
-		buf = binary.AppendUvarint(buf, uint64(len(k)))
-		buf = append(buf, k...)
-		buf = append(buf, digest[:]...)
-	})
-	d.Write(buf)
+	d.Write([]byte("gridmesh/state/v1\n"))
+	var rec []byte
+	merge(l, diff,
+		func(a, b int) { d.Write(l.stream[l.offs[a]:l.offs[b]]) },
+		func(ch *keyChange) {
+			rec = appendRecord(rec[:0], ch.key, &ch.e.d)
+			d.Write(rec)
+		})
 	var h Hash
 	d.Sum(h[:0])
 	return h
@@ -607,7 +676,7 @@ func hashDiff(keys []keyDigest, diff []keyChange) Hash {
 
 // stateHash is the state hash, from scratch, of the committed keys with all
 // of m's entries added (or replacing theirs).
-func stateHash(keys []keyDigest, m map[string]entry) Hash { return hashDiff(keys, changesOf(m)) }
+func stateHash(keys *keyList, m map[string]entry) Hash { return hashDiff(keys, changesOf(m)) }
 
 // changesOf is m's entries as additions, sorted by key.
 func changesOf(m map[string]entry) []keyChange {
