@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
@@ -161,5 +162,76 @@ func TestAuthorityVotedIn(t *testing.T) {
 	})
 	if st := newcomer.Status(); st.Authorities != 5 || !st.Voting {
 		t.Errorf("the newcomer's status says authorities %d, voting %v; want 5, true", st.Authorities, st.Voting)
+	}
+}
+
+// Two of four authorities lose every consensus message gossip brings them: the
+// other two cannot decide alone, so blocks are made only because the two ask
+// their peers for the messages of a round that makes no progress (votes.go).
+func TestMissingVotesRequested(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = 1, 4
+	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*Node
+	for i, p := range paths[:4] {
+		n, err := Load(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i >= 2 {
+			n.dropVote = func(consensus.Message) bool { return true }
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("node stopped with %v", err)
+			}
+		})
+		nodes = append(nodes, n)
+	}
+	waitFor(t, "the authorities to connect", 30*time.Second, func() bool { return len(nodes[0].host.Peers()) >= 3 })
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := nodes[0]
+	start := a.Status().Height
+	nonce := uint64(0)
+	waitFor(t, "three blocks decided with two lossy authorities", 90*time.Second, func() bool {
+		// An order now and then gives the authorities work.
+		nonce++
+		open := a.Status().OpenSlots
+		if len(open) == 0 {
+			return false
+		}
+		slot := open[len(open)-1]
+		tx := chain.Tx{ChainID: a.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
+			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: a.gen.Tariff.Floor}}
+		tx.Sign(key)
+		a.mu.RLock()
+		ok := a.chain.CheckTx(tx, time.Now().UnixMilli()) == nil
+		a.mu.RUnlock()
+		if ok {
+			_ = a.publishTx(tx.Encode())
+			a.txIn <- tx
+		}
+		if nonce%20 == 0 {
+			t.Logf("height %d, votes fetched %d %d", a.Status().Height, nodes[2].Status().VotesFetched, nodes[3].Status().VotesFetched)
+		}
+		return a.Status().Height >= start+3
+	})
+	for _, n := range nodes[2:] {
+		if got := n.Status().VotesFetched; got == 0 {
+			t.Errorf("%s: votes_fetched = 0; the blocks cannot have been decided without it", n.cfg.Node.Name)
+		}
 	}
 }

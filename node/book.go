@@ -25,11 +25,10 @@ import (
 //
 // at most maxBookBytes long, oldest first.
 const (
-	bookProto      = "book/1"
-	maxBookTxs     = 8192
-	maxBookBytes   = 4 << 20
-	bookTimeout    = 5 * time.Second
-	bookConcurrent = 4 // book requests served at once
+	bookProto    = "book/1"
+	maxBookTxs   = 8192
+	maxBookBytes = 4 << 20
+	bookTimeout  = 5 * time.Second
 )
 
 // serveBook answers a book request with this node's mempool, oldest first.

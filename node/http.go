@@ -35,9 +35,10 @@ type Status struct {
 	Rejected     int64       `json:"gossip_rejected"`
 	ClockSynced  bool        `json:"clock_synced"`
 	Evidence     int64       `json:"evidence"`
-	PendingTxs   int         `json:"pending_txs"` // the mempool: accepted, not yet in a block
-	Voting       bool        `json:"voting"`      // an authority in the current set, running consensus
-	Authorities  int         `json:"authorities"` // size of the authority set of the next height
+	PendingTxs   int         `json:"pending_txs"`   // the mempool: accepted, not yet in a block
+	Voting       bool        `json:"voting"`        // an authority in the current set, running consensus
+	Authorities  int         `json:"authorities"`   // size of the authority set of the next height
+	VotesFetched int64       `json:"votes_fetched"` // consensus messages a peer supplied on request
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -69,6 +70,7 @@ func (n *Node) Status() Status {
 	st.ClockSynced = n.clockOK()
 	st.Evidence = n.evidence.Load()
 	st.PendingTxs = n.pool.Len()
+	st.VotesFetched = n.votesFetched.Load()
 	set := n.authoritiesAt(st.Height + 1)
 	st.Authorities = len(set)
 	st.Voting = n.isAuthority && slices.Contains(set, n.self)

@@ -56,6 +56,8 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 		case c := <-n.blockIn:
 			l.applyCertified(ctx, c)
+		case q := <-n.votesIn:
+			l.answerVotes(q)
 		case t := <-n.timeoutIn:
 			if l.engine != nil {
 				if err := l.engine.Step(t); err != nil {
@@ -95,6 +97,13 @@ type loop struct {
 	lastOut   time.Time      // when our votes last left
 	engineIDs []consensus.ID // the validators the engine runs with, sorted
 	committed bool           // a block was committed since the last reconfigure
+
+	// The round whose progress maybeAskVotes watches, since when, and the last ask.
+	roundHeight uint64
+	roundNumber int32
+	roundSince  time.Time
+	lastAsk     time.Time
+	askTurn     int
 }
 
 func (l *loop) statePath() string {
@@ -153,6 +162,9 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 			if err := l.engine.Step(consensus.Work{}); err != nil {
 				l.n.log.Debug("work not taken", "err", err)
 			}
+		}
+		if len(l.engineIDs) > 1 {
+			l.maybeAskVotes(ctx, now)
 		}
 		if len(l.engineIDs) > 1 && now.Sub(l.lastOut) > rebroadcastAge {
 			l.lastOut = now

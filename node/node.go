@@ -77,14 +77,18 @@ type Node struct {
 	txOut     chan []byte // checked txs waiting for runBatcher
 	pool      *chain.Pool // the mempool; written by the loop, read by serveBook
 	voteIn    chan consensus.Message
+	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
 	blockIn   chan certified
 	timeoutIn chan consensus.Timeout
 	bestSeen  atomic.Uint64 // highest height heard of from peers
 	last      atomic.Pointer[lastBlock]
 	rejected  atomic.Int64 // gossip payloads rejected or ignored
 	evidence  atomic.Int64 // conflicting signed messages seen from authorities
+	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
+	votesFetched atomic.Int64
 
-	kernelClock func() bool // kernelClockSynced; replaced in tests
+	kernelClock func() bool                  // kernelClockSynced; replaced in tests
+	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
 	keepBlocks  uint64
 }
 
@@ -144,6 +148,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		txOut:     make(chan []byte, txQueueSize),
 		pool:      chain.NewPool(poolSize),
 		voteIn:    make(chan consensus.Message, 4096),
+		votesIn:   make(chan votesQuery),
 		blockIn:   make(chan certified, 256),
 		timeoutIn: make(chan consensus.Timeout, 256),
 
@@ -226,7 +231,8 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.host.Handle(syncProto, 16, n.serveSync)
-	n.host.Handle(bookProto, bookConcurrent, n.serveBook)
+	n.host.Handle(bookProto, 0, n.serveBook)    // max: the request size (empty)
+	n.host.Handle(votesProto, 12, n.serveVotes) // max: the request size
 	n.publishStatus()
 	return n, nil
 }
@@ -436,6 +442,9 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 		if err != nil {
 			n.rejected.Add(1)
 			return p2p.Reject
+		}
+		if n.dropVote != nil && n.dropVote(m) {
+			return p2p.Ignore // a test's lossy link
 		}
 		pub, ok := n.validatorsAt(m.Height)[m.From]
 		if !ok {

@@ -1,0 +1,137 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain/consensus"
+)
+
+// Gossip is best-effort: a vote lost on the way is re-sent only by its author's
+// periodic Rebroadcast. A node whose round makes no progress therefore asks a
+// peer for the messages it holds for that round (the votes protocol) and feeds
+// every one whose signature checks out to its engine, as if gossiped.
+//
+// Request: height (8 bytes, big-endian) | round (4 bytes, big-endian). Response:
+// the messages as a commit certificate is encoded (encodeCert), empty when the
+// peer is at another height.
+const (
+	votesProto    = "votes/1"
+	askVotesAfter = 1500 * time.Millisecond // without progress in a round
+	askVotesEvery = time.Second
+	votesTimeout  = 3 * time.Second
+	maxVotesResp  = maxCertBytes + maxGossipBytes // votes and the proposals with their blocks
+)
+
+// votesQuery is a peer's request, answered by the loop, which owns the engine.
+type votesQuery struct {
+	height uint64
+	round  int32
+	reply  chan []byte
+}
+
+func encodeVotesRequest(h uint64, r int32) []byte {
+	b := binary.BigEndian.AppendUint64(nil, h)
+	return binary.BigEndian.AppendUint32(b, uint32(r))
+}
+
+func decodeVotesRequest(b []byte) (uint64, int32, error) {
+	if len(b) != 12 {
+		return 0, 0, fmt.Errorf("%w: votes request of %d bytes, want 12", errWire, len(b))
+	}
+	r := int32(binary.BigEndian.Uint32(b[8:]))
+	if r < 0 {
+		return 0, 0, fmt.Errorf("%w: votes request for round %d", errWire, r)
+	}
+	return binary.BigEndian.Uint64(b), r, nil
+}
+
+// serveVotes answers a votes request through the loop.
+func (n *Node) serveVotes(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+	h, r, err := decodeVotesRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	q := votesQuery{height: h, round: r, reply: make(chan []byte, 1)}
+	select {
+	case n.votesIn <- q:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case b := <-q.reply:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// answerVotes is the loop's half of serveVotes.
+func (l *loop) answerVotes(q votesQuery) {
+	var msgs []consensus.Message
+	if l.engine != nil && l.engine.Height() == q.height {
+		msgs = l.engine.Messages(q.round)
+	}
+	out := encodeCert(msgs)
+	if len(out) > maxVotesResp {
+		out = encodeCert(nil)
+	}
+	q.reply <- out
+}
+
+// maybeAskVotes asks one peer (in turn) for the current round's messages when
+// the round has made no progress for askVotesAfter. The answer is fetched off
+// the loop and comes back through voteIn.
+func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
+	if l.engine == nil {
+		return
+	}
+	h := l.engine.Height()
+	r, step := l.engine.Round()
+	if step == consensus.StepNewHeight || h != l.roundHeight || r != l.roundNumber {
+		// Idle (no work, no round started) or moving: nothing to ask for.
+		l.roundHeight, l.roundNumber, l.roundSince = h, r, now
+		return
+	}
+	if now.Sub(l.roundSince) < askVotesAfter || now.Sub(l.lastAsk) < askVotesEvery {
+		return
+	}
+	peers := l.n.host.Peers()
+	if len(peers) == 0 {
+		return
+	}
+	l.lastAsk = now
+	l.askTurn++
+	peer := peers[l.askTurn%len(peers)]
+	go l.n.fetchVotes(ctx, peer, h, r)
+}
+
+func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) {
+	rctx, cancel := context.WithTimeout(ctx, votesTimeout)
+	defer cancel()
+	resp, err := n.host.Request(rctx, peer, votesProto, encodeVotesRequest(h, r), maxVotesResp)
+	if err != nil {
+		n.log.Debug("votes request", "peer", peer, "err", err)
+		return
+	}
+	msgs, err := decodeCert(resp)
+	if err != nil {
+		n.rejected.Add(1)
+		n.log.Warn("malformed votes response", "peer", peer, "err", err)
+		return
+	}
+	vals := n.validatorsAt(h)
+	for _, m := range msgs {
+		pub, ok := vals[m.From]
+		if !ok || m.Height != h || m.Verify(n.gen.ChainID, pub) != nil {
+			n.rejected.Add(1)
+			n.log.Warn("bad message in votes response", "peer", peer, "from", m.From)
+			return
+		}
+		n.votesFetched.Add(1)
+		send(ctx, n.voteIn, m)
+	}
+}
