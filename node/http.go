@@ -113,8 +113,9 @@ func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
-	// Queue for gossip first: a tx refused here (503) must not be proposed.
-	if err := n.publishTx(body); err != nil {
+	// Gossip first (202 means it left this node); a tx refused here (503)
+	// must not be proposed.
+	if err := n.publishTxWait(r.Context(), body); err != nil {
 		httpError(w, http.StatusServiceUnavailable, err)
 		return
 	}

@@ -74,7 +74,7 @@ type Node struct {
 	status atomic.Pointer[Status]
 
 	txIn      chan chain.Tx
-	txOut     chan []byte // checked txs waiting for runBatcher
+	txOut     chan outTx  // checked txs waiting for runBatcher
 	pool      *chain.Pool // the mempool; written by the loop, read by serveBook
 	voteIn    chan consensus.Message
 	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
@@ -145,7 +145,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		log:       log.With("node", cfg.Node.Name),
 		onEvent:   opts.OnEvent,
 		txIn:      make(chan chain.Tx, 4096),
-		txOut:     make(chan []byte, txQueueSize),
+		txOut:     make(chan outTx, txQueueSize),
 		pool:      chain.NewPool(poolSize),
 		voteIn:    make(chan consensus.Message, 4096),
 		votesIn:   make(chan votesQuery),

@@ -66,14 +66,39 @@ func decodeTxBatch(b []byte) ([][]byte, error) {
 	return out, nil
 }
 
+// outTx is a checked transaction waiting for gossip; done (if not nil) is
+// closed once the batch holding it was handed to gossip.
+type outTx struct {
+	raw  []byte
+	done chan struct{}
+}
+
 // publishTx queues a checked transaction for gossip without waiting; errBusy
 // when the queue is full.
 func (n *Node) publishTx(raw []byte) error {
 	select {
-	case n.txOut <- raw:
+	case n.txOut <- outTx{raw: raw}:
 		return nil
 	default:
 		return errBusy
+	}
+}
+
+// publishTxWait queues a checked transaction and waits until its batch has been
+// published, so that an HTTP client's 202 means the transaction left this node
+// (a node killed a moment later loses nothing it acknowledged).
+func (n *Node) publishTxWait(ctx context.Context, raw []byte) error {
+	done := make(chan struct{})
+	select {
+	case n.txOut <- outTx{raw: raw, done: done}:
+	default:
+		return errBusy
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -81,9 +106,10 @@ func (n *Node) publishTx(raw []byte) error {
 // maxBatchBytes are reached, or batchDelay after the first of a batch arrived.
 func (n *Node) runBatcher(ctx context.Context) error {
 	var (
-		batch [][]byte
-		size  int
-		timer = time.NewTimer(time.Hour)
+		batch   [][]byte
+		waiting []chan struct{}
+		size    int
+		timer   = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
 	flush := func() {
@@ -93,22 +119,28 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		if err := n.txTopic.Publish(ctx, encodeTxBatch(batch)); err != nil && ctx.Err() == nil {
 			n.log.Debug("publish txs", "count", len(batch), "err", err)
 		}
-		batch, size = batch[:0], 0
+		for _, w := range waiting {
+			close(w)
+		}
+		batch, waiting, size = batch[:0], waiting[:0], 0
 		timer.Stop()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case raw := <-n.txOut:
-			if size+len(raw)+binary.MaxVarintLen64 > maxBatchBytes {
+		case tx := <-n.txOut:
+			if size+len(tx.raw)+binary.MaxVarintLen64 > maxBatchBytes {
 				flush()
 			}
 			if len(batch) == 0 {
 				timer.Reset(batchDelay)
 			}
-			batch = append(batch, raw)
-			size += len(raw) + binary.MaxVarintLen64
+			batch = append(batch, tx.raw)
+			if tx.done != nil {
+				waiting = append(waiting, tx.done)
+			}
+			size += len(tx.raw) + binary.MaxVarintLen64
 			if len(batch) == maxBatchTxs {
 				flush()
 			}
