@@ -11,7 +11,8 @@
 // # Encoding
 //
 // Tx and Block are encoded as JSON with the fixed field order of their Go
-// declarations, hashes as lowercase hex, signatures as base64, absent payloads
+// declarations (written and parsed by hand in encode_fast.go, byte for byte what
+// encoding/json produces, without reflection), hashes as lowercase hex, signatures as base64, absent payloads
 // omitted. Decoders are strict: size limits (MaxTxBytes, MaxBlockBytes), no
 // unknown fields, no trailing data, and the decoded value must re-encode to the
 // exact input bytes, so only the canonical form is accepted and a value has one
@@ -62,12 +63,14 @@
 //
 // The state is a set of key/value entries (see state.go). The state hash is
 // SHA-256 over all entries in key order, each as (key length, key, SHA-256 of the
-// value), recomputed for every block. Cleared and settled records never change:
-// they form a committed history that executions share read-only, with digests
-// and sorted keys kept, so a block costs little more than hashing one digest per
-// history entry (BenchmarkProposeLargeHistory: a year of 15-minute slots, about
-// 12 ms per block here). Propose and Validate execute on a scratch copy of the
-// rest and remember the result by block hash, so Commit of a block just proposed
+// value). An execution reads through copy-on-write overlays of the committed
+// state, re-encodes only the keys it wrote (its diff), and merges the diff into
+// the committed sorted list of hash records, so a block costs what it changes
+// plus one pass of SHA-256 over the records (BenchmarkExecuteLargeState: 50,000
+// tx records and 5,000 orders, a 100-tx block in about 6 ms here;
+// BenchmarkProposeLargeHistory, a year of 15-minute slots: about 2 ms). A
+// randomized test checks every block's diff and hash against a from-scratch
+// computation. Propose and Validate remember their execution by block hash, so Commit of a block just proposed
 // or validated does not execute it again. Signatures of a block's transactions
 // are verified on all cores (the only goroutines here, waited for), and a tx
 // that verified once (CheckTx, an earlier proposal) is remembered by hash.
