@@ -89,7 +89,8 @@
 // from the stored entries, and that the entries decode and re-encode exactly; any
 // failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt: ..."),
 // as is a directory with a MANIFEST but no data; badger panics are recovered into
-// that error. Older block bodies are checked when read (Block, Blocks). Open
+// that error. (The node moves such a store aside and fetches the chain again
+// from its peers; see node's doc.) Older block bodies are checked when read (Block, Blocks). Open
 // refuses 32-bit platforms (badger loses data there). PruneBlocks lets a home
 // node delete old block bodies and certificates (state, head and genesis stay);
 // Block and Blocks then answer ErrPruned for those heights.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"slices"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -69,10 +70,15 @@ func (l *loop) reconfigure() error {
 		l.n.log.Warn("this node is no longer an authority: following the chain without voting", "height", next)
 		l.engine, l.engineIDs = nil, nil
 	case member && (l.engine == nil || !slices.Equal(ids, l.engineIDs)):
-		if l.engine == nil && l.engineIDs == nil && next > 1 {
-			l.n.log.Info("this node is an authority: voting", "height", next, "authorities", len(ids))
+		err := l.startEngine()
+		if errors.Is(err, consensus.ErrStateAhead) {
+			// It voted at a height its (repaired or restored) store lacks:
+			// follow until the chain has caught up, then vote again.
+			l.n.log.Warn("consensus state is ahead of the chain: following until caught up", "height", next)
+			l.engine, l.engineIDs = nil, nil
+			return nil
 		}
-		return l.startEngine()
+		return err
 	}
 	return nil
 }

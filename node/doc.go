@@ -11,8 +11,9 @@
 // the consensus state (fsync), send the signed messages, commit decided blocks, and
 // only then answer build and validate requests.
 //
-// Roles. An authority (its key is in the genesis authority list) runs the consensus
-// engine, keeps the mempool and announces each decided block with its commit
+// Roles. An authority (configured so, and its key in the chain's authority set
+// of the height being decided; see authority.go) runs the consensus
+// engine and announces each decided block with its commit
 // certificate on the consensus topic. A home follows: it applies announced blocks
 // after checking their certificate and re-executing them, and when it finds itself
 // behind (after a restart, or a missed announcement) it fetches blocks with
@@ -28,6 +29,17 @@
 //     includes them or the chain could no longer accept them (gossip is
 //     best-effort);
 //   - a slot index before the network's epoch is never traded;
+//   - transactions are gossiped in batches (txbatch.go); POST /api/v1/tx answers
+//     202 only once the tx's batch left the node;
+//   - every node keeps a mempool and, on every new connection, fetches the
+//     peer's (book.go), so late joiners and both sides of a healed partition
+//     end up with every accepted order;
+//   - a round without progress for 1.5 s makes the node ask a peer for the
+//     round's consensus messages (votes.go);
+//   - a corrupt chain store found at start is moved aside (DIR.corrupt-TIME, kept
+//     for inspection, reported as store_repaired in the status) and the chain
+//     is fetched again from peers; an authority whose consensus state is then
+//     ahead of its chain follows until it has caught up, and votes again;
 //   - the demo (Demo) writes real config, genesis and key files and runs every node
 //     through Load and Run, exactly as `gridmesh run -c` does.
 package node

@@ -213,25 +213,6 @@ func TestLoadErrors(t *testing.T) {
 			t.Cleanup(func() { l.Close() })
 			edit(t, path, `"127.0.0.1:0"`, `"`+l.Addr().String()+`"`)
 		}, []string{"api.listen", "address already in use"}},
-		{"corrupt data directory", func(t *testing.T, path string) {
-			n, err := Load(path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			n.close()
-			chainDir := filepath.Join(filepath.Dir(path), "data", "chain")
-			entries, err := os.ReadDir(chainDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range entries {
-				if strings.HasSuffix(e.Name(), ".sst") || strings.HasSuffix(e.Name(), ".vlog") || e.Name() == "MANIFEST" {
-					if err := os.WriteFile(filepath.Join(chainDir, e.Name()), []byte("garbage"), 0o600); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-		}, []string{"chain"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,9 @@ type Status struct {
 	Voting       bool        `json:"voting"`        // an authority in the current set, running consensus
 	Authorities  int         `json:"authorities"`   // size of the authority set of the next height
 	VotesFetched int64       `json:"votes_fetched"` // consensus messages a peer supplied on request
+	// StoreRepaired is where a corrupt chain store found at start was moved
+	// (the chain was fetched again from peers); empty normally.
+	StoreRepaired string `json:"store_repaired,omitempty"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -71,6 +74,7 @@ func (n *Node) Status() Status {
 	st.Evidence = n.evidence.Load()
 	st.PendingTxs = n.pool.Len()
 	st.VotesFetched = n.votesFetched.Load()
+	st.StoreRepaired = n.repairedFrom
 	set := n.authoritiesAt(st.Height + 1)
 	st.Authorities = len(set)
 	st.Voting = n.isAuthority && slices.Contains(set, n.self)

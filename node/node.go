@@ -89,7 +89,9 @@ type Node struct {
 
 	kernelClock func() bool                  // kernelClockSynced; replaced in tests
 	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
-	keepBlocks  uint64
+	// repairedFrom is where a corrupt chain store found at Load was moved.
+	repairedFrom string
+	keepBlocks   uint64
 }
 
 // clockOK reports whether the node may do time-dependent work: propose, attest
@@ -173,7 +175,22 @@ func Load(path string, opts Options) (_ *Node, err error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: node.data: %w", path, err)
 	}
-	n.chain, err = chain.Open(filepath.Join(data, "chain"), gen)
+	chainDir := filepath.Join(data, "chain")
+	n.chain, err = chain.Open(chainDir, gen)
+	if errors.Is(err, chain.ErrCorrupt) {
+		// Never used silently, never deleted: the damaged store is kept for
+		// inspection and the chain is fetched again from peers, verified block
+		// by block with its certificates. An authority's last-signed record
+		// is in consensus.state, outside the store, so it signs nothing
+		// conflicting meanwhile (it votes again once it has caught up).
+		aside := chainDir + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(chainDir, aside); rerr != nil {
+			return nil, fmt.Errorf("%w (moving it aside failed: %v)", err, rerr)
+		}
+		n.log.Error("the chain store is corrupt: moved aside; the chain is fetched again from peers", "err", err, "moved_to", aside)
+		n.repairedFrom = aside
+		n.chain, err = chain.Open(chainDir, gen)
+	}
 	if err != nil {
 		return nil, err
 	}
