@@ -444,3 +444,50 @@ func gossip(t *testing.T, from, to *node, fromID, text string) {
 		}
 	}
 }
+
+// Two hosts on one LAN segment (a veth pair between two namespaces), with no
+// bootstrap peer and no address of each other, find each other by mDNS and
+// gossip.
+func TestMDNSOnLAN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds network namespaces and runs hosts in them (-short)")
+	}
+	need(t)
+	var b [3]byte
+	rand.Read(b[:])
+	sfx := hex.EncodeToString(b[:])
+	l := &lab{t: t}
+	nsA, nsB := "gmmdns-a-"+sfx, "gmmdns-b-"+sfx
+	for _, ns := range []string{nsA, nsB} {
+		l.ip("netns", "add", ns)
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+				t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
+			}
+		})
+		l.ip("-n", ns, "link", "set", "lo", "up")
+	}
+	l.ip("link", "add", "eth0", "netns", nsA, "type", "veth", "peer", "name", "eth0", "netns", nsB)
+	for i, ns := range []string{nsA, nsB} {
+		l.ip("-n", ns, "addr", "add", fmt.Sprintf("10.77.0.%d/24", i+1), "dev", "eth0")
+		l.ip("-n", ns, "link", "set", "eth0", "up")
+		// mDNS sends to 224.0.0.251: multicast needs a route in the namespace.
+		l.ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
+	}
+	aID, bID := peerID(11), peerID(12)
+	a := l.start("lan-a", nsA, nodeConfig{Seed: 11, Listen: []string{"/ip4/10.77.0.1/tcp/" + port}, MDNS: true, Join: true})
+	bn := l.start("lan-b", nsB, nodeConfig{Seed: 12, Listen: []string{"/ip4/10.77.0.2/tcp/" + port}, MDNS: true, Join: true})
+	if !eventually(60*time.Second, func() bool {
+		conns, ok := a.do("conns " + bID)
+		return ok && conns != ""
+	}) {
+		t.Fatalf("lan-a never connected to lan-b by mDNS (conns to %s empty after 60 s)", bID)
+	}
+	if !eventually(30*time.Second, func() bool {
+		n, ok := bn.do("topicpeers")
+		return ok && n != "0"
+	}) {
+		t.Fatal("lan-b has no topic peer after mDNS discovery")
+	}
+	gossip(t, a, bn, aID, "order-over-mdns")
+}

@@ -40,6 +40,7 @@ type nodeConfig struct {
 	NATTraversal  bool
 	AssumePrivate bool
 	Join          bool // join the topic and print what arrives
+	MDNS          bool // discover peers on the LAN
 }
 
 func key(seed byte) ed25519.PrivateKey {
@@ -104,6 +105,7 @@ func runNode(cfgJSON string) int {
 		RelayService:  nc.RelayService,
 		NATTraversal:  nc.NATTraversal,
 		AssumePrivate: nc.AssumePrivate,
+		MDNS:          nc.MDNS,
 	}
 	if nc.RelayService {
 		cfg.RelayAllow = func(id string) bool { return allow[id] }
