@@ -48,7 +48,7 @@ func (n *Node) serveBook(_ context.Context, _ ed25519.PublicKey, req []byte) ([]
 	return encodeTxList(raws), nil
 }
 
-func encodeTxList(raws [][]byte) []byte { return encodeTxBatch(raws) }
+func encodeTxList(raws [][]byte) []byte { return encodeChunks(raws) }
 
 // decodeTxList splits a book response (which, unlike a gossip batch, may be
 // empty) into its transactions' encodings.
@@ -56,24 +56,7 @@ func decodeTxList(b []byte) ([][]byte, error) {
 	if len(b) > maxBookBytes {
 		return nil, fmt.Errorf("%w: book of %d bytes, limit %d", errWire, len(b), maxBookBytes)
 	}
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > maxBookTxs {
-		return nil, fmt.Errorf("%w: book count", errWire)
-	}
-	b = b[k:]
-	out := make([][]byte, 0, n)
-	for i := uint64(0); i < n; i++ {
-		var chunk []byte
-		var err error
-		if chunk, b, err = readChunk(b, chain.MaxTxBytes); err != nil {
-			return nil, fmt.Errorf("tx %d: %w", i, err)
-		}
-		out = append(out, chunk)
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
-	}
-	return out, nil
+	return splitChunks(b, 0, maxBookTxs, chain.MaxTxBytes)
 }
 
 // runBookSync asks every peer this node connects to (at start, after a

@@ -301,24 +301,24 @@ func (l *loop) commitDecided(ctx context.Context, d consensus.Decision) error {
 		return fmt.Errorf("decided block %d does not decode: %w", d.Height, err)
 	}
 	cert := encodeCert(d.Commit)
-	if err := l.commit(blk, cert); err != nil {
+	if err := l.commit(blk, d.Value, cert); err != nil {
 		return err
 	}
-	l.n.last.Store(&lastBlock{height: blk.Header.Height, raw: d.Value, id: consensus.Hash(blk.Hash())})
 	if err := l.n.csTopic.Publish(ctx, encodeCertified(d.Value, cert)); err != nil && ctx.Err() == nil {
 		l.n.log.Debug("announce block", "err", err)
 	}
 	return nil
 }
 
-// commit writes a verified block and reports its events.
-func (l *loop) commit(blk chain.Block, cert []byte) error {
+// commit writes a verified block (raw is its encoding) and reports its events.
+func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	l.n.mu.Lock()
 	events, err := l.n.chain.Commit(blk, cert)
 	l.n.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", blk.Header.Height, err)
 	}
+	l.n.last.Store(&lastBlock{height: blk.Header.Height, raw: raw, id: consensus.Hash(blk.Hash())})
 	l.n.pool.Remove(blk.Txs)
 	if l.n.pool.Len() > 0 {
 		// Orders whose gate closed and attestations whose window ended can never
@@ -376,10 +376,9 @@ func (l *loop) applyOne(c certified) error {
 	if err != nil {
 		return err
 	}
-	if err := l.commit(c.Block, c.Cert); err != nil {
+	if err := l.commit(c.Block, c.Raw, c.Cert); err != nil {
 		return err
 	}
-	l.n.last.Store(&lastBlock{height: c.Block.Header.Height, raw: c.Raw, id: consensus.Hash(c.Block.Hash())})
 	if l.engine != nil {
 		// A block decided without us: continue consensus at the next height.
 		return l.startEngine()

@@ -388,7 +388,7 @@ func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
 			send(ctx, n.voteIn, m)
 		}
 	case kindBlock:
-		if n.isLast(payload[1:]) {
+		if _, _, ok := n.lastOf(payload[1:]); ok {
 			return // committed here already
 		}
 		c, err := decodeCertifiedBody(payload[1:])
@@ -508,12 +508,8 @@ type lastBlock struct {
 // by comparing bytes and checking only the certificate; ok is false when the
 // announcement is of another block (the caller decodes it).
 func (n *Node) knownCertified(body []byte) (p2p.Verdict, bool) {
-	last := n.last.Load()
-	if last == nil {
-		return 0, false
-	}
-	raw, rest, err := readChunk(body, maxBlockBytes)
-	if err != nil || !bytes.Equal(raw, last.raw) {
+	last, rest, ok := n.lastOf(body)
+	if !ok {
 		return 0, false
 	}
 	cert, rest, err := readChunk(rest, maxCertBytes)
@@ -531,12 +527,15 @@ func (n *Node) knownCertified(body []byte) (p2p.Verdict, bool) {
 	return p2p.Accept, true
 }
 
-// isLast reports whether a certified-block body carries the block this node
-// committed last.
-func (n *Node) isLast(body []byte) bool {
-	last := n.last.Load()
-	raw, _, err := readChunk(body, maxBlockBytes)
-	return last != nil && err == nil && bytes.Equal(raw, last.raw)
+// lastOf reports whether a certified-block body carries the block this node
+// committed last, and returns what follows the block.
+func (n *Node) lastOf(body []byte) (last *lastBlock, rest []byte, ok bool) {
+	last = n.last.Load()
+	raw, rest, err := readChunk(body, maxBlockBytes)
+	if last == nil || err != nil || !bytes.Equal(raw, last.raw) {
+		return nil, nil, false
+	}
+	return last, rest, true
 }
 
 func (n *Node) seen(h uint64) {

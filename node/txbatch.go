@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -30,40 +29,12 @@ const (
 // errBusy: the outgoing tx queue is full; the client should retry.
 var errBusy = errors.New("node: too many transactions queued for gossip, retry later")
 
-func encodeTxBatch(raws [][]byte) []byte {
-	size := binary.MaxVarintLen64
-	for _, r := range raws {
-		size += binary.MaxVarintLen64 + len(r)
-	}
-	out := binary.AppendUvarint(make([]byte, 0, size), uint64(len(raws)))
-	for _, r := range raws {
-		out = binary.AppendUvarint(out, uint64(len(r)))
-		out = append(out, r...)
-	}
-	return out
-}
+func encodeTxBatch(raws [][]byte) []byte { return encodeChunks(raws) }
 
 // decodeTxBatch splits a batch into its transactions' encodings (aliasing b).
 // It does not decode the transactions.
 func decodeTxBatch(b []byte) ([][]byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n == 0 || n > maxBatchTxs {
-		return nil, fmt.Errorf("%w: tx batch count", errWire)
-	}
-	b = b[k:]
-	out := make([][]byte, 0, n)
-	for i := uint64(0); i < n; i++ {
-		var chunk []byte
-		var err error
-		if chunk, b, err = readChunk(b, chain.MaxTxBytes); err != nil {
-			return nil, fmt.Errorf("tx %d: %w", i, err)
-		}
-		out = append(out, chunk)
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
-	}
-	return out, nil
+	return splitChunks(b, 1, maxBatchTxs, chain.MaxTxBytes)
 }
 
 // outTx is a checked transaction waiting for gossip; done (if not nil) is
@@ -75,30 +46,30 @@ type outTx struct {
 
 // publishTx queues a checked transaction for gossip without waiting; errBusy
 // when the queue is full.
-func (n *Node) publishTx(raw []byte) error {
-	select {
-	case n.txOut <- outTx{raw: raw}:
-		return nil
-	default:
-		return errBusy
-	}
-}
+func (n *Node) publishTx(raw []byte) error { return n.enqueue(outTx{raw: raw}) }
 
 // publishTxWait queues a checked transaction and waits until its batch has been
 // published, so that an HTTP client's 202 means the transaction left this node
 // (a node killed a moment later loses nothing it acknowledged).
 func (n *Node) publishTxWait(ctx context.Context, raw []byte) error {
-	done := make(chan struct{})
-	select {
-	case n.txOut <- outTx{raw: raw, done: done}:
-	default:
-		return errBusy
+	tx := outTx{raw: raw, done: make(chan struct{})}
+	if err := n.enqueue(tx); err != nil {
+		return err
 	}
 	select {
-	case <-done:
+	case <-tx.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+func (n *Node) enqueue(tx outTx) error {
+	select {
+	case n.txOut <- tx:
+		return nil
+	default:
+		return errBusy
 	}
 }
 

@@ -88,38 +88,64 @@ func readChunk(b []byte, max int) (chunk, rest []byte, err error) {
 	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
-func encodeCert(votes []consensus.Message) []byte {
-	out := binary.AppendUvarint(nil, uint64(len(votes)))
-	for _, v := range votes {
-		e := v.Encode()
-		out = binary.AppendUvarint(out, uint64(len(e)))
-		out = append(out, e...)
+// encodeChunks writes a count followed by length-prefixed items: the layout of
+// a certificate, a sync response, a tx batch and a book.
+func encodeChunks(items [][]byte) []byte {
+	size := binary.MaxVarintLen64
+	for _, it := range items {
+		size += binary.MaxVarintLen64 + len(it)
+	}
+	out := binary.AppendUvarint(make([]byte, 0, size), uint64(len(items)))
+	for _, it := range items {
+		out = binary.AppendUvarint(out, uint64(len(it)))
+		out = append(out, it...)
 	}
 	return out
 }
 
-func decodeCert(b []byte) ([]consensus.Message, error) {
+// splitChunks reads what encodeChunks writes, with minCount..maxCount items of
+// at most maxItem bytes each and nothing after them. The items alias b.
+func splitChunks(b []byte, minCount, maxCount, maxItem int) ([][]byte, error) {
 	n, k := binary.Uvarint(b)
-	if k <= 0 || n > maxCertVotes {
-		return nil, fmt.Errorf("%w: bad vote count", errWire)
+	if k <= 0 || n < uint64(minCount) || n > uint64(maxCount) {
+		return nil, fmt.Errorf("%w: bad count", errWire)
 	}
 	b = b[k:]
-	votes := make([]consensus.Message, 0, n)
+	out := make([][]byte, 0, n)
 	for i := uint64(0); i < n; i++ {
 		var chunk []byte
 		var err error
-		chunk, b, err = readChunk(b, maxVoteBytes)
-		if err != nil {
-			return nil, fmt.Errorf("vote %d: %w", i, err)
+		if chunk, b, err = readChunk(b, maxItem); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		m, err := consensus.DecodeMessage(chunk)
+		out = append(out, chunk)
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
+	}
+	return out, nil
+}
+
+func encodeCert(votes []consensus.Message) []byte {
+	items := make([][]byte, len(votes))
+	for i, v := range votes {
+		items[i] = v.Encode()
+	}
+	return encodeChunks(items)
+}
+
+func decodeCert(b []byte) ([]consensus.Message, error) {
+	items, err := splitChunks(b, 0, maxCertVotes, maxVoteBytes)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	votes := make([]consensus.Message, 0, len(items))
+	for i, it := range items {
+		m, err := consensus.DecodeMessage(it)
 		if err != nil {
 			return nil, fmt.Errorf("vote %d: %w", i, err)
 		}
 		votes = append(votes, m)
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
 	}
 	return votes, nil
 }
@@ -136,29 +162,15 @@ func decodeSyncRequest(b []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(b), nil
 }
 
-func encodeSyncResponse(items [][]byte) []byte {
-	out := binary.AppendUvarint(nil, uint64(len(items)))
-	for _, it := range items {
-		out = binary.AppendUvarint(out, uint64(len(it)))
-		out = append(out, it...)
-	}
-	return out
-}
+func encodeSyncResponse(items [][]byte) []byte { return encodeChunks(items) }
 
 func decodeSyncResponse(b []byte) ([]certified, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > maxSyncBlocks {
-		return nil, fmt.Errorf("%w: bad block count", errWire)
+	items, err := splitChunks(b, 0, maxSyncBlocks, maxBlockBytes+maxCertBytes+32)
+	if err != nil {
+		return nil, fmt.Errorf("sync response: %w", err)
 	}
-	b = b[k:]
-	out := make([]certified, 0, n)
-	for i := uint64(0); i < n; i++ {
-		var chunk []byte
-		var err error
-		chunk, b, err = readChunk(b, maxBlockBytes+maxCertBytes+32)
-		if err != nil {
-			return nil, fmt.Errorf("block %d: %w", i, err)
-		}
+	out := make([]certified, 0, len(items))
+	for i, chunk := range items {
 		if len(chunk) == 0 || chunk[0] != kindBlock {
 			return nil, fmt.Errorf("%w: block %d has no block kind", errWire, i)
 		}
@@ -167,9 +179,6 @@ func decodeSyncResponse(b []byte) ([]certified, error) {
 			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
 		out = append(out, c)
-	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(b))
 	}
 	return out, nil
 }
