@@ -1,12 +1,8 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,40 +11,24 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
-	"github.com/gridmesh/gridmesh/market"
-	"github.com/gridmesh/gridmesh/unit"
 )
 
 // Four authorities vote a fifth in; from two heights after the deciding block
-// it is in the set, its node (refused before the vote) starts, catches up and
+// it is in the set, and its node, started only after the vote, catches up and
 // proposes blocks of its own.
 func TestAuthorityVotedIn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities = 1, 5
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fifthKey, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fifth := chain.AccountOf(fifthKey.Public().(ed25519.PublicKey))
-	// The genesis knows only the first four; orders may be placed an hour ahead.
-	for _, p := range paths {
-		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
-		g, err := config.LoadGenesis(gp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.Authorities = slices.DeleteFunc(g.Authorities, func(m config.Member) bool { return m.Key == string(fifth) })
-		g.OpenLeadSeconds = 3600
-		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	var fifth chain.Account
+	paths := demoNet(t, 1, 5, func(g *config.Genesis) {
+		// The genesis knows only the first four.
+		fifth = chain.Account(g.Authorities[4].Key)
+		g.Authorities = g.Authorities[:4]
+		farSlots(g)
+	})
+	if want := chain.AccountOf(nodeKey(t, paths[4]).Public().(ed25519.PublicKey)); fifth != want {
+		t.Fatalf("the genesis' fifth authority is %s; the fifth node's key is %s", fifth, want)
 	}
 
 	var nodes []*running
@@ -58,17 +38,6 @@ func TestAuthorityVotedIn(t *testing.T) {
 	auth := nodes[0].n
 	waitFor(t, "the four authorities to connect", 30*time.Second, func() bool { return len(auth.host.Peers()) >= 3 })
 
-	post := func(n *Node, tx chain.Tx) {
-		t.Helper()
-		resp, err := http.Post("http://"+n.api.Addr().String()+"/api/v1/tx", "application/json", bytes.NewReader(tx.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST %s tx to %s: status %d; want 202", tx.Kind, n.cfg.Node.Name, resp.StatusCode)
-		}
-	}
 	// Three of four votes are more than 2/3.
 	// (Submit is what `gridmesh authority add KEY -c node.toml` runs.)
 	vote := chain.Tx{Kind: chain.TxAuthority, Authority: &chain.AuthorityChange{Add: true, Key: fifth}}
@@ -112,29 +81,13 @@ func TestAuthorityVotedIn(t *testing.T) {
 	})
 
 	// Orders keep blocks coming until the newcomer has proposed one.
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[5]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := nodeKey(t, paths[5])
 	slot := auth.gen.SlotAt(time.Now().UnixMilli()) + 100
 	nonce := uint64(0)
-	proposed := func() bool {
-		auth.mu.RLock()
-		defer auth.mu.RUnlock()
-		for h := decided; h <= auth.chain.Status().Height; h++ {
-			if b, _, err := auth.chain.Block(h); err == nil && b.Header.Proposer == fifth {
-				return true
-			}
-		}
-		return false
-	}
 	waitFor(t, "a block proposed by the fifth authority", 90*time.Second, func() bool {
 		nonce++
-		tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
-			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: auth.gen.Tariff.Floor}}
-		tx.Sign(key)
-		post(nodes[int(nonce)%5].n, tx)
-		return proposed()
+		postTx(t, nodes[int(nonce)%5].n, sellOrder(auth, key, nonce, slot))
+		return proposedSince(auth, decided-1, fifth)
 	})
 	// Every authority agrees on the state at a common height.
 	waitFor(t, "all five authorities to agree", 30*time.Second, func() bool {
@@ -172,12 +125,7 @@ func TestMissingVotesRequested(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities = 1, 4
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := demoNet(t, 1, 4, nil)
 	var nodes []*Node
 	for i, p := range paths[:4] {
 		n, err := Load(p, Options{})
@@ -199,32 +147,12 @@ func TestMissingVotesRequested(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	waitFor(t, "the authorities to connect", 30*time.Second, func() bool { return len(nodes[0].host.Peers()) >= 3 })
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := nodes[0]
 	start := a.Status().Height
-	nonce := uint64(0)
+	work := &feeder{n: a, key: nodeKey(t, paths[4])}
 	waitFor(t, "three blocks decided with two lossy authorities", 90*time.Second, func() bool {
-		// An order now and then gives the authorities work.
-		nonce++
-		open := a.Status().OpenSlots
-		if len(open) == 0 {
-			return false
-		}
-		slot := open[len(open)-1]
-		tx := chain.Tx{ChainID: a.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
-			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: a.gen.Tariff.Floor}}
-		tx.Sign(key)
-		a.mu.RLock()
-		ok := a.chain.CheckTx(tx, time.Now().UnixMilli()) == nil
-		a.mu.RUnlock()
-		if ok {
-			_ = a.publishTx(tx.Encode())
-			a.txIn <- tx
-		}
-		if nonce%20 == 0 {
+		work.feed() // an order now and then gives the authorities work
+		if work.nonce%20 == 0 {
 			t.Logf("height %d, votes fetched %d %d", a.Status().Height, nodes[2].Status().VotesFetched, nodes[3].Status().VotesFetched)
 		}
 		return a.Status().Height >= start+3

@@ -3,18 +3,12 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
-	"github.com/gridmesh/gridmesh/market"
-	"github.com/gridmesh/gridmesh/unit"
 )
 
 // A node that joins late, and one cut off by a partition, get the orders
@@ -25,23 +19,7 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities = 1, 1
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
-		g, err := config.LoadGenesis(gp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.OpenLeadSeconds = 3600 // orders for a slot far ahead stay acceptable
-		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	paths := demoNet(t, 1, 1, farSlots)
 	an, err := Load(paths[0], Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,27 +36,15 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		}
 	})
 
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[1]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := nodeKey(t, paths[1])
 	slot := an.gen.SlotAt(time.Now().UnixMilli()) + 100
 	nonce := uint64(0)
 	post := func(n int) []chain.Hash {
 		var hs []chain.Hash
 		for range n {
 			nonce++
-			tx := chain.Tx{ChainID: an.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
-				Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: an.gen.Tariff.Floor}}
-			tx.Sign(key)
-			resp, err := http.Post("http://"+an.api.Addr().String()+"/api/v1/tx", "application/json", bytes.NewReader(tx.Encode()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				t.Fatalf("POST order %d: status %d; want 202", nonce, resp.StatusCode)
-			}
+			tx := sellOrder(an, key, nonce, slot)
+			postTx(t, an, tx)
 			hs = append(hs, tx.Hash())
 		}
 		return hs

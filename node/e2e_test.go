@@ -358,43 +358,21 @@ func TestBurstOfOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities = 1, 4
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Orders for a slot an hour ahead, so none of them can come too late.
-	for _, p := range paths {
-		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
-		g, err := config.LoadGenesis(gp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.OpenLeadSeconds = 3600
-		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	paths := demoNet(t, 1, 4, farSlots) // orders an hour ahead: none can come too late
 	var nodes []*running
 	for _, p := range paths[:4] {
 		nodes = append(nodes, start(t, p, Options{}))
 	}
 	auth := nodes[0].n
 	waitFor(t, "the authorities to connect", 30*time.Second, func() bool { return len(auth.host.Peers()) >= 3 })
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := nodeKey(t, paths[4])
 	const n = 1200 // about 340 KB of orders: several proposals' worth at the old 64 KiB limit
 	slot := auth.gen.SlotAt(time.Now().UnixMilli()) + 100
 	want := make(map[string]bool, n)
 	url := "http://" + auth.api.Addr().String() + "/api/v1/tx"
 	txs := make([]chain.Tx, n)
 	for i := range txs {
-		tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: uint64(i),
-			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(1 + i), Price: auth.gen.Tariff.Floor}}
-		tx.Sign(key)
+		tx := sellOrder(auth, key, uint64(1+i), slot)
 		txs[i] = tx
 		want[tx.Hash().String()] = true
 	}

@@ -1,17 +1,11 @@
 package node
 
 import (
-	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gridmesh/gridmesh/chain"
-	"github.com/gridmesh/gridmesh/config"
-	"github.com/gridmesh/gridmesh/market"
-	"github.com/gridmesh/gridmesh/unit"
 )
 
 // A node whose chain store is damaged while it is down does not refuse to start
@@ -84,36 +78,15 @@ func TestCorruptAuthorityStoreRepaired(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities = 1, 4
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := demoNet(t, 1, 4, nil)
 	var nodes []*running
 	for _, p := range paths[:4] {
 		nodes = append(nodes, start(t, p, Options{}))
 	}
 	a := nodes[0].n
 	waitFor(t, "the authorities to connect", 30*time.Second, func() bool { return len(a.host.Peers()) >= 3 })
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce := uint64(0)
-	order := func() {
-		open := a.Status().OpenSlots
-		if len(open) == 0 {
-			return
-		}
-		nonce++
-		tx := chain.Tx{ChainID: a.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
-			Order: &chain.Order{Side: market.Sell, Slot: open[len(open)-1], Energy: unit.Wh(nonce), Price: a.gen.Tariff.Floor}}
-		tx.Sign(key)
-		_ = a.publishTx(tx.Encode())
-		a.txIn <- tx
-	}
-	waitFor(t, "five blocks", 60*time.Second, func() bool { order(); return a.Status().Height >= 5 })
+	work := &feeder{n: a, key: nodeKey(t, paths[4])}
+	waitFor(t, "five blocks", 60*time.Second, func() bool { work.feed(); return a.Status().Height >= 5 })
 
 	victim := nodes[3]
 	self := victim.n.self
@@ -128,15 +101,8 @@ func TestCorruptAuthorityStoreRepaired(t *testing.T) {
 	}
 	from := a.Status().Height
 	waitFor(t, "a block proposed by the repaired authority", 90*time.Second, func() bool {
-		order()
-		a.mu.RLock()
-		defer a.mu.RUnlock()
-		for h := from + 1; h <= a.chain.Status().Height; h++ {
-			if b, _, err := a.chain.Block(h); err == nil && b.Header.Proposer == self {
-				return true
-			}
-		}
-		return false
+		work.feed()
+		return proposedSince(a, from, self)
 	})
 	if st := back.n.Status(); !st.Voting || st.Height < from {
 		t.Errorf("repaired authority: voting %v at height %d; want voting, at least %d", st.Voting, st.Height, from)

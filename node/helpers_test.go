@@ -1,0 +1,115 @@
+package node
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// demoNet writes a demo network of the given size (config paths, authorities
+// first, then homes) into a temporary directory. edit, if not nil, changes the
+// genesis of every node the same way.
+func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) []string {
+	t.Helper()
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities = homes, authorities
+	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit == nil {
+		return paths
+	}
+	for _, p := range paths {
+		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
+		g, err := config.LoadGenesis(gp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(&g)
+		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return paths
+}
+
+// farSlots lets orders be placed an hour ahead, so that none comes too late.
+func farSlots(g *config.Genesis) { g.OpenLeadSeconds = 3600 }
+
+// nodeKey loads the key of the node configured at path.
+func nodeKey(t *testing.T, path string) ed25519.PrivateKey {
+	t.Helper()
+	key, err := config.LoadKey(filepath.Join(filepath.Dir(path), "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// sellOrder is an order of nonce Wh at the floor price for slot, signed by key.
+func sellOrder(n *Node, key ed25519.PrivateKey, nonce uint64, slot unit.Slot) chain.Tx {
+	tx := chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
+		Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: n.gen.Tariff.Floor}}
+	tx.Sign(key)
+	return tx
+}
+
+// postTx posts tx to n's API and fails the test unless n accepts it (202).
+func postTx(t *testing.T, n *Node, tx chain.Tx) {
+	t.Helper()
+	resp, err := http.Post("http://"+n.api.Addr().String()+"/api/v1/tx", "application/json", bytes.NewReader(tx.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST %s tx %d to %s: status %d; want 202", tx.Kind, tx.Nonce, n.cfg.Node.Name, resp.StatusCode)
+	}
+}
+
+// feeder gives authorities work: each feed places one more order of key's for
+// n's last open slot, as an HTTP submission would (checked, gossiped, pooled).
+type feeder struct {
+	n     *Node
+	key   ed25519.PrivateKey
+	nonce uint64
+}
+
+func (f *feeder) feed() {
+	open := f.n.Status().OpenSlots
+	if len(open) == 0 {
+		return
+	}
+	f.nonce++
+	tx := sellOrder(f.n, f.key, f.nonce, open[len(open)-1])
+	f.n.mu.RLock()
+	err := f.n.chain.CheckTx(tx, time.Now().UnixMilli())
+	f.n.mu.RUnlock()
+	if err == nil {
+		_ = f.n.publishTx(tx.Encode())
+		f.n.txIn <- tx
+	}
+}
+
+// proposedSince reports whether n's chain holds a block after height from
+// proposed by who.
+func proposedSince(n *Node, from uint64, who chain.Account) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for h := from + 1; h <= n.chain.Status().Height; h++ {
+		if b, _, err := n.chain.Block(h); err == nil && b.Header.Proposer == who {
+			return true
+		}
+	}
+	return false
+}
