@@ -474,9 +474,10 @@ func TestMDNSOnLAN(t *testing.T) {
 		// mDNS sends to 224.0.0.251: multicast needs a route in the namespace.
 		l.ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
 	}
-	aID, bID := peerID(11), peerID(12)
-	a := l.start("lan-a", nsA, nodeConfig{Seed: 11, Listen: []string{"/ip4/10.77.0.1/tcp/" + port}, MDNS: true, Join: true})
-	bn := l.start("lan-b", nsB, nodeConfig{Seed: 12, Listen: []string{"/ip4/10.77.0.2/tcp/" + port}, MDNS: true, Join: true})
+	sa, sb := 16+b[0]%100, 128+b[1]%100 // fresh identities per run
+	aID, bID := peerID(sa), peerID(sb)
+	a := l.start("lan-a", nsA, nodeConfig{Seed: sa, Listen: []string{"/ip4/10.77.0.1/tcp/" + port}, MDNS: true, Join: true})
+	bn := l.start("lan-b", nsB, nodeConfig{Seed: sb, Listen: []string{"/ip4/10.77.0.2/tcp/" + port}, MDNS: true, Join: true})
 	if !eventually(60*time.Second, func() bool {
 		conns, ok := a.do("conns " + bID)
 		return ok && conns != ""
