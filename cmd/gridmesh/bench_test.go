@@ -97,9 +97,11 @@ func TestBenchChain(t *testing.T) {
 		t.Errorf("offered %d, accepted %d, rejected %d, failed %d: want 240 offered, each accounted for once",
 			res.Offered, res.Accepted, res.Rejected, res.Failed)
 	}
-	if res.Rejected != 0 || res.Committed != res.Accepted || res.Accepted == 0 {
-		t.Errorf("accepted %d, rejected %d, committed %d: want every offered order accepted and committed (reasons %v)",
-			res.Accepted, res.Rejected, res.Committed, res.Reasons)
+	// A POST to the authority killed mid-run may fail after its batch was
+	// gossiped: such a tx is committed without having been acknowledged.
+	if res.Rejected != 0 || res.Accepted == 0 || res.notCommitted != 0 || res.Committed > res.Accepted+res.Failed {
+		t.Errorf("accepted %d (%d of them not committed), rejected %d, failed %d, committed %d: want every accepted order committed, no rejections (reasons %v)",
+			res.Accepted, res.notCommitted, res.Rejected, res.Failed, res.Committed, res.Reasons)
 	}
 	if res.Stopped != "authority-4" || !res.StateAgree || res.CommonHeight == 0 || res.Evidence != 0 {
 		t.Errorf("stopped %q, agree %v at %d, evidence %d: want authority-4 stopped and the others agreeing, no evidence",
