@@ -13,6 +13,7 @@ import (
 // Broker is a running embedded broker.
 type Broker struct {
 	srv  *mochi.Server
+	ln   *tcpListener
 	addr string
 }
 
@@ -39,7 +40,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		srv.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	return &Broker{srv: srv, addr: l.Address()}, nil
+	return &Broker{srv: srv, ln: l, addr: l.Address()}, nil
 }
 
 // Addr is the listening address, host:port.
@@ -53,5 +54,9 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 	return b.srv.Publish(topic, payload, retain, 0)
 }
 
-// Close disconnects every client and stops listening.
-func (b *Broker) Close() error { return b.srv.Close() }
+// Close stops listening, disconnects every client and waits for their
+// sessions to end, then stops the server.
+func (b *Broker) Close() error {
+	b.ln.shutdown()
+	return b.srv.Close()
+}

@@ -20,6 +20,7 @@ type tcpListener struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+	wg     sync.WaitGroup // Serve's per-connection goroutines
 }
 
 func newListener(id string, ln net.Listener) *tcpListener {
@@ -44,8 +45,10 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 			return
 		}
 		l.conns[c] = struct{}{}
+		l.wg.Add(1)
 		l.mu.Unlock()
 		go func() {
+			defer l.wg.Done()
 			establish(l.id, c) // returns when the client is gone
 			l.mu.Lock()
 			delete(l.conns, c)
@@ -67,4 +70,13 @@ func (l *tcpListener) Close(listeners.CloseFn) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// shutdown closes the listener and its connections and waits until every
+// connection's EstablishFn has returned. mochi v2.7.9's Server.Close races
+// (under the race detector) with an EstablishConnection that is just
+// starting, so the broker calls this before it.
+func (l *tcpListener) shutdown() {
+	l.Close(nil)
+	l.wg.Wait()
 }
