@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -88,6 +89,11 @@ type Config struct {
 	MaxConns    int   // resource manager connection limit; default 128
 	NoScoring   bool  // disable gossipsub peer scoring (see score.go); on by default
 	MeshDegree  int   // gossipsub D (mesh peers per topic); default 6, minimum 4
+	// DHT runs the network's own Kademlia DHT (seeded by Bootstrap and Direct
+	// only, never the public one) and meets peers beyond the LAN through it:
+	// see dht.go. Off by default: the bootstrap peers and mDNS suffice for a
+	// small network, and the DHT costs a lookup a minute and its goroutines.
+	DHT bool
 
 	// NAT traversal (see nat.go). RelayService is for authorities (publicly
 	// reachable): AutoNAT service and an unlimited circuit relay v2 for the peers
@@ -179,6 +185,7 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mdns   mdns.Service
+	dht    *dht.IpfsDHT // nil unless Config.DHT
 
 	stats     counters
 	msgRate   *rateLimiter        // per envelope signer, gossip
@@ -328,6 +335,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		n.mdns = mdns.NewMdnsService(h, "_gridmesh-"+cfg.Network+"._udp", mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
 			return fail(fmt.Errorf("mdns: %w", err))
+		}
+	}
+	if cfg.DHT {
+		if err := n.startDHT(append(append([]peer.AddrInfo(nil), boot...), direct...)); err != nil {
+			return fail(err)
 		}
 	}
 	n.wg.Add(1)
@@ -545,6 +557,9 @@ func (n *Host) Close() error {
 	}
 	n.cancel()
 	n.wg.Wait()
+	if n.dht != nil {
+		errs = append(errs, n.dht.Close())
+	}
 	errs = append(errs, n.h.Close())
 	return errors.Join(errs...)
 }
