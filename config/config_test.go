@@ -244,7 +244,7 @@ func TestLoadGenesisProblems(t *testing.T) {
 func TestNodeRoundTrip(t *testing.T) {
 	n := DefaultNode()
 	n.Node = NodeSection{Name: "Ünïcode \"home\" \\ 7", Role: RoleAuthority, Key: "keys/a.key", Data: "/var/lib/gridmesh", Clock: ClockTrust}
-	n.Network = Network{Genesis: "g.toml", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"}, MDNS: false}
+	n.Network = Network{Genesis: "g.toml", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"}, MDNS: false, DHT: true}
 	n.API.Listen = "[::1]:0"
 	n.Meter.Interval = Duration{1500 * time.Millisecond}
 	n.Meter.MaxPowerW = 5750

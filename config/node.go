@@ -85,6 +85,7 @@ type Network struct {
 	Listen    []string `toml:"listen"`    // libp2p multiaddrs
 	Bootstrap []string `toml:"bootstrap"` // full multiaddrs with /p2p/<id>, usually authorities
 	MDNS      bool     `toml:"mdns"`      // discover peers on the LAN
+	DHT       bool     `toml:"dht"`       // meet peers beyond the LAN through the network's own DHT
 }
 
 // API is [api]: the local HTTP API and dashboard.
@@ -193,6 +194,7 @@ func DefaultNode() Node {
 			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
 			Bootstrap: []string{},
 			MDNS:      true,
+			DHT:       false,
 		},
 		API: API{Listen: "127.0.0.1:8080"},
 		Meter: Meter{

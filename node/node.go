@@ -233,6 +233,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		Listen:     cfg.Network.Listen,
 		Bootstrap:  cfg.Network.Bootstrap,
 		MDNS:       cfg.Network.MDNS,
+		DHT:        cfg.Network.DHT,
 		MaxPayload: maxGossipBytes,
 		// Authorities relay every order submitted to them and vote several
 		// times a block: the per-signer gossip rate limit is for everyone else.
