@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -252,4 +253,52 @@ func TestDirectPeers(t *testing.T) {
 		cs := b.h.Network().ConnsToPeer(a.h.ID())
 		return len(cs) == 1 && cs[0].ID() != old
 	})
+}
+
+// A publish-only host hands its messages to subscribed peers, and neither
+// receives nor forwards the topic's other messages.
+func TestJoinPublishOnly(t *testing.T) {
+	home := newTestHost(t, 81, nil)
+	auth := newTestHost(t, 82, nil)
+	other := newTestHost(t, 83, nil)
+	connect(t, home, auth)
+	connect(t, auth, other)
+	th, err := home.JoinPublishOnly("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, err := auth.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := other.Join("tx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the home to see the authority subscribed", func() bool { return len(th.Peers()) == 1 })
+	eventually(t, 5*time.Second, "topic mesh", func() bool { return len(to.Peers()) == 1 && len(ta.Peers()) == 1 })
+	time.Sleep(settle)
+	if len(ta.Peers()) != 1 {
+		t.Errorf("the authority sees %d subscribed peers, want 1 (the home is not subscribed)", len(ta.Peers()))
+	}
+	ctx := context.Background()
+	if err := th.Publish(ctx, []byte("home order")); err != nil {
+		t.Fatal(err)
+	}
+	if err := to.Publish(ctx, []byte("other order")); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, ta, 500*time.Millisecond); fmt.Sprint(got) != "[home order other order]" {
+		t.Errorf("authority got %q, want both orders", got)
+	}
+	if got := drain(t, to, 300*time.Millisecond); fmt.Sprint(got) != "[home order]" {
+		t.Errorf("other got %q, want the home's order (forwarded by the authority)", got)
+	}
+	if _, err := th.Next(ctx); !errors.Is(err, ErrPublishOnly) {
+		t.Errorf("Next on a publish-only topic: err %v, want ErrPublishOnly", err)
+	}
+	// The home validated only its own publication: nothing reached it.
+	if st := home.Stats(); st.Accepted != 1 {
+		t.Errorf("home accepted %d messages, want 1 (its own)", st.Accepted)
+	}
 }

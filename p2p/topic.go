@@ -21,6 +21,9 @@ const subscriptionBuffer = 1024
 // ErrJoined is returned by Join for a topic the host has already joined.
 var ErrJoined = errors.New("p2p: topic already joined")
 
+// ErrPublishOnly is returned by Next on a topic joined with JoinPublishOnly.
+var ErrPublishOnly = errors.New("p2p: topic joined to publish only")
+
 // Message is a validated gossip message from another node.
 type Message struct {
 	From    ed25519.PublicKey // the envelope's signer
@@ -51,6 +54,20 @@ func TopicID(network, name string) string {
 // network, has a valid signature and has not expired; it decides whether the payload
 // is delivered and forwarded. It must not block for long. It may be nil (accept all).
 func (n *Host) Join(name string, validate func(from ed25519.PublicKey, payload []byte) Verdict) (*Topic, error) {
+	return n.join(name, validate, true)
+}
+
+// JoinPublishOnly joins the topic to publish on it without subscribing: the host
+// neither receives the topic's messages nor forwards them, and its publications
+// go to the connected peers that are subscribed (flood publishing). It is for a
+// node that only contributes to a topic, such as a home that hands its own
+// transactions to the authorities. validate checks the host's own publications,
+// as for Join. Next on such a topic returns ErrPublishOnly.
+func (n *Host) JoinPublishOnly(name string, validate func(from ed25519.PublicKey, payload []byte) Verdict) (*Topic, error) {
+	return n.join(name, validate, false)
+}
+
+func (n *Host) join(name string, validate func(from ed25519.PublicKey, payload []byte) Verdict, subscribe bool) (*Topic, error) {
 	if name == "" || strings.ContainsAny(name, "/ \t\n") {
 		return nil, fmt.Errorf("%w: topic name %q", ErrConfig, name)
 	}
@@ -75,15 +92,20 @@ func (n *Host) Join(name string, validate func(from ed25519.PublicKey, payload [
 		_ = n.ps.UnregisterTopicValidator(id)
 		return nil, fmt.Errorf("join %s: %w", id, err)
 	}
-	sub, err := pt.Subscribe(pubsub.WithBufferSize(subscriptionBuffer))
-	if err != nil {
-		_ = pt.Close()
-		_ = n.ps.UnregisterTopicValidator(id)
-		return nil, fmt.Errorf("subscribe %s: %w", id, err)
+	var sub *pubsub.Subscription
+	if subscribe {
+		sub, err = pt.Subscribe(pubsub.WithBufferSize(subscriptionBuffer))
+		if err != nil {
+			_ = pt.Close()
+			_ = n.ps.UnregisterTopicValidator(id)
+			return nil, fmt.Errorf("subscribe %s: %w", id, err)
+		}
 	}
 	if !n.cfg.NoScoring {
 		if err := pt.SetScoreParams(topicScoreParams()); err != nil {
-			sub.Cancel()
+			if sub != nil {
+				sub.Cancel()
+			}
 			_ = pt.Close()
 			_ = n.ps.UnregisterTopicValidator(id)
 			return nil, fmt.Errorf("score params %s: %w", id, err)
@@ -136,6 +158,9 @@ func (t *Topic) PublishUntil(ctx context.Context, payload []byte, expiry time.Ti
 // Next returns the next message from another node; the host's own messages are not
 // delivered. It returns ErrClosed after the host closed, or ctx's error.
 func (t *Topic) Next(ctx context.Context) (Message, error) {
+	if t.sub == nil {
+		return Message{}, ErrPublishOnly
+	}
 	for {
 		m, err := t.sub.Next(ctx)
 		if err != nil {
@@ -203,7 +228,9 @@ func (t *Topic) Peers() []string {
 }
 
 func (t *Topic) close() {
-	t.sub.Cancel()
+	if t.sub != nil {
+		t.sub.Cancel()
+	}
 	_ = t.n.ps.UnregisterTopicValidator(t.name)
 	_ = t.t.Close()
 }
