@@ -302,3 +302,23 @@ func TestJoinPublishOnly(t *testing.T) {
 		t.Errorf("home accepted %d messages, want 1 (its own)", st.Accepted)
 	}
 }
+
+// Stats counts the bytes a host's streams carry.
+func TestStatsCountBytes(t *testing.T) {
+	_, topics := mesh(t, 2, nil)
+	a, b := topics[0].n, topics[1].n
+	before := b.Stats()
+	payload := make([]byte, 10_000)
+	if err := topics[0].Publish(context.Background(), payload); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, topics[1], 500*time.Millisecond); len(got) != 1 {
+		t.Fatalf("b got %d messages, want 1", len(got))
+	}
+	if in := b.Stats().BytesIn - before.BytesIn; in < int64(len(payload)) {
+		t.Errorf("b counted %d bytes in after a %d-byte message arrived, want at least that", in, len(payload))
+	}
+	if out := a.Stats().BytesOut; out < int64(len(payload)) {
+		t.Errorf("a counted %d bytes out after publishing %d bytes, want at least that", out, len(payload))
+	}
+}

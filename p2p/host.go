@@ -188,6 +188,7 @@ type Host struct {
 	dht    *dht.IpfsDHT // nil unless Config.DHT
 
 	stats     counters
+	bytes     *byteCounter
 	msgRate   *rateLimiter        // per envelope signer, gossip
 	unlimited map[string]struct{} // signers exempt from msgRate (Config.Unlimited)
 	reqRate   *rateLimiter        // per peer and protocol, requests
@@ -257,6 +258,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
 	gt := &gater{}
+	bc := &byteCounter{}
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -267,6 +269,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gt),
 		libp2p.DisableMetrics(),
+		libp2p.BandwidthReporter(bc),
 		libp2p.UserAgent("gridmesh"),
 	}
 	opts = append(opts, natOptions(cfg, append(append([]peer.AddrInfo(nil), boot...), direct...))...)
@@ -289,6 +292,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		h:         h,
 		cm:        cm,
 		gater:     gt,
+		bytes:     bc,
 		pub:       cfg.Key.Public().(ed25519.PublicKey),
 		now:       time.Now,
 		ctx:       hctx,

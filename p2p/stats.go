@@ -25,6 +25,9 @@ type Stats struct {
 	Dropped   int64 // RPCs gossipsub dropped because a peer's send queue was full
 	// ConnectEventsDropped counts connection events Connected could not buffer.
 	ConnectEventsDropped int64
+	// BytesIn and BytesOut count what the host's streams carried (gossip,
+	// requests, identify, DHT), without the Noise, yamux and transport framing.
+	BytesIn, BytesOut int64
 }
 
 type counters struct {
@@ -41,6 +44,7 @@ func (n *Host) Stats() Stats {
 		RateLimit: c.rateLimit.Load(), Ignored: c.ignored.Load(),
 		QueueFull: c.queueFull.Load(), Throttled: c.throttled.Load(), Dropped: c.dropped.Load(),
 		ConnectEventsDropped: c.connectDropped.Load(),
+		BytesIn:              n.bytes.in.Load(), BytesOut: n.bytes.out.Load(),
 	}
 }
 
