@@ -13,11 +13,13 @@ import (
 // The open order book of a node is what its chain holds for the open slots plus
 // its mempool: orders, cancels and attestations accepted but not yet in a block.
 // Gossip is best-effort (a node that joins, restarts or comes back from a
-// partition missed what was published meanwhile), so every node asks each peer
-// it newly connects to for that peer's mempool over the book protocol, checks
-// every transaction as if it came by gossip, and keeps the acceptable ones. The
-// chain part comes by block sync. Together they make "every order accepted on
-// either side of a partition reaches every node" a protocol property, not luck.
+// partition missed what was published meanwhile), so every authority asks each
+// peer it newly connects to for that peer's mempool over the book protocol,
+// checks every transaction as if it came by gossip, and keeps the acceptable
+// ones. The chain part comes by block sync. Together they make "every order
+// accepted on either side of a partition reaches every authority, and so a
+// block that every node syncs" a protocol property, not luck. Homes serve their
+// mempool (their own pending transactions) but do not fetch books.
 //
 // Request: empty. Response: a tx list,
 //
@@ -63,16 +65,23 @@ func decodeTxList(b []byte) ([][]byte, error) {
 // restart, after a partition heals, however briefly) for its mempool: once per
 // connection, as a connection that opens is the only sure sign that the peer
 // may have missed something.
+//
+// A home does not fetch books: it keeps only the transactions handed to it
+// (its own and those posted to its API) and learns the rest from blocks.
 func (n *Node) runBookSync(ctx context.Context) error {
-	for _, p := range n.host.Peers() { // connected before this started
-		n.fetchBook(ctx, p)
+	if n.isAuthority {
+		for _, p := range n.host.Peers() { // connected before this started
+			n.fetchBook(ctx, p)
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case p := <-n.host.Connected():
-			n.fetchBook(ctx, p)
+			if n.isAuthority {
+				n.fetchBook(ctx, p)
+			}
 		}
 	}
 }

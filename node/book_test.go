@@ -11,15 +11,15 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 )
 
-// A node that joins late, and one cut off by a partition, get the orders
+// An authority that joins late, and one cut off by a partition, get the orders
 // accepted meanwhile from a peer's mempool (the book protocol), not by luck.
-// The authority's clock is held unsynchronised so that it makes no blocks and
-// the orders stay in its mempool.
+// The first authority's clock is held unsynchronised so that no blocks are made
+// and the orders stay in the mempools. A home does not fetch books.
 func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	paths := demoNet(t, 1, 1, farSlots)
+	paths := demoNet(t, 1, 2, farSlots)
 	an, err := Load(paths[0], Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		}
 	})
 
-	key := nodeKey(t, paths[1])
+	key := nodeKey(t, paths[2]) // the home's
 	slot := an.gen.SlotAt(time.Now().UnixMilli()) + 100
 	nonce := uint64(0)
 	post := func(n int) []chain.Hash {
@@ -65,29 +65,36 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		t.Fatalf("authority with an unsynchronised clock made blocks (height %d); the test needs them pending", h)
 	}
 
-	home := start(t, paths[1], Options{})
-	waitFor(t, "the late home to fetch the 50 pending orders", 30*time.Second, func() bool { return missing(home.n, before) == 0 })
-	if got := home.n.Status().PendingTxs; got < len(before) {
-		t.Errorf("home status pending_txs = %d; want at least %d", got, len(before))
+	late := start(t, paths[1], Options{})
+	waitFor(t, "the late authority to fetch the 50 pending orders", 30*time.Second, func() bool { return missing(late.n, before) == 0 })
+	if got := late.n.Status().PendingTxs; got < len(before) {
+		t.Errorf("late authority's status pending_txs = %d; want at least %d", got, len(before))
 	}
+	home := start(t, paths[2], Options{})
+	waitFor(t, "the home to connect", 30*time.Second, func() bool { return len(home.n.host.Peers()) >= 2 })
+	time.Sleep(time.Second)
+	if k := missing(home.n, before); k != len(before) {
+		t.Errorf("the home holds %d of the 50 orders after connecting; want none (homes do not fetch books)", len(before)-k)
+	}
+	home.halt(t)
 
-	// Partition: the home refuses the authority; orders accepted meanwhile
-	// cannot arrive by gossip.
-	if err := home.n.host.Block(an.host.ID()); err != nil {
+	// Partition: the late authority refuses the first one; orders accepted
+	// meanwhile cannot arrive by gossip.
+	if err := late.n.host.Block(an.host.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the partition to take effect", 10*time.Second, func() bool { return len(home.n.host.Peers()) == 0 })
+	waitFor(t, "the partition to take effect", 10*time.Second, func() bool { return len(late.n.host.Peers()) == 0 })
 	during := post(30)
 	time.Sleep(500 * time.Millisecond)
-	if k := missing(home.n, during); k != len(during) {
+	if k := missing(late.n, during); k != len(during) {
 		t.Fatalf("%d of %d orders crossed the partition; the test's partition leaks", len(during)-k, len(during))
 	}
-	if err := home.n.host.Unblock(an.host.ID()); err != nil {
+	if err := late.n.host.Unblock(an.host.ID()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the home to reconnect after the partition", 30*time.Second, func() bool { return len(home.n.host.Peers()) > 0 })
-	waitFor(t, fmt.Sprintf("the %d orders of the partition to reach the home after it healed", len(during)), 30*time.Second, func() bool {
-		return missing(home.n, during) == 0
+	waitFor(t, "the late authority to reconnect after the partition", 30*time.Second, func() bool { return len(late.n.host.Peers()) > 0 })
+	waitFor(t, fmt.Sprintf("the %d orders of the partition to reach the late authority after it healed", len(during)), 30*time.Second, func() bool {
+		return missing(late.n, during) == 0
 	})
 }
 

@@ -10,11 +10,13 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/p2p"
 )
 
 const (
 	tickEvery      = 100 * time.Millisecond
 	syncEvery      = 2 * time.Second
+	followEvery    = time.Second // how often a home asks an authority for new blocks
 	rebroadcastAge = 2 * time.Second
 	poolSize       = 20_000
 	maxBlockTxs    = 2_000
@@ -40,6 +42,12 @@ func (n *Node) loop(ctx context.Context) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	var lastSync time.Time
+	// Authorities hear of blocks by gossip and sync only to fill gaps; a
+	// home follows by sync alone.
+	every := syncEvery
+	if !n.isAuthority {
+		every = followEvery
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,7 +74,7 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 		case now := <-tick.C:
 			l.tick(ctx, now)
-			if now.Sub(lastSync) >= syncEvery || n.bestSeen.Load() > n.chain.Status().Height {
+			if now.Sub(lastSync) >= every || n.bestSeen.Load() > n.chain.Status().Height {
 				if now.Sub(lastSync) >= 300*time.Millisecond {
 					lastSync = now
 					l.sync(ctx)
@@ -104,6 +112,7 @@ type loop struct {
 	roundSince  time.Time
 	lastAsk     time.Time
 	askTurn     int
+	syncTurn    int // rotates the authority asked first (sync)
 }
 
 func (l *loop) statePath() string {
@@ -387,22 +396,21 @@ func (l *loop) applyOne(c certified) error {
 }
 
 // sync asks peers for blocks after our height and applies those that verify.
+// It asks the authorities first, starting with a different one each time (they
+// hold the chain's head), and stops at the first authority that answers, or at
+// the first other peer that has blocks. A full answer asks again at once.
 func (l *loop) sync(ctx context.Context) {
-	peers := l.n.host.Peers()
-	if len(peers) == 0 {
-		return
-	}
 	from := l.n.chain.Status().Height + 1
-	for _, p := range peers {
+	for _, p := range l.syncPeers(from) {
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		resp, err := l.n.host.Request(rctx, p, syncProto, encodeSyncRequest(from), maxSyncBlocks*(maxBlockBytes/16))
+		resp, err := l.n.host.Request(rctx, p.id, syncProto, encodeSyncRequest(from), maxSyncBlocks*(maxBlockBytes/16))
 		cancel()
 		if err != nil {
 			continue
 		}
 		blocks, err := decodeSyncResponse(resp)
 		if err != nil {
-			l.n.log.Debug("bad sync response", "peer", p, "err", err)
+			l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
 			continue
 		}
 		applied := 0
@@ -411,15 +419,48 @@ func (l *loop) sync(ctx context.Context) {
 				break
 			}
 			if err := l.applyOne(c); err != nil {
-				l.n.log.Warn("synced block not applied", "height", c.Block.Header.Height, "peer", p, "err", err)
+				l.n.log.Warn("synced block not applied", "height", c.Block.Header.Height, "peer", p.id, "err", err)
 				break
 			}
 			applied++
 		}
-		if applied > 0 || len(blocks) > 0 {
+		if applied == maxSyncBlocks {
+			l.n.seen(l.n.chain.Status().Height + 1) // more to fetch: ask again soon
+		}
+		if p.authority || applied > 0 || len(blocks) > 0 {
 			return
 		}
 	}
+}
+
+type syncPeer struct {
+	id        string
+	authority bool
+}
+
+// syncPeers lists the connected peers, the authorities deciding height h first
+// (rotated by one on every call), then the others.
+func (l *loop) syncPeers(h uint64) []syncPeer {
+	auth := make(map[string]bool)
+	for _, pub := range l.n.validatorsAt(h) {
+		if id, err := p2p.PeerID(pub); err == nil {
+			auth[id] = true
+		}
+	}
+	var first, rest []syncPeer
+	for _, id := range l.n.host.Peers() { // sorted
+		if auth[id] {
+			first = append(first, syncPeer{id, true})
+		} else {
+			rest = append(rest, syncPeer{id, false})
+		}
+	}
+	if len(first) > 0 {
+		l.syncTurn++
+		k := l.syncTurn % len(first)
+		first = append(first[k:], first[:k]...)
+	}
+	return append(first, rest...)
 }
 
 func writeFileSync(path string, data []byte) error {

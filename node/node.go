@@ -242,10 +242,18 @@ func Load(path string, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: network: %w", path, err)
 	}
-	if n.txTopic, err = n.host.Join("tx", n.validateTx); err != nil {
-		return nil, err
-	}
-	if n.csTopic, err = n.host.Join("consensus", n.validateConsensus); err != nil {
+	// Authorities gossip transactions, votes and blocks among themselves. A home
+	// only hands its own transactions to them and follows the chain by sync
+	// (doc.go): receiving every transaction and every vote would cost it
+	// megabits per second.
+	if n.isAuthority {
+		if n.txTopic, err = n.host.Join("tx", n.validateTx); err != nil {
+			return nil, err
+		}
+		if n.csTopic, err = n.host.Join("consensus", n.validateConsensus); err != nil {
+			return nil, err
+		}
+	} else if n.txTopic, err = n.host.JoinPublishOnly("tx", n.validateTx); err != nil {
 		return nil, err
 	}
 	n.host.Handle(syncProto, 16, n.serveSync)
@@ -305,10 +313,12 @@ func (n *Node) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	g.Go(func() error { return n.receive(ctx, n.txTopic) })
 	g.Go(func() error { return n.runBatcher(ctx) })
 	g.Go(func() error { return n.runBookSync(ctx) })
-	g.Go(func() error { return n.receive(ctx, n.csTopic) })
+	if n.isAuthority {
+		g.Go(func() error { return n.receive(ctx, n.txTopic) })
+		g.Go(func() error { return n.receive(ctx, n.csTopic) })
+	}
 	if n.journal != nil {
 		interval := n.cfg.Meter.Interval.Duration
 		// The simulated meter runs Speed times faster than the wall clock, so its
