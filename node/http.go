@@ -39,6 +39,10 @@ type Status struct {
 	Voting       bool        `json:"voting"`        // an authority in the current set, running consensus
 	Authorities  int         `json:"authorities"`   // size of the authority set of the next height
 	VotesFetched int64       `json:"votes_fetched"` // consensus messages a peer supplied on request
+	// P2PBytesIn and P2PBytesOut count what the node's libp2p streams carried
+	// since it started (gossip, sync, requests), without transport framing.
+	P2PBytesIn  int64 `json:"p2p_bytes_in"`
+	P2PBytesOut int64 `json:"p2p_bytes_out"`
 	// StoreRepaired is where a corrupt chain store found at start was moved
 	// (the chain was fetched again from peers); empty normally.
 	StoreRepaired string `json:"store_repaired,omitempty"`
@@ -74,6 +78,8 @@ func (n *Node) Status() Status {
 	st.Evidence = n.evidence.Load()
 	st.PendingTxs = n.pool.Len()
 	st.VotesFetched = n.votesFetched.Load()
+	ps := n.host.Stats()
+	st.P2PBytesIn, st.P2PBytesOut = ps.BytesIn, ps.BytesOut
 	st.StoreRepaired = n.repairedFrom
 	set := n.authoritiesAt(st.Height + 1)
 	st.Authorities = len(set)
