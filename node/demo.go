@@ -142,11 +142,18 @@ func Demo(ctx context.Context, opts DemoOptions, stdout, stderr io.Writer) (err 
 	case <-gctx.Done():
 	}
 	sum := rep.summary(opts)
-	final := nodes[0].Status()
-	sum.Height, sum.StateHash = final.Height, final.StateHash
-	for _, n := range nodes {
-		if st := n.Status(); st.Height == final.Height && st.StateHash == final.StateHash {
-			sum.NodesInSync++
+	// Homes follow by asking for new blocks every followEvery: give them a
+	// few rounds to reach the first authority's head before counting.
+	for deadline := time.Now().Add(3 * followEvery); ; time.Sleep(100 * time.Millisecond) {
+		final := nodes[0].Status()
+		sum.Height, sum.StateHash, sum.NodesInSync = final.Height, final.StateHash, 0
+		for _, n := range nodes {
+			if st := n.Status(); st.Height == final.Height && st.StateHash == final.StateHash {
+				sum.NodesInSync++
+			}
+		}
+		if sum.NodesInSync == len(nodes) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
 		}
 	}
 	nodes[0].mu.RLock()
