@@ -39,6 +39,7 @@ Commands:
 // benchOptions are the flags of `gridmesh bench chain`.
 type benchOptions struct {
 	Authorities int
+	Homes       int     // home processes that follow the chain beside the authorities
 	Rate        float64 // offered tx/s
 	For         time.Duration
 	StopOne     bool
@@ -52,6 +53,9 @@ type benchOptions struct {
 
 	binary string // the gridmesh executable; "" = os.Executable() (tests set it)
 }
+
+// maxBenchHomes bounds --homes: each home is a process on this machine.
+const maxBenchHomes = 64
 
 func defaultBenchOptions() benchOptions {
 	return benchOptions{Authorities: 4, Rate: 100, For: 30 * time.Second, Accounts: 256, Seed: 1,
@@ -74,13 +78,15 @@ func (o benchOptions) validate() error {
 		return usagef("bench chain: --via: expected 0 (all) to %d authorities, got %d", o.Authorities, o.Via)
 	case o.Drain < 0:
 		return usagef("bench chain: --drain: expected a duration >= 0, got %v", o.Drain)
+	case o.Homes < 0 || o.Homes > maxBenchHomes:
+		return usagef("bench chain: --homes: expected 0 to %d, got %d", maxBenchHomes, o.Homes)
 	}
 	return nil
 }
 
 func cmdBenchChain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o := defaultBenchOptions()
-	c := newCommand("bench chain", "[--authorities N] [--rate R] [--for D] [--stop-one] [--accounts N] [--json]", `
+	c := newCommand("bench chain", "[--authorities N] [--homes K] [--rate R] [--for D] [--stop-one] [--accounts N] [--json]", `
 Measure the chain as an operator would run it: write a network of N
 authorities into a temporary directory, start each as its own process
 (gridmesh run -c node.toml) on loopback, wait until they are connected, then
@@ -91,9 +97,19 @@ then fetching the new blocks). Reports offered, accepted and committed counts,
 sustained committed tx/s, finality p50/p95/p99, blocks, each authority's peak
 RSS and whether all authorities agree on the state hash at a common height.
 With --stop-one, the last authority is SIGKILLed after a third of the run.
+With --homes K, K home nodes (not admitted, not trading, bootstrapped to
+every authority) run as processes too, once the authorities are connected,
+and follow the chain as a household's node does. Traffic: each node's
+p2p_bytes_in/out (GET /api/v1/status) is read when offering starts and when
+it ends; reported are the mean and the largest kbit/s (in+out) over the
+authorities that ran throughout and over the homes, the homes' mean
+incoming kbit/s, how many blocks the furthest-behind home trails
+authority-1 after the drain, and the homes' largest peak RSS.
 Budgets (issue 4): p50 < 0.5 s, p99 < 2 s (< 4 s with one stopped),
-at least 1,000 tx/s.`)
+at least 1,000 tx/s; (issue 6): a home < 100 kbit/s at 4.4 tx/s (1,000
+homes' orders per 15-minute slot).`)
 	c.fs.IntVar(&o.Authorities, "authorities", o.Authorities, "number of authorities (processes)")
+	c.fs.IntVar(&o.Homes, "homes", o.Homes, "number of home nodes (processes) following the chain, 0 to 64")
 	c.fs.Float64Var(&o.Rate, "rate", o.Rate, "offered transactions per second")
 	c.fs.DurationVar(&o.For, "for", o.For, "how long to offer transactions")
 	c.fs.BoolVar(&o.StopOne, "stop-one", o.StopOne, "SIGKILL one authority after a third of the run")
@@ -130,6 +146,7 @@ at least 1,000 tx/s.`)
 // benchResult is what `gridmesh bench chain` reports (the JSON line with --json).
 type benchResult struct {
 	Authorities  int       `json:"authorities"`
+	Homes        int       `json:"homes"`
 	Rate         float64   `json:"rate"`
 	ForS         float64   `json:"for_s"`
 	StopOne      bool      `json:"stop_one"`
@@ -159,14 +176,26 @@ type benchResult struct {
 	Evidence     int64     `json:"evidence"`
 	DoubleSigns  int       `json:"double_signs"`  // seen by a non-voting gossip observer
 	Observed     int64     `json:"observed_msgs"` // consensus messages it saw
-	LoadStart    string    `json:"loadavg_start"`
-	LoadEnd      string    `json:"loadavg_end"`
-	SignS        float64   `json:"sign_s"`
-	Reasons      []string  `json:"reject_reasons,omitempty"`
-	Dir          string    `json:"dir,omitempty"`
-	finalityMs   []float64 // sorted
-	stoppedIndex int
-	notCommitted int
+	// Traffic over the offering window, in kbit/s (1,000 bit/s) of libp2p
+	// stream bytes, in+out unless named: the mean and the largest over the
+	// authorities that ran throughout, and over the homes.
+	AuthorityKbit    float64 `json:"authority_kbit_s"`
+	AuthorityKbitMax float64 `json:"authority_kbit_s_max"`
+	HomeKbit         float64 `json:"home_kbit_s"`
+	HomeKbitMax      float64 `json:"home_kbit_s_max"`
+	HomeInKbit       float64 `json:"home_in_kbit_s"`
+	// HomeLagMax is how many blocks the furthest-behind home trails
+	// authority-1 at the end of the drain (0 if none is behind).
+	HomeLagMax     uint64    `json:"home_lag_max"`
+	HomePeakRSSKiB int64     `json:"home_peak_rss_kib"` // the largest VmHWM of a home
+	LoadStart      string    `json:"loadavg_start"`
+	LoadEnd        string    `json:"loadavg_end"`
+	SignS          float64   `json:"sign_s"`
+	Reasons        []string  `json:"reject_reasons,omitempty"`
+	Dir            string    `json:"dir,omitempty"`
+	finalityMs     []float64 // sorted
+	stoppedIndex   int
+	notCommitted   int
 }
 
 // benchTx is one offered transaction and what became of it.
@@ -178,7 +207,7 @@ type benchTx struct {
 }
 
 func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benchResult, err error) {
-	res = benchResult{Authorities: o.Authorities, Rate: o.Rate, Via: o.Via, ForS: o.For.Seconds(), StopOne: o.StopOne,
+	res = benchResult{Authorities: o.Authorities, Homes: o.Homes, Rate: o.Rate, Via: o.Via, ForS: o.For.Seconds(), StopOne: o.StopOne,
 		PollMs: float64(o.Poll) / float64(time.Millisecond), stoppedIndex: -1,
 		PeakRSSKiB: make([]int64, o.Authorities), CPUSeconds: make([]float64, o.Authorities)}
 	bin := o.binary
@@ -197,7 +226,7 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 		defer os.RemoveAll(dir)
 	}
 	cl, err := crashtest.Write(dir, crashtest.Options{Binary: bin, Authorities: o.Authorities,
-		Accounts: o.Accounts, ChainID: "gridmesh-bench"}, time.Now())
+		Accounts: o.Accounts, ChainID: "gridmesh-bench", Homes: o.Homes}, time.Now())
 	if err != nil {
 		return res, fmt.Errorf("bench chain: %w", err)
 	}
@@ -232,6 +261,20 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 	cancel()
 	if err != nil {
 		return res, fmt.Errorf("bench chain: %w (see %s/*/stderr.log)", err, dir)
+	}
+	if len(cl.Homes) > 0 {
+		for _, h := range cl.Homes {
+			if err := cl.StartProc(h); err != nil {
+				return res, err
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err = cl.WaitPeers(wctx, cl.Homes, 1)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("bench chain: homes: %w (see %s/home-*/stderr.log)", err, dir)
+		}
+		fmt.Fprintf(stdout, "%d homes as processes, each with a peer\n", len(cl.Homes))
 	}
 	st, err := cl.Status(ctx, 0)
 	if err != nil {
@@ -325,6 +368,8 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 			}
 		}()
 	}
+	procs := slices.Concat(cl.Nodes, cl.Homes)
+	before := readTraffic(ctx, cl, procs)
 	t0 := time.Now()
 	// --stop-one: SIGKILL the last authority a third of the way through, by the
 	// wall clock (not by the offer's progress, which a slow node can hold up).
@@ -370,6 +415,7 @@ offer:
 	close(jobs)
 	wg.Wait()
 	offerEnd := time.Now()
+	after := readTraffic(ctx, cl, procs)
 	select {
 	case err := <-stopDone:
 		if err != nil {
@@ -398,11 +444,18 @@ offer:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if err := homesBehind(ctx, cl, &res); err != nil {
+		return res, err
+	}
 	stopObs()
 	<-obsDone
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	nA := len(cl.Nodes)
+	res.AuthorityKbit, res.AuthorityKbitMax = meanMax(before[:nA], after[:nA], false)
+	res.HomeKbit, res.HomeKbitMax = meanMax(before[nA:], after[nA:], false)
+	res.HomeInKbit, _ = meanMax(before[nA:], after[nA:], true)
 
 	windowEnd := t0.Add(o.For)
 	for i := range txs[:sent] {
@@ -448,6 +501,87 @@ offer:
 	res.Observed, _ = obs.Messages()
 	res.LoadEnd = loadavg()
 	return res, nil
+}
+
+// homesBehind sets res.HomeLagMax, how many blocks the furthest-behind home
+// trails authority-1 (0 if none is behind), and res.HomePeakRSSKiB. A home
+// that does not answer is an error.
+func homesBehind(ctx context.Context, cl *crashtest.Cluster, res *benchResult) error {
+	if len(cl.Homes) == 0 {
+		return nil
+	}
+	// Authority-1 first: a home read after it can only have come closer.
+	a, err := cl.Status(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("bench chain: %s: %w", cl.Nodes[0].Name, err)
+	}
+	for _, h := range cl.Homes {
+		st, err := cl.StatusOf(ctx, h)
+		if err != nil {
+			return fmt.Errorf("bench chain: %s: %w", h.Name, err)
+		}
+		if a.Height > st.Height {
+			res.HomeLagMax = max(res.HomeLagMax, a.Height-st.Height)
+		}
+		kib, _ := procUsage(h.Pid())
+		res.HomePeakRSSKiB = max(res.HomePeakRSSKiB, kib)
+	}
+	return nil
+}
+
+// traffic is one reading of a node's p2p byte counters.
+type traffic struct {
+	in, out int64
+	at      time.Time // midway through the status request
+	ok      bool
+}
+
+// readTraffic reads the p2p byte counters of every process in ps; a process
+// that does not answer has ok false.
+func readTraffic(ctx context.Context, cl *crashtest.Cluster, ps []*crashtest.Proc) []traffic {
+	ts := make([]traffic, len(ps))
+	for i, p := range ps {
+		t0 := time.Now()
+		st, err := cl.StatusOf(ctx, p)
+		if err != nil {
+			continue
+		}
+		ts[i] = traffic{in: st.P2PBytesIn, out: st.P2PBytesOut, at: t0.Add(time.Since(t0) / 2), ok: true}
+	}
+	return ts
+}
+
+// kbitS is the traffic between two readings of one process in kbit/s (in+out,
+// or in only); ok is false if either reading is missing or the counters went
+// back (the process restarted).
+func kbitS(a, b traffic, inOnly bool) (kbit float64, ok bool) {
+	if !a.ok || !b.ok || !b.at.After(a.at) || b.in < a.in || b.out < a.out {
+		return 0, false
+	}
+	n := b.in - a.in
+	if !inOnly {
+		n += b.out - a.out
+	}
+	return float64(n) * 8 / 1000 / b.at.Sub(a.at).Seconds(), true
+}
+
+// meanMax is the mean and the largest kbitS over the processes whose two
+// readings are both there (0, 0 if none).
+func meanMax(before, after []traffic, inOnly bool) (mean, largest float64) {
+	n := 0
+	for i := range before {
+		k, ok := kbitS(before[i], after[i], inOnly)
+		if !ok {
+			continue
+		}
+		n++
+		mean += k
+		largest = max(largest, k)
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return mean / float64(n), largest
 }
 
 // agree waits up to 10 s for every node in idx to reach height want, then
@@ -564,6 +698,11 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	}
 	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d; double-signs %d (among %d consensus messages a gossip observer saw)\n",
 		agreeWord, r.CommonHeight, r.Evidence, r.DoubleSigns, r.Observed)
+	fmt.Fprintf(w, "traffic   authorities %.1f kbit/s mean, %.1f max (p2p in+out over the offering window)\n", r.AuthorityKbit, r.AuthorityKbitMax)
+	if r.Homes > 0 {
+		fmt.Fprintf(w, "          %d homes %.1f kbit/s mean (%.1f in), %.1f max; furthest behind authority-1 by %d blocks after the drain; peak RSS %.1f MiB at most\n",
+			r.Homes, r.HomeKbit, r.HomeInKbit, r.HomeKbitMax, r.HomeLagMax, float64(r.HomePeakRSSKiB)/1024)
+	}
 	fmt.Fprintf(w, "load avg  %s at start, %s at end (shared machine)\n", r.LoadStart, r.LoadEnd)
 	if r.Dir != "" {
 		fmt.Fprintf(w, "kept      %s\n", r.Dir)

@@ -29,6 +29,8 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "chain", "--for", "0s"}, "--for: expected"},
 		{[]string{"bench", "chain", "--accounts", "0"}, "--accounts: expected"},
 		{[]string{"bench", "chain", "--poll", "10ms"}, "--poll: expected 20ms to 50ms"},
+		{[]string{"bench", "chain", "--homes", "-1"}, "--homes: expected 0 to 64"},
+		{[]string{"bench", "chain", "--homes", "65"}, "--homes: expected 0 to 64"},
 		{[]string{"bench", "chain", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "chain", "--help"}, ""},
 		{[]string{"bench", "--help"}, ""},
@@ -73,8 +75,39 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-// TestBenchChain runs a short bench with one authority stopped: every accepted
-// order must commit and the three running authorities must agree.
+func TestMeanMax(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(in, out int64, s float64) traffic {
+		return traffic{in: in, out: out, at: t0.Add(time.Duration(s * float64(time.Second))), ok: true}
+	}
+	before := []traffic{at(0, 0, 0), at(1000, 1000, 0), {}, at(5000, 5000, 0)}
+	after := []traffic{
+		at(1000, 1500, 2), // 2,500 B in 2 s: 10 kbit/s, 4 in
+		at(6000, 1000, 1), // 5,000 B in 1 s: 40 kbit/s, 40 in
+		at(9999, 9999, 1), // no first reading: left out
+		at(100, 100, 1),   // counters went back (a restart): left out
+	}
+	for _, tc := range []struct {
+		inOnly    bool
+		mean, max float64
+	}{
+		{false, 25, 40},
+		{true, 22, 40},
+	} {
+		mean, largest := meanMax(before, after, tc.inOnly)
+		if mean != tc.mean || largest != tc.max {
+			t.Errorf("meanMax(inOnly %v) = %g, %g; want %g, %g", tc.inOnly, mean, largest, tc.mean, tc.max)
+		}
+	}
+	if mean, largest := meanMax(nil, nil, false); mean != 0 || largest != 0 {
+		t.Errorf("meanMax of nothing = %g, %g; want 0, 0", mean, largest)
+	}
+}
+
+// TestBenchChain runs a short bench with one authority stopped and two homes
+// following: every accepted order must commit, the three running authorities
+// must agree, and the homes must keep up while carrying less traffic than an
+// authority.
 func TestBenchChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: builds gridmesh and runs 4 authority processes")
@@ -85,6 +118,7 @@ func TestBenchChain(t *testing.T) {
 	}
 	o := defaultBenchOptions()
 	o.Rate, o.For, o.StopOne, o.Accounts, o.Drain, o.JSON = 40, 6*time.Second, true, 8, 10*time.Second, true
+	o.Homes = 2
 	o.binary = bin
 	var out bytes.Buffer
 	res, err := benchChain(context.Background(), o, &out)
@@ -117,6 +151,19 @@ func TestBenchChain(t *testing.T) {
 		if kib <= 0 {
 			t.Errorf("authority-%d peak RSS %d KiB, want > 0", i+1, kib)
 		}
+	}
+	if res.Homes != 2 || res.HomeKbit <= 0 || res.HomeInKbit <= 0 || res.HomePeakRSSKiB <= 0 {
+		t.Errorf("homes %d: %.1f kbit/s (%.1f in), peak RSS %d KiB; want 2 homes with some traffic and memory",
+			res.Homes, res.HomeKbit, res.HomeInKbit, res.HomePeakRSSKiB)
+	}
+	// A home asks for new blocks every second; a few blocks behind is one
+	// round trip.
+	if res.HomeLagMax > 5 {
+		t.Errorf("furthest-behind home trails authority-1 by %d blocks after the drain, want at most 5", res.HomeLagMax)
+	}
+	if res.AuthorityKbit <= res.HomeKbitMax || res.AuthorityKbitMax < res.AuthorityKbit {
+		t.Errorf("authorities %.1f kbit/s mean (%.1f max), homes %.1f max: want every home below the authorities' mean",
+			res.AuthorityKbit, res.AuthorityKbitMax, res.HomeKbitMax)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var back benchResult

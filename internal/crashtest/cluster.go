@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,24 +34,33 @@ type Options struct {
 	Authorities int    // at least 4 (dev = false)
 	Accounts    int    // pre-admitted participants whose keys the cluster keeps
 	ChainID     string // "" = "gridmesh-crashtest"
+	// Homes is how many home nodes to write besides the authorities (0 = none).
+	// A home is not admitted in the genesis and does not trade: it only
+	// follows the chain, bootstrapped to every authority.
+	Homes int
 }
 
-// Cluster is a network of authorities run as child processes. Its methods may
-// be called from several goroutines.
+// Cluster is a network of authorities, and optionally homes, run as child
+// processes. Its methods may be called from several goroutines. The
+// index-based methods (Start, Kill, Status, ...) address Nodes, the
+// authorities; StartProc, StatusOf and the Proc methods address any process,
+// homes included.
 type Cluster struct {
 	Dir      string
 	Genesis  config.Genesis
 	Accounts []ed25519.PrivateKey // participants admitted in the genesis
-	Nodes    []*Proc
+	Nodes    []*Proc              // the authorities, in genesis order
+	Homes    []*Proc              // the homes (Options.Homes), none started by Write
 	binary   string
 	client   *http.Client
 }
 
-// Proc is one authority: its files, its fixed loopback ports and the process
-// currently running it, if any.
+// Proc is one node, an authority or a home: its files, its fixed loopback
+// ports and the process currently running it, if any.
 type Proc struct {
-	Index  int
-	Name   string
+	Index  int    // in Cluster.Nodes or Cluster.Homes
+	Name   string // authority-N or home-N (N = Index+1)
+	Role   string // config.RoleAuthority or config.RoleHome
 	Dir    string
 	Config string // node.toml
 	API    string // base URL, http://127.0.0.1:port
@@ -97,40 +107,26 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	gen.AttestWindowSeconds = 900
 	gen.Epoch = now.Unix()
 	gen.Tariff = config.TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
-	type ports struct{ p2p, api int }
 	var ps []ports
 	var bootstrap []string
 	for i := range o.Authorities {
-		p := &Proc{Index: i, Name: fmt.Sprintf("authority-%d", i+1)}
-		p.Dir = filepath.Join(dir, p.Name)
-		if err := os.MkdirAll(p.Dir, 0o700); err != nil {
-			return nil, err
-		}
-		key, err := config.WriteKey(filepath.Join(p.Dir, "node.key"))
+		p, pp, pub, err := newProc(dir, i, config.RoleAuthority)
 		if err != nil {
 			return nil, err
 		}
-		pub := key.Public().(ed25519.PublicKey)
 		gen.Authorities = append(gen.Authorities, config.Member{Name: p.Name, Key: string(chain.AccountOf(pub))})
-		var pp ports
-		if pp.p2p, err = freePort(); err != nil {
-			return nil, err
-		}
-		if pp.api, err = freePort(); err != nil {
-			return nil, err
-		}
-		id, err := p2p.PeerID(pub)
-		if err != nil {
-			return nil, err
-		}
-		p.p2pAddr = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id)
 		bootstrap = append(bootstrap, p.p2pAddr)
 		ps = append(ps, pp)
-		p.Config = filepath.Join(p.Dir, "node.toml")
-		p.API = fmt.Sprintf("http://127.0.0.1:%d", pp.api)
-		p.Stderr = filepath.Join(p.Dir, "stderr.log")
-		p.Stdout = filepath.Join(p.Dir, "stdout.log")
 		c.Nodes = append(c.Nodes, p)
+	}
+	var homePorts []ports
+	for i := range o.Homes {
+		p, pp, _, err := newProc(dir, i, config.RoleHome)
+		if err != nil {
+			return nil, err
+		}
+		homePorts = append(homePorts, pp)
+		c.Homes = append(c.Homes, p)
 	}
 	for i := range o.Accounts {
 		_, priv, err := ed25519.GenerateKey(nil)
@@ -170,7 +166,65 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	for i, p := range c.Homes {
+		if err := os.WriteFile(filepath.Join(p.Dir, "genesis.toml"), genBytes, 0o600); err != nil {
+			return nil, err
+		}
+		n := config.DefaultNode()
+		n.Node.Name = p.Name
+		n.Node.Role = config.RoleHome
+		n.Node.Clock = config.ClockTrust
+		n.Network.MDNS = false
+		n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", homePorts[i].p2p)}
+		n.Network.Bootstrap = slices.Clone(bootstrap)
+		n.API.Listen = fmt.Sprintf("127.0.0.1:%d", homePorts[i].api)
+		// A home needs a meter driver; the simulated one reads no device. Its
+		// key is not admitted, so it does not trade: it only follows.
+		n.Meter.Driver = "sim"
+		n.Trading.Enabled = false
+		if err := n.Validate(p.Config); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p.Config, n.TOML(), 0o600); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// ports are a node's fixed loopback ports.
+type ports struct{ p2p, api int }
+
+// newProc creates the directory and key of the i-th node of a role under dir
+// and picks its ports.
+func newProc(dir string, i int, role string) (*Proc, ports, ed25519.PublicKey, error) {
+	var pp ports
+	p := &Proc{Index: i, Name: fmt.Sprintf("%s-%d", role, i+1), Role: role}
+	p.Dir = filepath.Join(dir, p.Name)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return nil, pp, nil, err
+	}
+	key, err := config.WriteKey(filepath.Join(p.Dir, "node.key"))
+	if err != nil {
+		return nil, pp, nil, err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	if pp.p2p, err = freePort(); err != nil {
+		return nil, pp, nil, err
+	}
+	if pp.api, err = freePort(); err != nil {
+		return nil, pp, nil, err
+	}
+	id, err := p2p.PeerID(pub)
+	if err != nil {
+		return nil, pp, nil, err
+	}
+	p.p2pAddr = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id)
+	p.Config = filepath.Join(p.Dir, "node.toml")
+	p.API = fmt.Sprintf("http://127.0.0.1:%d", pp.api)
+	p.Stderr = filepath.Join(p.Dir, "stderr.log")
+	p.Stdout = filepath.Join(p.Dir, "stdout.log")
+	return p, pp, pub, nil
 }
 
 // freePort finds a free TCP port on loopback. Ports are fixed in the configs so
@@ -184,9 +238,11 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start starts node i (`gridmesh run -c node.toml`) on its data directory.
-func (c *Cluster) Start(i int) error {
-	p := c.Nodes[i]
+// Start starts authority i (`gridmesh run -c node.toml`) on its data directory.
+func (c *Cluster) Start(i int) error { return c.StartProc(c.Nodes[i]) }
+
+// StartProc starts p, an authority or a home, on its data directory.
+func (c *Cluster) StartProc(p *Proc) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
@@ -238,9 +294,11 @@ func (c *Cluster) Start(i int) error {
 	return nil
 }
 
-// Kill sends SIGKILL to node i and waits until the process is gone.
-func (c *Cluster) Kill(i int) error {
-	p := c.Nodes[i]
+// Kill sends SIGKILL to authority i and waits until the process is gone.
+func (c *Cluster) Kill(i int) error { return c.Nodes[i].Kill() }
+
+// Kill sends SIGKILL to p's current incarnation and waits until it is gone.
+func (p *Proc) Kill() error {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	if cmd == nil {
@@ -256,11 +314,11 @@ func (c *Cluster) Kill(i int) error {
 	return nil
 }
 
-// Stop ends every running node with SIGTERM (SIGKILL after the grace period)
-// and waits for them.
+// Stop ends every running node, authorities and homes, with SIGTERM (SIGKILL
+// after the grace period) and waits for them.
 func (c *Cluster) Stop(grace time.Duration) {
 	var wg sync.WaitGroup
-	for _, p := range c.Nodes {
+	for _, p := range slices.Concat(c.Nodes, c.Homes) {
 		p.mu.Lock()
 		cmd, done := p.cmd, p.done
 		if cmd != nil {
@@ -286,9 +344,11 @@ func (c *Cluster) Stop(grace time.Duration) {
 	c.client.CloseIdleConnections()
 }
 
-// Running reports whether node i's current incarnation is alive.
-func (c *Cluster) Running(i int) bool {
-	p := c.Nodes[i]
+// Running reports whether authority i's current incarnation is alive.
+func (c *Cluster) Running(i int) bool { return c.Nodes[i].Running() }
+
+// Running reports whether p's current incarnation is alive.
+func (p *Proc) Running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
@@ -302,9 +362,11 @@ func (c *Cluster) Running(i int) bool {
 	}
 }
 
-// Pid is the process id of node i's current incarnation (0 if none).
-func (c *Cluster) Pid(i int) int {
-	p := c.Nodes[i]
+// Pid is the process id of authority i's current incarnation (0 if none).
+func (c *Cluster) Pid(i int) int { return c.Nodes[i].Pid() }
+
+// Pid is the process id of p's current incarnation (0 if none).
+func (p *Proc) Pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil || p.cmd.Process == nil {
@@ -313,18 +375,23 @@ func (c *Cluster) Pid(i int) int {
 	return p.cmd.Process.Pid
 }
 
-// Unwanted lists node i's incarnations that ended without being killed or
-// stopped by the cluster.
-func (c *Cluster) Unwanted(i int) []string {
-	p := c.Nodes[i]
+// Unwanted lists authority i's incarnations that ended without being killed
+// or stopped by the cluster.
+func (c *Cluster) Unwanted(i int) []string { return c.Nodes[i].Unwanted() }
+
+// Unwanted lists p's incarnations that ended without being killed or stopped
+// by the cluster.
+func (p *Proc) Unwanted() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.unwanted...)
 }
 
-// Starts is how many times node i was started.
-func (c *Cluster) Starts(i int) int {
-	p := c.Nodes[i]
+// Starts is how many times authority i was started.
+func (c *Cluster) Starts(i int) int { return c.Nodes[i].Starts() }
+
+// Starts is how many times p was started.
+func (p *Proc) Starts() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.starts
@@ -333,11 +400,16 @@ func (c *Cluster) Starts(i int) int {
 // Status is the part of GET /api/v1/status the cluster reads.
 type Status struct {
 	Name        string `json:"name"`
+	Role        string `json:"role"`
 	Height      uint64 `json:"height"`
 	StateHash   string `json:"state_hash"`
 	Peers       int    `json:"peers"`
 	ClockSynced bool   `json:"clock_synced"`
 	Evidence    int64  `json:"evidence"`
+	// P2PBytesIn and P2PBytesOut are the bytes the node's libp2p streams
+	// carried since the process started (they restart from 0 with it).
+	P2PBytesIn  int64 `json:"p2p_bytes_in"`
+	P2PBytesOut int64 `json:"p2p_bytes_out"`
 }
 
 // Block is GET /api/v1/blocks/{height}.
@@ -350,10 +422,15 @@ type Block struct {
 	Txs       []string `json:"txs"`
 }
 
-// Status reads node i's status.
+// Status reads authority i's status.
 func (c *Cluster) Status(ctx context.Context, i int) (Status, error) {
+	return c.StatusOf(ctx, c.Nodes[i])
+}
+
+// StatusOf reads p's status, an authority's or a home's.
+func (c *Cluster) StatusOf(ctx context.Context, p *Proc) (Status, error) {
 	var st Status
-	err := c.get(ctx, c.Nodes[i].API+"/api/v1/status", &st)
+	err := c.get(ctx, p.API+"/api/v1/status", &st)
 	return st, err
 }
 
@@ -407,20 +484,30 @@ func (c *Cluster) PostTx(ctx context.Context, i int, encoded []byte) error {
 	return nil
 }
 
-// WaitConnected waits until every node in idx answers and sees at least
+// WaitConnected waits until every authority in idx answers and sees at least
 // len(idx)-1 peers.
 func (c *Cluster) WaitConnected(ctx context.Context, idx []int) error {
+	ps := make([]*Proc, len(idx))
+	for k, i := range idx {
+		ps[k] = c.Nodes[i]
+	}
+	return c.WaitPeers(ctx, ps, len(idx)-1)
+}
+
+// WaitPeers waits until every process in ps answers and sees at least peers
+// peers.
+func (c *Cluster) WaitPeers(ctx context.Context, ps []*Proc, peers int) error {
 	for {
 		ok := true
 		var last error
-		for _, i := range idx {
-			st, err := c.Status(ctx, i)
+		for _, p := range ps {
+			st, err := c.StatusOf(ctx, p)
 			if err != nil {
-				ok, last = false, fmt.Errorf("%s: %w", c.Nodes[i].Name, err)
+				ok, last = false, fmt.Errorf("%s: %w", p.Name, err)
 				break
 			}
-			if st.Peers < len(idx)-1 {
-				ok, last = false, fmt.Errorf("%s sees %d peers, want %d", c.Nodes[i].Name, st.Peers, len(idx)-1)
+			if st.Peers < peers {
+				ok, last = false, fmt.Errorf("%s sees %d peers, want %d", p.Name, st.Peers, peers)
 				break
 			}
 		}

@@ -1,13 +1,20 @@
-// Package crashtest runs gridmesh authorities as separate operating-system
-// processes on loopback, the way an operator runs them (`gridmesh run -c
-// node.toml`), and sees them only as an HTTP client and a gossip peer would.
+// Package crashtest runs gridmesh authorities (and homes) as separate
+// operating-system processes on loopback, the way an operator runs them
+// (`gridmesh run -c node.toml`), and sees them only as an HTTP client and a
+// gossip peer would.
 // It owns:
 //
 //   - Cluster: writes a network (keys, one genesis, node configs with fixed
 //     loopback ports) into a directory, starts, SIGKILLs and restarts the
 //     authorities on the same data directories, offers them signed orders and
 //     reads their status, blocks, peak memory and CPU time. `gridmesh bench
-//     chain` and this package's test use it.
+//     chain` and this package's test use it. With Options.Homes it also
+//     writes home nodes (Cluster.Homes: role home, not admitted, trading off,
+//     bootstrapped to every authority), which only follow the chain; the
+//     index-based methods (Start(i), Kill(i), Status(ctx, i), ...) address
+//     the authorities in Cluster.Nodes, and StartProc, StatusOf, WaitPeers
+//     and the Proc methods (Kill, Running, Pid, Unwanted, Starts) any
+//     process, homes included. Cluster.Stop stops both.
 //   - Observer: a libp2p peer on the consensus topic that neither votes nor
 //     relays; it verifies every consensus message against the genesis
 //     authorities and reports any authority that signed two different values
