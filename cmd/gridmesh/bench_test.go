@@ -156,10 +156,12 @@ func TestBenchChain(t *testing.T) {
 		t.Errorf("homes %d: %.1f kbit/s (%.1f in), peak RSS %d KiB; want 2 homes with some traffic and memory",
 			res.Homes, res.HomeKbit, res.HomeInKbit, res.HomePeakRSSKiB)
 	}
-	// A home asks for new blocks every second; a few blocks behind is one
-	// round trip.
-	if res.HomeLagMax > 5 {
-		t.Errorf("furthest-behind home trails authority-1 by %d blocks after the drain, want at most 5", res.HomeLagMax)
+	// A home asks for new blocks every second, and at this load (and 100 tx/s
+	// on a quiet machine) the chain makes 3 to 9 blocks a second: up to 10
+	// behind is a home that keeps up; one that does not follow trails by
+	// the whole run (about 30 blocks).
+	if res.HomeLagMax > 10 {
+		t.Errorf("furthest-behind home trails authority-1 by %d blocks after the drain, want at most 10", res.HomeLagMax)
 	}
 	if res.AuthorityKbit <= res.HomeKbitMax || res.AuthorityKbitMax < res.AuthorityKbit {
 		t.Errorf("authorities %.1f kbit/s mean (%.1f max), homes %.1f max: want every home below the authorities' mean",
