@@ -219,6 +219,19 @@ func TestGossipUnlimitedSigner(t *testing.T) {
 	if st := b.Stats(); st.RateLimit != 0 {
 		t.Errorf("b rate-limited %d messages of an unlimited signer, want 0", st.RateLimit)
 	}
+	// Voted out of the authority set: held to SenderRate again.
+	b.SetUnlimited(nil)
+	for i := 0; i < 20; i++ {
+		if err := ta.Publish(context.Background(), fmt.Appendf(nil, "later %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := drain(t, tb, 500*time.Millisecond); len(got) >= 20 {
+		t.Errorf("b delivered all %d messages of a signer no longer unlimited, want the rate limit to hold", len(got))
+	}
+	if st := b.Stats(); st.RateLimit == 0 {
+		t.Errorf("b rate-limited nothing after SetUnlimited(nil), want some of the 20")
+	}
 }
 
 func TestDirectPeers(t *testing.T) {

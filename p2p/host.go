@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -189,9 +190,9 @@ type Host struct {
 
 	stats     counters
 	bytes     *byteCounter
-	msgRate   *rateLimiter        // per envelope signer, gossip
-	unlimited map[string]struct{} // signers exempt from msgRate (Config.Unlimited)
-	reqRate   *rateLimiter        // per peer and protocol, requests
+	msgRate   *rateLimiter                        // per envelope signer, gossip
+	unlimited atomic.Pointer[map[string]struct{}] // signers exempt from msgRate (Config.Unlimited, SetUnlimited)
+	reqRate   *rateLimiter                        // per peer and protocol, requests
 
 	mu     sync.Mutex
 	topics map[string]*Topic
@@ -298,16 +299,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		ctx:       hctx,
 		cancel:    cancel,
 		msgRate:   newRateLimiter(float64(cfg.SenderRate), float64(2*cfg.SenderRate)),
-		unlimited: make(map[string]struct{}, len(cfg.Unlimited)),
 		reqRate:   newRateLimiter(float64(cfg.PeerReqRate), float64(2*cfg.PeerReqRate)),
 		topics:    make(map[string]*Topic),
 		reach:     "unknown",
 		kick:      make(map[peer.ID]chan struct{}),
 		connected: make(chan string, connectedBuffer),
 	}
-	for _, k := range cfg.Unlimited {
-		n.unlimited[string(k)] = struct{}{}
-	}
+	n.SetUnlimited(cfg.Unlimited)
 	fail := func(err error) (*Host, error) {
 		cancel()
 		n.wg.Wait()
@@ -473,6 +471,16 @@ func (n *Host) startReachability() error {
 		}
 	}()
 	return nil
+}
+
+// SetUnlimited replaces the signers exempt from SenderRate (Config.Unlimited),
+// for a network whose authority set changes.
+func (n *Host) SetUnlimited(keys []ed25519.PublicKey) {
+	m := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		m[string(k)] = struct{}{}
+	}
+	n.unlimited.Store(&m)
 }
 
 // ID returns the host's peer id.

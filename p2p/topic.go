@@ -266,7 +266,7 @@ func (t *Topic) validateMsg(_ context.Context, from peer.ID, m *pubsub.Message) 
 	// everybody's orders in a burst at gate closure, and a message ignored here is
 	// in the seen-cache, so it could not arrive again from anyone else. Checked
 	// after the signature, so nobody can spend another node's allowance.
-	if _, free := n.unlimited[string(env.From)]; !local && !free && !n.msgRate.allow(string(env.From), now) {
+	if _, free := (*n.unlimited.Load())[string(env.From)]; !local && !free && !n.msgRate.allow(string(env.From), now) {
 		c.rateLimit.Add(1)
 		return pubsub.ValidationIgnore
 	}
