@@ -56,9 +56,31 @@ func consensusIDs(as []chain.Account) []consensus.ID {
 	return ids
 }
 
+// currentAuthorityKeys returns the keys of the authorities deciding the next two
+// heights (an authority change takes effect two heights after its vote), in
+// the chain's order. The gossip rate limit exempts them (p2p Config.Unlimited).
+func (n *Node) currentAuthorityKeys() []ed25519.PublicKey {
+	head := n.chain.Status().Height
+	var keys []ed25519.PublicKey
+	seen := make(map[chain.Account]bool)
+	for _, a := range append(n.authoritiesAt(head+1), n.authoritiesAt(head+2)...) {
+		if pub, err := a.PublicKey(); err == nil && !seen[a] {
+			seen[a] = true
+			keys = append(keys, pub)
+		}
+	}
+	return keys
+}
+
 // reconfigure starts, restarts or stops the consensus engine so that it runs
 // with the authority set of the next height, and only while this node is in it.
+// On every node it also keeps the gossip rate-limit exemption in step with the
+// authority set.
 func (l *loop) reconfigure() error {
+	if keys := l.n.currentAuthorityKeys(); !slices.EqualFunc(keys, l.unlimited, func(a, b ed25519.PublicKey) bool { return a.Equal(b) }) {
+		l.n.host.SetUnlimited(keys)
+		l.unlimited = keys
+	}
 	if !l.n.isAuthority {
 		return nil
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -113,6 +114,8 @@ type loop struct {
 	lastAsk     time.Time
 	askTurn     int
 	syncTurn    int // rotates the authority asked first (sync)
+
+	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
 }
 
 func (l *loop) statePath() string {

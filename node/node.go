@@ -221,12 +221,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		}
 		n.forecast = n.device.forecaster(n.journal)
 	}
-	var authorities []ed25519.PublicKey
-	for _, a := range gen.Authorities {
-		if pub, err := a.PublicKey(); err == nil {
-			authorities = append(authorities, pub)
-		}
-	}
+	authorities := n.currentAuthorityKeys()
 	n.host, err = p2p.New(context.Background(), p2p.Config{
 		Key:        key,
 		Network:    gen.ChainID,
