@@ -59,9 +59,11 @@
 //     whole gossip RPCs that carry messages: over TCP and QUIC lost packets are
 //     retransmitted, so what a real network loses is whole messages.
 //   - Gossipsub keeps its default degrees (D 6) unless MeshDegree says otherwise,
-//     and its default IDONTWANT threshold (1 KiB): in the 50-node simulation at
-//     4.4 orders/s, D 4 cut traffic by 21% but doubled p99 latency, and IDONTWANT
-//     for messages from 256 bytes raised traffic by 17%.
+//     and its default IDONTWANT threshold (1 KiB): in the 50-node simulation
+//     D 4 cut traffic by 21–28% (p99 doubled in one loaded run, was lower in a
+//     quiet one), and IDONTWANT for messages from 100–256 bytes raised traffic by
+//     7–17%: on loopback, and with 20 ms added latency, the duplicates are
+//     already on their way when the IDONTWANT arrives (it saved 5% of copies).
 //   - DHT rendezvous (dht.go, Config.DHT, off by default): a Kademlia DHT with
 //     the protocol prefix /gridmesh/<network> (so /gridmesh/<network>/kad/1.0.0),
 //     seeded only by the Bootstrap and Direct peers, never the public IPFS DHT,
@@ -90,8 +92,13 @@
 //	  p99 26 ms, delivery 1.0 (already before re-announcement)
 //	GRIDMESH_SIM='{"Nodes":50,"Orders":200,"Rate":20,"Loss":0.3,"Latency":20000000}' …
 //	  p99 175 ms, delivery 1.0
-//	GRIDMESH_SIM='{"Nodes":50,"Orders":130,"Rate":4.4}' … (1,000 homes × 4 orders per 15-min slot)
-//	  159 kbit/s per node in+out (about 80 each way); with "MeshDegree":4, 126 kbit/s
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":130,"Rate":2.2,"PayloadSize":335}' …
+//	  (1,000 homes × an order and an attestation per 15-min slot, real tx sizes)
+//	  115 kbit/s per host in+out; with "MeshDegree":4, 83 kbit/s (p99 29 ms)
+//	  Of what a host sends, 88% is message copies (each host sends about 6.2
+//	  copies of each message: its mesh peers less the sender) and 10% IHAVE.
+//	  gridmesh therefore subscribes only authorities to its busy topics; homes
+//	  publish with JoinPublishOnly and follow by sync (package node).
 //	GRIDMESH_IDLE=1 go test ./p2p -run TestIdleFootprint -v  (7 hosts, 6 peers each, 2 topics)
 //	  86 goroutines, ~2 MB extra RSS and 0.03% CPU per idle host in one process
 package p2p
