@@ -143,53 +143,52 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	c.Genesis = gen
 	genBytes := gen.TOML()
 	for i, p := range c.Nodes {
-		if err := os.WriteFile(filepath.Join(p.Dir, "genesis.toml"), genBytes, 0o600); err != nil {
-			return nil, err
-		}
-		n := config.DefaultNode()
-		n.Node.Name = p.Name
-		n.Node.Role = config.RoleAuthority
-		n.Node.Clock = config.ClockTrust
-		n.Network.MDNS = false
-		n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ps[i].p2p)}
-		n.Network.Bootstrap = nil
+		var others []string
 		for j, b := range bootstrap {
 			if j != i {
-				n.Network.Bootstrap = append(n.Network.Bootstrap, b)
+				others = append(others, b)
 			}
 		}
-		n.API.Listen = fmt.Sprintf("127.0.0.1:%d", ps[i].api)
-		if err := n.Validate(p.Config); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p.Config, n.TOML(), 0o600); err != nil {
+		if err := writeNodeConfig(p, ps[i], genBytes, others, nil); err != nil {
 			return nil, err
 		}
 	}
 	for i, p := range c.Homes {
-		if err := os.WriteFile(filepath.Join(p.Dir, "genesis.toml"), genBytes, 0o600); err != nil {
-			return nil, err
-		}
-		n := config.DefaultNode()
-		n.Node.Name = p.Name
-		n.Node.Role = config.RoleHome
-		n.Node.Clock = config.ClockTrust
-		n.Network.MDNS = false
-		n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", homePorts[i].p2p)}
-		n.Network.Bootstrap = slices.Clone(bootstrap)
-		n.API.Listen = fmt.Sprintf("127.0.0.1:%d", homePorts[i].api)
 		// A home needs a meter driver; the simulated one reads no device. Its
 		// key is not admitted, so it does not trade: it only follows.
-		n.Meter.Driver = "sim"
-		n.Trading.Enabled = false
-		if err := n.Validate(p.Config); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p.Config, n.TOML(), 0o600); err != nil {
+		err := writeNodeConfig(p, homePorts[i], genBytes, slices.Clone(bootstrap), func(n *config.Node) {
+			n.Meter.Driver = "sim"
+			n.Trading.Enabled = false
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// writeNodeConfig writes p's genesis and node.toml: its role, a trusted clock,
+// no mDNS, its fixed loopback ports and peers as bootstrap; edit, if not nil,
+// changes the rest before the config is validated.
+func writeNodeConfig(p *Proc, pp ports, genesis []byte, peers []string, edit func(*config.Node)) error {
+	if err := os.WriteFile(filepath.Join(p.Dir, "genesis.toml"), genesis, 0o600); err != nil {
+		return err
+	}
+	n := config.DefaultNode()
+	n.Node.Name = p.Name
+	n.Node.Role = p.Role
+	n.Node.Clock = config.ClockTrust
+	n.Network.MDNS = false
+	n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pp.p2p)}
+	n.Network.Bootstrap = peers
+	n.API.Listen = fmt.Sprintf("127.0.0.1:%d", pp.api)
+	if edit != nil {
+		edit(&n)
+	}
+	if err := n.Validate(p.Config); err != nil {
+		return err
+	}
+	return os.WriteFile(p.Config, n.TOML(), 0o600)
 }
 
 // ports are a node's fixed loopback ports.
