@@ -76,6 +76,12 @@
 //     network, and the DHT adds goroutines, memory and a lookup a minute on a Pi.
 //     Four homes bootstrapped to one authority meet directly within the first
 //     round (about 1.3 s under -race; TestDHTRendezvous).
+//   - A peer found by mDNS is dialled up to 5 times over about 7 s, not once:
+//     two hosts that hear each other in the same mDNS exchange dial at once
+//     from their listen ports, and when the SYNs cross, TCP's simultaneous open
+//     gives both sides the initiator's role and both handshakes fail; zeroconf
+//     would report the peer again only after the record's TTL (53 min).
+//     internal/nattest TestMDNSOnLAN forces the crossing every run.
 //   - Stats counts validation outcomes and gossipsub's otherwise silent drops
 //     (validation queue full, throttled, send queue full).
 //   - Request/response protocol ids are /gridmesh/<network>/<proto>. A request and a

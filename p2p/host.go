@@ -676,14 +676,40 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == m.n.h.ID() {
 		return
 	}
+	// zeroconf reports a peer once per record TTL (53 minutes), so one failed
+	// dial would leave the two hosts apart. A dial fails when both hosts learn
+	// of each other from the same mDNS exchange and dial at once, each from its
+	// listen port (TCP reuseport): the SYNs cross, TCP makes one connection out
+	// of both (simultaneous open) and both sides start the security handshake
+	// as initiator ("noise: message is too short"). Retry with jitter; the
+	// swarm's dial backoff (5 s) is bypassed, as in keepConnected.
 	m.n.spawn(func() {
-		ctx, cancel := context.WithTimeout(m.n.ctx, DefaultTimeout)
-		defer cancel()
-		if err := m.n.h.Connect(ctx, ai); err != nil {
-			m.n.log.Debug("mdns peer dial failed", "peer", ai.ID.String(), "err", err)
+		backoff := bootstrapMinBackoff
+		for try := 1; ; try++ {
+			ctx, cancel := context.WithTimeout(network.WithForceDirectDial(m.n.ctx, "mdns"), DefaultTimeout)
+			err := m.n.h.Connect(ctx, ai)
+			cancel()
+			if err == nil || m.n.ctx.Err() != nil {
+				return
+			}
+			m.n.log.Debug("mdns peer dial failed", "peer", ai.ID.String(), "try", try, "err", err)
+			if try == mdnsDialTries {
+				return
+			}
+			t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
+			select {
+			case <-m.n.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff *= 2
 		}
 	})
 }
+
+// mdnsDialTries bounds the dials to a peer found by mDNS (about 7 s of retries).
+const mdnsDialTries = 5
 
 // spawn runs f in a goroutine the host waits for on Close, unless it is closing.
 func (n *Host) spawn(f func()) bool {

@@ -474,10 +474,28 @@ func TestMDNSOnLAN(t *testing.T) {
 		// mDNS sends to 224.0.0.251: multicast needs a route in the namespace.
 		l.ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
 	}
-	sa, sb := 16+b[0]%100, 128+b[1]%100 // fresh identities per run
-	aID, bID := peerID(sa), peerID(sb)
-	a := l.start("lan-a", nsA, nodeConfig{Seed: sa, Listen: []string{"/ip4/10.77.0.1/tcp/" + port}, MDNS: true, Join: true})
-	bn := l.start("lan-b", nsB, nodeConfig{Seed: sb, Listen: []string{"/ip4/10.77.0.2/tcp/" + port}, MDNS: true, Join: true})
+	// Both hosts learn of each other from the same mDNS exchange and dial at
+	// once, each from its listen port: when the SYNs cross, TCP makes one
+	// connection with two initiators and both security handshakes fail. Make
+	// them cross every run: drop incoming SYNs until both hosts are waiting
+	// in SYN-SENT, so that their retransmissions meet.
+	const dropSYN = "table inet gmsyn {\n chain in {\n  type filter hook input priority 0; policy accept;\n  tcp dport " + port + " tcp flags & (syn|ack) == syn drop\n }\n}\n"
+	for _, ns := range []string{nsA, nsB} {
+		l.in(ns, dropSYN, "nft", "-f", "-")
+	}
+	aID, bID := peerID(11), peerID(12)
+	a := l.start("lan-a", nsA, nodeConfig{Seed: 11, Listen: []string{"/ip4/10.77.0.1/tcp/" + port}, MDNS: true, Join: true})
+	bn := l.start("lan-b", nsB, nodeConfig{Seed: 12, Listen: []string{"/ip4/10.77.0.2/tcp/" + port}, MDNS: true, Join: true})
+	synSent := func(ns string) bool {
+		out, err := exec.Command("ip", "netns", "exec", ns, "ss", "-Htn", "state", "syn-sent").Output()
+		return err == nil && strings.Contains(string(out), ":"+port)
+	}
+	if !eventually(5*time.Second, func() bool { return synSent(nsA) && synSent(nsB) }) {
+		t.Logf("the hosts did not both dial within 5 s: this run may not cross their SYNs")
+	}
+	for _, ns := range []string{nsA, nsB} {
+		l.in(ns, "", "nft", "delete", "table", "inet", "gmsyn")
+	}
 	if !eventually(60*time.Second, func() bool {
 		conns, ok := a.do("conns " + bID)
 		return ok && conns != ""
