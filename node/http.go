@@ -32,13 +32,18 @@ type Status struct {
 	OpenSlots    []unit.Slot `json:"open_slots"`
 	LastCleared  unit.Slot   `json:"last_cleared"`
 	LastSettled  unit.Slot   `json:"last_settled"`
-	Rejected     int64       `json:"gossip_rejected"`
-	ClockSynced  bool        `json:"clock_synced"`
-	Evidence     int64       `json:"evidence"`
-	PendingTxs   int         `json:"pending_txs"`   // the mempool: accepted, not yet in a block
-	Voting       bool        `json:"voting"`        // an authority in the current set, running consensus
-	Authorities  int         `json:"authorities"`   // size of the authority set of the next height
-	VotesFetched int64       `json:"votes_fetched"` // consensus messages a peer supplied on request
+	// Rejected counts payloads from peers refused as malformed or forged
+	// (gossip, sync, book and vote answers); Ignored counts gossip dropped as
+	// not acceptable now (late, duplicate, a signer this node does not know
+	// yet), which honest peers also send.
+	Rejected     int64 `json:"gossip_rejected"`
+	Ignored      int64 `json:"gossip_ignored"`
+	ClockSynced  bool  `json:"clock_synced"`
+	Evidence     int64 `json:"evidence"`
+	PendingTxs   int   `json:"pending_txs"`   // the mempool: accepted, not yet in a block
+	Voting       bool  `json:"voting"`        // an authority in the current set, running consensus
+	Authorities  int   `json:"authorities"`   // size of the authority set of the next height
+	VotesFetched int64 `json:"votes_fetched"` // consensus messages a peer supplied on request
 	// P2PBytesIn and P2PBytesOut count what the node's libp2p streams carried
 	// since it started (gossip, sync, requests), without transport framing.
 	P2PBytesIn  int64 `json:"p2p_bytes_in"`
@@ -74,6 +79,7 @@ func (n *Node) Status() Status {
 	st.Peers = len(n.host.Peers())
 	st.Reachability = n.host.Reachability()
 	st.Rejected = n.rejected.Load()
+	st.Ignored = n.ignored.Load()
 	st.ClockSynced = n.clockOK()
 	st.Evidence = n.evidence.Load()
 	st.PendingTxs = n.pool.Len()

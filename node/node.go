@@ -82,7 +82,8 @@ type Node struct {
 	timeoutIn chan consensus.Timeout
 	bestSeen  atomic.Uint64 // highest height heard of from peers
 	last      atomic.Pointer[lastBlock]
-	rejected  atomic.Int64 // gossip payloads rejected or ignored
+	rejected  atomic.Int64 // payloads from peers refused as malformed or forged
+	ignored   atomic.Int64 // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
 	evidence  atomic.Int64 // conflicting signed messages seen from authorities
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
@@ -446,7 +447,7 @@ func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 		}
 	}
 	if ok == 0 {
-		n.rejected.Add(1)
+		n.ignored.Add(1)
 		return p2p.Ignore
 	}
 	return p2p.Accept
@@ -473,7 +474,7 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 		if !ok {
 			// Not an authority in this node's view, which may lag an authority
 			// change: not proof that the forwarding peer misbehaves.
-			n.rejected.Add(1)
+			n.ignored.Add(1)
 			return p2p.Ignore
 		}
 		if m.Verify(n.gen.ChainID, pub) != nil {
