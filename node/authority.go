@@ -7,11 +7,12 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/p2p"
 )
 
 // The authority set is chain state (chain.Chain.Authorities): a change voted by
 // more than 2/3 of the authorities in block H decides blocks H+2 and later. The
-// node follows it in three places:
+// node follows it in these places:
 //
 //   - gossip validation judges a vote, and a block's commit certificate, against
 //     the set of the vote's or block's height (heights the chain cannot answer
@@ -22,7 +23,12 @@ import (
 //     consensus state when they differ (so nothing conflicting is signed);
 //   - a node configured as an authority votes only while its key is in the set
 //     of the height being decided; before it is voted in, and after it is voted
-//     out, it follows the chain like a home.
+//     out, it follows the chain like a home;
+//   - the gossip rate limit exempts the sets of the next two heights
+//     (currentAuthorityKeys, applied in reconfigure after every commit);
+//   - sync asks the authorities of the next height first (loop.syncPeers), and
+//     an authority's relay serves the authorities of the next two heights
+//     besides the admitted participants (relayAllowed).
 
 // authoritiesAt returns the authority set deciding block h.
 func (n *Node) authoritiesAt(h uint64) []chain.Account {
@@ -70,6 +76,23 @@ func (n *Node) currentAuthorityKeys() []ed25519.PublicKey {
 		}
 	}
 	return keys
+}
+
+// relayAllowed is an authority's circuit-relay allowlist (p2p
+// Config.RelayAllow): it relays, without limits, for admitted participants and
+// authorities only, judged by the chain's state at the moment of asking. A
+// peer id that does not carry an ed25519 key is nobody's.
+func (n *Node) relayAllowed(peerID string) bool {
+	pub, err := p2p.PublicKey(peerID)
+	if err != nil {
+		return false
+	}
+	a := chain.AccountOf(pub)
+	n.mu.RLock()
+	admitted := n.chain.IsParticipant(a)
+	head := n.chain.Status().Height
+	n.mu.RUnlock()
+	return admitted || slices.Contains(n.authoritiesAt(head+1), a) || slices.Contains(n.authoritiesAt(head+2), a)
 }
 
 // reconfigure starts, restarts or stops the consensus engine so that it runs

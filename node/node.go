@@ -234,6 +234,13 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		// Authorities relay every order submitted to them and vote several
 		// times a block: the per-signer gossip rate limit is for everyone else.
 		Unlimited: authorities,
+		// NAT traversal (doc.go): an authority is publicly reachable, answers
+		// AutoNAT, relays for admitted members (circuit relay v2) and is a
+		// DHT server; a home reserves relay slots on the authorities once
+		// AutoNAT finds it private, and tries hole punching.
+		RelayService: n.isAuthority,
+		RelayAllow:   n.relayAllowed,
+		NATTraversal: !n.isAuthority,
 	}, n.log.With("component", "p2p"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: network: %w", path, err)
