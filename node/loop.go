@@ -54,8 +54,8 @@ func (n *Node) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case tx := <-n.txIn:
-			// Homes keep a mempool too: it is their view of the open book
-			// and what they hand a peer that asks (book.go).
+			// Homes keep a mempool too: their own transactions until a
+			// block holds them, handed to a peer that asks (book.go).
 			l.addTx(tx)
 		case m := <-n.voteIn:
 			if l.engine != nil && m.Height > n.chain.Status().Height {
