@@ -75,7 +75,7 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 		case now := <-tick.C:
 			l.tick(ctx, now)
-			if now.Sub(lastSync) >= every || n.bestSeen.Load() > n.chain.Status().Height {
+			if now.Sub(lastSync) >= every || l.syncMore || n.bestSeen.Load() > n.chain.Status().Height {
 				if now.Sub(lastSync) >= 300*time.Millisecond {
 					lastSync = now
 					l.sync(ctx)
@@ -113,7 +113,8 @@ type loop struct {
 	roundSince  time.Time
 	lastAsk     time.Time
 	askTurn     int
-	syncTurn    int // rotates the authority asked first (sync)
+	syncTurn    int  // rotates the authority asked first (sync)
+	syncMore    bool // the last sync answer was full: ask again at the next tick
 
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
 }
@@ -401,8 +402,10 @@ func (l *loop) applyOne(c certified) error {
 // sync asks peers for blocks after our height and applies those that verify.
 // It asks the authorities first, starting with a different one each time (they
 // hold the chain's head), and stops at the first authority that answers, or at
-// the first other peer that has blocks. A full answer asks again at once.
+// the first other peer that has blocks. A full answer makes it ask again soon
+// (syncMore), not a follow interval later.
 func (l *loop) sync(ctx context.Context) {
+	l.syncMore = false
 	from := l.n.chain.Status().Height + 1
 	for _, p := range l.syncPeers(from) {
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -427,8 +430,11 @@ func (l *loop) sync(ctx context.Context) {
 			}
 			applied++
 		}
-		if applied == maxSyncBlocks {
-			l.n.seen(l.n.chain.Status().Height + 1) // more to fetch: ask again soon
+		// An answer is full when it holds maxSyncBlocks blocks or the server
+		// stopped filling it at maxBlockBytes (no block is larger than a
+		// gossip payload, so a cut answer is within one of the limit).
+		if applied > 0 && applied == len(blocks) && (applied == maxSyncBlocks || len(resp) > maxBlockBytes-maxGossipBytes) {
+			l.syncMore = true
 		}
 		if p.authority || applied > 0 || len(blocks) > 0 {
 			return
