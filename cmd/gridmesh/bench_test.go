@@ -163,7 +163,7 @@ func TestBenchChain(t *testing.T) {
 	if res.HomeLagMax > 10 {
 		t.Errorf("furthest-behind home trails authority-1 by %d blocks after the drain, want at most 10", res.HomeLagMax)
 	}
-	if res.AuthorityKbit <= res.HomeKbitMax || res.AuthorityKbitMax < res.AuthorityKbit {
+	if res.AuthorityKbit <= res.HomeKbitMax {
 		t.Errorf("authorities %.1f kbit/s mean (%.1f max), homes %.1f max: want every home below the authorities' mean",
 			res.AuthorityKbit, res.AuthorityKbitMax, res.HomeKbitMax)
 	}
