@@ -76,16 +76,15 @@ func (n *Host) rendezvous(disc *routing.RoutingDiscovery) {
 	wait := dhtFirstRound
 	var advertised time.Time // zero until an advertisement succeeded
 	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-n.ctx.Done():
-			t.Stop()
+		if !n.sleep(wait) {
 			return
-		case <-t.C:
 		}
 		wait = min(2*wait, dhtInterval)
 		if advertised.IsZero() || time.Since(advertised) >= dhtReadvertise {
-			if _, err := disc.Advertise(n.ctx, ns); err != nil {
+			ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
+			_, err := disc.Advertise(ctx, ns)
+			cancel()
+			if err != nil {
 				n.log.Debug("dht advertise failed", "err", err)
 			} else {
 				advertised = time.Now()

@@ -639,7 +639,7 @@ func (n *Host) keepConnected(ai peer.AddrInfo, tag string) {
 						return
 					}
 					n.log.Debug("dial failed", "peer", ai.ID.String(), "role", tag, "retry_in", backoff, "err", err)
-					wait = backoff/2 + rand.N(backoff/2+1)
+					wait = jitter(backoff)
 					backoff = min(2*backoff, bootstrapMaxBackoff)
 				}
 			}
@@ -696,12 +696,8 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 			if try == mdnsDialTries {
 				return
 			}
-			t := time.NewTimer(backoff/2 + rand.N(backoff/2+1))
-			select {
-			case <-m.n.ctx.Done():
-				t.Stop()
+			if !m.n.sleep(jitter(backoff)) {
 				return
-			case <-t.C:
 			}
 			backoff *= 2
 		}
@@ -710,6 +706,23 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 
 // mdnsDialTries bounds the dials to a peer found by mDNS (about 7 s of retries).
 const mdnsDialTries = 5
+
+// jitter returns a wait drawn from [b/2, b], so that peers retrying after the
+// same failure do not retry in step.
+func jitter(b time.Duration) time.Duration { return b/2 + rand.N(b/2+1) }
+
+// sleep waits d, or less if the host closes; it reports whether the host is
+// still open.
+func (n *Host) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-n.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // spawn runs f in a goroutine the host waits for on Close, unless it is closing.
 func (n *Host) spawn(f func()) bool {
