@@ -38,6 +38,22 @@ func TestAuthorityVotedIn(t *testing.T) {
 	auth := nodes[0].n
 	waitFor(t, "the four authorities to connect", 30*time.Second, func() bool { return len(auth.host.Peers()) >= 3 })
 
+	fifthPub, err := fifth.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exempt := func() (k int) {
+		for _, r := range nodes {
+			if r.n.host.IsUnlimited(fifthPub) {
+				k++
+			}
+		}
+		return k
+	}
+	if k := exempt(); k != 0 {
+		t.Errorf("before the vote, %d of 4 nodes exempt the fifth key from the gossip rate limit; want 0", k)
+	}
+
 	// Three of four votes are more than 2/3.
 	// (Submit is what `gridmesh authority add KEY -c node.toml` runs.)
 	vote := chain.Tx{Kind: chain.TxAuthority, Authority: &chain.AuthorityChange{Add: true, Key: fifth}}
@@ -49,6 +65,9 @@ func TestAuthorityVotedIn(t *testing.T) {
 	waitFor(t, "the vote to decide the fifth authority in", 60*time.Second, func() bool {
 		return slices.Contains(auth.authoritiesAt(auth.Status().Height+2), fifth)
 	})
+	// The gossip rate limit follows the set: the fifth is exempt on every
+	// node once the change is in the sets of its next two heights.
+	waitFor(t, "every node to exempt the fifth authority from the gossip rate limit", 30*time.Second, func() bool { return exempt() == 4 })
 	auth.mu.RLock()
 	head := auth.chain.Status().Height
 	var decided uint64

@@ -483,6 +483,12 @@ func (n *Host) SetUnlimited(keys []ed25519.PublicKey) {
 	n.unlimited.Store(&m)
 }
 
+// IsUnlimited reports whether signer is exempt from SenderRate.
+func (n *Host) IsUnlimited(signer ed25519.PublicKey) bool {
+	_, ok := (*n.unlimited.Load())[string(signer)]
+	return ok
+}
+
 // ID returns the host's peer id.
 func (n *Host) ID() string { return n.h.ID().String() }
 
