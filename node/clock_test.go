@@ -18,11 +18,7 @@ func TestAgentWaitsForClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Load(paths[1], Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.close()
+	n := loaded(t, paths[1])
 	n.cfg.Node.Clock = config.ClockKernel
 	synced := false
 	n.kernelClock = func() bool { return synced }

@@ -430,11 +430,7 @@ func TestProposalFitsGossip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Load(paths[0], Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.close()
+	n := loaded(t, paths[0])
 	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[1]), "node.key"))
 	if err != nil {
 		t.Fatal(err)

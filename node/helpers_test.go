@@ -43,6 +43,18 @@ func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) [
 	return paths
 }
 
+// loaded opens the node configured at path without running it; the test's
+// cleanup closes it.
+func loaded(t *testing.T, path string) *Node {
+	t.Helper()
+	n, err := Load(path, Options{})
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	t.Cleanup(n.close)
+	return n
+}
+
 // farSlots lets orders be placed an hour ahead, so that none comes too late.
 func farSlots(g *config.Genesis) { g.OpenLeadSeconds = 3600 }
 

@@ -16,11 +16,7 @@ import (
 // and authorities, nobody else.
 func TestRelayAllowed(t *testing.T) {
 	paths := demoNet(t, 1, 1, nil)
-	n, err := Load(paths[0], Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.close()
+	n := loaded(t, paths[0])
 	id := func(pub ed25519.PublicKey) string {
 		s, err := p2p.PeerID(pub)
 		if err != nil {

@@ -14,11 +14,7 @@ import (
 // not acceptable now (gossip_ignored).
 func TestGossipVerdictsCounted(t *testing.T) {
 	paths := demoNet(t, 1, 1, nil)
-	n, err := Load(paths[0], Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.close()
+	n := loaded(t, paths[0])
 
 	// A vote signed by a key outside the authority set: this node may lag an
 	// authority change, so it is ignored, not held against the forwarder.
