@@ -62,16 +62,28 @@ func consensusIDs(as []chain.Account) []consensus.ID {
 	return ids
 }
 
-// currentAuthorityKeys returns the keys of the authorities deciding the next two
-// heights (an authority change takes effect two heights after its vote), in
-// the chain's order. The gossip rate limit exempts them (p2p Config.Unlimited).
-func (n *Node) currentAuthorityKeys() []ed25519.PublicKey {
+// nearAuthorities returns the authorities deciding the next two heights (an
+// authority change takes effect two heights after its vote), each once, in the
+// chain's order.
+func (n *Node) nearAuthorities() []chain.Account {
+	n.mu.RLock()
 	head := n.chain.Status().Height
-	var keys []ed25519.PublicKey
-	seen := make(map[chain.Account]bool)
+	n.mu.RUnlock()
+	var out []chain.Account
 	for _, a := range append(n.authoritiesAt(head+1), n.authoritiesAt(head+2)...) {
-		if pub, err := a.PublicKey(); err == nil && !seen[a] {
-			seen[a] = true
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// currentAuthorityKeys returns the keys of nearAuthorities. The gossip rate
+// limit exempts them (p2p Config.Unlimited).
+func (n *Node) currentAuthorityKeys() []ed25519.PublicKey {
+	var keys []ed25519.PublicKey
+	for _, a := range n.nearAuthorities() {
+		if pub, err := a.PublicKey(); err == nil {
 			keys = append(keys, pub)
 		}
 	}
@@ -80,7 +92,7 @@ func (n *Node) currentAuthorityKeys() []ed25519.PublicKey {
 
 // relayAllowed is an authority's circuit-relay allowlist (p2p
 // Config.RelayAllow): it relays, without limits, for admitted participants and
-// authorities only, judged by the chain's state at the moment of asking. A
+// nearAuthorities only, judged by the chain's state at the moment of asking. A
 // peer id that does not carry an ed25519 key is nobody's.
 func (n *Node) relayAllowed(peerID string) bool {
 	pub, err := p2p.PublicKey(peerID)
@@ -90,9 +102,8 @@ func (n *Node) relayAllowed(peerID string) bool {
 	a := chain.AccountOf(pub)
 	n.mu.RLock()
 	admitted := n.chain.IsParticipant(a)
-	head := n.chain.Status().Height
 	n.mu.RUnlock()
-	return admitted || slices.Contains(n.authoritiesAt(head+1), a) || slices.Contains(n.authoritiesAt(head+2), a)
+	return admitted || slices.Contains(n.nearAuthorities(), a)
 }
 
 // reconfigure starts, restarts or stops the consensus engine so that it runs
