@@ -24,6 +24,14 @@
 //   - blocks are produced only when there is work: the loop signals consensus.Work
 //     when the mempool is non-empty or the chain reports a gate closure or a
 //     settlement due;
+//   - a block that only carries transactions waits until 500 ms after the last
+//     commit (batchGap) unless 64 are pending: each block costs about 1.1 kB of
+//     header and certificate and a round of votes, so at 1,000 homes' load
+//     (4.4 tx/s) one block per transaction would be three quarters overhead.
+//     Gate closures and settlements do not wait, and a busy network fills
+//     blocks without waiting. Measured with `gridmesh bench chain --rate 4.4
+//     --homes 2`: 34 blocks instead of 88 for 88 txs, finality p50 366 ms and
+//     p99 694 ms instead of 110 and 186 ms (budget p50 0.5 s, p99 2 s);
 //   - the agent re-publishes its transactions every 2 s until a committed block
 //     includes them or the chain could no longer accept them (gossip is
 //     best-effort);

@@ -24,6 +24,11 @@ const (
 	syncProto      = "sync/1"
 	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
 
+	// A block that only carries transactions waits until batchGap after the
+	// last commit, unless batchTxs are pending: fewer, fuller blocks (node/doc.go).
+	batchGap = 500 * time.Millisecond
+	batchTxs = 64
+
 	// maxGossipBytes is the largest gossip payload: a proposal carries its whole
 	// block. maxProposalTxBytes leaves room in it for the header, the vote's
 	// fields and the commit certificate of a block announcement.
@@ -113,8 +118,9 @@ type loop struct {
 	roundSince  time.Time
 	lastAsk     time.Time
 	askTurn     int
-	syncTurn    int  // rotates the authority asked first (sync)
-	syncMore    bool // the last sync answer was full: ask again at the next tick
+	syncTurn    int       // rotates the authority asked first (sync)
+	syncMore    bool      // the last sync answer was full: ask again at the next tick
+	lastCommit  time.Time // when the last block was committed (batchGap)
 
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
 }
@@ -171,7 +177,8 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		l.n.mu.RLock()
 		due := l.n.chain.Due(ms)
 		l.n.mu.RUnlock()
-		if due || l.n.pool.Len() > 0 {
+		pending := l.n.pool.Len()
+		if due || pending >= batchTxs || pending > 0 && now.Sub(l.lastCommit) >= batchGap {
 			if err := l.engine.Step(consensus.Work{}); err != nil {
 				l.n.log.Debug("work not taken", "err", err)
 			}
@@ -343,6 +350,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	}
 	l.agent.committed(blk)
 	l.committed = true
+	l.lastCommit = time.Now()
 	if keep := l.n.keepBlocks; !l.n.isAuthority && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {
 		// Homes follow without archiving: they keep the state and the last
 		// keep bodies (enough to serve a neighbour's catch-up).
