@@ -13,8 +13,9 @@
 //
 // Roles. An authority (configured so, and its key in the chain's authority set
 // of the height being decided; see authority.go) runs the consensus
-// engine and announces each decided block with its commit
-// certificate on the consensus topic. A home follows: every second it asks an
+// engine on the consensus topic; it does not announce decided blocks (the
+// other authorities decide from the same votes, and one that missed them
+// syncs when it hears the next height's votes). A home follows: every second it asks an
 // authority over the sync stream for the blocks after its height, and applies
 // them after checking their certificate and re-executing them. A home with a meter samples it into
 // the journal and trades: one order per open slot from the meter's forecast, and an

@@ -460,6 +460,6 @@ func TestProposalFitsGossip(t *testing.T) {
 	vote := encodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
 	cert := encodeCertified(blk.Encode(), encodeCert(make([]consensus.Message, 4)))
 	if len(vote) > maxGossipBytes || len(cert) > maxGossipBytes {
-		t.Errorf("a proposal of %d orders is %d bytes and its announcement %d; gossip carries at most %d", len(fit), len(vote), len(cert), maxGossipBytes)
+		t.Errorf("a proposal of %d orders is %d bytes and the certified block %d; want both at most %d", len(fit), len(vote), len(cert), maxGossipBytes)
 	}
 }

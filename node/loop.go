@@ -30,15 +30,16 @@ const (
 	batchTxs = 64
 
 	// maxGossipBytes is the largest gossip payload: a proposal carries its whole
-	// block. maxProposalTxBytes leaves room in it for the header, the vote's
-	// fields and the commit certificate of a block announcement.
+	// block. maxProposalTxBytes leaves room in it for the header and the vote's
+	// fields, and keeps the block with its commit certificate (as a sync answer
+	// carries it) within maxGossipBytes too, which sync relies on.
 	maxGossipBytes     = 1 << 20
 	maxProposalTxBytes = maxGossipBytes - 128<<10
 )
 
 // loop is the one goroutine that owns the consensus engine, the mempool and every
 // write to the chain. Other goroutines reach it through n.txIn, n.voteIn,
-// n.blockIn and n.timeoutIn. After every input it carries out the engine's Ready in
+// n.votesIn and n.timeoutIn. After every input it carries out the engine's Ready in
 // the order the engine requires: persist, send, then build, validate and commit.
 func (n *Node) loop(ctx context.Context) error {
 	l := &loop{n: n, agent: newAgent(n)}
@@ -68,8 +69,6 @@ func (n *Node) loop(ctx context.Context) error {
 					n.log.Debug("vote not taken", "err", err)
 				}
 			}
-		case c := <-n.blockIn:
-			l.applyCertified(ctx, c)
 		case q := <-n.votesIn:
 			l.answerVotes(q)
 		case t := <-n.timeoutIn:
@@ -241,7 +240,7 @@ func (l *loop) handleReady(ctx context.Context) error {
 		}
 		// 3. Apply decided blocks.
 		for _, d := range rd.Decided {
-			if err := l.commitDecided(ctx, d); err != nil {
+			if err := l.commitDecided(d); err != nil {
 				return err
 			}
 		}
@@ -315,19 +314,17 @@ func (l *loop) validate(v consensus.ValidateRequest) {
 	}
 }
 
-func (l *loop) commitDecided(ctx context.Context, d consensus.Decision) error {
+func (l *loop) commitDecided(d consensus.Decision) error {
 	blk, err := chain.DecodeBlock(d.Value)
 	if err != nil {
 		return fmt.Errorf("decided block %d does not decode: %w", d.Height, err)
 	}
 	cert := encodeCert(d.Commit)
-	if err := l.commit(blk, d.Value, cert); err != nil {
-		return err
-	}
-	if err := l.n.csTopic.Publish(ctx, encodeCertified(d.Value, cert)); err != nil && ctx.Err() == nil {
-		l.n.log.Debug("announce block", "err", err)
-	}
-	return nil
+	// The decision is not announced: the other authorities decide it from the
+	// same votes, one that missed them syncs when it hears the next height's
+	// votes (or every syncEvery), and homes follow by sync. Announcing it was
+	// half an authority's traffic (node/doc.go).
+	return l.commit(blk, d.Value, cert)
 }
 
 // commit writes a verified block (raw is its encoding) and reports its events.
@@ -338,7 +335,6 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", blk.Header.Height, err)
 	}
-	l.n.last.Store(&lastBlock{height: blk.Header.Height, raw: raw, id: consensus.Hash(blk.Hash())})
 	l.n.pool.Remove(blk.Txs)
 	if l.n.pool.Len() > 0 {
 		// Orders whose gate closed and attestations whose window ended can never
@@ -369,22 +365,6 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 		}
 	}
 	return nil
-}
-
-// applyCertified applies a block decided elsewhere, if it is the next one.
-func (l *loop) applyCertified(ctx context.Context, c certified) {
-	h := l.n.chain.Status().Height
-	switch {
-	case c.Block.Header.Height <= h:
-		return
-	case c.Block.Header.Height > h+1:
-		l.n.seen(c.Block.Header.Height)
-		l.sync(ctx)
-		return
-	}
-	if err := l.applyOne(c); err != nil {
-		l.n.log.Warn("certified block not applied", "height", c.Block.Header.Height, "err", err)
-	}
 }
 
 func (l *loop) applyOne(c certified) error {

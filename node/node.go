@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -78,13 +77,11 @@ type Node struct {
 	pool      *chain.Pool // the mempool; written by the loop, read by serveBook
 	voteIn    chan consensus.Message
 	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
-	blockIn   chan certified
 	timeoutIn chan consensus.Timeout
 	bestSeen  atomic.Uint64 // highest height heard of from peers
-	last      atomic.Pointer[lastBlock]
-	rejected  atomic.Int64 // payloads from peers refused as malformed or forged
-	ignored   atomic.Int64 // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
-	evidence  atomic.Int64 // conflicting signed messages seen from authorities
+	rejected  atomic.Int64  // payloads from peers refused as malformed or forged
+	ignored   atomic.Int64  // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
+	evidence  atomic.Int64  // conflicting signed messages seen from authorities
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
 
@@ -152,7 +149,6 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		pool:      chain.NewPool(poolSize),
 		voteIn:    make(chan consensus.Message, 4096),
 		votesIn:   make(chan votesQuery),
-		blockIn:   make(chan certified, 256),
 		timeoutIn: make(chan consensus.Timeout, 256),
 
 		kernelClock: kernelClockSynced,
@@ -401,14 +397,6 @@ func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
 		if err == nil {
 			send(ctx, n.voteIn, m)
 		}
-	case kindBlock:
-		if _, _, ok := n.lastOf(payload[1:]); ok {
-			return // committed here already
-		}
-		c, err := decodeCertifiedBody(payload[1:])
-		if err == nil {
-			send(ctx, n.blockIn, c)
-		}
 	}
 }
 
@@ -460,8 +448,8 @@ func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	return p2p.Accept
 }
 
-// validateConsensus checks votes against the authority set and certified blocks
-// against their certificates before they reach the loop.
+// validateConsensus checks votes against the authority set before they reach
+// the loop. The topic carries nothing else: any other payload is rejected.
 func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	if len(payload) == 0 {
 		n.rejected.Add(1)
@@ -490,66 +478,9 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 		}
 		n.seen(m.Height - 1)
 		return p2p.Accept
-	case kindBlock:
-		if v, ok := n.knownCertified(payload[1:]); ok {
-			return v
-		}
-		c, err := decodeCertifiedBody(payload[1:])
-		if err != nil {
-			n.rejected.Add(1)
-			return p2p.Reject
-		}
-		if err := n.verifyCertified(c); err != nil {
-			n.rejected.Add(1)
-			return p2p.Reject
-		}
-		n.seen(c.Block.Header.Height)
-		return p2p.Accept
 	}
 	n.rejected.Add(1)
 	return p2p.Reject
-}
-
-// lastBlock is the block this node committed last, kept so that the same block
-// announced by every other authority is recognised without decoding it again.
-type lastBlock struct {
-	height uint64
-	raw    []byte
-	id     consensus.Hash
-}
-
-// knownCertified judges an announcement of the block this node committed last
-// by comparing bytes and checking only the certificate; ok is false when the
-// announcement is of another block (the caller decodes it).
-func (n *Node) knownCertified(body []byte) (p2p.Verdict, bool) {
-	last, rest, ok := n.lastOf(body)
-	if !ok {
-		return 0, false
-	}
-	cert, rest, err := readChunk(rest, maxCertBytes)
-	if err != nil || len(rest) != 0 {
-		return 0, false
-	}
-	votes, err := decodeCert(cert)
-	if err == nil {
-		err = consensus.VerifyCommit(n.gen.ChainID, n.validatorsAt(last.height), last.height, last.id, votes)
-	}
-	if err != nil {
-		n.rejected.Add(1)
-		return p2p.Reject, true
-	}
-	return p2p.Accept, true
-}
-
-// lastOf reports whether a certified-block body carries the block this node
-// committed last, and returns what follows the block.
-func (n *Node) lastOf(body []byte) (last *lastBlock, rest []byte, ok bool) {
-	last = n.last.Load()
-	raw, rest, err := readChunk(body, maxBlockBytes)
-	if last == nil || err != nil || !bytes.Equal(raw, last.raw) {
-		return nil, nil, false
-	}
-	return last, rest, true
 }
 
 func (n *Node) seen(h uint64) {

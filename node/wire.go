@@ -9,11 +9,12 @@ import (
 	"github.com/gridmesh/gridmesh/chain/consensus"
 )
 
-// The consensus topic carries two kinds of payload, told apart by their first byte:
+// Payloads are told apart by their first byte:
 //
-//	kindVote  (1): one signed consensus.Message (proposal, prevote or precommit);
-//	kindBlock (2): a decided block with its commit certificate, announced by the
-//	               authority that decided it, so that followers (homes) apply it.
+//	kindVote  (1): one signed consensus.Message (proposal, prevote or precommit),
+//	               the only payload of the consensus topic;
+//	kindBlock (2): a decided block with its commit certificate, as a sync
+//	               answer carries it.
 //
 // A certified block is encoded as
 //
