@@ -86,6 +86,10 @@ type Network struct {
 	Bootstrap []string `toml:"bootstrap"` // full multiaddrs with /p2p/<id>, usually authorities
 	MDNS      bool     `toml:"mdns"`      // discover peers on the LAN
 	DHT       bool     `toml:"dht"`       // meet peers beyond the LAN through the network's own DHT
+	// Followers is how many peers besides the authorities this node serves
+	// the chain's head to at a time; 0 means the role's default (8 on an
+	// authority, 3 on a home; node/follow.go).
+	Followers int `toml:"followers"`
 }
 
 // API is [api]: the local HTTP API and dashboard.
@@ -302,6 +306,10 @@ func (n Node) validate(p *problems) {
 		p.add("api.listen", "expected host:port such as \"127.0.0.1:8080\", got %q", n.API.Listen)
 	} else if v, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && v == 0) {
 		p.add("api.listen", "expected a port number from 0 to 65535, got %q", port)
+	}
+
+	if n.Network.Followers < 0 || n.Network.Followers > 1000 {
+		p.add("network.followers", "expected 0 (the role's default) to 1000, got %d", n.Network.Followers)
 	}
 
 	switch d := n.Meter.Driver; {

@@ -15,9 +15,11 @@
 // of the height being decided; see authority.go) runs the consensus
 // engine on the consensus topic; it does not announce decided blocks (the
 // other authorities decide from the same votes, and one that missed them
-// syncs when it hears the next height's votes). A home follows: every second it asks an
-// authority over the sync stream for the blocks after its height, and applies
-// them after checking their certificate and re-executing them. A home with a meter samples it into
+// syncs when it hears the next height's votes). A home follows: every second it asks a
+// peer over the sync stream for the blocks after its height, and applies
+// them after checking their certificate and re-executing them. The peer is an
+// authority while the authorities have follower slots free, and another home
+// otherwise (follow.go). A home with a meter samples it into
 // the journal and trades: one order per open slot from the meter's forecast, and an
 // attestation of the metered import and export after the slot.
 //
@@ -45,6 +47,11 @@
 //     transaction and vote used 2.1 Mbit/s at 1,000 homes' load (4 authorities
 //     and 8 homes in one process, 4.4 tx/s); following by sync it receives each
 //     block once (44 kbit/s, `gridmesh bench chain --rate 4.4 --homes 8`);
+//   - a node serves the chain's head to a bounded number of followers (8 on
+//     an authority, 3 on a home, [network] followers) and turns others away
+//     with its height; they follow a home instead, so an authority's upload
+//     does not grow with the number of homes (follow.go). A home that finds
+//     no other home is still served, as a last resort;
 //   - NAT traversal is on by role: an authority declares itself publicly
 //     reachable, answers AutoNAT, is a DHT server and offers circuit relay v2
 //     without limits to admitted participants and authorities only

@@ -48,6 +48,12 @@ type Status struct {
 	// since it started (gossip, sync, requests), without transport framing.
 	P2PBytesIn  int64 `json:"p2p_bytes_in"`
 	P2PBytesOut int64 `json:"p2p_bytes_out"`
+	// Followers is how many peers this node serves the chain's head to now,
+	// SyncBusy how many it turned away since it started (node/follow.go);
+	// Upstream is the peer a home follows (empty while it has none).
+	Followers int    `json:"followers"`
+	SyncBusy  int64  `json:"sync_busy"`
+	Upstream  string `json:"upstream,omitempty"`
 	// StoreRepaired is where a corrupt chain store found at start was moved
 	// (the chain was fetched again from peers); empty normally.
 	StoreRepaired string `json:"store_repaired,omitempty"`
@@ -87,6 +93,10 @@ func (n *Node) Status() Status {
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut = ps.BytesIn, ps.BytesOut
 	st.StoreRepaired = n.repairedFrom
+	st.Followers, st.SyncBusy = n.followers.stats()
+	if up := n.upstream.Load(); up != nil {
+		st.Upstream = *up
+	}
 	set := n.authoritiesAt(st.Height + 1)
 	st.Authorities = len(set)
 	st.Voting = n.isAuthority && slices.Contains(set, n.self)
@@ -184,11 +194,18 @@ func httpError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-// serveSync answers a peer's request for blocks from a height, with certificates.
+// serveSync answers a peer's request for blocks from a height, with
+// certificates, or says it is busy (follow.go).
 func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error) {
-	h, err := decodeSyncRequest(req)
+	h, flags, err := decodeSyncRequest(req)
 	if err != nil {
 		return nil, err
+	}
+	n.mu.RLock()
+	head := n.chain.Status().Height
+	n.mu.RUnlock()
+	if !n.mayFollow(from, h, flags, head) {
+		return encodeSyncResponse(head, true, nil), nil
 	}
 	n.mu.RLock()
 	blocks, certs, err := n.chain.Blocks(h, maxSyncBlocks)
@@ -206,5 +223,5 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 		}
 		items = append(items, encodeCertified(raw, certs[i]))
 	}
-	return encodeSyncResponse(items), nil
+	return encodeSyncResponse(head, false, items), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -21,7 +22,7 @@ const (
 	rebroadcastAge = 2 * time.Second
 	poolSize       = 20_000
 	maxBlockTxs    = 2_000
-	syncProto      = "sync/1"
+	syncProto      = "sync/2"
 	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
 
 	// A block that only carries transactions waits until batchGap after the
@@ -42,7 +43,7 @@ const (
 // n.votesIn and n.timeoutIn. After every input it carries out the engine's Ready in
 // the order the engine requires: persist, send, then build, validate and commit.
 func (n *Node) loop(ctx context.Context) error {
-	l := &loop{n: n, agent: newAgent(n)}
+	l := &loop{n: n, agent: newAgent(n), lastUseful: time.Now()}
 	if err := l.reconfigure(); err != nil {
 		return err
 	}
@@ -79,7 +80,10 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 		case now := <-tick.C:
 			l.tick(ctx, now)
-			if now.Sub(lastSync) >= every || l.syncMore || n.bestSeen.Load() > n.chain.Status().Height {
+			// An authority that heard of a higher height catches up at once
+			// (it must vote there); a home keeps its pace (follow.go).
+			behind := n.isAuthority && n.bestSeen.Load() > n.chain.Status().Height
+			if now.Sub(lastSync) >= every || l.syncMore || behind {
 				if now.Sub(lastSync) >= 300*time.Millisecond {
 					lastSync = now
 					l.sync(ctx)
@@ -112,14 +116,19 @@ type loop struct {
 	committed bool           // a block was committed since the last reconfigure
 
 	// The round whose progress maybeAskVotes watches, since when, and the last ask.
-	roundHeight uint64
-	roundNumber int32
-	roundSince  time.Time
-	lastAsk     time.Time
-	askTurn     int
-	syncTurn    int       // rotates the authority asked first (sync)
-	syncMore    bool      // the last sync answer was full: ask again at the next tick
-	lastCommit  time.Time // when the last block was committed (batchGap)
+	roundHeight   uint64
+	roundNumber   int32
+	roundSince    time.Time
+	lastAsk       time.Time
+	askTurn       int
+	syncTurn      int       // rotates the peers asked first (sync)
+	syncMore      bool      // the last sync answer was full: ask again at the next tick
+	upstream      string    // the peer a home follows (follow.go); "" for none
+	upstreamGot   time.Time // when the upstream last gave a useful answer
+	upstreamFlags byte      // syncLastResort when an authority serves us as the last resort
+	lastProbe     time.Time // when a home last asked an authority besides its upstream
+	lastUseful    time.Time // when a sync answer last brought blocks or confirmed the head
+	lastCommit    time.Time // when the last block was committed (batchGap)
 
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
 }
@@ -388,45 +397,118 @@ func (l *loop) applyOne(c certified) error {
 }
 
 // sync asks peers for blocks after our height and applies those that verify.
-// It asks the authorities first, starting with a different one each time (they
-// hold the chain's head), and stops at the first authority that answers, or at
-// the first other peer that has blocks. A full answer makes it ask again soon
-// (syncMore), not a follow interval later.
+// An authority asks the authorities first, starting with a different one each
+// time (they hold the chain's head), then the other peers. A home asks its
+// upstream first and other peers only when it has none or it fell behind
+// (follow.go); it keeps the first peer that serves it as its upstream. Either
+// stops at the first useful answer (askSync). A full answer
+// makes it ask again soon (syncMore), not a follow interval later.
 func (l *loop) sync(ctx context.Context) {
 	l.syncMore = false
-	from := l.n.chain.Status().Height + 1
-	for _, p := range l.syncPeers(from) {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		resp, err := l.n.host.Request(rctx, p.id, syncProto, encodeSyncRequest(from), maxSyncBlocks*(maxBlockBytes/16))
-		cancel()
-		if err != nil {
-			continue
+	now := time.Now()
+	peers := l.syncPeers(l.n.chain.Status().Height + 1)
+	if len(peers) > 1 && peers[0].id == l.upstream && !peers[0].authority && now.Sub(l.lastProbe) >= probeEvery {
+		// Ask an authority too: its height (busy or not) tells whether the
+		// upstream keeps up.
+		l.lastProbe = now
+		if peers[1].authority {
+			l.askSync(ctx, peers[1], 0)
 		}
-		blocks, err := decodeSyncResponse(resp)
-		if err != nil {
-			l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
-			continue
+	}
+	if l.upstreamFlags != 0 && now.Sub(l.lastProbe) >= probeEvery {
+		l.setUpstream("", 0) // an authority served us as a last resort: look for a home again
+		peers = l.syncPeers(l.n.chain.Status().Height + 1)
+	}
+	for _, p := range peers {
+		var flags byte
+		if p.id == l.upstream {
+			flags = l.upstreamFlags
 		}
-		applied := 0
-		for _, c := range blocks {
-			if c.Block.Header.Height != l.n.chain.Status().Height+1 {
-				break
-			}
-			if err := l.applyOne(c); err != nil {
-				l.n.log.Warn("synced block not applied", "height", c.Block.Header.Height, "peer", p.id, "err", err)
-				break
-			}
-			applied++
+		useful, ok := l.askSync(ctx, p, flags)
+		if useful {
+			l.lastUseful = now
 		}
-		// An answer is full when it holds maxSyncBlocks blocks or the server
-		// stopped filling it at maxBlockBytes (no block is larger than a
-		// gossip payload, so a cut answer is within one of the limit).
-		if applied > 0 && applied == len(blocks) && (applied == maxSyncBlocks || len(resp) > maxBlockBytes-maxGossipBytes) {
-			l.syncMore = true
-		}
-		if p.authority || applied > 0 || len(blocks) > 0 {
+		switch {
+		case useful && l.n.isAuthority:
 			return
+		case useful:
+			l.setUpstream(p.id, flags)
+			l.upstreamGot = now
+			return
+		case p.id != l.upstream:
+			continue
+		case ok && now.Sub(l.upstreamGot) < upstreamStale:
+			return // it served recently: it is a step behind, not lost
+		default:
+			l.setUpstream("", 0) // busy, gone, or stuck
 		}
+	}
+	if l.n.isAuthority || l.n.bestSeen.Load() <= l.n.chain.Status().Height || now.Sub(l.lastUseful) < upstreamStale {
+		return
+	}
+	// Nobody else has served us for a while and the chain is ahead: an
+	// authority must, until the next probe looks for a home again.
+	for _, p := range peers {
+		if p.authority {
+			if useful, _ := l.askSync(ctx, p, syncLastResort); useful {
+				l.setUpstream(p.id, syncLastResort)
+				l.upstreamGot, l.lastProbe, l.lastUseful = now, now, now
+				return
+			}
+		}
+	}
+}
+
+// askSync asks p for the blocks after our height and applies those that
+// verify. useful reports an answer that was not busy and brought blocks, or
+// left us at the highest height an authority told of; ok reports that p
+// answered and was not busy.
+func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok bool) {
+	from := l.n.chain.Status().Height + 1
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	resp, err := l.n.host.Request(rctx, p.id, syncProto, encodeSyncRequest(from, flags), maxSyncBlocks*(maxBlockBytes/16))
+	cancel()
+	if err != nil {
+		return false, false
+	}
+	a, err := decodeSyncResponse(resp)
+	if err != nil {
+		l.n.rejected.Add(1)
+		l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
+		return false, false
+	}
+	if p.authority {
+		l.n.seen(a.head) // another node's height is its word only
+	}
+	if a.busy {
+		return false, false
+	}
+	applied := 0
+	for _, c := range a.blocks {
+		if c.Block.Header.Height != l.n.chain.Status().Height+1 {
+			break
+		}
+		if err := l.applyOne(c); err != nil {
+			l.n.log.Warn("synced block not applied", "height", c.Block.Header.Height, "peer", p.id, "err", err)
+			break
+		}
+		applied++
+	}
+	// An answer is full when it holds maxSyncBlocks blocks or the server
+	// stopped filling it at maxBlockBytes (no block is larger than a
+	// gossip payload, so a cut answer is within one of the limit).
+	if applied > 0 && applied == len(a.blocks) && (applied == maxSyncBlocks || len(resp) > maxBlockBytes-maxGossipBytes) {
+		l.syncMore = true
+	}
+	return applied > 0 || l.n.chain.Status().Height >= l.n.bestSeen.Load(), true
+}
+
+// setUpstream makes id (or none) the peer a home follows, asked with flags.
+func (l *loop) setUpstream(id string, flags byte) {
+	l.upstreamFlags = flags
+	if id != l.upstream {
+		l.upstream = id
+		l.n.upstream.Store(&id)
 	}
 }
 
@@ -435,8 +517,10 @@ type syncPeer struct {
 	authority bool
 }
 
-// syncPeers lists the connected peers, the authorities deciding height h first
-// (rotated by one on every call), then the others.
+// syncPeers lists the connected peers: a home's upstream first, then the
+// authorities deciding height h (rotated by one on every call), then the
+// others (rotated too, so that homes refused by the authorities spread over
+// the other homes).
 func (l *loop) syncPeers(h uint64) []syncPeer {
 	auth := make(map[string]bool)
 	for _, pub := range l.n.validatorsAt(h) {
@@ -444,20 +528,27 @@ func (l *loop) syncPeers(h uint64) []syncPeer {
 			auth[id] = true
 		}
 	}
-	var first, rest []syncPeer
+	var up, first, rest []syncPeer
 	for _, id := range l.n.host.Peers() { // sorted
-		if auth[id] {
+		switch {
+		case id == l.upstream:
+			up = append(up, syncPeer{id, auth[id]})
+		case auth[id]:
 			first = append(first, syncPeer{id, true})
-		} else {
+		default:
 			rest = append(rest, syncPeer{id, false})
 		}
 	}
-	if len(first) > 0 {
-		l.syncTurn++
-		k := l.syncTurn % len(first)
-		first = append(first[k:], first[:k]...)
+	l.syncTurn++
+	return slices.Concat(up, rotate(first, l.syncTurn), rotate(rest, l.syncTurn))
+}
+
+func rotate[T any](s []T, k int) []T {
+	if len(s) == 0 {
+		return s
 	}
-	return append(first, rest...)
+	k %= len(s)
+	return append(s[k:], s[:k]...)
 }
 
 func writeFileSync(path string, data []byte) error {

@@ -84,6 +84,8 @@ type Node struct {
 	evidence  atomic.Int64  // conflicting signed messages seen from authorities
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
+	followers    *followers             // the peers this node serves the chain's head to (follow.go)
+	upstream     atomic.Pointer[string] // the peer a home follows, for the status
 
 	kernelClock func() bool                  // kernelClockSynced; replaced in tests
 	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
@@ -158,6 +160,14 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		n.keepBlocks = opts.KeepBlocks
 	}
 	n.isAuthority = cfg.Node.Role == config.RoleAuthority
+	maxFollowers := followersHome
+	if n.isAuthority {
+		maxFollowers = followersAuthority
+	}
+	if cfg.Network.Followers > 0 {
+		maxFollowers = cfg.Network.Followers
+	}
+	n.followers = newFollowers(maxFollowers)
 	defer func() {
 		if err != nil {
 			n.close()

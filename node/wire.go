@@ -151,35 +151,63 @@ func decodeCert(b []byte) ([]consensus.Message, error) {
 	return votes, nil
 }
 
-// Sync protocol: the request is the first wanted height (8 bytes, big-endian); the
-// response is a count followed by length-prefixed certified blocks (each as
-// encodeCertified produces it, kind byte included).
-func encodeSyncRequest(from uint64) []byte { return binary.BigEndian.AppendUint64(nil, from) }
+// Sync protocol (sync/2): the request is the first wanted height (8 bytes,
+// big-endian) and a flags byte (syncLastResort); the response is the server's
+// height (8 bytes), a busy byte (1: the server does not serve this request,
+// follow.go; no blocks follow) and a count followed by length-prefixed
+// certified blocks (each as encodeCertified produces it, kind byte included).
+const syncLastResort byte = 1 // the requester found no other peer to follow
 
-func decodeSyncRequest(b []byte) (uint64, error) {
-	if len(b) != 8 {
-		return 0, fmt.Errorf("%w: sync request of %d bytes", errWire, len(b))
-	}
-	return binary.BigEndian.Uint64(b), nil
+func encodeSyncRequest(from uint64, flags byte) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, from), flags)
 }
 
-func encodeSyncResponse(items [][]byte) []byte { return encodeChunks(items) }
-
-func decodeSyncResponse(b []byte) ([]certified, error) {
-	items, err := splitChunks(b, 0, maxSyncBlocks, maxBlockBytes+maxCertBytes+32)
-	if err != nil {
-		return nil, fmt.Errorf("sync response: %w", err)
+func decodeSyncRequest(b []byte) (from uint64, flags byte, err error) {
+	if len(b) != 9 || b[8]&^syncLastResort != 0 {
+		return 0, 0, fmt.Errorf("%w: sync request %x", errWire, b)
 	}
-	out := make([]certified, 0, len(items))
+	return binary.BigEndian.Uint64(b), b[8], nil
+}
+
+// syncAnswer is a decoded sync response.
+type syncAnswer struct {
+	head   uint64 // the server's height
+	busy   bool
+	blocks []certified
+}
+
+func encodeSyncResponse(head uint64, busy bool, items [][]byte) []byte {
+	b := binary.BigEndian.AppendUint64(nil, head)
+	if busy {
+		return append(b, 1, 0) // busy, no blocks
+	}
+	return append(append(b, 0), encodeChunks(items)...)
+}
+
+func decodeSyncResponse(b []byte) (syncAnswer, error) {
+	if len(b) < 9 || b[8] > 1 {
+		return syncAnswer{}, fmt.Errorf("%w: sync response header", errWire)
+	}
+	a := syncAnswer{head: binary.BigEndian.Uint64(b), busy: b[8] == 1}
+	b = b[9:]
+	maxItems := maxSyncBlocks
+	if a.busy {
+		maxItems = 0
+	}
+	items, err := splitChunks(b, 0, maxItems, maxBlockBytes+maxCertBytes+32)
+	if err != nil {
+		return syncAnswer{}, fmt.Errorf("sync response: %w", err)
+	}
+	a.blocks = make([]certified, 0, len(items))
 	for i, chunk := range items {
 		if len(chunk) == 0 || chunk[0] != kindBlock {
-			return nil, fmt.Errorf("%w: block %d has no block kind", errWire, i)
+			return syncAnswer{}, fmt.Errorf("%w: block %d has no block kind", errWire, i)
 		}
 		c, err := decodeCertifiedBody(chunk[1:])
 		if err != nil {
-			return nil, fmt.Errorf("block %d: %w", i, err)
+			return syncAnswer{}, fmt.Errorf("block %d: %w", i, err)
 		}
-		out = append(out, c)
+		a.blocks = append(a.blocks, c)
 	}
-	return out, nil
+	return a, nil
 }

@@ -41,19 +41,38 @@ func FuzzDecodeCert(f *testing.F) {
 }
 
 func FuzzDecodeSyncResponse(f *testing.F) {
-	f.Add(encodeSyncResponse(nil))
-	f.Add(encodeSyncResponse([][]byte{encodeCertified([]byte("x"), nil)}))
-	f.Add([]byte{2, 1, kindBlock})
+	f.Add(encodeSyncResponse(0, false, nil))
+	f.Add(encodeSyncResponse(7, true, nil))
+	f.Add(encodeSyncResponse(9, false, [][]byte{encodeCertified([]byte("x"), nil)}))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, kindBlock})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		blocks, err := decodeSyncResponse(b)
+		a, err := decodeSyncResponse(b)
 		if err != nil {
 			return
 		}
-		items := make([][]byte, len(blocks))
-		for i, c := range blocks {
+		if a.busy && len(a.blocks) > 0 {
+			t.Fatalf("a busy answer decoded with %d blocks", len(a.blocks))
+		}
+		items := make([][]byte, len(a.blocks))
+		for i, c := range a.blocks {
 			items[i] = encodeCertified(c.Raw, c.Cert)
 		}
-		if got := encodeSyncResponse(items); !bytes.Equal(got, b) {
+		if got := encodeSyncResponse(a.head, a.busy, items); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
+		}
+	})
+}
+
+func FuzzDecodeSyncRequest(f *testing.F) {
+	f.Add(encodeSyncRequest(1, 0))
+	f.Add(encodeSyncRequest(1<<40, syncLastResort))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, flags, err := decodeSyncRequest(b)
+		if err != nil {
+			return
+		}
+		if got := encodeSyncRequest(h, flags); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
 		}
 	})
@@ -61,12 +80,16 @@ func FuzzDecodeSyncResponse(f *testing.F) {
 
 func TestSyncRequest(t *testing.T) {
 	for _, h := range []uint64{0, 1, 1 << 40} {
-		got, err := decodeSyncRequest(encodeSyncRequest(h))
-		if err != nil || got != h {
-			t.Errorf("round trip of %d: got %d, %v", h, got, err)
+		for _, fl := range []byte{0, syncLastResort} {
+			got, gotFlags, err := decodeSyncRequest(encodeSyncRequest(h, fl))
+			if err != nil || got != h || gotFlags != fl {
+				t.Errorf("round trip of (%d, %d): got (%d, %d), %v", h, fl, got, gotFlags, err)
+			}
 		}
 	}
-	if _, err := decodeSyncRequest([]byte{1, 2, 3}); err == nil {
-		t.Error("a 3-byte sync request was accepted; want an error")
+	for _, bad := range [][]byte{{1, 2, 3}, encodeSyncRequest(1, 0)[:8], append(encodeSyncRequest(1, 0)[:8], 2)} {
+		if _, _, err := decodeSyncRequest(bad); err == nil {
+			t.Errorf("sync request %x was accepted; want an error", bad)
+		}
 	}
 }

@@ -1,0 +1,99 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+)
+
+// Following the chain: who serves the head to whom.
+//
+// A home follows by asking a peer for the blocks after its height every
+// second. If every home asked an authority, an authority would upload every
+// block once per home it serves: 1,000 homes on 4 authorities is 250 copies
+// of the chain each. So a node serves the head (a request for a height
+// within followSpan of its own) to a bounded number of non-authority peers at
+// a time, its followers: followersAuthority on an authority,
+// followersHome on a home. Any other such request gets a busy answer that
+// carries only the node's height. A home that is refused follows another home
+// instead, and keeps the peer that served it blocks (its upstream) for as long
+// as that peer keeps up; the homes thus form a tree under the authorities, and
+// each node uploads at most its follower count of chain copies.
+//
+// The bound never cuts a home off:
+//   - requests from authorities, and catch-up requests (further than followSpan
+//     behind), are always served;
+//   - a home that has been served nothing by any peer for upstreamStale while
+//     the chain is ahead asks an authority with syncLastResort set, which is
+//     always served (and looks for a home to follow again every probeEvery). A home that knows no other home (no mDNS neighbour, DHT off, no
+//     home in its bootstrap list) thus follows an authority as before.
+//
+// A follower holds its slot while it asks at least every followExpire.
+const (
+	followSpan         = 64
+	followersAuthority = 8
+	followersHome      = 3
+	followExpire       = 10 * time.Second
+	// upstreamStale is how long a home keeps an upstream that serves nothing
+	// while a peer reported a higher height.
+	upstreamStale = 5 * time.Second
+	// probeEvery is how often a home following another home also asks an
+	// authority, to learn the chain's height (a busy answer carries it; a
+	// home's word for its height is not taken).
+	probeEvery = 30 * time.Second
+)
+
+// followers is a node's set of peers it serves the head to.
+type followers struct {
+	mu    sync.Mutex
+	max   int
+	last  map[string]time.Time // peer key -> when it was last served
+	busy  int64                // busy answers given
+	count int                  // len(last) after the last expiry, for the status
+}
+
+func newFollowers(max int) *followers {
+	return &followers{max: max, last: make(map[string]time.Time)}
+}
+
+// admit reports whether peer may be served the head now, and records it.
+func (f *followers) admit(peer ed25519.PublicKey, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, t := range f.last {
+		if now.Sub(t) > followExpire {
+			delete(f.last, k)
+		}
+	}
+	k := string(peer)
+	if _, ok := f.last[k]; ok || len(f.last) < f.max {
+		f.last[k] = now
+		f.count = len(f.last)
+		return true
+	}
+	f.count = len(f.last)
+	f.busy++
+	return false
+}
+
+// stats returns the current follower count and the busy answers given.
+func (f *followers) stats() (count int, busy int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count, f.busy
+}
+
+// mayFollow reports whether a sync request from peer for the blocks from
+// height h is served, head being this node's height (see the top of this file).
+func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint64) bool {
+	if h+followSpan <= head || flags&syncLastResort != 0 {
+		return true
+	}
+	if slices.Contains(n.nearAuthorities(), chain.AccountOf(peer)) {
+		return true
+	}
+	return n.followers.admit(peer, time.Now())
+}

@@ -1,0 +1,109 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/config"
+)
+
+// followNet starts one authority serving at most one follower and three homes,
+// with the DHT on or off (mDNS off: the homes meet through the DHT or not at
+// all). It feeds the authority orders until every home has followed it 15
+// blocks up, and returns the nodes.
+func followNet(t *testing.T, dht bool) (auth *running, homes []*running) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 3, 1, farSlots)
+	for _, p := range paths {
+		c, err := config.LoadNode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Network.MDNS, c.Network.DHT = false, dht
+		c.Trading.Enabled = false // the feeder makes the blocks
+		c.Network.Followers = 1   // every node serves one: a chain of homes under the authority
+		if err := os.WriteFile(p, c.TOML(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth = start(t, paths[0], Options{})
+	for _, p := range paths[1:] {
+		homes = append(homes, start(t, p, Options{}))
+	}
+	if dht {
+		waitFor(t, "the homes to meet through the DHT", 30*time.Second, func() bool {
+			for _, h := range homes {
+				if len(h.n.host.Peers()) < 3 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	work := &feeder{n: auth.n, key: nodeKey(t, paths[1])}
+	target := auth.n.Status().Height + 15
+	waitFor(t, fmt.Sprintf("every home at height %d", target), 60*time.Second, func() bool {
+		work.feed()
+		for _, h := range homes {
+			if h.n.Status().Height < target {
+				return false
+			}
+		}
+		return true
+	})
+	return auth, homes
+}
+
+// An authority that serves one follower turns the other homes away, and they
+// follow the home it serves: the blocks leave the authority once.
+func TestHomesFollowHomes(t *testing.T) {
+	auth, homes := followNet(t, true)
+	st := auth.n.Status()
+	if st.Followers > 1 || st.SyncBusy == 0 {
+		t.Errorf("authority: %d followers, %d busy answers; want at most 1 follower and some busy answers", st.Followers, st.SyncBusy)
+	}
+	var homeIDs []string
+	for _, h := range homes {
+		homeIDs = append(homeIDs, h.n.host.ID())
+	}
+	// A home the authority served as a last resort while no other home was
+	// ahead of it looks for a home again after probeEvery.
+	followingHomes := func() (n int) {
+		for _, h := range homes {
+			if slices.Contains(homeIDs, h.n.Status().Upstream) {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(probeEvery + 10*time.Second)
+	for followingHomes() < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := followingHomes(); n < 2 {
+		for _, h := range homes {
+			t.Logf("%s follows %s", h.n.cfg.Node.Name, h.n.Status().Upstream)
+		}
+		t.Errorf("%d homes follow another home; want at least 2 (the authority serves one)", n)
+	}
+}
+
+// Homes that know no other home still follow: the authority serves them as a
+// last resort beyond its follower limit.
+func TestHomesFollowWithoutOtherHomes(t *testing.T) {
+	auth, homes := followNet(t, false)
+	for _, h := range homes {
+		if up := h.n.Status().Upstream; up != auth.n.host.ID() {
+			t.Errorf("%s follows %q; want the authority %s, the only peer it has", h.n.cfg.Node.Name, up, auth.n.host.ID())
+		}
+	}
+	if st := auth.n.Status(); st.Followers > 1 {
+		t.Errorf("authority: %d followers; want at most 1 (the others are served as a last resort)", st.Followers)
+	}
+}
