@@ -40,6 +40,7 @@ Commands:
 type benchOptions struct {
 	Authorities int
 	Homes       int     // home processes that follow the chain beside the authorities
+	Followers   int     // every node's [network] followers (0 = the role's default)
 	Rate        float64 // offered tx/s
 	For         time.Duration
 	StopOne     bool
@@ -80,6 +81,8 @@ func (o benchOptions) validate() error {
 		return usagef("bench chain: --drain: expected a duration >= 0, got %v", o.Drain)
 	case o.Homes < 0 || o.Homes > maxBenchHomes:
 		return usagef("bench chain: --homes: expected 0 to %d, got %d", maxBenchHomes, o.Homes)
+	case o.Followers < 0 || o.Followers > 1000:
+		return usagef("bench chain: --followers: expected 0 (the role's default) to 1000, got %d", o.Followers)
 	}
 	return nil
 }
@@ -98,8 +101,10 @@ sustained committed tx/s, finality p50/p95/p99, blocks, each authority's peak
 RSS and whether all authorities agree on the state hash at a common height.
 With --stop-one, the last authority is SIGKILLed after a third of the run.
 With --homes K, K home nodes (not admitted, not trading, bootstrapped to
-every authority) run as processes too, once the authorities are connected,
-and follow the chain as a household's node does. Traffic: each node's
+every authority, meeting each other through the DHT) run as processes too,
+once the authorities are connected, and follow the chain as a household's
+node does: an authority serves the head to --followers homes at a time (0:
+8), a home to 3, and the others follow a home (node/follow.go). Traffic: each node's
 p2p_bytes_in/out (GET /api/v1/status) is read when offering starts and when
 it ends; reported are the mean and the largest kbit/s (in+out) over the
 authorities that ran throughout and over the homes, the homes' mean
@@ -110,6 +115,7 @@ at least 1,000 tx/s; (issue 6): a home < 100 kbit/s at 4.4 tx/s (1,000
 homes' orders per 15-minute slot).`)
 	c.fs.IntVar(&o.Authorities, "authorities", o.Authorities, "number of authorities (processes)")
 	c.fs.IntVar(&o.Homes, "homes", o.Homes, "number of home nodes (processes) following the chain, 0 to 64")
+	c.fs.IntVar(&o.Followers, "followers", o.Followers, "peers each node serves the chain's head to besides authorities (0: 8 on an authority, 3 on a home)")
 	c.fs.Float64Var(&o.Rate, "rate", o.Rate, "offered transactions per second")
 	c.fs.DurationVar(&o.For, "for", o.For, "how long to offer transactions")
 	c.fs.BoolVar(&o.StopOne, "stop-one", o.StopOne, "SIGKILL one authority after a third of the run")
@@ -186,16 +192,20 @@ type benchResult struct {
 	HomeInKbit       float64 `json:"home_in_kbit_s"`
 	// HomeLagMax is how many blocks the furthest-behind home trails
 	// authority-1 at the end of the drain (0 if none is behind).
-	HomeLagMax     uint64    `json:"home_lag_max"`
-	HomePeakRSSKiB int64     `json:"home_peak_rss_kib"` // the largest VmHWM of a home
-	LoadStart      string    `json:"loadavg_start"`
-	LoadEnd        string    `json:"loadavg_end"`
-	SignS          float64   `json:"sign_s"`
-	Reasons        []string  `json:"reject_reasons,omitempty"`
-	Dir            string    `json:"dir,omitempty"`
-	finalityMs     []float64 // sorted
-	stoppedIndex   int
-	notCommitted   int
+	HomeLagMax     uint64 `json:"home_lag_max"`
+	HomePeakRSSKiB int64  `json:"home_peak_rss_kib"` // the largest VmHWM of a home
+	// HomesOnHomes is how many homes follow another home at the end, and
+	// FollowersMax the most peers an authority serves the head to then.
+	HomesOnHomes int       `json:"homes_following_homes"`
+	FollowersMax int       `json:"authority_followers_max"`
+	LoadStart    string    `json:"loadavg_start"`
+	LoadEnd      string    `json:"loadavg_end"`
+	SignS        float64   `json:"sign_s"`
+	Reasons      []string  `json:"reject_reasons,omitempty"`
+	Dir          string    `json:"dir,omitempty"`
+	finalityMs   []float64 // sorted
+	stoppedIndex int
+	notCommitted int
 }
 
 // benchTx is one offered transaction and what became of it.
@@ -226,7 +236,7 @@ func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benc
 		defer os.RemoveAll(dir)
 	}
 	cl, err := crashtest.Write(dir, crashtest.Options{Binary: bin, Authorities: o.Authorities,
-		Accounts: o.Accounts, ChainID: "gridmesh-bench", Homes: o.Homes}, time.Now())
+		Accounts: o.Accounts, ChainID: "gridmesh-bench", Homes: o.Homes, Followers: o.Followers}, time.Now())
 	if err != nil {
 		return res, fmt.Errorf("bench chain: %w", err)
 	}
@@ -504,7 +514,8 @@ offer:
 }
 
 // homesBehind sets res.HomeLagMax, how many blocks the furthest-behind home
-// trails authority-1 (0 if none is behind), and res.HomePeakRSSKiB. A home
+// trails authority-1 (0 if none is behind), res.HomePeakRSSKiB,
+// res.HomesOnHomes and res.FollowersMax. A home
 // that does not answer is an error.
 func homesBehind(ctx context.Context, cl *crashtest.Cluster, res *benchResult) error {
 	if len(cl.Homes) == 0 {
@@ -515,16 +526,28 @@ func homesBehind(ctx context.Context, cl *crashtest.Cluster, res *benchResult) e
 	if err != nil {
 		return fmt.Errorf("bench chain: %s: %w", cl.Nodes[0].Name, err)
 	}
+	for i := range cl.Nodes {
+		if st, err := cl.Status(ctx, i); err == nil { // the stopped one does not answer
+			res.FollowersMax = max(res.FollowersMax, st.Followers)
+		}
+	}
+	var sts []crashtest.Status
 	for _, h := range cl.Homes {
 		st, err := cl.StatusOf(ctx, h)
 		if err != nil {
 			return fmt.Errorf("bench chain: %s: %w", h.Name, err)
 		}
+		sts = append(sts, st)
 		if a.Height > st.Height {
 			res.HomeLagMax = max(res.HomeLagMax, a.Height-st.Height)
 		}
 		kib, _ := procUsage(h.Pid())
 		res.HomePeakRSSKiB = max(res.HomePeakRSSKiB, kib)
+	}
+	for _, st := range sts {
+		if slices.ContainsFunc(sts, func(o crashtest.Status) bool { return o.NodeID == st.Upstream }) {
+			res.HomesOnHomes++
+		}
 	}
 	return nil
 }
@@ -702,6 +725,7 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	if r.Homes > 0 {
 		fmt.Fprintf(w, "          %d homes %.1f kbit/s mean (%.1f in), %.1f max; furthest behind authority-1 by %d blocks after the drain; peak RSS %.1f MiB at most\n",
 			r.Homes, r.HomeKbit, r.HomeInKbit, r.HomeKbitMax, r.HomeLagMax, float64(r.HomePeakRSSKiB)/1024)
+		fmt.Fprintf(w, "          %d homes follow another home; an authority serves the head to %d at most\n", r.HomesOnHomes, r.FollowersMax)
 	}
 	fmt.Fprintf(w, "load avg  %s at start, %s at end (shared machine)\n", r.LoadStart, r.LoadEnd)
 	if r.Dir != "" {

@@ -36,8 +36,11 @@ type Options struct {
 	ChainID     string // "" = "gridmesh-crashtest"
 	// Homes is how many home nodes to write besides the authorities (0 = none).
 	// A home is not admitted in the genesis and does not trade: it only
-	// follows the chain, bootstrapped to every authority.
+	// follows the chain, bootstrapped to every authority; with homes, every
+	// node runs the DHT, through which the homes meet.
 	Homes int
+	// Followers is every node's [network] followers (0 = the role's default).
+	Followers int
 }
 
 // Cluster is a network of authorities, and optionally homes, run as child
@@ -149,7 +152,10 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 				others = append(others, b)
 			}
 		}
-		if err := writeNodeConfig(p, ps[i], genBytes, others, nil); err != nil {
+		if err := writeNodeConfig(p, ps[i], genBytes, others, func(n *config.Node) {
+			n.Network.DHT = o.Homes > 0
+			n.Network.Followers = o.Followers
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -159,6 +165,8 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 		err := writeNodeConfig(p, homePorts[i], genBytes, slices.Clone(bootstrap), func(n *config.Node) {
 			n.Meter.Driver = "sim"
 			n.Trading.Enabled = false
+			n.Network.DHT = true
+			n.Network.Followers = o.Followers
 		})
 		if err != nil {
 			return nil, err
@@ -407,8 +415,11 @@ type Status struct {
 	Evidence    int64  `json:"evidence"`
 	// P2PBytesIn and P2PBytesOut are the bytes the node's libp2p streams
 	// carried since the process started (they restart from 0 with it).
-	P2PBytesIn  int64 `json:"p2p_bytes_in"`
-	P2PBytesOut int64 `json:"p2p_bytes_out"`
+	P2PBytesIn  int64  `json:"p2p_bytes_in"`
+	P2PBytesOut int64  `json:"p2p_bytes_out"`
+	NodeID      string `json:"node_id"`
+	Upstream    string `json:"upstream"`  // the peer a home follows
+	Followers   int    `json:"followers"` // the peers this node serves the head to
 }
 
 // Block is GET /api/v1/blocks/{height}.
