@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -21,16 +20,11 @@ func followNet(t *testing.T, dht bool) (auth *running, homes []*running) {
 	}
 	paths := demoNet(t, 3, 1, farSlots)
 	for _, p := range paths {
-		c, err := config.LoadNode(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Network.MDNS, c.Network.DHT = false, dht
-		c.Trading.Enabled = false // the feeder makes the blocks
-		c.Network.Followers = 1   // every node serves one: a chain of homes under the authority
-		if err := os.WriteFile(p, c.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		editConfig(t, p, func(c *config.Node) {
+			c.Network.MDNS, c.Network.DHT = false, dht
+			c.Trading.Enabled = false // the feeder makes the blocks
+			c.Network.Followers = 1   // every node serves one: a chain of homes under the authority
+		})
 	}
 	auth = start(t, paths[0], Options{})
 	for _, p := range paths[1:] {

@@ -55,6 +55,19 @@ func loaded(t *testing.T, path string) *Node {
 	return n
 }
 
+// editConfig changes the node config at path with edit.
+func editConfig(t *testing.T, path string, edit func(*config.Node)) {
+	t.Helper()
+	c, err := config.LoadNode(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&c)
+	if err := writeFileSync(path, c.TOML()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // farSlots lets orders be placed an hour ahead, so that none comes too late.
 func farSlots(g *config.Genesis) { g.OpenLeadSeconds = 3600 }
 

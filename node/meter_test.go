@@ -25,17 +25,14 @@ func TestHomeWithMQTTMeter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := config.LoadNode(paths[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Meter.Driver = "mqtt"
-		cfg.Meter.Interval = config.Duration{Duration: 100 * time.Millisecond}
-		cfg.Meter.MQTT.Broker = b.URL()
-		cfg.Meter.MQTT.Topic = "tasmota_home1"
-		cfg.Meter.MQTT.Format = "tasmota"
-		cfg.HA = config.HomeAssistant{Enabled: true, Broker: b.URL()}
-		writeConfig(t, paths[1], cfg)
+		editConfig(t, paths[1], func(cfg *config.Node) {
+			cfg.Meter.Driver = "mqtt"
+			cfg.Meter.Interval = config.Duration{Duration: 100 * time.Millisecond}
+			cfg.Meter.MQTT.Broker = b.URL()
+			cfg.Meter.MQTT.Topic = "tasmota_home1"
+			cfg.Meter.MQTT.Format = "tasmota"
+			cfg.HA = config.HomeAssistant{Enabled: true, Broker: b.URL()}
+		})
 
 		watch := mqtttest.Client(t, b.URL())
 		var mu sync.Mutex
@@ -84,11 +81,4 @@ func TestHomeWithMQTTMeter(t *testing.T) {
 			return config && state
 		})
 	})
-}
-
-func writeConfig(t *testing.T, path string, cfg config.Node) {
-	t.Helper()
-	if err := writeFileSync(path, cfg.TOML()); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -3,7 +3,6 @@ package node
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -54,14 +53,7 @@ func TestHomesMeetThroughDHT(t *testing.T) {
 	}
 	paths := demoNet(t, 2, 1, nil)
 	for _, p := range paths {
-		c, err := config.LoadNode(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Network.MDNS, c.Network.DHT = false, true
-		if err := os.WriteFile(p, c.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		editConfig(t, p, func(c *config.Node) { c.Network.MDNS, c.Network.DHT = false, true })
 	}
 	start(t, paths[0], Options{})
 	a, b := start(t, paths[1], Options{}), start(t, paths[2], Options{})
