@@ -1,6 +1,7 @@
 // Package p2p is gridmesh's network layer: a libp2p host built from the node's
-// ed25519 key, gossipsub topics that carry signed envelopes, and size-, time- and
-// rate-limited request/response streams. It carries bytes and knows nothing of
+// ed25519 key, gossipsub topics that carry signed envelopes, size-, time- and
+// rate-limited request/response streams, and one-way message streams to a
+// known peer (msgstream.go). It carries bytes and knows nothing of
 // markets, orders or blocks.
 //
 // Imports: the standard library, go-libp2p (with go-multiaddr),
@@ -89,6 +90,12 @@
 //     preceded by one status byte (0 ok, 1 error text). Each side enforces its size
 //     limit before reading the body, every exchange has a deadline, and inbound
 //     requests are rate limited per peer and protocol.
+//   - Send and HandleMessages keep one stream per peer and protocol open and
+//     write length-prefixed frames on it in order, best-effort: a full queue
+//     (256 frames) or a failed write drops the frame (Stats.SendDropped); the
+//     receiver bounds the frame size and each peer's rate. Among four
+//     authorities, gossip delivered each vote about three times in a signed
+//     envelope; sent this way it arrives once (node/doc.go).
 //
 // Measured on the shared 2-core build machine (latencies vary with its load):
 //

@@ -199,7 +199,9 @@ type Host struct {
 	reach  string
 	closed bool
 	kick   map[peer.ID]chan struct{} // wakes the redial loop of a bootstrap/direct peer
-	scores map[peer.ID]float64       // gossipsub peer scores, refreshed every second
+	// outboxes are Send's queues by peer and protocol (msgstream.go).
+	outboxes map[string]*outbox
+	scores   map[peer.ID]float64 // gossipsub peer scores, refreshed every second
 
 	connected chan string // see Connected
 }
@@ -303,6 +305,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		topics:    make(map[string]*Topic),
 		reach:     "unknown",
 		kick:      make(map[peer.ID]chan struct{}),
+		outboxes:  make(map[string]*outbox),
 		connected: make(chan string, connectedBuffer),
 	}
 	n.SetUnlimited(cfg.Unlimited)

@@ -18,13 +18,16 @@ type Stats struct {
 	BadSig    int64 // rejected: signature does not verify
 	Rejected  int64 // rejected by the caller's validator
 	Expired   int64 // ignored: expired or too far in the future
-	RateLimit int64 // ignored: signer over its rate
+	RateLimit int64 // ignored: signer (gossip) or peer (HandleMessages) over its rate
 	Ignored   int64 // ignored by the caller's validator
 	QueueFull int64 // dropped by gossipsub: validation queue full
 	Throttled int64 // dropped by gossipsub: validation throttled
 	Dropped   int64 // RPCs gossipsub dropped because a peer's send queue was full
 	// ConnectEventsDropped counts connection events Connected could not buffer.
 	ConnectEventsDropped int64
+	// SendDropped counts frames Send dropped: the peer's queue was full, or
+	// its stream could not be opened or written (msgstream.go).
+	SendDropped int64
 	// BytesIn and BytesOut count what the host's streams carried (gossip,
 	// requests, identify, DHT), without the Noise, yamux and transport framing.
 	BytesIn, BytesOut int64
@@ -32,7 +35,7 @@ type Stats struct {
 
 type counters struct {
 	accepted, malformed, network, badSig, rejected, expired, rateLimit, ignored atomic.Int64
-	queueFull, throttled, dropped, connectDropped                               atomic.Int64
+	queueFull, throttled, dropped, connectDropped, sendDropped                  atomic.Int64
 }
 
 // Stats returns the host's gossip counters.
@@ -43,8 +46,8 @@ func (n *Host) Stats() Stats {
 		BadSig: c.badSig.Load(), Rejected: c.rejected.Load(), Expired: c.expired.Load(),
 		RateLimit: c.rateLimit.Load(), Ignored: c.ignored.Load(),
 		QueueFull: c.queueFull.Load(), Throttled: c.throttled.Load(), Dropped: c.dropped.Load(),
-		ConnectEventsDropped: c.connectDropped.Load(),
-		BytesIn:              n.bytes.in.Load(), BytesOut: n.bytes.out.Load(),
+		ConnectEventsDropped: c.connectDropped.Load(), SendDropped: c.sendDropped.Load(),
+		BytesIn: n.bytes.in.Load(), BytesOut: n.bytes.out.Load(),
 	}
 }
 
