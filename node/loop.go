@@ -23,7 +23,9 @@ const (
 	poolSize       = 20_000
 	maxBlockTxs    = 2_000
 	syncProto      = "sync/2"
-	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
+	voteProto      = "vote/1" // consensus messages, authority to authority (sendVote)
+	voteRate       = 500      // consensus messages per second one authority may send another
+	keepBlocks     = 2_000    // block bodies a home keeps (Options.KeepBlocks)
 
 	// A block that only carries transactions waits until batchGap after the
 	// last commit, unless batchTxs are pending: fewer, fuller blocks (node/doc.go).
@@ -220,9 +222,7 @@ func (l *loop) handleReady(ctx context.Context) error {
 		// 2. Send.
 		for _, m := range rd.Messages {
 			l.lastOut = time.Now()
-			if err := l.n.csTopic.Publish(ctx, encodeVote(m)); err != nil && ctx.Err() == nil {
-				l.n.log.Debug("publish vote", "err", err)
-			}
+			l.n.sendVote(ctx, m, l.engineIDs)
 		}
 		for _, t := range rd.Timers {
 			to := consensus.Timeout{Kind: t.Kind, Height: t.Height, Round: t.Round}

@@ -259,7 +259,10 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		if n.txTopic, err = n.host.Join("tx", n.validateTx); err != nil {
 			return nil, err
 		}
-		if n.csTopic, err = n.host.Join("consensus", n.validateConsensus); err != nil {
+		// Votes go straight to the other authorities (sendVote); the
+		// consensus topic only feeds observers, such as a monitor looking
+		// for double signs.
+		if n.csTopic, err = n.host.JoinPublishOnly("consensus", n.validateConsensus); err != nil {
 			return nil, err
 		}
 	} else if n.txTopic, err = n.host.JoinPublishOnly("tx", n.validateTx); err != nil {
@@ -326,7 +329,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBookSync(ctx) })
 	if n.isAuthority {
 		g.Go(func() error { return n.receive(ctx, n.txTopic) })
-		g.Go(func() error { return n.receive(ctx, n.csTopic) })
+		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, func(from ed25519.PublicKey, b []byte) {
+			n.receiveVote(ctx, from, b)
+		})
 	}
 	if n.journal != nil {
 		interval := n.cfg.Meter.Interval.Duration
@@ -386,27 +391,60 @@ func (n *Node) receive(ctx context.Context, t *p2p.Topic) error {
 }
 
 func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
-	if t == n.txTopic {
-		raws, err := decodeTxBatch(payload)
+	if t != n.txTopic {
+		return
+	}
+	raws, err := decodeTxBatch(payload)
+	if err != nil {
+		return
+	}
+	for _, raw := range raws {
+		if tx, err := chain.DecodeTx(raw); err == nil {
+			send(ctx, n.txIn, tx)
+		}
+	}
+}
+
+// sendVote sends a consensus message of ours straight to the other
+// authorities in ids (p2p.Send: one copy each, over a stream kept open), and
+// publishes it on the consensus topic for observers. Among 4 authorities,
+// gossip delivered each vote about three times, in a signed envelope.
+func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensus.ID) {
+	b := encodeVote(m)
+	for _, id := range ids {
+		if chain.Account(id) == n.self {
+			continue
+		}
+		pub, err := chain.Account(id).PublicKey()
 		if err != nil {
-			return
+			continue
 		}
-		for _, raw := range raws {
-			if tx, err := chain.DecodeTx(raw); err == nil {
-				send(ctx, n.txIn, tx)
-			}
-		}
-		return
-	}
-	if len(payload) == 0 {
-		return
-	}
-	switch payload[0] {
-	case kindVote:
-		m, err := consensus.DecodeMessage(payload[1:])
+		pid, err := p2p.PeerID(pub)
 		if err == nil {
-			send(ctx, n.voteIn, m)
+			err = n.host.Send(pid, voteProto, b)
 		}
+		if err != nil && ctx.Err() == nil {
+			n.log.Debug("send vote", "to", id, "err", err)
+		}
+	}
+	if err := n.csTopic.Publish(ctx, b); err != nil && ctx.Err() == nil {
+		n.log.Debug("publish vote", "err", err)
+	}
+}
+
+// receiveVote takes a consensus message another authority sent straight to
+// this one. Only the authorities of the next two heights may use the stream;
+// anything else is dropped and counted as ignored.
+func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) {
+	if !slices.Contains(n.nearAuthorities(), chain.AccountOf(from)) {
+		n.ignored.Add(1)
+		return
+	}
+	if n.validateConsensus(from, payload) != p2p.Accept {
+		return // counted
+	}
+	if m, err := consensus.DecodeMessage(payload[1:]); err == nil {
+		send(ctx, n.voteIn, m)
 	}
 }
 

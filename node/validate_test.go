@@ -1,9 +1,12 @@
 package node
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/p2p"
@@ -41,5 +44,41 @@ func TestGossipVerdictsCounted(t *testing.T) {
 	st := n.Status()
 	if st.Rejected != 2 || st.Ignored != 1 {
 		t.Errorf("status gossip_rejected %d, gossip_ignored %d; want 2 and 1", st.Rejected, st.Ignored)
+	}
+}
+
+// An authority's consensus messages reach the other authorities over the
+// vote stream (no authority subscribes to the consensus topic any more); the
+// stream takes them only from authorities.
+func TestVotesGoStraightToAuthorities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 0, 2, nil)
+	a, b := start(t, paths[0], Options{}), start(t, paths[1], Options{})
+	waitFor(t, "the authorities to connect", 20*time.Second, func() bool {
+		return slices.Contains(a.n.host.Peers(), b.n.host.ID())
+	})
+	far := b.n.chain.Status().Height + 1000
+	m := consensus.Message{Type: consensus.Prevote, Height: far, ValidRound: -1, From: consensus.ID(a.n.self)}
+	m.Sig = ed25519.Sign(a.n.key, m.SignBytes(a.n.gen.ChainID))
+	a.n.sendVote(context.Background(), m, consensusIDs(a.n.authoritiesAt(1)))
+	// Validation marks the height as heard of.
+	waitFor(t, "the vote to reach the other authority", 10*time.Second, func() bool {
+		return b.n.bestSeen.Load() == far-1
+	})
+
+	_, stranger, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Height++
+	ignored := b.n.Status().Ignored
+	b.n.receiveVote(context.Background(), stranger.Public().(ed25519.PublicKey), encodeVote(m))
+	if got := b.n.Status().Ignored; got != ignored+1 {
+		t.Errorf("a vote on the stream from a non-authority: gossip_ignored %d -> %d; want one more", ignored, got)
+	}
+	if got := b.n.bestSeen.Load(); got != far-1 {
+		t.Errorf("after a non-authority's vote for height %d, heard of height %d; want %d (not taken)", m.Height, got, far-1)
 	}
 }
