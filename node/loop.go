@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,7 +46,10 @@ const (
 // n.votesIn and n.timeoutIn. After every input it carries out the engine's Ready in
 // the order the engine requires: persist, send, then build, validate and commit.
 func (n *Node) loop(ctx context.Context) error {
-	l := &loop{n: n, agent: newAgent(n), lastUseful: time.Now()}
+	// Each node starts its rotation of sync peers at a random place, so that
+	// homes spread over the authorities' follower slots rather than all
+	// asking the same authority first.
+	l := &loop{n: n, agent: newAgent(n), lastUseful: time.Now(), syncTurn: rand.IntN(1 << 16)}
 	if err := l.reconfigure(); err != nil {
 		return err
 	}
