@@ -12,10 +12,10 @@ import (
 
 // The open order book of a node is what its chain holds for the open slots plus
 // its mempool: orders, cancels and attestations accepted but not yet in a block.
-// Gossip is best-effort (a node that joins, restarts or comes back from a
-// partition missed what was published meanwhile), so every authority asks each
-// peer it newly connects to for that peer's mempool over the book protocol,
-// checks every transaction as if it came by gossip, and keeps the acceptable
+// Sending transactions is best-effort (a node that joins, restarts or comes
+// back from a partition missed what was sent meanwhile), so every authority
+// asks each peer it newly connects to for that peer's mempool over the book
+// protocol, checks every transaction as if a peer had sent it, and keeps the acceptable
 // ones. The chain part comes by block sync. Together they make "every order
 // accepted on either side of a partition reaches every authority, and so a
 // block that every node syncs" a protocol property, not luck. Homes serve their
@@ -52,7 +52,7 @@ func (n *Node) serveBook(_ context.Context, _ ed25519.PublicKey, req []byte) ([]
 
 func encodeTxList(raws [][]byte) []byte { return encodeChunks(raws) }
 
-// decodeTxList splits a book response (which, unlike a gossip batch, may be
+// decodeTxList splits a book response (which, unlike a sent batch, may be
 // empty) into its transactions' encodings.
 func decodeTxList(b []byte) ([][]byte, error) {
 	if len(b) > maxBookBytes {

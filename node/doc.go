@@ -6,7 +6,7 @@
 // others.
 //
 // One goroutine, the loop, owns the consensus engine, the mempool, the agent and
-// every write to the chain; gossip, HTTP, the sampler and timers reach it through
+// every write to the chain; the network, HTTP, the sampler and timers reach it through
 // channels. After every input it carries out the engine's Ready in order: persist
 // the consensus state (fsync), send the signed messages, commit decided blocks, and
 // only then answer build and validate requests.
@@ -36,27 +36,30 @@
 //     --homes 2`: 34 blocks instead of 88 for 88 txs, finality p50 366 ms and
 //     p99 694 ms instead of 110 and 186 ms (budget p50 0.5 s, p99 2 s);
 //   - the agent re-publishes its transactions every 2 s until a committed block
-//     includes them or the chain could no longer accept them (gossip is
+//     includes them or the chain could no longer accept them (sending is
 //     best-effort);
 //   - a slot index before the network's epoch is never traded;
-//   - transactions are gossiped in batches (txbatch.go); POST /api/v1/tx answers
-//     202 only once the tx's batch left the node;
-//   - consensus messages go from authority to authority over a kept-open
-//     stream (p2p.Send, vote/1), one copy each; gossip among 4 authorities
-//     delivered each about three times, in a signed envelope (authority
-//     traffic at 4.4 tx/s: 395 kbit/s before, 159 after, `gridmesh bench chain
-//     --rate 4.4 --for 30s --homes 2`). Only the authorities of the next two
-//     heights may send on it. They still publish every message on the
-//     consensus topic, which no node subscribes to, for observers (a monitor
-//     looking for double signs); votes missed on the stream are asked for
-//     (votes.go) and re-sent (the engine's re-broadcast);
-//   - only authorities subscribe to the tx topic; a home
-//     publishes its own transactions to the tx topic without subscribing
-//     (p2p.JoinPublishOnly) and follows by sync. A home that received every
-//     transaction and vote used 2.1 Mbit/s at 1,000 homes' load (4 authorities
-//     and 8 homes in one process, 4.4 tx/s); following by sync it receives each
-//     block once (26 kbit/s in, 27 in+out, `gridmesh bench chain --rate 4.4
-//     --for 60s --homes 8`);
+//   - transactions and votes go straight to the authorities over kept-open
+//     streams (p2p.Send), not by gossip: the authorities are a handful of
+//     peers connected to each other, and among 4 of them gossip delivered every
+//     vote and transaction about three times, votes in a signed envelope.
+//     Transactions travel in batches (txs/1, txbatch.go): a home sends each to
+//     one authority, which relays it to the others once; an authority sends
+//     its own to all. POST /api/v1/tx answers 202 only once the tx's batch is
+//     queued to leave the node. Votes (vote/1) go from each authority to the
+//     others; only the authorities of the next two heights may send on it.
+//     Authority traffic at 4.4 tx/s (`gridmesh bench chain --rate 4.4 --for
+//     30s --homes 2`): 395 kbit/s with both gossiped, 159 with votes sent
+//     straight, less again with transactions too (README figures). Votes
+//     missed on the stream are asked for (votes.go) and re-sent (the engine's
+//     re-broadcast); an authority still publishes each on the consensus
+//     topic, which no node subscribes to, for observers (a monitor looking for
+//     double signs);
+//   - a home subscribes to nothing and follows by sync. A home that received
+//     every transaction and vote used 2.1 Mbit/s at 1,000 homes' load (4
+//     authorities and 8 homes in one process, 4.4 tx/s); following by sync it
+//     receives each block once (26 kbit/s in, 27 in+out, `gridmesh bench chain
+//     --rate 4.4 --for 60s --homes 8`);
 //   - a node serves the chain's head to a bounded number of followers (8 on
 //     an authority, 3 on a home, [network] followers) and turns others away
 //     with its height; they follow a home instead, so an authority's upload

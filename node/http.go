@@ -120,7 +120,8 @@ func (n *Node) handler() http.Handler {
 }
 
 // serveTx takes one signed transaction (its canonical chain encoding) from a local
-// tool, checks it as gossip would, hands it to the loop and gossips it. It
+// tool, checks it as a peer's would be, hands it to the loop and sends it to the
+// authorities (txbatch.go). It
 // answers 202 with the tx hash, or 400 with the reason.
 func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, chain.MaxTxBytes+1))

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,6 @@ type Node struct {
 	device   *Device        // the meter; nil on nodes without one
 	forecast forecaster
 	host     *p2p.Host
-	txTopic  *p2p.Topic
 	csTopic  *p2p.Topic
 	api      net.Listener
 
@@ -85,6 +85,7 @@ type Node struct {
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
 	followers    *followers             // the peers this node serves the chain's head to (follow.go)
+	txTurn       atomic.Uint32          // rotates the authority a home sends its transactions to
 	upstream     atomic.Pointer[string] // the peer a home follows, for the status
 
 	kernelClock func() bool                  // kernelClockSynced; replaced in tests
@@ -251,22 +252,13 @@ func Load(path string, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: network: %w", path, err)
 	}
-	// Authorities gossip transactions, votes and blocks among themselves. A home
-	// only hands its own transactions to them and follows the chain by sync
-	// (doc.go): receiving every transaction and every vote would cost it
-	// megabits per second.
+	// Transactions and votes go straight to the authorities (txbatch.go,
+	// sendVote); the consensus topic only feeds observers, such as a monitor
+	// looking for double signs. A home follows the chain by sync (doc.go).
 	if n.isAuthority {
-		if n.txTopic, err = n.host.Join("tx", n.validateTx); err != nil {
-			return nil, err
-		}
-		// Votes go straight to the other authorities (sendVote); the
-		// consensus topic only feeds observers, such as a monitor looking
-		// for double signs.
 		if n.csTopic, err = n.host.JoinPublishOnly("consensus", n.validateConsensus); err != nil {
 			return nil, err
 		}
-	} else if n.txTopic, err = n.host.JoinPublishOnly("tx", n.validateTx); err != nil {
-		return nil, err
 	}
 	n.host.Handle(syncProto, 16, n.serveSync)
 	n.host.Handle(bookProto, 0, n.serveBook)    // max: the request size (empty)
@@ -328,7 +320,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBatcher(ctx) })
 	g.Go(func() error { return n.runBookSync(ctx) })
 	if n.isAuthority {
-		g.Go(func() error { return n.receive(ctx, n.txTopic) })
+		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, func(from ed25519.PublicKey, b []byte) {
+			n.receiveTxs(ctx, from, b)
+		})
 		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, func(from ed25519.PublicKey, b []byte) {
 			n.receiveVote(ctx, from, b)
 		})
@@ -372,36 +366,6 @@ func (n *Node) close() {
 	}
 	if n.journal != nil {
 		n.journal.Close()
-	}
-}
-
-// receive hands accepted gossip to the loop. Validation already happened in the
-// topic validator; here the payload is only decoded again.
-func (n *Node) receive(ctx context.Context, t *p2p.Topic) error {
-	for {
-		m, err := t.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		n.dispatch(ctx, t, m.Payload)
-	}
-}
-
-func (n *Node) dispatch(ctx context.Context, t *p2p.Topic, payload []byte) {
-	if t != n.txTopic {
-		return
-	}
-	raws, err := decodeTxBatch(payload)
-	if err != nil {
-		return
-	}
-	for _, raw := range raws {
-		if tx, err := chain.DecodeTx(raw); err == nil {
-			send(ctx, n.txIn, tx)
-		}
 	}
 }
 
@@ -455,12 +419,12 @@ func send[T any](ctx context.Context, ch chan<- T, v T) {
 	}
 }
 
-// validateTx is the tx topic's validator for a batch of transactions. A batch
+// validateTx checks a batch of transactions a peer sent (receiveTxs). A batch
 // that does not decode, or holds a transaction that does not decode or is not
-// signed by its sender, is rejected (the forwarding peer is penalised: an honest
-// node checks what it publishes). A batch none of whose transactions is
-// acceptable now (late, duplicate, unknown sender) is ignored; otherwise it is
-// accepted, and the loop drops the ones that are not acceptable.
+// signed by its sender, is rejected (an honest node checks what it sends). A
+// batch none of whose transactions is acceptable now (late, duplicate,
+// unknown sender) is ignored; otherwise it is accepted, and the loop drops the
+// ones that are not acceptable. Both are counted in the status.
 func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	raws, err := decodeTxBatch(payload)
 	if err != nil {

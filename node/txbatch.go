@@ -2,17 +2,28 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/p2p"
 )
 
-// Tx gossip carries batches: a node that accepts many transactions at once (an
-// authority behind a utility's submission gateway, or the bench) pays the gossip
-// envelope's signature, the message id and the seen-cache once per batch rather
-// than once per transaction. A home's single order is a batch of one.
+// Transactions travel in batches: a node that accepts many at once (an
+// authority behind a utility's submission gateway, or the bench) pays the
+// framing and the sending once per batch rather than once per transaction. A
+// home's single order is a batch of one.
+//
+// Batches go straight to the authorities over txs/1 (p2p.Send), not by
+// gossip: among four authorities, gossip delivered each batch about three
+// times. A home sends each batch to one authority, a different one each time
+// (its agent re-sends what is not in a block within 2 s, so a batch lost with
+// an authority reaches another). An authority sends its own batches to every
+// other authority and relays, once, a batch that a non-authority sent it; a
+// batch from an authority is not relayed. Only authorities serve txs/1.
 //
 //	uvarint count (1..maxBatchTxs) | count × (uvarint len | canonical tx)
 //
@@ -24,10 +35,12 @@ const (
 	// latency it adds is small against a block interval.
 	batchDelay  = 15 * time.Millisecond
 	txQueueSize = 8192
+	txProto     = "txs/1"
+	txRate      = 500 // batches per second one peer may send an authority
 )
 
 // errBusy: the outgoing tx queue is full; the client should retry.
-var errBusy = errors.New("node: too many transactions queued for gossip, retry later")
+var errBusy = errors.New("node: too many transactions queued to send, retry later")
 
 func encodeTxBatch(raws [][]byte) []byte { return encodeChunks(raws) }
 
@@ -87,9 +100,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		if len(batch) == 0 {
 			return
 		}
-		if err := n.txTopic.Publish(ctx, encodeTxBatch(batch)); err != nil && ctx.Err() == nil {
-			n.log.Debug("publish txs", "count", len(batch), "err", err)
-		}
+		n.sendTxBatch(ctx, encodeTxBatch(batch), nil)
 		for _, w := range waiting {
 			close(w)
 		}
@@ -117,6 +128,59 @@ func (n *Node) runBatcher(ctx context.Context) error {
 			}
 		case <-timer.C:
 			flush()
+		}
+	}
+}
+
+// sendTxBatch sends a batch to the authorities: from a home, to one of them
+// (the connected ones first, rotating); from an authority, to every other
+// one except skip (the authority it came from, if any).
+func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey) {
+	var to []string
+	connected := n.host.Peers()
+	for _, a := range n.nearAuthorities() {
+		pub, err := a.PublicKey()
+		if err != nil || a == n.self || skip != nil && pub.Equal(skip) {
+			continue
+		}
+		if id, err := p2p.PeerID(pub); err == nil {
+			to = append(to, id)
+		}
+	}
+	if !n.isAuthority && len(to) > 1 {
+		// Prefer an authority we are connected to; rotate among them.
+		var up []string
+		for _, id := range to {
+			if slices.Contains(connected, id) {
+				up = append(up, id)
+			}
+		}
+		if len(up) == 0 {
+			up = to
+		}
+		to = up[int(n.txTurn.Add(1))%len(up):][:1]
+	}
+	for _, id := range to {
+		if err := n.host.Send(id, txProto, b); err != nil && ctx.Err() == nil {
+			n.log.Debug("send txs", "to", id, "err", err)
+		}
+	}
+}
+
+// receiveTxs takes a batch sent to this authority: checked as the tx topic's
+// validator did (rejected or ignored batches are counted there), handed to
+// the loop, and relayed to the other authorities if a non-authority sent it.
+func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload []byte) {
+	if n.validateTx(from, payload) != p2p.Accept {
+		return
+	}
+	if !slices.Contains(n.nearAuthorities(), chain.AccountOf(from)) {
+		n.sendTxBatch(ctx, payload, from)
+	}
+	raws, _ := decodeTxBatch(payload) // validateTx decoded it
+	for _, raw := range raws {
+		if tx, err := chain.DecodeTx(raw); err == nil {
+			send(ctx, n.txIn, tx)
 		}
 	}
 }

@@ -82,3 +82,37 @@ func TestVotesGoStraightToAuthorities(t *testing.T) {
 		t.Errorf("after a non-authority's vote for height %d, heard of height %d; want %d (not taken)", m.Height, got, far-1)
 	}
 }
+
+// An authority relays, once, a batch of transactions that a home sent it to
+// the other authorities, and relays nothing an authority sent it.
+func TestTxsRelayedToAuthorities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 1, 3, farSlots)
+	// a is not running: without its votes b and c decide no block, so their
+	// pools keep what they get.
+	a := loaded(t, paths[0])
+	b, c := start(t, paths[1], Options{}), start(t, paths[2], Options{})
+	waitFor(t, "the authorities to connect", 20*time.Second, func() bool {
+		peers := a.host.Peers()
+		return slices.Contains(peers, b.n.host.ID()) && slices.Contains(peers, c.n.host.ID())
+	})
+	homeKey := nodeKey(t, paths[3])
+	slot := b.n.Status().OpenSlots[0]
+	fromHome := sellOrder(a, homeKey, 1, slot)
+	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromHome.Encode()}))
+	waitFor(t, "the home's order to reach the other authorities", 10*time.Second, func() bool {
+		return b.n.pool.Has(fromHome.Hash()) && c.n.pool.Has(fromHome.Hash())
+	})
+
+	fromB := sellOrder(a, homeKey, 2, slot)
+	a.receiveTxs(context.Background(), b.n.key.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromB.Encode()}))
+	time.Sleep(500 * time.Millisecond) // what relaying the first took well under
+	if c.n.pool.Has(fromB.Hash()) {
+		t.Error("an order authority b sent authority a was relayed to authority c; want no relay of an authority's batch")
+	}
+	if got := len(a.txIn); got != 2 {
+		t.Errorf("the receiving authority queued %d transactions for its loop; want 2", got)
+	}
+}
