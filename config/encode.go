@@ -27,7 +27,7 @@ func (n Node) TOML() []byte {
 	w("bootstrap = %s # /ip4/.../tcp/4001/p2p/<peer id> of the authorities\n", tomlStrings(n.Network.Bootstrap))
 	w("mdns = %t # find peers on the local network\n", n.Network.MDNS)
 	w("dht = %t # find peers beyond it through the network's own DHT (seeded by bootstrap)\n", n.Network.DHT)
-	w("followers = %d # peers served the chain's head at a time besides authorities; 0: 8 on an authority, 3 on a home\n\n", n.Network.Followers)
+	w("followers = %d # peers served the chain's head at a time besides authorities; 0: the default, 2\n\n", n.Network.Followers)
 	w("[api]\n")
 	w("listen = %s # status API and dashboard\n\n", tomlString(n.API.Listen))
 	w("[meter]\n")

@@ -87,8 +87,8 @@ type Network struct {
 	MDNS      bool     `toml:"mdns"`      // discover peers on the LAN
 	DHT       bool     `toml:"dht"`       // meet peers beyond the LAN through the network's own DHT
 	// Followers is how many peers besides the authorities this node serves
-	// the chain's head to at a time; 0 means the role's default (8 on an
-	// authority, 3 on a home; node/follow.go).
+	// the chain's head to at a time; 0 means the role's default (2;
+	// node/follow.go).
 	Followers int `toml:"followers"`
 }
 

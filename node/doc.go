@@ -60,8 +60,8 @@
 //     authorities and 8 homes in one process, 4.4 tx/s); following by sync it
 //     receives each block once (26 kbit/s in, 27 in+out, `gridmesh bench chain
 //     --rate 4.4 --for 60s --homes 8`);
-//   - a node serves the chain's head to a bounded number of followers (8 on
-//     an authority, 3 on a home, [network] followers) and turns others away
+//   - a node serves the chain's head to a bounded number of followers (2 on
+//     an authority, 2 on a home, [network] followers) and turns others away
 //     with its height; they follow a home instead, so an authority's upload
 //     does not grow with the number of homes (follow.go). A home that finds
 //     no other home is still served, as a last resort;

@@ -23,6 +23,14 @@ import (
 // as that peer keeps up; the homes thus form a tree under the authorities, and
 // each node uploads at most its follower count of chain copies.
 //
+// The defaults keep a node near the 100 kbit/s budget at 1,000 homes' load:
+// one copy of the chain is about 26 kbit/s at 4.4 tx/s (`gridmesh bench
+// chain --rate 4.4 --homes 8`), an authority's own votes and transactions
+// about 75 (89 with the bench's observer). Two followers put an authority
+// near 140 and a home at most at 78 (26 in, 52 out); 1,000 homes are then 8
+// levels deep under 4 authorities, each level a second or so behind the one
+// above it.
+//
 // The bound never cuts a home off:
 //   - requests from authorities, and catch-up requests (further than followSpan
 //     behind), are always served;
@@ -34,8 +42,8 @@ import (
 // A follower holds its slot while it asks at least every followExpire.
 const (
 	followSpan         = 64
-	followersAuthority = 8
-	followersHome      = 3
+	followersAuthority = 2
+	followersHome      = 2
 	followExpire       = 10 * time.Second
 	// upstreamStale is how long a home keeps an upstream that serves nothing
 	// while a peer reported a higher height.

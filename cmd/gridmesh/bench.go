@@ -103,8 +103,8 @@ With --stop-one, the last authority is SIGKILLed after a third of the run.
 With --homes K, K home nodes (not admitted, not trading, bootstrapped to
 every authority, meeting each other through the DHT) run as processes too,
 once the authorities are connected, and follow the chain as a household's
-node does: an authority serves the head to --followers homes at a time (0:
-8), a home to 3, and the others follow a home (node/follow.go). Traffic: each node's
+node does: each node serves the head to --followers homes at a time (0:
+the default, 2), and the others follow a home (node/follow.go). Traffic: each node's
 p2p_bytes_in/out (GET /api/v1/status) is read when offering starts and when
 it ends; reported are the mean and the largest kbit/s (in+out) over the
 authorities that ran throughout and over the homes, the homes' mean
@@ -115,7 +115,7 @@ at least 1,000 tx/s; (issue 6): a home < 100 kbit/s at 4.4 tx/s (1,000
 homes' orders per 15-minute slot).`)
 	c.fs.IntVar(&o.Authorities, "authorities", o.Authorities, "number of authorities (processes)")
 	c.fs.IntVar(&o.Homes, "homes", o.Homes, "number of home nodes (processes) following the chain, 0 to 64")
-	c.fs.IntVar(&o.Followers, "followers", o.Followers, "peers each node serves the chain's head to besides authorities (0: 8 on an authority, 3 on a home)")
+	c.fs.IntVar(&o.Followers, "followers", o.Followers, "peers each node serves the chain's head to besides authorities (0: the default, 2)")
 	c.fs.Float64Var(&o.Rate, "rate", o.Rate, "offered transactions per second")
 	c.fs.DurationVar(&o.For, "for", o.For, "how long to offer transactions")
 	c.fs.BoolVar(&o.StopOne, "stop-one", o.StopOne, "SIGKILL one authority after a third of the run")
