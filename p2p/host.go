@@ -199,9 +199,11 @@ type Host struct {
 	reach  string
 	closed bool
 	kick   map[peer.ID]chan struct{} // wakes the redial loop of a bootstrap/direct peer
-	// outboxes are Send's queues by peer and protocol (msgstream.go).
-	outboxes map[string]*outbox
-	scores   map[peer.ID]float64 // gossipsub peer scores, refreshed every second
+	// outboxes are Send's queues by peer and protocol (msgstream.go);
+	// streamRates are HandleMessages' per-peer limiters, swept with the others.
+	outboxes    map[string]*outbox
+	streamRates []*rateLimiter
+	scores      map[peer.ID]float64 // gossipsub peer scores, refreshed every second
 
 	connected chan string // see Connected
 }

@@ -22,20 +22,25 @@ import (
 // length-prefixed frames in order; HandleMessages reads them.
 //
 // Delivery is best-effort, like gossip: a frame is dropped when the peer's
-// queue is full (Stats.SendDropped) or the stream fails while writing it; the
-// caller re-sends what matters (the consensus engine re-broadcasts its votes
+// queue is full (256 frames or 4 MiB), when the stream cannot be opened (with
+// everything queued meanwhile) or fails while writing it (Stats.SendDropped);
+// the caller re-sends what matters (the consensus engine re-broadcasts its votes
 // and asks for missing ones).
 
 // ErrSendQueueFull is returned by Send when the peer's queue is full.
 var ErrSendQueueFull = errors.New("p2p: send queue full")
 
 const (
-	sendQueue = 256             // frames waiting per peer and protocol
-	sendIdle  = 2 * time.Minute // an idle sender closes its stream and exits
+	sendQueue      = 256             // frames waiting per peer and protocol
+	sendQueueBytes = 4 << 20         // and their bytes
+	sendIdle       = 2 * time.Minute // an idle sender closes its stream and exits
 )
 
 // outbox is the queue of one (peer, protocol) sender goroutine.
-type outbox struct{ q chan []byte }
+type outbox struct {
+	q     chan []byte
+	bytes int // queued, under Host.mu
+}
 
 // Send queues payload for peerID on proto (under /gridmesh/<network>/). It
 // never blocks: the frame waits in the peer's queue, and a goroutine per peer
@@ -59,13 +64,25 @@ func (n *Host) Send(peerID, proto string, payload []byte) error {
 		n.wg.Add(1)
 		go n.runOutbox(key, pid, protocol.ID(ProtocolID(n.cfg.Network, proto)), o)
 	}
+	if o.bytes+len(payload) > sendQueueBytes {
+		n.stats.sendDropped.Add(1)
+		return ErrSendQueueFull
+	}
 	select {
 	case o.q <- payload:
+		o.bytes += len(payload)
 		return nil
 	default:
 		n.stats.sendDropped.Add(1)
 		return ErrSendQueueFull
 	}
+}
+
+// take accounts for a frame leaving o's queue.
+func (n *Host) take(o *outbox, b []byte) {
+	n.mu.Lock()
+	o.bytes -= len(b)
+	n.mu.Unlock()
 }
 
 // runOutbox writes o's frames to one stream to pid, opening it when needed,
@@ -94,6 +111,7 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 			n.mu.Unlock()
 			idle.Reset(sendIdle)
 		case b := <-o.q:
+			n.take(o, b)
 			idle.Reset(sendIdle)
 			if s == nil {
 				ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
@@ -101,8 +119,15 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 				s, err = n.h.NewStream(ctx, pid, proto)
 				cancel()
 				if err != nil {
-					n.stats.sendDropped.Add(1)
-					n.log.Debug("send: no stream", "peer", pid.String(), "proto", string(proto), "err", err)
+					// Drop what waited meanwhile too: it is stale, and
+					// trying each frame would cost a dial timeout each.
+					dropped := int64(1)
+					for len(o.q) > 0 {
+						n.take(o, <-o.q)
+						dropped++
+					}
+					n.stats.sendDropped.Add(dropped)
+					n.log.Debug("send: no stream", "peer", pid.String(), "proto", string(proto), "dropped", dropped, "err", err)
 					s = nil
 					continue
 				}
@@ -118,30 +143,37 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 }
 
 // HandleMessages serves proto (under /gridmesh/<network>/) as a one-way
-// message stream: fn is called with every frame a peer sends, in order, from
-// that stream's goroutine (a slow fn holds back that peer only). A frame larger
-// than max ends the stream; frames beyond rate per second from one peer
-// (burst twice that) are dropped and counted in Stats.RateLimit.
-func (n *Host) HandleMessages(proto string, max int, rate float64, fn func(from ed25519.PublicKey, payload []byte)) {
+// message stream. allow decides, when a peer opens a stream, whether it may
+// send at all (a refused stream is reset before anything is read); fn is called
+// with every frame, in order, from that stream's goroutine (a slow fn holds
+// back that peer only). A frame larger than max ends the stream, as does a
+// frame whose body does not arrive within DefaultTimeout or a stream silent
+// for longer than twice a sender's idle time; frames beyond rate per second
+// from one peer (burst twice that) are dropped and counted in Stats.RateLimit.
+func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(from ed25519.PublicKey) bool, fn func(from ed25519.PublicKey, payload []byte)) {
 	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	limit := newRateLimiter(rate, 2*rate)
+	n.mu.Lock()
+	n.streamRates = append(n.streamRates, limit)
+	n.mu.Unlock()
 	n.h.SetStreamHandler(pid, func(s network.Stream) {
 		remote := s.Conn().RemotePeer()
 		from, err := pubKeyOf(remote)
-		if err != nil {
+		if err != nil || !allow(from) {
 			_ = s.Reset()
 			return
 		}
 		r := bufio.NewReader(s)
 		for {
+			_ = s.SetReadDeadline(time.Now().Add(2 * sendIdle))
+			if _, err := r.Peek(1); err != nil { // the next frame's first byte
+				n.endStream(s, pid, err)
+				return
+			}
+			_ = s.SetReadDeadline(time.Now().Add(DefaultTimeout))
 			b, err := readFrame(r, max)
 			if err != nil {
-				if errors.Is(err, io.EOF) {
-					_ = s.Close()
-				} else {
-					n.log.Debug("message stream ended", "peer", remote.String(), "proto", string(pid), "err", err)
-					_ = s.Reset()
-				}
+				n.endStream(s, pid, err)
 				return
 			}
 			if !limit.allow(string(remote), n.now()) {
@@ -151,4 +183,15 @@ func (n *Host) HandleMessages(proto string, max int, rate float64, fn func(from 
 			fn(from, b)
 		}
 	})
+}
+
+// endStream closes an inbound message stream the peer ended (EOF) and resets
+// it otherwise.
+func (n *Host) endStream(s network.Stream, pid protocol.ID, err error) {
+	if errors.Is(err, io.EOF) {
+		_ = s.Close()
+		return
+	}
+	n.log.Debug("message stream ended", "peer", s.Conn().RemotePeer().String(), "proto", string(pid), "err", err)
+	_ = s.Reset()
 }

@@ -31,6 +31,8 @@ func (c *collector) len() int {
 	return len(c.got)
 }
 
+func anyone(ed25519.PublicKey) bool { return true }
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -49,7 +51,7 @@ func TestSendMessages(t *testing.T) {
 	b := newTestHost(t, 2, nil)
 	connect(t, a, b)
 	var c collector
-	b.HandleMessages("vote/1", 64, 10_000, c.handle)
+	b.HandleMessages("vote/1", 64, 10_000, anyone, c.handle)
 
 	const n = 200 // within one queue (sendQueue) even if the stream is slow to open
 	for i := range n {
@@ -104,7 +106,7 @@ func TestSendMessagesLimits(t *testing.T) {
 	b := newTestHost(t, 2, nil)
 	connect(t, a, b)
 	var c collector
-	b.HandleMessages("vote/1", 64, 5, c.handle) // burst 10
+	b.HandleMessages("vote/1", 64, 5, anyone, c.handle) // burst 10
 	for range 100 {
 		if err := a.Send(b.ID(), "vote/1", []byte("x")); err != nil {
 			t.Fatal(err)
@@ -122,5 +124,30 @@ func TestSendMessagesLimits(t *testing.T) {
 	}
 	if err := a.Send(b.ID(), "vote/1", []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Errorf("send after close: err = %v; want ErrClosed", err)
+	}
+}
+
+// A peer the handler does not allow has its stream reset unread.
+func TestSendMessagesRefused(t *testing.T) {
+	a := newTestHost(t, 1, nil)
+	b := newTestHost(t, 2, nil)
+	connect(t, a, b)
+	var c, ok collector
+	b.HandleMessages("vote/1", 64, 100, func(from ed25519.PublicKey) bool { return !from.Equal(testKey(1).Public()) }, c.handle)
+	b.HandleMessages("open/1", 64, 100, anyone, ok.handle)
+	for range 5 {
+		if err := a.Send(b.ID(), "vote/1", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A frame on another, allowed protocol sent after them arrives; by then
+	// the refused ones would have too.
+	if err := a.Send(b.ID(), "open/1", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the allowed frame", func() bool { return ok.len() == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if got := c.len(); got != 0 {
+		t.Errorf("%d frames from a refused peer delivered; want 0", got)
 	}
 }

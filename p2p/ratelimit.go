@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -66,6 +67,12 @@ func (n *Host) sweepLimiters() {
 			now := n.now()
 			n.msgRate.sweep(now)
 			n.reqRate.sweep(now)
+			n.mu.Lock()
+			streams := slices.Clone(n.streamRates)
+			n.mu.Unlock()
+			for _, r := range streams {
+				r.sweep(now)
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,12 +150,22 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if v > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, v, max)
 	}
-	b := make([]byte, v)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("frame body: %w", err)
+	// Grow the buffer as the bytes arrive: a peer that announces a large
+	// frame and sends nothing holds no more memory than it sent.
+	b := make([]byte, 0, min(v, frameStep))
+	for uint64(len(b)) < v {
+		n := min(v-uint64(len(b)), frameStep)
+		b = slices.Grow(b, int(n))
+		if _, err := io.ReadFull(r, b[len(b):len(b)+int(n)]); err != nil {
+			return nil, fmt.Errorf("frame body: %w", err)
+		}
+		b = b[:len(b)+int(n)]
 	}
 	return b, nil
 }
+
+// frameStep is how much of a frame's body readFrame reads (and allocates) at a time.
+const frameStep = 64 << 10
 
 func writeResponse(w io.Writer, resp []byte, ferr error) error {
 	if ferr != nil {
