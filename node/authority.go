@@ -78,6 +78,20 @@ func (n *Node) nearAuthorities() []chain.Account {
 	return out
 }
 
+// isNearAuthority reports whether pub is the key of one of nearAuthorities.
+func (n *Node) isNearAuthority(pub ed25519.PublicKey) bool {
+	return slices.Contains(n.nearAuthorities(), chain.AccountOf(pub))
+}
+
+// peerIDOf returns the libp2p peer id of account a's node.
+func peerIDOf(a chain.Account) (string, error) {
+	pub, err := a.PublicKey()
+	if err != nil {
+		return "", err
+	}
+	return p2p.PeerID(pub)
+}
+
 // currentAuthorityKeys returns the keys of nearAuthorities. The gossip rate
 // limit exempts them (p2p Config.Unlimited).
 func (n *Node) currentAuthorityKeys() []ed25519.PublicKey {

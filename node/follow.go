@@ -2,11 +2,8 @@ package node
 
 import (
 	"crypto/ed25519"
-	"slices"
 	"sync"
 	"time"
-
-	"github.com/gridmesh/gridmesh/chain"
 )
 
 // Following the chain: who serves the head to whom.
@@ -100,7 +97,7 @@ func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint
 	if h+followSpan <= head || flags&syncLastResort != 0 {
 		return true
 	}
-	if slices.Contains(n.nearAuthorities(), chain.AccountOf(peer)) {
+	if n.isNearAuthority(peer) {
 		return true
 	}
 	return n.followers.admit(peer, time.Now())

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
-	"github.com/gridmesh/gridmesh/p2p"
 )
 
 const (
@@ -332,7 +331,7 @@ func (l *loop) commitDecided(d consensus.Decision) error {
 	if err != nil {
 		return fmt.Errorf("decided block %d does not decode: %w", d.Height, err)
 	}
-	cert := encodeCert(d.Commit)
+	cert := encodeCommit(d.Commit, consensusIDs(l.n.authoritiesAt(d.Height)))
 	// The decision is not announced: the other authorities decide it from the
 	// same votes, one that missed them syncs when it hears the next height's
 	// votes (or every syncEvery), and homes follow by sync. Announcing it was
@@ -527,8 +526,8 @@ type syncPeer struct {
 // the other homes).
 func (l *loop) syncPeers(h uint64) []syncPeer {
 	auth := make(map[string]bool)
-	for _, pub := range l.n.validatorsAt(h) {
-		if id, err := p2p.PeerID(pub); err == nil {
+	for _, a := range l.n.authoritiesAt(h) {
+		if id, err := peerIDOf(a); err == nil {
 			auth[id] = true
 		}
 	}

@@ -320,10 +320,11 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBatcher(ctx) })
 	g.Go(func() error { return n.runBookSync(ctx) })
 	if n.isAuthority {
-		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, func(from ed25519.PublicKey, b []byte) {
+		anyone := func(ed25519.PublicKey) bool { return true }
+		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) {
 			n.receiveTxs(ctx, from, b)
 		})
-		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, func(from ed25519.PublicKey, b []byte) {
+		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, n.allowVotes, func(from ed25519.PublicKey, b []byte) {
 			n.receiveVote(ctx, from, b)
 		})
 	}
@@ -379,11 +380,7 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 		if chain.Account(id) == n.self {
 			continue
 		}
-		pub, err := chain.Account(id).PublicKey()
-		if err != nil {
-			continue
-		}
-		pid, err := p2p.PeerID(pub)
+		pid, err := peerIDOf(chain.Account(id))
 		if err == nil {
 			err = n.host.Send(pid, voteProto, b)
 		}
@@ -396,14 +393,20 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 	}
 }
 
-// receiveVote takes a consensus message another authority sent straight to
-// this one. Only the authorities of the next two heights may use the stream;
-// anything else is dropped and counted as ignored.
-func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) {
-	if !slices.Contains(n.nearAuthorities(), chain.AccountOf(from)) {
-		n.ignored.Add(1)
-		return
+// allowVotes admits the authorities of the next two heights to the vote
+// stream; any other peer's stream is reset unread and counted as ignored.
+func (n *Node) allowVotes(from ed25519.PublicKey) bool {
+	if n.isNearAuthority(from) {
+		return true
 	}
+	n.ignored.Add(1)
+	return false
+}
+
+// receiveVote takes a consensus message another authority sent straight to
+// this one. Only the authorities of the next two heights may open the stream
+// (allowVotes).
+func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) {
 	if n.validateConsensus(from, payload) != p2p.Accept {
 		return // counted
 	}
@@ -510,10 +513,10 @@ func (n *Node) verifyCertified(c certified) error {
 	if c.Block.Header.ChainID != n.gen.ChainID {
 		return fmt.Errorf("node: block of network %q", c.Block.Header.ChainID)
 	}
-	votes, err := decodeCert(c.Cert)
+	h := c.Block.Header.Height
+	votes, err := decodeCommit(c.Cert, consensusIDs(n.authoritiesAt(h)))
 	if err != nil {
 		return err
 	}
-	h := c.Block.Header.Height
 	return consensus.VerifyCommit(n.gen.ChainID, n.validatorsAt(h), h, consensus.Hash(c.Block.Hash()), votes)
 }

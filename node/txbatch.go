@@ -139,11 +139,10 @@ func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey
 	var to []string
 	connected := n.host.Peers()
 	for _, a := range n.nearAuthorities() {
-		pub, err := a.PublicKey()
-		if err != nil || a == n.self || skip != nil && pub.Equal(skip) {
+		if a == n.self || skip != nil && a == chain.AccountOf(skip) {
 			continue
 		}
-		if id, err := p2p.PeerID(pub); err == nil {
+		if id, err := peerIDOf(a); err == nil {
 			to = append(to, id)
 		}
 	}
@@ -174,7 +173,7 @@ func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload [
 	if n.validateTx(from, payload) != p2p.Accept {
 		return
 	}
-	if !slices.Contains(n.nearAuthorities(), chain.AccountOf(from)) {
+	if !n.isNearAuthority(from) {
 		n.sendTxBatch(ctx, payload, from)
 	}
 	raws, _ := decodeTxBatch(payload) // validateTx decoded it

@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 )
 
@@ -99,7 +101,14 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	if now.Sub(l.roundSince) < askVotesAfter || now.Sub(l.lastAsk) < askVotesEvery {
 		return
 	}
-	peers := l.n.host.Peers()
+	// Only authorities hold votes: no home subscribes to them.
+	connected := l.n.host.Peers()
+	var peers []string
+	for _, id := range l.engineIDs {
+		if pid, err := peerIDOf(chain.Account(id)); err == nil && chain.Account(id) != l.n.self && slices.Contains(connected, pid) {
+			peers = append(peers, pid)
+		}
+	}
 	if len(peers) == 0 {
 		return
 	}
