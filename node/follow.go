@@ -18,7 +18,8 @@ import (
 // carries only the node's height. A home that is refused follows another home
 // instead, and keeps the peer that served it blocks (its upstream) for as long
 // as that peer keeps up; the homes thus form a tree under the authorities, and
-// each node uploads at most its follower count of chain copies.
+// a node uploads at most its follower count of chain copies to homes that
+// follow it, besides the catch-ups and last resorts below.
 //
 // The defaults keep a node near the 100 kbit/s budget at 1,000 homes' load:
 // one copy of the chain is about 26 kbit/s at 4.4 tx/s (`gridmesh bench
@@ -28,13 +29,26 @@ import (
 // levels deep under 4 authorities, each level a second or so behind the one
 // above it.
 //
-// The bound never cuts a home off:
+// The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan
 //     behind), are always served;
 //   - a home that has been served nothing by any peer for upstreamStale while
 //     the chain is ahead asks an authority with syncLastResort set, which is
-//     always served (and looks for a home to follow again every probeEvery). A home that knows no other home (no mDNS neighbour, DHT off, no
-//     home in its bootstrap list) thus follows an authority as before.
+//     always served; every probeEvery it looks for a home to follow again
+//     (and goes back to the last resort at once if none serves it). A home
+//     that knows no other home (no mDNS neighbour, DHT off, no home in its
+//     bootstrap list) thus follows an authority as before.
+//
+// The price: an authority serves every home that cannot reach another home,
+// and a home that claims the last resort without need is served too (the
+// flag is its word). The bound limits what honest homes that see each other
+// cost the authorities; it is not a defence against a greedy home.
+//
+// Homes never follow in a loop: every sync answer carries the server's
+// depth, 0 on an authority and its upstream's plus one on a home (noDepth
+// while it has none), and a home takes or keeps as upstream only a peer whose
+// depth is below maxFollowDepth. Homes that picked each other count up until
+// they give each other up; a home with no upstream is nobody's.
 //
 // A follower holds its slot while it asks at least every followExpire.
 const (
@@ -49,15 +63,17 @@ const (
 	// authority, to learn the chain's height (a busy answer carries it; a
 	// home's word for its height is not taken).
 	probeEvery = 30 * time.Second
+
+	maxFollowDepth = 16
+	noDepth        = 255
 )
 
 // followers is a node's set of peers it serves the head to.
 type followers struct {
-	mu    sync.Mutex
-	max   int
-	last  map[string]time.Time // peer key -> when it was last served
-	busy  int64                // busy answers given
-	count int                  // len(last) after the last expiry, for the status
+	mu   sync.Mutex
+	max  int
+	last map[string]time.Time // peer key -> when it was last served
+	busy int64                // busy answers given
 }
 
 func newFollowers(max int) *followers {
@@ -68,27 +84,40 @@ func newFollowers(max int) *followers {
 func (f *followers) admit(peer ed25519.PublicKey, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for k, t := range f.last {
-		if now.Sub(t) > followExpire {
-			delete(f.last, k)
-		}
-	}
+	f.expire(now)
 	k := string(peer)
 	if _, ok := f.last[k]; ok || len(f.last) < f.max {
 		f.last[k] = now
-		f.count = len(f.last)
 		return true
 	}
-	f.count = len(f.last)
 	f.busy++
 	return false
 }
 
 // stats returns the current follower count and the busy answers given.
-func (f *followers) stats() (count int, busy int64) {
+func (f *followers) stats(now time.Time) (count int, busy int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.count, f.busy
+	f.expire(now)
+	return len(f.last), f.busy
+}
+
+func (f *followers) expire(now time.Time) {
+	for k, t := range f.last {
+		if now.Sub(t) > followExpire {
+			delete(f.last, k)
+		}
+	}
+}
+
+// followDepth is this node's depth in the sync answers it gives: 0 on an
+// authority of the next two heights, else its upstream's plus one (noDepth
+// while it has none).
+func (n *Node) followDepth() byte {
+	if n.isAuthority && n.isNearAuthority(n.key.Public().(ed25519.PublicKey)) {
+		return 0
+	}
+	return byte(n.depth.Load())
 }
 
 // mayFollow reports whether a sync request from peer for the blocks from

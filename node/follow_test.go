@@ -59,8 +59,8 @@ func followNet(t *testing.T, dht bool) (auth *running, homes []*running) {
 func TestHomesFollowHomes(t *testing.T) {
 	auth, homes := followNet(t, true)
 	st := auth.n.Status()
-	if st.Followers > 1 || st.SyncBusy == 0 {
-		t.Errorf("authority: %d followers, %d busy answers; want at most 1 follower and some busy answers", st.Followers, st.SyncBusy)
+	if st.Followers != 1 || st.SyncBusy == 0 {
+		t.Errorf("authority: %d followers, %d busy answers; want 1 follower and some busy answers", st.Followers, st.SyncBusy)
 	}
 	var homeIDs []string
 	for _, h := range homes {
@@ -86,6 +86,18 @@ func TestHomesFollowHomes(t *testing.T) {
 		}
 		t.Errorf("%d homes follow another home; want at least 2 (the authority serves one)", n)
 	}
+	// Each home is one hop further from the authority than its upstream.
+	depth := map[string]int{auth.n.host.ID(): 0}
+	for _, h := range homes {
+		depth[h.n.host.ID()] = h.n.Status().FollowDepth
+	}
+	for _, h := range homes {
+		st := h.n.Status()
+		if up, ok := depth[st.Upstream]; !ok || st.FollowDepth != up+1 || st.FollowDepth >= maxFollowDepth {
+			t.Errorf("%s: follow_depth %d, upstream %q at depth %d (known %t); want one more than its upstream's, below %d",
+				h.n.cfg.Node.Name, st.FollowDepth, st.Upstream, up, ok, maxFollowDepth)
+		}
+	}
 }
 
 // Homes that know no other home still follow: the authority serves them as a
@@ -97,7 +109,7 @@ func TestHomesFollowWithoutOtherHomes(t *testing.T) {
 			t.Errorf("%s follows %q; want the authority %s, the only peer it has", h.n.cfg.Node.Name, up, auth.n.host.ID())
 		}
 	}
-	if st := auth.n.Status(); st.Followers > 1 {
-		t.Errorf("authority: %d followers; want at most 1 (the others are served as a last resort)", st.Followers)
+	if st := auth.n.Status(); st.Followers != 1 {
+		t.Errorf("authority: %d followers; want 1 (the others are served as a last resort)", st.Followers)
 	}
 }

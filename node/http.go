@@ -54,6 +54,10 @@ type Status struct {
 	Followers int    `json:"followers"`
 	SyncBusy  int64  `json:"sync_busy"`
 	Upstream  string `json:"upstream,omitempty"`
+	// FollowDepth is how many hops the node is from the authorities when it
+	// follows (0 on an authority, 1 following one, 255 while it follows
+	// nobody).
+	FollowDepth int `json:"follow_depth"`
 	// StoreRepaired is where a corrupt chain store found at start was moved
 	// (the chain was fetched again from peers); empty normally.
 	StoreRepaired string `json:"store_repaired,omitempty"`
@@ -93,7 +97,8 @@ func (n *Node) Status() Status {
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut = ps.BytesIn, ps.BytesOut
 	st.StoreRepaired = n.repairedFrom
-	st.Followers, st.SyncBusy = n.followers.stats()
+	st.Followers, st.SyncBusy = n.followers.stats(time.Now())
+	st.FollowDepth = int(n.followDepth())
 	if up := n.upstream.Load(); up != nil {
 		st.Upstream = *up
 	}
@@ -206,7 +211,7 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 	head := n.chain.Status().Height
 	n.mu.RUnlock()
 	if !n.mayFollow(from, h, flags, head) {
-		return encodeSyncResponse(head, true, nil), nil
+		return encodeSyncResponse(head, true, n.followDepth(), nil), nil
 	}
 	n.mu.RLock()
 	blocks, certs, err := n.chain.Blocks(h, maxSyncBlocks)
@@ -224,5 +229,5 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 		}
 		items = append(items, encodeCertified(raw, certs[i]))
 	}
-	return encodeSyncResponse(head, false, items), nil
+	return encodeSyncResponse(head, false, n.followDepth(), items), nil
 }

@@ -419,7 +419,10 @@ func (l *loop) sync(ctx context.Context) {
 		}
 	}
 	if l.upstreamFlags != 0 && now.Sub(l.lastProbe) >= probeEvery {
-		l.setUpstream("", 0) // an authority served us as a last resort: look for a home again
+		// An authority served us as a last resort: look for a home again,
+		// and if none serves us, go back to the last resort at once.
+		l.setUpstream("", 0, noDepth)
+		l.lastUseful = time.Time{}
 		peers = l.syncPeers(l.n.chain.Status().Height + 1)
 	}
 	for _, p := range peers {
@@ -427,7 +430,12 @@ func (l *loop) sync(ctx context.Context) {
 		if p.id == l.upstream {
 			flags = l.upstreamFlags
 		}
-		useful, ok := l.askSync(ctx, p, flags)
+		useful, ok, depth := l.askSync(ctx, p, flags)
+		if !l.n.isAuthority && !p.authority && depth >= maxFollowDepth {
+			// Not connected to the authorities (or in a loop of homes):
+			// its blocks are welcome, but it is nobody's upstream.
+			useful, ok = false, false
+		}
 		if useful {
 			l.lastUseful = now
 		}
@@ -435,7 +443,7 @@ func (l *loop) sync(ctx context.Context) {
 		case useful && l.n.isAuthority:
 			return
 		case useful:
-			l.setUpstream(p.id, flags)
+			l.setUpstream(p.id, flags, depth)
 			l.upstreamGot = now
 			return
 		case p.id != l.upstream:
@@ -443,7 +451,7 @@ func (l *loop) sync(ctx context.Context) {
 		case ok && now.Sub(l.upstreamGot) < upstreamStale:
 			return // it served recently: it is a step behind, not lost
 		default:
-			l.setUpstream("", 0) // busy, gone, or stuck
+			l.setUpstream("", 0, noDepth) // busy, gone, stuck or too deep
 		}
 	}
 	if l.n.isAuthority || l.n.bestSeen.Load() <= l.n.chain.Status().Height || now.Sub(l.lastUseful) < upstreamStale {
@@ -453,8 +461,8 @@ func (l *loop) sync(ctx context.Context) {
 	// authority must, until the next probe looks for a home again.
 	for _, p := range peers {
 		if p.authority {
-			if useful, _ := l.askSync(ctx, p, syncLastResort); useful {
-				l.setUpstream(p.id, syncLastResort)
+			if useful, _, depth := l.askSync(ctx, p, syncLastResort); useful {
+				l.setUpstream(p.id, syncLastResort, depth)
 				l.upstreamGot, l.lastProbe, l.lastUseful = now, now, now
 				return
 			}
@@ -465,26 +473,26 @@ func (l *loop) sync(ctx context.Context) {
 // askSync asks p for the blocks after our height and applies those that
 // verify. useful reports an answer that was not busy and brought blocks, or
 // left us at the highest height an authority told of; ok reports that p
-// answered and was not busy.
-func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok bool) {
+// answered and was not busy; depth is p's (follow.go).
+func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok bool, depth byte) {
 	from := l.n.chain.Status().Height + 1
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	resp, err := l.n.host.Request(rctx, p.id, syncProto, encodeSyncRequest(from, flags), maxSyncBlocks*(maxBlockBytes/16))
 	cancel()
 	if err != nil {
-		return false, false
+		return false, false, noDepth
 	}
 	a, err := decodeSyncResponse(resp)
 	if err != nil {
 		l.n.rejected.Add(1)
 		l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
-		return false, false
+		return false, false, noDepth
 	}
 	if p.authority {
 		l.n.seen(a.head) // another node's height is its word only
 	}
 	if a.busy {
-		return false, false
+		return false, false, a.depth
 	}
 	applied := 0
 	for _, c := range a.blocks {
@@ -503,12 +511,14 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 	if applied > 0 && applied == len(a.blocks) && (applied == maxSyncBlocks || len(resp) > maxBlockBytes-maxGossipBytes) {
 		l.syncMore = true
 	}
-	return applied > 0 || l.n.chain.Status().Height >= l.n.bestSeen.Load(), true
+	return applied > 0 || l.n.chain.Status().Height >= l.n.bestSeen.Load(), true, a.depth
 }
 
-// setUpstream makes id (or none) the peer a home follows, asked with flags.
-func (l *loop) setUpstream(id string, flags byte) {
+// setUpstream makes id (or none) the peer a home follows, asked with flags,
+// and sets this home's depth from the upstream's.
+func (l *loop) setUpstream(id string, flags byte, depth byte) {
 	l.upstreamFlags = flags
+	l.n.depth.Store(uint32(min(int(depth)+1, noDepth)))
 	if id != l.upstream {
 		l.upstream = id
 		l.n.upstream.Store(&id)

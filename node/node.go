@@ -87,6 +87,7 @@ type Node struct {
 	followers    *followers             // the peers this node serves the chain's head to (follow.go)
 	txTurn       atomic.Uint32          // rotates the authority a home sends its transactions to
 	upstream     atomic.Pointer[string] // the peer a home follows, for the status
+	depth        atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
 
 	kernelClock func() bool                  // kernelClockSynced; replaced in tests
 	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
@@ -169,6 +170,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		maxFollowers = cfg.Network.Followers
 	}
 	n.followers = newFollowers(maxFollowers)
+	n.depth.Store(noDepth)
 	defer func() {
 		if err != nil {
 			n.close()

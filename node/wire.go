@@ -260,8 +260,10 @@ func decodeCert(b []byte) ([]consensus.Message, error) {
 // Sync protocol (sync/2): the request is the first wanted height (8 bytes,
 // big-endian) and a flags byte (syncLastResort); the response is the server's
 // height (8 bytes), a busy byte (1: the server does not serve this request,
-// follow.go; no blocks follow) and a count followed by length-prefixed
-// certified blocks (each as encodeCertified produces it, kind byte included).
+// follow.go; no blocks follow), its depth (0 on an authority, its upstream's
+// plus one on a home, 255 for none; follow.go) and a count followed by
+// length-prefixed certified blocks (each as encodeCertified produces it, kind
+// byte included).
 const syncLastResort byte = 1 // the requester found no other peer to follow
 
 func encodeSyncRequest(from uint64, flags byte) []byte {
@@ -279,23 +281,24 @@ func decodeSyncRequest(b []byte) (from uint64, flags byte, err error) {
 type syncAnswer struct {
 	head   uint64 // the server's height
 	busy   bool
+	depth  byte // the server's distance from the authorities (follow.go)
 	blocks []certified
 }
 
-func encodeSyncResponse(head uint64, busy bool, items [][]byte) []byte {
+func encodeSyncResponse(head uint64, busy bool, depth byte, items [][]byte) []byte {
 	b := binary.BigEndian.AppendUint64(nil, head)
 	if busy {
-		return append(b, 1, 0) // busy, no blocks
+		return append(b, 1, depth, 0) // busy, no blocks
 	}
-	return append(append(b, 0), encodeChunks(items)...)
+	return append(append(b, 0, depth), encodeChunks(items)...)
 }
 
 func decodeSyncResponse(b []byte) (syncAnswer, error) {
-	if len(b) < 9 || b[8] > 1 {
+	if len(b) < 10 || b[8] > 1 {
 		return syncAnswer{}, fmt.Errorf("%w: sync response header", errWire)
 	}
-	a := syncAnswer{head: binary.BigEndian.Uint64(b), busy: b[8] == 1}
-	b = b[9:]
+	a := syncAnswer{head: binary.BigEndian.Uint64(b), busy: b[8] == 1, depth: b[9]}
+	b = b[10:]
 	maxItems := maxSyncBlocks
 	if a.busy {
 		maxItems = 0

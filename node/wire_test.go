@@ -120,10 +120,10 @@ func FuzzDecodeCommit(f *testing.F) {
 }
 
 func FuzzDecodeSyncResponse(f *testing.F) {
-	f.Add(encodeSyncResponse(0, false, nil))
-	f.Add(encodeSyncResponse(7, true, nil))
-	f.Add(encodeSyncResponse(9, false, [][]byte{encodeCertified([]byte("x"), nil)}))
-	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, kindBlock})
+	f.Add(encodeSyncResponse(0, false, 0, nil))
+	f.Add(encodeSyncResponse(7, true, 255, nil))
+	f.Add(encodeSyncResponse(9, false, 3, [][]byte{encodeCertified([]byte("x"), nil)}))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 2, 1, kindBlock})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := decodeSyncResponse(b)
 		if err != nil {
@@ -136,7 +136,7 @@ func FuzzDecodeSyncResponse(f *testing.F) {
 		for i, c := range a.blocks {
 			items[i] = encodeCertified(c.Raw, c.Cert)
 		}
-		if got := encodeSyncResponse(a.head, a.busy, items); !bytes.Equal(got, b) {
+		if got := encodeSyncResponse(a.head, a.busy, a.depth, items); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
 		}
 	})
