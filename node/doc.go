@@ -58,8 +58,8 @@
 //   - a home subscribes to nothing and follows by sync. A home that received
 //     every transaction and vote used 2.1 Mbit/s at 1,000 homes' load (4
 //     authorities and 8 homes in one process, 4.4 tx/s); following by sync it
-//     receives each block once (26 kbit/s in, 27 in+out, `gridmesh bench chain
-//     --rate 4.4 --for 60s --homes 8`);
+//     receives each block once (21.7 kbit/s in, 23 in+out, `gridmesh bench
+//     chain --rate 4.4 --for 60s --homes 8`);
 //   - a node serves the chain's head to a bounded number of followers (2 on
 //     an authority, 2 on a home, [network] followers) and turns others away
 //     with its height; they follow a home instead, so an authority's upload

@@ -22,12 +22,12 @@ import (
 // follow it, besides the catch-ups and last resorts below.
 //
 // The defaults keep a node near the 100 kbit/s budget at 1,000 homes' load:
-// one copy of the chain is about 26 kbit/s at 4.4 tx/s (`gridmesh bench
+// one copy of the chain is about 22 kbit/s at 4.4 tx/s (`gridmesh bench
 // chain --rate 4.4 --homes 8`), an authority's own votes and transactions
 // about 75 (89 with the bench's observer). Two followers put an authority
-// near 140 and a home at most at 78 (26 in, 52 out); 1,000 homes are then 8
-// levels deep under 4 authorities, each level a second or so behind the one
-// above it.
+// near 130 and a home at most near 65 (22 in, 44 out); 1,000 homes are then
+// 8 levels deep under 4 authorities, each level a second or so behind the
+// one above it.
 //
 // The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan
