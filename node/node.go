@@ -431,18 +431,26 @@ func send[T any](ctx context.Context, ch chan<- T, v T) {
 // unknown sender) is ignored; otherwise it is accepted, and the loop drops the
 // ones that are not acceptable. Both are counted in the status.
 func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
+	v, _, _ := n.checkTxBatch(payload)
+	return v
+}
+
+// checkTxBatch is validateTx returning also the acceptable transactions and
+// their encodings.
+func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) {
 	raws, err := decodeTxBatch(payload)
 	if err != nil {
 		n.rejected.Add(1)
-		return p2p.Reject
+		return p2p.Reject, nil, nil
 	}
 	now := time.Now().UnixMilli()
-	ok := 0
+	var txs []chain.Tx
+	var ok [][]byte
 	for _, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		if err != nil {
 			n.rejected.Add(1)
-			return p2p.Reject
+			return p2p.Reject, nil, nil
 		}
 		// CheckTx verifies the signature first (remembered by hash, so the
 		// loop and the block validation do not verify it again).
@@ -451,18 +459,18 @@ func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 		n.mu.RUnlock()
 		switch {
 		case err == nil:
-			ok++
+			txs, ok = append(txs, tx), append(ok, raw)
 		case errors.Is(err, chain.ErrSignature), errors.Is(err, chain.ErrTxShape),
 			errors.Is(err, chain.ErrAccount), errors.Is(err, chain.ErrTooLarge):
 			n.rejected.Add(1)
-			return p2p.Reject
+			return p2p.Reject, nil, nil
 		}
 	}
-	if ok == 0 {
+	if len(ok) == 0 {
 		n.ignored.Add(1)
-		return p2p.Ignore
+		return p2p.Ignore, nil, nil
 	}
-	return p2p.Accept
+	return p2p.Accept, txs, ok
 }
 
 // validateConsensus checks votes against the authority set before they reach
