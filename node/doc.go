@@ -74,8 +74,11 @@
 //   - every authority keeps a mempool and, on every new connection, fetches the
 //     peer's (book.go), so late joiners and both sides of a healed partition
 //     end up with every accepted order;
+//   - the height a node catches up to is the (f+1)-th highest that the
+//     authorities claimed, by signed votes or sync answers (seen): one lying
+//     authority of four cannot send every node chasing a height nobody has;
 //   - a round without progress for 1.5 s makes the node ask a peer for the
-//     round's consensus messages (votes.go);
+//     round's consensus messages (an authority asks authorities; votes.go);
 //   - a corrupt chain store found at start is moved aside (DIR.corrupt-TIME, kept
 //     for inspection, reported as store_repaired in the status) and the chain
 //     is fetched again from peers; an authority whose consensus state is then

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/p2p"
 )
 
 const (
@@ -489,7 +490,9 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 		return false, false, noDepth
 	}
 	if p.authority {
-		l.n.seen(a.head) // another node's height is its word only
+		if pub, err := p2p.PublicKey(p.id); err == nil {
+			l.n.seen(chain.AccountOf(pub), a.head) // a home's word for its height is not taken
+		}
 	}
 	if a.busy {
 		return false, false, a.depth

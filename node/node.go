@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -78,10 +79,12 @@ type Node struct {
 	voteIn    chan consensus.Message
 	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
 	timeoutIn chan consensus.Timeout
-	bestSeen  atomic.Uint64 // highest height heard of from peers
-	rejected  atomic.Int64  // payloads from peers refused as malformed or forged
-	ignored   atomic.Int64  // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
-	evidence  atomic.Int64  // conflicting signed messages seen from authorities
+	bestSeen  atomic.Uint64 // the height to catch up to (seen)
+	heardMu   sync.Mutex
+	heard     map[chain.Account]uint64 // the highest height each authority claimed (seen)
+	rejected  atomic.Int64             // payloads from peers refused as malformed or forged
+	ignored   atomic.Int64             // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
+	evidence  atomic.Int64             // conflicting signed messages seen from authorities
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
 	followers    *followers             // the peers this node serves the chain's head to (follow.go)
@@ -170,6 +173,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		maxFollowers = cfg.Network.Followers
 	}
 	n.followers = newFollowers(maxFollowers)
+	n.heard = make(map[chain.Account]uint64)
 	n.depth.Store(noDepth)
 	defer func() {
 		if err != nil {
@@ -501,17 +505,38 @@ func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Ver
 			n.rejected.Add(1)
 			return p2p.Reject
 		}
-		n.seen(m.Height - 1)
+		n.seen(chain.Account(m.From), m.Height-1)
 		return p2p.Accept
 	}
 	n.rejected.Add(1)
 	return p2p.Reject
 }
 
-func (n *Node) seen(h uint64) {
+// seen records that authority a has claimed height h (by a signed vote of
+// the height after it, or in a sync answer). bestSeen, the height this node
+// tries to catch up to, is the (f+1)-th highest claim among the authorities of
+// the next two heights: f lying authorities cannot make it chase a height no
+// honest one has.
+func (n *Node) seen(a chain.Account, h uint64) {
+	set := n.nearAuthorities()
+	n.heardMu.Lock()
+	if h > n.heard[a] {
+		n.heard[a] = h
+	}
+	claims := make([]uint64, 0, len(set))
+	for _, x := range set {
+		claims = append(claims, n.heard[x])
+	}
+	n.heardMu.Unlock()
+	slices.SortFunc(claims, func(x, y uint64) int { return cmp.Compare(y, x) })
+	f := (len(set) - 1) / 3
+	if len(claims) <= f {
+		return
+	}
+	best := claims[f]
 	for {
 		cur := n.bestSeen.Load()
-		if h <= cur || n.bestSeen.CompareAndSwap(cur, h) {
+		if best <= cur || n.bestSeen.CompareAndSwap(cur, best) {
 			return
 		}
 	}

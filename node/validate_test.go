@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/p2p"
 )
@@ -117,5 +118,30 @@ func TestTxsRelayedToAuthorities(t *testing.T) {
 	}
 	if got := len(a.txIn); got != 2 {
 		t.Errorf("the receiving authority queued %d transactions for its loop; want 2", got)
+	}
+}
+
+// The height a node catches up to needs f+1 authorities' word: with 4, one
+// authority claiming a far height moves nothing, a second one claiming a
+// lower height moves it to that.
+func TestBestSeenNeedsTwoOfFour(t *testing.T) {
+	paths := demoNet(t, 1, 4, nil)
+	n := loaded(t, paths[4])
+	set := n.nearAuthorities()
+	if len(set) != 4 {
+		t.Fatalf("%d authorities; want 4", len(set))
+	}
+	n.seen(set[0], 1_000_000)
+	if got := n.bestSeen.Load(); got != 0 {
+		t.Errorf("after one authority's claim of 1000000: catching up to %d; want 0", got)
+	}
+	n.seen(set[1], 500)
+	if got := n.bestSeen.Load(); got != 500 {
+		t.Errorf("after a second authority's claim of 500: catching up to %d; want 500", got)
+	}
+	n.seen(chain.Account("not an authority"), 2_000_000)
+	n.seen(set[0], 1_000_001)
+	if got := n.bestSeen.Load(); got != 500 {
+		t.Errorf("after more claims by a non-authority and the same authority: catching up to %d; want 500", got)
 	}
 }
