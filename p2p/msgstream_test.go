@@ -33,17 +33,6 @@ func (c *collector) len() int {
 
 func anyone(ed25519.PublicKey) bool { return true }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Frames sent to a peer arrive once each, in order, from the sender's key, on
 // one stream; a stream that breaks is replaced on the next send.
 func TestSendMessages(t *testing.T) {
@@ -59,7 +48,7 @@ func TestSendMessages(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	waitUntil(t, fmt.Sprintf("%d frames", n), func() bool { return c.len() >= n })
+	eventually(t, 10*time.Second, fmt.Sprintf("%d frames", n), func() bool { return c.len() >= n })
 	c.mu.Lock()
 	for i, g := range c.got {
 		if want := fmt.Sprintf("m%d", i); g != want {
@@ -88,7 +77,7 @@ func TestSendMessages(t *testing.T) {
 	if err := a.Send(b.ID(), "vote/1", make([]byte, 65)); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "a frame after the broken stream", func() bool {
+	eventually(t, 10*time.Second, "a frame after the broken stream", func() bool {
 		_ = a.Send(b.ID(), "vote/1", []byte("after"))
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -112,7 +101,7 @@ func TestSendMessagesLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, "the frames to be read", func() bool { return int64(c.len())+b.Stats().RateLimit >= 100 })
+	eventually(t, 10*time.Second, "the frames to be read", func() bool { return int64(c.len())+b.Stats().RateLimit >= 100 })
 	if got := c.len(); got < 10 || got > 20 {
 		t.Errorf("%d of 100 frames sent at once delivered at 5/s, burst 10; want 10 to 20", got)
 	}
@@ -145,7 +134,7 @@ func TestSendMessagesRefused(t *testing.T) {
 	if err := a.Send(b.ID(), "open/1", []byte("y")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the allowed frame", func() bool { return ok.len() == 1 })
+	eventually(t, 10*time.Second, "the allowed frame", func() bool { return ok.len() == 1 })
 	time.Sleep(100 * time.Millisecond)
 	if got := c.len(); got != 0 {
 		t.Errorf("%d frames from a refused peer delivered; want 0", got)
