@@ -10,7 +10,7 @@ import (
 
 const (
 	agentLookahead = 4               // slots ahead the agent trades
-	republishEvery = 2 * time.Second // gossip is best-effort: repeat until included
+	republishEvery = 2 * time.Second // sending is best-effort: repeat until included
 )
 
 // agent trades for a home: for each open slot it places one order from the meter's
@@ -127,6 +127,12 @@ func (a *agent) sign(tx chain.Tx) chain.Tx {
 	tx.Nonce = uint64(time.Now().UnixNano())
 	tx.Sign(a.n.key)
 	return tx
+}
+
+// tracks reports whether the agent re-sends the transaction itself.
+func (a *agent) tracks(h chain.Hash) bool {
+	_, ok := a.pending[h]
+	return ok
 }
 
 func (a *agent) track(tx chain.Tx, until int64, now time.Time) chain.Tx {

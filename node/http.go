@@ -145,8 +145,8 @@ func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
-	// Gossip first (202 means it left this node); a tx refused here (503)
-	// must not be proposed.
+	// Send first (202 means it is queued to leave this node); a tx refused
+	// here (503) must not be proposed.
 	if err := n.publishTxWait(r.Context(), body); err != nil {
 		httpError(w, http.StatusServiceUnavailable, err)
 		return

@@ -134,6 +134,7 @@ type loop struct {
 	upstreamFlags byte      // syncLastResort when an authority serves us as the last resort
 	lastProbe     time.Time // when a home last asked an authority besides its upstream
 	lastUseful    time.Time // when a sync answer last brought blocks or confirmed the head
+	lastResend    time.Time // when a home last re-sent its pending transactions
 	lastCommit    time.Time // when the last block was committed (batchGap)
 
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
@@ -203,6 +204,19 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		if len(l.engineIDs) > 1 && now.Sub(l.lastOut) > rebroadcastAge {
 			l.lastOut = now
 			l.engine.Rebroadcast()
+		}
+	}
+	if !l.n.isAuthority && now.Sub(l.lastResend) >= republishEvery {
+		// A home's pool holds only its own transactions (POST /api/v1/tx
+		// and the agent's), and each went to one authority, which may have
+		// lost or ignored it. Send again those the agent does not re-send
+		// itself, until a block holds them or the chain could never take
+		// them (the pool's recheck after each commit drops those).
+		l.lastResend = now
+		for _, tx := range l.n.pool.Pending(maxBatchTxs) {
+			if !l.agent.tracks(tx.Hash()) {
+				_ = l.n.publishTx(tx.Encode()) // a full queue: the next round
+			}
 		}
 	}
 	for _, tx := range l.agent.tick(now) {

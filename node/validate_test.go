@@ -10,6 +10,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -144,4 +145,34 @@ func TestBestSeenNeedsTwoOfFour(t *testing.T) {
 	if got := n.bestSeen.Load(); got != 500 {
 		t.Errorf("after more claims by a non-authority and the same authority: catching up to %d; want 500", got)
 	}
+}
+
+// A home sends each transaction to one authority; one that goes to an
+// authority that cannot take it is sent again (to the next) until a block
+// holds it. Here authority a is up but not running, so a stream to it
+// fails, and b, which cannot decide alone, keeps what it gets.
+func TestHomeResendsItsTransactions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 1, 2, farSlots)
+	editConfig(t, paths[2], func(c *config.Node) { c.Trading.Enabled = false })
+	a := loaded(t, paths[0])
+	b := start(t, paths[1], Options{})
+	home := start(t, paths[2], Options{})
+	waitFor(t, "the home to connect to both authorities", 20*time.Second, func() bool {
+		peers := home.n.host.Peers()
+		return slices.Contains(peers, a.host.ID()) && slices.Contains(peers, b.n.host.ID())
+	})
+	key := nodeKey(t, paths[2])
+	slot := home.n.Status().OpenSlots[0]
+	// Two posts: the home rotates between the authorities, so one of them
+	// goes to a first.
+	txs := []chain.Tx{sellOrder(home.n, key, 1, slot), sellOrder(home.n, key, 2, slot)}
+	for _, tx := range txs {
+		postTx(t, home.n, tx)
+	}
+	waitFor(t, "both orders to reach authority b", 15*time.Second, func() bool {
+		return b.n.pool.Has(txs[0].Hash()) && b.n.pool.Has(txs[1].Hash())
+	})
 }
