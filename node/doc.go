@@ -37,7 +37,8 @@
 //     p99 694 ms instead of 110 and 186 ms (budget p50 0.5 s, p99 2 s);
 //   - the agent re-publishes its transactions every 2 s until a committed block
 //     includes them or the chain could no longer accept them (sending is
-//     best-effort);
+//     best-effort); a home re-sends the other transactions in its pool (those
+//     POSTed to its API) the same way;
 //   - a slot index before the network's epoch is never traded;
 //   - transactions and votes go straight to the authorities over kept-open
 //     streams (p2p.Send), not by gossip: the authorities are a handful of
