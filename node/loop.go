@@ -135,6 +135,7 @@ type loop struct {
 	lastProbe     time.Time // when a home last asked an authority besides its upstream
 	lastUseful    time.Time // when a sync answer last brought blocks or confirmed the head
 	lastResend    time.Time // when a home last re-sent its pending transactions
+	resendTurn    int       // which authority gets the next re-send
 	lastCommit    time.Time // when the last block was committed (batchGap)
 
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
@@ -210,13 +211,19 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		// A home's pool holds only its own transactions (POST /api/v1/tx
 		// and the agent's), and each went to one authority, which may have
 		// lost or ignored it. Send again those the agent does not re-send
-		// itself, until a block holds them or the chain could never take
-		// them (the pool's recheck after each commit drops those).
+		// itself, in one batch to the next authority each round, until a
+		// block holds them or the chain could never take them (the pool's
+		// recheck after each commit drops those).
 		l.lastResend = now
+		var raws [][]byte
 		for _, tx := range l.n.pool.Pending(maxBatchTxs) {
 			if !l.agent.tracks(tx.Hash()) {
-				_ = l.n.publishTx(tx.Encode()) // a full queue: the next round
+				raws = append(raws, tx.Encode())
 			}
+		}
+		if len(raws) > 0 {
+			l.resendTurn++
+			l.n.sendTxBatchTurn(ctx, encodeTxBatch(raws), nil, l.resendTurn)
 		}
 	}
 	for _, tx := range l.agent.tick(now) {

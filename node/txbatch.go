@@ -136,6 +136,12 @@ func (n *Node) runBatcher(ctx context.Context) error {
 // (the connected ones first, rotating); from an authority, to every other
 // one except skip (the authority it came from, if any).
 func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey) {
+	n.sendTxBatchTurn(ctx, b, skip, int(n.txTurn.Add(1)))
+}
+
+// sendTxBatchTurn is sendTxBatch with a home's choice of authority given:
+// the turn-th (modulo their number).
+func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.PublicKey, turn int) {
 	var to []string
 	connected := n.host.Peers()
 	for _, a := range n.nearAuthorities() {
@@ -157,7 +163,7 @@ func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey
 		if len(up) == 0 {
 			up = to
 		}
-		to = up[int(n.txTurn.Add(1))%len(up):][:1]
+		to = up[turn%len(up):][:1]
 	}
 	for _, id := range to {
 		if err := n.host.Send(id, txProto, b); err != nil && ctx.Err() == nil {

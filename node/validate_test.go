@@ -104,7 +104,8 @@ func TestTxsRelayedToAuthorities(t *testing.T) {
 		return slices.Contains(peers, b.n.host.ID()) && slices.Contains(peers, c.n.host.ID())
 	})
 	homeKey := nodeKey(t, paths[3])
-	slot := b.n.Status().OpenSlots[0]
+	open := b.n.Status().OpenSlots
+	slot := open[len(open)-1] // the last: its gate is an hour away
 	fromHome := sellOrder(a, homeKey, 1, slot)
 	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromHome.Encode()}))
 	waitFor(t, "the home's order to reach the other authorities", 10*time.Second, func() bool {
@@ -165,7 +166,8 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 		return slices.Contains(peers, a.host.ID()) && slices.Contains(peers, b.n.host.ID())
 	})
 	key := nodeKey(t, paths[2])
-	slot := home.n.Status().OpenSlots[0]
+	open := home.n.Status().OpenSlots
+	slot := open[len(open)-1] // the last: its gate is an hour away
 	// Two posts: the home rotates between the authorities, so one of them
 	// goes to a first.
 	txs := []chain.Tx{sellOrder(home.n, key, 1, slot), sellOrder(home.n, key, 2, slot)}
