@@ -378,7 +378,7 @@ func (n *Node) close() {
 
 // sendVote sends a consensus message of ours straight to the other
 // authorities in ids (p2p.Send: one copy each, over a stream kept open), and
-// publishes it on the consensus topic for observers. Among 4 authorities,
+// publishes it on the consensus topic for observers, if any. Among 4 authorities,
 // gossip delivered each vote about three times, in a signed envelope.
 func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensus.ID) {
 	b := encodeVote(m)
@@ -393,6 +393,9 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 		if err != nil && ctx.Err() == nil {
 			n.log.Debug("send vote", "to", id, "err", err)
 		}
+	}
+	if len(n.csTopic.Peers()) == 0 {
+		return // no observer: spare the envelope's signature
 	}
 	if err := n.csTopic.Publish(ctx, b); err != nil && ctx.Err() == nil {
 		n.log.Debug("publish vote", "err", err)
@@ -413,12 +416,9 @@ func (n *Node) allowVotes(from ed25519.PublicKey) bool {
 // this one. Only the authorities of the next two heights may open the stream
 // (allowVotes).
 func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) {
-	if n.validateConsensus(from, payload) != p2p.Accept {
-		return // counted
-	}
-	if m, err := consensus.DecodeMessage(payload[1:]); err == nil {
+	if m, v := n.checkVote(payload); v == p2p.Accept {
 		send(ctx, n.voteIn, m)
-	}
+	} // otherwise counted by checkVote
 }
 
 func send[T any](ctx context.Context, ch chan<- T, v T) {
@@ -480,36 +480,37 @@ func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) 
 // validateConsensus checks votes against the authority set before they reach
 // the loop. The topic carries nothing else: any other payload is rejected.
 func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	if len(payload) == 0 {
+	_, v := n.checkVote(payload)
+	return v
+}
+
+// checkVote is validateConsensus returning also the decoded message.
+func (n *Node) checkVote(payload []byte) (consensus.Message, p2p.Verdict) {
+	if len(payload) == 0 || payload[0] != kindVote {
 		n.rejected.Add(1)
-		return p2p.Reject
+		return consensus.Message{}, p2p.Reject
 	}
-	switch payload[0] {
-	case kindVote:
-		m, err := consensus.DecodeMessage(payload[1:])
-		if err != nil {
-			n.rejected.Add(1)
-			return p2p.Reject
-		}
-		if n.dropVote != nil && n.dropVote(m) {
-			return p2p.Ignore // a test's lossy link
-		}
-		pub, ok := n.validatorsAt(m.Height)[m.From]
-		if !ok {
-			// Not an authority in this node's view, which may lag an authority
-			// change: not proof that the forwarding peer misbehaves.
-			n.ignored.Add(1)
-			return p2p.Ignore
-		}
-		if m.Verify(n.gen.ChainID, pub) != nil {
-			n.rejected.Add(1)
-			return p2p.Reject
-		}
-		n.seen(chain.Account(m.From), m.Height-1)
-		return p2p.Accept
+	m, err := consensus.DecodeMessage(payload[1:])
+	if err != nil {
+		n.rejected.Add(1)
+		return m, p2p.Reject
 	}
-	n.rejected.Add(1)
-	return p2p.Reject
+	if n.dropVote != nil && n.dropVote(m) {
+		return m, p2p.Ignore // a test's lossy link
+	}
+	pub, ok := n.validatorsAt(m.Height)[m.From]
+	if !ok {
+		// Not an authority in this node's view, which may lag an authority
+		// change: not proof that the sending peer misbehaves.
+		n.ignored.Add(1)
+		return m, p2p.Ignore
+	}
+	if m.Verify(n.gen.ChainID, pub) != nil {
+		n.rejected.Add(1)
+		return m, p2p.Reject
+	}
+	n.seen(chain.Account(m.From), m.Height-1)
+	return m, p2p.Accept
 }
 
 // seen records that authority a has claimed height h (by a signed vote of

@@ -143,7 +143,6 @@ func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey
 // the turn-th (modulo their number).
 func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.PublicKey, turn int) {
 	var to []string
-	connected := n.host.Peers()
 	for _, a := range n.nearAuthorities() {
 		if a == n.self || skip != nil && a == chain.AccountOf(skip) {
 			continue
@@ -155,6 +154,7 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 	if !n.isAuthority && len(to) > 1 {
 		// Prefer an authority we are connected to; rotate among them.
 		var up []string
+		connected := n.host.Peers()
 		for _, id := range to {
 			if slices.Contains(connected, id) {
 				up = append(up, id)
