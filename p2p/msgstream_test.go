@@ -71,6 +71,14 @@ func TestSendMessages(t *testing.T) {
 	if streams != 1 {
 		t.Errorf("%d vote/1 streams to the peer after %d sends; want 1 (kept open)", streams, n)
 	}
+	// Each frame is at least its 2-4 payload bytes and a length byte.
+	vote := ProtocolID(a.cfg.Network, "vote/1")
+	if got := a.Stats().Protocols[vote].Out; got < 3*n {
+		t.Errorf("sender's %s bytes out = %d; want at least %d (%d frames)", vote, got, 3*n, n)
+	}
+	if got := b.Stats().Protocols[vote].In; got < 3*n {
+		t.Errorf("receiver's %s bytes in = %d; want at least %d", vote, got, 3*n)
+	}
 
 	// A frame over the limit ends the stream at the receiver; the sender
 	// finds out on a later write and opens a new one.

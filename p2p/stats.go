@@ -31,6 +31,9 @@ type Stats struct {
 	// BytesIn and BytesOut count what the host's streams carried (gossip,
 	// requests, identify, DHT), without the Noise, yamux and transport framing.
 	BytesIn, BytesOut int64
+	// Protocols splits the bytes by protocol id (gossip is
+	// /gridmesh/meshsub/..., the caller's streams /gridmesh/<network>/...).
+	Protocols map[string]Traffic
 }
 
 type counters struct {
@@ -48,6 +51,7 @@ func (n *Host) Stats() Stats {
 		QueueFull: c.queueFull.Load(), Throttled: c.throttled.Load(), Dropped: c.dropped.Load(),
 		ConnectEventsDropped: c.connectDropped.Load(), SendDropped: c.sendDropped.Load(),
 		BytesIn: n.bytes.in.Load(), BytesOut: n.bytes.out.Load(),
+		Protocols: n.bytes.byProtocol(),
 	}
 }
 
