@@ -60,6 +60,14 @@ func (p *Pool) Has(h Hash) bool {
 	return ok
 }
 
+// Get returns the transaction with hash h if it is in the pool.
+func (p *Pool) Get(h Hash) (Tx, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.txs[h]
+	return e.tx, ok
+}
+
 // Pending returns up to n transactions (all if n <= 0) in arrival order. They stay
 // in the pool until Remove or Recheck drops them.
 func (p *Pool) Pending(n int) []Tx {

@@ -387,13 +387,21 @@ func (h Header) Hash() Hash {
 
 // TxRoot is SHA-256 over a domain tag, the count and each tx hash in block order.
 func TxRoot(txs []Tx) Hash {
+	hs := make([]Hash, len(txs))
+	for i, tx := range txs {
+		hs[i] = tx.Hash()
+	}
+	return TxRootOf(hs)
+}
+
+// TxRootOf is TxRoot from the transactions' hashes.
+func TxRootOf(hashes []Hash) Hash {
 	d := sha256.New()
 	d.Write([]byte("gridmesh/txroot/v1\n"))
 	var n [8]byte
-	putU64(n[:], uint64(len(txs)))
+	putU64(n[:], uint64(len(hashes)))
 	d.Write(n[:])
-	for _, tx := range txs {
-		h := tx.Hash()
+	for _, h := range hashes {
 		d.Write(h[:])
 	}
 	var out Hash

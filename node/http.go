@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 
+	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -44,10 +45,17 @@ type Status struct {
 	Voting       bool  `json:"voting"`        // an authority in the current set, running consensus
 	Authorities  int   `json:"authorities"`   // size of the authority set of the next height
 	VotesFetched int64 `json:"votes_fetched"` // consensus messages a peer supplied on request
+	// ProposalsFetched counts proposals that arrived as transaction hashes
+	// while some transaction was not in this node's pool, so it asked the
+	// proposer for the whole proposal (node/wire.go, kindVoteFrame).
+	ProposalsFetched int64 `json:"proposals_fetched"`
 	// P2PBytesIn and P2PBytesOut count what the node's libp2p streams carried
 	// since it started (gossip, sync, requests), without transport framing.
 	P2PBytesIn  int64 `json:"p2p_bytes_in"`
 	P2PBytesOut int64 `json:"p2p_bytes_out"`
+	// P2PProtocols splits those bytes by libp2p protocol id (the node's own
+	// streams are /gridmesh/<network>/..., gossip /gridmesh/meshsub/...).
+	P2PProtocols map[string]p2p.Traffic `json:"p2p_protocols,omitempty"`
 	// Followers is how many peers this node serves the chain's head to now,
 	// SyncBusy how many it turned away since it started (node/follow.go);
 	// Upstream is the peer a home follows (empty while it has none).
@@ -94,8 +102,9 @@ func (n *Node) Status() Status {
 	st.Evidence = n.evidence.Load()
 	st.PendingTxs = n.pool.Len()
 	st.VotesFetched = n.votesFetched.Load()
+	st.ProposalsFetched = n.proposalsFetched.Load()
 	ps := n.host.Stats()
-	st.P2PBytesIn, st.P2PBytesOut = ps.BytesIn, ps.BytesOut
+	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.StoreRepaired = n.repairedFrom
 	st.Followers, st.SyncBusy = n.followers.stats(time.Now())
 	st.FollowDepth = int(n.followDepth())

@@ -24,7 +24,7 @@ const (
 	poolSize       = 20_000
 	maxBlockTxs    = 2_000
 	syncProto      = "sync/2"
-	voteProto      = "vote/1" // consensus messages, authority to authority (sendVote)
+	voteProto      = "vote/2" // consensus messages, authority to authority (sendVote, kindVoteFrame)
 	voteRate       = 500      // consensus messages per second one authority may send another
 	keepBlocks     = 2_000    // block bodies a home keeps (Options.KeepBlocks)
 

@@ -87,13 +87,24 @@ type Node struct {
 	evidence  atomic.Int64             // conflicting signed messages seen from authorities
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
-	followers    *followers             // the peers this node serves the chain's head to (follow.go)
-	txTurn       atomic.Uint32          // rotates the authority a home sends its transactions to
-	upstream     atomic.Pointer[string] // the peer a home follows, for the status
-	depth        atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
+	// proposalsFetched counts proposals that came as tx hashes with some
+	// transaction not in the pool, fetched whole (fetchProposal); fetchedAt
+	// is the last one's height, round and time.
+	proposalsFetched atomic.Int64
+	fetchMu          sync.Mutex
+	fetchedAt        struct {
+		height uint64
+		round  int32
+		at     time.Time
+	}
+	followers *followers             // the peers this node serves the chain's head to (follow.go)
+	txTurn    atomic.Uint32          // rotates the authority a home sends its transactions to
+	upstream  atomic.Pointer[string] // the peer a home follows, for the status
+	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
 
 	kernelClock func() bool                  // kernelClockSynced; replaced in tests
 	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
+	dropTxs     bool                         // tests: lose every batch of transactions peers send
 	// repairedFrom is where a corrupt chain store found at Load was moved.
 	repairedFrom string
 	keepBlocks   uint64
@@ -381,7 +392,7 @@ func (n *Node) close() {
 // publishes it on the consensus topic for observers, if any. Among 4 authorities,
 // gossip delivered each vote about three times, in a signed envelope.
 func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensus.ID) {
-	b := encodeVote(m)
+	b := encodeVoteFrame(m)
 	for _, id := range ids {
 		if chain.Account(id) == n.self {
 			continue
@@ -397,7 +408,7 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 	if len(n.csTopic.Peers()) == 0 {
 		return // no observer: spare the envelope's signature
 	}
-	if err := n.csTopic.Publish(ctx, b); err != nil && ctx.Err() == nil {
+	if err := n.csTopic.Publish(ctx, encodeVote(m)); err != nil && ctx.Err() == nil {
 		n.log.Debug("publish vote", "err", err)
 	}
 }
@@ -416,9 +427,46 @@ func (n *Node) allowVotes(from ed25519.PublicKey) bool {
 // this one. Only the authorities of the next two heights may open the stream
 // (allowVotes).
 func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) {
-	if m, v := n.checkVote(payload); v == p2p.Accept {
+	m, missing, err := decodeVoteFrame(payload, n.pool.Get)
+	if err != nil {
+		n.rejected.Add(1)
+		return
+	}
+	if missing > 0 {
+		n.fetchProposal(ctx, from, m)
+		return
+	}
+	if n.admitVote(m) == p2p.Accept {
 		send(ctx, n.voteIn, m)
-	} // otherwise counted by checkVote
+	} // otherwise counted by admitVote
+}
+
+// fetchProposal asks the sender of a proposal whose transactions this node
+// does not all hold (they may still be on their way, or this node did not
+// accept one) for the round's messages, whole. One fetch per height and round
+// a second at most; the answer goes through voteIn like any vote.
+func (n *Node) fetchProposal(ctx context.Context, from ed25519.PublicKey, m consensus.Message) {
+	if _, ok := n.validatorsAt(m.Height)[m.From]; !ok {
+		n.ignored.Add(1)
+		return
+	}
+	now := time.Now()
+	n.fetchMu.Lock()
+	if n.fetchedAt.height == m.Height && n.fetchedAt.round == m.Round && now.Sub(n.fetchedAt.at) < time.Second {
+		n.fetchMu.Unlock()
+		return
+	}
+	n.fetchedAt.height, n.fetchedAt.round, n.fetchedAt.at = m.Height, m.Round, now
+	n.fetchMu.Unlock()
+	pid, err := p2p.PeerID(from)
+	if err != nil {
+		return
+	}
+	go func() {
+		if n.fetchVotes(ctx, pid, m.Height, m.Round) > 0 {
+			n.proposalsFetched.Add(1)
+		}
+	}()
 }
 
 func send[T any](ctx context.Context, ch chan<- T, v T) {
@@ -495,22 +543,28 @@ func (n *Node) checkVote(payload []byte) (consensus.Message, p2p.Verdict) {
 		n.rejected.Add(1)
 		return m, p2p.Reject
 	}
+	return m, n.admitVote(m)
+}
+
+// admitVote checks a decoded consensus message against the authority set of
+// its height and its signature, counting what it refuses.
+func (n *Node) admitVote(m consensus.Message) p2p.Verdict {
 	if n.dropVote != nil && n.dropVote(m) {
-		return m, p2p.Ignore // a test's lossy link
+		return p2p.Ignore // a test's lossy link
 	}
 	pub, ok := n.validatorsAt(m.Height)[m.From]
 	if !ok {
 		// Not an authority in this node's view, which may lag an authority
 		// change: not proof that the sending peer misbehaves.
 		n.ignored.Add(1)
-		return m, p2p.Ignore
+		return p2p.Ignore
 	}
 	if m.Verify(n.gen.ChainID, pub) != nil {
 		n.rejected.Add(1)
-		return m, p2p.Reject
+		return p2p.Reject
 	}
 	n.seen(chain.Account(m.From), m.Height-1)
-	return m, p2p.Accept
+	return p2p.Accept
 }
 
 // seen records that authority a has claimed height h (by a signed vote of

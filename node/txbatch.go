@@ -177,6 +177,9 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 // the loop and, if a non-authority sent it, relayed to the other authorities
 // (only those: the others would cost every authority a signature check).
 func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload []byte) {
+	if n.dropTxs {
+		return
+	}
 	v, txs, raws := n.checkTxBatch(payload)
 	if v != p2p.Accept {
 		return

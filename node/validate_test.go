@@ -178,3 +178,51 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 		return b.n.pool.Has(txs[0].Hash()) && b.n.pool.Has(txs[1].Hash())
 	})
 }
+
+// A proposal goes to the other authorities as its transactions' hashes. An
+// authority that never got a transaction (here b loses every batch) fetches
+// the proposal whole from its sender; without that, b could not vote for a's
+// blocks, and two authorities decide nothing without both.
+func TestProposalFetchedWhole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 1, 2, farSlots)
+	a := start(t, paths[0], Options{})
+	b, err := Load(paths[1], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.dropTxs = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("authority b stopped with %v", err)
+		}
+	})
+	waitFor(t, "the authorities to connect", 20*time.Second, func() bool { return slices.Contains(a.n.host.Peers(), b.host.ID()) })
+	from := b.Status().Height
+	work := &feeder{n: a.n, key: nodeKey(t, paths[2])}
+	waitFor(t, "a block of a's with an order b never received", 60*time.Second, func() bool {
+		if work.nonce < 40 {
+			work.feed()
+		}
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		for h := from + 1; h <= b.chain.Status().Height; h++ {
+			if blk, _, err := b.chain.Block(h); err == nil && blk.Header.Proposer == a.n.self && len(blk.Txs) > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if got := b.Status().ProposalsFetched; got == 0 {
+		t.Errorf("b fetched %d proposals whole; want at least 1", got)
+	}
+	if got := a.n.Status().ProposalsFetched; got != 0 {
+		t.Errorf("a, which has every transaction, fetched %d proposals whole; want 0", got)
+	}
+}

@@ -115,32 +115,35 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	l.lastAsk = now
 	l.askTurn++
 	peer := peers[l.askTurn%len(peers)]
-	go l.n.fetchVotes(ctx, peer, h, r)
+	go func() { l.n.fetchVotes(ctx, peer, h, r) }()
 }
 
-func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) {
+// fetchVotes asks peer for the messages of height h, round r, and feeds those
+// whose signatures check out to the loop; it returns how many it fed.
+func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) int {
 	rctx, cancel := context.WithTimeout(ctx, votesTimeout)
 	defer cancel()
 	resp, err := n.host.Request(rctx, peer, votesProto, encodeVotesRequest(h, r), maxVotesResp)
 	if err != nil {
 		n.log.Debug("votes request", "peer", peer, "err", err)
-		return
+		return 0
 	}
 	msgs, err := decodeCert(resp)
 	if err != nil {
 		n.rejected.Add(1)
 		n.log.Warn("malformed votes response", "peer", peer, "err", err)
-		return
+		return 0
 	}
 	vals := n.validatorsAt(h)
-	for _, m := range msgs {
+	for i, m := range msgs {
 		pub, ok := vals[m.From]
 		if !ok || m.Height != h || m.Verify(n.gen.ChainID, pub) != nil {
 			n.rejected.Add(1)
 			n.log.Warn("bad message in votes response", "peer", peer, "from", m.From)
-			return
+			return i
 		}
 		n.votesFetched.Add(1)
 		send(ctx, n.voteIn, m)
 	}
+	return len(msgs)
 }

@@ -320,3 +320,207 @@ func decodeSyncResponse(b []byte) (syncAnswer, error) {
 	}
 	return a, nil
 }
+
+// The vote stream (vote/2, authority to authority) carries a consensus
+// message as a kindVoteFrame, about 130 bytes for a prevote or precommit
+// instead of kindVote's 185:
+//
+//	3 | type | uvarint height | uvarint round | uvarint valid round+1 | value id (32) | signer's key (32) | sig (64) | proposal value
+//
+// A proposal's value (the block) follows as 0 | uvarint len | value, or, when
+// it holds transactions, as its header's fields and the transactions' hashes:
+//
+//	1 | uvarint len(chain id) | chain id | uvarint height | uvarint time | parent (32) | state hash (32) | proposer's key (32) | uvarint count | count × tx hash
+//
+// (the tx root follows from the hashes). Every authority received those
+// transactions when they were submitted (txs/1 sends each to all of them),
+// so the receiver rebuilds the block from its pool and the signature,
+// over the whole value, still decides. A receiver missing one asks the sender
+// for the round's messages, whole (votes/1). The consensus topic keeps
+// kindVote, for observers. Any message the frame cannot carry (a signature
+// or signer of another form) goes as kindVote, which the stream also takes.
+const (
+	kindVoteFrame byte = 3
+
+	valueWhole  byte = 0
+	valueHashes byte = 1
+)
+
+// encodeVoteFrame encodes m for the vote stream.
+func encodeVoteFrame(m consensus.Message) []byte {
+	from, err := chain.Account(m.From).PublicKey()
+	if err != nil || len(m.Sig) != ed25519.SignatureSize || m.Round < 0 || m.ValidRound < -1 {
+		return encodeVote(m)
+	}
+	b := make([]byte, 0, 160+len(m.Value))
+	b = append(b, kindVoteFrame, byte(m.Type))
+	b = binary.AppendUvarint(b, m.Height)
+	b = binary.AppendUvarint(b, uint64(m.Round))
+	b = binary.AppendUvarint(b, uint64(m.ValidRound+1))
+	b = append(b, m.ValueID[:]...)
+	b = append(b, from...)
+	b = append(b, m.Sig...)
+	if m.Type != consensus.Proposal {
+		if len(m.Value) != 0 {
+			return encodeVote(m)
+		}
+		return b
+	}
+	blk, err := chain.DecodeBlock(m.Value)
+	if err != nil || len(blk.Txs) == 0 {
+		return appendWholeValue(b, m.Value)
+	}
+	hdr := blk.Header
+	proposer, err := hdr.Proposer.PublicKey()
+	if err != nil || hdr.Time < 0 || hdr.ChainID == "" || len(hdr.ChainID) > chain.MaxChainID {
+		return appendWholeValue(b, m.Value)
+	}
+	start := len(b)
+	b = append(b, valueHashes)
+	b = binary.AppendUvarint(b, uint64(len(hdr.ChainID)))
+	b = append(b, hdr.ChainID...)
+	b = binary.AppendUvarint(b, hdr.Height)
+	b = binary.AppendUvarint(b, uint64(hdr.Time))
+	b = append(b, hdr.Parent[:]...)
+	b = append(b, hdr.StateHash[:]...)
+	b = append(b, proposer...)
+	b = binary.AppendUvarint(b, uint64(len(blk.Txs)))
+	for _, tx := range blk.Txs {
+		h := tx.Hash()
+		b = append(b, h[:]...)
+	}
+	// The header must come back whole from these fields (a field added to
+	// chain.Header and not here would not): else send the value whole.
+	if got, err := decodeBareHeader(b[start+1:]); err != nil || got.header != hdr {
+		return appendWholeValue(b[:start], m.Value)
+	}
+	return b
+}
+
+func appendWholeValue(b, value []byte) []byte {
+	b = append(b, valueWhole)
+	b = binary.AppendUvarint(b, uint64(len(value)))
+	return append(b, value...)
+}
+
+// bareProposal is a proposal's block header and its transactions' hashes.
+type bareProposal struct {
+	header chain.Header
+	hashes []chain.Hash
+}
+
+// decodeBareHeader decodes what follows valueHashes; the header's TxRoot is
+// computed from the hashes.
+func decodeBareHeader(b []byte) (bareProposal, error) {
+	bad := fmt.Errorf("%w: proposal header", errWire)
+	next := func(max uint64) (uint64, bool) {
+		v, k := uvarint(b)
+		if k <= 0 || v > max {
+			return 0, false
+		}
+		b = b[k:]
+		return v, true
+	}
+	var p bareProposal
+	n, ok := next(chain.MaxChainID)
+	if !ok || n == 0 || uint64(len(b)) < n {
+		return p, bad
+	}
+	p.header.ChainID, b = string(b[:n]), b[n:]
+	h, ok1 := next(math.MaxUint64)
+	ms, ok2 := next(math.MaxInt64)
+	if !ok1 || !ok2 || len(b) < 3*32 {
+		return p, bad
+	}
+	p.header.Height, p.header.Time = h, int64(ms)
+	b = b[copy(p.header.Parent[:], b):]
+	b = b[copy(p.header.StateHash[:], b):]
+	p.header.Proposer, b = chain.AccountOf(ed25519.PublicKey(b[:32])), b[32:]
+	count, ok := next(maxBlockTxs)
+	if !ok || count == 0 || uint64(len(b)) != count*32 {
+		return p, fmt.Errorf("%w: proposal's tx hashes", errWire)
+	}
+	p.hashes = make([]chain.Hash, count)
+	for i := range p.hashes {
+		b = b[copy(p.hashes[i][:], b):]
+	}
+	p.header.TxRoot = chain.TxRootOf(p.hashes)
+	return p, nil
+}
+
+// decodeVoteFrame decodes a vote stream frame (kindVoteFrame or kindVote).
+// txByHash looks up a proposal's transactions; missing is how many it did
+// not find, and then m carries no value (and no signature can verify it).
+func decodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m consensus.Message, missing int, err error) {
+	if len(b) > 0 && b[0] == kindVote {
+		m, err = consensus.DecodeMessage(b[1:])
+		return m, 0, err
+	}
+	if len(b) < 2 || b[0] != kindVoteFrame {
+		return m, 0, fmt.Errorf("%w: not a vote", errWire)
+	}
+	m.Type = consensus.MsgType(b[1])
+	b = b[2:]
+	next := func(max uint64) (uint64, bool) {
+		v, k := uvarint(b)
+		if k <= 0 || v > max {
+			return 0, false
+		}
+		b = b[k:]
+		return v, true
+	}
+	h, ok1 := next(math.MaxUint64)
+	r, ok2 := next(consensus.MaxRound)
+	vr, ok3 := next(consensus.MaxRound + 1)
+	const fixed = len(consensus.Hash{}) + ed25519.PublicKeySize + ed25519.SignatureSize
+	if !ok1 || !ok2 || !ok3 || len(b) < fixed {
+		return m, 0, fmt.Errorf("%w: vote header", errWire)
+	}
+	m.Height, m.Round, m.ValidRound = h, int32(r), int32(vr)-1
+	b = b[copy(m.ValueID[:], b):]
+	m.From = consensus.ID(chain.AccountOf(ed25519.PublicKey(b[:ed25519.PublicKeySize])))
+	b = b[ed25519.PublicKeySize:]
+	m.Sig = slices.Clone(b[:ed25519.SignatureSize])
+	b = b[ed25519.SignatureSize:]
+	if m.Type != consensus.Proposal {
+		if len(b) != 0 {
+			return m, 0, fmt.Errorf("%w: %d bytes after a vote", errWire, len(b))
+		}
+		return m, 0, nil
+	}
+	if len(b) == 0 {
+		return m, 0, fmt.Errorf("%w: proposal without value", errWire)
+	}
+	switch b[0] {
+	case valueWhole:
+		value, rest, err := readChunk(b[1:], consensus.MaxValueSize)
+		if err != nil {
+			return m, 0, fmt.Errorf("proposal value: %w", err)
+		}
+		if len(rest) != 0 {
+			return m, 0, fmt.Errorf("%w: %d bytes after a proposal", errWire, len(rest))
+		}
+		m.Value = slices.Clone(value)
+		return m, 0, nil
+	case valueHashes:
+	default:
+		return m, 0, fmt.Errorf("%w: proposal value form %d", errWire, b[0])
+	}
+	p, err := decodeBareHeader(b[1:])
+	if err != nil {
+		return m, 0, err
+	}
+	blk := chain.Block{Header: p.header, Txs: make([]chain.Tx, 0, len(p.hashes))}
+	for _, h := range p.hashes {
+		tx, ok := txByHash(h)
+		if !ok {
+			missing++
+			continue
+		}
+		blk.Txs = append(blk.Txs, tx)
+	}
+	if missing == 0 {
+		m.Value = blk.Encode()
+	}
+	return m, missing, nil
+}

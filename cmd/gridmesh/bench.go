@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -180,8 +182,11 @@ type benchResult struct {
 	CommonHeight uint64    `json:"common_height"`
 	StateAgree   bool      `json:"state_agree"`
 	Evidence     int64     `json:"evidence"`
-	DoubleSigns  int       `json:"double_signs"`  // seen by a non-voting gossip observer
-	Observed     int64     `json:"observed_msgs"` // consensus messages it saw
+	// ProposalsFetched is how many proposals, sent as transaction hashes,
+	// the authorities had to fetch whole (a transaction not yet in the pool).
+	ProposalsFetched int64 `json:"proposals_fetched"`
+	DoubleSigns      int   `json:"double_signs"`  // seen by a non-voting gossip observer
+	Observed         int64 `json:"observed_msgs"` // consensus messages it saw
 	// Traffic over the offering window, in kbit/s (1,000 bit/s) of libp2p
 	// stream bytes, in+out unless named: the mean and the largest over the
 	// authorities that ran throughout, and over the homes.
@@ -190,6 +195,10 @@ type benchResult struct {
 	HomeKbit         float64 `json:"home_kbit_s"`
 	HomeKbitMax      float64 `json:"home_kbit_s_max"`
 	HomeInKbit       float64 `json:"home_in_kbit_s"`
+	// AuthorityProtocols splits AuthorityKbit by libp2p protocol id (the
+	// protocol's mean over the authorities); gossip (/gridmesh/meshsub/...)
+	// is the bench's observer feed, which no node subscribes to.
+	AuthorityProtocols map[string]float64 `json:"authority_protocols_kbit_s,omitempty"`
 	// HomeLagMax is how many blocks the furthest-behind home trails
 	// authority-1 at the end of the drain (0 if none is behind).
 	HomeLagMax     uint64 `json:"home_lag_max"`
@@ -464,6 +473,7 @@ offer:
 	}
 	nA := len(cl.Nodes)
 	res.AuthorityKbit, res.AuthorityKbitMax = meanMax(before[:nA], after[:nA], false)
+	res.AuthorityProtocols = protocolMeans(before[:nA], after[:nA])
 	res.HomeKbit, res.HomeKbitMax = meanMax(before[nA:], after[nA:], false)
 	res.HomeInKbit, _ = meanMax(before[nA:], after[nA:], true)
 
@@ -505,6 +515,9 @@ offer:
 	}
 	for _, i := range alive {
 		res.PeakRSSKiB[i], res.CPUSeconds[i] = procUsage(cl.Pid(i))
+		if st, err := cl.Status(ctx, i); err == nil {
+			res.ProposalsFetched += st.ProposalsFetched
+		}
 	}
 	res.CommonHeight, res.StateAgree, res.Evidence = agree(ctx, cl, alive, obsHeight.Load())
 	res.DoubleSigns = len(obs.Conflicts())
@@ -555,7 +568,8 @@ func homesBehind(ctx context.Context, cl *crashtest.Cluster, res *benchResult) e
 // traffic is one reading of a node's p2p byte counters.
 type traffic struct {
 	in, out int64
-	at      time.Time // midway through the status request
+	proto   map[string][2]int64 // in, out per protocol id
+	at      time.Time           // midway through the status request
 	ok      bool
 }
 
@@ -569,9 +583,35 @@ func readTraffic(ctx context.Context, cl *crashtest.Cluster, ps []*crashtest.Pro
 		if err != nil {
 			continue
 		}
-		ts[i] = traffic{in: st.P2PBytesIn, out: st.P2PBytesOut, at: t0.Add(time.Since(t0) / 2), ok: true}
+		ts[i] = traffic{in: st.P2PBytesIn, out: st.P2PBytesOut, at: t0.Add(time.Since(t0) / 2), ok: true,
+			proto: make(map[string][2]int64, len(st.P2PProtocols))}
+		for id, b := range st.P2PProtocols {
+			ts[i].proto[id] = [2]int64{b.In, b.Out}
+		}
 	}
 	return ts
+}
+
+// protocolMeans is the mean kbit/s (in+out) per protocol id over the
+// processes whose two readings are both there.
+func protocolMeans(before, after []traffic) map[string]float64 {
+	sums, n := make(map[string]float64), 0
+	for i := range before {
+		a, b := before[i], after[i]
+		if _, ok := kbitS(a, b, false); !ok {
+			continue
+		}
+		n++
+		secs := b.at.Sub(a.at).Seconds()
+		for id, v := range b.proto {
+			w := a.proto[id]
+			sums[id] += float64(v[0]-w[0]+v[1]-w[1]) * 8 / 1000 / secs
+		}
+	}
+	for id := range sums {
+		sums[id] /= float64(n)
+	}
+	return sums
 }
 
 // kbitS is the traffic between two readings of one process in kbit/s (in+out,
@@ -701,6 +741,7 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	fmt.Fprintf(w, "sustained %.1f committed tx/s (every signature checked)\n", r.Sustained)
 	fmt.Fprintf(w, "finality  p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms (POST to block seen; polled every %.0f ms)\n",
 		r.P50, r.P95, r.P99, r.Max, r.PollMs)
+	fmt.Fprintf(w, "proposals %d fetched whole (sent as tx hashes; a transaction was not yet in the pool)\n", r.ProposalsFetched)
 	fmt.Fprintf(w, "blocks    %d (largest %d txs)\n", r.Blocks, r.MaxBlockTxs)
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "stopped   %s by SIGKILL at %.1fs\n", r.Stopped, r.StoppedAtS)
@@ -722,6 +763,17 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d; double-signs %d (among %d consensus messages a gossip observer saw)\n",
 		agreeWord, r.CommonHeight, r.Evidence, r.DoubleSigns, r.Observed)
 	fmt.Fprintf(w, "traffic   authorities %.1f kbit/s mean, %.1f max (p2p in+out over the offering window)\n", r.AuthorityKbit, r.AuthorityKbitMax)
+	ids := slices.Collect(maps.Keys(r.AuthorityProtocols))
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(r.AuthorityProtocols[b], r.AuthorityProtocols[a]) })
+	var parts []string
+	for _, id := range ids {
+		if k := r.AuthorityProtocols[id]; k >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.1f", id, k))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "          by protocol (mean kbit/s; meshsub is the bench's observer): %s\n", strings.Join(parts, ", "))
+	}
 	if r.Homes > 0 {
 		fmt.Fprintf(w, "          %d homes %.1f kbit/s mean (%.1f in), %.1f max; furthest behind authority-1 by %d blocks after the drain; peak RSS %.1f MiB at most\n",
 			r.Homes, r.HomeKbit, r.HomeInKbit, r.HomeKbitMax, r.HomeLagMax, float64(r.HomePeakRSSKiB)/1024)

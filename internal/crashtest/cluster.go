@@ -413,13 +413,20 @@ type Status struct {
 	Peers       int    `json:"peers"`
 	ClockSynced bool   `json:"clock_synced"`
 	Evidence    int64  `json:"evidence"`
+	// ProposalsFetched counts proposals fetched whole (node/wire.go).
+	ProposalsFetched int64 `json:"proposals_fetched"`
 	// P2PBytesIn and P2PBytesOut are the bytes the node's libp2p streams
 	// carried since the process started (they restart from 0 with it).
-	P2PBytesIn  int64  `json:"p2p_bytes_in"`
-	P2PBytesOut int64  `json:"p2p_bytes_out"`
-	NodeID      string `json:"node_id"`
-	Upstream    string `json:"upstream"`  // the peer a home follows
-	Followers   int    `json:"followers"` // the peers this node serves the head to
+	P2PBytesIn  int64 `json:"p2p_bytes_in"`
+	P2PBytesOut int64 `json:"p2p_bytes_out"`
+	// P2PProtocols splits them by libp2p protocol id.
+	P2PProtocols map[string]struct {
+		In  int64 `json:"in"`
+		Out int64 `json:"out"`
+	} `json:"p2p_protocols"`
+	NodeID    string `json:"node_id"`
+	Upstream  string `json:"upstream"`  // the peer a home follows
+	Followers int    `json:"followers"` // the peers this node serves the head to
 }
 
 // Block is GET /api/v1/blocks/{height}.
