@@ -146,11 +146,15 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 // message stream. allow decides, when a peer opens a stream, whether it may
 // send at all (a refused stream is reset before anything is read); fn is called
 // with every frame, in order, from that stream's goroutine (a slow fn holds
-// back that peer only). A frame larger than max ends the stream, as does a
-// frame whose body does not arrive within DefaultTimeout or a stream silent
-// for longer than twice a sender's idle time; frames beyond rate per second
-// from one peer (burst twice that) are dropped and counted in Stats.RateLimit.
-func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(from ed25519.PublicKey) bool, fn func(from ed25519.PublicKey, payload []byte)) {
+// back that peer only), and judges it: Reject only for a frame invalid for
+// every node (it scores the peer down; penalty.go), Ignore for one not
+// wanted now. A frame larger than max ends the stream and scores the peer
+// down, as does a frame whose body does not arrive within DefaultTimeout or
+// a stream silent for longer than twice a sender's idle time (without
+// score); frames beyond rate per second from one peer (burst twice that) are
+// dropped and counted in Stats.RateLimit. A peer banned for its score is
+// refused on every message stream (Stats.Banned, Stats.StreamsRefused).
+func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(from ed25519.PublicKey) bool, fn func(from ed25519.PublicKey, payload []byte) Verdict) {
 	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	limit := newRateLimiter(rate, 2*rate)
 	n.mu.Lock()
@@ -158,6 +162,12 @@ func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(fr
 	n.mu.Unlock()
 	n.h.SetStreamHandler(pid, func(s network.Stream) {
 		remote := s.Conn().RemotePeer()
+		key := string(remote)
+		if n.penalties.banned(key, n.now()) {
+			n.stats.streamsRefused.Add(1)
+			_ = s.Reset()
+			return
+		}
 		from, err := pubKeyOf(remote)
 		if err != nil || !allow(from) {
 			_ = s.Reset()
@@ -173,16 +183,37 @@ func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(fr
 			_ = s.SetReadDeadline(time.Now().Add(DefaultTimeout))
 			b, err := readFrame(r, max)
 			if err != nil {
+				if errors.Is(err, ErrFrameTooLarge) {
+					n.penalise(key)
+				}
 				n.endStream(s, pid, err)
 				return
 			}
-			if !limit.allow(string(remote), n.now()) {
+			if n.penalties.banned(key, n.now()) { // here or on another stream
+				_ = s.Reset()
+				return
+			}
+			if !limit.allow(key, n.now()) {
 				n.stats.rateLimit.Add(1)
 				continue
 			}
-			fn(from, b)
+			if fn(from, b) == Reject && n.penalise(key) {
+				_ = s.Reset()
+				return
+			}
 		}
 	})
+}
+
+// penalise scores peer key down for a bad frame and reports whether that
+// banned it.
+func (n *Host) penalise(key string) bool {
+	if !n.penalties.add(key, n.now()) {
+		return false
+	}
+	n.stats.banned.Add(1)
+	n.log.Warn("peer banned from message streams", "peer", peer.ID(key).String(), "for", banFor)
+	return true
 }
 
 // endStream closes an inbound message stream the peer ended (EOF) and resets

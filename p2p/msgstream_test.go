@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,11 +20,16 @@ type collector struct {
 	from []ed25519.PublicKey
 }
 
-func (c *collector) handle(from ed25519.PublicKey, b []byte) {
+// handle takes every frame; one that starts with "bad" it takes and rejects.
+func (c *collector) handle(from ed25519.PublicKey, b []byte) Verdict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.got = append(c.got, string(b))
 	c.from = append(c.from, from)
+	if strings.HasPrefix(string(b), "bad") {
+		return Reject
+	}
+	return Accept
 }
 
 func (c *collector) len() int {
@@ -146,5 +153,76 @@ func TestSendMessagesRefused(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := c.len(); got != 0 {
 		t.Errorf("%d frames from a refused peer delivered; want 0", got)
+	}
+}
+
+// A peer whose frames the handler rejects is banned from every message
+// stream after banPoints of them; other peers are not.
+func TestSendMessagesBan(t *testing.T) {
+	a := newTestHost(t, 1, nil)
+	b := newTestHost(t, 2, nil)
+	c := newTestHost(t, 3, nil)
+	connect(t, a, b)
+	connect(t, c, b)
+	var votes, txs collector
+	b.HandleMessages("vote/1", 64, 1000, anyone, votes.handle)
+	b.HandleMessages("txs/1", 64, 1000, anyone, txs.handle)
+	for i := range banPoints - 1 {
+		if err := a.Send(b.ID(), "vote/1", fmt.Appendf(nil, "bad%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Send(b.ID(), "txs/1", []byte("good")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the bad frames and a good one", func() bool { return votes.len() == banPoints-1 && txs.len() == 1 })
+	if got := b.Stats().Banned; got != 0 {
+		t.Fatalf("banned %d after %d bad frames; want 0 before %d", got, banPoints-1, banPoints)
+	}
+	if err := a.Send(b.ID(), "vote/1", []byte("bad, the last")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the ban", func() bool { return b.Stats().Banned == 1 })
+
+	// The banned peer is refused on the other protocol too; another peer is
+	// heard. c's frame goes after a's, so a's would have arrived by then.
+	eventually(t, 10*time.Second, "a's new stream to be refused", func() bool {
+		_ = a.Send(b.ID(), "txs/1", []byte("after the ban"))
+		return b.Stats().StreamsRefused > 0
+	})
+	if err := c.Send(b.ID(), "txs/1", []byte("from c")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "c's frame", func() bool { return txs.len() >= 2 })
+	txs.mu.Lock()
+	defer txs.mu.Unlock()
+	if want := []string{"good", "from c"}; !slices.Equal(txs.got, want) {
+		t.Errorf("txs/1 delivered %q; want %q (nothing from the banned peer)", txs.got, want)
+	}
+}
+
+// Points fade: half of them go every penaltyHalfLife, so a peer with an
+// occasional bad frame is never banned; a ban ends after banFor.
+func TestPenaltyBox(t *testing.T) {
+	b := newPenaltyBox()
+	now := time.Unix(1_000_000, 0)
+	for i := range 100 {
+		if b.add("slow", now.Add(time.Duration(i)*penaltyHalfLife)) {
+			t.Fatalf("one bad frame per half-life banned the peer at frame %d; want never", i)
+		}
+	}
+	banned := false
+	for range banPoints {
+		banned = b.add("fast", now)
+	}
+	if !banned || !b.banned("fast", now.Add(banFor-time.Second)) {
+		t.Fatalf("%d bad frames at once: banned %v, still at banFor-1s %v; want both", banPoints, banned, b.banned("fast", now.Add(banFor-time.Second)))
+	}
+	if b.banned("fast", now.Add(banFor)) {
+		t.Error("still banned after banFor")
+	}
+	b.sweep(now.Add(200 * penaltyHalfLife))
+	if len(b.m) != 0 {
+		t.Errorf("%d peers left after a long quiet sweep; want 0", len(b.m))
 	}
 }

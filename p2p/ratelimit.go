@@ -67,6 +67,7 @@ func (n *Host) sweepLimiters() {
 			now := n.now()
 			n.msgRate.sweep(now)
 			n.reqRate.sweep(now)
+			n.penalties.sweep(now)
 			n.mu.Lock()
 			streams := slices.Clone(n.streamRates)
 			n.mu.Unlock()

@@ -28,6 +28,9 @@ type Stats struct {
 	// SendDropped counts frames Send dropped: the peer's queue was full, or
 	// its stream could not be opened or written (msgstream.go).
 	SendDropped int64
+	// Banned counts peers banned from the message streams for bad frames,
+	// StreamsRefused the streams of banned peers reset unread (penalty.go).
+	Banned, StreamsRefused int64
 	// BytesIn and BytesOut count what the host's streams carried (gossip,
 	// requests, identify, DHT), without the Noise, yamux and transport framing.
 	BytesIn, BytesOut int64
@@ -39,6 +42,7 @@ type Stats struct {
 type counters struct {
 	accepted, malformed, network, badSig, rejected, expired, rateLimit, ignored atomic.Int64
 	queueFull, throttled, dropped, connectDropped, sendDropped                  atomic.Int64
+	banned, streamsRefused                                                      atomic.Int64
 }
 
 // Stats returns the host's gossip counters.
@@ -50,6 +54,7 @@ func (n *Host) Stats() Stats {
 		RateLimit: c.rateLimit.Load(), Ignored: c.ignored.Load(),
 		QueueFull: c.queueFull.Load(), Throttled: c.throttled.Load(), Dropped: c.dropped.Load(),
 		ConnectEventsDropped: c.connectDropped.Load(), SendDropped: c.sendDropped.Load(),
+		Banned: c.banned.Load(), StreamsRefused: c.streamsRefused.Load(),
 		BytesIn: n.bytes.in.Load(), BytesOut: n.bytes.out.Load(),
 		Protocols: n.bytes.byProtocol(),
 	}
