@@ -56,6 +56,10 @@ type Status struct {
 	// P2PProtocols splits those bytes by libp2p protocol id (the node's own
 	// streams are /gridmesh/<network>/..., gossip /gridmesh/meshsub/...).
 	P2PProtocols map[string]p2p.Traffic `json:"p2p_protocols,omitempty"`
+	// PeersBanned counts peers this node banned from its transaction and
+	// vote streams for sending invalid frames (p2p/penalty.go), each for 10
+	// minutes.
+	PeersBanned int64 `json:"peers_banned"`
 	// Followers is how many peers this node serves the chain's head to now,
 	// SyncBusy how many it turned away since it started (node/follow.go);
 	// Upstream is the peer a home follows (empty while it has none).
@@ -105,6 +109,7 @@ func (n *Node) Status() Status {
 	st.ProposalsFetched = n.proposalsFetched.Load()
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
+	st.PeersBanned = ps.Banned
 	st.StoreRepaired = n.repairedFrom
 	st.Followers, st.SyncBusy = n.followers.stats(time.Now())
 	st.FollowDepth = int(n.followDepth())

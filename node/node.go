@@ -338,11 +338,11 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBookSync(ctx) })
 	if n.isAuthority {
 		anyone := func(ed25519.PublicKey) bool { return true }
-		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) {
-			n.receiveTxs(ctx, from, b)
+		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
+			return n.receiveTxs(ctx, from, b)
 		})
-		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, n.allowVotes, func(from ed25519.PublicKey, b []byte) {
-			n.receiveVote(ctx, from, b)
+		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, n.allowVotes, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
+			return n.receiveVote(ctx, from, b)
 		})
 	}
 	if n.journal != nil {
@@ -426,19 +426,21 @@ func (n *Node) allowVotes(from ed25519.PublicKey) bool {
 // receiveVote takes a consensus message another authority sent straight to
 // this one. Only the authorities of the next two heights may open the stream
 // (allowVotes).
-func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) {
+func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	m, missing, err := decodeVoteFrame(payload, n.pool.Get)
 	if err != nil {
 		n.rejected.Add(1)
-		return
+		return p2p.Reject
 	}
 	if missing > 0 {
 		n.fetchProposal(ctx, from, m)
-		return
+		return p2p.Ignore
 	}
-	if n.admitVote(m) == p2p.Accept {
+	v := n.admitVote(m) // counts what it refuses
+	if v == p2p.Accept {
 		send(ctx, n.voteIn, m)
-	} // otherwise counted by admitVote
+	}
+	return v
 }
 
 // fetchProposal asks the sender of a proposal whose transactions this node

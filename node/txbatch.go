@@ -176,13 +176,13 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 // ignored batches are counted there), its acceptable transactions handed to
 // the loop and, if a non-authority sent it, relayed to the other authorities
 // (only those: the others would cost every authority a signature check).
-func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload []byte) {
+func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	if n.dropTxs {
-		return
+		return p2p.Ignore
 	}
 	v, txs, raws := n.checkTxBatch(payload)
 	if v != p2p.Accept {
-		return
+		return v // Reject scores the peer down (p2p.HandleMessages)
 	}
 	if !n.isNearAuthority(from) {
 		n.sendTxBatch(ctx, encodeTxBatch(raws), from)
@@ -190,4 +190,5 @@ func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload [
 	for _, tx := range txs {
 		send(ctx, n.txIn, tx)
 	}
+	return p2p.Accept
 }

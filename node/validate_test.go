@@ -226,3 +226,61 @@ func TestProposalFetchedWhole(t *testing.T) {
 		t.Errorf("a, which has every transaction, fetched %d proposals whole; want 0", got)
 	}
 }
+
+// A home that sends the authority transactions with forged signatures is
+// banned from its streams after a few batches; another home's orders still
+// reach the chain.
+func TestSpammerBanned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 2, 1, farSlots)
+	for _, p := range paths[1:] {
+		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
+	}
+	auth := start(t, paths[0], Options{})
+	spammer, honest := start(t, paths[1], Options{}), start(t, paths[2], Options{})
+	waitFor(t, "the homes to connect to the authority", 20*time.Second, func() bool {
+		peers := auth.n.host.Peers()
+		return slices.Contains(peers, spammer.n.host.ID()) && slices.Contains(peers, honest.n.host.ID())
+	})
+	open := auth.n.Status().OpenSlots
+	slot := open[len(open)-1]
+	key := nodeKey(t, paths[1])
+	for i := range 20 {
+		forged := sellOrder(auth.n, key, uint64(i+1), slot)
+		forged.Sig[0] ^= 1
+		if err := spammer.n.host.Send(auth.n.host.ID(), txProto, encodeTxBatch([][]byte{forged.Encode()})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the spammer's ban", 10*time.Second, func() bool { return auth.n.Status().PeersBanned == 1 })
+	if got := auth.n.Status().Rejected; got < 10 {
+		t.Errorf("the authority rejected %d batches; want at least 10 before the ban", got)
+	}
+	// An order the spammer signs properly now (its first nonce, so
+	// acceptable) is refused with the rest.
+	good := sellOrder(auth.n, key, 1, slot)
+	waitFor(t, "the spammer's stream to be refused", 10*time.Second, func() bool {
+		_ = spammer.n.host.Send(auth.n.host.ID(), txProto, encodeTxBatch([][]byte{good.Encode()}))
+		return auth.n.host.Stats().StreamsRefused > 0
+	})
+	order := sellOrder(auth.n, nodeKey(t, paths[2]), 1, slot)
+	postTx(t, honest.n, order)
+	waitFor(t, "the honest home's order in a block", 20*time.Second, func() bool { return inChain(auth.n, order.Hash()) })
+	if auth.n.pool.Has(good.Hash()) || inChain(auth.n, good.Hash()) {
+		t.Error("the banned home's order reached the pool or the chain; want it refused")
+	}
+}
+
+// inChain reports whether a block in n's chain holds the transaction h.
+func inChain(n *Node, h chain.Hash) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for height := uint64(1); height <= n.chain.Status().Height; height++ {
+		if b, _, err := n.chain.Block(height); err == nil && slices.ContainsFunc(b.Txs, func(tx chain.Tx) bool { return tx.Hash() == h }) {
+			return true
+		}
+	}
+	return false
+}

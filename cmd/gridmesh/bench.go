@@ -199,6 +199,9 @@ type benchResult struct {
 	// protocol's mean over the authorities); gossip (/gridmesh/meshsub/...)
 	// is the bench's observer feed, which no node subscribes to.
 	AuthorityProtocols map[string]float64 `json:"authority_protocols_kbit_s,omitempty"`
+	// AuthorityKbitNodes is AuthorityKbit without the gossip to the bench's
+	// observer: what an authority exchanges with the other nodes.
+	AuthorityKbitNodes float64 `json:"authority_kbit_s_nodes"`
 	// HomeLagMax is how many blocks the furthest-behind home trails
 	// authority-1 at the end of the drain (0 if none is behind).
 	HomeLagMax     uint64 `json:"home_lag_max"`
@@ -474,6 +477,12 @@ offer:
 	nA := len(cl.Nodes)
 	res.AuthorityKbit, res.AuthorityKbitMax = meanMax(before[:nA], after[:nA], false)
 	res.AuthorityProtocols = protocolMeans(before[:nA], after[:nA])
+	res.AuthorityKbitNodes = res.AuthorityKbit
+	for id, k := range res.AuthorityProtocols {
+		if strings.HasPrefix(id, "/gridmesh/meshsub/") {
+			res.AuthorityKbitNodes -= k
+		}
+	}
 	res.HomeKbit, res.HomeKbitMax = meanMax(before[nA:], after[nA:], false)
 	res.HomeInKbit, _ = meanMax(before[nA:], after[nA:], true)
 
@@ -762,7 +771,8 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 	}
 	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d; double-signs %d (among %d consensus messages a gossip observer saw)\n",
 		agreeWord, r.CommonHeight, r.Evidence, r.DoubleSigns, r.Observed)
-	fmt.Fprintf(w, "traffic   authorities %.1f kbit/s mean, %.1f max (p2p in+out over the offering window)\n", r.AuthorityKbit, r.AuthorityKbitMax)
+	fmt.Fprintf(w, "traffic   authorities %.1f kbit/s mean, %.1f max (p2p in+out over the offering window); %.1f mean without the observer's gossip\n",
+		r.AuthorityKbit, r.AuthorityKbitMax, r.AuthorityKbitNodes)
 	ids := slices.Collect(maps.Keys(r.AuthorityProtocols))
 	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(r.AuthorityProtocols[b], r.AuthorityProtocols[a]) })
 	var parts []string
