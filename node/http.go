@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -66,6 +67,11 @@ type Status struct {
 	Followers int    `json:"followers"`
 	SyncBusy  int64  `json:"sync_busy"`
 	Upstream  string `json:"upstream,omitempty"`
+	// UpstreamVia says how this node reaches its upstream: "direct", "relay"
+	// (only through an authority's circuit relay: a home behind a router
+	// whose hole punching has not succeeded) or "" while it has none or is
+	// not connected.
+	UpstreamVia string `json:"upstream_via,omitempty"`
 	// FollowDepth is how many hops the node is from the authorities when it
 	// follows (0 on an authority, 1 following one, 255 while it follows
 	// nobody).
@@ -115,6 +121,7 @@ func (n *Node) Status() Status {
 	st.FollowDepth = int(n.followDepth())
 	if up := n.upstream.Load(); up != nil {
 		st.Upstream = *up
+		st.UpstreamVia = via(n.host.ConnAddrs(st.Upstream))
 	}
 	set := n.authoritiesAt(st.Height + 1)
 	st.Authorities = len(set)
@@ -244,4 +251,18 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 		items = append(items, encodeCertified(raw, certs[i]))
 	}
 	return encodeSyncResponse(head, false, n.followDepth(), items), nil
+}
+
+// via is "direct" if one of the connections (remote multiaddrs) is not
+// relayed, "relay" if all are, "" if there are none.
+func via(conns []string) string {
+	if len(conns) == 0 {
+		return ""
+	}
+	for _, c := range conns {
+		if !strings.Contains(c, "/p2p-circuit") {
+			return "direct"
+		}
+	}
+	return "relay"
 }

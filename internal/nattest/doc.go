@@ -1,5 +1,5 @@
-// Package nattest holds no code: its test shows that gridmesh's p2p layer
-// reaches homes behind NAT routers. It builds a small internet out of Linux
+// Package nattest holds no code: its tests show that gridmesh's p2p layer,
+// and whole gridmesh nodes, reach homes behind NAT routers. It builds a small internet out of Linux
 // network namespaces (an authority on the public side, two routers doing
 // masquerading NAT with a home-router firewall, a home behind each), runs real
 // p2p hosts inside them (the test binary re-executed with `ip netns exec`) and
@@ -17,7 +17,19 @@
 // Linux masquerading routers it has succeeded over QUIC and over TCP
 // (Linux keeps the source port: endpoint-independent mapping).
 //
-// The test needs root, iproute2 (`ip`) and nftables (`nft`). Under CI=true it
+// TestNodesBehindNAT does the same with whole gridmesh nodes (the binary,
+// built by the test, run with `gridmesh run` in the namespaces): an authority
+// serving the chain's head to one follower only, and two admitted homes
+// behind the routers, with the DHT on. One home must then follow the other
+// (node/follow.go); the test waits until one does, checks that it keeps up
+// with the authority and that the orders posted to a home reach the chain,
+// and reads from the status whether the following home reaches its upstream
+// through the relay or directly (`upstream_via`). "relay" cuts the routers
+// off from each other, so the homes stay on the relay; "direct" lets them
+// punch a hole. The following starts after 35 to 70 s (AutoNAT, relay
+// reservations, DHT rendezvous, a home's 30-s probe for a home to follow).
+//
+// The tests need root, iproute2 (`ip`) and nftables (`nft`). Under CI=true it
 // fails when one of them is missing; elsewhere it skips, unless
 // GRIDMESH_REQUIRE_ALL=1 asks for every test to run. It is skipped with -short.
 // It touches nothing outside the namespaces it creates (each with a random
@@ -28,5 +40,7 @@
 // public addresses for hole punching, and go-multiaddr counts 192.0.0.128/26 as
 // public, so the test exercises the path a real home takes.
 //
-// Imports: p2p only (from its test).
+// Imports: p2p (TestHomesBehindNAT); chain, config, market, p2p and unit
+// (TestNodesBehindNAT, to write the nodes' configs and sign orders). Only
+// tests import them: the package itself has no code.
 package nattest

@@ -18,6 +18,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runNode(os.Getenv(envNode)))
 	case os.Getenv(envDial) != "":
 		os.Exit(runDial(os.Getenv(envDial)))
+	case os.Getenv(envHTTP) != "":
+		os.Exit(runHTTP(os.Getenv(envHTTP)))
 	}
 	os.Exit(m.Run())
 }
