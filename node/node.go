@@ -98,7 +98,6 @@ type Node struct {
 		at     time.Time
 	}
 	followers *followers             // the peers this node serves the chain's head to (follow.go)
-	txTurn    atomic.Uint32          // rotates the authority a home sends its transactions to
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
 	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
 

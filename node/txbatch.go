@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 //
 // Batches go straight to the authorities over txs/1 (p2p.Send), not by
 // gossip: among four authorities, gossip delivered each batch about three
-// times. A home sends each batch to one authority, a different one each time
+// times. A home sends each batch to one authority, picked at random each time
 // (its agent re-sends what is not in a block within 2 s, so a batch lost with
 // an authority reaches another). An authority sends its own batches to every
 // other authority and relays, once, a batch that a non-authority sent it; a
@@ -133,10 +134,14 @@ func (n *Node) runBatcher(ctx context.Context) error {
 }
 
 // sendTxBatch sends a batch to the authorities: from a home, to one of them
-// (the connected ones first, rotating); from an authority, to every other
-// one except skip (the authority it came from, if any).
+// (a connected one, at random); from an authority, to every other
+// one except skip (the authority it came from, if any). A home picks the
+// authority at random: the agent re-sends its pending transactions every 2 s
+// in a fixed number of batches, so a rotation by batch could send one
+// transaction to the same authorities every time (with 2 batches a round and
+// 4 authorities, always the same 2).
 func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey) {
-	n.sendTxBatchTurn(ctx, b, skip, int(n.txTurn.Add(1)))
+	n.sendTxBatchTurn(ctx, b, skip, rand.IntN(1<<30))
 }
 
 // sendTxBatchTurn is sendTxBatch with a home's choice of authority given:
@@ -152,7 +157,7 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 		}
 	}
 	if !n.isAuthority && len(to) > 1 {
-		// Prefer an authority we are connected to; rotate among them.
+		// Prefer an authority we are connected to; the turn-th of them.
 		var up []string
 		connected := n.host.Peers()
 		for _, id := range to {
