@@ -71,6 +71,10 @@
 //     authorities and 8 homes in one process, 4.4 tx/s); following by sync it
 //     receives each block once (21.7 kbit/s in, 23 in+out, `gridmesh bench
 //     chain --rate 4.4 --for 60s --homes 8`);
+//   - a node tells its followers its new height as it commits (head/1, a
+//     uvarint frame, coalesced), and a home whose upstream reports a height
+//     above its own syncs at once: without it each level of homes added up
+//     to a poll interval (1 s) of lag. The poll stays as the fallback;
 //   - a node serves the chain's head to a bounded number of followers (2 on
 //     an authority, 2 on a home, [network] followers) and turns others away
 //     with its height; they follow a home instead, so an authority's upload

@@ -34,9 +34,19 @@ type running struct {
 
 func start(t *testing.T, path string, opts Options) *running {
 	t.Helper()
+	return startPrepared(t, path, opts, nil)
+}
+
+// startPrepared is start with prep (if not nil) called on the loaded node
+// before it runs: for the test hooks (dropTxs, dropVote, followEvery).
+func startPrepared(t *testing.T, path string, opts Options, prep func(*Node)) *running {
+	t.Helper()
 	n, err := Load(path, opts)
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
+	}
+	if prep != nil {
+		prep(n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{n: n, stop: cancel, done: make(chan error, 1)}

@@ -1,9 +1,13 @@
 package node
 
 import (
+	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"sync"
 	"time"
+
+	"github.com/gridmesh/gridmesh/p2p"
 )
 
 // Following the chain: who serves the head to whom.
@@ -130,4 +134,82 @@ func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint
 		return true
 	}
 	return n.followers.admit(peer, time.Now())
+}
+
+// keys returns the peers served now.
+func (f *followers) keys(now time.Time) []ed25519.PublicKey {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expire(now)
+	out := make([]ed25519.PublicKey, 0, len(f.last))
+	for k := range f.last {
+		out = append(out, ed25519.PublicKey(k))
+	}
+	return out
+}
+
+// A follower asks every followEvery; without more, each level of homes
+// would add up to that much lag. So a node tells its followers its new
+// height as soon as it commits (head/1, a one-way frame of the height as a
+// uvarint), and a home whose upstream tells it of a height above its own
+// asks at once (headIn). Heights are coalesced: a node that commits many
+// blocks in a row (catching up) sends its latest height once. The frame
+// only wakes the follower; what it applies still comes by sync, verified.
+const (
+	headProto = "head/1"
+	headRate  = 20 // frames per second one peer may send
+)
+
+// notifyHead records that the chain reached height h and wakes the head
+// notifier (runHeadNotifier).
+func (n *Node) notifyHead(h uint64) {
+	n.headOut.Store(h)
+	select {
+	case n.headWake <- struct{}{}:
+	default:
+	}
+}
+
+// runHeadNotifier sends the latest height to the node's followers whenever
+// it changes.
+func (n *Node) runHeadNotifier(ctx context.Context) error {
+	var sent uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.headWake:
+		}
+		h := n.headOut.Load()
+		if h <= sent {
+			continue
+		}
+		sent = h
+		frame := binary.AppendUvarint(nil, h)
+		for _, k := range n.followers.keys(time.Now()) {
+			if id, err := p2p.PeerID(k); err == nil {
+				_ = n.host.Send(id, headProto, frame) // best-effort: followers poll too
+			}
+		}
+	}
+}
+
+// receiveHead takes a peer's new height: from this home's upstream, above
+// its own, it wakes the loop to sync now.
+func (n *Node) receiveHead(from ed25519.PublicKey, payload []byte) p2p.Verdict {
+	h, k := uvarint(payload)
+	if k <= 0 || k != len(payload) {
+		n.rejected.Add(1)
+		return p2p.Reject
+	}
+	up := n.upstream.Load()
+	id, err := p2p.PeerID(from)
+	if up == nil || err != nil || *up != id || h <= n.status.Load().Height {
+		return p2p.Ignore
+	}
+	select {
+	case n.headIn <- struct{}{}:
+	default: // a wake-up is already waiting
+	}
+	return p2p.Accept
 }

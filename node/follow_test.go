@@ -113,3 +113,31 @@ func TestHomesFollowWithoutOtherHomes(t *testing.T) {
 		t.Errorf("authority: %d followers; want 1 (the others are served as a last resort)", st.Followers)
 	}
 }
+
+// A node tells its followers its new height as it commits, so a home
+// follows at once, not a poll interval later: here the home polls once an
+// hour and still keeps up.
+func TestHeadPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 1, 1, farSlots)
+	for _, p := range paths {
+		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
+	}
+	auth := start(t, paths[0], Options{})
+	home := startPrepared(t, paths[1], Options{}, func(n *Node) { n.followEvery = time.Hour })
+	waitFor(t, "the home to follow the authority", 20*time.Second, func() bool { return home.n.Status().Upstream == auth.n.host.ID() })
+	work := &feeder{n: auth.n, key: nodeKey(t, paths[1])}
+	for range 5 {
+		h := auth.n.Status().Height
+		waitFor(t, "a block", 10*time.Second, func() bool {
+			if auth.n.Status().PendingTxs == 0 {
+				work.feed()
+			}
+			return auth.n.Status().Height > h
+		})
+		want := auth.n.Status().Height
+		waitFor(t, fmt.Sprintf("the home at height %d", want), 10*time.Second, func() bool { return home.n.Status().Height >= want })
+	}
+}

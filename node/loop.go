@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -60,7 +61,7 @@ func (n *Node) loop(ctx context.Context) error {
 	// home follows by sync alone.
 	every := syncEvery
 	if !n.isAuthority {
-		every = followEvery
+		every = cmp.Or(n.followEvery, followEvery)
 	}
 	for {
 		select {
@@ -78,6 +79,12 @@ func (n *Node) loop(ctx context.Context) error {
 			}
 		case q := <-n.votesIn:
 			l.answerVotes(q)
+		case <-n.headIn:
+			// The upstream committed a block above ours (follow.go).
+			if now := time.Now(); now.Sub(lastSync) >= 50*time.Millisecond {
+				lastSync = now
+				l.sync(ctx)
+			}
 		case t := <-n.timeoutIn:
 			if l.engine != nil {
 				if err := l.engine.Step(t); err != nil {
@@ -392,6 +399,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 		}
 	}
 	l.n.publishStatus()
+	l.n.notifyHead(blk.Header.Height)
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
 	if l.n.onEvent != nil {
 		for _, ev := range events {

@@ -79,12 +79,17 @@ type Node struct {
 	voteIn    chan consensus.Message
 	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
 	timeoutIn chan consensus.Timeout
-	bestSeen  atomic.Uint64 // the height to catch up to (seen)
-	heardMu   sync.Mutex
-	heard     map[chain.Account]uint64 // the highest height each authority claimed (seen)
-	rejected  atomic.Int64             // payloads from peers refused as malformed or forged
-	ignored   atomic.Int64             // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
-	evidence  atomic.Int64             // conflicting signed messages seen from authorities
+	// The head push (follow.go): the height to tell followers and its
+	// wake-up, and the upstream's word that the chain moved on.
+	headOut  atomic.Uint64
+	headWake chan struct{}
+	headIn   chan struct{}
+	bestSeen atomic.Uint64 // the height to catch up to (seen)
+	heardMu  sync.Mutex
+	heard    map[chain.Account]uint64 // the highest height each authority claimed (seen)
+	rejected atomic.Int64             // payloads from peers refused as malformed or forged
+	ignored  atomic.Int64             // gossip payloads dropped as not acceptable now (late, duplicate, unknown signer)
+	evidence atomic.Int64             // conflicting signed messages seen from authorities
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
 	// proposalsFetched counts proposals that came as tx hashes with some
@@ -104,6 +109,7 @@ type Node struct {
 	kernelClock func() bool                  // kernelClockSynced; replaced in tests
 	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
 	dropTxs     bool                         // tests: lose every batch of transactions peers send
+	followEvery time.Duration                // tests: a home's poll interval; 0 = followEvery
 	// repairedFrom is where a corrupt chain store found at Load was moved.
 	repairedFrom string
 	keepBlocks   uint64
@@ -167,6 +173,8 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		voteIn:    make(chan consensus.Message, 4096),
 		votesIn:   make(chan votesQuery),
 		timeoutIn: make(chan consensus.Timeout, 256),
+		headWake:  make(chan struct{}, 1),
+		headIn:    make(chan struct{}, 1),
 
 		kernelClock: kernelClockSynced,
 		keepBlocks:  keepBlocks,
@@ -335,6 +343,8 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return n.runBatcher(ctx) })
 	g.Go(func() error { return n.runBookSync(ctx) })
+	g.Go(func() error { return n.runHeadNotifier(ctx) })
+	n.host.HandleMessages(headProto, binary.MaxVarintLen64, headRate, func(ed25519.PublicKey) bool { return true }, n.receiveHead)
 	if n.isAuthority {
 		anyone := func(ed25519.PublicKey) bool { return true }
 		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) p2p.Verdict {

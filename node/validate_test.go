@@ -189,20 +189,7 @@ func TestProposalFetchedWhole(t *testing.T) {
 	}
 	paths := demoNet(t, 1, 2, farSlots)
 	a := start(t, paths[0], Options{})
-	b, err := Load(paths[1], Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.dropTxs = true
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("authority b stopped with %v", err)
-		}
-	})
+	b := startPrepared(t, paths[1], Options{}, func(n *Node) { n.dropTxs = true }).n
 	waitFor(t, "the authorities to connect", 20*time.Second, func() bool { return slices.Contains(a.n.host.Peers(), b.host.ID()) })
 	from := b.Status().Height
 	work := &feeder{n: a.n, key: nodeKey(t, paths[2])}
