@@ -96,14 +96,16 @@
 //     receiver bounds the frame size and each peer's rate. Among four
 //     authorities, gossip delivered each vote about three times in a signed
 //     envelope; sent this way it arrives once (node/doc.go).
-//   - Message streams have no gossip score, so they keep their own
-//     (penalty.go): every frame the handler rejects (invalid for every node:
-//     a forged signature, a frame that does not decode) and every frame over
-//     the size limit is a point; points halve every minute; 10 in quick
-//     succession ban the peer from every message stream for 10 minutes (its
-//     streams end, new ones are reset unread; Stats.Banned,
-//     Stats.StreamsRefused). Ignored frames (late, duplicate, replayed) and
-//     frames over the rate cost nothing: honest peers send those too.
+//   - Message streams have no gossip score, so they keep their own, per
+//     protocol (penalty.go): every frame the handler rejects (invalid for
+//     every node: a forged signature, a frame that does not decode) and every
+//     frame over the size limit is a point; points halve every minute; 10 in
+//     quick succession ban the peer from that protocol for 10 minutes (its
+//     open streams of it end at their next frame, new ones are reset unread;
+//     Stats.Banned, Stats.StreamsRefused). Per protocol, so that a peer one
+//     handler rejects (an older version's, say) keeps the others. Ignored
+//     frames (late, duplicate, replayed) and frames over the rate cost
+//     nothing: honest peers send those too.
 //   - Stats.Protocols splits the stream bytes by protocol id, so a node can
 //     show where its traffic goes.
 //

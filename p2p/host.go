@@ -203,7 +203,7 @@ type Host struct {
 	// streamRates are HandleMessages' per-peer limiters, swept with the others.
 	outboxes    map[string]*outbox
 	streamRates []*rateLimiter
-	penalties   *penaltyBox         // HandleMessages' bad peers (penalty.go)
+	penalties   []*penaltyBox       // HandleMessages' bad peers, per protocol (penalty.go)
 	scores      map[peer.ID]float64 // gossipsub peer scores, refreshed every second
 
 	connected chan string // see Connected
@@ -299,7 +299,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 		cm:        cm,
 		gater:     gt,
 		bytes:     bc,
-		penalties: newPenaltyBox(),
 		pub:       cfg.Key.Public().(ed25519.PublicKey),
 		now:       time.Now,
 		ctx:       hctx,

@@ -153,17 +153,21 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 // a stream silent for longer than twice a sender's idle time (without
 // score); frames beyond rate per second from one peer (burst twice that) are
 // dropped and counted in Stats.RateLimit. A peer banned for its score is
-// refused on every message stream (Stats.Banned, Stats.StreamsRefused).
+// refused on this protocol (Stats.Banned, Stats.StreamsRefused): each
+// protocol keeps its own score, so a peer an older or stricter handler
+// rejects on one stream keeps the others (votes among authorities above all).
 func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(from ed25519.PublicKey) bool, fn func(from ed25519.PublicKey, payload []byte) Verdict) {
 	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	limit := newRateLimiter(rate, 2*rate)
+	box := newPenaltyBox()
 	n.mu.Lock()
 	n.streamRates = append(n.streamRates, limit)
+	n.penalties = append(n.penalties, box)
 	n.mu.Unlock()
 	n.h.SetStreamHandler(pid, func(s network.Stream) {
 		remote := s.Conn().RemotePeer()
 		key := string(remote)
-		if n.penalties.banned(key, n.now()) {
+		if box.banned(key, n.now()) {
 			n.stats.streamsRefused.Add(1)
 			_ = s.Reset()
 			return
@@ -184,12 +188,12 @@ func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(fr
 			b, err := readFrame(r, max)
 			if err != nil {
 				if errors.Is(err, ErrFrameTooLarge) {
-					n.penalise(key)
+					n.penalise(box, key, pid)
 				}
 				n.endStream(s, pid, err)
 				return
 			}
-			if n.penalties.banned(key, n.now()) { // here or on another stream
+			if box.banned(key, n.now()) { // on another stream of this protocol
 				_ = s.Reset()
 				return
 			}
@@ -197,7 +201,7 @@ func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(fr
 				n.stats.rateLimit.Add(1)
 				continue
 			}
-			if fn(from, b) == Reject && n.penalise(key) {
+			if fn(from, b) == Reject && n.penalise(box, key, pid) {
 				_ = s.Reset()
 				return
 			}
@@ -205,14 +209,14 @@ func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(fr
 	})
 }
 
-// penalise scores peer key down for a bad frame and reports whether that
-// banned it.
-func (n *Host) penalise(key string) bool {
-	if !n.penalties.add(key, n.now()) {
+// penalise scores peer key down in box for a bad frame on proto and reports
+// whether that banned it.
+func (n *Host) penalise(box *penaltyBox, key string, proto protocol.ID) bool {
+	if !box.add(key, n.now()) {
 		return false
 	}
 	n.stats.banned.Add(1)
-	n.log.Warn("peer banned from message streams", "peer", peer.ID(key).String(), "for", banFor)
+	n.log.Warn("peer banned from a message stream", "peer", peer.ID(key).String(), "proto", string(proto), "for", banFor)
 	return true
 }
 

@@ -7,13 +7,15 @@ import (
 )
 
 // Message streams (HandleMessages) have no gossip score, so a peer that sends
-// junk on them is scored here: each frame the handler rejects, and each frame
-// over the stream's size limit, adds a point; points halve every
-// penaltyHalfLife; a peer reaching banPoints is refused on every message
-// stream for banFor (its open streams end at once, new ones are reset
-// unread). An honest peer sends no such frame (a handler rejects only what is
-// invalid for every node), so the threshold is there for a bug's single
-// frame, not for load: 10 points take a steady 10 bad frames a minute.
+// junk on them is scored here, per protocol: each frame the handler rejects,
+// and each frame over the stream's size limit, adds a point; points halve
+// every penaltyHalfLife; a peer reaching banPoints is refused on that
+// protocol for banFor (its other open streams of the protocol end at their
+// next frame, new ones are reset unread). An honest peer sends no such frame
+// (a handler rejects only what is invalid for every node), so the threshold
+// is there for a bug's single frame, not for load: 10 points take 10 bad
+// frames in quick succession. Per protocol, so that a peer one handler
+// rejects (an older version's, say) is still heard on the others.
 const (
 	banPoints       = 10
 	penaltyHalfLife = time.Minute

@@ -67,12 +67,15 @@ func (n *Host) sweepLimiters() {
 			now := n.now()
 			n.msgRate.sweep(now)
 			n.reqRate.sweep(now)
-			n.penalties.sweep(now)
 			n.mu.Lock()
 			streams := slices.Clone(n.streamRates)
+			boxes := slices.Clone(n.penalties)
 			n.mu.Unlock()
 			for _, r := range streams {
 				r.sweep(now)
+			}
+			for _, b := range boxes {
+				b.sweep(now)
 			}
 		}
 	}

@@ -28,8 +28,9 @@ type Stats struct {
 	// SendDropped counts frames Send dropped: the peer's queue was full, or
 	// its stream could not be opened or written (msgstream.go).
 	SendDropped int64
-	// Banned counts peers banned from the message streams for bad frames,
-	// StreamsRefused the streams of banned peers reset unread (penalty.go).
+	// Banned counts bans of a peer from a message stream protocol for bad
+	// frames, StreamsRefused the streams of banned peers reset unread
+	// (penalty.go).
 	Banned, StreamsRefused int64
 	// BytesIn and BytesOut count what the host's streams carried (gossip,
 	// requests, identify, DHT), without the Noise, yamux and transport framing.

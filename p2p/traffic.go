@@ -15,8 +15,9 @@ import (
 // Noise, yamux, TCP or QUIC framing around it). It is libp2p's bandwidth
 // Reporter reduced to atomic totals, overall and per protocol: libp2p's own
 // BandwidthCounter keeps rate meters with a process-wide sweeper goroutine
-// that never stops. The protocols are the few the host speaks (a stream's
-// bytes count only once its protocol is negotiated), so the map stays small.
+// that never stops. The protocols are the few the host speaks, so the map
+// stays small; libp2p reports a stream's bytes before its protocol is
+// negotiated (multistream-select) under the empty id "".
 type byteCounter struct {
 	in, out atomic.Int64
 	proto   sync.Map // protocol.ID -> *protoBytes
