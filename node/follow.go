@@ -149,15 +149,19 @@ func (f *followers) keys(now time.Time) []ed25519.PublicKey {
 }
 
 // A follower asks every followEvery; without more, each level of homes
-// would add up to that much lag. So a node tells its followers its new
-// height as soon as it commits (head/1, a one-way frame of the height as a
-// uvarint), and a home whose upstream tells it of a height above its own
-// asks at once (headIn). Heights are coalesced: a node that commits many
-// blocks in a row (catching up) sends its latest height once. The frame
-// only wakes the follower; what it applies still comes by sync, verified.
+// would add up to that much lag. So a node tells the followers in its slots
+// its new height as soon as it commits (head/1, a one-way frame of the
+// height as a uvarint), and a home whose upstream tells it of a height above
+// its own asks at once (headIn). The notifier sends at most every
+// headPause, the latest height then: a node that commits many blocks in a
+// row (catching up) sends a few frames, not one per block. The frame only
+// wakes the follower; what it applies still comes by sync, verified. Homes
+// served as a last resort or for a catch-up hold no slot and are not told:
+// they poll.
 const (
 	headProto = "head/1"
 	headRate  = 20 // frames per second one peer may send
+	headPause = 100 * time.Millisecond
 )
 
 // notifyHead records that the chain reached height h and wakes the head
@@ -190,6 +194,11 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 			if id, err := p2p.PeerID(k); err == nil {
 				_ = n.host.Send(id, headProto, frame) // best-effort: followers poll too
 			}
+		}
+		select { // headPause; a commit meanwhile leaves a wake-up waiting
+		case <-ctx.Done():
+			return nil
+		case <-time.After(headPause):
 		}
 	}
 }

@@ -57,9 +57,9 @@ type Status struct {
 	// P2PProtocols splits those bytes by libp2p protocol id (the node's own
 	// streams are /gridmesh/<network>/..., gossip /gridmesh/meshsub/...).
 	P2PProtocols map[string]p2p.Traffic `json:"p2p_protocols,omitempty"`
-	// PeersBanned counts peers this node banned from its transaction and
-	// vote streams for sending invalid frames (p2p/penalty.go), each for 10
-	// minutes.
+	// PeersBanned counts the bans this node gave peers that sent invalid
+	// frames on one of its message streams (transactions, votes, head
+	// pushes; p2p/penalty.go), each for 10 minutes from that stream.
 	PeersBanned int64 `json:"peers_banned"`
 	// Followers is how many peers this node serves the chain's head to now,
 	// SyncBusy how many it turned away since it started (node/follow.go);

@@ -80,10 +80,13 @@ func (n *Node) loop(ctx context.Context) error {
 		case q := <-n.votesIn:
 			l.answerVotes(q)
 		case <-n.headIn:
-			// The upstream committed a block above ours (follow.go).
+			// The upstream committed a block above ours (follow.go): sync
+			// now, or at the next tick if we just did.
 			if now := time.Now(); now.Sub(lastSync) >= 50*time.Millisecond {
 				lastSync = now
 				l.sync(ctx)
+			} else {
+				l.syncMore = true
 			}
 		case t := <-n.timeoutIn:
 			if l.engine != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -93,15 +94,16 @@ type Node struct {
 	// votesFetched counts consensus messages obtained by asking a peer (votes.go).
 	votesFetched atomic.Int64
 	// proposalsFetched counts proposals that came as tx hashes with some
-	// transaction not in the pool, fetched whole (fetchProposal); fetchedAt
-	// is the last one's height, round and time.
+	// transaction not in the pool, fetched whole (fetchProposal).
 	proposalsFetched atomic.Int64
 	fetchMu          sync.Mutex
-	fetchedAt        struct {
-		height uint64
-		round  int32
-		at     time.Time
+	fetching         map[string]fetchState // by the sender's key
+	// lastProposal is the frame of the last proposal this node sent (voteFrame).
+	lastProposal struct {
+		sig   string
+		frame []byte
 	}
+
 	followers *followers             // the peers this node serves the chain's head to (follow.go)
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
 	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
@@ -174,6 +176,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		votesIn:   make(chan votesQuery),
 		timeoutIn: make(chan consensus.Timeout, 256),
 		headWake:  make(chan struct{}, 1),
+		fetching:  make(map[string]fetchState),
 		headIn:    make(chan struct{}, 1),
 
 		kernelClock: kernelClockSynced,
@@ -401,7 +404,7 @@ func (n *Node) close() {
 // publishes it on the consensus topic for observers, if any. Among 4 authorities,
 // gossip delivered each vote about three times, in a signed envelope.
 func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensus.ID) {
-	b := encodeVoteFrame(m)
+	b := n.voteFrame(m)
 	for _, id := range ids {
 		if chain.Account(id) == n.self {
 			continue
@@ -420,6 +423,20 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 	if err := n.csTopic.Publish(ctx, encodeVote(m)); err != nil && ctx.Err() == nil {
 		n.log.Debug("publish vote", "err", err)
 	}
+}
+
+// voteFrame is encodeVoteFrame, keeping a proposal's frame: the engine
+// re-broadcasts its proposal every few seconds while the height is
+// undecided, and encoding one (decoding the block, hashing its
+// transactions) is the costly part. Called from the loop only.
+func (n *Node) voteFrame(m consensus.Message) []byte {
+	if m.Type != consensus.Proposal {
+		return encodeVoteFrame(m)
+	}
+	if c := &n.lastProposal; c.sig != string(m.Sig) {
+		c.sig, c.frame = string(m.Sig), encodeVoteFrame(m)
+	}
+	return n.lastProposal.frame
 }
 
 // allowVotes admits the authorities of the next two heights to the vote
@@ -454,30 +471,52 @@ func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload 
 
 // fetchProposal asks the sender of a proposal whose transactions this node
 // does not all hold (they may still be on their way, or this node did not
-// accept one) for the round's messages, whole. One fetch per height and round
-// a second at most; the answer goes through voteIn like any vote.
+// accept one) for the round's messages, whole; they go through voteIn like
+// any vote. Only the proposer of that height and round, sending its own
+// proposal (the engine re-broadcasts no one else's), for a height this node
+// is near, is asked; one fetch per sender at a time, and one per height and
+// round a second.
 func (n *Node) fetchProposal(ctx context.Context, from ed25519.PublicKey, m consensus.Message) {
-	if _, ok := n.validatorsAt(m.Height)[m.From]; !ok {
+	ids := slices.Sorted(maps.Keys(n.validatorsAt(m.Height)))
+	if len(ids) == 0 || m.From != consensus.ID(chain.AccountOf(from)) ||
+		ids[(m.Height+uint64(m.Round))%uint64(len(ids))] != m.From || m.Height > n.status.Load().Height+2 {
 		n.ignored.Add(1)
 		return
 	}
-	now := time.Now()
-	n.fetchMu.Lock()
-	if n.fetchedAt.height == m.Height && n.fetchedAt.round == m.Round && now.Sub(n.fetchedAt.at) < time.Second {
-		n.fetchMu.Unlock()
-		return
-	}
-	n.fetchedAt.height, n.fetchedAt.round, n.fetchedAt.at = m.Height, m.Round, now
-	n.fetchMu.Unlock()
 	pid, err := p2p.PeerID(from)
 	if err != nil {
 		return
 	}
+	key, now := string(from), time.Now()
+	n.fetchMu.Lock()
+	f := n.fetching[key]
+	if f.inFlight || f.height == m.Height && f.round == m.Round && now.Sub(f.at) < time.Second {
+		n.fetchMu.Unlock()
+		return
+	}
+	n.fetching[key] = fetchState{height: m.Height, round: m.Round, at: now, inFlight: true}
+	n.fetchMu.Unlock()
 	go func() {
-		if n.fetchVotes(ctx, pid, m.Height, m.Round) > 0 {
+		got := n.fetchVotes(ctx, pid, m.Height, m.Round)
+		n.fetchMu.Lock()
+		f := n.fetching[key]
+		f.inFlight = false
+		n.fetching[key] = f
+		n.fetchMu.Unlock()
+		if slices.ContainsFunc(got, func(x consensus.Message) bool {
+			return x.Type == consensus.Proposal && x.Height == m.Height && x.Round == m.Round
+		}) {
 			n.proposalsFetched.Add(1)
 		}
 	}()
+}
+
+// fetchState is the last proposal fetch from one authority.
+type fetchState struct {
+	height   uint64
+	round    int32
+	at       time.Time
+	inFlight bool
 }
 
 func send[T any](ctx context.Context, ch chan<- T, v T) {

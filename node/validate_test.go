@@ -181,8 +181,9 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 
 // A proposal goes to the other authorities as its transactions' hashes. An
 // authority that never got a transaction (here b loses every batch) fetches
-// the proposal whole from its sender; without that, b could not vote for a's
-// blocks, and two authorities decide nothing without both.
+// the proposal whole from its sender at once (proposals_fetched); without
+// that it could vote for a's blocks only once a round stalled for 1.5 s and
+// it asked for the round's messages (votes.go), which does not count.
 func TestProposalFetchedWhole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
@@ -215,7 +216,7 @@ func TestProposalFetchedWhole(t *testing.T) {
 }
 
 // A home that sends the authority transactions with forged signatures is
-// banned from its streams after a few batches; another home's orders still
+// banned from its transaction stream after a few batches; another home's orders still
 // reach the chain.
 func TestSpammerBanned(t *testing.T) {
 	if testing.Short() {

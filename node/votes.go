@@ -119,20 +119,20 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 }
 
 // fetchVotes asks peer for the messages of height h, round r, and feeds those
-// whose signatures check out to the loop; it returns how many it fed.
-func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) int {
+// whose signatures check out to the loop; it returns those it fed.
+func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) []consensus.Message {
 	rctx, cancel := context.WithTimeout(ctx, votesTimeout)
 	defer cancel()
 	resp, err := n.host.Request(rctx, peer, votesProto, encodeVotesRequest(h, r), maxVotesResp)
 	if err != nil {
 		n.log.Debug("votes request", "peer", peer, "err", err)
-		return 0
+		return nil
 	}
 	msgs, err := decodeCert(resp)
 	if err != nil {
 		n.rejected.Add(1)
 		n.log.Warn("malformed votes response", "peer", peer, "err", err)
-		return 0
+		return nil
 	}
 	vals := n.validatorsAt(h)
 	for i, m := range msgs {
@@ -140,10 +140,10 @@ func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) i
 		if !ok || m.Height != h || m.Verify(n.gen.ChainID, pub) != nil {
 			n.rejected.Add(1)
 			n.log.Warn("bad message in votes response", "peer", peer, "from", m.From)
-			return i
+			return msgs[:i]
 		}
 		n.votesFetched.Add(1)
 		send(ctx, n.voteIn, m)
 	}
-	return len(msgs)
+	return msgs
 }

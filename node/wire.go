@@ -107,8 +107,6 @@ func encodeChunks(items [][]byte) []byte {
 	return out
 }
 
-// splitChunks reads what encodeChunks writes, with minCount..maxCount items of
-// at most maxItem bytes each and nothing after them. The items alias b.
 // uvarint is binary.Uvarint accepting only the shortest encoding of a value,
 // so that every accepted encoding re-encodes to the same bytes (k <= 0 on
 // error).
@@ -120,6 +118,19 @@ func uvarint(b []byte) (uint64, int) {
 	return v, k
 }
 
+// nextUvarint reads a uvarint of at most max (shortest form) from the front of
+// *b and advances *b past it.
+func nextUvarint(b *[]byte, max uint64) (uint64, bool) {
+	v, k := uvarint(*b)
+	if k <= 0 || v > max {
+		return 0, false
+	}
+	*b = (*b)[k:]
+	return v, true
+}
+
+// splitChunks reads what encodeChunks writes, with minCount..maxCount items of
+// at most maxItem bytes each and nothing after them. The items alias b.
 func splitChunks(b []byte, minCount, maxCount, maxItem int) ([][]byte, error) {
 	n, k := uvarint(b)
 	if k <= 0 || n < uint64(minCount) || n > uint64(maxCount) {
@@ -198,28 +209,20 @@ func decodeCommit(b []byte, set []consensus.ID) ([]consensus.Message, error) {
 		return nil, fmt.Errorf("%w: certificate form %d", errWire, b[0])
 	}
 	b = b[1:]
-	next := func(max uint64) (uint64, bool) {
-		v, k := uvarint(b)
-		if k <= 0 || v > max {
-			return 0, false
-		}
-		b = b[k:]
-		return v, true
-	}
-	h, ok1 := next(math.MaxUint64)
-	r, ok2 := next(consensus.MaxRound)
+	h, ok1 := nextUvarint(&b, math.MaxUint64)
+	r, ok2 := nextUvarint(&b, consensus.MaxRound)
 	if !ok1 || !ok2 || len(b) < len(consensus.Hash{}) {
 		return nil, fmt.Errorf("%w: certificate header", errWire)
 	}
 	var id consensus.Hash
 	b = b[copy(id[:], b):]
-	n, ok := next(uint64(len(set)))
+	n, ok := nextUvarint(&b, uint64(len(set)))
 	if !ok || n == 0 {
 		return nil, fmt.Errorf("%w: certificate count", errWire)
 	}
 	votes := make([]consensus.Message, 0, n)
 	for range n {
-		i, ok := next(uint64(len(set)) - 1)
+		i, ok := nextUvarint(&b, uint64(len(set))-1)
 		if !ok || len(b) < ed25519.SignatureSize {
 			return nil, fmt.Errorf("%w: certificate entry %d", errWire, len(votes))
 		}
@@ -332,11 +335,13 @@ func decodeSyncResponse(b []byte) (syncAnswer, error) {
 //
 //	1 | uvarint len(chain id) | chain id | uvarint height | uvarint time | parent (32) | state hash (32) | proposer's key (32) | uvarint count | count × tx hash
 //
-// (the tx root follows from the hashes). Every authority received those
-// transactions when they were submitted (txs/1 sends each to all of them),
-// so the receiver rebuilds the block from its pool and the signature,
-// over the whole value, still decides. A receiver missing one asks the sender
-// for the round's messages, whole (votes/1). The consensus topic keeps
+// (the tx root follows from the hashes). Every authority normally got those
+// transactions when they were submitted (txs/1: an authority sends what it
+// accepts to all the others, a home's batch is relayed by the authority it
+// reached), so the receiver rebuilds the block from its pool and the
+// signature, over the whole value, still decides. A receiver missing one
+// (not arrived yet, or not accepted here) asks the sender for the round's
+// messages, whole (votes/1). The consensus topic keeps
 // kindVote, for observers. Any message the frame cannot carry (a signature
 // or signer of another form) goes as kindVote, which the stream also takes.
 const (
@@ -413,22 +418,14 @@ type bareProposal struct {
 // computed from the hashes.
 func decodeBareHeader(b []byte) (bareProposal, error) {
 	bad := fmt.Errorf("%w: proposal header", errWire)
-	next := func(max uint64) (uint64, bool) {
-		v, k := uvarint(b)
-		if k <= 0 || v > max {
-			return 0, false
-		}
-		b = b[k:]
-		return v, true
-	}
 	var p bareProposal
-	n, ok := next(chain.MaxChainID)
+	n, ok := nextUvarint(&b, chain.MaxChainID)
 	if !ok || n == 0 || uint64(len(b)) < n {
 		return p, bad
 	}
 	p.header.ChainID, b = string(b[:n]), b[n:]
-	h, ok1 := next(math.MaxUint64)
-	ms, ok2 := next(math.MaxInt64)
+	h, ok1 := nextUvarint(&b, math.MaxUint64)
+	ms, ok2 := nextUvarint(&b, math.MaxInt64)
 	if !ok1 || !ok2 || len(b) < 3*32 {
 		return p, bad
 	}
@@ -436,7 +433,7 @@ func decodeBareHeader(b []byte) (bareProposal, error) {
 	b = b[copy(p.header.Parent[:], b):]
 	b = b[copy(p.header.StateHash[:], b):]
 	p.header.Proposer, b = chain.AccountOf(ed25519.PublicKey(b[:32])), b[32:]
-	count, ok := next(maxBlockTxs)
+	count, ok := nextUvarint(&b, maxBlockTxs)
 	if !ok || count == 0 || uint64(len(b)) != count*32 {
 		return p, fmt.Errorf("%w: proposal's tx hashes", errWire)
 	}
@@ -461,17 +458,9 @@ func decodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m co
 	}
 	m.Type = consensus.MsgType(b[1])
 	b = b[2:]
-	next := func(max uint64) (uint64, bool) {
-		v, k := uvarint(b)
-		if k <= 0 || v > max {
-			return 0, false
-		}
-		b = b[k:]
-		return v, true
-	}
-	h, ok1 := next(math.MaxUint64)
-	r, ok2 := next(consensus.MaxRound)
-	vr, ok3 := next(consensus.MaxRound + 1)
+	h, ok1 := nextUvarint(&b, math.MaxUint64)
+	r, ok2 := nextUvarint(&b, consensus.MaxRound)
+	vr, ok3 := nextUvarint(&b, consensus.MaxRound+1)
 	const fixed = len(consensus.Hash{}) + ed25519.PublicKeySize + ed25519.SignatureSize
 	if !ok1 || !ok2 || !ok3 || len(b) < fixed {
 		return m, 0, fmt.Errorf("%w: vote header", errWire)
@@ -500,7 +489,9 @@ func decodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m co
 		if len(rest) != 0 {
 			return m, 0, fmt.Errorf("%w: %d bytes after a proposal", errWire, len(rest))
 		}
-		m.Value = slices.Clone(value)
+		if len(value) > 0 {
+			m.Value = slices.Clone(value)
+		}
 		return m, 0, nil
 	case valueHashes:
 	default:
@@ -511,11 +502,17 @@ func decodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m co
 		return m, 0, err
 	}
 	blk := chain.Block{Header: p.header, Txs: make([]chain.Tx, 0, len(p.hashes))}
+	size := 0
 	for _, h := range p.hashes {
 		tx, ok := txByHash(h)
 		if !ok {
 			missing++
 			continue
+		}
+		// No honest proposal holds more (fitProposal): stop a faulty one
+		// before it costs a large block's memory.
+		if size += len(tx.Encode()); size > maxProposalTxBytes {
+			return m, 0, fmt.Errorf("%w: proposal's transactions exceed %d bytes", errWire, maxProposalTxBytes)
 		}
 		blk.Txs = append(blk.Txs, tx)
 	}

@@ -258,13 +258,26 @@ func FuzzDecodeVoteFrame(f *testing.F) {
 		if err != nil || missing > 0 {
 			return
 		}
-		// What decodes is a message whose canonical encoding decodes to it.
+		// What decodes is a message whose canonical encoding decodes to the
+		// same message, and whose frame decodes to it again.
 		again, err := consensus.DecodeMessage(m.Encode())
 		if err != nil {
 			return // structurally invalid: Verify refuses it
 		}
-		if !reflect.DeepEqual(again, m) {
+		if !bytes.Equal(again.Encode(), m.Encode()) {
 			t.Fatalf("decoded %+v; its encoding decodes to %+v", m, again)
+		}
+		// The frame may name m's transactions by hash: look them up in m.
+		own := map[chain.Hash]chain.Tx{}
+		if blk, err := chain.DecodeBlock(m.Value); err == nil {
+			for _, tx := range blk.Txs {
+				own[tx.Hash()] = tx
+			}
+		}
+		lookup := func(h chain.Hash) (chain.Tx, bool) { tx, ok := own[h]; return tx, ok }
+		back, missing, err := decodeVoteFrame(encodeVoteFrame(m), lookup)
+		if err != nil || missing != 0 || !bytes.Equal(back.Encode(), m.Encode()) {
+			t.Fatalf("decoded %+v; its frame decodes to %+v (%d missing, %v)", m, back, missing, err)
 		}
 	})
 }
