@@ -25,13 +25,13 @@ import (
 // a node uploads at most its follower count of chain copies to homes that
 // follow it, besides the catch-ups and last resorts below.
 //
-// The defaults keep a node near the 100 kbit/s budget at 1,000 homes' load:
-// one copy of the chain is about 22 kbit/s at 4.4 tx/s (`gridmesh bench
-// chain --rate 4.4 --homes 8`), an authority's own votes and transactions
-// about 75 (89 with the bench's observer). Two followers put an authority
-// near 130 and a home at most near 65 (22 in, 44 out); 1,000 homes are then
-// 8 levels deep under 4 authorities, each level a second or so behind the
-// one above it.
+// The defaults keep a node within the 100 kbit/s budget at 1,000 homes'
+// load: one copy of the chain is about 19 kbit/s at 4.4 tx/s (`gridmesh
+// bench chain --rate 4.4 --homes 16`), an authority's own votes and
+// transactions about 46 (61 with the bench's observer). Two followers put an
+// authority near 89 (103 with the observer) and a home at most near 64 (22
+// in, 38 out); 1,000 homes are then 8 levels deep under 4 authorities, each
+// level behind the one above by a sync round trip (the head push below).
 //
 // The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan
