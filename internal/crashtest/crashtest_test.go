@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,16 +34,9 @@ var (
 // buildGridmesh builds the gridmesh binary into a temporary directory.
 func buildGridmesh(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	bin, err := Build(t.TempDir())
 	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "gridmesh")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gridmesh")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/gridmesh: %v\n%s", err, b)
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -15,6 +15,8 @@
 //     the authorities in Cluster.Nodes, and StartProc, StatusOf, WaitPeers
 //     and the Proc methods (Kill, Running, Pid, Unwanted, Starts) any
 //     process, homes included. Cluster.Stop stops both.
+//   - Build: builds the gridmesh binary (this package's test and
+//     internal/nattest's whole-node test run it).
 //   - Observer: a libp2p peer on the consensus topic that neither votes nor
 //     relays; it verifies every consensus message against the genesis
 //     authorities and reports any authority that signed two different values

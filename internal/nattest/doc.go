@@ -40,7 +40,8 @@
 // public addresses for hole punching, and go-multiaddr counts 192.0.0.128/26 as
 // public, so the test exercises the path a real home takes.
 //
-// Imports: p2p (TestHomesBehindNAT); chain, config, market, p2p and unit
-// (TestNodesBehindNAT, to write the nodes' configs and sign orders). Only
-// tests import them: the package itself has no code.
+// Imports: p2p (TestHomesBehindNAT); chain, config, market, p2p, unit and
+// internal/crashtest (TestNodesBehindNAT: the nodes' configs, signed orders,
+// building the binary). Only tests import them: the package itself has no
+// code.
 package nattest

@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/internal/crashtest"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
@@ -101,16 +101,9 @@ func (l *lab) status(ns string) (nodeStatus, bool) {
 // buildGridmesh builds the gridmesh binary into a temporary directory.
 func buildGridmesh(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	bin, err := crashtest.Build(t.TempDir())
 	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "gridmesh")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gridmesh")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/gridmesh: %v\n%s", err, b)
+		t.Fatal(err)
 	}
 	return bin
 }
