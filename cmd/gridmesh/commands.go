@@ -109,6 +109,7 @@ Run one node from its config file until interrupted (Ctrl-C or SIGTERM).
 Relative paths in the config are relative to the config file's directory.`)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	prof := c.fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the node stops")
+	memProf := c.fs.String("memprofile", "", "write a heap profile (go tool pprof) to this file when the node stops")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
@@ -126,7 +127,27 @@ Relative paths in the config are relative to the config file's directory.`)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
+	err := stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
+	if *memProf != "" {
+		if perr := writeHeapProfile(*memProf); perr != nil {
+			return errors.Join(err, perr)
+		}
+	}
+	return err
+}
+
+// writeHeapProfile writes the live heap after a collection to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
 }
 
 // stopped turns the cancellation that a signal causes into success:

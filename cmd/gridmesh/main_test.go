@@ -396,3 +396,22 @@ func TestStopped(t *testing.T) {
 		t.Errorf("stopped: got %v, want %v", err, other)
 	}
 }
+
+// --memprofile writes the heap when the node stops, here at once: its
+// config is missing.
+func TestRunMemProfile(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "heap.prof")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"run", "-c", filepath.Join(dir, "none.toml"), "--memprofile", prof}, &out, &errb)
+	if code := exitCode(err, &errb); code != 1 {
+		t.Errorf("exit %d, want 1 (no config); stderr %q", code, errb.String())
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatalf("no heap profile: %v", err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("heap profile of %d bytes starts %x; want a gzipped pprof profile", len(b), b[:min(len(b), 2)])
+	}
+}

@@ -275,6 +275,10 @@ func (c *Cluster) StartProc(p *Proc) error {
 		// A CPU profile per start, for finding where a benchmark's time goes.
 		args = append(args, "--cpuprofile", filepath.Join(d, fmt.Sprintf("%s-%d.prof", p.Name, p.starts)))
 	}
+	if d := os.Getenv("GRIDMESH_MEMPROFILE_DIR"); d != "" {
+		// A heap profile per incarnation, written when it stops.
+		args = append(args, "--memprofile", filepath.Join(d, fmt.Sprintf("%s-%d.heap", p.Name, p.starts)))
+	}
 	cmd := exec.Command(c.binary, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
