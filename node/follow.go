@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"time"
 
@@ -189,7 +190,7 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 			continue
 		}
 		sent = h
-		frame := binary.AppendUvarint(nil, h)
+		frame := encodeHead(h)
 		for _, k := range n.followers.keys(time.Now()) {
 			if id, err := p2p.PeerID(k); err == nil {
 				_ = n.host.Send(id, headProto, frame) // best-effort: followers poll too
@@ -203,17 +204,28 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 	}
 }
 
+func encodeHead(h uint64) []byte { return binary.AppendUvarint(nil, h) }
+
+// decodeHead reads a head/1 frame: one shortest-form uvarint, nothing after.
+func decodeHead(b []byte) (uint64, error) {
+	h, k := uvarint(b)
+	if k <= 0 || k != len(b) {
+		return 0, fmt.Errorf("%w: head frame %x", errWire, b)
+	}
+	return h, nil
+}
+
 // receiveHead takes a peer's new height: from this home's upstream, above
 // its own, it wakes the loop to sync now.
 func (n *Node) receiveHead(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	h, k := uvarint(payload)
-	if k <= 0 || k != len(payload) {
+	h, err := decodeHead(payload)
+	if err != nil {
 		n.rejected.Add(1)
 		return p2p.Reject
 	}
 	up := n.upstream.Load()
-	id, err := p2p.PeerID(from)
-	if up == nil || err != nil || *up != id || h <= n.status.Load().Height {
+	id, perr := p2p.PeerID(from)
+	if up == nil || perr != nil || *up != id || h <= n.status.Load().Height {
 		return p2p.Ignore
 	}
 	select {

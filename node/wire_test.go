@@ -281,3 +281,18 @@ func FuzzDecodeVoteFrame(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeHead(f *testing.F) {
+	f.Add(encodeHead(0))
+	f.Add(encodeHead(1 << 40))
+	f.Add([]byte{0x80, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := decodeHead(b)
+		if err != nil {
+			return
+		}
+		if again := encodeHead(h); !bytes.Equal(again, b) {
+			t.Fatalf("head frame %x decodes to %d, which encodes as %x", b, h, again)
+		}
+	})
+}
