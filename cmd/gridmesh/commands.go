@@ -109,7 +109,7 @@ Run one node from its config file until interrupted (Ctrl-C or SIGTERM).
 Relative paths in the config are relative to the config file's directory.`)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	prof := c.fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) to this file until the node stops")
-	memProf := c.fs.String("memprofile", "", "write a heap profile (go tool pprof) to this file when the node stops")
+	memProf := c.fs.String("memprofile", "", "write a heap profile (go tool pprof) to this file when the node is asked to stop")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
@@ -127,11 +127,23 @@ Relative paths in the config are relative to the config file's directory.`)
 		}
 		defer pprof.StopCPUProfile()
 	}
+	profiled, quit := make(chan error, 1), make(chan struct{})
+	if *memProf != "" {
+		// Written as the node is asked to stop, while what it holds is
+		// still live (after Run returns nearly all of it is gone), or when
+		// Run ends by itself.
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-quit:
+			}
+			profiled <- writeHeapProfile(*memProf)
+		}()
+	}
 	err := stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
 	if *memProf != "" {
-		if perr := writeHeapProfile(*memProf); perr != nil {
-			return errors.Join(err, perr)
-		}
+		close(quit)
+		err = errors.Join(err, <-profiled)
 	}
 	return err
 }
