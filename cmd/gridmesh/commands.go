@@ -127,39 +127,43 @@ Relative paths in the config are relative to the config file's directory.`)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	profiled, quit := make(chan error, 1), make(chan struct{})
-	if *memProf != "" {
-		// Written as the node is asked to stop, while what it holds is
-		// still live (after Run returns nearly all of it is gone), or when
-		// Run ends by itself.
-		go func() {
-			select {
-			case <-ctx.Done():
-			case <-quit:
-			}
-			profiled <- writeHeapProfile(*memProf)
-		}()
+	if *memProf == "" {
+		return stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
 	}
-	err := stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
-	if *memProf != "" {
-		close(quit)
-		err = errors.Join(err, <-profiled)
-	}
-	return err
-}
-
-// writeHeapProfile writes the live heap after a collection to path.
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
+	// The heap is written when the node is asked to stop and before it is
+	// told to (runCtx), while what it holds is still live: after Run
+	// returns nearly all of it is gone. If Run ends by itself, then.
+	f, err := os.Create(*memProf)
 	if err != nil {
 		return fmt.Errorf("--memprofile: %w", err)
 	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	profiled, quit := make(chan error, 1), make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-quit:
+		}
+		profiled <- writeHeapProfile(f)
+		stopRun()
+	}()
+	err = stopped(ctx, node.RunConfig(runCtx, *path, stdout, stderr))
+	close(quit)
+	return errors.Join(err, <-profiled)
+}
+
+// writeHeapProfile writes the live heap after a collection to f and closes it.
+func writeHeapProfile(f *os.File) error {
 	runtime.GC()
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		f.Close()
 		return fmt.Errorf("--memprofile: %w", err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
 }
 
 // stopped turns the cancellation that a signal causes into success:

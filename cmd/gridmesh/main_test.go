@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gridmesh/gridmesh/config"
 )
@@ -397,21 +398,58 @@ func TestStopped(t *testing.T) {
 	}
 }
 
-// --memprofile writes the heap when the node stops, here at once: its
-// config is missing.
+// --memprofile writes the heap when the node is asked to stop, or when it
+// stops by itself (here at once: its config is missing); a path it cannot
+// create is an error before the node starts.
 func TestRunMemProfile(t *testing.T) {
-	dir := t.TempDir()
-	prof := filepath.Join(dir, "heap.prof")
+	dir, cfgPath := newNode(t)
+	// Loopback only, no mDNS: the node runs for real below.
+	c, err := config.LoadNode(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Network.Listen, c.Network.MDNS, c.API.Listen = []string{"/ip4/127.0.0.1/tcp/0"}, false, "127.0.0.1:0"
+	c.Node.Clock = config.ClockTrust
+	if err := os.WriteFile(cfgPath, c.TOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	isProfile := func(path string) {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("no heap profile: %v", err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("heap profile of %d bytes starts %x; want a gzipped pprof profile", len(b), b[:min(len(b), 2)])
+		}
+	}
+
+	stopping := filepath.Join(dir, "stopping.prof")
+	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"run", "-c", filepath.Join(dir, "none.toml"), "--memprofile", prof}, &out, &errb)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"run", "-c", cfgPath, "--memprofile", stopping}, &out, &errb) }()
+	time.Sleep(2 * time.Second) // running: the profile is written only when asked to stop
+	if _, err := os.Stat(stopping); err != nil {
+		t.Fatalf("the profile file is not created at start: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run, stopped: %v; stderr %q", err, errb.String())
+	}
+	isProfile(stopping)
+
+	early := filepath.Join(dir, "early.prof")
+	errb.Reset()
+	err = run(context.Background(), []string{"run", "-c", filepath.Join(dir, "none.toml"), "--memprofile", early}, &out, &errb)
 	if code := exitCode(err, &errb); code != 1 {
 		t.Errorf("exit %d, want 1 (no config); stderr %q", code, errb.String())
 	}
-	b, err := os.ReadFile(prof)
-	if err != nil {
-		t.Fatalf("no heap profile: %v", err)
-	}
-	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		t.Errorf("heap profile of %d bytes starts %x; want a gzipped pprof profile", len(b), b[:min(len(b), 2)])
+	isProfile(early)
+
+	errb.Reset()
+	err = run(context.Background(), []string{"run", "-c", cfgPath, "--memprofile", filepath.Join(dir, "no", "such", "dir.prof")}, &out, &errb)
+	if code := exitCode(err, &errb); code != 1 || !strings.Contains(errb.String(), "--memprofile") {
+		t.Errorf("unwritable profile path: exit %d, stderr %q; want 1 and a --memprofile error", code, errb.String())
 	}
 }
