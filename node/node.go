@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -112,6 +111,7 @@ type Node struct {
 	dropVote    func(consensus.Message) bool // tests: gossiped votes to lose; nil in production
 	dropTxs     bool                         // tests: lose every batch of transactions peers send
 	followEvery time.Duration                // tests: a home's poll interval; 0 = followEvery
+	batchTurn   func() int                   // tests: which authority a home's batch goes to; nil = at random
 	// repairedFrom is where a corrupt chain store found at Load was moved.
 	repairedFrom string
 	keepBlocks   uint64
@@ -474,12 +474,12 @@ func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload 
 // accept one) for the round's messages, whole; they go through voteIn like
 // any vote. Only the proposer of that height and round, sending its own
 // proposal (the engine re-broadcasts no one else's), for a height this node
-// is near, is asked; one fetch per sender at a time, and one per height and
-// round a second.
+// is near, is asked; one fetch per sender at a time, one per height and
+// round a second, none once one brought the proposal.
 func (n *Node) fetchProposal(ctx context.Context, from ed25519.PublicKey, m consensus.Message) {
-	ids := slices.Sorted(maps.Keys(n.validatorsAt(m.Height)))
+	ids := slices.Sorted(slices.Values(consensusIDs(n.authoritiesAt(m.Height))))
 	if len(ids) == 0 || m.From != consensus.ID(chain.AccountOf(from)) ||
-		ids[(m.Height+uint64(m.Round))%uint64(len(ids))] != m.From || m.Height > n.status.Load().Height+2 {
+		consensus.ProposerOf(ids, m.Height, m.Round) != m.From || m.Height > n.status.Load().Height+2 {
 		n.ignored.Add(1)
 		return
 	}
@@ -490,7 +490,7 @@ func (n *Node) fetchProposal(ctx context.Context, from ed25519.PublicKey, m cons
 	key, now := string(from), time.Now()
 	n.fetchMu.Lock()
 	f := n.fetching[key]
-	if f.inFlight || f.height == m.Height && f.round == m.Round && now.Sub(f.at) < time.Second {
+	if f.inFlight || f.height == m.Height && f.round == m.Round && (f.got || now.Sub(f.at) < time.Second) {
 		n.fetchMu.Unlock()
 		return
 	}
@@ -498,14 +498,15 @@ func (n *Node) fetchProposal(ctx context.Context, from ed25519.PublicKey, m cons
 	n.fetchMu.Unlock()
 	go func() {
 		got := n.fetchVotes(ctx, pid, m.Height, m.Round)
+		proposal := slices.ContainsFunc(got, func(x consensus.Message) bool {
+			return x.Type == consensus.Proposal && x.Height == m.Height && x.Round == m.Round
+		})
 		n.fetchMu.Lock()
 		f := n.fetching[key]
-		f.inFlight = false
+		f.inFlight, f.got = false, proposal
 		n.fetching[key] = f
 		n.fetchMu.Unlock()
-		if slices.ContainsFunc(got, func(x consensus.Message) bool {
-			return x.Type == consensus.Proposal && x.Height == m.Height && x.Round == m.Round
-		}) {
+		if proposal {
 			n.proposalsFetched.Add(1)
 		}
 	}()
@@ -517,6 +518,7 @@ type fetchState struct {
 	round    int32
 	at       time.Time
 	inFlight bool
+	got      bool // it brought the proposal: its re-broadcasts need no fetch
 }
 
 func send[T any](ctx context.Context, ch chan<- T, v T) {

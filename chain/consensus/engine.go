@@ -195,7 +195,13 @@ func (e *Engine) Round() (int32, RoundStep) { return e.st.Round, e.st.Step }
 
 // Proposer returns proposer(height, round) = sorted validators[(height+round) mod n].
 func (e *Engine) Proposer(height uint64, round int32) ID {
-	return e.vals[(height+uint64(round))%uint64(len(e.vals))]
+	return ProposerOf(e.vals, height, round)
+}
+
+// ProposerOf is the proposer of (height, round) among vals, sorted: what
+// Engine.Proposer answers, for a caller without the engine.
+func ProposerOf(vals []ID, height uint64, round int32) ID {
+	return vals[(height+uint64(round))%uint64(len(vals))]
 }
 
 func (e *Engine) isProposer(round int32) bool {
