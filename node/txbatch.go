@@ -141,7 +141,11 @@ func (n *Node) runBatcher(ctx context.Context) error {
 // transaction to the same authorities every time (with 2 batches a round and
 // 4 authorities, always the same 2).
 func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey) {
-	n.sendTxBatchTurn(ctx, b, skip, rand.IntN(1<<30))
+	turn := rand.IntN(1 << 30)
+	if n.batchTurn != nil {
+		turn = n.batchTurn()
+	}
+	n.sendTxBatchTurn(ctx, b, skip, turn)
 }
 
 // sendTxBatchTurn is sendTxBatch with a home's choice of authority given:

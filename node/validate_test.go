@@ -160,7 +160,23 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 	editConfig(t, paths[2], func(c *config.Node) { c.Trading.Enabled = false })
 	a := loaded(t, paths[0])
 	b := start(t, paths[1], Options{})
-	home := start(t, paths[2], Options{})
+	// The home sends each new batch to a (the turn that picks a among the
+	// authorities, in the chain's order, both connected below).
+	home := startPrepared(t, paths[2], Options{}, func(n *Node) {
+		var ids []string
+		for _, acc := range n.nearAuthorities() {
+			id, err := peerIDOf(acc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		toA := slices.Index(ids, a.host.ID())
+		if toA < 0 {
+			t.Fatalf("authority a %s is not among the home's authorities %v", a.host.ID(), ids)
+		}
+		n.batchTurn = func() int { return toA }
+	})
 	waitFor(t, "the home to connect to both authorities", 20*time.Second, func() bool {
 		peers := home.n.host.Peers()
 		return slices.Contains(peers, a.host.ID()) && slices.Contains(peers, b.n.host.ID())
@@ -168,8 +184,8 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 	key := nodeKey(t, paths[2])
 	open := home.n.Status().OpenSlots
 	slot := open[len(open)-1] // the last: its gate is an hour away
-	// Two posts: the home rotates between the authorities, so one of them
-	// goes to a first.
+	// Both posts go to a first, which takes nothing; only the re-sends,
+	// rotating, reach b.
 	txs := []chain.Tx{sellOrder(home.n, key, 1, slot), sellOrder(home.n, key, 2, slot)}
 	for _, tx := range txs {
 		postTx(t, home.n, tx)
@@ -271,4 +287,60 @@ func inChain(n *Node, h chain.Hash) bool {
 		}
 	}
 	return false
+}
+
+// Only the proposer of a height and round, sending its own proposal, for a
+// height this node is near, is asked for a proposal whole; one fetch per
+// authority at a time.
+func TestFetchProposalGate(t *testing.T) {
+	paths := demoNet(t, 1, 2, nil)
+	n := loaded(t, paths[0])
+	ids := consensusIDs(n.authoritiesAt(1))
+	slices.Sort(ids)
+	pub := func(id consensus.ID) ed25519.PublicKey {
+		k, err := chain.Account(id).PublicKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	proposer := consensus.ProposerOf(ids, 1, 0)
+	other := ids[0]
+	if other == proposer {
+		other = ids[1]
+	}
+	prop := func(h uint64, r int32, from consensus.ID) consensus.Message {
+		return consensus.Message{Type: consensus.Proposal, Height: h, Round: r, ValidRound: -1, From: from}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		from ed25519.PublicKey
+		m    consensus.Message
+	}{
+		{"not the proposer of the round", pub(other), prop(1, 0, other)},
+		{"relayed by another authority", pub(other), prop(1, 0, proposer)},
+		{"a far height", pub(consensus.ProposerOf(ids, 9, 0)), prop(9, 0, consensus.ProposerOf(ids, 9, 0))},
+	} {
+		before := n.ignored.Load()
+		n.fetchProposal(ctx, c.from, c.m)
+		if n.ignored.Load() != before+1 || len(n.fetching) != 0 {
+			t.Errorf("%s: ignored %d -> %d, %d fetches; want ignored once, no fetch", c.name, before, n.ignored.Load(), len(n.fetching))
+		}
+	}
+	n.fetchProposal(ctx, pub(proposer), prop(1, 0, proposer))
+	n.fetchMu.Lock()
+	first := n.fetching[string(pub(proposer))]
+	n.fetchMu.Unlock()
+	if first.height != 1 || first.at.IsZero() {
+		t.Fatalf("the proposer's own proposal: fetch state %+v; want a fetch of height 1", first)
+	}
+	n.fetchProposal(ctx, pub(proposer), prop(1, 0, proposer)) // at once again: in flight or within 1 s
+	n.fetchMu.Lock()
+	again := n.fetching[string(pub(proposer))]
+	n.fetchMu.Unlock()
+	if !again.at.Equal(first.at) {
+		t.Errorf("a second fetch started at once (%v after the first); want none", again.at.Sub(first.at))
+	}
 }
