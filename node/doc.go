@@ -63,9 +63,10 @@
 //     submitted, so it rebuilds the block from its pool, and the signature,
 //     over the whole block, decides. One missing (not arrived yet, or not
 //     accepted here) makes it fetch the round's messages whole from the
-//     sender at once (proposals_fetched in the status). At 4.4 tx/s this cut
-//     the vote stream from 58 to 35 kbit/s per authority; at 1,000 tx/s 4 of
-//     158 proposals were fetched whole (`gridmesh bench chain`, README);
+//     proposer at once (proposals_fetched in the status). At 4.4 tx/s this
+//     cut the vote stream from 58 to 30 kbit/s per authority; at 1,000 tx/s
+//     the 3 receivers of each proposal fetched 3 whole over 158 blocks
+//     (`gridmesh bench chain --rate 1000 --for 20s`, README);
 //   - a home subscribes to nothing and follows by sync. A home that received
 //     every transaction and vote used 2.1 Mbit/s at 1,000 homes' load (4
 //     authorities and 8 homes in one process, 4.4 tx/s); following by sync it

@@ -32,7 +32,9 @@ import (
 // transactions about 46 (61 with the bench's observer). Two followers put an
 // authority near 89 (103 with the observer) and a home at most near 64 (22
 // in, 38 out); 1,000 homes are then 8 levels deep under 4 authorities, each
-// level behind the one above by a sync round trip (the head push below).
+// level behind the one above by a head push (below, at most headPause late)
+// and a sync round trip, up to 300 ms more when pushes come faster than
+// that.
 //
 // The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan

@@ -81,7 +81,8 @@ func (n *Node) loop(ctx context.Context) error {
 			l.answerVotes(q)
 		case <-n.headIn:
 			// The upstream committed a block above ours (follow.go): sync
-			// now, or at the next tick if we just did.
+			// now, or, if we synced within 50 ms, at the first tick 300 ms
+			// after that sync (syncMore, the tick's rule below).
 			if now := time.Now(); now.Sub(lastSync) >= 50*time.Millisecond {
 				lastSync = now
 				l.sync(ctx)

@@ -111,7 +111,11 @@ p2p_bytes_in/out (GET /api/v1/status) is read when offering starts and when
 it ends; reported are the mean and the largest kbit/s (in+out) over the
 authorities that ran throughout and over the homes, the homes' mean
 incoming kbit/s, how many blocks the furthest-behind home trails
-authority-1 after the drain, and the homes' largest peak RSS.
+authority-1 after the drain, and the homes' largest peak RSS; the
+authorities' traffic is also split by libp2p protocol (gossip to the
+bench's observer apart). GRIDMESH_CPUPROFILE_DIR=d or
+GRIDMESH_MEMPROFILE_DIR=d makes every node write a CPU or heap profile
+into d (gridmesh run --cpuprofile/--memprofile).
 Budgets (issue 4): p50 < 0.5 s, p99 < 2 s (< 4 s with one stopped),
 at least 1,000 tx/s; (issue 6): a home < 100 kbit/s at 4.4 tx/s (1,000
 homes' orders per 15-minute slot).`)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,9 +111,9 @@ func TestBenchChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: builds gridmesh and runs 4 authority processes")
 	}
-	bin := filepath.Join(t.TempDir(), "gridmesh")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
+	bin, err := crashtest.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	o := defaultBenchOptions()
 	o.Rate, o.For, o.StopOne, o.Accounts, o.Drain, o.JSON = 40, 6*time.Second, true, 8, 10*time.Second, true

@@ -17,6 +17,11 @@
 //     process, homes included. Cluster.Stop stops both.
 //   - Build: builds the gridmesh binary (this package's test and
 //     internal/nattest's whole-node test run it).
+//   - Profiles: with GRIDMESH_CPUPROFILE_DIR or GRIDMESH_MEMPROFILE_DIR set,
+//     every node it starts writes a CPU profile (until it stops) or a heap
+//     profile (as it is asked to stop) there, one file per node and start
+//     (`gridmesh run --cpuprofile/--memprofile`), so `gridmesh bench chain`
+//     can be profiled.
 //   - Observer: a libp2p peer on the consensus topic that neither votes nor
 //     relays; it verifies every consensus message against the genesis
 //     authorities and reports any authority that signed two different values
