@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -121,7 +120,7 @@ func (n *Node) Status() Status {
 	st.FollowDepth = int(n.followDepth())
 	if up := n.upstream.Load(); up != nil {
 		st.Upstream = *up
-		st.UpstreamVia = via(n.host.ConnAddrs(st.Upstream))
+		st.UpstreamVia = n.host.Via(st.Upstream)
 	}
 	set := n.authoritiesAt(st.Height + 1)
 	st.Authorities = len(set)
@@ -251,18 +250,4 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 		items = append(items, encodeCertified(raw, certs[i]))
 	}
 	return encodeSyncResponse(head, false, n.followDepth(), items), nil
-}
-
-// via is "direct" if one of the connections (remote multiaddrs) is not
-// relayed, "relay" if all are, "" if there are none.
-func via(conns []string) string {
-	if len(conns) == 0 {
-		return ""
-	}
-	for _, c := range conns {
-		if !strings.Contains(c, "/p2p-circuit") {
-			return "direct"
-		}
-	}
-	return "relay"
 }

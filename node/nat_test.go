@@ -61,19 +61,3 @@ func TestHomesMeetThroughDHT(t *testing.T) {
 		return slices.Contains(a.n.host.Peers(), b.n.host.ID())
 	})
 }
-
-func TestVia(t *testing.T) {
-	for _, c := range []struct {
-		conns []string
-		want  string
-	}{
-		{nil, ""},
-		{[]string{"/ip4/192.0.0.130/tcp/4001"}, "direct"},
-		{[]string{"/ip4/192.0.0.129/tcp/4001/p2p/12D3KooWA/p2p-circuit"}, "relay"},
-		{[]string{"/ip4/192.0.0.129/tcp/4001/p2p/12D3KooWA/p2p-circuit", "/ip4/192.0.0.131/udp/4001/quic-v1"}, "direct"},
-	} {
-		if got := via(c.conns); got != c.want {
-			t.Errorf("via(%q) = %q; want %q", c.conns, got, c.want)
-		}
-	}
-}

@@ -347,9 +347,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBatcher(ctx) })
 	g.Go(func() error { return n.runBookSync(ctx) })
 	g.Go(func() error { return n.runHeadNotifier(ctx) })
-	n.host.HandleMessages(headProto, binary.MaxVarintLen64, headRate, func(ed25519.PublicKey) bool { return true }, n.receiveHead)
+	anyone := func(ed25519.PublicKey) bool { return true }
+	n.host.HandleMessages(headProto, binary.MaxVarintLen64, headRate, anyone, n.receiveHead)
 	if n.isAuthority {
-		anyone := func(ed25519.PublicKey) bool { return true }
 		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
 			return n.receiveTxs(ctx, from, b)
 		})
@@ -528,19 +528,13 @@ func send[T any](ctx context.Context, ch chan<- T, v T) {
 	}
 }
 
-// validateTx checks a batch of transactions a peer sent (receiveTxs). A batch
-// that does not decode, or holds a transaction that does not decode or is not
-// signed by its sender, is rejected (an honest node checks what it sends). A
-// batch none of whose transactions is acceptable now (late, duplicate,
-// unknown sender) is ignored; otherwise it is accepted, and the loop drops the
-// ones that are not acceptable. Both are counted in the status.
-func (n *Node) validateTx(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	v, _, _ := n.checkTxBatch(payload)
-	return v
-}
-
-// checkTxBatch is validateTx returning also the acceptable transactions and
-// their encodings.
+// checkTxBatch checks a batch of transactions a peer sent (receiveTxs). A
+// batch that does not decode, or holds a transaction that does not decode or
+// is not signed by its sender, is rejected (an honest node checks what it
+// sends). A batch none of whose transactions is acceptable now (late,
+// duplicate, unknown sender) is ignored; otherwise it is accepted with its
+// acceptable transactions and their encodings (the loop drops the others).
+// Rejections and ignored batches are counted in the status.
 func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) {
 	raws, err := decodeTxBatch(payload)
 	if err != nil {
@@ -577,25 +571,20 @@ func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) 
 	return p2p.Accept, txs, ok
 }
 
-// validateConsensus checks votes against the authority set before they reach
-// the loop. The topic carries nothing else: any other payload is rejected.
+// validateConsensus is the consensus topic's validator (the topic only feeds
+// observers): a vote, checked against the authority set of its height. The
+// topic carries nothing else: any other payload is rejected.
 func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	_, v := n.checkVote(payload)
-	return v
-}
-
-// checkVote is validateConsensus returning also the decoded message.
-func (n *Node) checkVote(payload []byte) (consensus.Message, p2p.Verdict) {
 	if len(payload) == 0 || payload[0] != kindVote {
 		n.rejected.Add(1)
-		return consensus.Message{}, p2p.Reject
+		return p2p.Reject
 	}
 	m, err := consensus.DecodeMessage(payload[1:])
 	if err != nil {
 		n.rejected.Add(1)
-		return m, p2p.Reject
+		return p2p.Reject
 	}
-	return m, n.admitVote(m)
+	return n.admitVote(m)
 }
 
 // admitVote checks a decoded consensus message against the authority set of

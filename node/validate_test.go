@@ -29,12 +29,13 @@ func TestGossipVerdictsCounted(t *testing.T) {
 	}
 	m := consensus.Message{Type: consensus.Prevote, Height: 1, ValidRound: -1, From: consensus.IDOf(stranger.Public().(ed25519.PublicKey))}
 	m.Sig = ed25519.Sign(stranger, m.SignBytes(n.gen.ChainID))
+	garbage, _, _ := n.checkTxBatch([]byte("not a batch"))
 	checks := []struct {
 		name    string
 		verdict p2p.Verdict
 		got     p2p.Verdict
 	}{
-		{"garbage tx batch", p2p.Reject, n.validateTx(nil, []byte("not a batch"))},
+		{"garbage tx batch", p2p.Reject, garbage},
 		{"empty consensus payload", p2p.Reject, n.validateConsensus(nil, nil)},
 		{"vote from a non-authority", p2p.Ignore, n.validateConsensus(nil, encodeVote(m))},
 	}

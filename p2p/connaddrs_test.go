@@ -51,3 +51,19 @@ func TestAssumePrivateReservesAtOnce(t *testing.T) {
 		t.Errorf("ConnAddrs = %q, want a relayed connection", got)
 	}
 }
+
+func TestVia(t *testing.T) {
+	for _, c := range []struct {
+		conns []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"/ip4/192.0.0.130/tcp/4001"}, "direct"},
+		{[]string{"/ip4/192.0.0.129/tcp/4001/p2p/12D3KooWA/p2p-circuit"}, "relay"},
+		{[]string{"/ip4/192.0.0.129/tcp/4001/p2p/12D3KooWA/p2p-circuit", "/ip4/192.0.0.131/udp/4001/quic-v1"}, "direct"},
+	} {
+		if got := via(c.conns); got != c.want {
+			t.Errorf("via(%q) = %q; want %q", c.conns, got, c.want)
+		}
+	}
+}

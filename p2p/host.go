@@ -528,6 +528,23 @@ func (n *Host) ConnAddrs(id string) []string {
 	return out
 }
 
+// Via says how this host reaches peer id: "direct" if one of its connections
+// is not relayed, "relay" if all go through a circuit relay (/p2p-circuit),
+// "" if it has none.
+func (n *Host) Via(id string) string { return via(n.ConnAddrs(id)) }
+
+func via(conns []string) string {
+	if len(conns) == 0 {
+		return ""
+	}
+	for _, c := range conns {
+		if !strings.Contains(c, "/p2p-circuit") {
+			return "direct"
+		}
+	}
+	return "relay"
+}
+
 // Peers returns the ids of connected peers, sorted.
 func (n *Host) Peers() []string {
 	ps := n.h.Network().Peers()
