@@ -16,6 +16,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -34,9 +35,9 @@ const (
 )
 
 type headRec struct {
-	Height    uint64 `json:"height"`
-	Hash      Hash   `json:"hash"`
-	StateHash Hash   `json:"state_hash"`
+	Height    uint64     `json:"height"`
+	Hash      ident.Hash `json:"hash"`
+	StateHash ident.Hash `json:"state_hash"`
 }
 
 // Chain is the replicated ledger of one node: the committed blocks and the state
@@ -50,9 +51,9 @@ type Chain struct {
 	mu       sync.RWMutex
 	db       *badger.DB
 	head     Header
-	headHash Hash
+	headHash ident.Hash
 	st       *state // committed: its keys are the committed entries' (see state.commit)
-	cache    map[Hash]*execution
+	cache    map[ident.Hash]*execution
 	closed   bool
 	status   Status // of the committed head
 	pruned   uint64 // block bodies and certificates below this height are deleted
@@ -66,7 +67,7 @@ type Chain struct {
 // is proposed. Bounded: it forgets everything when full.
 type verifiedSet struct {
 	mu sync.Mutex
-	m  map[Hash]struct{}
+	m  map[ident.Hash]struct{}
 }
 
 const maxVerified = 1 << 16
@@ -111,7 +112,7 @@ func (v *verifiedSet) verify(tx Tx) error {
 	}
 	v.mu.Lock()
 	if v.m == nil || len(v.m) >= maxVerified {
-		v.m = make(map[Hash]struct{})
+		v.m = make(map[ident.Hash]struct{})
 	}
 	v.m[h] = struct{}{}
 	v.mu.Unlock()
@@ -201,7 +202,7 @@ func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, er
 		}
 		return nil, &corruptError{dir, err}
 	}
-	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[Hash]*execution{}}
+	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[ident.Hash]*execution{}}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &corruptError{dir, fmt.Errorf("%v", r)}
@@ -437,7 +438,7 @@ func (c *Chain) Genesis() Genesis { return c.g.clone() }
 // Status summarises the committed head.
 type Status struct {
 	Height      uint64
-	StateHash   Hash
+	StateHash   ident.Hash
 	Time        int64     // head block time, unix ms
 	LastCleared unit.Slot // -1 = none
 	LastSettled unit.Slot // -1 = none
@@ -510,7 +511,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 // the order given, leaving out the invalid ones: errs has one entry per input tx,
 // nil for those included (ErrBlockFull for those that did not fit). The executed
 // block is remembered, so committing it does not execute it again.
-func (c *Chain) Propose(nowMs int64, proposer Account, txs []Tx) (Block, []error) {
+func (c *Chain) Propose(nowMs int64, proposer ident.Account, txs []Tx) (Block, []error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(txs))
@@ -749,10 +750,10 @@ func (c *Chain) Due(nowMs int64) bool {
 
 // Balances returns every non-zero balance (participants and the operator); they
 // sum to zero.
-func (c *Chain) Balances() map[Account]unit.Money {
+func (c *Chain) Balances() map[ident.Account]unit.Money {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make(map[Account]unit.Money, c.st.balances.len())
+	out := make(map[ident.Account]unit.Money, c.st.balances.len())
 	for a, v := range c.st.balances.all() {
 		if v != 0 {
 			out[a] = v
@@ -762,14 +763,14 @@ func (c *Chain) Balances() map[Account]unit.Money {
 }
 
 // Participants returns the admitted participants, sorted.
-func (c *Chain) Participants() []Account {
+func (c *Chain) Participants() []ident.Account {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return slices.Sorted(c.st.participants.keys())
 }
 
 // IsParticipant reports whether a is admitted.
-func (c *Chain) IsParticipant(a Account) bool {
+func (c *Chain) IsParticipant(a ident.Account) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.st.participants.has(a)

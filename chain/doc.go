@@ -3,8 +3,8 @@
 // the mempool.
 //
 // Ownership: this package owns chain/*.go (not chain/consensus, which is the
-// Tendermint engine and is owned separately). It imports unit and market only; it
-// must not import chain/consensus, p2p, meter or node. Consensus is wired to it by
+// Tendermint engine and is owned separately). It imports ident, unit and market only (accounts
+// are ident.Account, hashes ident.Hash); it must not import chain/consensus, p2p, meter or node. Consensus is wired to it by
 // the node: the engine's Build request is answered with Propose, Validate requests
 // with Validate, and decisions with Commit(block, encoded certificate).
 //

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 )
 
@@ -133,7 +134,7 @@ func appendBlock(dst []byte, b Block) []byte {
 }
 
 // appendHash writes h as a JSON string of lowercase hex (Hash.MarshalText).
-func appendHash(dst []byte, h *Hash) []byte {
+func appendHash(dst []byte, h *ident.Hash) []byte {
 	dst = append(dst, '"')
 	dst = hex.AppendEncode(dst, h[:])
 	return append(dst, '"')
@@ -462,7 +463,7 @@ func (p *parser) chainIDString() (string, error) {
 }
 
 // hash reads a JSON string of 64 lowercase hex digits.
-func (p *parser) hash(h *Hash) error {
+func (p *parser) hash(h *ident.Hash) error {
 	if len(p.b)-p.i < 66 || p.b[p.i] != '"' || p.b[p.i+65] != '"' {
 		return p.fail("a hash (a string of 64 lowercase hex digits)")
 	}
@@ -540,7 +541,7 @@ func (p *parser) tx(tx *Tx) error {
 	if err != nil {
 		return err
 	}
-	tx.From = Account(from)
+	tx.From = ident.Account(from)
 	if err = p.lit(`,"nonce":`); err != nil {
 		return err
 	}
@@ -614,7 +615,7 @@ func (p *parser) tx(tx *Tx) error {
 		if err != nil {
 			return err
 		}
-		a.Key = Account(key)
+		a.Key = ident.Account(key)
 		if err = p.lit(`}`); err != nil {
 			return err
 		}
@@ -644,7 +645,7 @@ func (p *parser) admit(tx *Tx) error {
 	if err != nil {
 		return err
 	}
-	a.Participant = Account(s)
+	a.Participant = ident.Account(s)
 	if err := p.lit(`,"name":`); err != nil {
 		return err
 	}
@@ -753,7 +754,7 @@ func (p *parser) header(h *Header) error {
 	}
 	for _, f := range []struct {
 		key string
-		h   *Hash
+		h   *ident.Hash
 	}{{`,"parent":`, &h.Parent}, {`,"tx_root":`, &h.TxRoot}, {`,"state_hash":`, &h.StateHash}} {
 		if err = p.lit(f.key); err != nil {
 			return err
@@ -769,7 +770,7 @@ func (p *parser) header(h *Header) error {
 	if err != nil {
 		return err
 	}
-	h.Proposer = Account(proposer)
+	h.Proposer = ident.Account(proposer)
 	return p.lit(`}`)
 }
 

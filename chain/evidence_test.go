@@ -11,6 +11,7 @@ import (
 	// Tests only: package chain itself does not import the engine; the node
 	// installs this very adapter.
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // consensusVerifier is the EvidenceVerifier the node installs.
@@ -19,7 +20,7 @@ func consensusVerifier(chainID string, a, b []byte) (Offence, error) {
 	if err != nil {
 		return Offence{}, err
 	}
-	return Offence{Offender: Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
+	return Offence{Offender: ident.Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
 }
 
 // cvote is k's consensus vote, encoded, for chain test-net.
@@ -54,7 +55,7 @@ func TestEvidence(t *testing.T) {
 	if got := c.Evidence(); !slices.Equal(got, want) {
 		t.Fatalf("Evidence() = %+v, want %+v", got, want)
 	}
-	if got, _ := c.Authorities(3); !slices.Equal(got, []Account{kAuth.acct}) {
+	if got, _ := c.Authorities(3); !slices.Equal(got, []ident.Account{kAuth.acct}) {
 		t.Errorf("evidence changed the authority set: %v", got)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -199,7 +200,7 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 			st = market.Settlement{Slot: sl}
 		}
 		for _, tr := range st.Transfers {
-			a := Account(tr.Account)
+			a := ident.Account(tr.Account)
 			v, _ := s.balances.get(a)
 			s.balances.set(a, v+tr.Amount)
 		}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -22,7 +23,7 @@ func pinnedTxs() []Tx {
 		sign(kAuth, Tx{Nonce: 1, Admit: &Admit{Participant: kCarol.acct, Name: "Carol \"C\" <c@x> é\u2028"}}),
 		sign(kAuth, Tx{Nonce: 2, Tariff: &Tariff{Floor: 60_000, Ceiling: 280_000, Fee: 15_000, Seq: 1}}),
 		orderTx(kAlice, market.Sell, 42, 1500, 120_000, 3),
-		sign(kBob, Tx{Nonce: 4, Cancel: &Cancel{Order: Hash{0xde, 0xad, 0xbe, 0xef}}}),
+		sign(kBob, Tx{Nonce: 4, Cancel: &Cancel{Order: ident.Hash{0xde, 0xad, 0xbe, 0xef}}}),
 		attestTx(kAlice, 41, 250, 1750),
 		sign(kAuth, Tx{Kind: TxEvidence, Nonce: 6, Evidence: &Evidence{A: []byte{1, 2, 3}, B: []byte("four")}}),
 		sign(kAuth, Tx{Kind: TxAuthority, Nonce: 7, Authority: &AuthorityChange{Add: true, Key: kCarol.acct}}),
@@ -52,7 +53,7 @@ func TestPinnedEncodings(t *testing.T) {
 	if got := string(txs[2].Encode()); got != wantOrder {
 		t.Errorf("order encoding:\n got %s\nwant %s", got, wantOrder)
 	}
-	b := Block{Header: Header{ChainID: "test-net", Height: 7, Time: 1_700_000_123_456, Parent: Hash{1}, TxRoot: TxRoot(txs), StateHash: Hash{2}, Proposer: kAuth.acct}, Txs: txs}
+	b := Block{Header: Header{ChainID: "test-net", Height: 7, Time: 1_700_000_123_456, Parent: ident.Hash{1}, TxRoot: TxRoot(txs), StateHash: ident.Hash{2}, Proposer: kAuth.acct}, Txs: txs}
 	got := fmt.Sprintf("%x %s %s", sha256.Sum256(b.Encode()), b.Hash(), b.Header.TxRoot)
 	if want := "8742475a4762771170b76bdc88d6381bff54ad7703933aa3620835292a0a46a8 071e596a1843fc1b26f0e682cda5efd1054986d997a8b0bd6a9020580759e925 e99114aa611b38eb452cd5038a7525c3344d973c58e9350de96eb600a91d7132"; got != want {
 		t.Errorf("block: got %q, want %q", got, want)

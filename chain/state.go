@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -40,14 +41,14 @@ import (
 //
 // <slot> is 16 hex digits of the slot with its sign bit flipped, so keys sort by slot.
 type state struct {
-	participants overlay[Account, admission]
+	participants overlay[ident.Account, admission]
 	tariff       Tariff
 	slots        overlay[unit.Slot, *slotState] // slots with orders, not yet settled or not yet pruned
 	hist         *history                       // committed cleared and settled records, shared read-only
 	cleared      map[unit.Slot]clearedRec       // cleared by this execution, not yet in hist
 	settled      map[unit.Slot]settledRec       // settled by this execution, not yet in hist
-	balances     overlay[Account, unit.Money]
-	txs          overlay[Hash, txRec]
+	balances     overlay[ident.Account, unit.Money]
+	txs          overlay[ident.Hash, txRec]
 	auth         []authEpoch // by From; entries are never modified, only appended
 	authBase     int         // auth[:authBase] are the committed state's epochs
 	votes        overlay[voteKey, voteRec]
@@ -194,7 +195,7 @@ type admission struct {
 // overlays lie over the committed slot's maps.
 type slotState struct {
 	orders overlay[string, orderRec] // by order id
-	attest overlay[Account, attestRec]
+	attest overlay[ident.Account, attestRec]
 	parent *slotState // the committed slot this one derives from; nil if new
 }
 
@@ -203,15 +204,15 @@ func (ss *slotState) committed() bool { return ss.orders.frozen }
 type orderRec struct {
 	Order     market.Order `json:"order"`
 	Cancelled bool         `json:"cancelled"`
-	CancelTx  *Hash        `json:"cancel_tx,omitempty"` // the cancel's tx hash, pruned with the order
+	CancelTx  *ident.Hash  `json:"cancel_tx,omitempty"` // the cancel's tx hash, pruned with the order
 }
 
 type attestRec struct {
-	Import  unit.Wh `json:"import"`
-	Export  unit.Wh `json:"export"`
-	Journal Hash    `json:"journal"`
-	Tx      Hash    `json:"tx"`
-	Height  uint64  `json:"height"`
+	Import  unit.Wh    `json:"import"`
+	Export  unit.Wh    `json:"export"`
+	Journal ident.Hash `json:"journal"`
+	Tx      ident.Hash `json:"tx"`
+	Height  uint64     `json:"height"`
 }
 
 type clearedRec struct {
@@ -228,7 +229,7 @@ type settledRec struct {
 // entry is a state value and its SHA-256 digest.
 type entry struct {
 	v []byte
-	d Hash
+	d ident.Hash
 }
 
 func newEntry(v []byte) entry { return entry{v: v, d: sha256.Sum256(v)} }
@@ -266,8 +267,8 @@ func (l *keyList) key(i int) []byte {
 	return r[w : w+int(n)]
 }
 
-func (l *keyList) digest(i int) Hash {
-	return Hash(l.stream[l.offs[i+1]-len(Hash{}) : l.offs[i+1]])
+func (l *keyList) digest(i int) ident.Hash {
+	return ident.Hash(l.stream[l.offs[i+1]-len(ident.Hash{}) : l.offs[i+1]])
 }
 
 // search returns the first index from lo on whose key is not below k, and
@@ -286,7 +287,7 @@ func (l *keyList) search(lo int, k string) (int, bool) {
 }
 
 // appendRecord appends the state hash's record of an entry to b.
-func appendRecord(b []byte, k string, d *Hash) []byte {
+func appendRecord(b []byte, k string, d *ident.Hash) []byte {
 	b = binary.AppendUvarint(b, uint64(len(k)))
 	b = append(b, k...)
 	return append(b, d[:]...)
@@ -541,7 +542,7 @@ func (s *state) diff() []keyChange {
 			}
 			put("o/"+k+"/"+id, r, ok)
 		}
-		attest := func(a Account) {
+		attest := func(a ident.Account) {
 			var r attestRec
 			ok := false
 			if nw != nil {
@@ -636,7 +637,7 @@ func mergeKeys(l *keyList, diff []keyChange) *keyList {
 		size = len(l.stream)
 	}
 	for _, ch := range diff {
-		size += binary.MaxVarintLen64 + len(ch.key) + len(Hash{})
+		size += binary.MaxVarintLen64 + len(ch.key) + len(ident.Hash{})
 	}
 	out := &keyList{stream: make([]byte, 0, size), offs: make([]int, 0, l.len()+len(diff)+1)}
 	merge(l, diff,
@@ -659,7 +660,7 @@ func mergeKeys(l *keyList, diff []keyChange) *keyList {
 // SHA-256 over all entries in key order, each written as uvarint(len key),
 // key, SHA-256(value). Hashing value digests rather than values keeps the
 // per-block cost small, and the committed records are hashed as they lie.
-func hashDiff(l *keyList, diff []keyChange) Hash {
+func hashDiff(l *keyList, diff []keyChange) ident.Hash {
 	d := sha256.New()
 	d.Write([]byte("gridmesh/state/v1\n"))
 	var rec []byte
@@ -669,14 +670,14 @@ func hashDiff(l *keyList, diff []keyChange) Hash {
 			rec = appendRecord(rec[:0], ch.key, &ch.e.d)
 			d.Write(rec)
 		})
-	var h Hash
+	var h ident.Hash
 	d.Sum(h[:0])
 	return h
 }
 
 // stateHash is the state hash, from scratch, of the committed keys with all
 // of m's entries added (or replacing theirs).
-func stateHash(keys *keyList, m map[string]entry) Hash { return hashDiff(keys, changesOf(m)) }
+func stateHash(keys *keyList, m map[string]entry) ident.Hash { return hashDiff(keys, changesOf(m)) }
 
 // changesOf is m's entries as additions, sorted by key.
 func changesOf(m map[string]entry) []keyChange {
@@ -689,7 +690,7 @@ func changesOf(m map[string]entry) []keyChange {
 }
 
 // hash is the state hash of s given its diff.
-func (s *state) hash(diff []keyChange) Hash { return hashDiff(s.keys, diff) }
+func (s *state) hash(diff []keyChange) ident.Hash { return hashDiff(s.keys, diff) }
 
 // loadState rebuilds a state from all its entries and checks that it serialises
 // back to exactly the same entries (so no entry was damaged or left over). It
@@ -733,13 +734,13 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		if err := dec(&r); err != nil {
 			return err
 		}
-		s.participants.set(Account(rest), r)
+		s.participants.set(ident.Account(rest), r)
 	case "b":
 		var x int64
 		if err := dec(&x); err != nil {
 			return err
 		}
-		s.balances.set(Account(rest), unit.Money(x))
+		s.balances.set(ident.Account(rest), unit.Money(x))
 	case "c", "d":
 		sl, err := parseSlotKey(rest)
 		if err != nil {
@@ -785,7 +786,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			if err := dec(&r); err != nil {
 				return err
 			}
-			s.slot(sl).attest.set(Account(id), r)
+			s.slot(sl).attest.set(ident.Account(id), r)
 		}
 	case "t":
 		h, err := ParseHash(rest)

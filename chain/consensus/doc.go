@@ -8,7 +8,12 @@
 // last-signed record, evidence of equivocation and commit-certificate verification
 // (VerifyCommit).
 //
-// It imports nothing of gridmesh (standard library only). It starts no goroutines,
+// It imports, of gridmesh, only the leaf package ident (standard library
+// otherwise): validator ids are ident.Account and value ids ident.Hash, the same
+// types the chain and the node name. This amends DESIGN.md's "chain/consensus
+// imports nothing of ours" deliberately (issue 18): ident holds two types and
+// imports nothing itself, so the engine stays a pure, self-contained state
+// machine. (ID and Hash remain here as transitional aliases.) It starts no goroutines,
 // reads no clock, draws no randomness, does no I/O and never depends on map
 // iteration order. Inputs go in through Engine.Step; the work the engine wants done
 // comes out of Engine.Ready (persist, send, schedule timers, build or validate a

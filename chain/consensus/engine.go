@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"slices"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 const (
@@ -21,7 +23,7 @@ type validity uint8
 
 type roundValue struct {
 	round int32
-	id    Hash
+	id    ident.Hash
 }
 
 const (
@@ -42,9 +44,9 @@ type roundVotes struct {
 // safe for concurrent use: one loop owns it (see package doc).
 type Engine struct {
 	cfg   Config
-	vals  []ID // sorted
-	index map[ID]int
-	pubs  map[ID]ed25519.PublicKey
+	vals  []ident.Account // sorted
+	index map[ident.Account]int
+	pubs  map[ident.Account]ed25519.PublicKey
 	self  int // index in vals, -1 = observer
 
 	st    State // the persisted part
@@ -55,7 +57,7 @@ type Engine struct {
 	// proposer's bad value under an honest value's id taints no other round.
 	rounds   map[int32]*roundVotes
 	high     []int32 // per validator: highest round of any message at this height, -1 none
-	validity map[Hash]validity
+	validity map[ident.Hash]validity
 	invalid  map[roundValue]bool
 	next     []Message // messages of height+1, replayed when the height is entered
 
@@ -87,13 +89,13 @@ func New(cfg Config, height uint64, restored *State) (*Engine, error) {
 	e := &Engine{
 		cfg:   cfg,
 		vals:  slices.Clone(cfg.Validators),
-		index: make(map[ID]int, len(cfg.Validators)),
-		pubs:  make(map[ID]ed25519.PublicKey, len(cfg.Validators)),
+		index: make(map[ident.Account]int, len(cfg.Validators)),
+		pubs:  make(map[ident.Account]ed25519.PublicKey, len(cfg.Validators)),
 		self:  -1,
 	}
 	slices.Sort(e.vals)
 	for i, id := range e.vals {
-		pub, err := id.PublicKey()
+		pub, err := publicKey(id)
 		if err != nil {
 			return nil, fmt.Errorf("%w: validator %d: %w", ErrConfig, i, err)
 		}
@@ -142,7 +144,7 @@ func New(cfg Config, height uint64, restored *State) (*Engine, error) {
 func (e *Engine) resume() {
 	e.validity[e.st.LockedID] = valid
 	e.validity[e.st.ValidID] = valid
-	delete(e.validity, Hash{})
+	delete(e.validity, ident.Hash{})
 	for _, m := range e.st.ValidPolka {
 		_ = e.store(m)
 	}
@@ -178,7 +180,7 @@ func (e *Engine) resetHeight() {
 	for i := range e.high {
 		e.high[i] = -1
 	}
-	e.validity = make(map[Hash]validity)
+	e.validity = make(map[ident.Hash]validity)
 	e.invalid = make(map[roundValue]bool)
 	e.resetRound()
 }
@@ -194,13 +196,13 @@ func (e *Engine) Height() uint64 { return e.st.Height }
 func (e *Engine) Round() (int32, RoundStep) { return e.st.Round, e.st.Step }
 
 // Proposer returns proposer(height, round) = sorted validators[(height+round) mod n].
-func (e *Engine) Proposer(height uint64, round int32) ID {
+func (e *Engine) Proposer(height uint64, round int32) ident.Account {
 	return ProposerOf(e.vals, height, round)
 }
 
 // ProposerOf is the proposer of (height, round) among vals, sorted: what
 // Engine.Proposer answers, for a caller without the engine.
-func ProposerOf(vals []ID, height uint64, round int32) ID {
+func ProposerOf(vals []ident.Account, height uint64, round int32) ident.Account {
 	return vals[(height+uint64(round))%uint64(len(vals))]
 }
 
@@ -325,7 +327,7 @@ func (e *Engine) stepCommit(c Commit) error {
 	return nil
 }
 
-func cmpID(a, b ID) int {
+func cmpID(a, b ident.Account) int {
 	switch {
 	case a < b:
 		return -1
@@ -442,7 +444,7 @@ func (e *Engine) verdict(p Message) validity {
 }
 
 // count returns how many validators voted id (typ) in round r, and how many voted at all.
-func (e *Engine) count(r int32, typ MsgType, id Hash) (forID, any int) {
+func (e *Engine) count(r int32, typ MsgType, id ident.Hash) (forID, any int) {
 	rv := e.rounds[r]
 	if rv == nil {
 		return 0, 0
@@ -533,7 +535,7 @@ func (e *Engine) onProposal() bool {
 		if v == valid && (e.st.LockedRound == -1 || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
 			e.vote(Prevote, p.ValueID)
 		} else {
-			e.vote(Prevote, Hash{})
+			e.vote(Prevote, ident.Hash{})
 		}
 		e.st.Step = StepPrevote
 		return true
@@ -560,7 +562,7 @@ func (e *Engine) onProposalValidRound() bool {
 		if v == valid && (e.st.LockedRound <= p.ValidRound || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
 			e.vote(Prevote, p.ValueID)
 		} else {
-			e.vote(Prevote, Hash{})
+			e.vote(Prevote, ident.Hash{})
 		}
 		e.st.Step = StepPrevote
 		return true
@@ -574,7 +576,7 @@ func (e *Engine) onPolkaAny() bool {
 	if e.st.Step != StepPrevote || e.prevoteTimerDone {
 		return false
 	}
-	if _, n := e.count(e.st.Round, Prevote, Hash{}); !e.twoThirds(n) {
+	if _, n := e.count(e.st.Round, Prevote, ident.Hash{}); !e.twoThirds(n) {
 		return false
 	}
 	e.prevoteTimerDone = true
@@ -624,10 +626,10 @@ func (e *Engine) onPolkaNil() bool {
 	if e.st.Step != StepPrevote {
 		return false
 	}
-	if n, _ := e.count(e.st.Round, Prevote, Hash{}); !e.twoThirds(n) {
+	if n, _ := e.count(e.st.Round, Prevote, ident.Hash{}); !e.twoThirds(n) {
 		return false
 	}
-	e.vote(Precommit, Hash{})
+	e.vote(Precommit, ident.Hash{})
 	e.st.Step = StepPrecommit
 	return true
 }
@@ -638,7 +640,7 @@ func (e *Engine) onPrecommitAny() bool {
 	if e.precommitTimerDone {
 		return false
 	}
-	if _, n := e.count(e.st.Round, Precommit, Hash{}); !e.twoThirds(n) {
+	if _, n := e.count(e.st.Round, Precommit, ident.Hash{}); !e.twoThirds(n) {
 		return false
 	}
 	e.precommitTimerDone = true
@@ -685,14 +687,14 @@ func (e *Engine) onDecide() bool {
 
 // decide records decision_p[h_p] and enters h_p+1 (lines 51-53). Unlike line 54 the
 // next round 0 starts only on Work or a message of the new height.
-func (e *Engine) decide(r int32, id Hash, value []byte, commit []Message) {
+func (e *Engine) decide(r int32, id ident.Hash, value []byte, commit []Message) {
 	d := Decision{Height: e.st.Height, Round: r, ValueID: id, Value: value, Commit: commit}
 	e.out.Decided = append(e.out.Decided, d)
 	e.st.Decision = &d
 	e.st.Height++
 	e.st.Round, e.st.Step = 0, StepNewHeight
-	e.st.LockedRound, e.st.LockedID, e.st.LockedValue = -1, Hash{}, nil
-	e.st.ValidRound, e.st.ValidID, e.st.ValidValue, e.st.ValidPolka = -1, Hash{}, nil, nil
+	e.st.LockedRound, e.st.LockedID, e.st.LockedValue = -1, ident.Hash{}, nil
+	e.st.ValidRound, e.st.ValidID, e.st.ValidValue, e.st.ValidPolka = -1, ident.Hash{}, nil, nil
 	e.dirty = true
 	e.resetHeight()
 	buffered := e.next
@@ -739,7 +741,7 @@ func (e *Engine) onRoundSkip() bool {
 // onTimeoutPropose is line 57: if step_p = propose, prevote nil (lines 58-60).
 func (e *Engine) onTimeoutPropose() {
 	if e.st.Step == StepPropose {
-		e.vote(Prevote, Hash{})
+		e.vote(Prevote, ident.Hash{})
 		e.st.Step = StepPrevote
 		e.dirty = true
 	}
@@ -748,7 +750,7 @@ func (e *Engine) onTimeoutPropose() {
 // onTimeoutPrevote is line 61: if step_p = prevote, precommit nil (lines 62-64).
 func (e *Engine) onTimeoutPrevote() {
 	if e.st.Step == StepPrevote {
-		e.vote(Precommit, Hash{})
+		e.vote(Precommit, ident.Hash{})
 		e.st.Step = StepPrecommit
 		e.dirty = true
 	}
@@ -768,7 +770,7 @@ func (e *Engine) schedule(k TimeoutKind) {
 	})
 }
 
-func (e *Engine) vote(t MsgType, id Hash) {
+func (e *Engine) vote(t MsgType, id ident.Hash) {
 	e.broadcast(Message{Type: t, Height: e.st.Height, Round: e.st.Round, ValueID: id, ValidRound: -1})
 }
 

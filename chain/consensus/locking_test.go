@@ -3,6 +3,8 @@ package consensus
 import (
 	"fmt"
 	"testing"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // cluster is 4 engines wired by hand: the test decides which message reaches whom.
@@ -56,7 +58,7 @@ func (c *cluster) send(from int, typ MsgType, r int32, to ...int) {
 
 // agreement is the checker: no two nodes decide different values at one height.
 func agreement(decided [][]Decision) error {
-	seen := map[uint64]Hash{}
+	seen := map[uint64]ident.Hash{}
 	for i, ds := range decided {
 		for _, d := range ds {
 			if prev, ok := seen[d.Height]; ok && prev != d.ValueID {

@@ -7,7 +7,7 @@
 // its own background goroutines, which do not affect what is read), no map
 // iteration order in any decision.
 //
-// It owns chain/sim/*.go and imports chain, chain/consensus, market and unit.
+// It owns chain/sim/*.go and imports chain, chain/consensus, ident, market and unit.
 //
 // # What is driven, and how
 //
