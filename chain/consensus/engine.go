@@ -532,7 +532,7 @@ func (e *Engine) onProposal() bool {
 		if p.ValidRound != -1 || v == unknown {
 			continue
 		}
-		if v == valid && (e.st.LockedRound == -1 || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
+		if v == valid && (e.st.LockedRound == -1 || e.st.LockedID == p.ValueID) {
 			e.vote(Prevote, p.ValueID)
 		} else {
 			e.vote(Prevote, ident.Hash{})
@@ -559,7 +559,7 @@ func (e *Engine) onProposalValidRound() bool {
 		if n, _ := e.count(p.ValidRound, Prevote, p.ValueID); !e.twoThirds(n) {
 			continue
 		}
-		if v == valid && (e.st.LockedRound <= p.ValidRound || e.st.LockedID == p.ValueID || e.cfg.breakLocking) {
+		if v == valid && (e.st.LockedRound <= p.ValidRound || e.st.LockedID == p.ValueID) {
 			e.vote(Prevote, p.ValueID)
 		} else {
 			e.vote(Prevote, ident.Hash{})

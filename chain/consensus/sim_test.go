@@ -20,14 +20,13 @@ import (
 // partition), which covers equivocating proposals and double votes.
 
 type simConfig struct {
-	n          int     // validators
-	twins      int     // how many validators (the first ones in sorted order) run as twins
-	heights    int     // stop when every honest instance decided this many
-	loss, dup  float64 // per delivery
-	maxDelay   time.Duration
-	crash      float64 // per Ready of an honest instance: crash after persisting, before sending
-	limit      time.Duration
-	breakLocks bool
+	n         int     // validators
+	twins     int     // how many validators (the first ones in sorted order) run as twins
+	heights   int     // stop when every honest instance decided this many
+	loss, dup float64 // per delivery
+	maxDelay  time.Duration
+	crash     float64 // per Ready of an honest instance: crash after persisting, before sending
+	limit     time.Duration
 }
 
 type simNode struct {
@@ -95,7 +94,6 @@ func newSim(t testing.TB, seed uint64, c simConfig) *sim {
 		agreed: map[uint64]ident.Hash{}, signed: map[string]Message{}, certs: map[uint64]Decision{}, trace: sha256.New()}
 	for i, id := range s.tv.ids {
 		cfg := s.tv.config(id)
-		cfg.breakLocking = c.breakLocks
 		if i < c.twins {
 			for g := range 2 {
 				s.nodes = append(s.nodes, &simNode{name: fmt.Sprintf("v%d/twin%d", i, g), id: id, group: g, cfg: cfg})

@@ -99,10 +99,6 @@ type Config struct {
 	Validators []ident.Account // any order; the engine sorts them; proposer = sorted[(height+round) % n]
 	Signer     Signer          // required unless observer
 	Timeouts   Timeouts
-
-	// breakLocking disables the lock checks of lines 23 and 29 (tests only: shows that
-	// the checkers can fail).
-	breakLocking bool
 }
 
 // Input is what Engine.Step accepts: Message, Timeout, Proposed, Validated, Work, Commit.

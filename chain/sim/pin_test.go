@@ -10,7 +10,7 @@ import (
 // sent, so every vote, proposal and block encoding) and the head of the
 // highest honest node (height, block hash, state hash). The constants were
 // taken from the code before issue 18's refactoring (encodings, identity and
-// hash types, the applyTx dispatch, breakLocking); a change here means the
+// hash types, the applyTx dispatch, breakLocking gone); a change here means the
 // consensus rules, an encoding or the state hash changed.
 func TestPinnedRuns(t *testing.T) {
 	for _, tc := range []struct {
