@@ -281,7 +281,7 @@ func (c *Chain) initGenesis() error {
 	diff := st.diff()
 	ex := &execution{block: c.genesisBlock(diff), st: st, diff: diff}
 	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set([]byte(keyGenesis), mustJSON(c.g)); err != nil {
+		if err := txn.Set([]byte(keyGenesis), recordJSON(c.g)); err != nil {
 			return err
 		}
 		return c.writeBlock(txn, ex, nil)
@@ -317,7 +317,7 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 			return err
 		}
 	}
-	return txn.Set([]byte(keyHead), mustJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
+	return txn.Set([]byte(keyHead), recordJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
 }
 
 func (c *Chain) install(ex *execution) {

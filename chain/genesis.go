@@ -102,7 +102,7 @@ func (g Genesis) Hash() ident.Hash {
 	if g.Participants == nil {
 		g.Participants = []ident.Account{}
 	}
-	return sha256.Sum256(append([]byte("gridmesh/genesis/v1\n"), mustJSON(g)...))
+	return sha256.Sum256(append([]byte("gridmesh/genesis/v1\n"), recordJSON(g)...))
 }
 
 func floorDiv(a, b int64) int64 {

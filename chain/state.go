@@ -236,12 +236,12 @@ func newEntry(v []byte) entry { return entry{v: v, d: sha256.Sum256(v)} }
 
 func newCleared(r market.Result, t market.Tariff) clearedRec {
 	c := clearedRec{Result: r, Tariff: t}
-	c.enc = newEntry(mustJSON(c))
+	c.enc = newEntry(recordJSON(c))
 	return c
 }
 
 func newSettled(st market.Settlement) settledRec {
-	return settledRec{st: st, enc: newEntry(mustJSON(st))}
+	return settledRec{st: st, enc: newEntry(recordJSON(st))}
 }
 
 // keyList is the committed state's entries in key order, as the state hash
@@ -459,7 +459,7 @@ func parseSlotKey(k string) (unit.Slot, error) {
 // reference it is checked against (loadState, tests).
 func (s *state) entries() map[string]entry {
 	m := make(map[string]entry, s.participants.len()+s.balances.len()+s.txs.len()+len(s.hist.cleared)+len(s.hist.settled)+1)
-	put := func(k string, v any) { m[k] = newEntry(mustJSON(v)) }
+	put := func(k string, v any) { m[k] = newEntry(recordJSON(v)) }
 	for a, r := range s.participants.all() {
 		put("a/"+string(a), r)
 	}
@@ -515,7 +515,7 @@ func (s *state) diff() []keyChange {
 			out[k] = nil
 			return
 		}
-		e := newEntry(mustJSON(v))
+		e := newEntry(recordJSON(v))
 		out[k] = &e
 	}
 	for a := range s.participants.delta {
@@ -751,7 +751,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			if err := dec(&r); err != nil {
 				return err
 			}
-			if !bytes.Equal(mustJSON(r), e.v) {
+			if !bytes.Equal(recordJSON(r), e.v) {
 				return fmt.Errorf("does not round-trip")
 			}
 			r.enc = e
@@ -761,7 +761,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			if err := dec(&r); err != nil {
 				return err
 			}
-			if !bytes.Equal(mustJSON(r), e.v) {
+			if !bytes.Equal(recordJSON(r), e.v) {
 				return fmt.Errorf("does not round-trip")
 			}
 			s.settled[sl] = settledRec{st: r, enc: e}

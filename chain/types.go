@@ -319,7 +319,9 @@ func (b Block) Hash() ident.Hash { return b.Header.Hash() }
 
 // Hash is the block hash of the header.
 func (h Header) Hash() ident.Hash {
-	return sha256.Sum256(append([]byte("gridmesh/header/v1\n"), mustJSON(h)...))
+	// A constant capacity keeps the buffer on the stack.
+	b := append(make([]byte, 0, 512), "gridmesh/header/v1\n"...)
+	return sha256.Sum256(appendHeaderPtr(b, &h))
 }
 
 // TxRoot is SHA-256 over a domain tag, the count and each tx hash in block order.
