@@ -2,7 +2,6 @@ package chain
 
 import (
 	"iter"
-
 )
 
 // overlay is a map that an execution changes without copying it: reads fall
@@ -115,4 +114,3 @@ func (m *overlay[K, V]) fold() {
 	m.delta = nil
 	m.frozen = true
 }
-

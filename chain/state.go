@@ -338,4 +338,3 @@ func parseSlotKey(k string) (unit.Slot, error) {
 	}
 	return unit.Slot(binary.BigEndian.Uint64(b) ^ (1 << 63)), nil
 }
-

@@ -247,4 +247,3 @@ func changesOf(m map[string]entry) []keyChange {
 
 // hash is the state hash of s given its diff.
 func (s *state) hash(diff []keyChange) ident.Hash { return hashDiff(s.keys, diff) }
-
