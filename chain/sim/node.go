@@ -492,7 +492,7 @@ func (s *Sim) restart(nd *node) {
 	s.stats.Restarts++
 	s.trace(nd.idx, "restart", s.height(nd)+1, 0, 0, ident.Hash{}, 0)
 	s.push(0, nd.idx, event{kind: evTick})
-	if s.cfg.forgetState {
+	if s.cfg.ForgetState {
 		nd.persisted = nil
 	}
 	if nd.role != roleFollower {

@@ -43,10 +43,11 @@ type Config struct {
 	WorkEvery     int64   // one workload action per this many ms
 	TraceK        int     // events in a violation's trace
 
-	// forgetState is a test-only fault of the node, not of the world: a
-	// restarted node loses its persisted consensus State (as if it were never
-	// fsynced). The double-sign check must then fire.
-	forgetState bool
+	// ForgetState models a broken node rather than a faulty world: a restarted
+	// honest node loses its persisted consensus State (a disk that acknowledged
+	// an fsync it did not do). The double-sign check must then fire; the
+	// simulator's tests use it to show that the check can fail.
+	ForgetState bool
 }
 
 // DefaultConfig is the configuration the command and the tests start from.

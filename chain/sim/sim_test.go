@@ -162,7 +162,7 @@ func TestDeterministic(t *testing.T) {
 func TestForgottenStateDoubleSigns(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		cfg := DefaultConfig(seed, 4, 0)
-		cfg.forgetState = true
+		cfg.ForgetState = true
 		cfg.Crash, cfg.CrashEvent = 0.05, 0.01
 		_, v, err := Run(cfg, 30_000)
 		if err != nil {
