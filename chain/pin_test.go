@@ -58,6 +58,10 @@ func TestPinnedEncodings(t *testing.T) {
 	if want := "8742475a4762771170b76bdc88d6381bff54ad7703933aa3620835292a0a46a8 071e596a1843fc1b26f0e682cda5efd1054986d997a8b0bd6a9020580759e925 e99114aa611b38eb452cd5038a7525c3344d973c58e9350de96eb600a91d7132"; got != want {
 		t.Errorf("block: got %q, want %q", got, want)
 	}
+	// The genesis hash (encoding/json of Genesis, a store record).
+	if got, want := testGenesis().Hash().String(), "af66972901ce7a5c09d2c78b16e67b702f7eca81e9c158cdf10b2e36bdd58b4d"; got != want {
+		t.Errorf("genesis hash %s, want %s", got, want)
+	}
 	empty := Block{Header: Header{ChainID: "test-net", Height: 1, Time: 1, Proposer: kAuth.acct}}
 	if got, want := string(empty.Encode()), `{"header":{"chain_id":"test-net","height":1,"time":1,"parent":"0000000000000000000000000000000000000000000000000000000000000000","tx_root":"0000000000000000000000000000000000000000000000000000000000000000","state_hash":"0000000000000000000000000000000000000000000000000000000000000000","proposer":"f3df53f10f0a826b67bcaabff5a1028f6fe456263fbaf1ee39ee8b561877d63c"},"txs":[]}`; got != want {
 		t.Errorf("empty block encoding:\n got %s\nwant %s", got, want)
