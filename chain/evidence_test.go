@@ -25,7 +25,7 @@ func consensusVerifier(chainID string, a, b []byte) (Offence, error) {
 
 // cvote is k's consensus vote, encoded, for chain test-net.
 func cvote(k key, typ consensus.MsgType, height uint64, round int32, value string) []byte {
-	m := consensus.Message{Type: typ, Height: height, Round: round, ValidRound: -1, From: consensus.ID(k.acct)}
+	m := consensus.Message{Type: typ, Height: height, Round: round, ValidRound: -1, From: k.acct}
 	if value != "" {
 		m.ValueID = sha256.Sum256([]byte(value))
 	}
@@ -153,7 +153,7 @@ func TestEvidenceOffenderSet(t *testing.T) {
 }
 
 func otherChainVote(k key, height uint64) []byte {
-	m := consensus.Message{Type: consensus.Prevote, Height: height, ValidRound: -1, ValueID: sha256.Sum256([]byte("q")), From: consensus.ID(k.acct)}
+	m := consensus.Message{Type: consensus.Prevote, Height: height, ValidRound: -1, ValueID: sha256.Sum256([]byte("q")), From: k.acct}
 	m.Sig = ed25519.Sign(k.priv, m.SignBytes("other-net"))
 	return m.Encode()
 }

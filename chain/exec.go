@@ -288,7 +288,7 @@ func (s *state) prune(budget int) {
 				return
 			}
 			r, _ := ss.orders.get(id)
-			if h, err := ParseHash(id); err == nil {
+			if h, err := ident.ParseHash(id); err == nil {
 				s.txs.del(h)
 			}
 			if r.CancelTx != nil {

@@ -66,7 +66,7 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 	case "o", "s":
 		return s.loadSlotEntry(prefix, rest, e, dec)
 	case "t":
-		h, err := ParseHash(rest)
+		h, err := ident.ParseHash(rest)
 		if err != nil {
 			return err
 		}
