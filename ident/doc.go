@@ -7,6 +7,9 @@
 //
 // Text forms are fixed, because they are part of the chain's encodings and of
 // the state hash: an Account is the 64 lowercase hex characters of the 32-byte
-// public key; a Hash is 64 lowercase hex characters. Parsers accept only those
-// forms (no upper case, no prefix), so each value has one spelling.
+// public key; a Hash is 64 lowercase hex characters. Account.Check and
+// ParseHash accept only those forms (no upper case, no prefix), so each value
+// has one spelling. Hash.UnmarshalText, which encoding/json calls, also accepts
+// upper-case hex; the chain's decoders re-encode what they read and refuse
+// anything that is not the canonical form. Hash.Short is for logs and traces.
 package ident
