@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // Authority set.
@@ -55,13 +57,13 @@ var (
 // epoch's From). Set is sorted and never changed once made.
 type authEpoch struct {
 	From uint64
-	Set  []Account
+	Set  []ident.Account
 }
 
 // change is an authority-set change that votes are cast for.
 type change struct {
 	Add bool
-	Key Account
+	Key ident.Account
 }
 
 func (ch change) String() string {
@@ -74,7 +76,7 @@ func (ch change) String() string {
 // voteKey is one authority's vote for one change.
 type voteKey struct {
 	change
-	Voter Account
+	Voter ident.Account
 }
 
 // voteRec is the value of a vote entry.
@@ -84,12 +86,12 @@ type voteRec struct {
 
 // authEntry is the value of an authority-set entry.
 type authEntry struct {
-	Set []Account `json:"set"`
+	Set []ident.Account `json:"set"`
 }
 
 // authoritiesAt is the set that decides block height (sorted, shared: do not
 // modify). Heights beyond the last epoch get the last set.
-func (s *state) authoritiesAt(height uint64) []Account {
+func (s *state) authoritiesAt(height uint64) []ident.Account {
 	i := len(s.auth) - 1
 	for i > 0 && s.auth[i].From > height {
 		i--
@@ -97,7 +99,7 @@ func (s *state) authoritiesAt(height uint64) []Account {
 	return s.auth[i].Set
 }
 
-func (s *state) isAuthorityAt(a Account, height uint64) bool {
+func (s *state) isAuthorityAt(a ident.Account, height uint64) bool {
 	_, ok := slices.BinarySearch(s.authoritiesAt(height), a)
 	return ok
 }
@@ -113,7 +115,7 @@ func minAuthorities(g *Genesis) int {
 }
 
 // applies reports why ch cannot apply to set (nil if it can).
-func (ch change) applies(g *Genesis, set []Account) error {
+func (ch change) applies(g *Genesis, set []ident.Account) error {
 	_, member := slices.BinarySearch(set, ch.Key)
 	switch {
 	case ch.Add && member:
@@ -128,7 +130,7 @@ func (ch change) applies(g *Genesis, set []Account) error {
 
 // applyVote checks a TxAuthority from `from` at block height and, unless dry,
 // records the vote and decides the change if it has more than 2/3.
-func (s *state) applyVote(g *Genesis, from Account, ac AuthorityChange, height uint64, dry bool) error {
+func (s *state) applyVote(g *Genesis, from ident.Account, ac AuthorityChange, height uint64, dry bool) error {
 	set := s.authoritiesAt(height)
 	if _, ok := slices.BinarySearch(set, from); !ok {
 		return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, from, height)
@@ -167,7 +169,7 @@ func (s *state) tally(ch change) int {
 
 // decide applies ch to set at block height: the new set decides blocks from
 // height+2 on. Votes for ch, and a removed authority's votes, are dropped.
-func (s *state) decide(ch change, set []Account, height uint64) {
+func (s *state) decide(ch change, set []ident.Account, height uint64) {
 	next := slices.Clone(set)
 	if ch.Add {
 		i, _ := slices.BinarySearch(next, ch.Key)
@@ -234,7 +236,7 @@ func parseVoteKey(rest string) (voteKey, error) {
 	if len(parts) != 3 || parts[0] != "a" && parts[0] != "r" {
 		return voteKey{}, fmt.Errorf("malformed vote key")
 	}
-	vk := voteKey{change: change{Add: parts[0] == "a", Key: Account(parts[1])}, Voter: Account(parts[2])}
+	vk := voteKey{change: change{Add: parts[0] == "a", Key: ident.Account(parts[1])}, Voter: ident.Account(parts[2])}
 	if err := vk.Key.Check(); err != nil {
 		return voteKey{}, err
 	}
@@ -274,7 +276,7 @@ func checkAuth(auth []authEpoch) error {
 // height, sorted, for any height from 1 to head+2; a change decided in block H
 // takes effect at H+2. Heights 0 (genesis, decided by no one) and beyond head+2
 // are errors matching ErrNotFound.
-func (c *Chain) Authorities(height uint64) ([]Account, error) {
+func (c *Chain) Authorities(height uint64) ([]ident.Account, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {

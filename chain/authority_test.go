@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 var kAuths = []key{newKey("authority 1"), newKey("authority 2"), newKey("authority 3"), newKey("authority 4"),
@@ -14,7 +16,7 @@ var kAuths = []key{newKey("authority 1"), newKey("authority 2"), newKey("authori
 // fourGenesis is testGenesis with authorities 1-4 and Dev off.
 func fourGenesis() Genesis {
 	g := testGenesis()
-	g.Authorities = []Account{kAuths[3].acct, kAuths[0].acct, kAuths[2].acct, kAuths[1].acct} // any order
+	g.Authorities = []ident.Account{kAuths[3].acct, kAuths[0].acct, kAuths[2].acct, kAuths[1].acct} // any order
 	g.Dev = false
 	return g
 }
@@ -39,8 +41,8 @@ func produceBy(t *testing.T, c *Chain, k key, txs ...Tx) Block {
 	return b
 }
 
-func accounts(ks ...key) []Account {
-	out := make([]Account, len(ks))
+func accounts(ks ...key) []ident.Account {
+	out := make([]ident.Account, len(ks))
 	for i, k := range ks {
 		out[i] = k.acct
 	}
@@ -49,7 +51,7 @@ func accounts(ks ...key) []Account {
 }
 
 // wantSets checks Authorities(h) for h = 1 .. len(want) and that head+3 is refused.
-func wantSets(t *testing.T, c *Chain, want ...[]Account) {
+func wantSets(t *testing.T, c *Chain, want ...[]ident.Account) {
 	t.Helper()
 	head := c.Head().Height
 	if uint64(len(want)) != head+2 {

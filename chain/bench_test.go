@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -57,7 +58,7 @@ func BenchmarkProposeLargeHistory(b *testing.B) {
 	for sl := range unit.Slot(35_000) {
 		trades := make([]market.Trade, 10)
 		for j := range trades {
-			trades[j] = market.Trade{Slot: sl, Buy: Hash{1}.String(), Sell: Hash{2}.String(), Buyer: string(kBob.acct), Seller: string(kAlice.acct), Energy: 100, Price: 100_000}
+			trades[j] = market.Trade{Slot: sl, Buy: ident.Hash{1}.String(), Sell: ident.Hash{2}.String(), Buyer: string(kBob.acct), Seller: string(kAlice.acct), Energy: 100, Price: 100_000}
 		}
 		st.cleared[sl] = newCleared(market.Result{Slot: sl, Price: 100_000, Volume: 1000, Trades: trades}, testGenesis().Tariff)
 		st.settled[sl] = newSettled(market.Settlement{Slot: sl, Energy: 1000})
@@ -111,13 +112,13 @@ func BenchmarkExecuteLargeState(b *testing.B) {
 	defer c.Close()
 	st := c.st.clone()
 	for i := range 5000 {
-		h := Hash{1, byte(i >> 8), byte(i)}
+		h := ident.Hash{1, byte(i >> 8), byte(i)}
 		sl := unit.Slot(1000 + i%4)
 		st.slot(sl).orders.set(h.String(), orderRec{Order: market.Order{ID: h.String(), Owner: string(kBob.acct), Side: market.Buy, Slot: sl, Energy: 100, Price: 100_000, Height: 1}})
 		st.txs.set(h, txRec{Height: 1, Kind: TxOrder, Slot: sl})
 	}
 	for i := range 45_000 {
-		h := Hash{2, byte(i >> 16), byte(i >> 8), byte(i)}
+		h := ident.Hash{2, byte(i >> 16), byte(i >> 8), byte(i)}
 		st.txs.set(h, txRec{Height: 1, Kind: TxAttest, Slot: unit.Slot(i % 900)})
 	}
 	st.commit(st.diff())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 )
 
@@ -79,7 +80,7 @@ func TestCommitWithoutValidate(t *testing.T) {
 	a, b := openMem(t, g), openMem(t, g)
 	blk, _ := produce(t, a, ms(10, -200), orderTx(kAlice, market.Sell, 10, 100, 100_000, 1))
 	bad := blk
-	bad.Header.StateHash = Hash{1}
+	bad.Header.StateHash = ident.Hash{1}
 	if _, err := b.Commit(bad, nil); !errors.Is(err, ErrBlock) {
 		t.Fatalf("Commit(bad) = %v, want ErrBlock", err)
 	}

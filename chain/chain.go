@@ -16,7 +16,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 
-	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -34,9 +34,9 @@ const (
 )
 
 type headRec struct {
-	Height    uint64 `json:"height"`
-	Hash      Hash   `json:"hash"`
-	StateHash Hash   `json:"state_hash"`
+	Height    uint64     `json:"height"`
+	Hash      ident.Hash `json:"hash"`
+	StateHash ident.Hash `json:"state_hash"`
 }
 
 // Chain is the replicated ledger of one node: the committed blocks and the state
@@ -50,9 +50,9 @@ type Chain struct {
 	mu       sync.RWMutex
 	db       *badger.DB
 	head     Header
-	headHash Hash
+	headHash ident.Hash
 	st       *state // committed: its keys are the committed entries' (see state.commit)
-	cache    map[Hash]*execution
+	cache    map[ident.Hash]*execution
 	closed   bool
 	status   Status // of the committed head
 	pruned   uint64 // block bodies and certificates below this height are deleted
@@ -66,7 +66,7 @@ type Chain struct {
 // is proposed. Bounded: it forgets everything when full.
 type verifiedSet struct {
 	mu sync.Mutex
-	m  map[Hash]struct{}
+	m  map[ident.Hash]struct{}
 }
 
 const maxVerified = 1 << 16
@@ -111,7 +111,7 @@ func (v *verifiedSet) verify(tx Tx) error {
 	}
 	v.mu.Lock()
 	if v.m == nil || len(v.m) >= maxVerified {
-		v.m = make(map[Hash]struct{})
+		v.m = make(map[ident.Hash]struct{})
 	}
 	v.m[h] = struct{}{}
 	v.mu.Unlock()
@@ -201,7 +201,7 @@ func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, er
 		}
 		return nil, &corruptError{dir, err}
 	}
-	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[Hash]*execution{}}
+	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[ident.Hash]*execution{}}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &corruptError{dir, fmt.Errorf("%v", r)}
@@ -280,7 +280,7 @@ func (c *Chain) initGenesis() error {
 	diff := st.diff()
 	ex := &execution{block: c.genesisBlock(diff), st: st, diff: diff}
 	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set([]byte(keyGenesis), mustJSON(c.g)); err != nil {
+		if err := txn.Set([]byte(keyGenesis), recordJSON(c.g)); err != nil {
 			return err
 		}
 		return c.writeBlock(txn, ex, nil)
@@ -316,7 +316,7 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 			return err
 		}
 	}
-	return txn.Set([]byte(keyHead), mustJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
+	return txn.Set([]byte(keyHead), recordJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
 }
 
 func (c *Chain) install(ex *execution) {
@@ -437,7 +437,7 @@ func (c *Chain) Genesis() Genesis { return c.g.clone() }
 // Status summarises the committed head.
 type Status struct {
 	Height      uint64
-	StateHash   Hash
+	StateHash   ident.Hash
 	Time        int64     // head block time, unix ms
 	LastCleared unit.Slot // -1 = none
 	LastSettled unit.Slot // -1 = none
@@ -510,7 +510,7 @@ func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex 
 // the order given, leaving out the invalid ones: errs has one entry per input tx,
 // nil for those included (ErrBlockFull for those that did not fit). The executed
 // block is remembered, so committing it does not execute it again.
-func (c *Chain) Propose(nowMs int64, proposer Account, txs []Tx) (Block, []error) {
+func (c *Chain) Propose(nowMs int64, proposer ident.Account, txs []Tx) (Block, []error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(txs))
@@ -645,199 +645,10 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	return events, nil
 }
 
-// Block returns the committed block at height h (0 = the genesis block) and its
-// certificate (nil for genesis).
-func (c *Chain) Block(h uint64) (Block, []byte, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return Block{}, nil, ErrClosed
-	}
-	if h > c.head.Height {
-		return Block{}, nil, fmt.Errorf("%w: block %d (head %d)", ErrNotFound, h, c.head.Height)
-	}
-	if h < c.pruned && h > 0 {
-		return Block{}, nil, fmt.Errorf("%w: block %d (bodies below %d pruned)", ErrPruned, h, c.pruned)
-	}
-	var b Block
-	var cert []byte
-	err := c.db.View(func(txn *badger.Txn) error {
-		bb, err := get(txn, heightKey(pfxBlock, h))
-		if err != nil {
-			return err
-		}
-		if b, err = DecodeBlock(bb); err != nil {
-			return err
-		}
-		cert, err = get(txn, heightKey(pfxCert, h))
-		return err
-	})
-	if err != nil {
-		return Block{}, nil, fmt.Errorf("chain: read block %d: %w", h, err)
-	}
-	if len(cert) == 0 {
-		cert = nil
-	}
-	return b, cert, nil
-}
-
-// PruneBlocks deletes the bodies and certificates of blocks 1 .. below−1 (a home
-// node that follows the chain need not keep them; authorities archive). The
-// head block is always kept, and the genesis block too. Block and Blocks return
-// ErrPruned for deleted heights. It returns how many blocks it deleted.
-func (c *Chain) PruneBlocks(below uint64) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, ErrClosed
-	}
-	below = min(below, c.head.Height)
-	if below <= c.pruned || below <= 1 {
-		return 0, nil
-	}
-	from := max(c.pruned, 1)
-	// The marker first: a crash before the deletions leaves blocks that are
-	// reported pruned, never a gap that is not.
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], below)
-	if err := c.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(keyPruned), v[:]) }); err != nil {
-		return 0, fmt.Errorf("chain: prune blocks: %w", err)
-	}
-	c.pruned = below
-	wb := c.db.NewWriteBatch()
-	defer wb.Cancel()
-	n := 0
-	for h := from; h < below; h++ {
-		if err := wb.Delete(heightKey(pfxBlock, h)); err != nil {
-			return n, fmt.Errorf("chain: prune blocks: %w", err)
-		}
-		if err := wb.Delete(heightKey(pfxCert, h)); err != nil {
-			return n, fmt.Errorf("chain: prune blocks: %w", err)
-		}
-		n++
-	}
-	if err := wb.Flush(); err != nil {
-		return 0, fmt.Errorf("chain: prune blocks: %w", err)
-	}
-	return n, nil
-}
-
-// Blocks returns up to max committed blocks from height from on, with their
-// certificates (for sync). It returns no blocks if from is above the head.
-func (c *Chain) Blocks(from uint64, max int) ([]Block, [][]byte, error) {
-	var bs []Block
-	var certs [][]byte
-	head := c.Head().Height
-	for h := from; h <= head && len(bs) < max; h++ {
-		b, cert, err := c.Block(h)
-		if err != nil {
-			return nil, nil, err
-		}
-		bs = append(bs, b)
-		certs = append(certs, cert)
-	}
-	return bs, certs, nil
-}
-
 // Due reports whether a block at nowMs would clear or settle a slot, so that a
 // block should be produced even without transactions.
 func (c *Chain) Due(nowMs int64) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.st.due(&c.g, c.nextTime(nowMs))
-}
-
-// Balances returns every non-zero balance (participants and the operator); they
-// sum to zero.
-func (c *Chain) Balances() map[Account]unit.Money {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make(map[Account]unit.Money, c.st.balances.len())
-	for a, v := range c.st.balances.all() {
-		if v != 0 {
-			out[a] = v
-		}
-	}
-	return out
-}
-
-// Participants returns the admitted participants, sorted.
-func (c *Chain) Participants() []Account {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return slices.Sorted(c.st.participants.keys())
-}
-
-// IsParticipant reports whether a is admitted.
-func (c *Chain) IsParticipant(a Account) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.st.participants.has(a)
-}
-
-// Tariff returns the current tariff policy.
-func (c *Chain) Tariff() Tariff {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.st.tariff
-}
-
-// maxOpenSlots bounds OpenSlots for a genesis with a very long open lead.
-const maxOpenSlots = 1024
-
-// OpenSlots returns the slots that accept orders at nowMs, in increasing order.
-func (c *Chain) OpenSlots(nowMs int64) []unit.Slot {
-	g := c.g
-	var out []unit.Slot
-	for s := g.SlotAt(nowMs + g.GateLeadSeconds*1000); s <= g.SlotAt(nowMs+g.OpenLeadSeconds*1000) && len(out) < maxOpenSlots; s++ {
-		if g.OpenAt(s) <= nowMs && nowMs < g.GateClosure(s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// Orders returns the orders of slot s on chain that are not cancelled (empty once
-// the slot has settled), sorted by id.
-func (c *Chain) Orders(s unit.Slot) []market.Order {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	ss, ok := c.st.slots.get(s)
-	if !ok || c.st.isSettled(s) {
-		return nil
-	}
-	var out []market.Order
-	for _, id := range slices.Sorted(ss.orders.keys()) {
-		if r, _ := ss.orders.get(id); !r.Cancelled {
-			out = append(out, r.Order)
-		}
-	}
-	return out
-}
-
-// Result returns the clearing result of slot s, if it has been cleared.
-func (c *Chain) Result(s unit.Slot) (market.Result, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	r, ok := c.st.clearedOf(s)
-	return cloneResult(r.Result), ok
-}
-
-// Settlement returns the settlement of slot s, if it has been settled.
-func (c *Chain) Settlement(s unit.Slot) (market.Settlement, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	r, ok := c.st.settledOf(s)
-	return cloneSettlement(r.st), ok
-}
-
-func cloneResult(r market.Result) market.Result {
-	r.Trades = slices.Clone(r.Trades)
-	return r
-}
-
-func cloneSettlement(s market.Settlement) market.Settlement {
-	s.Trades = slices.Clone(s.Trades)
-	s.Transfers = slices.Clone(s.Transfers)
-	return s
 }

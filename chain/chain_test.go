@@ -4,11 +4,12 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
-func sumBalances(m map[Account]unit.Money) unit.Money {
+func sumBalances(m map[ident.Account]unit.Money) unit.Money {
 	var s unit.Money
 	for _, v := range m {
 		s += v

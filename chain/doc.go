@@ -2,42 +2,96 @@
 // replicated state machine that applies the market rules, the badger store and
 // the mempool.
 //
-// Ownership: this package owns chain/*.go (not chain/consensus, which is the
-// Tendermint engine and is owned separately). It imports unit and market only; it
-// must not import chain/consensus, p2p, meter or node. Consensus is wired to it by
-// the node: the engine's Build request is answered with Propose, Validate requests
+// Ownership and imports: this package owns chain/*.go (not chain/consensus,
+// the Tendermint engine, nor chain/sim). Of gridmesh it imports ident (accounts
+// are ident.Account, hashes ident.Hash), unit and market only; it must not
+// import chain/consensus, p2p, meter or node. Consensus is wired to it by the
+// node: the engine's Build request is answered with Propose, Validate requests
 // with Validate, and decisions with Commit(block, encoded certificate).
+// Measured figures and the decisions they support are in DECISIONS.md.
 //
 // # Encoding
 //
-// Tx and Block are encoded as JSON with the fixed field order of their Go
-// declarations (written and parsed by hand in encode_fast.go, byte for byte what
-// encoding/json produces, without reflection), hashes as lowercase hex, signatures as base64, absent payloads
-// omitted. Decoders are strict: size limits (MaxTxBytes, MaxBlockBytes), no
-// unknown fields, no trailing data, and the decoded value must re-encode to the
-// exact input bytes, so only the canonical form is accepted and a value has one
-// hash. A transaction is signed with ed25519 by From over a domain tag plus its
-// encoding without Sig; ChainID is a signed field, so nothing replays across
-// networks. Tx.Hash covers the signature (Go's ed25519 rejects malleated
-// signatures). The block hash is SHA-256 of the header, which commits to the
-// transactions through TxRoot (SHA-256 over the count and tx hashes).
+// Tx, Header and Block have one canonical encoding, specified here and
+// implemented by codec.go (encoders) and codec_parse.go (parser). It is a
+// subset of JSON (RFC 8259), so any JSON reader can read it, but only this
+// package writes it or accepts it. (encoding/json wrote these bytes first; the
+// tests keep it as an oracle, and no production path uses it.)
+//
+//   - Objects have no whitespace and their fields in this order, each present
+//     unless said otherwise:
+//     Tx: chain_id, kind, from, nonce, then its one payload under its name,
+//     then sig. Payloads, in this order, each omitted when absent: admit
+//     (participant, name), tariff (floor, ceiling, fee, seq), order (side,
+//     slot, energy, price), cancel (order), attest (slot, import, export,
+//     journal), evidence (a, b), authority (add, key). sig is omitted when
+//     empty (SignBytes encodes the tx without it).
+//     Header: chain_id, height, time, parent, tx_root, state_hash, proposer.
+//     Block: header, txs (an array of Tx; [] when empty, never null).
+//   - Integers are decimal, without plus sign, leading zeros, fraction or
+//     exponent; a minus sign only on a negative value of a signed field (time,
+//     slots, Wh, prices). kind, nonce, seq, side and height are unsigned.
+//   - Booleans (authority.add) are true or false.
+//   - Strings (chain_id, admit.name, accounts) are quoted; \" \\ \b \f \n \r \t
+//     are escaped so, other bytes below 0x20 and < > & as \u00xx (lowercase
+//     hex), U+2028 and U+2029 as \u2028 and \u2029, every other valid UTF-8
+//     character as itself. An invalid UTF-8 byte is written \ufffd, which does
+//     not decode back to it: such a value has no canonical encoding and is never
+//     accepted.
+//   - Accounts (from, participant, key, proposer) are strings; Tx.Verify
+//     requires ident.Account's form, 64 lowercase hex characters.
+//   - Hashes (cancel.order, attest.journal, parent, tx_root, state_hash) are
+//     64 lowercase hex characters in a string.
+//   - Byte strings (sig, evidence.a, evidence.b) are standard padded base64
+//     (RFC 4648 §4) in a string; a nil evidence message is null (Verify
+//     refuses it).
+//
+// Decoding accepts the canonical form only: DecodeTx (at most MaxTxBytes) and
+// DecodeBlock (at most MaxBlockBytes, each tx at most MaxTxBytes) parse this
+// grammar and nothing else (no unknown, missing, duplicate or reordered fields,
+// no whitespace, no trailing data), and the decoded value must re-encode to
+// exactly the input bytes, so a value has one encoding and one hash. Errors
+// wrap ErrEncoding or ErrTooLarge and give the byte offset.
+//
+// Hashes and signatures. A transaction is signed with ed25519 by From over
+// SignBytes = "gridmesh/tx/v1\n" || its encoding without sig; ChainID is a
+// signed field, so nothing replays across networks. Tx.Hash = SHA-256 of the
+// encoding, sig included (Go's ed25519 rejects malleated signatures, so a tx
+// has one hash). The block hash is Header.Hash = SHA-256("gridmesh/header/v1\n"
+// || header encoding); the header commits to the transactions through TxRoot =
+// SHA-256("gridmesh/txroot/v1\n" || count as 8-byte big-endian || each tx hash
+// in block order).
+//
+// Store records. Everything else the store keeps — the genesis, the head
+// record and the state values — is encoding/json of the named Go types
+// (records.go: recordJSON, strictDecode), and hashed as such: their format is
+// the field names and order of those types, market types included, so changing
+// one changes the state hash. The genesis hash is SHA-256("gridmesh/genesis/v1\n"
+// || encoding/json of Genesis, nil lists as []).
+//
+// State hash. The state is a set of key/value entries (keys in state.go). The
+// state hash is SHA-256("gridmesh/state/v1\n" || for each entry in key order:
+// uvarint(len(key)) || key || SHA-256(value)). Every node must compute the same
+// value for the same chain; TestPinnedScenario and chain/sim's TestPinnedRuns
+// pin it for fixed inputs.
 //
 // # State machine
 //
 // Transactions: Admit and Tariff only from an authority of the block's height
-// (Tariff.Seq must increase; genesis has Seq 0); Order only from an admitted participant while
-// block time is in [OpenAt, GateClosure) of its slot and within the current
-// tariff's bounds (market.Tariff.Check); its id is the tx hash in hex, its Height
-// the block height; Cancel only by the order's owner before gate closure; Attest
-// from an admitted participant once per slot, in [slot end, SettleAt), and only
-// for a slot that has orders and is not yet settled (ErrNothingToSettle
-// otherwise); Authority, a vote by an authority to add or remove one, decided by
-// more than 2/3 of the current set and in force two heights later (authority.go
-// states the rules); Evidence, two conflicting consensus votes of one authority,
-// checked by the verifier the node installs and recorded once per offence
-// (evidence.go; it does not remove the offender: the utility votes that). A tx
-// hash is accepted once (replay protection). Nonce has no rule: it only makes
-// otherwise identical transactions distinct.
+// (Tariff.Seq must increase; genesis has Seq 0); Order only from an admitted
+// participant while block time is in [OpenAt, GateClosure) of its slot and
+// within the current tariff's bounds (market.Tariff.Check); its id is the tx
+// hash in hex, its Height the block height; Cancel only by the order's owner
+// before gate closure; Attest from an admitted participant once per slot, in
+// [slot end, SettleAt), and only for a slot that has orders and is not yet
+// settled (ErrNothingToSettle otherwise); Authority, a vote by an authority to
+// add or remove one, decided by more than 2/3 of the current set and in force
+// two heights later (authority.go states the rules); Evidence, two conflicting
+// consensus votes of one authority, checked by the verifier the node installs
+// and recorded once per offence (evidence.go; it does not remove the offender:
+// the utility votes that). A tx hash is accepted once (replay protection).
+// Nonce has no rule: it only makes otherwise identical transactions distinct.
+// applyTx checks what all kinds share and dispatches one function per kind.
 //
 // After a block's transactions, every slot with orders whose gate closure is at
 // or before the block time is cleared with market.Clear (current tariff, genesis
@@ -58,48 +112,45 @@
 // (height 0, stored, no certificate) has time OpenAt(0) − 1 ms, so blocks can
 // start when slot 0 opens for orders even if the epoch is slightly in the
 // future. The proposer must be in the authority set of the block's height
-// (Authorities; which one is the consensus engine's business). Propose returns one error per input tx (nil = included;
-// ErrBlockFull = did not fit, try again later).
+// (Authorities; which one is the consensus engine's business). Propose returns
+// one error per input tx (nil = included; ErrBlockFull = did not fit, try again
+// later).
 //
-// The state is a set of key/value entries (see state.go). The state hash is
-// SHA-256 over all entries in key order, each as (key length, key, SHA-256 of the
-// value). An execution reads through copy-on-write overlays of the committed
-// state, re-encodes only the keys it wrote (its diff), and merges the diff into
-// the committed sorted list of hash records, so a block costs what it changes
-// plus one pass of SHA-256 over the records (BenchmarkExecuteLargeState: 50,000
-// tx records and 5,000 orders, a 100-tx block in about 6 ms here;
-// BenchmarkProposeLargeHistory, a year of 15-minute slots: about 2 ms). A
-// randomized test checks every block's diff and hash against a from-scratch
-// computation. Propose and Validate remember their execution by block hash, so Commit of a block just proposed
-// or validated does not execute it again. Signatures of a block's transactions
-// are verified on all cores (the only goroutines here, waited for), and a tx
-// that verified once (CheckTx, an earlier proposal) is remembered by hash.
+// Execution cost. An execution reads through copy-on-write overlays of the
+// committed state, re-encodes only the keys it wrote (its diff), and merges the
+// diff into the committed sorted list of hash records, so a block costs what it
+// changes plus one pass of SHA-256 over the records. TestIncrementalState checks
+// every block's diff and hash against a from-scratch computation. Propose and
+// Validate remember their execution by block hash, so Commit of a block just
+// proposed or validated does not execute it again. Signatures of a block's
+// transactions are verified on all cores (the only goroutines here, waited
+// for), and a tx that verified once (CheckTx, an earlier proposal) is
+// remembered by hash.
 //
 // # Store
 //
 // badger, tuned for a Raspberry Pi. A badger transaction holds at most 15% of a
-// memtable (2.4 MiB here), so a block holds at most MaxBlockTxs (2,000)
-// transactions and pruning is bounded per block: a full block of orders plus
-// pruning measured well inside the limit (3,000 orders still fit, 4,000 do not).
-// OpenMemory uses a 64 MiB memtable, as every value is inline there. Commit
-// writes the block, its certificate (opaque), every changed state entry and the
-// head pointer in one badger transaction, then calls DB.Sync. Values are
-// checksummed on read (block and value checksums on). Open checks an existing store: genesis (chain
-// id and hash), head record against the head block, the state hash recomputed
-// from the stored entries, and that the entries decode and re-encode exactly; any
-// failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt: ..."),
-// as is a directory with a MANIFEST but no data; badger panics are recovered into
-// that error. (The node moves such a store aside and fetches the chain again
-// from its peers; see node's doc.) Older block bodies are checked when read (Block, Blocks). Open
-// refuses 32-bit platforms (badger loses data there). PruneBlocks lets a home
-// node delete old block bodies and certificates (state, head and genesis stay);
-// Block and Blocks then answer ErrPruned for those heights.
+// memtable, so a block holds at most MaxBlockTxs transactions and pruning is
+// bounded per block (TestFullBlockFitsOneTransaction). OpenMemory uses a 64 MiB
+// memtable, as every value is inline there. Commit writes the block, its
+// certificate (opaque), every changed state entry and the head pointer in one
+// badger transaction, then calls DB.Sync. Values are checksummed on read (block
+// and value checksums on). Open checks an existing store: genesis (chain id and
+// hash), head record against the head block, the state hash recomputed from the
+// stored entries, and that the entries decode and re-encode exactly; any
+// failure is an error matching ErrCorrupt ("chain: store at DIR is corrupt:
+// ..."), as is a directory with a MANIFEST but no data; badger panics are
+// recovered into that error. (The node moves such a store aside and fetches the
+// chain again from its peers; see node's doc.) Older block bodies are checked
+// when read (Block, Blocks). Open refuses 32-bit platforms (badger loses data
+// there). PruneBlocks lets a home node delete old block bodies and certificates
+// (state, head and genesis stay); Block and Blocks then answer ErrPruned for
+// those heights.
 //
 // Known limits: the per-block state hash is still linear in the number of
 // entries (an incremental commitment, e.g. a Merkle tree, is future work).
 // Balances are int64 micro-units without overflow checks (a slot moves at most
-// 10^18). The encodings of market types inside state values follow their Go
-// field names, so changing those types changes the state hash.
+// 10^18).
 //
 // Statement lists an account's settled slots (energy bought and sold, money
 // paid, received, fees, net) for the utility's billing export.

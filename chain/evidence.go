@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // Evidence of equivocation.
@@ -43,7 +45,7 @@ var (
 // conflicting consensus messages of one Type at Height and Round. Type is the
 // consensus message type (2 = prevote, 3 = precommit).
 type Offence struct {
-	Offender Account
+	Offender ident.Account
 	Height   uint64
 	Round    int32
 	Type     uint8
@@ -69,21 +71,21 @@ func (c *Chain) SetEvidenceVerifier(v EvidenceVerifier) {
 // transaction, and the block that recorded it.
 type EvidenceRecord struct {
 	Offence
-	Reporter Account
-	Tx       Hash
+	Reporter ident.Account
+	Tx       ident.Hash
 	Block    uint64
 }
 
 // evidenceRec is the value of an evidence entry.
 type evidenceRec struct {
-	Reporter Account `json:"reporter"`
-	Tx       Hash    `json:"tx"`
-	Block    uint64  `json:"block"`
+	Reporter ident.Account `json:"reporter"`
+	Tx       ident.Hash    `json:"tx"`
+	Block    uint64        `json:"block"`
 }
 
 // applyEvidence checks a TxEvidence tx (hash h) at block height and, unless
 // dry, records its offence.
-func (s *state) applyEvidence(g *Genesis, verify EvidenceVerifier, tx Tx, h Hash, height uint64, dry bool) error {
+func (s *state) applyEvidence(g *Genesis, verify EvidenceVerifier, tx Tx, h ident.Hash, height uint64, dry bool) error {
 	if verify == nil {
 		return ErrNoVerifier
 	}
@@ -157,7 +159,7 @@ func parseOffenceKey(rest string) (Offence, error) {
 	if err != nil {
 		return Offence{}, err
 	}
-	o := Offence{Offender: Account(parts[1]), Height: h, Round: int32(uint32(r)), Type: uint8(t)}
+	o := Offence{Offender: ident.Account(parts[1]), Height: h, Round: int32(uint32(r)), Type: uint8(t)}
 	if err := o.Offender.Check(); err != nil {
 		return Offence{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	// Tests only: package chain itself does not import the engine; the node
 	// installs this very adapter.
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // consensusVerifier is the EvidenceVerifier the node installs.
@@ -19,12 +20,12 @@ func consensusVerifier(chainID string, a, b []byte) (Offence, error) {
 	if err != nil {
 		return Offence{}, err
 	}
-	return Offence{Offender: Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
+	return Offence{Offender: ident.Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
 }
 
 // cvote is k's consensus vote, encoded, for chain test-net.
 func cvote(k key, typ consensus.MsgType, height uint64, round int32, value string) []byte {
-	m := consensus.Message{Type: typ, Height: height, Round: round, ValidRound: -1, From: consensus.ID(k.acct)}
+	m := consensus.Message{Type: typ, Height: height, Round: round, ValidRound: -1, From: k.acct}
 	if value != "" {
 		m.ValueID = sha256.Sum256([]byte(value))
 	}
@@ -54,7 +55,7 @@ func TestEvidence(t *testing.T) {
 	if got := c.Evidence(); !slices.Equal(got, want) {
 		t.Fatalf("Evidence() = %+v, want %+v", got, want)
 	}
-	if got, _ := c.Authorities(3); !slices.Equal(got, []Account{kAuth.acct}) {
+	if got, _ := c.Authorities(3); !slices.Equal(got, []ident.Account{kAuth.acct}) {
 		t.Errorf("evidence changed the authority set: %v", got)
 	}
 
@@ -152,7 +153,7 @@ func TestEvidenceOffenderSet(t *testing.T) {
 }
 
 func otherChainVote(k key, height uint64) []byte {
-	m := consensus.Message{Type: consensus.Prevote, Height: height, ValidRound: -1, ValueID: sha256.Sum256([]byte("q")), From: consensus.ID(k.acct)}
+	m := consensus.Message{Type: consensus.Prevote, Height: height, ValidRound: -1, ValueID: sha256.Sum256([]byte("q")), From: k.acct}
 	m.Sig = ed25519.Sign(k.priv, m.SignBytes("other-net"))
 	return m.Encode()
 }

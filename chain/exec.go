@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -25,9 +26,26 @@ type SlotSettled struct {
 	Settlement market.Settlement
 }
 
+// txContext is what a transaction is checked and applied against: the block it
+// is in (height, time) and the transaction with its hash.
+type txContext struct {
+	g      *Genesis
+	verify EvidenceVerifier // nil: evidence is refused
+	tx     Tx
+	h      ident.Hash // tx.Hash()
+	height uint64
+	timeMs int64
+	dry    bool // check only: s must not change
+}
+
 // applyTx checks tx against s at a block of the given height and time and, if it
-// is valid and dry is false, applies it to s. On error s is unchanged. The signature is checked by
-// the caller (Tx.Verify), not here. verify checks evidence (nil: evidence is refused).
+// is valid and dry is false, applies it to s. On error s is unchanged. The
+// signature is checked by the caller (Tx.Verify), not here. verify checks
+// evidence (nil: evidence is refused).
+//
+// The checks common to every kind (chain id, replay) come first; then one
+// function per kind checks and applies its payload and names the slot the
+// transaction belongs to (0 for none); finally the replay record is written.
 func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint64, timeMs int64, dry bool) error {
 	if tx.ChainID != g.ChainID {
 		return fmt.Errorf("%w: %q, want %q", ErrChainID, tx.ChainID, g.ChainID)
@@ -36,124 +54,165 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 	if s.txs.has(h) {
 		return fmt.Errorf("%w: %s", ErrDuplicate, h)
 	}
-	rec := txRec{Height: height, Kind: tx.Kind}
+	var apply func(*state, *txContext) (unit.Slot, error)
 	switch tx.Kind {
 	case TxAdmit:
-		if !s.isAuthorityAt(tx.From, height) {
-			return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, height)
-		}
-		if s.participants.has(tx.Admit.Participant) {
-			return fmt.Errorf("%w: %s", ErrAdmitted, tx.Admit.Participant)
-		}
-		if dry {
-			return nil
-		}
-		s.participants.set(tx.Admit.Participant, admission{Name: tx.Admit.Name, Height: height})
+		apply = (*state).applyAdmit
 	case TxTariff:
-		if !s.isAuthorityAt(tx.From, height) {
-			return fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, height)
-		}
-		if tx.Tariff.Seq <= s.tariff.Seq {
-			return fmt.Errorf("%w: %d after %d", ErrTariffSeq, tx.Tariff.Seq, s.tariff.Seq)
-		}
-		if err := checkTariff(tx.Tariff.Market()); err != nil {
-			return fmt.Errorf("%w: %v", ErrTariff, err)
-		}
-		if dry {
-			return nil
-		}
-		s.tariff = *tx.Tariff
+		apply = (*state).applyTariff
 	case TxOrder:
-		o := tx.Order
-		if !s.participants.has(tx.From) {
-			return ErrNotAdmitted
-		}
-		// The first test keeps absurd slots away from the time arithmetic, which
-		// would overflow.
-		if o.Slot < g.SlotAt(timeMs) || o.Slot > g.SlotAt(timeMs+g.OpenLeadSeconds*1000)+1 ||
-			timeMs < g.OpenAt(o.Slot) || timeMs >= g.GateClosure(o.Slot) {
-			return fmt.Errorf("%w: %s open [%d, %d) ms, block time %d", ErrSlotClosed, o.Slot, g.OpenAt(o.Slot), g.GateClosure(o.Slot), timeMs)
-		}
-		mo := market.Order{ID: h.String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price, Height: height}
-		if err := s.tariff.Market().Check(mo); err != nil {
-			return fmt.Errorf("%w: %w", ErrOrderBounds, err)
-		}
-		if s.isCleared(o.Slot) {
-			// Unreachable while block times increase: clearing happens only after gate closure.
-			return fmt.Errorf("%w: %s already cleared", ErrSlotClosed, o.Slot)
-		}
-		if dry {
-			return nil
-		}
-		s.slot(o.Slot).orders.set(mo.ID, orderRec{Order: mo})
-		rec.Slot = o.Slot
+		apply = (*state).applyOrder
 	case TxCancel:
-		id := tx.Cancel.Order
-		r, ok := s.txs.get(id)
-		if !ok || r.Kind != TxOrder {
-			return fmt.Errorf("%w: %s", ErrNoOrder, id)
-		}
-		ss, ok := s.slots.get(r.Slot)
-		if !ok {
-			return fmt.Errorf("%w: %s", ErrNoOrder, id)
-		}
-		or, ok := ss.orders.get(id.String())
-		if !ok || or.Cancelled {
-			return fmt.Errorf("%w: %s", ErrNoOrder, id)
-		}
-		if or.Order.Owner != string(tx.From) {
-			return ErrNotOwner
-		}
-		if timeMs >= g.GateClosure(r.Slot) {
-			return fmt.Errorf("%w: gate closed for %s", ErrSlotClosed, r.Slot)
-		}
-		if dry {
-			return nil
-		}
-		or.Cancelled = true
-		or.CancelTx = &h
-		s.slot(r.Slot).orders.set(id.String(), or)
-		rec.Slot = r.Slot
+		apply = (*state).applyCancel
 	case TxAttest:
-		a := tx.Attest
-		if !s.participants.has(tx.From) {
-			return ErrNotAdmitted
-		}
-		if a.Slot > g.SlotAt(timeMs) || a.Slot < g.SlotAt(timeMs-(g.AttestWindowSeconds+g.SlotSeconds)*1000)-1 ||
-			timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
-			return fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
-		}
-		ss, ok := s.slots.get(a.Slot)
-		if !ok || s.isSettled(a.Slot) {
-			return fmt.Errorf("%w: %s", ErrNothingToSettle, a.Slot)
-		}
-		if ss.attest.has(tx.From) {
-			return fmt.Errorf("%w: %s", ErrAttested, a.Slot)
-		}
-		if dry {
-			return nil
-		}
-		s.slot(a.Slot).attest.set(tx.From, attestRec{Import: a.Import, Export: a.Export, Journal: a.Journal, Tx: h, Height: height})
-		rec.Slot = a.Slot
+		apply = (*state).applyAttest
 	case TxEvidence:
-		if err := s.applyEvidence(g, verify, tx, h, height, dry); err != nil {
-			return err
-		}
-		if dry {
-			return nil
-		}
+		apply = (*state).applyEvidenceTx
 	case TxAuthority:
-		if err := s.applyVote(g, tx.From, *tx.Authority, height, dry); err != nil {
-			return err
-		}
-		if dry {
-			return nil
-		}
+		apply = (*state).applyAuthority
 	default:
 		return fmt.Errorf("%w: kind %s", ErrTxShape, tx.Kind)
 	}
-	s.txs.set(h, rec)
+	x := txContext{g: g, verify: verify, tx: tx, h: h, height: height, timeMs: timeMs, dry: dry}
+	sl, err := apply(s, &x)
+	if err != nil || dry {
+		return err
+	}
+	s.txs.set(h, txRec{Height: height, Kind: tx.Kind, Slot: sl})
 	return nil
+}
+
+// applyAdmit: an authority of the block's height admits a new participant.
+func (s *state) applyAdmit(x *txContext) (unit.Slot, error) {
+	tx := x.tx
+	if !s.isAuthorityAt(tx.From, x.height) {
+		return 0, fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, x.height)
+	}
+	if s.participants.has(tx.Admit.Participant) {
+		return 0, fmt.Errorf("%w: %s", ErrAdmitted, tx.Admit.Participant)
+	}
+	if x.dry {
+		return 0, nil
+	}
+	s.participants.set(tx.Admit.Participant, admission{Name: tx.Admit.Name, Height: x.height})
+	return 0, nil
+}
+
+// applyTariff: an authority of the block's height sets a valid tariff with a
+// higher Seq.
+func (s *state) applyTariff(x *txContext) (unit.Slot, error) {
+	tx := x.tx
+	if !s.isAuthorityAt(tx.From, x.height) {
+		return 0, fmt.Errorf("%w: %s at height %d", ErrNotAuthority, tx.From, x.height)
+	}
+	if tx.Tariff.Seq <= s.tariff.Seq {
+		return 0, fmt.Errorf("%w: %d after %d", ErrTariffSeq, tx.Tariff.Seq, s.tariff.Seq)
+	}
+	if err := checkTariff(tx.Tariff.Market()); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrTariff, err)
+	}
+	if x.dry {
+		return 0, nil
+	}
+	s.tariff = *tx.Tariff
+	return 0, nil
+}
+
+// applyOrder: an admitted participant places an order while its slot is open,
+// within the current tariff's bounds.
+func (s *state) applyOrder(x *txContext) (unit.Slot, error) {
+	tx, g, timeMs := x.tx, x.g, x.timeMs
+	o := tx.Order
+	if !s.participants.has(tx.From) {
+		return 0, ErrNotAdmitted
+	}
+	// The first test keeps absurd slots away from the time arithmetic, which
+	// would overflow.
+	if o.Slot < g.SlotAt(timeMs) || o.Slot > g.SlotAt(timeMs+g.OpenLeadSeconds*1000)+1 ||
+		timeMs < g.OpenAt(o.Slot) || timeMs >= g.GateClosure(o.Slot) {
+		return 0, fmt.Errorf("%w: %s open [%d, %d) ms, block time %d", ErrSlotClosed, o.Slot, g.OpenAt(o.Slot), g.GateClosure(o.Slot), timeMs)
+	}
+	mo := market.Order{ID: x.h.String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price, Height: x.height}
+	if err := s.tariff.Market().Check(mo); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrOrderBounds, err)
+	}
+	if s.isCleared(o.Slot) {
+		// Unreachable while block times increase: clearing happens only after gate closure.
+		return 0, fmt.Errorf("%w: %s already cleared", ErrSlotClosed, o.Slot)
+	}
+	if x.dry {
+		return 0, nil
+	}
+	s.slot(o.Slot).orders.set(mo.ID, orderRec{Order: mo})
+	return o.Slot, nil
+}
+
+// applyCancel: the owner of an open order cancels it before gate closure.
+func (s *state) applyCancel(x *txContext) (unit.Slot, error) {
+	tx := x.tx
+	id := tx.Cancel.Order
+	r, ok := s.txs.get(id)
+	if !ok || r.Kind != TxOrder {
+		return 0, fmt.Errorf("%w: %s", ErrNoOrder, id)
+	}
+	ss, ok := s.slots.get(r.Slot)
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", ErrNoOrder, id)
+	}
+	or, ok := ss.orders.get(id.String())
+	if !ok || or.Cancelled {
+		return 0, fmt.Errorf("%w: %s", ErrNoOrder, id)
+	}
+	if or.Order.Owner != string(tx.From) {
+		return 0, ErrNotOwner
+	}
+	if x.timeMs >= x.g.GateClosure(r.Slot) {
+		return 0, fmt.Errorf("%w: gate closed for %s", ErrSlotClosed, r.Slot)
+	}
+	if x.dry {
+		return 0, nil
+	}
+	h := x.h
+	or.Cancelled = true
+	or.CancelTx = &h
+	s.slot(r.Slot).orders.set(id.String(), or)
+	return r.Slot, nil
+}
+
+// applyAttest: an admitted participant attests its metering once per slot,
+// inside the slot's attestation window, for a slot with orders not yet settled.
+func (s *state) applyAttest(x *txContext) (unit.Slot, error) {
+	tx, g, timeMs := x.tx, x.g, x.timeMs
+	a := tx.Attest
+	if !s.participants.has(tx.From) {
+		return 0, ErrNotAdmitted
+	}
+	if a.Slot > g.SlotAt(timeMs) || a.Slot < g.SlotAt(timeMs-(g.AttestWindowSeconds+g.SlotSeconds)*1000)-1 ||
+		timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
+		return 0, fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
+	}
+	ss, ok := s.slots.get(a.Slot)
+	if !ok || s.isSettled(a.Slot) {
+		return 0, fmt.Errorf("%w: %s", ErrNothingToSettle, a.Slot)
+	}
+	if ss.attest.has(tx.From) {
+		return 0, fmt.Errorf("%w: %s", ErrAttested, a.Slot)
+	}
+	if x.dry {
+		return 0, nil
+	}
+	s.slot(a.Slot).attest.set(tx.From, attestRec{Import: a.Import, Export: a.Export, Journal: a.Journal, Tx: x.h, Height: x.height})
+	return a.Slot, nil
+}
+
+// applyEvidenceTx records checked evidence of equivocation (evidence.go).
+func (s *state) applyEvidenceTx(x *txContext) (unit.Slot, error) {
+	return 0, s.applyEvidence(x.g, x.verify, x.tx, x.h, x.height, x.dry)
+}
+
+// applyAuthority counts an authority's vote on the authority set (authority.go).
+func (s *state) applyAuthority(x *txContext) (unit.Slot, error) {
+	return 0, s.applyVote(x.g, x.tx.From, *x.tx.Authority, x.height, x.dry)
 }
 
 // endBlock tallies authority-set votes (see tallyVotes), clears every slot with
@@ -199,7 +258,7 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 			st = market.Settlement{Slot: sl}
 		}
 		for _, tr := range st.Transfers {
-			a := Account(tr.Account)
+			a := ident.Account(tr.Account)
 			v, _ := s.balances.get(a)
 			s.balances.set(a, v+tr.Amount)
 		}
@@ -229,7 +288,7 @@ func (s *state) prune(budget int) {
 				return
 			}
 			r, _ := ss.orders.get(id)
-			if h, err := ParseHash(id); err == nil {
+			if h, err := ident.ParseHash(id); err == nil {
 				s.txs.del(h)
 			}
 			if r.CancelTx != nil {

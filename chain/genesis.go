@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -13,18 +14,18 @@ import (
 // Genesis is the network definition every node of a chain shares. All times are
 // unix seconds; slot s starts at Epoch + s*SlotSeconds.
 type Genesis struct {
-	ChainID             string        `json:"chain_id"`
-	Epoch               int64         `json:"epoch"`
-	SlotSeconds         int64         `json:"slot_seconds"`
-	OpenLeadSeconds     int64         `json:"open_lead_seconds"`     // orders accepted from start − OpenLead
-	GateLeadSeconds     int64         `json:"gate_lead_seconds"`     // ... until gate closure, start − GateLead
-	AttestWindowSeconds int64         `json:"attest_window_seconds"` // attestations in [end, end + window)
-	Authorities         []Account     `json:"authorities"`
-	Participants        []Account     `json:"participants"` // pre-admitted homes
-	Operator            Account       `json:"operator"`     // receives the grid fees
-	Tariff              market.Tariff `json:"tariff"`
-	Params              market.Params `json:"params"`
-	Dev                 bool          `json:"dev"` // a development network may have fewer than 4 authorities
+	ChainID             string          `json:"chain_id"`
+	Epoch               int64           `json:"epoch"`
+	SlotSeconds         int64           `json:"slot_seconds"`
+	OpenLeadSeconds     int64           `json:"open_lead_seconds"`     // orders accepted from start − OpenLead
+	GateLeadSeconds     int64           `json:"gate_lead_seconds"`     // ... until gate closure, start − GateLead
+	AttestWindowSeconds int64           `json:"attest_window_seconds"` // attestations in [end, end + window)
+	Authorities         []ident.Account `json:"authorities"`
+	Participants        []ident.Account `json:"participants"` // pre-admitted homes
+	Operator            ident.Account   `json:"operator"`     // receives the grid fees
+	Tariff              market.Tariff   `json:"tariff"`
+	Params              market.Params   `json:"params"`
+	Dev                 bool            `json:"dev"` // a development network may have fewer than 4 authorities
 }
 
 // MinAuthorities is the smallest authority set of a network that is not Dev.
@@ -63,8 +64,8 @@ func (g Genesis) Validate() error {
 	} else if len(g.Authorities) < MinAuthorities && !g.Dev {
 		bad("%d authorities: a network that moves money needs at least %d (or dev = true)", len(g.Authorities), MinAuthorities)
 	}
-	checkSet := func(what string, as []Account) {
-		seen := map[Account]bool{}
+	checkSet := func(what string, as []ident.Account) {
+		seen := map[ident.Account]bool{}
 		for i, a := range as {
 			if err := a.Check(); err != nil {
 				bad("%s %d: %v", what, i, err)
@@ -94,14 +95,14 @@ func (g Genesis) Validate() error {
 
 // Hash is SHA-256 over the canonical JSON of g (a nil list counts as empty); a
 // store remembers it. The order of the lists matters.
-func (g Genesis) Hash() Hash {
+func (g Genesis) Hash() ident.Hash {
 	if g.Authorities == nil {
-		g.Authorities = []Account{}
+		g.Authorities = []ident.Account{}
 	}
 	if g.Participants == nil {
-		g.Participants = []Account{}
+		g.Participants = []ident.Account{}
 	}
-	return sha256.Sum256(append([]byte("gridmesh/genesis/v1\n"), mustJSON(g)...))
+	return sha256.Sum256(append([]byte("gridmesh/genesis/v1\n"), recordJSON(g)...))
 }
 
 func floorDiv(a, b int64) int64 {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -15,7 +16,7 @@ func TestGenesisValidate(t *testing.T) {
 	}
 	four := testGenesis()
 	four.Dev = false
-	four.Authorities = []Account{kAuth.acct, newKey("a2").acct, newKey("a3").acct, newKey("a4").acct}
+	four.Authorities = []ident.Account{kAuth.acct, newKey("a2").acct, newKey("a3").acct, newKey("a4").acct}
 	if err := four.Validate(); err != nil {
 		t.Fatalf("Validate(4 authorities, not dev) = %v", err)
 	}
@@ -30,9 +31,9 @@ func TestGenesisValidate(t *testing.T) {
 		{"zero attest window", func(g *Genesis) { g.AttestWindowSeconds = 0 }, "attest window"},
 		{"no authorities", func(g *Genesis) { g.Authorities = nil }, "no authorities"},
 		{"one authority without dev", func(g *Genesis) { g.Dev = false }, "at least 4"},
-		{"duplicate authority", func(g *Genesis) { g.Authorities = []Account{kAuth.acct, kAuth.acct} }, "twice"},
-		{"malformed authority", func(g *Genesis) { g.Authorities = []Account{"xyz"} }, "authority 0"},
-		{"duplicate participant", func(g *Genesis) { g.Participants = []Account{kAlice.acct, kAlice.acct} }, "twice"},
+		{"duplicate authority", func(g *Genesis) { g.Authorities = []ident.Account{kAuth.acct, kAuth.acct} }, "twice"},
+		{"malformed authority", func(g *Genesis) { g.Authorities = []ident.Account{"xyz"} }, "authority 0"},
+		{"duplicate participant", func(g *Genesis) { g.Participants = []ident.Account{kAlice.acct, kAlice.acct} }, "twice"},
 		{"no operator", func(g *Genesis) { g.Operator = "" }, "operator"},
 		{"bad tariff", func(g *Genesis) { g.Tariff = market.Tariff{Floor: 10, Ceiling: 5} }, "tariff"},
 		{"bad k", func(g *Genesis) { g.Params.KPPM = 2_000_000 }, "params"},
@@ -97,7 +98,7 @@ func TestOpenSlots(t *testing.T) {
 
 func TestGenesisHash(t *testing.T) {
 	a, b := testGenesis(), testGenesis()
-	a.Participants, b.Participants = nil, []Account{}
+	a.Participants, b.Participants = nil, []ident.Account{}
 	if a.Hash() != b.Hash() {
 		t.Errorf("nil and empty participant lists hash differently")
 	}

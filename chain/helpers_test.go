@@ -5,19 +5,20 @@ import (
 	"crypto/sha256"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
 type key struct {
 	priv ed25519.PrivateKey
-	acct Account
+	acct ident.Account
 }
 
 func newKey(name string) key {
 	seed := sha256.Sum256([]byte("test key " + name))
 	priv := ed25519.NewKeyFromSeed(seed[:])
-	return key{priv: priv, acct: AccountOf(priv.Public().(ed25519.PublicKey))}
+	return key{priv: priv, acct: ident.AccountOf(priv.Public().(ed25519.PublicKey))}
 }
 
 var (
@@ -39,8 +40,8 @@ func testGenesis() Genesis {
 		OpenLeadSeconds:     300,
 		GateLeadSeconds:     60,
 		AttestWindowSeconds: 60,
-		Authorities:         []Account{kAuth.acct},
-		Participants:        []Account{kAlice.acct, kBob.acct},
+		Authorities:         []ident.Account{kAuth.acct},
+		Participants:        []ident.Account{kAlice.acct, kBob.acct},
 		Operator:            kOperator.acct,
 		Tariff:              market.Tariff{Floor: 50_000, Ceiling: 300_000, Fee: 20_000},
 		Params:              market.DefaultParams(),
@@ -74,7 +75,7 @@ func orderTx(k key, side market.Side, slot unit.Slot, e unit.Wh, p unit.Price, n
 }
 
 func attestTx(k key, slot unit.Slot, imp, exp unit.Wh) Tx {
-	return sign(k, Tx{Attest: &Attest{Slot: slot, Import: imp, Export: exp, Journal: Hash{1}}})
+	return sign(k, Tx{Attest: &Attest{Slot: slot, Import: imp, Export: exp, Journal: ident.Hash{1}}})
 }
 
 func openMem(t *testing.T, g Genesis) *Chain {

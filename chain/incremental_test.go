@@ -13,6 +13,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -81,7 +82,7 @@ func checkDiff(t *testing.T, what string, got, want []keyChange) {
 // keyDigest is a state key and the digest of its value.
 type keyDigest struct {
 	key string
-	d   Hash
+	d   ident.Hash
 }
 
 // listOf is the entries of l, in order.
@@ -146,8 +147,8 @@ func checkCommitted(t *testing.T, what string, c *Chain) {
 func TestIncrementalState(t *testing.T) {
 	g := testGenesis()
 	g.SlotSeconds, g.OpenLeadSeconds, g.GateLeadSeconds, g.AttestWindowSeconds = 10, 40, 5, 10
-	g.Authorities = []Account{kAuths[0].acct, kAuths[1].acct, kAuths[2].acct, kAuths[3].acct}
-	auths := map[Account]key{}
+	g.Authorities = []ident.Account{kAuths[0].acct, kAuths[1].acct, kAuths[2].acct, kAuths[3].acct}
+	auths := map[ident.Account]key{}
 	for _, k := range kAuths {
 		auths[k.acct] = k
 	}
@@ -155,7 +156,7 @@ func TestIncrementalState(t *testing.T) {
 		if len(b) != 9 {
 			return Offence{}, errors.New("not test evidence")
 		}
-		return Offence{Offender: Account(a), Height: binary.BigEndian.Uint64(b), Round: int32(b[8] % 3), Type: 2 + b[8]%2}, nil
+		return Offence{Offender: ident.Account(a), Height: binary.BigEndian.Uint64(b), Round: int32(b[8] % 3), Type: 2 + b[8]%2}, nil
 	}
 	dir := t.TempDir()
 	c := openDir(t, dir, g)
@@ -335,7 +336,7 @@ func TestOverlayDiff(t *testing.T) {
 	st := newState(testGenesis())
 	st.commit(st.diff())
 	checkKeys(t, "genesis", st)
-	accts := []Account{kAlice.acct, kBob.acct, kCarol.acct, kMallory.acct}
+	accts := []ident.Account{kAlice.acct, kBob.acct, kCarol.acct, kMallory.acct}
 	nextSlot := unit.Slot(100)
 	for round := range 600 {
 		what := fmt.Sprintf("round %d", round)
@@ -344,7 +345,7 @@ func TestOverlayDiff(t *testing.T) {
 		for range rng.IntN(12) {
 			a := accts[rng.IntN(len(accts))]
 			sl := unit.Slot(rng.IntN(4))
-			h := Hash{byte(rng.IntN(6))}
+			h := ident.Hash{byte(rng.IntN(6))}
 			vk := voteKey{change{Add: rng.IntN(2) == 0, Key: a}, accts[rng.IntN(len(accts))]}
 			off := Offence{Offender: a, Height: uint64(rng.IntN(3))}
 			set := rng.IntN(3) != 0
@@ -432,10 +433,10 @@ func TestCommittedStateFrozen(t *testing.T) {
 	c := openMem(t, testGenesis())
 	for name, write := range map[string]func(){
 		"participants": func() { c.st.participants.set(kMallory.acct, admission{}) },
-		"txs":          func() { c.st.txs.del(Hash{1}) },
+		"txs":          func() { c.st.txs.del(ident.Hash{1}) },
 		"derived twice": func() {
 			x := c.st.clone()
-			x.txs.set(Hash{1}, txRec{})
+			x.txs.set(ident.Hash{1}, txRec{})
 			x.clone()
 		},
 	} {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -90,7 +91,7 @@ func TestPruneBudget(t *testing.T) {
 	for _, sl := range []unit.Slot{5, 6} {
 		ss := st.slot(sl)
 		for i := range 10 {
-			h := Hash{byte(sl), byte(i)}
+			h := ident.Hash{byte(sl), byte(i)}
 			ss.orders.set(h.String(), orderRec{Order: market.Order{ID: h.String()}})
 			st.txs.set(h, txRec{Kind: TxOrder, Slot: sl})
 		}

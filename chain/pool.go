@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // Pool errors.
@@ -22,7 +24,7 @@ type Pool struct {
 	mu  sync.Mutex
 	max int
 	seq uint64
-	txs map[Hash]poolEntry
+	txs map[ident.Hash]poolEntry
 }
 
 type poolEntry struct {
@@ -32,7 +34,7 @@ type poolEntry struct {
 
 // NewPool returns a pool that holds at most limit transactions (at least 1).
 func NewPool(limit int) *Pool {
-	return &Pool{max: max(limit, 1), txs: map[Hash]poolEntry{}}
+	return &Pool{max: max(limit, 1), txs: map[ident.Hash]poolEntry{}}
 }
 
 // Add adds tx unless it is already present (ErrInPool) or the pool is full
@@ -53,7 +55,7 @@ func (p *Pool) Add(tx Tx) error {
 }
 
 // Has reports whether a transaction with hash h is in the pool.
-func (p *Pool) Has(h Hash) bool {
+func (p *Pool) Has(h ident.Hash) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, ok := p.txs[h]
@@ -61,7 +63,7 @@ func (p *Pool) Has(h Hash) bool {
 }
 
 // Get returns the transaction with hash h if it is in the pool.
-func (p *Pool) Get(h Hash) (Tx, bool) {
+func (p *Pool) Get(h ident.Hash) (Tx, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.txs[h]

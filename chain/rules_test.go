@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -74,7 +75,7 @@ func TestTxRules(t *testing.T) {
 		{"forged sender", 1, forged, ms(s, -150), ErrSignature},
 		{"cancel own order", 1, sign(kAlice, Tx{Cancel: &Cancel{Order: aliceSell.Hash()}}), ms(s, -150), nil},
 		{"cancel by non-owner", 1, sign(kBob, Tx{Cancel: &Cancel{Order: aliceSell.Hash()}}), ms(s, -150), ErrNotOwner},
-		{"cancel unknown order", 1, sign(kAlice, Tx{Cancel: &Cancel{Order: Hash{9}}}), ms(s, -150), ErrNoOrder},
+		{"cancel unknown order", 1, sign(kAlice, Tx{Cancel: &Cancel{Order: ident.Hash{9}}}), ms(s, -150), ErrNoOrder},
 		{"cancel another's order", 1, sign(kAlice, Tx{Cancel: &Cancel{Order: bobBuy.Hash()}}), ms(s, -150), ErrNotOwner},
 		{"cancel a non-order tx", 2, sign(kAlice, Tx{Cancel: &Cancel{Order: attestTx(kAlice, s, 0, 1000).Hash()}}), ms(s, 70), ErrNoOrder},
 		{"cancel after gate closure", 1, sign(kAlice, Tx{Cancel: &Cancel{Order: aliceSell.Hash()}}), ms(s, -60), ErrSlotClosed},
@@ -85,7 +86,7 @@ func TestTxRules(t *testing.T) {
 		{"attest by non-participant", 2, attestTx(kMallory, s, 0, 999), ms(s, 70), ErrNotAdmitted},
 		{"attest slot without orders", 2, attestTx(kBob, s+1, 5, 0), ms(s+1, 70), ErrNothingToSettle},
 		{"attest negative", 2, attestTx(kBob, s, -1, 0), ms(s, 70), ErrTxShape},
-		{"two payloads", 1, sign(kAlice, Tx{Order: &Order{Side: market.Sell, Slot: s, Energy: 1, Price: 60_000}, Cancel: &Cancel{Order: Hash{1}}}), ms(s, -150), ErrTxShape},
+		{"two payloads", 1, sign(kAlice, Tx{Order: &Order{Side: market.Sell, Slot: s, Energy: 1, Price: 60_000}, Cancel: &Cancel{Order: ident.Hash{1}}}), ms(s, -150), ErrTxShape},
 		{"kind mismatch", 1, func() Tx {
 			tx := Tx{ChainID: "test-net", Kind: TxAttest, From: kAlice.acct, Order: &Order{Side: market.Sell, Slot: s, Energy: 1, Price: 60_000}}
 			tx.Sign(kAlice.priv)

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -21,7 +22,7 @@ type StatementLine struct {
 // Statement returns account a's lines for the settled slots in [from, to), in
 // slot order, leaving out slots it took no part in. The sum of Net over all
 // slots is the account's balance.
-func (c *Chain) Statement(a Account, from, to unit.Slot) []StatementLine {
+func (c *Chain) Statement(a ident.Account, from, to unit.Slot) []StatementLine {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []StatementLine

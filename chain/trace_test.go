@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -76,12 +77,12 @@ func parseTrace(t *testing.T, path string) []traceCase {
 func runTrace(t *testing.T, path string) {
 	keys := map[string]key{"auth": kAuth, "operator": kOperator, "alice": kAlice, "bob": kBob,
 		"carol": kCarol, "dave": newKey("dave"), "mallory": kMallory}
-	names := map[Account]string{}
+	names := map[ident.Account]string{}
 	for n, k := range keys {
 		names[k.acct] = n
 	}
 	c := openMem(t, testGenesis())
-	labels := map[string]Hash{}
+	labels := map[string]ident.Hash{}
 	nonce := uint64(0)
 	cases := parseTrace(t, path)
 	var out strings.Builder
@@ -162,7 +163,7 @@ func atoi(t *testing.T, s string) int64 {
 	return v
 }
 
-func traceTx(t *testing.T, line string, keys map[string]key, labels map[string]Hash, nonce uint64) (string, Tx) {
+func traceTx(t *testing.T, line string, keys map[string]key, labels map[string]ident.Hash, nonce uint64) (string, Tx) {
 	f := strings.Fields(line)
 	lbl := ""
 	if len(f) > 0 && strings.HasPrefix(f[0], "#") {
@@ -212,7 +213,7 @@ func verdict(err error) string {
 	return err.Error()
 }
 
-func describe(ev Event, names map[Account]string, labels map[string]Hash) string {
+func describe(ev Event, names map[ident.Account]string, labels map[string]ident.Hash) string {
 	label := func(id string) string {
 		for l, h := range labels {
 			if h.String() == id {
@@ -227,13 +228,13 @@ func describe(ev Event, names map[Account]string, labels map[string]Hash) string
 		r := ev.Result
 		fmt.Fprintf(&b, "cleared slot %d: price %d, volume %d Wh\n", ev.Slot, r.Price, r.Volume)
 		for _, tr := range r.Trades {
-			fmt.Fprintf(&b, "  trade %s %s -> %s %s: %d Wh at %d\n", names[Account(tr.Seller)], label(tr.Sell), names[Account(tr.Buyer)], label(tr.Buy), tr.Energy, tr.Price)
+			fmt.Fprintf(&b, "  trade %s %s -> %s %s: %d Wh at %d\n", names[ident.Account(tr.Seller)], label(tr.Sell), names[ident.Account(tr.Buyer)], label(tr.Buy), tr.Energy, tr.Price)
 		}
 	case SlotSettled:
 		st := ev.Settlement
 		fmt.Fprintf(&b, "settled slot %d: %d Wh\n", ev.Slot, st.Energy)
 		for _, tr := range st.Transfers {
-			fmt.Fprintf(&b, "  %s %+d\n", names[Account(tr.Account)], int64(tr.Amount))
+			fmt.Fprintf(&b, "  %s %+d\n", names[ident.Account(tr.Account)], int64(tr.Amount))
 		}
 	}
 	return b.String()

@@ -3,77 +3,13 @@ package chain
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
-
-// Hash is a SHA-256 digest. Its text form is lowercase hex.
-type Hash [32]byte
-
-// String returns the lowercase hex form.
-func (h Hash) String() string { return hex.EncodeToString(h[:]) }
-
-// IsZero reports whether h is all zeros.
-func (h Hash) IsZero() bool { return h == Hash{} }
-
-// MarshalText encodes h as lowercase hex.
-func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
-
-// UnmarshalText decodes 64 hex characters.
-func (h *Hash) UnmarshalText(b []byte) error {
-	if len(b) != 64 {
-		return fmt.Errorf("%w: hash must be 64 hex characters, got %d", ErrEncoding, len(b))
-	}
-	if _, err := hex.Decode(h[:], b); err != nil {
-		return fmt.Errorf("%w: hash: %v", ErrEncoding, err)
-	}
-	return nil
-}
-
-// ParseHash parses the lowercase hex form of a hash.
-func ParseHash(s string) (Hash, error) {
-	var h Hash
-	if err := h.UnmarshalText([]byte(s)); err != nil {
-		return Hash{}, err
-	}
-	if h.String() != s {
-		return Hash{}, fmt.Errorf("%w: hash must be lowercase hex", ErrEncoding)
-	}
-	return h, nil
-}
-
-// Account is a chain account: the lowercase hex of an ed25519 public key (64 chars).
-type Account string
-
-// AccountOf returns the account of a public key.
-func AccountOf(pub ed25519.PublicKey) Account { return Account(hex.EncodeToString(pub)) }
-
-// PublicKey returns the ed25519 public key of a well-formed account.
-func (a Account) PublicKey() (ed25519.PublicKey, error) {
-	if err := a.Check(); err != nil {
-		return nil, err
-	}
-	b, _ := hex.DecodeString(string(a))
-	return ed25519.PublicKey(b), nil
-}
-
-// Check reports whether a is 64 lowercase hex characters.
-func (a Account) Check() error {
-	if len(a) != 2*ed25519.PublicKeySize {
-		return fmt.Errorf("%w: %d characters, want %d", ErrAccount, len(a), 2*ed25519.PublicKeySize)
-	}
-	for i := 0; i < len(a); i++ {
-		c := a[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return fmt.Errorf("%w: not lowercase hex", ErrAccount)
-		}
-	}
-	return nil
-}
 
 // TxKind says which payload a transaction carries.
 type TxKind uint8
@@ -117,15 +53,15 @@ func (k TxKind) String() string {
 // Sig empty, prefixed by a domain tag); ChainID is part of the signed bytes, so a
 // transaction never replays on another network.
 type Tx struct {
-	ChainID string  `json:"chain_id"`
-	Kind    TxKind  `json:"kind"`
-	From    Account `json:"from"`
-	Nonce   uint64  `json:"nonce"` // free: distinguishes otherwise identical transactions
-	Admit   *Admit  `json:"admit,omitempty"`
-	Tariff  *Tariff `json:"tariff,omitempty"`
-	Order   *Order  `json:"order,omitempty"`
-	Cancel  *Cancel `json:"cancel,omitempty"`
-	Attest  *Attest `json:"attest,omitempty"`
+	ChainID string        `json:"chain_id"`
+	Kind    TxKind        `json:"kind"`
+	From    ident.Account `json:"from"`
+	Nonce   uint64        `json:"nonce"` // free: distinguishes otherwise identical transactions
+	Admit   *Admit        `json:"admit,omitempty"`
+	Tariff  *Tariff       `json:"tariff,omitempty"`
+	Order   *Order        `json:"order,omitempty"`
+	Cancel  *Cancel       `json:"cancel,omitempty"`
+	Attest  *Attest       `json:"attest,omitempty"`
 	// Evidence and Authority come after the older payloads so that the
 	// encoding of the older kinds is unchanged.
 	Evidence  *Evidence        `json:"evidence,omitempty"`
@@ -145,14 +81,14 @@ type Evidence struct {
 // AuthorityChange is one authority's vote to add Key to the authority set (Add)
 // or to remove it.
 type AuthorityChange struct {
-	Add bool    `json:"add"`
-	Key Account `json:"key"`
+	Add bool          `json:"add"`
+	Key ident.Account `json:"key"`
 }
 
 // Admit admits a participant; From must be an authority.
 type Admit struct {
-	Participant Account `json:"participant"`
-	Name        string  `json:"name"`
+	Participant ident.Account `json:"participant"`
+	Name        string        `json:"name"`
 }
 
 // Tariff sets the tariff policy; From must be an authority and Seq must exceed the
@@ -179,16 +115,16 @@ type Order struct {
 
 // Cancel withdraws the sender's own order (by its tx hash) before gate closure.
 type Cancel struct {
-	Order Hash `json:"order"`
+	Order ident.Hash `json:"order"`
 }
 
 // Attest reports a participant's metered import and export for one slot, with the
 // head of its meter journal at the time.
 type Attest struct {
-	Slot    unit.Slot `json:"slot"`
-	Import  unit.Wh   `json:"import"`
-	Export  unit.Wh   `json:"export"`
-	Journal Hash      `json:"journal"`
+	Slot    unit.Slot  `json:"slot"`
+	Import  unit.Wh    `json:"import"`
+	Export  unit.Wh    `json:"export"`
+	Journal ident.Hash `json:"journal"`
 }
 
 // Limits on transaction contents (structural, checked by Verify).
@@ -209,9 +145,10 @@ const (
 
 // Sentinel errors.
 var (
-	ErrEncoding        = errors.New("chain: malformed encoding")
-	ErrTooLarge        = errors.New("chain: encoding too large")
-	ErrAccount         = errors.New("chain: malformed account")
+	ErrEncoding = errors.New("chain: malformed encoding")
+	ErrTooLarge = errors.New("chain: encoding too large")
+	// ErrAccount is ident.ErrAccount: Account.Check and PublicKey return it.
+	ErrAccount         = ident.ErrAccount
 	ErrSignature       = errors.New("chain: bad signature")
 	ErrTxShape         = errors.New("chain: malformed transaction")
 	ErrChainID         = errors.New("chain: wrong chain id")
@@ -280,7 +217,7 @@ func (tx Tx) SignBytes() []byte {
 
 // Hash is SHA-256 of the canonical encoding, signature included. (ed25519
 // verification in Go rejects non-canonical signatures, so a tx has one hash.)
-func (tx Tx) Hash() Hash { return sha256.Sum256(tx.Encode()) }
+func (tx Tx) Hash() ident.Hash { return sha256.Sum256(tx.Encode()) }
 
 // Verify checks the structure of tx (one payload matching Kind, well-formed
 // accounts, value bounds, size) and From's signature. It does not look at chain
@@ -360,13 +297,13 @@ func (tx Tx) verifyShape() error {
 
 // Header is a block header. StateHash is the state after executing this block.
 type Header struct {
-	ChainID   string  `json:"chain_id"`
-	Height    uint64  `json:"height"`
-	Time      int64   `json:"time"` // unix ms, proposer's clock
-	Parent    Hash    `json:"parent"`
-	TxRoot    Hash    `json:"tx_root"`
-	StateHash Hash    `json:"state_hash"`
-	Proposer  Account `json:"proposer"`
+	ChainID   string        `json:"chain_id"`
+	Height    uint64        `json:"height"`
+	Time      int64         `json:"time"` // unix ms, proposer's clock
+	Parent    ident.Hash    `json:"parent"`
+	TxRoot    ident.Hash    `json:"tx_root"`
+	StateHash ident.Hash    `json:"state_hash"`
+	Proposer  ident.Account `json:"proposer"`
 }
 
 // Block is a header and its transactions. The certificate that decided it is kept
@@ -378,16 +315,18 @@ type Block struct {
 
 // Hash is SHA-256 over the domain tag and the canonical header encoding; the
 // header commits to the transactions through TxRoot.
-func (b Block) Hash() Hash { return b.Header.Hash() }
+func (b Block) Hash() ident.Hash { return b.Header.Hash() }
 
 // Hash is the block hash of the header.
-func (h Header) Hash() Hash {
-	return sha256.Sum256(append([]byte("gridmesh/header/v1\n"), mustJSON(h)...))
+func (h Header) Hash() ident.Hash {
+	// A constant capacity keeps the buffer on the stack.
+	b := append(make([]byte, 0, 512), "gridmesh/header/v1\n"...)
+	return sha256.Sum256(appendHeaderPtr(b, &h))
 }
 
 // TxRoot is SHA-256 over a domain tag, the count and each tx hash in block order.
-func TxRoot(txs []Tx) Hash {
-	hs := make([]Hash, len(txs))
+func TxRoot(txs []Tx) ident.Hash {
+	hs := make([]ident.Hash, len(txs))
 	for i, tx := range txs {
 		hs[i] = tx.Hash()
 	}
@@ -395,7 +334,7 @@ func TxRoot(txs []Tx) Hash {
 }
 
 // TxRootOf is TxRoot from the transactions' hashes.
-func TxRootOf(hashes []Hash) Hash {
+func TxRootOf(hashes []ident.Hash) ident.Hash {
 	d := sha256.New()
 	d.Write([]byte("gridmesh/txroot/v1\n"))
 	var n [8]byte
@@ -404,7 +343,7 @@ func TxRootOf(hashes []Hash) Hash {
 	for _, h := range hashes {
 		d.Write(h[:])
 	}
-	var out Hash
+	var out ident.Hash
 	d.Sum(out[:0])
 	return out
 }

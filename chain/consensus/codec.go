@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // Size limits of the strict decoders.
@@ -89,7 +91,7 @@ func (m Message) check() error {
 	if m.Round < 0 || m.Round > MaxRound {
 		return bad("round out of range")
 	}
-	if !validID(m.From) {
+	if m.From.Check() != nil {
 		return bad("sender id")
 	}
 	if len(m.Sig) != ed25519.SignatureSize {
@@ -138,7 +140,7 @@ func (r *reader) u64() uint64 {
 	return 0
 }
 
-func (r *reader) hash() (h Hash) {
+func (r *reader) hash() (h ident.Hash) {
 	if b := r.take(32); b != nil {
 		copy(h[:], b)
 	}
@@ -186,7 +188,7 @@ func decodeMessage(r *reader) (Message, error) {
 	m.Round = int32(r.u32())
 	m.ValidRound = int32(r.u32())
 	m.ValueID = r.hash()
-	m.From = ID(r.take(int(r.u8())))
+	m.From = ident.Account(r.take(int(r.u8())))
 	m.Value = r.bytesN(MaxValueSize)
 	sig := r.take(int(r.u8()))
 	if r.err != nil {
@@ -235,11 +237,11 @@ type State struct {
 	Step   RoundStep
 
 	LockedRound int32
-	LockedID    Hash
+	LockedID    ident.Hash
 	LockedValue []byte
 
 	ValidRound int32
-	ValidID    Hash
+	ValidID    ident.Hash
 	ValidValue []byte
 	// ValidPolka is the proof of ValidValue: the > 2/3 prevotes of ValidRound for
 	// ValidID (sorted by validator). It is re-broadcast with the value so that peers
@@ -457,7 +459,7 @@ func (s State) check() error {
 	}
 	for _, x := range []struct {
 		round int32
-		id    Hash
+		id    ident.Hash
 		value []byte
 	}{{s.LockedRound, s.LockedID, s.LockedValue}, {s.ValidRound, s.ValidID, s.ValidValue}} {
 		if x.round < -1 || x.round > s.Round {

@@ -2,11 +2,12 @@ package consensus
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 func sampleMessages(tv testVals) []Message {
@@ -72,7 +73,7 @@ func TestDecodeMessageIsStrict(t *testing.T) {
 		{"bad type", func() []byte { b := bytes.Clone(good); b[1] = 9; return b }(), ErrMalformed},
 		{"uppercase id", func() []byte {
 			m := sampleMessages(tv)[2]
-			m.From = ID(bytes.ToUpper([]byte(m.From)))
+			m.From = ident.Account(bytes.ToUpper([]byte(m.From)))
 			return m.Encode()
 		}(), ErrMalformed},
 		{"vote with value", func() []byte { m := sampleMessages(tv)[2]; m.Value = []byte("x"); return m.Encode() }(), ErrMalformed},
@@ -113,7 +114,7 @@ func TestDecodeStateIsStrict(t *testing.T) {
 		{"too large", make([]byte, MaxStateSize+1), ErrTooLarge},
 		{"step", bad(func(s *State) { s.Step = 9 }), ErrMalformed},
 		{"locked round above round", bad(func(s *State) { s.LockedRound = 3 }), ErrMalformed},
-		{"lock without id", bad(func(s *State) { s.LockedID = Hash{} }), ErrMalformed},
+		{"lock without id", bad(func(s *State) { s.LockedID = ident.Hash{} }), ErrMalformed},
 		{"polka for another value", bad(func(s *State) { s.ValidPolka[0].ValueID = id("y") }), ErrMalformed},
 		{"certificate of another height", bad(func(s *State) { s.Decision.Commit[0].Height = 9 }), ErrMalformed},
 		{"last prevote of wrong type", bad(func(s *State) { s.LastProposal = s.LastPrevote }), ErrMalformed},
@@ -164,20 +165,8 @@ func TestVerifyCommit(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrBadCommit", tc.name, err)
 		}
 	}
-	if err := VerifyCommit(testChain, tv.pubs, 3, Hash{}, nil); err == nil {
+	if err := VerifyCommit(testChain, tv.pubs, 3, ident.Hash{}, nil); err == nil {
 		t.Errorf("nil value: got nil error")
-	}
-}
-
-func TestIDOf(t *testing.T) {
-	pub := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
-	id := IDOf(pub)
-	if !validID(id) {
-		t.Fatalf("IDOf = %q, want 64 lowercase hex", id)
-	}
-	back, err := id.PublicKey()
-	if err != nil || !bytes.Equal(back, pub) {
-		t.Fatalf("PublicKey() = %x, %v; want %x", back, err, pub)
 	}
 }
 

@@ -8,8 +8,19 @@
 // last-signed record, evidence of equivocation and commit-certificate verification
 // (VerifyCommit).
 //
-// It imports nothing of gridmesh (standard library only). It starts no goroutines,
-// reads no clock, draws no randomness, does no I/O and never depends on map
+// It imports, of gridmesh, only the leaf package ident (standard library
+// otherwise): validator ids are ident.Account and value ids ident.Hash, the same
+// types the chain and the node name. This amends DESIGN.md's "chain/consensus
+// imports nothing of ours" deliberately (issue 18): ident holds two types and
+// imports nothing itself, so the engine stays a pure, self-contained state
+// machine. (ID and Hash remain here as transitional aliases.) The zero
+// ident.Hash is nil, the nil vote.
+//
+// The rules have no test switches: tests that show what breaks without a rule
+// run a Byzantine wrapper around the honest engine (locking_test.go's
+// lockBreaker signs the prevote a lock forbids with the validator's key).
+//
+// It starts no goroutines, reads no clock, draws no randomness, does no I/O and never depends on map
 // iteration order. Inputs go in through Engine.Step; the work the engine wants done
 // comes out of Engine.Ready (persist, send, schedule timers, build or validate a
 // value, apply decisions) and is acknowledged with Engine.Advance. The engine never
@@ -43,4 +54,10 @@
 // Safety across restarts: every signature goes through the last-signed guard
 // (Engine.sign) on the persisted State, which is handed out by Ready before the
 // messages it covers.
+//
+// Files: types.go (inputs, outputs, Config), engine.go (Engine: Step, Ready,
+// vote bookkeeping, signing), rules.go (the upon-rules and their order),
+// votes.go (Messages: the votes of a round, for sync), codec.go (Message and
+// State encodings), commit.go (VerifyCommit), evidence_check.go
+// (CheckEvidence), alias.go (the transitional ID and Hash aliases).
 package consensus

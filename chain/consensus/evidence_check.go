@@ -47,9 +47,9 @@ func CheckEvidence(chainID string, a, b []byte) (Evidence, error) {
 	case ma.Round != mb.Round:
 		return Evidence{}, fmt.Errorf("%w: rounds %d and %d differ", ErrNotEvidence, ma.Round, mb.Round)
 	case ma.ValueID == mb.ValueID:
-		return Evidence{}, fmt.Errorf("%w: both messages are for value %s", ErrNotEvidence, ma.ValueID)
+		return Evidence{}, fmt.Errorf("%w: both messages are for value %s", ErrNotEvidence, ma.ValueID.Short())
 	}
-	pub, err := ma.From.PublicKey()
+	pub, err := publicKey(ma.From)
 	if err != nil {
 		return Evidence{}, fmt.Errorf("%w: %w", ErrNotEvidence, err)
 	}

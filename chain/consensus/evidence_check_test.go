@@ -5,13 +5,15 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"testing"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 func TestCheckEvidence(t *testing.T) {
 	tv := newTestVals(2)
 	x, y := tv.ids[0], tv.ids[1]
 	vA, vB := valueID([]byte("block a")), valueID([]byte("block b"))
-	vote := func(typ MsgType, h uint64, r int32, v Hash, from ID) Message {
+	vote := func(typ MsgType, h uint64, r int32, v ident.Hash, from ident.Account) Message {
 		return tv.signed(Message{Type: typ, Height: h, Round: r, ValueID: v}, from)
 	}
 	base := vote(Prevote, 5, 1, vA, x)
@@ -22,7 +24,7 @@ func TestCheckEvidence(t *testing.T) {
 	wrongChain.Sig = ed25519.Sign(tv.keys[x], wrongChain.SignBytes("other-chain"))
 	otherKey := vote(Prevote, 5, 1, vB, y)
 	otherKey.From = x // signed by y, claims x
-	proposal := func(v Hash) Message {
+	proposal := func(v ident.Hash) Message {
 		return tv.signed(Message{Type: Proposal, Height: 5, Round: 1, ValueID: v, ValidRound: -1, Value: []byte("v")}, x)
 	}
 
@@ -32,7 +34,7 @@ func TestCheckEvidence(t *testing.T) {
 		ok   bool
 	}{
 		{"conflicting prevotes", base.Encode(), vote(Prevote, 5, 1, vB, x).Encode(), true},
-		{"prevote nil and prevote value", base.Encode(), vote(Prevote, 5, 1, Hash{}, x).Encode(), true},
+		{"prevote nil and prevote value", base.Encode(), vote(Prevote, 5, 1, ident.Hash{}, x).Encode(), true},
 		{"conflicting precommits", vote(Precommit, 9, 0, vA, x).Encode(), vote(Precommit, 9, 0, vB, x).Encode(), true},
 		{"same message twice", base.Encode(), base.Encode(), false},
 		{"different senders", base.Encode(), vote(Prevote, 5, 1, vB, y).Encode(), false},

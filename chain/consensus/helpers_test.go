@@ -7,23 +7,25 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 const testChain = "test-chain"
 
 // testVals is a deterministic validator set; ids are sorted (proposer order).
 type testVals struct {
-	ids  []ID
-	keys map[ID]ed25519.PrivateKey
-	pubs map[ID]ed25519.PublicKey
+	ids  []ident.Account
+	keys map[ident.Account]ed25519.PrivateKey
+	pubs map[ident.Account]ed25519.PublicKey
 }
 
 func newTestVals(n int) testVals {
-	tv := testVals{keys: map[ID]ed25519.PrivateKey{}, pubs: map[ID]ed25519.PublicKey{}}
+	tv := testVals{keys: map[ident.Account]ed25519.PrivateKey{}, pubs: map[ident.Account]ed25519.PublicKey{}}
 	for i := range n {
 		seed := sha256.Sum256(fmt.Appendf(nil, "validator %d", i))
 		k := ed25519.NewKeyFromSeed(seed[:])
-		id := IDOf(k.Public().(ed25519.PublicKey))
+		id := ident.AccountOf(k.Public().(ed25519.PublicKey))
 		tv.ids = append(tv.ids, id)
 		tv.keys[id] = k
 		tv.pubs[id] = k.Public().(ed25519.PublicKey)
@@ -38,14 +40,14 @@ func testTimeouts() Timeouts {
 		Precommit: 50 * time.Millisecond, PrecommitDelta: 25 * time.Millisecond}
 }
 
-func (tv testVals) config(self ID) Config {
+func (tv testVals) config(self ident.Account) Config {
 	ids := slices.Clone(tv.ids)
 	slices.Reverse(ids) // any order
 	return Config{ChainID: testChain, Self: self, Validators: ids, Signer: Ed25519Signer{Key: tv.keys[self]}, Timeouts: testTimeouts()}
 }
 
 // signed returns m signed by from.
-func (tv testVals) signed(m Message, from ID) Message {
+func (tv testVals) signed(m Message, from ident.Account) Message {
 	m.From = from
 	if m.Type != Proposal {
 		m.ValidRound = -1
@@ -54,7 +56,7 @@ func (tv testVals) signed(m Message, from ID) Message {
 	return m
 }
 
-func valueID(v []byte) Hash { return sha256.Sum256(v) }
+func valueID(v []byte) ident.Hash { return sha256.Sum256(v) }
 
 func mustNew(t testing.TB, cfg Config, h uint64, st *State) *Engine {
 	t.Helper()
@@ -89,10 +91,10 @@ func drain(e *Engine) Ready {
 func summary(ms []Message) []string {
 	var out []string
 	for _, m := range ms {
-		out = append(out, fmt.Sprintf("%s h%d r%d %s", m.Type, m.Height, m.Round, m.ValueID))
+		out = append(out, fmt.Sprintf("%s h%d r%d %s", m.Type, m.Height, m.Round, m.ValueID.Short()))
 	}
 	return out
 }
 
 // newTestValsKey returns the key of id if it belongs to newTestVals(10).
-func newTestValsKey(id ID) ed25519.PrivateKey { return newTestVals(10).keys[id] }
+func newTestValsKey(id ident.Account) ed25519.PrivateKey { return newTestVals(10).keys[id] }

@@ -2,24 +2,42 @@ package consensus
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
+
+// node is what the cluster drives: an honest *Engine, or a Byzantine wrapper
+// around one (lockBreaker).
+type node interface {
+	Step(Input) error
+	HasReady() bool
+	Ready() Ready
+	Advance()
+}
 
 // cluster is 4 engines wired by hand: the test decides which message reaches whom.
 type cluster struct {
 	t       *testing.T
 	tv      testVals
-	es      []*Engine
+	es      []node
 	sent    [][]Message
 	decided [][]Decision
 }
 
-func newCluster(t *testing.T, breakLocks bool) *cluster {
+// newCluster starts 4 honest engines, except that the validators listed in
+// breakers run as lockBreakers.
+func newCluster(t *testing.T, breakers ...int) *cluster {
 	c := &cluster{t: t, tv: newTestVals(4), sent: make([][]Message, 4), decided: make([][]Decision, 4)}
-	for _, id := range c.tv.ids {
+	for i, id := range c.tv.ids {
 		cfg := c.tv.config(id)
-		cfg.breakLocking = breakLocks
-		c.es = append(c.es, mustNew(t, cfg, 1, nil))
+		e := mustNew(t, cfg, 1, nil)
+		if slices.Contains(breakers, i) {
+			c.es = append(c.es, newLockBreaker(e, cfg))
+			continue
+		}
+		c.es = append(c.es, e)
 	}
 	return c
 }
@@ -56,7 +74,7 @@ func (c *cluster) send(from int, typ MsgType, r int32, to ...int) {
 
 // agreement is the checker: no two nodes decide different values at one height.
 func agreement(decided [][]Decision) error {
-	seen := map[uint64]Hash{}
+	seen := map[uint64]ident.Hash{}
 	for i, ds := range decided {
 		for _, d := range ds {
 			if prev, ok := seen[d.Height]; ok && prev != d.ValueID {
@@ -71,8 +89,8 @@ func agreement(decided [][]Decision) error {
 // lockScenario: v1 proposes x in round 0; v0, v1, v3 see the polka, lock and
 // precommit x; only v0 sees their precommits and decides x. v2 (proposer of round 1)
 // saw no polka and proposes y. Locked v1 and v3 must prevote nil in round 1.
-func lockScenario(t *testing.T, breakLocks bool) *cluster {
-	c := newCluster(t, breakLocks)
+func lockScenario(t *testing.T, breakers ...int) *cluster {
+	c := newCluster(t, breakers...)
 	for i := range 4 {
 		c.step(i, Work{})
 	}
@@ -113,7 +131,7 @@ func lockScenario(t *testing.T, breakLocks bool) *cluster {
 }
 
 func TestLockingPreventsConflictingDecision(t *testing.T) {
-	c := lockScenario(t, false)
+	c := lockScenario(t)
 	if err := agreement(c.decided); err != nil {
 		t.Fatalf("with the locking rule: %v", err)
 	}
@@ -126,13 +144,88 @@ func TestLockingPreventsConflictingDecision(t *testing.T) {
 	}
 }
 
-// The checker can fail: with the locking rule broken (test-only switch) the same
-// schedule makes v1..v3 decide y while v0 decided x.
+// The checker can fail: when the locked validators v1 and v3 ignore their lock
+// (lockBreaker: the honest engine plus a prevote for y signed with their key),
+// the same schedule makes v1..v3 decide y while v0 decided x.
 func TestBrokenLockingIsCaught(t *testing.T) {
-	c := lockScenario(t, true)
+	c := lockScenario(t, 1, 3)
+	for _, i := range []int{1, 3} {
+		if n := c.es[i].(*lockBreaker).forged; n == 0 {
+			t.Fatalf("v%d forged no prevote against its lock: the scenario no longer reaches the locking rule", i)
+		}
+	}
 	err := agreement(c.decided)
 	if err == nil {
 		t.Fatalf("got no violation with the locking rule broken, want the checker to find one; decided %v", c.decided)
 	}
 	t.Logf("checker: %v", err)
+}
+
+// lockBreaker is a Byzantine validator built around an honest engine, in the
+// style of CometBFT's e2e perturbations: the engine runs unchanged, and
+// whenever it prevotes nil in a round whose proposal it judged valid (which a
+// lock forces, lines 23-27 and 29-33), the wrapper also signs a prevote for
+// that proposal with the validator's key and sends it, and steps it into its
+// own engine as if it had come back from the network (so the engine counts
+// it, and may then lock on and precommit that value, line 36). The engine's
+// own safety rules are untouched: breaking them takes a key, not a flag.
+type lockBreaker struct {
+	e         *Engine
+	cfg       Config
+	proposals map[int32]Message   // the round's proposal, as stepped in or sent
+	valid     map[ident.Hash]bool // verdicts given to the engine
+	echo      []Message           // forged prevotes to step in after Advance
+	forged    int
+}
+
+func newLockBreaker(e *Engine, cfg Config) *lockBreaker {
+	return &lockBreaker{e: e, cfg: cfg, proposals: map[int32]Message{}, valid: map[ident.Hash]bool{}}
+}
+
+func (b *lockBreaker) Step(in Input) error {
+	switch in := in.(type) {
+	case Message:
+		if in.Type == Proposal && in.Height == b.e.Height() {
+			b.proposals[in.Round] = in
+		}
+	case Validated:
+		b.valid[in.ID] = in.Valid
+	case Proposed:
+		b.valid[in.ID] = true
+	}
+	return b.e.Step(in)
+}
+
+func (b *lockBreaker) HasReady() bool { return b.e.HasReady() || len(b.echo) > 0 }
+
+func (b *lockBreaker) Ready() Ready {
+	rd := b.e.Ready()
+	for _, m := range rd.Messages {
+		if m.Type == Proposal && m.From == b.cfg.Self {
+			b.proposals[m.Round] = m
+		}
+	}
+	var forged []Message
+	for _, m := range rd.Messages {
+		p, ok := b.proposals[m.Round]
+		if m.Type != Prevote || m.From != b.cfg.Self || !m.ValueID.IsZero() || !ok || p.Height != m.Height || !b.valid[p.ValueID] {
+			continue
+		}
+		f := Message{Type: Prevote, Height: m.Height, Round: m.Round, ValueID: p.ValueID, ValidRound: -1, From: b.cfg.Self}
+		f.Sig = b.cfg.Signer.Sign(f.SignBytes(b.cfg.ChainID))
+		forged = append(forged, f)
+	}
+	b.forged += len(forged)
+	b.echo = append(b.echo, forged...)
+	rd.Messages = append(rd.Messages, forged...)
+	return rd
+}
+
+func (b *lockBreaker) Advance() {
+	b.e.Advance()
+	echo := b.echo
+	b.echo = nil
+	for _, m := range echo {
+		_ = b.e.Step(m)
+	}
 }

@@ -63,7 +63,7 @@ func TestRestartResumesRoundAndStep(t *testing.T) {
 	if got := timers(rd); len(got) != 0 {
 		t.Fatalf("got timers %v after a restore at step precommit without 2f+1 precommits, want none", got)
 	}
-	a := id("a").String()
+	a := id("a").Short()
 	want := []string{"prevote h1 r0 " + a, "precommit h1 r0 " + a, "prevote h1 r0 " + a, "prevote h1 r0 " + a}
 	if diff := cmp.Diff(want, summary(rd.Messages)); diff != "" {
 		t.Fatalf("re-sent (-want +got): own prevote and precommit, then the polka's other prevotes:\n%s", diff)

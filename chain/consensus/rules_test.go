@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // scenario drives one engine (self = validator 0 of 4, sorted) at height 1 with
@@ -24,9 +26,9 @@ func newScenario(t *testing.T) *scenario {
 	return &scenario{t: t, tv: tv, e: mustNew(t, tv.config(tv.ids[0]), 1, nil)}
 }
 
-func id(v string) Hash {
+func id(v string) ident.Hash {
 	if v == "" {
-		return Hash{}
+		return ident.Hash{}
 	}
 	return valueID([]byte(v))
 }
@@ -72,7 +74,7 @@ func (s *scenario) step(ins ...Input) Ready {
 func sent(rd Ready) []string {
 	var out []string
 	for _, m := range rd.Messages {
-		out = append(out, m.Type.String()+" r"+string(rune('0'+m.Round))+" "+m.ValueID.String())
+		out = append(out, m.Type.String()+" r"+string(rune('0'+m.Round))+" "+m.ValueID.Short())
 	}
 	return out
 }
@@ -112,7 +114,7 @@ func TestRules(t *testing.T) {
 			run: func(s *scenario) Ready {
 				return s.step(Work{}, s.prop(0, -1, a))
 			},
-			wantSent:   []string{"prevote r0 " + id(a).String()},
+			wantSent:   []string{"prevote r0 " + id(a).Short()},
 			wantTimers: []Timeout{{TimeoutPropose, 1, 0}},
 		},
 		{
@@ -138,7 +140,7 @@ func TestRules(t *testing.T) {
 				s.lockOn(a)
 				return s.step(Timeout{TimeoutPrecommit, 1, 0}, s.prop(1, -1, a))
 			},
-			wantSent:   []string{"prevote r1 " + id(a).String()},
+			wantSent:   []string{"prevote r1 " + id(a).Short()},
 			wantTimers: []Timeout{{TimeoutPropose, 1, 1}},
 		},
 		{
@@ -151,7 +153,7 @@ func TestRules(t *testing.T) {
 					Timeout{TimeoutPrevote, 1, 1}, Timeout{TimeoutPrecommit, 1, 1})
 				return s.step(s.prop(2, 1, b))
 			},
-			wantSent: []string{"prevote r2 " + id(b).String()},
+			wantSent: []string{"prevote r2 " + id(b).Short()},
 		},
 		{
 			name: "line 28 polka at vr < lockedRound: prevote nil",
@@ -181,7 +183,7 @@ func TestRules(t *testing.T) {
 				return s.step(s.vote(Prevote, 1, 0, a), s.vote(Prevote, 2, 0, a))
 			},
 			// Line 36 has priority over line 34, whose step condition then no longer holds.
-			wantSent: []string{"precommit r0 " + id(a).String()},
+			wantSent: []string{"precommit r0 " + id(a).Short()},
 			check: func(t *testing.T, s *scenario, rd Ready) {
 				st := rd.State
 				if st == nil || st.LockedRound != 0 || st.LockedID != id(a) || st.ValidRound != 0 || string(st.ValidValue) != a || st.Step != StepPrecommit {
@@ -225,7 +227,7 @@ func TestRules(t *testing.T) {
 				return s.step(s.prop(1, -1, b), s.vote(Precommit, 1, 1, b), s.vote(Precommit, 2, 1, b), s.vote(Precommit, 3, 1, b))
 			},
 			// The second precommit of round 1 is f+1: line 55 moves self to round 1 first.
-			wantSent:   []string{"prevote r1 " + id(b).String()},
+			wantSent:   []string{"prevote r1 " + id(b).Short()},
 			wantTimers: []Timeout{{TimeoutPropose, 1, 1}},
 			check: func(t *testing.T, s *scenario, rd Ready) {
 				if len(rd.Decided) != 1 || rd.Decided[0].ValueID != id(b) || rd.Decided[0].Round != 1 || string(rd.Decided[0].Value) != b {
@@ -292,9 +294,9 @@ func TestRules(t *testing.T) {
 					Timeout{TimeoutPrecommit, 1, 2})
 			},
 			wantSent: []string{"prevote r1 nil", "precommit r1 nil", "prevote r2 nil", "precommit r2 nil",
-				"proposal r3 " + id(a).String(),
-				"prevote r0 " + id(a).String(), "prevote r0 " + id(a).String(), "prevote r0 " + id(a).String(), // its proof
-				"prevote r3 " + id(a).String()},
+				"proposal r3 " + id(a).Short(),
+				"prevote r0 " + id(a).Short(), "prevote r0 " + id(a).Short(), "prevote r0 " + id(a).Short(), // its proof
+				"prevote r3 " + id(a).Short()},
 			wantTimers: []Timeout{{TimeoutPropose, 1, 1}, {TimeoutPropose, 1, 2}, {TimeoutPropose, 1, 3}},
 		},
 	}
@@ -333,7 +335,7 @@ func TestProposerBuildsAndProposes(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd = drain(e)
-	want := []string{"proposal h1 r0 " + id("x").String(), "prevote h1 r0 " + id("x").String()}
+	want := []string{"proposal h1 r0 " + id("x").Short(), "prevote h1 r0 " + id("x").Short()}
 	if diff := cmp.Diff(want, summary(rd.Messages)); diff != "" {
 		t.Fatalf("messages (-want +got):\n%s", diff)
 	}
@@ -410,13 +412,13 @@ func TestIgnoredInputs(t *testing.T) {
 			outsider = string(x)
 		}
 	}
-	s.tv.keys[ID(outsider)] = newTestValsKey(ID(outsider))
+	s.tv.keys[ident.Account(outsider)] = newTestValsKey(ident.Account(outsider))
 	for _, tc := range []struct {
 		name string
 		in   Input
 		want error
 	}{
-		{"non-validator", s.tv.signed(Message{Type: Prevote, Height: 1}, ID(outsider)), ErrNotValidator},
+		{"non-validator", s.tv.signed(Message{Type: Prevote, Height: 1}, ident.Account(outsider)), ErrNotValidator},
 		{"duplicate", s.vote(Prevote, 1, 0, "a"), ErrDuplicate},
 		{"old height", s.tv.signed(Message{Type: Prevote, Height: 0}, s.tv.ids[1]), ErrOldHeight},
 		{"far future height", s.tv.signed(Message{Type: Prevote, Height: 3}, s.tv.ids[1]), ErrFutureHeight},
@@ -513,7 +515,7 @@ func TestRebroadcast(t *testing.T) {
 	s := newScenario(t)
 	s.step(Work{}, s.prop(0, -1, "a"), Timeout{TimeoutPrevote, 1, 0})
 	s.e.Rebroadcast()
-	want := []string{"prevote h1 r0 " + id("a").String(), "precommit h1 r0 nil"}
+	want := []string{"prevote h1 r0 " + id("a").Short(), "precommit h1 r0 nil"}
 	if diff := cmp.Diff(want, summary(drain(s.e).Messages)); diff != "" {
 		t.Fatalf("rebroadcast (-want +got):\n%s", diff)
 	}
@@ -548,8 +550,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		cfg  Config
 	}{
 		{"no validators", Config{}},
-		{"bad id", Config{Validators: []ID{"xyz"}}},
-		{"duplicate", Config{Validators: []ID{tv.ids[0], tv.ids[0]}}},
+		{"bad id", Config{Validators: []ident.Account{"xyz"}}},
+		{"duplicate", Config{Validators: []ident.Account{tv.ids[0], tv.ids[0]}}},
 		{"validator without signer", Config{Validators: tv.ids, Self: tv.ids[0]}},
 	} {
 		if _, err := New(tc.cfg, 1, nil); !errors.Is(err, ErrConfig) {
@@ -570,7 +572,7 @@ func TestInvalidVerdictIsPerRound(t *testing.T) {
 	if len(rd.Validate) != 1 || rd.Validate[0].Round != 1 {
 		t.Fatalf("round 1: got validate requests %+v, want one for round 1", rd.Validate)
 	}
-	if got := sent(rd); got[len(got)-1] != "prevote r1 "+id("good").String() {
+	if got := sent(rd); got[len(got)-1] != "prevote r1 "+id("good").Short() {
 		t.Fatalf("round 1: got %v, want a prevote for the honest value", got)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // The in-memory network: n engines (instances) driven by one seeded random
@@ -18,25 +20,24 @@ import (
 // partition), which covers equivocating proposals and double votes.
 
 type simConfig struct {
-	n          int     // validators
-	twins      int     // how many validators (the first ones in sorted order) run as twins
-	heights    int     // stop when every honest instance decided this many
-	loss, dup  float64 // per delivery
-	maxDelay   time.Duration
-	crash      float64 // per Ready of an honest instance: crash after persisting, before sending
-	limit      time.Duration
-	breakLocks bool
+	n         int     // validators
+	twins     int     // how many validators (the first ones in sorted order) run as twins
+	heights   int     // stop when every honest instance decided this many
+	loss, dup float64 // per delivery
+	maxDelay  time.Duration
+	crash     float64 // per Ready of an honest instance: crash after persisting, before sending
+	limit     time.Duration
 }
 
 type simNode struct {
 	name      string
-	id        ID
+	id        ident.Account
 	group     int // -1 = talks to all; twins: 0 or 1, talks to -1 and its own group
 	honest    bool
 	cfg       Config
 	e         *Engine
 	persisted *State
-	decided   []Hash
+	decided   []ident.Hash
 	down      bool
 	epoch     int
 	syncAt    time.Duration // no block-sync request before this time
@@ -77,7 +78,7 @@ type sim struct {
 	q          eventQueue
 	now        time.Duration
 	seq        int
-	agreed     map[uint64]Hash
+	agreed     map[uint64]ident.Hash
 	signed     map[string]Message // honest validators' signatures: (id, h, r, type) -> message
 	violations []string
 	evidence   int
@@ -90,10 +91,9 @@ type sim struct {
 
 func newSim(t testing.TB, seed uint64, c simConfig) *sim {
 	s := &sim{t: t, cfg: c, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), tv: newTestVals(c.n),
-		agreed: map[uint64]Hash{}, signed: map[string]Message{}, certs: map[uint64]Decision{}, trace: sha256.New()}
+		agreed: map[uint64]ident.Hash{}, signed: map[string]Message{}, certs: map[uint64]Decision{}, trace: sha256.New()}
 	for i, id := range s.tv.ids {
 		cfg := s.tv.config(id)
-		cfg.breakLocking = c.breakLocks
 		if i < c.twins {
 			for g := range 2 {
 				s.nodes = append(s.nodes, &simNode{name: fmt.Sprintf("v%d/twin%d", i, g), id: id, group: g, cfg: cfg})

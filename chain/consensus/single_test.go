@@ -28,9 +28,9 @@ func TestSingleValidatorDecidesAlone(t *testing.T) {
 		rd = drain(e)
 		id := valueID(v)
 		want := []string{
-			"proposal h" + itoa(h) + " r0 " + id.String(),
-			"prevote h" + itoa(h) + " r0 " + id.String(),
-			"precommit h" + itoa(h) + " r0 " + id.String(),
+			"proposal h" + itoa(h) + " r0 " + id.Short(),
+			"prevote h" + itoa(h) + " r0 " + id.Short(),
+			"precommit h" + itoa(h) + " r0 " + id.Short(),
 		}
 		if diff := cmp.Diff(want, summary(rd.Messages)); diff != "" {
 			t.Fatalf("height %d messages (-want +got):\n%s", h, diff)

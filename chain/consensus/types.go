@@ -2,54 +2,12 @@ package consensus
 
 import (
 	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
-
-// ID is a validator identity: the lowercase hex of its ed25519 public key (64 chars).
-type ID string
-
-// IDOf returns the ID of an ed25519 public key (lowercase hex).
-func IDOf(pub ed25519.PublicKey) ID { return ID(hex.EncodeToString(pub)) }
-
-// PublicKey decodes the ID back into an ed25519 public key.
-func (id ID) PublicKey() (ed25519.PublicKey, error) {
-	if !validID(id) {
-		return nil, fmt.Errorf("%w: %q", ErrBadID, string(id))
-	}
-	b, _ := hex.DecodeString(string(id))
-	return ed25519.PublicKey(b), nil
-}
-
-// validID reports whether id is 64 lowercase hex characters.
-func validID(id ID) bool {
-	if len(id) != 2*ed25519.PublicKeySize {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// Hash names a value (the application's id(v)). The zero Hash is nil (a nil vote).
-type Hash [32]byte
-
-// IsZero reports whether h is the nil value id.
-func (h Hash) IsZero() bool { return h == Hash{} }
-
-// String returns the first 8 bytes in hex, or "nil".
-func (h Hash) String() string {
-	if h.IsZero() {
-		return "nil"
-	}
-	return hex.EncodeToString(h[:8])
-}
 
 // MsgType is the kind of a consensus message.
 type MsgType uint8
@@ -83,10 +41,10 @@ type Message struct {
 	Type       MsgType
 	Height     uint64
 	Round      int32
-	ValueID    Hash
+	ValueID    ident.Hash
 	ValidRound int32
 	Value      []byte
-	From       ID
+	From       ident.Account
 	Sig        []byte // ed25519 over SignBytes(chainID)
 }
 
@@ -137,14 +95,10 @@ func (t Timeouts) duration(k TimeoutKind, round int32) time.Duration {
 // Config configures an Engine.
 type Config struct {
 	ChainID    string
-	Self       ID     // "" or not in Validators = observer (never signs, still decides)
-	Validators []ID   // any order; the engine sorts them; proposer = sorted[(height+round) % n]
-	Signer     Signer // required unless observer
+	Self       ident.Account   // "" or not in Validators = observer (never signs, still decides)
+	Validators []ident.Account // any order; the engine sorts them; proposer = sorted[(height+round) % n]
+	Signer     Signer          // required unless observer
 	Timeouts   Timeouts
-
-	// breakLocking disables the lock checks of lines 23 and 29 (tests only: shows that
-	// the checkers can fail).
-	breakLocking bool
 }
 
 // Input is what Engine.Step accepts: Message, Timeout, Proposed, Validated, Work, Commit.
@@ -194,14 +148,14 @@ type Proposed struct {
 	Height uint64
 	Round  int32
 	Value  []byte
-	ID     Hash
+	ID     ident.Hash
 }
 
 // Validated answers a ValidateRequest: valid(v) for the value named ID.
 type Validated struct {
 	Height uint64
 	Round  int32
-	ID     Hash
+	ID     ident.Hash
 	Valid  bool
 }
 
@@ -213,7 +167,7 @@ type Work struct{}
 type Commit struct {
 	Height uint64
 	Value  []byte
-	ID     Hash
+	ID     ident.Hash
 	Commit []Message
 }
 
@@ -236,7 +190,7 @@ type BuildRequest struct {
 type ValidateRequest struct {
 	Height uint64
 	Round  int32
-	ID     Hash
+	ID     ident.Hash
 	Value  []byte
 }
 
@@ -245,7 +199,7 @@ type ValidateRequest struct {
 type Decision struct {
 	Height  uint64
 	Round   int32
-	ValueID Hash
+	ValueID ident.Hash
 	Value   []byte
 	Commit  []Message
 }
@@ -302,3 +256,12 @@ var (
 	ErrTrailing       = errors.New("consensus: trailing bytes")
 	ErrUnknownVersion = errors.New("consensus: unknown encoding version")
 )
+
+// publicKey is id's key, or an error matching ErrBadID.
+func publicKey(id ident.Account) (ed25519.PublicKey, error) {
+	pub, err := id.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", ErrBadID, string(id))
+	}
+	return pub, nil
+}

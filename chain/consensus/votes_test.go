@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // Messages hands out what the engine holds for a round: proposal first, then
@@ -17,20 +19,20 @@ func TestMessagesOfRound(t *testing.T) {
 	got := summary(s.e.Messages(0))
 	// Validator 0 (this engine) prevoted "a" on the valid proposal.
 	want := []string{
-		"proposal h1 r0 " + id("a").String(),
-		"prevote h1 r0 " + id("a").String(),
-		"prevote h1 r0 " + Hash{}.String(),
-		"prevote h1 r0 " + id("a").String(),
-		"precommit h1 r0 " + id("a").String(),
+		"proposal h1 r0 " + id("a").Short(),
+		"prevote h1 r0 " + id("a").Short(),
+		"prevote h1 r0 " + ident.Hash{}.Short(),
+		"prevote h1 r0 " + id("a").Short(),
+		"precommit h1 r0 " + id("a").Short(),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Messages(0) (-want +got):\n%s", diff)
 	}
-	froms := []ID{}
+	froms := []ident.Account{}
 	for _, m := range s.e.Messages(0)[1:] {
 		froms = append(froms, m.From)
 	}
-	if wantFrom := []ID{s.tv.ids[0], s.tv.ids[1], s.tv.ids[2], s.tv.ids[3]}; !cmp.Equal(froms, wantFrom) {
+	if wantFrom := []ident.Account{s.tv.ids[0], s.tv.ids[1], s.tv.ids[2], s.tv.ids[3]}; !cmp.Equal(froms, wantFrom) {
 		t.Errorf("senders %v; want validator order %v", froms, wantFrom)
 	}
 	if got := s.e.Messages(1); len(got) != 0 {

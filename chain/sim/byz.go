@@ -5,6 +5,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 )
 
@@ -48,7 +49,7 @@ func (s *Sim) mischief(nd *node, m consensus.Message) {
 		if v.ValueID.IsZero() {
 			v.ValueID[0], v.ValueID[1] = byte(s.rng.Uint32()), 1
 		} else {
-			v.ValueID = consensus.Hash{}
+			v.ValueID = ident.Hash{}
 		}
 		v.Sig = ed25519.Sign(nd.key, v.SignBytes(s.gen.ChainID))
 		s.sendSome(nd, v, "byz: double vote")
@@ -67,7 +68,7 @@ func (s *Sim) mischief(nd *node, m consensus.Message) {
 	case 5: // a vote from a non-authority (a participant's key)
 		p := s.parts[s.rng.IntN(len(s.parts))]
 		v := consensus.Message{Type: consensus.Prevote, Height: m.Height, Round: m.Round, ValueID: m.ValueID, ValidRound: -1,
-			From: consensus.ID(p.acct)}
+			From: ident.Account(p.acct)}
 		v.Sig = ed25519.Sign(p.key, v.SignBytes(s.gen.ChainID))
 		s.sendSome(nd, v, "byz: non-authority vote")
 	}
@@ -75,7 +76,7 @@ func (s *Sim) mischief(nd *node, m consensus.Message) {
 
 // propose signs a proposal of blk for m's height and round with nd's key.
 func (s *Sim) propose(nd *node, m consensus.Message, blk chain.Block) consensus.Message {
-	v := consensus.Message{Type: consensus.Proposal, Height: m.Height, Round: m.Round, ValueID: consensus.Hash(blk.Hash()),
+	v := consensus.Message{Type: consensus.Proposal, Height: m.Height, Round: m.Round, ValueID: ident.Hash(blk.Hash()),
 		ValidRound: -1, Value: blk.Encode(), From: nd.id}
 	v.Sig = ed25519.Sign(nd.key, v.SignBytes(s.gen.ChainID))
 	return v

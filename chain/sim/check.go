@@ -6,39 +6,40 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
 type signKey struct {
-	from consensus.ID
+	from ident.Account
 	h    uint64
 	r    int32
 	typ  consensus.MsgType
 }
 
 type signVal struct {
-	id consensus.Hash
+	id ident.Hash
 	vr int32
 }
 
 // checker holds what the invariants compare across nodes.
 type checker struct {
 	s         *Sim
-	agreed    map[uint64]chain.Hash // block hash per height, first honest commit
-	stateHash map[uint64]chain.Hash
+	agreed    map[uint64]ident.Hash // block hash per height, first honest commit
+	stateHash map[uint64]ident.Hash
 	maxHeight uint64
 	sigs      map[signKey]signVal // every message an honest authority signed and sent
 	settled   map[unit.Slot][32]byte
 	cleared   map[unit.Slot][32]byte
-	honestID  map[consensus.ID]bool
+	honestID  map[ident.Account]bool
 }
 
 func (c *checker) init(s *Sim) {
 	c.s = s
-	c.agreed, c.stateHash = map[uint64]chain.Hash{}, map[uint64]chain.Hash{}
+	c.agreed, c.stateHash = map[uint64]ident.Hash{}, map[uint64]ident.Hash{}
 	c.sigs = map[signKey]signVal{}
 	c.settled, c.cleared = map[unit.Slot][32]byte{}, map[unit.Slot][32]byte{}
-	c.honestID = map[consensus.ID]bool{}
+	c.honestID = map[ident.Account]bool{}
 }
 
 // signed: an honest authority never signs two different messages for one
@@ -67,7 +68,7 @@ func (c *checker) evidence(nd *node, e consensus.Evidence) {
 	for _, n := range c.s.nodes {
 		if n.role == roleHonest && n.id == e.A.From {
 			c.s.violate("double-sign", e.A.Height, "%s holds evidence that honest %s equivocated: %s h%d r%d %s vs %s",
-				nd.name, n.name, e.A.Type, e.A.Height, e.A.Round, e.A.ValueID, e.B.ValueID)
+				nd.name, n.name, e.A.Type, e.A.Height, e.A.Round, e.A.ValueID.Short(), e.B.ValueID.Short())
 			return
 		}
 	}

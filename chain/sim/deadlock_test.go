@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // TestRestartedPrecommitTimerDeadlock is the regression test of a liveness bug
@@ -34,9 +35,9 @@ func TestRestartedPrecommitTimerDeadlock(t *testing.T) {
 	for i := range 4 {
 		keys = append(keys, ed25519.NewKeyFromSeed([]byte(strings.Repeat(string(rune('a'+i)), 32))))
 	}
-	id := func(k ed25519.PrivateKey) consensus.ID { return consensus.IDOf(k.Public().(ed25519.PublicKey)) }
+	id := func(k ed25519.PrivateKey) ident.Account { return ident.AccountOf(k.Public().(ed25519.PublicKey)) }
 	slices.SortFunc(keys, func(a, b ed25519.PrivateKey) int { return strings.Compare(string(id(a)), string(id(b))) })
-	var ids []consensus.ID
+	var ids []ident.Account
 	for _, k := range keys {
 		ids = append(ids, id(k))
 	}

@@ -7,7 +7,7 @@
 // its own background goroutines, which do not affect what is read), no map
 // iteration order in any decision.
 //
-// It owns chain/sim/*.go and imports chain, chain/consensus, market and unit.
+// It owns chain/sim/*.go and imports chain, chain/consensus, ident, market and unit.
 //
 // # What is driven, and how
 //
@@ -92,11 +92,20 @@
 // segments, each a fresh network from genesis with a seed derived from the run's
 // (SegmentSeed); a violation names its segment's seed, which reproduces it alone.
 //
-// # Known bug found
+// # Bugs found
 //
-// knownbug_test.go (run with -sim.knownbugs) shows a liveness bug of
-// chain/consensus: a node restored at StepPrecommit re-arms timeoutPrecommit
-// without 2f+1 precommits, enters the next round alone, and its earlier-round
-// prevote, if it was lost, is never re-sent; with one silent authority of four
-// (or a dev network of three) the honest authorities then never decide again.
+// The simulator found a liveness bug of chain/consensus (a node restored at
+// StepPrecommit re-armed timeoutPrecommit without 2f+1 precommits and entered
+// the next round alone); it is fixed, and deadlock_test.go
+// (TestRestartedPrecommitTimerDeadlock) is its regression test.
+//
+// # Showing that the checks can fail
+//
+// Each checker has a test that breaks what it guards and expects the
+// violation: Config.ForgetState (restarted nodes lose their persisted State)
+// for the double-sign check, and more Byzantine authorities than f for
+// agreement. Pinned runs (TestPinnedRuns) fix the digest and state hash a few
+// seeds give, so a change of the consensus rules, an encoding or the state
+// hash shows. Throughput and long-run figures are in chain/DECISIONS.md and the
+// README, with their commands.
 package sim

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // linked reports whether a message from a reaches b now. Twins (the adversary
@@ -98,14 +99,14 @@ func (s *Sim) handleGlobal(ev event) {
 	case evPhase:
 		if s.heal {
 			s.heal = false
-			s.trace(-1, "chaos begins", 0, 0, 0, consensus.Hash{}, 0)
+			s.trace(-1, "chaos begins", 0, 0, 0, ident.Hash{}, 0)
 			s.repartition()
 			s.push(s.cfg.ChaosMs, -1, event{kind: evPhase})
 			return
 		}
 		s.heal, s.healAt, s.livenessDone = true, s.now, false
 		s.stats.Heals++
-		s.trace(-1, "heal begins", 0, 0, 0, consensus.Hash{}, 0)
+		s.trace(-1, "heal begins", 0, 0, 0, ident.Hash{}, 0)
 		for _, nd := range s.nodes {
 			nd.group = 0
 			if nd.down {
@@ -129,7 +130,7 @@ func (s *Sim) repartition() {
 	for _, nd := range s.nodes {
 		nd.group = s.rng.IntN(groups)
 	}
-	s.trace(-1, "partitions", 0, 0, 0, consensus.Hash{}, int64(groups))
+	s.trace(-1, "partitions", 0, 0, 0, ident.Hash{}, int64(groups))
 }
 
 // checkLiveness: in a heal phase, with the honest authorities a quorum, every

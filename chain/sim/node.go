@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -36,8 +37,8 @@ type node struct {
 	name     string
 	role     role
 	key      ed25519.PrivateKey // nil for followers
-	id       consensus.ID
-	acct     chain.Account
+	id       ident.Account
+	acct     ident.Account
 	side     int // which half of the honest nodes a twin links to; an honest node's half
 	group    int // partition in a chaos phase (honest nodes and followers)
 	chain    *chain.Chain
@@ -95,7 +96,7 @@ func (s *Sim) startEngine(nd *node) error {
 		nd.engine, nd.ahead = nil, true
 		s.stats.Ahead++
 		nd.bestSeen = max(nd.bestSeen, restored.Height-1)
-		s.trace(nd.idx, "state ahead of chain: sync first", s.height(nd)+1, 0, 0, consensus.Hash{}, int64(restored.Height))
+		s.trace(nd.idx, "state ahead of chain: sync first", s.height(nd)+1, 0, 0, ident.Hash{}, int64(restored.Height))
 		return nil
 	}
 	if err != nil {
@@ -152,7 +153,7 @@ func (s *Sim) handle(ev event) {
 		}
 	case evTimeout:
 		if nd.engine != nil {
-			s.trace(nd.idx, timeoutNames[ev.tmo.Kind%5], ev.tmo.Height, ev.tmo.Round, 0, consensus.Hash{}, 0)
+			s.trace(nd.idx, timeoutNames[ev.tmo.Kind%5], ev.tmo.Height, ev.tmo.Round, 0, ident.Hash{}, 0)
 			_ = nd.engine.Step(ev.tmo)
 		}
 	case evWork:
@@ -305,14 +306,14 @@ func (s *Sim) process(nd *node) {
 
 func (s *Sim) build(nd *node, height uint64, round int32) {
 	blk, _ := nd.chain.Propose(s.clock(nd), nd.acct, nd.pool.Pending(maxBlockTxs))
-	id := consensus.Hash(blk.Hash())
+	id := ident.Hash(blk.Hash())
 	s.trace(nd.idx, "build", height, round, 0, id, int64(len(blk.Txs)))
 	_ = nd.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: id})
 }
 
 func (s *Sim) validate(nd *node, v consensus.ValidateRequest) {
 	valid := false
-	if blk, err := chain.DecodeBlock(v.Value); err == nil && consensus.Hash(blk.Hash()) == v.ID {
+	if blk, err := chain.DecodeBlock(v.Value); err == nil && ident.Hash(blk.Hash()) == v.ID {
 		valid = nd.chain.Validate(blk, s.clock(nd)) == nil
 	}
 	what := "validate: valid"
@@ -358,7 +359,7 @@ func (s *Sim) commit(nd *node, blk chain.Block, cert []byte) error {
 		now := s.clock(nd)
 		nd.pool.Recheck(func(tx chain.Tx) error { return nd.chain.CheckTx(tx, now) })
 	}
-	s.trace(nd.idx, "commit", blk.Header.Height, 0, 0, consensus.Hash(blk.Hash()), int64(len(blk.Txs)))
+	s.trace(nd.idx, "commit", blk.Header.Height, 0, 0, ident.Hash(blk.Hash()), int64(len(blk.Txs)))
 	if nd.honest() {
 		s.chk.committed(nd, blk, cert, events)
 	}
@@ -381,7 +382,7 @@ func (s *Sim) applyCertified(nd *node, c certified) {
 		s.stats.Rejected++
 		return
 	}
-	s.trace(nd.idx, "recv certified block", blk.Header.Height, 0, 0, consensus.Hash(blk.Hash()), 0)
+	s.trace(nd.idx, "recv certified block", blk.Header.Height, 0, 0, ident.Hash(blk.Hash()), 0)
 	switch bh := blk.Header.Height; {
 	case bh <= h:
 		return
@@ -408,7 +409,7 @@ func (s *Sim) applyOne(nd *node, c certified) error {
 		return err
 	}
 	if err := nd.chain.Validate(blk, s.clock(nd)); err != nil {
-		s.trace(nd.idx, "certified block invalid here", blk.Header.Height, 0, 0, consensus.Hash(blk.Hash()), 0)
+		s.trace(nd.idx, "certified block invalid here", blk.Header.Height, 0, 0, ident.Hash(blk.Hash()), 0)
 		return err
 	}
 	if err := s.commit(nd, blk, c.cert); err != nil {
@@ -430,7 +431,7 @@ func (s *Sim) verifyCertified(blk chain.Block, cert []byte) error {
 // verifyCert checks a certificate for the block hash at height h. Results are
 // cached by (hash, certificate digest): verification is a pure function of them
 // and every node checks the same certificates.
-func (s *Sim) verifyCert(h uint64, hash chain.Hash, cert []byte) error {
+func (s *Sim) verifyCert(h uint64, hash ident.Hash, cert []byte) error {
 	d := sha256.New()
 	d.Write(hash[:])
 	d.Write(cert)
@@ -441,7 +442,7 @@ func (s *Sim) verifyCert(h uint64, hash chain.Hash, cert []byte) error {
 	}
 	votes, err := decodeCert(cert)
 	if err == nil {
-		err = consensus.VerifyCommit(s.gen.ChainID, s.pubs, h, consensus.Hash(hash), votes)
+		err = consensus.VerifyCommit(s.gen.ChainID, s.pubs, h, ident.Hash(hash), votes)
 	}
 	if len(s.certOK) > 1<<14 {
 		clear(s.certOK)
@@ -467,7 +468,7 @@ func (s *Sim) sync(nd *node) {
 		out[i] = certified{block: blocks[i].Encode(), cert: certs[i]}
 	}
 	s.stats.Syncs++
-	s.trace(nd.idx, "sync request", s.height(nd)+1, 0, 0, consensus.Hash{}, int64(len(out)))
+	s.trace(nd.idx, "sync request", s.height(nd)+1, 0, 0, ident.Hash{}, int64(len(out)))
 	s.push(s.delay()+s.delay(), nd.idx, event{kind: evSync, blks: out, from: p.idx})
 }
 
@@ -479,7 +480,7 @@ func (s *Sim) crash(nd *node, why string) {
 	nd.epoch++
 	nd.engine = nil
 	nd.pool = nil
-	s.trace(nd.idx, why, s.height(nd)+1, 0, 0, consensus.Hash{}, 0)
+	s.trace(nd.idx, why, s.height(nd)+1, 0, 0, ident.Hash{}, 0)
 	s.push(200+s.rng.Int64N(2800), nd.idx, event{kind: evRestart})
 }
 
@@ -489,9 +490,9 @@ func (s *Sim) restart(nd *node) {
 	nd.pool = chain.NewPool(20_000)
 	nd.lastOut, nd.lastSync = s.now, s.now-syncEveryMs
 	s.stats.Restarts++
-	s.trace(nd.idx, "restart", s.height(nd)+1, 0, 0, consensus.Hash{}, 0)
+	s.trace(nd.idx, "restart", s.height(nd)+1, 0, 0, ident.Hash{}, 0)
 	s.push(0, nd.idx, event{kind: evTick})
-	if s.cfg.forgetState {
+	if s.cfg.ForgetState {
 		nd.persisted = nil
 	}
 	if nd.role != roleFollower {

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/gridmesh/gridmesh/chain"
-	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 )
 
@@ -43,10 +43,11 @@ type Config struct {
 	WorkEvery     int64   // one workload action per this many ms
 	TraceK        int     // events in a violation's trace
 
-	// forgetState is a test-only fault of the node, not of the world: a
-	// restarted node loses its persisted consensus State (as if it were never
-	// fsynced). The double-sign check must then fire.
-	forgetState bool
+	// ForgetState models a broken node rather than a faulty world: a restarted
+	// honest node loses its persisted consensus State (a disk that acknowledged
+	// an fsync it did not do). The double-sign check must then fire; the
+	// simulator's tests use it to show that the check can fail.
+	ForgetState bool
 }
 
 // DefaultConfig is the configuration the command and the tests start from.
@@ -116,8 +117,8 @@ type Sim struct {
 	cfg          Config
 	rng          *rand.Rand
 	gen          chain.Genesis
-	pubs         map[consensus.ID]ed25519.PublicKey
-	ids          []consensus.ID // sorted authority ids
+	pubs         map[ident.Account]ed25519.PublicKey
+	ids          []ident.Account // sorted authority ids
 	authKeys     []ed25519.PrivateKey
 	nodes        []*node
 	parts        []*participant
@@ -150,7 +151,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("sim: bad config: %d authorities, %d byzantine, %d followers, %d participants", cfg.Authorities, cfg.Byzantine, cfg.Followers, cfg.Participants)
 	}
 	s := &Sim{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		pubs: map[consensus.ID]ed25519.PublicKey{}, verified: map[[32]byte]bool{}, certOK: map[[32]byte]error{}}
+		pubs: map[ident.Account]ed25519.PublicKey{}, verified: map[[32]byte]bool{}, certOK: map[[32]byte]error{}}
 	s.ring.init(8192)
 	s.chk.init(s)
 	s.stats.Seed = cfg.Seed
@@ -170,21 +171,21 @@ func New(cfg Config) (*Sim, error) {
 		s.authKeys = append(s.authKeys, key())
 	}
 	slices.SortFunc(s.authKeys, func(a, b ed25519.PrivateKey) int {
-		return strings.Compare(string(consensus.IDOf(a.Public().(ed25519.PublicKey))), string(consensus.IDOf(b.Public().(ed25519.PublicKey))))
+		return strings.Compare(string(ident.AccountOf(a.Public().(ed25519.PublicKey))), string(ident.AccountOf(b.Public().(ed25519.PublicKey))))
 	})
-	var auths []chain.Account
+	var auths []ident.Account
 	for _, k := range s.authKeys {
 		pub := k.Public().(ed25519.PublicKey)
-		id := consensus.IDOf(pub)
+		id := ident.AccountOf(pub)
 		s.ids = append(s.ids, id)
 		s.pubs[id] = pub
-		auths = append(auths, chain.AccountOf(pub))
+		auths = append(auths, ident.AccountOf(pub))
 	}
 	op := key()
-	var pre []chain.Account
+	var pre []ident.Account
 	for i := range cfg.Participants {
 		p := &participant{key: key(), attested: map[int64]bool{}}
-		p.acct = chain.AccountOf(p.key.Public().(ed25519.PublicKey))
+		p.acct = ident.AccountOf(p.key.Public().(ed25519.PublicKey))
 		p.admitted = i < cfg.Participants-1 // the last one is admitted by an Admit tx
 		if p.admitted {
 			pre = append(pre, p.acct)
@@ -193,7 +194,7 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.gen = chain.Genesis{
 		ChainID: "gridmesh-sim", Epoch: 1_767_225_600, SlotSeconds: 10, OpenLeadSeconds: 25, GateLeadSeconds: 2,
-		AttestWindowSeconds: 4, Authorities: auths, Participants: pre, Operator: chain.AccountOf(op.Public().(ed25519.PublicKey)),
+		AttestWindowSeconds: 4, Authorities: auths, Participants: pre, Operator: ident.AccountOf(op.Public().(ed25519.PublicKey)),
 		Tariff: market.Tariff{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}, Params: market.DefaultParams(), Dev: cfg.Authorities < chain.MinAuthorities,
 	}
 	s.startMs = s.gen.OpenAt(0)
@@ -249,7 +250,7 @@ func (s *Sim) addNode(name string, r role, key ed25519.PrivateKey, side int) err
 		pool: chain.NewPool(20_000), skew: s.rng.Int64N(2*s.cfg.MaxSkew+1) - s.cfg.MaxSkew}
 	if key != nil {
 		pub := key.Public().(ed25519.PublicKey)
-		nd.id, nd.acct = consensus.IDOf(pub), chain.AccountOf(pub)
+		nd.id, nd.acct = ident.AccountOf(pub), ident.AccountOf(pub)
 	}
 	s.nodes = append(s.nodes, nd)
 	if r != roleFollower {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 var simSteps = flag.Int("sim.steps", 0, "total simulated steps of TestSeeds (0 = 10^6; 10^5 with -short; 30,000 under -race, 10,000 with both)")
@@ -161,7 +162,7 @@ func TestDeterministic(t *testing.T) {
 func TestForgottenStateDoubleSigns(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		cfg := DefaultConfig(seed, 4, 0)
-		cfg.forgetState = true
+		cfg.ForgetState = true
 		cfg.Crash, cfg.CrashEvent = 0.05, 0.01
 		_, v, err := Run(cfg, 30_000)
 		if err != nil {
@@ -200,8 +201,8 @@ func TestCheckerFlagsDoubleSign(t *testing.T) {
 
 func TestCertRoundTrip(t *testing.T) {
 	votes := []consensus.Message{
-		{Type: consensus.Precommit, Height: 2, Round: 0, ValueID: consensus.Hash{1}, ValidRound: -1, From: consensus.ID(strings.Repeat("ab", 32)), Sig: make([]byte, 64)},
-		{Type: consensus.Precommit, Height: 2, Round: 0, ValueID: consensus.Hash{1}, ValidRound: -1, From: consensus.ID(strings.Repeat("cd", 32)), Sig: make([]byte, 64)},
+		{Type: consensus.Precommit, Height: 2, Round: 0, ValueID: ident.Hash{1}, ValidRound: -1, From: ident.Account(strings.Repeat("ab", 32)), Sig: make([]byte, 64)},
+		{Type: consensus.Precommit, Height: 2, Round: 0, ValueID: ident.Hash{1}, ValidRound: -1, From: ident.Account(strings.Repeat("cd", 32)), Sig: make([]byte, 64)},
 	}
 	got, err := decodeCert(encodeCert(votes))
 	if err != nil {
@@ -220,7 +221,7 @@ func TestCertRoundTrip(t *testing.T) {
 
 func FuzzDecodeCert(f *testing.F) {
 	f.Add([]byte{0})
-	f.Add(encodeCert([]consensus.Message{{Type: consensus.Precommit, Height: 1, ValidRound: -1, From: consensus.ID(strings.Repeat("ab", 32)), Sig: make([]byte, 64)}}))
+	f.Add(encodeCert([]consensus.Message{{Type: consensus.Precommit, Height: 1, ValidRound: -1, From: ident.Account(strings.Repeat("ab", 32)), Sig: make([]byte, 64)}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		votes, err := decodeCert(b)
 		if err != nil {

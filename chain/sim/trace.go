@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // traceEntry is one event of the run, kept in a ring and formatted only when a
@@ -17,7 +18,7 @@ type traceEntry struct {
 	height uint64
 	round  int32
 	typ    consensus.MsgType
-	id     consensus.Hash
+	id     ident.Hash
 	n      int64
 }
 
@@ -37,7 +38,7 @@ func (r *traceRing) add(t traceEntry) {
 	}
 }
 
-func (s *Sim) trace(nd int, what string, h uint64, round int32, typ consensus.MsgType, id consensus.Hash, n int64) {
+func (s *Sim) trace(nd int, what string, h uint64, round int32, typ consensus.MsgType, id ident.Hash, n int64) {
 	s.ring.add(traceEntry{step: s.steps, at: s.now, node: int16(nd), from: -1, what: what, height: h, round: round, typ: typ, id: id, n: n})
 }
 
@@ -61,9 +62,9 @@ func (r *traceRing) lastFor(h uint64, k int, s *Sim) []string {
 		}
 		line := fmt.Sprintf("step %d t=%dms %s: %s h%d", t.step, t.at, name, t.what, t.height)
 		if t.typ != 0 {
-			line += fmt.Sprintf(" r%d %s %s", t.round, t.typ, t.id)
+			line += fmt.Sprintf(" r%d %s %s", t.round, t.typ, t.id.Short())
 		} else if !t.id.IsZero() {
-			line += fmt.Sprintf(" %s", t.id)
+			line += fmt.Sprintf(" %s", t.id.Short())
 		}
 		if t.n != 0 {
 			line += fmt.Sprintf(" (%d)", t.n)

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -12,7 +13,7 @@ import (
 // with its own key and hands them to a node (its own node's agent, in production).
 type participant struct {
 	key      ed25519.PrivateKey
-	acct     chain.Account
+	acct     ident.Account
 	admitted bool // pre-admitted, or its Admit has been sent
 	nonce    uint64
 	orders   []placed
@@ -20,7 +21,7 @@ type participant struct {
 }
 
 type placed struct {
-	hash chain.Hash
+	hash ident.Hash
 	slot unit.Slot
 }
 
@@ -37,7 +38,7 @@ func (s *Sim) workload() {
 	t := s.startMs + s.now
 	if !p.admitted {
 		k := s.authKeys[s.rng.IntN(len(s.authKeys))]
-		tx := chain.Tx{ChainID: s.gen.ChainID, Kind: chain.TxAdmit, From: chain.AccountOf(k.Public().(ed25519.PublicKey)),
+		tx := chain.Tx{ChainID: s.gen.ChainID, Kind: chain.TxAdmit, From: ident.AccountOf(k.Public().(ed25519.PublicKey)),
 			Nonce: s.rng.Uint64(), Admit: &chain.Admit{Participant: p.acct, Name: "late-home"}}
 		tx.Sign(k)
 		p.admitted = true

@@ -28,10 +28,11 @@ type rule struct {
 // contracts.md ("Import rules"). The first matching row wins.
 var rules = []rule{
 	{"unit", nil},
+	{"ident", nil}, // the shared identity and hash types: a leaf
 	{"market", []string{"unit"}},
-	{"chain/consensus", nil},
-	{"chain/sim", []string{"chain", "chain/consensus", "market", "unit"}},
-	{"chain", []string{"unit", "market"}},
+	{"chain/consensus", []string{"ident"}}, // DESIGN's "imports nothing of ours", amended for ident (issue 18)
+	{"chain/sim", []string{"chain", "chain/consensus", "ident", "market", "unit"}},
+	{"chain", []string{"ident", "unit", "market"}},
 	{"meter", []string{"unit"}},
 	{"meter/mqtt/mqtttest", []string{"meter/mqtt/broker"}}, // test helper: runs the embedded broker
 	{"meter/...", []string{"meter", "unit"}},
@@ -173,6 +174,10 @@ func TestRules(t *testing.T) {
 		{"chain", "p2p", false},
 		{"chain", "meter", false},
 		{"chain/consensus", "unit", false},
+		{"chain/consensus", "ident", true},
+		{"chain/consensus", "chain", false},
+		{"ident", "unit", false},
+		{"chain", "ident", true},
 		{"meter", "unit", true},
 		{"meter", "meter/sim", false},
 		{"meter/sim", "meter", true},

@@ -8,243 +8,12 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 )
 
-// This file holds the canonical encoding written out by hand: append-style
-// encoders that produce exactly the bytes encoding/json.Marshal produces for Tx,
-// Header and Block (checked against json.Marshal by TestAppendMatchesJSON and the
-// fuzzers), and a parser for that one form. Both follow the struct declarations in
-// types.go field by field; a field added there must be added here, in the same
-// place, or the equivalence tests fail.
-
-// appendTx appends the canonical encoding of tx (json.Marshal(tx)) to dst.
-func appendTx(dst []byte, tx Tx) []byte { return appendTxPtr(dst, &tx) }
-
-func appendTxPtr(dst []byte, tx *Tx) []byte {
-	dst = append(dst, `{"chain_id":`...)
-	dst = appendString(dst, tx.ChainID)
-	dst = append(dst, `,"kind":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.Kind), 10)
-	dst = append(dst, `,"from":`...)
-	dst = appendString(dst, string(tx.From))
-	dst = append(dst, `,"nonce":`...)
-	dst = strconv.AppendUint(dst, tx.Nonce, 10)
-	if a := tx.Admit; a != nil {
-		dst = append(dst, `,"admit":{"participant":`...)
-		dst = appendString(dst, string(a.Participant))
-		dst = append(dst, `,"name":`...)
-		dst = appendString(dst, a.Name)
-		dst = append(dst, '}')
-	}
-	if t := tx.Tariff; t != nil {
-		dst = append(dst, `,"tariff":{"floor":`...)
-		dst = strconv.AppendInt(dst, int64(t.Floor), 10)
-		dst = append(dst, `,"ceiling":`...)
-		dst = strconv.AppendInt(dst, int64(t.Ceiling), 10)
-		dst = append(dst, `,"fee":`...)
-		dst = strconv.AppendInt(dst, int64(t.Fee), 10)
-		dst = append(dst, `,"seq":`...)
-		dst = strconv.AppendUint(dst, t.Seq, 10)
-		dst = append(dst, '}')
-	}
-	if o := tx.Order; o != nil {
-		dst = append(dst, `,"order":{"side":`...)
-		dst = strconv.AppendUint(dst, uint64(o.Side), 10)
-		dst = append(dst, `,"slot":`...)
-		dst = strconv.AppendInt(dst, int64(o.Slot), 10)
-		dst = append(dst, `,"energy":`...)
-		dst = strconv.AppendInt(dst, int64(o.Energy), 10)
-		dst = append(dst, `,"price":`...)
-		dst = strconv.AppendInt(dst, int64(o.Price), 10)
-		dst = append(dst, '}')
-	}
-	if c := tx.Cancel; c != nil {
-		dst = append(dst, `,"cancel":{"order":`...)
-		dst = appendHash(dst, &c.Order)
-		dst = append(dst, '}')
-	}
-	if a := tx.Attest; a != nil {
-		dst = append(dst, `,"attest":{"slot":`...)
-		dst = strconv.AppendInt(dst, int64(a.Slot), 10)
-		dst = append(dst, `,"import":`...)
-		dst = strconv.AppendInt(dst, int64(a.Import), 10)
-		dst = append(dst, `,"export":`...)
-		dst = strconv.AppendInt(dst, int64(a.Export), 10)
-		dst = append(dst, `,"journal":`...)
-		dst = appendHash(dst, &a.Journal)
-		dst = append(dst, '}')
-	}
-	if e := tx.Evidence; e != nil {
-		dst = append(dst, `,"evidence":{"a":`...)
-		dst = appendBytes(dst, e.A)
-		dst = append(dst, `,"b":`...)
-		dst = appendBytes(dst, e.B)
-		dst = append(dst, '}')
-	}
-	if a := tx.Authority; a != nil {
-		dst = append(dst, `,"authority":{"add":`...)
-		dst = strconv.AppendBool(dst, a.Add)
-		dst = append(dst, `,"key":`...)
-		dst = appendString(dst, string(a.Key))
-		dst = append(dst, '}')
-	}
-	if len(tx.Sig) > 0 { // omitempty: nil and empty are both omitted
-		dst = append(dst, `,"sig":`...)
-		dst = appendBytes(dst, tx.Sig)
-	}
-	return append(dst, '}')
-}
-
-// appendHeader appends the canonical encoding of h (json.Marshal(h)) to dst.
-func appendHeader(dst []byte, h Header) []byte { return appendHeaderPtr(dst, &h) }
-
-func appendHeaderPtr(dst []byte, h *Header) []byte {
-	dst = append(dst, `{"chain_id":`...)
-	dst = appendString(dst, h.ChainID)
-	dst = append(dst, `,"height":`...)
-	dst = strconv.AppendUint(dst, h.Height, 10)
-	dst = append(dst, `,"time":`...)
-	dst = strconv.AppendInt(dst, h.Time, 10)
-	dst = append(dst, `,"parent":`...)
-	dst = appendHash(dst, &h.Parent)
-	dst = append(dst, `,"tx_root":`...)
-	dst = appendHash(dst, &h.TxRoot)
-	dst = append(dst, `,"state_hash":`...)
-	dst = appendHash(dst, &h.StateHash)
-	dst = append(dst, `,"proposer":`...)
-	dst = appendString(dst, string(h.Proposer))
-	return append(dst, '}')
-}
-
-// appendBlock appends the canonical encoding of b to dst: json.Marshal(b), except
-// that a nil Txs is written as [] (as Block.Encode does).
-func appendBlock(dst []byte, b Block) []byte {
-	dst = append(dst, `{"header":`...)
-	dst = appendHeaderPtr(dst, &b.Header)
-	dst = append(dst, `,"txs":[`...)
-	for i := range b.Txs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendTxPtr(dst, &b.Txs[i])
-	}
-	return append(dst, "]}"...)
-}
-
-// appendHash writes h as a JSON string of lowercase hex (Hash.MarshalText).
-func appendHash(dst []byte, h *Hash) []byte {
-	dst = append(dst, '"')
-	dst = hex.AppendEncode(dst, h[:])
-	return append(dst, '"')
-}
-
-// appendBytes writes b as encoding/json writes a []byte: null when nil, else a
-// string of standard padded base64.
-func appendBytes(dst, b []byte) []byte {
-	if b == nil {
-		return append(dst, "null"...)
-	}
-	dst = append(dst, '"')
-	dst = base64.StdEncoding.AppendEncode(dst, b)
-	return append(dst, '"')
-}
-
-// plain[c] says whether encoding/json writes the ASCII byte c unescaped in a
-// string (its htmlSafeSet): every printable byte but ", \, <, > and &, and DEL.
-var plain = func() (t [utf8.RuneSelf]bool) {
-	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c] = true
-	}
-	for _, c := range `"\<>&` {
-		t[c] = false
-	}
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// plainPrefix returns how many leading bytes of s are plain, looking at eight
-// bytes at a time (accounts and chain ids are plain throughout).
-func plainPrefix[S string | []byte](s S) int {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		// With no byte of w at or above 0x80, (v-lo)&^v&hi is non-zero exactly
-		// when some byte of v is zero, and (w-n*lo)&^w&hi when some byte is below n.
-		zero := func(v uint64) uint64 { return (v - lo) &^ v & hi }
-		if w&hi != 0 || (w-lo*' ')&^w&hi|zero(w^(lo*'"'))|zero(w^(lo*'\\'))|
-			zero(w^(lo*'<'))|zero(w^(lo*'>'))|zero(w^(lo*'&')) != 0 {
-			break
-		}
-	}
-	for ; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || !plain[c] {
-			break
-		}
-	}
-	return i
-}
-
-// appendString writes s as encoding/json writes a string with HTML escaping (the
-// json.Marshal default): \" \\ \b \f \n \r \t, other control bytes and < > & as
-// \u00xx, U+2028 and U+2029 as \u2028 and \u2029, each invalid UTF-8 byte as
-// \ufffd, everything else as it is.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := plainPrefix(s); i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 // parser reads the canonical encoding. It accepts only the grammar the encoders
-// above write (fields in declaration order, no whitespace, absent payloads
+// of codec.go write (fields in declaration order, no whitespace, absent payloads
 // omitted, canonical integers, strings and base64); what it accepts still has to
 // re-encode to the same bytes (see DecodeTx), which is what defines canonical.
 // Errors wrap ErrEncoding and give the byte offset and what was expected there.
@@ -383,7 +152,7 @@ func (p *parser) stringSlow(start, i int) (string, error) {
 		case c == '\\':
 			r, n, ok := canonicalEscape(b[i:])
 			if !ok {
-				return "", p.failAt(i, `an escape as encoding/json writes it (\" \\ \b \f \n \r \t, \u00xx for other control bytes and < > &, \u2028, \u2029)`)
+				return "", p.failAt(i, `a canonical escape (\" \\ \b \f \n \r \t, \u00xx for other control bytes and < > &, \u2028, \u2029)`)
 			}
 			out = utf8.AppendRune(out, r)
 			i += n
@@ -435,7 +204,7 @@ func canonicalEscape(b []byte) (r rune, n int, ok bool) {
 			case 'a' <= c && c <= 'f':
 				v = v<<4 | rune(c-'a'+10)
 			default:
-				return 0, 0, false // encoding/json writes lowercase hex
+				return 0, 0, false // escapes are lowercase hex
 			}
 		}
 		switch {
@@ -462,7 +231,7 @@ func (p *parser) chainIDString() (string, error) {
 }
 
 // hash reads a JSON string of 64 lowercase hex digits.
-func (p *parser) hash(h *Hash) error {
+func (p *parser) hash(h *ident.Hash) error {
 	if len(p.b)-p.i < 66 || p.b[p.i] != '"' || p.b[p.i+65] != '"' {
 		return p.fail("a hash (a string of 64 lowercase hex digits)")
 	}
@@ -478,7 +247,7 @@ func (p *parser) hash(h *Hash) error {
 }
 
 // bytes reads a JSON string of standard padded base64, or null (when nullOK) as nil.
-// An empty string gives an empty, non-nil slice, as in encoding/json.
+// An empty string gives an empty, non-nil slice.
 func (p *parser) bytes(nullOK bool) ([]byte, error) {
 	if nullOK && p.peek("null") {
 		return nil, nil
@@ -540,7 +309,7 @@ func (p *parser) tx(tx *Tx) error {
 	if err != nil {
 		return err
 	}
-	tx.From = Account(from)
+	tx.From = ident.Account(from)
 	if err = p.lit(`,"nonce":`); err != nil {
 		return err
 	}
@@ -563,14 +332,7 @@ func (p *parser) tx(tx *Tx) error {
 		}
 	}
 	if p.peek(`,"cancel":`) {
-		tx.Cancel = new(Cancel)
-		if err = p.lit(`{"order":`); err != nil {
-			return err
-		}
-		if err = p.hash(&tx.Cancel.Order); err != nil {
-			return err
-		}
-		if err = p.lit(`}`); err != nil {
+		if err = p.cancel(tx); err != nil {
 			return err
 		}
 	}
@@ -580,42 +342,12 @@ func (p *parser) tx(tx *Tx) error {
 		}
 	}
 	if p.peek(`,"evidence":`) {
-		e := new(Evidence)
-		tx.Evidence = e
-		if err = p.lit(`{"a":`); err != nil {
-			return err
-		}
-		if e.A, err = p.bytes(true); err != nil {
-			return err
-		}
-		if err = p.lit(`,"b":`); err != nil {
-			return err
-		}
-		if e.B, err = p.bytes(true); err != nil {
-			return err
-		}
-		if err = p.lit(`}`); err != nil {
+		if err = p.evidence(tx); err != nil {
 			return err
 		}
 	}
 	if p.peek(`,"authority":`) {
-		a := new(AuthorityChange)
-		tx.Authority = a
-		if err = p.lit(`{"add":`); err != nil {
-			return err
-		}
-		if a.Add, err = p.bool(); err != nil {
-			return err
-		}
-		if err = p.lit(`,"key":`); err != nil {
-			return err
-		}
-		key, err := p.string()
-		if err != nil {
-			return err
-		}
-		a.Key = Account(key)
-		if err = p.lit(`}`); err != nil {
+		if err = p.authority(tx); err != nil {
 			return err
 		}
 	}
@@ -634,6 +366,57 @@ func (p *parser) tx(tx *Tx) error {
 	return nil
 }
 
+func (p *parser) cancel(tx *Tx) error {
+	tx.Cancel = new(Cancel)
+	if err := p.lit(`{"order":`); err != nil {
+		return err
+	}
+	if err := p.hash(&tx.Cancel.Order); err != nil {
+		return err
+	}
+	return p.lit(`}`)
+}
+
+func (p *parser) evidence(tx *Tx) error {
+	e := new(Evidence)
+	tx.Evidence = e
+	var err error
+	if err = p.lit(`{"a":`); err != nil {
+		return err
+	}
+	if e.A, err = p.bytes(true); err != nil {
+		return err
+	}
+	if err = p.lit(`,"b":`); err != nil {
+		return err
+	}
+	if e.B, err = p.bytes(true); err != nil {
+		return err
+	}
+	return p.lit(`}`)
+}
+
+func (p *parser) authority(tx *Tx) error {
+	a := new(AuthorityChange)
+	tx.Authority = a
+	var err error
+	if err = p.lit(`{"add":`); err != nil {
+		return err
+	}
+	if a.Add, err = p.bool(); err != nil {
+		return err
+	}
+	if err = p.lit(`,"key":`); err != nil {
+		return err
+	}
+	key, err := p.string()
+	if err != nil {
+		return err
+	}
+	a.Key = ident.Account(key)
+	return p.lit(`}`)
+}
+
 func (p *parser) admit(tx *Tx) error {
 	a := new(Admit)
 	tx.Admit = a
@@ -644,7 +427,7 @@ func (p *parser) admit(tx *Tx) error {
 	if err != nil {
 		return err
 	}
-	a.Participant = Account(s)
+	a.Participant = ident.Account(s)
 	if err := p.lit(`,"name":`); err != nil {
 		return err
 	}
@@ -753,7 +536,7 @@ func (p *parser) header(h *Header) error {
 	}
 	for _, f := range []struct {
 		key string
-		h   *Hash
+		h   *ident.Hash
 	}{{`,"parent":`, &h.Parent}, {`,"tx_root":`, &h.TxRoot}, {`,"state_hash":`, &h.StateHash}} {
 		if err = p.lit(f.key); err != nil {
 			return err
@@ -769,7 +552,7 @@ func (p *parser) header(h *Header) error {
 	if err != nil {
 		return err
 	}
-	h.Proposer = Account(proposer)
+	h.Proposer = ident.Account(proposer)
 	return p.lit(`}`)
 }
 

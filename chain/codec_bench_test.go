@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -25,8 +26,8 @@ var benchBlock = sync.OnceValue(func() Block {
 			txs = append(txs, orderTx(kBob, market.Side(1+i%2), unit.Slot(1000+i/100), unit.Wh(1000+i), unit.Price(100_000+i), uint64(i)))
 		}
 	}
-	return Block{Header: Header{ChainID: "test-net", Height: 123456, Time: 1_700_000_000_123, Parent: Hash{9},
-		TxRoot: TxRoot(txs), StateHash: Hash{4}, Proposer: kAuth.acct}, Txs: txs}
+	return Block{Header: Header{ChainID: "test-net", Height: 123456, Time: 1_700_000_000_123, Parent: ident.Hash{9},
+		TxRoot: TxRoot(txs), StateHash: ident.Hash{4}, Proposer: kAuth.acct}, Txs: txs}
 })
 
 // encSink keeps results alive, so that the compiler cannot drop the work or

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 )
 
@@ -16,7 +17,7 @@ func sampleTxs() []Tx {
 		attestTx(kAlice, 10, 0, 800),
 		sign(kAuth, Tx{Admit: &Admit{Participant: kCarol.acct, Name: "Carol <house & garden> \u00e9"}}),
 		sign(kAuth, Tx{Tariff: &Tariff{Floor: 1, Ceiling: 10, Fee: 2, Seq: 3}}),
-		sign(kAlice, Tx{Cancel: &Cancel{Order: Hash{1, 2, 3}}}),
+		sign(kAlice, Tx{Cancel: &Cancel{Order: ident.Hash{1, 2, 3}}}),
 	}
 }
 
@@ -48,7 +49,7 @@ func TestDecodeTxStrict(t *testing.T) {
 		"whitespace":      strings.Replace(enc, `"nonce":1`, `"nonce": 1`, 1),
 		"field order":     strings.Replace(strings.Replace(enc, `"kind":3,`, ``, 1), `"nonce":1`, `"nonce":1,"kind":3`, 1),
 		"float":           strings.Replace(enc, `"nonce":1`, `"nonce":1.0`, 1),
-		"uppercase hash":  strings.Replace(string(sign(kAlice, Tx{Cancel: &Cancel{Order: Hash{0xab}}}).Encode()), `"ab00`, `"AB00`, 1),
+		"uppercase hash":  strings.Replace(string(sign(kAlice, Tx{Cancel: &Cancel{Order: ident.Hash{0xab}}}).Encode()), `"ab00`, `"AB00`, 1),
 		"empty sig":       strings.Replace(enc, enc[strings.Index(enc, `,"sig"`):], `,"sig":""}`, 1),
 		"null payload":    strings.Replace(enc, `"order":`, `"admit":null,"order":`, 1),
 		"not json":        "\x00",
@@ -61,7 +62,7 @@ func TestDecodeTxStrict(t *testing.T) {
 		}
 	}
 	upper := tx
-	upper.From = Account(strings.ToUpper(string(tx.From)))
+	upper.From = ident.Account(strings.ToUpper(string(tx.From)))
 	if _, err := DecodeTx(upper.Encode()); err != nil {
 		t.Errorf("DecodeTx(uppercase from) = %v: accounts are checked by Verify, not the decoder", err)
 	}
@@ -83,8 +84,8 @@ func TestSignatureCoversChainID(t *testing.T) {
 
 func sampleBlock() Block {
 	txs := sampleTxs()
-	return Block{Header: Header{ChainID: "test-net", Height: 7, Time: 1_700_000_000_123, Parent: Hash{9},
-		TxRoot: TxRoot(txs), StateHash: Hash{4}, Proposer: kAuth.acct}, Txs: txs}
+	return Block{Header: Header{ChainID: "test-net", Height: 7, Time: 1_700_000_000_123, Parent: ident.Hash{9},
+		TxRoot: TxRoot(txs), StateHash: ident.Hash{4}, Proposer: kAuth.acct}, Txs: txs}
 }
 
 func TestBlockRoundTrip(t *testing.T) {

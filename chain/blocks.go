@@ -1,0 +1,102 @@
+package chain
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Block returns the committed block at height h (0 = the genesis block) and its
+// certificate (nil for genesis).
+func (c *Chain) Block(h uint64) (Block, []byte, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return Block{}, nil, ErrClosed
+	}
+	if h > c.head.Height {
+		return Block{}, nil, fmt.Errorf("%w: block %d (head %d)", ErrNotFound, h, c.head.Height)
+	}
+	if h < c.pruned && h > 0 {
+		return Block{}, nil, fmt.Errorf("%w: block %d (bodies below %d pruned)", ErrPruned, h, c.pruned)
+	}
+	var b Block
+	var cert []byte
+	err := c.db.View(func(txn *badger.Txn) error {
+		bb, err := get(txn, heightKey(pfxBlock, h))
+		if err != nil {
+			return err
+		}
+		if b, err = DecodeBlock(bb); err != nil {
+			return err
+		}
+		cert, err = get(txn, heightKey(pfxCert, h))
+		return err
+	})
+	if err != nil {
+		return Block{}, nil, fmt.Errorf("chain: read block %d: %w", h, err)
+	}
+	if len(cert) == 0 {
+		cert = nil
+	}
+	return b, cert, nil
+}
+
+// PruneBlocks deletes the bodies and certificates of blocks 1 .. below−1 (a home
+// node that follows the chain need not keep them; authorities archive). The
+// head block is always kept, and the genesis block too. Block and Blocks return
+// ErrPruned for deleted heights. It returns how many blocks it deleted.
+func (c *Chain) PruneBlocks(below uint64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	below = min(below, c.head.Height)
+	if below <= c.pruned || below <= 1 {
+		return 0, nil
+	}
+	from := max(c.pruned, 1)
+	// The marker first: a crash before the deletions leaves blocks that are
+	// reported pruned, never a gap that is not.
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], below)
+	if err := c.db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(keyPruned), v[:]) }); err != nil {
+		return 0, fmt.Errorf("chain: prune blocks: %w", err)
+	}
+	c.pruned = below
+	wb := c.db.NewWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	for h := from; h < below; h++ {
+		if err := wb.Delete(heightKey(pfxBlock, h)); err != nil {
+			return n, fmt.Errorf("chain: prune blocks: %w", err)
+		}
+		if err := wb.Delete(heightKey(pfxCert, h)); err != nil {
+			return n, fmt.Errorf("chain: prune blocks: %w", err)
+		}
+		n++
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, fmt.Errorf("chain: prune blocks: %w", err)
+	}
+	return n, nil
+}
+
+// Blocks returns up to max committed blocks from height from on, with their
+// certificates (for sync). It returns no blocks if from is above the head.
+func (c *Chain) Blocks(from uint64, max int) ([]Block, [][]byte, error) {
+	var bs []Block
+	var certs [][]byte
+	head := c.Head().Height
+	for h := from; h <= head && len(bs) < max; h++ {
+		b, cert, err := c.Block(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		bs = append(bs, b)
+		certs = append(certs, cert)
+	}
+	return bs, certs, nil
+}
