@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/p2p/p2psim"
 )
 
 func cmdSimP2P(ctx context.Context, args []string, stdout io.Writer) error {
@@ -64,7 +65,7 @@ exits 1.`)
 	case *settle <= 0 || *settle > 10*time.Minute:
 		return usagef("sim p2p: --settle: expected more than 0 and at most 10m, got %s", *settle)
 	}
-	cfg := p2p.SimConfig{
+	cfg := p2psim.Config{
 		Nodes:       *nodes,
 		Orders:      *orders,
 		PayloadSize: *size,
@@ -85,7 +86,7 @@ exits 1.`)
 		fmt.Fprintf(stdout, "starting %d hosts on loopback, gossiping %d orders at %g/s (loss %g, latency %s, seed %d)...\n",
 			*nodes, *orders, *rate, *loss, *latency, *seed)
 	}
-	res, err := p2p.RunSim(ctx, cfg)
+	res, err := p2psim.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("sim p2p: %w", err)
 	}
@@ -103,7 +104,7 @@ exits 1.`)
 	return nil
 }
 
-func printSimP2P(w io.Writer, r p2p.SimResult) {
+func printSimP2P(w io.Writer, r p2psim.Result) {
 	fmt.Fprintf(w, "latency to each other host: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 		r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs)
 	fmt.Fprintf(w, "delivery: %.4f (%.4f before re-announcement, %d re-announcement rounds), %d duplicate deliveries\n",
