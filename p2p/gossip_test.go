@@ -122,7 +122,7 @@ func TestPartitionHealWithReannouncement(t *testing.T) {
 		}
 		topics[i] = tp
 	}
-	waitMesh(t, topics...)
+	waitMeshAll(t, topics...)
 
 	// Partition.
 	if err := b.Block(c.ID()); err != nil {
@@ -155,17 +155,22 @@ func TestPartitionHealWithReannouncement(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect(t, b, c)
-	waitMesh(t, topics[1], topics[2])
+	healed := time.Now()
+	waitMesh(t, topics[1], c)
+	waitMesh(t, topics[2], b)
+	t.Logf("mesh across the healed cut %v after connecting", time.Since(healed).Round(time.Millisecond))
 	if err := topics[0].Publish(ctx, []byte("left")); err != nil {
 		t.Fatal(err)
 	}
 	if err := topics[3].Publish(ctx, []byte("right")); err != nil {
 		t.Fatal(err)
 	}
+	published := time.Now()
 	after := []string{"right", "right", "left", "left"} // each host gets only what it missed
 	for i := range topics {
 		expect(t, topics[i], fmt.Sprintf("after heal host %d", i), after[i])
 	}
+	t.Logf("re-announcements delivered and %v of quiet checked on all hosts %v after publishing", quiet, time.Since(published).Round(time.Millisecond))
 }
 
 func TestSpammerScoredDown(t *testing.T) {
@@ -214,7 +219,7 @@ func TestGossipPerSenderRateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitMesh(t, ta, tb)
+	waitMeshAll(t, ta, tb)
 	ctx := context.Background()
 	start := time.Now()
 	for i := 0; i < 20; i++ {
@@ -258,7 +263,7 @@ func TestGossipUnlimitedSigner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitMesh(t, ta, tb)
+	waitMeshAll(t, ta, tb)
 	for i := 0; i < 20; i++ {
 		if err := ta.Publish(context.Background(), fmt.Appendf(nil, "burst %d", i)); err != nil {
 			t.Fatal(err)
@@ -341,7 +346,8 @@ func TestJoinPublishOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, patience, "the home to see the authority subscribed", func() bool { return len(th.Peers()) == 1 })
-	waitMesh(t, ta, to)
+	waitMesh(t, ta, other)
+	waitMesh(t, to, auth)
 	// The home joined before the other host did; had it subscribed, the
 	// authority would list it by now (a check that can only miss on a slow
 	// machine, not fail wrongly).

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -80,19 +81,40 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// waitMesh waits until every topic has every subscribed peer it sees in its
-// gossipsub mesh (and at least one). Gossipsub forwards a message at once
-// only to mesh peers, and grafts at its heartbeats: a test that publishes
-// before the mesh holds the peers would depend on gossip (IHAVE/IWANT at a
-// later heartbeat) arriving within the test's own timing. Meant for small
-// tests (fewer subscribed peers per host than gossipsub's D, 6).
-func waitMesh(t *testing.T, topics ...*Topic) {
+// waitMesh waits until tp's host sees each of peers subscribed to the topic
+// and has it in its gossipsub mesh. Gossipsub forwards a message at once
+// only to mesh peers, and grafts at its heartbeats; to a subscribed peer
+// outside the mesh it offers the message (IHAVE) only for the next three
+// heartbeats, and to a peer whose subscription it has not yet heard of,
+// never. So a test that publishes before the mesh holds the peers depends
+// on heartbeat timing; one that publishes before the subscription arrived
+// may lose the message for good.
+func waitMesh(t *testing.T, tp *Topic, peers ...*Host) {
+	t.Helper()
+	ids := make([]string, len(peers))
+	for i, p := range peers {
+		ids[i] = p.ID()
+	}
+	eventually(t, patience, fmt.Sprintf("%s's mesh on %s to hold %v", tp.n.ID(), tp.Name(), ids), func() bool {
+		subscribed, mesh := tp.Peers(), tp.MeshPeers()
+		for _, id := range ids {
+			if !slices.Contains(subscribed, id) || !slices.Contains(mesh, id) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitMeshAll is waitMesh for tests in which every peer a host is connected
+// to joins the topic: each topic's mesh must hold all its host's peers.
+// (For small tests: fewer peers per host than gossipsub's D, 6.)
+func waitMeshAll(t *testing.T, topics ...*Topic) {
 	t.Helper()
 	for i, tp := range topics {
-		eventually(t, patience, fmt.Sprintf("topic %d's mesh to hold its subscribed peers", i), func() bool {
-			peers := tp.Peers()
-			sort.Strings(peers)
-			return len(peers) > 0 && slices.Equal(peers, tp.MeshPeers())
+		eventually(t, patience, fmt.Sprintf("topic %d's mesh to hold every connected peer", i), func() bool {
+			peers := tp.n.Peers()
+			return len(peers) > 0 && slices.Equal(peers, tp.MeshPeers()) && len(tp.Peers()) == len(peers)
 		})
 	}
 }
@@ -181,7 +203,7 @@ func mesh(t *testing.T, n int, validate func(ed25519.PublicKey, []byte) Verdict)
 	}
 	// Gossip is best-effort: a message published before the mesh exists may
 	// reach only direct neighbours.
-	waitMesh(t, topics...)
+	waitMeshAll(t, topics...)
 	return hosts, topics
 }
 
@@ -576,4 +598,51 @@ func TestDialOnlyHost(t *testing.T) {
 	if got, err := b.Request(context.Background(), a.ID(), "echo/1", []byte("x"), 16); err != nil || string(got) != "x" {
 		t.Errorf("echo = %q, %v; want \"x\", nil", got, err)
 	}
+}
+
+// The host keeps no context: cancelling the one New was given does not stop
+// it (it lives until Close), and a cancelled one fails New.
+func TestHostOutlivesNewContext(t *testing.T) {
+	a := newTestHost(t, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := New(ctx, Config{Key: testKey(2), Network: testNet, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: a.Addrs()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cancel()
+	// The bootstrap keep-alive loop still runs: after a drop, b redials.
+	eventually(t, patience, "b to connect to its bootstrap peer", func() bool { return len(b.Peers()) == 1 })
+	if err := b.h.Network().ClosePeer(a.h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, patience, "b to redial its bootstrap peer after New's ctx ended", func() bool { return len(b.Peers()) == 1 })
+
+	if h, err := New(ctx, Config{Key: testKey(3), Network: testNet}, nil); !errors.Is(err, context.Canceled) {
+		if h != nil {
+			h.Close()
+		}
+		t.Errorf("New with a cancelled ctx: err = %v, want context.Canceled", err)
+	}
+}
+
+// life's contexts, and those derived from them, end when the host stops.
+func TestLifeEndsAtStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := &Host{done: make(chan struct{})}
+		if err := n.life().Err(); err != nil {
+			t.Fatalf("life before stop: Err = %v, want nil", err)
+		}
+		ctx, cancel := context.WithTimeout(n.life(), time.Hour)
+		defer cancel()
+		n.stop()
+		synctest.Wait() // the context package's propagation goroutine
+		if err := ctx.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("derived context after stop: Err = %v, want context.Canceled (not the hour's deadline)", err)
+		}
+		if err := n.life().Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("life after stop: Err = %v, want context.Canceled", err)
+		}
+		n.stop() // a second stop is harmless
+	})
 }

@@ -61,7 +61,8 @@ func TestRelayCarriesGossipForAdmittedPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitMesh(t, ta, tb)
+	waitMesh(t, ta, b)
+	waitMesh(t, tb, a)
 	if err := ta.Publish(ctx, []byte("via relay")); err != nil {
 		t.Fatal(err)
 	}

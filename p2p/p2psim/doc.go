@@ -16,10 +16,10 @@
 //     and QUIC lost packets are retransmitted, so what a real network loses
 //     is whole messages, in overloaded queues. Control-only RPCs always pass.
 //     Latency delays every RPC, in order, without limiting throughput.
-//   - Publishing starts once every host's mesh holds gossipsub's low-water
-//     degree (D-1) of peers, or all its subscribed peers if fewer
-//     (p2p.Topic.MeshPeers): a payload published before that would reach only
-//     direct neighbours at first.
+//   - Publishing starts once every host has heard all its connected peers
+//     subscribe and its mesh holds gossipsub's low-water degree (D-1) of
+//     peers, or all of them if fewer (p2p.Topic.MeshPeers): a payload
+//     published before that would reach only direct neighbours at first.
 //   - With loss the publishers re-announce (fresh envelopes, same payload),
 //     as the node does; Next on each host deduplicates, and a second delivery
 //     of a payload to one host is counted as a duplicate.

@@ -213,10 +213,13 @@ func (s *sim) connect(ctx context.Context) error {
 // meshPoll is how often join looks at the hosts' meshes.
 const meshPoll = 20 * time.Millisecond
 
-// join joins every host to the topic and waits until each host's gossipsub
-// mesh holds as many peers as gossipsub aims for at least (its Dlo, D-1, or
-// all the host's subscribed peers if fewer): a payload published before the
-// meshes form would reach only direct neighbours at first.
+// join joins every host to the topic and waits until each host has heard
+// the subscriptions of all the peers it is connected to (they all join) and
+// its gossipsub mesh holds as many peers as gossipsub aims for at least (its
+// Dlo, D-1, or all its peers if fewer): a payload published before the
+// meshes form would reach only direct neighbours at first, and none that
+// passes a host before it knows a neighbour subscribed is ever offered to
+// that neighbour.
 func (s *sim) join(ctx context.Context) error {
 	s.topics = make([]*p2p.Topic, len(s.hosts))
 	for i, h := range s.hosts {
@@ -235,8 +238,8 @@ func (s *sim) join(ctx context.Context) error {
 	defer tick.Stop()
 	for i, tp := range s.topics {
 		for {
-			peers := len(tp.Peers())
-			if peers > 0 && len(tp.MeshPeers()) >= min(peers, d-1) {
+			peers := len(s.hosts[i].Peers())
+			if peers > 0 && len(tp.Peers()) >= peers && len(tp.MeshPeers()) >= min(peers, d-1) {
 				break
 			}
 			select {
