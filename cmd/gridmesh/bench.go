@@ -673,10 +673,16 @@ func agree(ctx context.Context, cl *cluster.Cluster, idx []int, want uint64) (co
 			common = min(common, st.Height)
 			evidence += st.Evidence
 		}
-		if common >= want || time.Now().After(deadline) || ctx.Err() != nil {
+		if common >= want || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	if common == 0 || common == math.MaxUint64 {
 		return 0, false, evidence

@@ -16,7 +16,9 @@ func cmdSimP2P(ctx context.Context, args []string, stdout io.Writer) error {
 Run N real libp2p hosts (gridmesh's p2p layer: Noise, yamux, gossipsub with
 signed envelopes and peer scoring) in this process on loopback TCP, connect
 each to its ring neighbour and a few random peers, and gossip M signed
-order-sized payloads, each published by a random host, R per second in all.
+order-sized payloads, each published by a random host, R per second in all,
+once every host's gossip mesh has formed (the simulator is package
+p2p/p2psim).
 Measures how long each payload takes to reach every other host, how many
 arrive, the gossip bytes each host sends and receives, and the process's peak
 RSS (VmHWM) and goroutines.
