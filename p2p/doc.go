@@ -65,8 +65,14 @@
 //     p2p/p2psim injects loss and delay and counts gossip bytes. Topic.
 //     MeshPeers shows the gossipsub mesh (from gossipsub's tracer), so that a
 //     caller, or a test, can wait until a mesh holds a peer instead of
-//     sleeping for heartbeats: a message goes at once only to mesh peers,
-//     to other subscribed peers as gossip at a later heartbeat.
+//     sleeping for heartbeats: a message goes at once only to mesh peers, to
+//     other peers known to be subscribed as gossip (IHAVE) for three
+//     heartbeats, and never to a peer whose subscription had not arrived
+//     when it passed. So after a partition heals, a payload that every node
+//     needs reaches the returning peer by a request stream (Connected says
+//     when to ask) or by a re-announcement once the peer is in the mesh
+//     (MeshPeers); one published the moment the connection returns may
+//     never cross it.
 //   - Gossipsub keeps its default degrees (D 6) unless MeshDegree says otherwise,
 //     and its default IDONTWANT threshold (1 KiB): in the 50-node simulation a
 //     smaller D saved traffic at the cost of tail latency, and IDONTWANT for

@@ -77,7 +77,10 @@ const connectedBuffer = 1024
 // accepts, so that a caller can exchange state with a peer that just (re)joined,
 // for example after a partition healed, however briefly it was cut off. Only
 // one reader should consume it. A peer with several connections appears once
-// per connection.
+// per connection. The event comes before gossipsub has heard the peer's
+// subscriptions: gossip published at that moment may never reach the peer,
+// so exchange state with it over a request stream, or publish once it is in
+// the topic's mesh (Topic.MeshPeers).
 func (n *Host) Connected() <-chan string { return n.connected }
 
 func (n *Host) onConnected(_ network.Network, c network.Conn) {
