@@ -40,9 +40,9 @@ func TestAssumePrivateReservesAtOnce(t *testing.T) {
 		c.Bootstrap = relay.Addrs()
 	})
 	other := newTestHost(t, 65, func(c *Config) { c.NATTraversal = true })
-	eventually(t, 5*time.Second, "reachability private", func() bool { return home.Reachability() == "private" })
+	eventually(t, patience, "reachability private", func() bool { return home.Reachability() == "private" })
 	circuit := fmt.Sprintf("%s/p2p-circuit/p2p/%s", relay.Addrs()[0], home.ID())
-	eventually(t, 10*time.Second, "a connection through the relay", func() bool {
+	eventually(t, patience, "a connection through the relay", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		return other.Connect(ctx, circuit) == nil

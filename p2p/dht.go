@@ -48,7 +48,7 @@ func (n *Host) startDHT(seeds []peer.AddrInfo) error {
 	if n.cfg.RelayService {
 		mode = dht.ModeServer
 	}
-	d, err := dht.New(n.ctx, n.h,
+	d, err := dht.New(n.life(), n.h,
 		dht.ProtocolPrefix(dhtPrefix(n.cfg.Network)),
 		dht.Mode(mode),
 		dht.BootstrapPeers(seeds...),
@@ -81,7 +81,7 @@ func (n *Host) rendezvous(disc *routing.RoutingDiscovery) {
 		}
 		wait = min(2*wait, dhtInterval)
 		if advertised.IsZero() || time.Since(advertised) >= dhtReadvertise {
-			ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
+			ctx, cancel := context.WithTimeout(n.life(), DefaultTimeout)
 			_, err := disc.Advertise(ctx, ns)
 			cancel()
 			if err != nil {
@@ -102,7 +102,7 @@ func (n *Host) dialRendezvous(disc *routing.RoutingDiscovery, ns string) {
 	if len(n.h.Network().Peers()) >= n.cfg.ConnLow {
 		return
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
+	ctx, cancel := context.WithTimeout(n.life(), DefaultTimeout)
 	defer cancel()
 	found, err := disc.FindPeers(ctx, ns, discovery.Limit(n.cfg.ConnHigh))
 	if err != nil {
@@ -114,7 +114,7 @@ func (n *Host) dialRendezvous(disc *routing.RoutingDiscovery, ns string) {
 			continue
 		}
 		n.spawn(func() {
-			ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
+			ctx, cancel := context.WithTimeout(n.life(), DefaultTimeout)
 			defer cancel()
 			if err := n.h.Connect(ctx, ai); err != nil {
 				n.log.Debug("rendezvous peer dial failed", "peer", ai.ID.String(), "err", err)

@@ -54,17 +54,30 @@
 //     (/p2p-circuit) or directly. internal/nattest shows both paths between two
 //     homes behind Linux masquerading routers in network namespaces: relayed
 //     gossip and requests, then hole punching over QUIC and over TCP.
-//   - RunSim (sim.go) starts real hosts in one process on loopback and measures
-//     gossip latency, delivery, traffic and goroutines; loss and delay come from
-//     a wrapper around the host gossipsub writes through (shape.go). Loss drops
-//     whole gossip RPCs that carry messages: over TCP and QUIC lost packets are
-//     retransmitted, so what a real network loses is whole messages.
+//   - The host keeps no context (STYLE.md): the ctx given to New bounds the
+//     start only; the host lives until Close, which closes its done channel,
+//     from which its goroutines, its stream handlers' contexts and the libp2p
+//     calls they make take their end (host.go, life). Every goroutine it
+//     starts is waited for by Close.
+//   - Tests and simulations inject, they do not flip switches: a shorter
+//     gossipsub heartbeat (Config.Heartbeat) and a wrapper around the host
+//     gossipsub writes through (Config.WrapGossip), with which package
+//     p2p/p2psim injects loss and delay and counts gossip bytes. Topic.
+//     MeshPeers shows the gossipsub mesh (from gossipsub's tracer), so that a
+//     caller, or a test, can wait until a mesh holds a peer instead of
+//     sleeping for heartbeats: a message goes at once only to mesh peers, to
+//     other peers known to be subscribed as gossip (IHAVE) for three
+//     heartbeats, and never to a peer whose subscription had not arrived
+//     when it passed. So after a partition heals, a payload that every node
+//     needs reaches the returning peer by a request stream (Connected says
+//     when to ask) or by a re-announcement once the peer is in the mesh
+//     (MeshPeers); one published the moment the connection returns may
+//     never cross it.
 //   - Gossipsub keeps its default degrees (D 6) unless MeshDegree says otherwise,
-//     and its default IDONTWANT threshold (1 KiB): in the 50-node simulation
-//     D 4 cut traffic by 21–28% (p99 doubled in one loaded run, was lower in a
-//     quiet one), and IDONTWANT for messages from 100–256 bytes raised traffic by
-//     7–17%: on loopback, and with 20 ms added latency, the duplicates are
-//     already on their way when the IDONTWANT arrives (it saved 5% of copies).
+//     and its default IDONTWANT threshold (1 KiB): in the 50-node simulation a
+//     smaller D saved traffic at the cost of tail latency, and IDONTWANT for
+//     small messages raised traffic (the duplicates are already on their way
+//     when the IDONTWANT arrives); figures in DECISIONS.md.
 //   - DHT rendezvous (dht.go, Config.DHT, off by default): a Kademlia DHT with
 //     the protocol prefix /gridmesh/<network> (so /gridmesh/<network>/kad/1.0.0),
 //     seeded only by the Bootstrap and Direct peers, never the public IPFS DHT,
@@ -76,7 +89,7 @@
 //     Off by default because the authorities and mDNS suffice for a small
 //     network, and the DHT adds goroutines, memory and a lookup a minute on a Pi.
 //     Four homes bootstrapped to one authority meet directly within the first
-//     round (about 1.3 s under -race; TestDHTRendezvous).
+//     round (TestDHTRendezvous; figure in DECISIONS.md).
 //   - A peer found by mDNS is dialled up to 5 times over about 7 s, not once:
 //     two hosts that hear each other in the same mDNS exchange dial at once
 //     from their listen ports, and when the SYNs cross, TCP's simultaneous open
@@ -94,8 +107,8 @@
 //     write length-prefixed frames on it in order, best-effort: a full queue
 //     (256 frames) or a failed write drops the frame (Stats.SendDropped); the
 //     receiver bounds the frame size and each peer's rate. Among four
-//     authorities, gossip delivered each vote about three times in a signed
-//     envelope; sent this way it arrives once (node/doc.go).
+//     authorities gossip delivered each vote several times in a signed
+//     envelope; sent this way it arrives once (DECISIONS.md).
 //   - Message streams have no gossip score, so they keep their own, per
 //     protocol (penalty.go): every frame the handler rejects (invalid for
 //     every node: a forged signature, a frame that does not decode) and every
@@ -109,21 +122,7 @@
 //   - Stats.Protocols splits the stream bytes by protocol id, so a node can
 //     show where its traffic goes.
 //
-// Measured on the shared 2-core build machine (latencies vary with its load):
-//
-//	GRIDMESH_SIM='{"Nodes":50,"Orders":500,"Rate":20}' go test ./p2p -run TestSimFromEnv -v
-//	  p50 9.6 ms, p95 79 ms, p99 153 ms, delivery 1.0, 4.8 KB per order per node (in+out)
-//	GRIDMESH_SIM='{"Nodes":50,"Orders":500,"Rate":20,"Loss":0.05}' …
-//	  p99 26 ms, delivery 1.0 (already before re-announcement)
-//	GRIDMESH_SIM='{"Nodes":50,"Orders":200,"Rate":20,"Loss":0.3,"Latency":20000000}' …
-//	  p99 175 ms, delivery 1.0
-//	GRIDMESH_SIM='{"Nodes":50,"Orders":130,"Rate":2.2,"PayloadSize":335}' …
-//	  (1,000 homes × an order and an attestation per 15-min slot, real tx sizes)
-//	  115 kbit/s per host in+out; with "MeshDegree":4, 83 kbit/s (p99 29 ms)
-//	  Of what a host sends, 88% is message copies (each host sends about 6.2
-//	  copies of each message: its mesh peers less the sender) and 10% IHAVE.
-//	  gridmesh therefore subscribes only authorities to its busy topics; homes
-//	  publish with JoinPublishOnly and follow by sync (package node).
-//	GRIDMESH_IDLE=1 go test ./p2p -run TestIdleFootprint -v  (7 hosts, 6 peers each, 2 topics)
-//	  86 goroutines, ~2 MB extra RSS and 0.03% CPU per idle host in one process
+// Measured figures (gossip latency and traffic in the 50-host simulation,
+// the idle footprint) and the commands that measure them are in
+// DECISIONS.md; the simulator is package p2p/p2psim (`gridmesh sim p2p`).
 package p2p

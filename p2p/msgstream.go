@@ -99,7 +99,7 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 	defer idle.Stop()
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-n.done:
 			return
 		case <-idle.C:
 			n.mu.Lock()
@@ -114,7 +114,7 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 			n.take(o, b)
 			idle.Reset(sendIdle)
 			if s == nil {
-				ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
+				ctx, cancel := context.WithTimeout(n.life(), DefaultTimeout)
 				var err error
 				s, err = n.h.NewStream(ctx, pid, proto)
 				cancel()

@@ -54,7 +54,7 @@ func TestSendMessages(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	eventually(t, 10*time.Second, fmt.Sprintf("%d frames", n), func() bool { return c.len() >= n })
+	eventually(t, patience, fmt.Sprintf("%d frames", n), func() bool { return c.len() >= n })
 	c.mu.Lock()
 	for i, g := range c.got {
 		if want := fmt.Sprintf("m%d", i); g != want {
@@ -91,7 +91,7 @@ func TestSendMessages(t *testing.T) {
 	if err := a.Send(b.ID(), "vote/1", make([]byte, 65)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a frame after the broken stream", func() bool {
+	eventually(t, patience, "a frame after the broken stream", func() bool {
 		_ = a.Send(b.ID(), "vote/1", []byte("after"))
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -110,14 +110,16 @@ func TestSendMessagesLimits(t *testing.T) {
 	connect(t, a, b)
 	var c collector
 	b.HandleMessages("vote/1", 64, 5, anyone, c.handle) // burst 10
+	start := time.Now()
 	for range 100 {
 		if err := a.Send(b.ID(), "vote/1", []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "the frames to be read", func() bool { return int64(c.len())+b.Stats().RateLimit >= 100 })
-	if got := c.len(); got < 10 || got > 20 {
-		t.Errorf("%d of 100 frames sent at once delivered at 5/s, burst 10; want 10 to 20", got)
+	eventually(t, patience, "the frames to be read", func() bool { return int64(c.len())+b.Stats().RateLimit >= 100 })
+	// The burst of 10 plus the 5/s refill while the frames were read.
+	if got, most := c.len(), 10+int(5*time.Since(start).Seconds())+1; got < 10 || got > most {
+		t.Errorf("%d of 100 frames sent at once delivered at 5/s, burst 10; want 10 to %d", got, most)
 	}
 	if err := a.Send("not a peer id", "vote/1", nil); err == nil {
 		t.Error("send to a malformed peer id: err = nil; want an error")
@@ -148,7 +150,9 @@ func TestSendMessagesRefused(t *testing.T) {
 	if err := a.Send(b.ID(), "open/1", []byte("y")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the allowed frame", func() bool { return ok.len() == 1 })
+	eventually(t, patience, "the allowed frame", func() bool { return ok.len() == 1 })
+	// Not synchronisation: a little longer for a refused frame to show up
+	// (a check that can only miss on a slow machine, not fail wrongly).
 	time.Sleep(100 * time.Millisecond)
 	if got := c.len(); got != 0 {
 		t.Errorf("%d frames from a refused peer delivered; want 0", got)
@@ -171,17 +175,17 @@ func TestSendMessagesBan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "the bad frames", func() bool { return votes.len() == banPoints-1 })
+	eventually(t, patience, "the bad frames", func() bool { return votes.len() == banPoints-1 })
 	if got := b.Stats().Banned; got != 0 {
 		t.Fatalf("banned %d after %d bad frames; want 0 before %d", got, banPoints-1, banPoints)
 	}
 	if err := a.Send(b.ID(), "vote/1", []byte("bad, the last")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the ban", func() bool { return b.Stats().Banned == 1 })
+	eventually(t, patience, "the ban", func() bool { return b.Stats().Banned == 1 })
 
 	// The banned peer's new streams of that protocol are refused, unread.
-	eventually(t, 10*time.Second, "a's new vote stream to be refused", func() bool {
+	eventually(t, patience, "a's new vote stream to be refused", func() bool {
 		_ = a.Send(b.ID(), "vote/1", []byte("after the ban"))
 		return b.Stats().StreamsRefused > 0
 	})
@@ -192,7 +196,7 @@ func TestSendMessagesBan(t *testing.T) {
 	if err := c.Send(b.ID(), "vote/1", []byte("from c")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a's txs frame and c's vote", func() bool { return txs.len() == 1 && votes.len() == banPoints+1 })
+	eventually(t, patience, "a's txs frame and c's vote", func() bool { return txs.len() == 1 && votes.len() == banPoints+1 })
 	votes.mu.Lock()
 	defer votes.mu.Unlock()
 	if got := votes.got[len(votes.got)-1]; got != "from c" {

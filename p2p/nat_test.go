@@ -31,7 +31,7 @@ func TestRelayCarriesGossipForAdmittedPeers(t *testing.T) {
 	}
 	a, b, c := home(41), home(42), home(43)
 	for _, h := range []*Host{a, b, c} {
-		eventually(t, 5*time.Second, "homes to reach the relay", func() bool { return len(h.Peers()) >= 1 })
+		eventually(t, patience, "homes to reach the relay", func() bool { return len(h.Peers()) >= 1 })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -61,10 +61,8 @@ func TestRelayCarriesGossipForAdmittedPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "a and b to see each other on the topic", func() bool {
-		return len(ta.Peers()) == 1 && len(tb.Peers()) == 1
-	})
-	time.Sleep(settle)
+	waitMesh(t, ta, b)
+	waitMesh(t, tb, a)
 	if err := ta.Publish(ctx, []byte("via relay")); err != nil {
 		t.Fatal(err)
 	}

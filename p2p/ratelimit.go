@@ -61,7 +61,7 @@ func (n *Host) sweepLimiters() {
 	defer t.Stop()
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-n.done:
 			return
 		case <-t.C:
 			now := n.now()

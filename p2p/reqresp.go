@@ -51,7 +51,7 @@ func (n *Host) Handle(proto string, max int, fn func(ctx context.Context, from e
 
 func (n *Host) serve(s network.Stream, pid protocol.ID, max int, fn func(context.Context, ed25519.PublicKey, []byte) ([]byte, error)) {
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(n.ctx, DefaultTimeout)
+	ctx, cancel := context.WithTimeout(n.life(), DefaultTimeout)
 	defer cancel()
 	_ = s.SetDeadline(time.Now().Add(DefaultTimeout))
 	remote := s.Conn().RemotePeer()

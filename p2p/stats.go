@@ -1,6 +1,8 @@
 package p2p
 
 import (
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -61,8 +63,12 @@ func (n *Host) Stats() Stats {
 	}
 }
 
-// tracer feeds gossipsub's silent drops into the counters.
-type tracer struct{ c *counters }
+// tracer feeds gossipsub's silent drops into the counters and follows its
+// meshes.
+type tracer struct {
+	c *counters
+	m *meshes
+}
 
 func (t tracer) RejectMessage(_ *pubsub.Message, reason string) {
 	switch reason {
@@ -74,11 +80,11 @@ func (t tracer) RejectMessage(_ *pubsub.Message, reason string) {
 }
 func (t tracer) DropRPC(*pubsub.RPC, peer.ID)           { t.c.dropped.Add(1) }
 func (tracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
-func (tracer) OnClosedOutboundStream(peer.ID)           {}
+func (t tracer) OnClosedOutboundStream(p peer.ID)       { t.m.drop(p) }
 func (tracer) Join(string)                              {}
 func (tracer) Leave(string)                             {}
-func (tracer) Graft(peer.ID, string)                    {}
-func (tracer) Prune(peer.ID, string)                    {}
+func (t tracer) Graft(p peer.ID, topic string)          { t.m.graft(p, topic) }
+func (t tracer) Prune(p peer.ID, topic string)          { t.m.prune(p, topic) }
 func (tracer) ValidateMessage(*pubsub.Message)          {}
 func (tracer) DeliverMessage(*pubsub.Message)           {}
 func (tracer) DuplicateMessage(*pubsub.Message)         {}
@@ -90,3 +96,51 @@ func (tracer) AddPeer(peer.ID, protocol.ID)             {}
 func (tracer) RemovePeer(peer.ID)                       {}
 
 var _ pubsub.RawTracer = tracer{}
+
+// meshes is gossipsub's mesh per topic as its tracer reports it: a peer is
+// grafted (at join, at a heartbeat, or by the peer's GRAFT), pruned (at a
+// heartbeat, by the peer's PRUNE, on leaving) or dropped from every topic
+// when its stream closes. The tracer is called from gossipsub's event loop,
+// so this copy lags the router's own by at most the event being handled.
+type meshes struct {
+	mu sync.Mutex
+	m  map[string]map[peer.ID]struct{}
+}
+
+func (ms *meshes) graft(p peer.ID, topic string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.m == nil {
+		ms.m = make(map[string]map[peer.ID]struct{})
+	}
+	if ms.m[topic] == nil {
+		ms.m[topic] = make(map[peer.ID]struct{})
+	}
+	ms.m[topic][p] = struct{}{}
+}
+
+func (ms *meshes) prune(p peer.ID, topic string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	delete(ms.m[topic], p)
+}
+
+func (ms *meshes) drop(p peer.ID) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for _, peers := range ms.m {
+		delete(peers, p)
+	}
+}
+
+// peers returns the ids of topic's mesh peers, sorted.
+func (ms *meshes) peers(topic string) []string {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	out := make([]string, 0, len(ms.m[topic]))
+	for p := range ms.m[topic] {
+		out = append(out, p.String())
+	}
+	slices.Sort(out)
+	return out
+}

@@ -227,6 +227,14 @@ func (t *Topic) Peers() []string {
 	return out
 }
 
+// MeshPeers returns the ids of the peers in this host's gossipsub mesh for
+// the topic, sorted: the peers it forwards every message to at once. Other
+// subscribed peers (Peers) hear of a message only by gossip at the next
+// heartbeat. Gossipsub grafts peers at its heartbeats (Config.Heartbeat), so
+// after a host joins, or after a partition heals, a peer is in Peers one
+// heartbeat or more before it is here.
+func (t *Topic) MeshPeers() []string { return t.n.meshes.peers(t.name) }
+
 func (t *Topic) close() {
 	if t.sub != nil {
 		t.sub.Cancel()

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"os"
 	"regexp"
@@ -17,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gridmesh/gridmesh/internal/crashtest"
+	"github.com/gridmesh/gridmesh/internal/cluster"
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -228,257 +225,372 @@ type benchResult struct {
 type benchTx struct {
 	raw       []byte
 	post      time.Time // when its POST started
-	committed time.Time // when the observer first saw it in a block
+	committed time.Time // when the watcher first saw it in a block
 	outcome   int32     // 0 not sent, 1 accepted, 2 rejected, 3 failed
+}
+
+// benchRun is one run of `gridmesh bench chain`: the cluster, the signed
+// transactions and what became of them. The steps run in this order:
+// setup, sign, start, watch, offer, drain, then the tallies.
+type benchRun struct {
+	o     benchOptions
+	out   io.Writer
+	dir   string
+	cl    *cluster.Cluster
+	all   []int // every authority's index
+	txs   []benchTx
+	index map[string]int // tx hash -> index in txs
+	res   *benchResult
+
+	mu        sync.Mutex // guards txs[i].post and .committed, res.Blocks, res.MaxBlockTxs
+	obsHeight atomic.Uint64
+	targets   atomic.Pointer[[]int] // the authorities POSTs go to
+	rejMu     sync.Mutex
+	reasons   map[string]int // rejection and failure reasons
+}
+
+// benchOffer is what the offering step measured.
+type benchOffer struct {
+	sent          int
+	start, end    time.Time
+	before, after []traffic // every process's counters when offering started and ended
 }
 
 func benchChain(ctx context.Context, o benchOptions, stdout io.Writer) (res benchResult, err error) {
 	res = benchResult{Authorities: o.Authorities, Homes: o.Homes, Rate: o.Rate, Via: o.Via, ForS: o.For.Seconds(), StopOne: o.StopOne,
 		PollMs: float64(o.Poll) / float64(time.Millisecond), stoppedIndex: -1,
 		PeakRSSKiB: make([]int64, o.Authorities), CPUSeconds: make([]float64, o.Authorities)}
-	bin := o.binary
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return res, fmt.Errorf("bench chain: %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "gridmesh-bench-")
+	r := &benchRun{o: o, out: stdout, res: &res, reasons: map[string]int{}}
+	cleanup, err := r.setup()
 	if err != nil {
 		return res, err
 	}
-	if o.Keep {
-		res.Dir = dir
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	cl, err := crashtest.Write(dir, crashtest.Options{Binary: bin, Authorities: o.Authorities,
-		Accounts: o.Accounts, ChainID: "gridmesh-bench", Homes: o.Homes, Followers: o.Followers}, time.Now())
-	if err != nil {
-		return res, fmt.Errorf("bench chain: %w", err)
-	}
-
-	// Sign everything before the clock starts, so the bench's own signing does
-	// not compete with the nodes for the CPU during the run.
-	n := int(math.Ceil(o.Rate * o.For.Seconds()))
-	txs := make([]benchTx, n)
-	index := make(map[string]int, n)
-	signStart := time.Now()
-	gen := cl.NewOrders(o.Seed)
-	for i := range txs {
-		tx := gen.Next()
-		txs[i].raw = tx.Encode()
-		index[tx.Hash().String()] = i
-	}
-	res.SignS = time.Since(signStart).Seconds()
-
+	defer cleanup()
+	r.sign()
 	res.LoadStart = loadavg()
-	defer cl.Stop(5 * time.Second)
-	all := make([]int, o.Authorities)
-	for i := range all {
-		all[i] = i
-		if err := cl.Start(i); err != nil {
-			return res, err
-		}
+	defer r.cl.Stop(5 * time.Second)
+	if err := r.start(ctx); err != nil {
+		return res, err
 	}
-	fmt.Fprintf(stdout, "bench chain: %d authorities as processes, data in %s; %d orders signed in %.2fs\n",
-		o.Authorities, dir, n, res.SignS)
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = cl.WaitConnected(wctx, all)
-	cancel()
-	if err != nil {
-		return res, fmt.Errorf("bench chain: %w (see %s/*/stderr.log)", err, dir)
-	}
-	if len(cl.Homes) > 0 {
-		for _, h := range cl.Homes {
-			if err := cl.StartProc(h); err != nil {
-				return res, err
-			}
-		}
-		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = cl.WaitPeers(wctx, cl.Homes, 1)
-		cancel()
-		if err != nil {
-			return res, fmt.Errorf("bench chain: homes: %w (see %s/home-*/stderr.log)", err, dir)
-		}
-		fmt.Fprintf(stdout, "%d homes as processes, each with a peer\n", len(cl.Homes))
-	}
-	st, err := cl.Status(ctx, 0)
+	st, err := r.cl.Status(ctx, 0)
 	if err != nil {
 		return res, err
 	}
-	obs, err := cl.Observe(ctx)
+	obs, err := r.cl.Observe(ctx)
 	if err != nil {
 		return res, err
 	}
 	defer obs.Close()
 	fmt.Fprintf(stdout, "connected; offering %g tx/s for %s, observing authority-1 every %s\n", o.Rate, o.For, o.Poll)
+	stopWatch := r.watch(ctx, st.Height)
+	defer stopWatch()
+	off, err := r.offer(ctx)
+	if err != nil {
+		return res, err
+	}
+	r.drain(ctx, off.sent)
+	if err := homesBehind(ctx, r.cl, &res); err != nil {
+		return res, err
+	}
+	stopWatch()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	r.tallyTraffic(off)
+	r.tallyTxs(off)
+	r.tallyNodes(ctx)
+	res.DoubleSigns = len(obs.Conflicts())
+	res.Observed, _ = obs.Messages()
+	res.LoadEnd = loadavg()
+	return res, nil
+}
 
-	// The observer: poll authority 0, fetch each new block, stamp its txs.
-	var mu sync.Mutex // guards txs[i].committed, res.Blocks, res.MaxBlockTxs
-	obsCtx, stopObs := context.WithCancel(ctx)
-	obsDone := make(chan struct{})
-	startHeight := st.Height
-	var obsHeight atomic.Uint64
-	obsHeight.Store(startHeight)
+// setup writes the network into a temporary directory; cleanup removes it
+// unless --keep.
+func (r *benchRun) setup() (cleanup func(), err error) {
+	bin := r.o.binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("bench chain: %w", err)
+		}
+	}
+	r.dir, err = os.MkdirTemp("", "gridmesh-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cleanup = func() { os.RemoveAll(r.dir) }
+	if r.o.Keep {
+		r.res.Dir = r.dir
+		cleanup = func() {}
+	}
+	r.cl, err = cluster.Write(r.dir, cluster.Options{Binary: bin, Authorities: r.o.Authorities,
+		Accounts: r.o.Accounts, ChainID: "gridmesh-bench", Homes: r.o.Homes, Followers: r.o.Followers}, time.Now())
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("bench chain: %w", err)
+	}
+	r.all = make([]int, r.o.Authorities)
+	for i := range r.all {
+		r.all[i] = i
+	}
+	return cleanup, nil
+}
+
+// sign signs every transaction before the clock starts, so that the bench's
+// own signing does not compete with the nodes for the CPU during the run.
+func (r *benchRun) sign() {
+	n := int(math.Ceil(r.o.Rate * r.o.For.Seconds()))
+	r.txs = make([]benchTx, n)
+	r.index = make(map[string]int, n)
+	start := time.Now()
+	gen := r.cl.NewOrders(r.o.Seed)
+	for i := range r.txs {
+		tx := gen.Next()
+		r.txs[i].raw = tx.Encode()
+		r.index[tx.Hash().String()] = i
+	}
+	r.res.SignS = time.Since(start).Seconds()
+}
+
+// start starts the authorities and waits until they are connected, then the
+// homes, and waits until each has a peer.
+func (r *benchRun) start(ctx context.Context) error {
+	for _, i := range r.all {
+		if err := r.cl.Start(i); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(r.out, "bench chain: %d authorities as processes, data in %s; %d orders signed in %.2fs\n",
+		r.o.Authorities, r.dir, len(r.txs), r.res.SignS)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err := r.cl.WaitConnected(wctx, r.all)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bench chain: %w (see %s/*/stderr.log)", err, r.dir)
+	}
+	if len(r.cl.Homes) == 0 {
+		return nil
+	}
+	for _, h := range r.cl.Homes {
+		if err := r.cl.StartProc(h); err != nil {
+			return err
+		}
+	}
+	wctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	err = r.cl.WaitPeers(wctx, r.cl.Homes, 1)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bench chain: homes: %w (see %s/home-*/stderr.log)", err, r.dir)
+	}
+	fmt.Fprintf(r.out, "%d homes as processes, each with a peer\n", len(r.cl.Homes))
+	return nil
+}
+
+// watch polls authority 1's status every --poll from height from on, fetches
+// each new block and stamps the time its txs were first seen committed. stop
+// ends the watcher and waits for it; it may be called more than once.
+func (r *benchRun) watch(ctx context.Context, from uint64) (stop func()) {
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.obsHeight.Store(from)
 	go func() {
-		defer close(obsDone)
-		seen := startHeight
-		tick := time.NewTicker(o.Poll)
+		defer close(done)
+		seen := from
+		tick := time.NewTicker(r.o.Poll)
 		defer tick.Stop()
 		for {
 			select {
-			case <-obsCtx.Done():
+			case <-wctx.Done():
 				return
 			case <-tick.C:
 			}
-			st, err := cl.Status(obsCtx, 0)
-			if err != nil {
-				continue
-			}
-			for h := seen + 1; h <= st.Height; h++ {
-				b, err := cl.Block(obsCtx, 0, h)
-				if err != nil {
-					break
-				}
-				now := time.Now()
-				mu.Lock()
-				res.Blocks++
-				res.MaxBlockTxs = max(res.MaxBlockTxs, len(b.Txs))
-				for _, hash := range b.Txs {
-					if i, ok := index[hash]; ok && txs[i].committed.IsZero() {
-						txs[i].committed = now
-					}
-				}
-				mu.Unlock()
-				seen = h
-				obsHeight.Store(h)
-			}
+			seen = r.fetchBlocks(wctx, seen)
 		}
 	}()
-	defer func() { stopObs(); <-obsDone }()
+	return func() { cancel(); <-done }
+}
 
-	// The offer: a dispatcher paces txs at the rate; workers POST them.
-	via := all
-	if o.Via > 0 {
-		via = all[:o.Via:o.Via]
+// fetchBlocks reads authority 1's blocks above seen and stamps their txs; it
+// returns the last height read.
+func (r *benchRun) fetchBlocks(ctx context.Context, seen uint64) uint64 {
+	st, err := r.cl.Status(ctx, 0)
+	if err != nil {
+		return seen
 	}
-	var targets atomic.Pointer[[]int]
-	targets.Store(&via)
+	for h := seen + 1; h <= st.Height; h++ {
+		b, err := r.cl.Block(ctx, 0, h)
+		if err != nil {
+			break
+		}
+		now := time.Now()
+		r.mu.Lock()
+		r.res.Blocks++
+		r.res.MaxBlockTxs = max(r.res.MaxBlockTxs, len(b.Txs))
+		for _, hash := range b.Txs {
+			if i, ok := r.index[hash]; ok && r.txs[i].committed.IsZero() {
+				r.txs[i].committed = now
+			}
+		}
+		r.mu.Unlock()
+		seen = h
+		r.obsHeight.Store(h)
+	}
+	return seen
+}
+
+// offer paces the txs at --rate to workers that POST them round-robin to
+// the target authorities (with --stop-one killing the last one a third of
+// the way through), and reads every node's traffic before and after.
+func (r *benchRun) offer(ctx context.Context) (benchOffer, error) {
+	via := r.all
+	if r.o.Via > 0 {
+		via = r.all[:r.o.Via:r.o.Via]
+	}
+	r.targets.Store(&via)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	var rejMu sync.Mutex
-	reasons := map[string]int{}
-	workers := min(max(int(o.Rate/10), 16), 256)
-	for range workers {
+	for range min(max(int(r.o.Rate/10), 16), 256) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				ts := *targets.Load()
-				t := ts[i%len(ts)]
-				mu.Lock()
-				txs[i].post = time.Now()
-				mu.Unlock()
-				err := cl.PostTx(ctx, t, txs[i].raw)
-				var out int32 = 1
-				if err != nil {
-					out = 3
-					if errors.Is(err, crashtest.ErrRejected) {
-						out = 2
-					}
-					rejMu.Lock()
-					reasons[shortReason(err)]++
-					rejMu.Unlock()
-				}
-				atomic.StoreInt32(&txs[i].outcome, out)
+				r.post(ctx, i)
 			}
 		}()
 	}
-	procs := slices.Concat(cl.Nodes, cl.Homes)
-	before := readTraffic(ctx, cl, procs)
-	t0 := time.Now()
-	// --stop-one: SIGKILL the last authority a third of the way through, by the
-	// wall clock (not by the offer's progress, which a slow node can hold up).
-	stopDone := make(chan error, 1)
-	if o.StopOne {
-		k := o.Authorities - 1
-		timer := time.AfterFunc(o.For/3, func() {
-			if pid := cl.Pid(k); pid != 0 {
-				res.PeakRSSKiB[k], res.CPUSeconds[k] = procUsage(pid) // until it was killed
-			}
-			err := cl.Kill(k)
-			res.Stopped, res.StoppedAtS, res.stoppedIndex = cl.Nodes[k].Name, time.Since(t0).Seconds(), k
-			alive := slices.DeleteFunc(slices.Clone(via), func(i int) bool { return i == k })
-			if len(alive) == 0 {
-				alive = all[:k:k]
-			}
-			targets.Store(&alive)
-			fmt.Fprintf(stdout, "SIGKILLed %s at %.1fs\n", res.Stopped, res.StoppedAtS)
-			stopDone <- err
-		})
-		defer timer.Stop()
-	} else {
-		stopDone <- nil
+	procs := slices.Concat(r.cl.Nodes, r.cl.Homes)
+	var off benchOffer
+	off.before = readTraffic(ctx, r.cl, procs)
+	off.start = time.Now()
+	stopDone, cancelStop := r.stopOneLater(off.start, via)
+	defer cancelStop()
+	off.sent = r.pace(ctx, jobs, off.start)
+	close(jobs)
+	wg.Wait()
+	off.end = time.Now()
+	off.after = readTraffic(ctx, r.cl, procs)
+	select {
+	case err := <-stopDone:
+		if err != nil {
+			return off, err
+		}
+	case <-ctx.Done():
+		return off, ctx.Err()
 	}
-	sent := 0
-offer:
-	for i := range txs {
-		due := t0.Add(time.Duration(float64(i) / o.Rate * float64(time.Second)))
+	r.res.Offered = off.sent
+	r.res.OfferS = off.end.Sub(off.start).Seconds()
+	r.res.OfferedRate = float64(off.sent) / r.res.OfferS
+	return off, nil
+}
+
+// post offers tx i to the next target authority and records the outcome.
+func (r *benchRun) post(ctx context.Context, i int) {
+	ts := *r.targets.Load()
+	t := ts[i%len(ts)]
+	r.mu.Lock()
+	r.txs[i].post = time.Now()
+	r.mu.Unlock()
+	err := r.cl.PostTx(ctx, t, r.txs[i].raw)
+	var out int32 = 1
+	if err != nil {
+		out = 3
+		if errors.Is(err, cluster.ErrRejected) {
+			out = 2
+		}
+		r.rejMu.Lock()
+		r.reasons[shortReason(err)]++
+		r.rejMu.Unlock()
+	}
+	atomic.StoreInt32(&r.txs[i].outcome, out)
+}
+
+// stopOneLater arranges --stop-one: SIGKILL the last authority a third of
+// the way through, by the wall clock (not by the offer's progress, which a
+// slow node can hold up), and POST to the others from then on. The channel
+// delivers the kill's error (nil at once without --stop-one).
+func (r *benchRun) stopOneLater(t0 time.Time, via []int) (<-chan error, func()) {
+	done := make(chan error, 1)
+	if !r.o.StopOne {
+		done <- nil
+		return done, func() {}
+	}
+	k := r.o.Authorities - 1
+	timer := time.AfterFunc(r.o.For/3, func() {
+		res := r.res
+		if pid := r.cl.Pid(k); pid != 0 {
+			res.PeakRSSKiB[k], res.CPUSeconds[k] = procUsage(pid) // until it was killed
+		}
+		err := r.cl.Kill(k)
+		res.Stopped, res.StoppedAtS, res.stoppedIndex = r.cl.Nodes[k].Name, time.Since(t0).Seconds(), k
+		alive := slices.DeleteFunc(slices.Clone(via), func(i int) bool { return i == k })
+		if len(alive) == 0 {
+			alive = r.all[:k:k]
+		}
+		r.targets.Store(&alive)
+		fmt.Fprintf(r.out, "SIGKILLed %s at %.1fs\n", res.Stopped, res.StoppedAtS)
+		done <- err
+	})
+	return done, func() { timer.Stop() }
+}
+
+// pace hands tx i to the workers at t0 + i/rate; it returns how many it
+// handed out before ctx ended.
+func (r *benchRun) pace(ctx context.Context, jobs chan<- int, t0 time.Time) (sent int) {
+	wait := time.NewTimer(0)
+	defer wait.Stop()
+	for i := range r.txs {
+		due := t0.Add(time.Duration(float64(i) / r.o.Rate * float64(time.Second)))
 		if d := time.Until(due); d > 0 {
+			wait.Reset(d)
 			select {
-			case <-time.After(d):
+			case <-wait.C:
 			case <-ctx.Done():
-				break offer
+				return sent
 			}
 		}
 		select {
 		case jobs <- i:
 			sent++
 		case <-ctx.Done():
-			break offer
+			return sent
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	offerEnd := time.Now()
-	after := readTraffic(ctx, cl, procs)
-	select {
-	case err := <-stopDone:
-		if err != nil {
-			return res, err
-		}
-	case <-ctx.Done():
-		return res, ctx.Err()
-	}
-	res.Offered = sent
-	res.OfferS = offerEnd.Sub(t0).Seconds()
-	res.OfferedRate = float64(sent) / res.OfferS
+	return sent
+}
 
-	// Drain: wait until every accepted tx is seen committed, or the drain ends.
-	deadline := time.Now().Add(o.Drain)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+// drain waits until every accepted tx is seen committed, --drain passes or
+// ctx ends.
+func (r *benchRun) drain(ctx context.Context, sent int) {
+	deadline := time.NewTimer(r.o.Drain)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		pending := 0
-		mu.Lock()
-		for i := range txs[:sent] {
-			if atomic.LoadInt32(&txs[i].outcome) == 1 && txs[i].committed.IsZero() {
+		r.mu.Lock()
+		for i := range r.txs[:sent] {
+			if atomic.LoadInt32(&r.txs[i].outcome) == 1 && r.txs[i].committed.IsZero() {
 				pending++
 			}
 		}
-		mu.Unlock()
+		r.mu.Unlock()
 		if pending == 0 {
-			break
+			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
 	}
-	if err := homesBehind(ctx, cl, &res); err != nil {
-		return res, err
-	}
-	stopObs()
-	<-obsDone
-	if err := ctx.Err(); err != nil {
-		return res, err
-	}
-	nA := len(cl.Nodes)
+}
+
+// tallyTraffic sets the kbit/s figures from the readings around the offer.
+func (r *benchRun) tallyTraffic(off benchOffer) {
+	res, nA := r.res, len(r.cl.Nodes)
+	before, after := off.before, off.after
 	res.AuthorityKbit, res.AuthorityKbitMax = meanMax(before[:nA], after[:nA], false)
 	res.AuthorityProtocols = protocolMeans(before[:nA], after[:nA])
 	res.AuthorityKbitNodes = res.AuthorityKbit
@@ -489,10 +601,16 @@ offer:
 	}
 	res.HomeKbit, res.HomeKbitMax = meanMax(before[nA:], after[nA:], false)
 	res.HomeInKbit, _ = meanMax(before[nA:], after[nA:], true)
+}
 
-	windowEnd := t0.Add(o.For)
-	for i := range txs[:sent] {
-		switch atomic.LoadInt32(&txs[i].outcome) {
+// tallyTxs counts outcomes and commits and computes finality and the
+// sustained rate. The watcher has stopped.
+func (r *benchRun) tallyTxs(off benchOffer) {
+	res := r.res
+	windowEnd := off.start.Add(r.o.For)
+	for i := range r.txs[:off.sent] {
+		tx := &r.txs[i]
+		switch atomic.LoadInt32(&tx.outcome) {
 		case 1:
 			res.Accepted++
 		case 2:
@@ -500,13 +618,13 @@ offer:
 		case 3:
 			res.Failed++
 		}
-		if c := txs[i].committed; !c.IsZero() {
+		if c := tx.committed; !c.IsZero() {
 			res.Committed++
 			if !c.After(windowEnd) {
 				res.InWindow++
 			}
-			res.finalityMs = append(res.finalityMs, float64(c.Sub(txs[i].post))/float64(time.Millisecond))
-		} else if atomic.LoadInt32(&txs[i].outcome) == 1 {
+			res.finalityMs = append(res.finalityMs, float64(c.Sub(tx.post))/float64(time.Millisecond))
+		} else if atomic.LoadInt32(&tx.outcome) == 1 {
 			res.notCommitted++
 		}
 	}
@@ -515,154 +633,34 @@ offer:
 	if len(res.finalityMs) > 0 {
 		res.Max = res.finalityMs[len(res.finalityMs)-1]
 	}
-	res.Sustained = float64(res.InWindow) / o.For.Seconds()
-	for r, k := range reasons {
-		res.Reasons = append(res.Reasons, fmt.Sprintf("%d× %s", k, r))
+	res.Sustained = float64(res.InWindow) / r.o.For.Seconds()
+	for reason, k := range r.reasons {
+		res.Reasons = append(res.Reasons, fmt.Sprintf("%d× %s", k, reason))
 	}
 	slices.Sort(res.Reasons)
+}
 
-	// Agreement: every running authority's state hash at a height all reached.
-	alive := all
+// tallyNodes reads every running authority's peak RSS, CPU time and
+// proposal fetches, and whether they agree on the state hash at a height
+// all reached.
+func (r *benchRun) tallyNodes(ctx context.Context) {
+	res := r.res
+	alive := r.all
 	if res.stoppedIndex >= 0 {
-		alive = slices.DeleteFunc(slices.Clone(all), func(i int) bool { return i == res.stoppedIndex })
+		alive = slices.DeleteFunc(slices.Clone(r.all), func(i int) bool { return i == res.stoppedIndex })
 	}
 	for _, i := range alive {
-		res.PeakRSSKiB[i], res.CPUSeconds[i] = procUsage(cl.Pid(i))
-		if st, err := cl.Status(ctx, i); err == nil {
+		res.PeakRSSKiB[i], res.CPUSeconds[i] = procUsage(r.cl.Pid(i))
+		if st, err := r.cl.Status(ctx, i); err == nil {
 			res.ProposalsFetched += st.ProposalsFetched
 		}
 	}
-	res.CommonHeight, res.StateAgree, res.Evidence = agree(ctx, cl, alive, obsHeight.Load())
-	res.DoubleSigns = len(obs.Conflicts())
-	res.Observed, _ = obs.Messages()
-	res.LoadEnd = loadavg()
-	return res, nil
-}
-
-// homesBehind sets res.HomeLagMax, how many blocks the furthest-behind home
-// trails authority-1 (0 if none is behind), res.HomePeakRSSKiB,
-// res.HomesOnHomes and res.FollowersMax. A home
-// that does not answer is an error.
-func homesBehind(ctx context.Context, cl *crashtest.Cluster, res *benchResult) error {
-	if len(cl.Homes) == 0 {
-		return nil
-	}
-	// Authority-1 first: a home read after it can only have come closer.
-	a, err := cl.Status(ctx, 0)
-	if err != nil {
-		return fmt.Errorf("bench chain: %s: %w", cl.Nodes[0].Name, err)
-	}
-	for i := range cl.Nodes {
-		if st, err := cl.Status(ctx, i); err == nil { // the stopped one does not answer
-			res.FollowersMax = max(res.FollowersMax, st.Followers)
-		}
-	}
-	var sts []crashtest.Status
-	for _, h := range cl.Homes {
-		st, err := cl.StatusOf(ctx, h)
-		if err != nil {
-			return fmt.Errorf("bench chain: %s: %w", h.Name, err)
-		}
-		sts = append(sts, st)
-		if a.Height > st.Height {
-			res.HomeLagMax = max(res.HomeLagMax, a.Height-st.Height)
-		}
-		kib, _ := procUsage(h.Pid())
-		res.HomePeakRSSKiB = max(res.HomePeakRSSKiB, kib)
-	}
-	for _, st := range sts {
-		if slices.ContainsFunc(sts, func(o crashtest.Status) bool { return o.NodeID == st.Upstream }) {
-			res.HomesOnHomes++
-		}
-	}
-	return nil
-}
-
-// traffic is one reading of a node's p2p byte counters.
-type traffic struct {
-	in, out int64
-	proto   map[string][2]int64 // in, out per protocol id
-	at      time.Time           // midway through the status request
-	ok      bool
-}
-
-// readTraffic reads the p2p byte counters of every process in ps; a process
-// that does not answer has ok false.
-func readTraffic(ctx context.Context, cl *crashtest.Cluster, ps []*crashtest.Proc) []traffic {
-	ts := make([]traffic, len(ps))
-	for i, p := range ps {
-		t0 := time.Now()
-		st, err := cl.StatusOf(ctx, p)
-		if err != nil {
-			continue
-		}
-		ts[i] = traffic{in: st.P2PBytesIn, out: st.P2PBytesOut, at: t0.Add(time.Since(t0) / 2), ok: true,
-			proto: make(map[string][2]int64, len(st.P2PProtocols))}
-		for id, b := range st.P2PProtocols {
-			ts[i].proto[id] = [2]int64{b.In, b.Out}
-		}
-	}
-	return ts
-}
-
-// protocolMeans is the mean kbit/s (in+out) per protocol id over the
-// processes whose two readings are both there.
-func protocolMeans(before, after []traffic) map[string]float64 {
-	sums, n := make(map[string]float64), 0
-	for i := range before {
-		a, b := before[i], after[i]
-		if _, ok := kbitS(a, b, false); !ok {
-			continue
-		}
-		n++
-		secs := b.at.Sub(a.at).Seconds()
-		for id, v := range b.proto {
-			w := a.proto[id]
-			sums[id] += float64(v[0]-w[0]+v[1]-w[1]) * 8 / 1000 / secs
-		}
-	}
-	for id := range sums {
-		sums[id] /= float64(n)
-	}
-	return sums
-}
-
-// kbitS is the traffic between two readings of one process in kbit/s (in+out,
-// or in only); ok is false if either reading is missing or the counters went
-// back (the process restarted).
-func kbitS(a, b traffic, inOnly bool) (kbit float64, ok bool) {
-	if !a.ok || !b.ok || !b.at.After(a.at) || b.in < a.in || b.out < a.out {
-		return 0, false
-	}
-	n := b.in - a.in
-	if !inOnly {
-		n += b.out - a.out
-	}
-	return float64(n) * 8 / 1000 / b.at.Sub(a.at).Seconds(), true
-}
-
-// meanMax is the mean and the largest kbitS over the processes whose two
-// readings are both there (0, 0 if none).
-func meanMax(before, after []traffic, inOnly bool) (mean, largest float64) {
-	n := 0
-	for i := range before {
-		k, ok := kbitS(before[i], after[i], inOnly)
-		if !ok {
-			continue
-		}
-		n++
-		mean += k
-		largest = max(largest, k)
-	}
-	if n == 0 {
-		return 0, 0
-	}
-	return mean / float64(n), largest
+	res.CommonHeight, res.StateAgree, res.Evidence = agree(ctx, r.cl, alive, r.obsHeight.Load())
 }
 
 // agree waits up to 10 s for every node in idx to reach height want, then
 // compares their state hashes at the lowest height all of them reached.
-func agree(ctx context.Context, cl *crashtest.Cluster, idx []int, want uint64) (common uint64, ok bool, evidence int64) {
+func agree(ctx context.Context, cl *cluster.Cluster, idx []int, want uint64) (common uint64, ok bool, evidence int64) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		common, evidence = math.MaxUint64, 0
@@ -675,10 +673,16 @@ func agree(ctx context.Context, cl *crashtest.Cluster, idx []int, want uint64) (
 			common = min(common, st.Height)
 			evidence += st.Evidence
 		}
-		if common >= want || time.Now().After(deadline) || ctx.Err() != nil {
+		if common >= want || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	if common == 0 || common == math.MaxUint64 {
 		return 0, false, evidence
@@ -700,8 +704,8 @@ func agree(ctx context.Context, cl *crashtest.Cluster, idx []int, want uint64) (
 
 // procUsage is a process's peak RSS in KiB and its CPU time in seconds (0 if unknown).
 func procUsage(pid int) (kib int64, cpu float64) {
-	kib, _ = crashtest.PeakRSS(pid)
-	if d, err := crashtest.CPUTime(pid); err == nil {
+	kib, _ = cluster.PeakRSS(pid)
+	if d, err := cluster.CPUTime(pid); err == nil {
 		cpu = d.Seconds()
 	}
 	return kib, cpu
@@ -739,68 +743,4 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func (r benchResult) print(w io.Writer, asJSON bool) {
-	fmt.Fprintf(w, "\noffered   %d txs in %.1fs: %.1f tx/s (target %g tx/s for %gs)\n", r.Offered, r.OfferS, r.OfferedRate, r.Rate, r.ForS)
-	if r.Via > 0 {
-		fmt.Fprintf(w, "          through authority-1..%d only (--via)\n", r.Via)
-	}
-	fmt.Fprintf(w, "accepted  %d (202), rejected %d, failed %d\n", r.Accepted, r.Rejected, r.Failed)
-	for _, s := range r.Reasons {
-		fmt.Fprintf(w, "          %s\n", s)
-	}
-	fmt.Fprintf(w, "committed %d (%d within the offering window, %d accepted but not seen committed)\n", r.Committed, r.InWindow, r.notCommitted)
-	fmt.Fprintf(w, "sustained %.1f committed tx/s (every signature checked)\n", r.Sustained)
-	fmt.Fprintf(w, "finality  p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms (POST to block seen; polled every %.0f ms)\n",
-		r.P50, r.P95, r.P99, r.Max, r.PollMs)
-	fmt.Fprintf(w, "proposals %d fetched whole (sent as tx hashes; a transaction was not yet in the pool)\n", r.ProposalsFetched)
-	fmt.Fprintf(w, "blocks    %d (largest %d txs)\n", r.Blocks, r.MaxBlockTxs)
-	if r.Stopped != "" {
-		fmt.Fprintf(w, "stopped   %s by SIGKILL at %.1fs\n", r.Stopped, r.StoppedAtS)
-	}
-	rss := make([]string, len(r.PeakRSSKiB))
-	for i, k := range r.PeakRSSKiB {
-		rss[i] = fmt.Sprintf("%.1f", float64(k)/1024)
-	}
-	cpu := make([]string, len(r.CPUSeconds))
-	for i, c := range r.CPUSeconds {
-		cpu[i] = fmt.Sprintf("%.1f", c)
-	}
-	fmt.Fprintf(w, "peak RSS  %s MiB (VmHWM per authority)\n", strings.Join(rss, ", "))
-	fmt.Fprintf(w, "CPU       %s s per authority (user+system, whole life)\n", strings.Join(cpu, ", "))
-	agreeWord := "agree"
-	if !r.StateAgree {
-		agreeWord = "DISAGREE"
-	}
-	fmt.Fprintf(w, "state     running authorities %s at height %d; evidence %d; double-signs %d (among %d consensus messages a gossip observer saw)\n",
-		agreeWord, r.CommonHeight, r.Evidence, r.DoubleSigns, r.Observed)
-	fmt.Fprintf(w, "traffic   authorities %.1f kbit/s mean, %.1f max (p2p in+out over the offering window); %.1f mean without the observer's gossip\n",
-		r.AuthorityKbit, r.AuthorityKbitMax, r.AuthorityKbitNodes)
-	ids := slices.Collect(maps.Keys(r.AuthorityProtocols))
-	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(r.AuthorityProtocols[b], r.AuthorityProtocols[a]) })
-	var parts []string
-	for _, id := range ids {
-		if k := r.AuthorityProtocols[id]; k >= 0.05 {
-			parts = append(parts, fmt.Sprintf("%s %.1f", id, k))
-		}
-	}
-	if len(parts) > 0 {
-		fmt.Fprintf(w, "          by protocol (mean kbit/s; meshsub is the bench's observer): %s\n", strings.Join(parts, ", "))
-	}
-	if r.Homes > 0 {
-		fmt.Fprintf(w, "          %d homes %.1f kbit/s mean (%.1f in), %.1f max; furthest behind authority-1 by %d blocks after the drain; peak RSS %.1f MiB at most\n",
-			r.Homes, r.HomeKbit, r.HomeInKbit, r.HomeKbitMax, r.HomeLagMax, float64(r.HomePeakRSSKiB)/1024)
-		fmt.Fprintf(w, "          %d homes follow another home; an authority serves the head to %d at most\n", r.HomesOnHomes, r.FollowersMax)
-	}
-	fmt.Fprintf(w, "load avg  %s at start, %s at end (shared machine)\n", r.LoadStart, r.LoadEnd)
-	if r.Dir != "" {
-		fmt.Fprintf(w, "kept      %s\n", r.Dir)
-	}
-	if asJSON {
-		b, err := json.Marshal(r)
-		if err == nil {
-			fmt.Fprintf(w, "%s\n", b)
-		}
-	}
 }

@@ -6,15 +6,35 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/internal/cluster"
 	"github.com/gridmesh/gridmesh/internal/crashtest"
 	"github.com/gridmesh/gridmesh/market"
 )
+
+// TestBinaryLinksNoHarness checks that the shipped binary links no test
+// harness: `gridmesh bench chain` runs its processes with internal/cluster,
+// and internal/crashtest (the SIGKILL test, Build) stays with the tests.
+func TestBinaryLinksNoHarness(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	// ("testing" itself comes in with go-libp2p-kad-dht, not from gridmesh.)
+	for _, banned := range []string{"github.com/gridmesh/gridmesh/internal/crashtest"} {
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == banned {
+				t.Errorf("cmd/gridmesh links %s; the shipped binary must not link a test harness", banned)
+			}
+		}
+	}
+}
 
 func TestBenchUsage(t *testing.T) {
 	for _, tc := range []struct {
@@ -185,7 +205,7 @@ func TestBenchChain(t *testing.T) {
 func BenchmarkChainBlock(b *testing.B) {
 	for _, open := range []int{0, 10_000, 30_000} {
 		b.Run(fmt.Sprintf("open=%d", open), func(b *testing.B) {
-			cl, err := crashtest.Write(b.TempDir(), crashtest.Options{Binary: "unused", Authorities: 4, Accounts: 256}, time.Now())
+			cl, err := cluster.Write(b.TempDir(), cluster.Options{Binary: "unused", Authorities: 4, Accounts: 256}, time.Now())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/p2p/p2psim"
 )
 
 func cmdSimP2P(ctx context.Context, args []string, stdout io.Writer) error {
@@ -15,7 +16,9 @@ func cmdSimP2P(ctx context.Context, args []string, stdout io.Writer) error {
 Run N real libp2p hosts (gridmesh's p2p layer: Noise, yamux, gossipsub with
 signed envelopes and peer scoring) in this process on loopback TCP, connect
 each to its ring neighbour and a few random peers, and gossip M signed
-order-sized payloads, each published by a random host, R per second in all.
+order-sized payloads, each published by a random host, R per second in all,
+once every host's gossip mesh has formed (the simulator is package
+p2p/p2psim).
 Measures how long each payload takes to reach every other host, how many
 arrive, the gossip bytes each host sends and receives, and the process's peak
 RSS (VmHWM) and goroutines.
@@ -64,7 +67,7 @@ exits 1.`)
 	case *settle <= 0 || *settle > 10*time.Minute:
 		return usagef("sim p2p: --settle: expected more than 0 and at most 10m, got %s", *settle)
 	}
-	cfg := p2p.SimConfig{
+	cfg := p2psim.Config{
 		Nodes:       *nodes,
 		Orders:      *orders,
 		PayloadSize: *size,
@@ -85,7 +88,7 @@ exits 1.`)
 		fmt.Fprintf(stdout, "starting %d hosts on loopback, gossiping %d orders at %g/s (loss %g, latency %s, seed %d)...\n",
 			*nodes, *orders, *rate, *loss, *latency, *seed)
 	}
-	res, err := p2p.RunSim(ctx, cfg)
+	res, err := p2psim.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("sim p2p: %w", err)
 	}
@@ -103,7 +106,7 @@ exits 1.`)
 	return nil
 }
 
-func printSimP2P(w io.Writer, r p2p.SimResult) {
+func printSimP2P(w io.Writer, r p2psim.Result) {
 	fmt.Fprintf(w, "latency to each other host: p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms\n",
 		r.P50Ms, r.P95Ms, r.P99Ms, r.MaxMs)
 	fmt.Fprintf(w, "delivery: %.4f (%.4f before re-announcement, %d re-announcement rounds), %d duplicate deliveries\n",

@@ -3,14 +3,10 @@ package crashtest
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,11 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
-	"github.com/gridmesh/gridmesh/chain/consensus"
-	"github.com/gridmesh/gridmesh/config"
-	"github.com/gridmesh/gridmesh/market"
-	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/internal/cluster"
 )
 
 var (
@@ -83,19 +75,6 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func TestPeakRSS(t *testing.T) {
-	kib, err := PeakRSS(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if kib <= 0 || kib > 64<<20 {
-		t.Errorf("PeakRSS(self) = %d KiB, want a plausible positive size", kib)
-	}
-	if _, err := PeakRSS(-1); err == nil {
-		t.Errorf("PeakRSS(-1): got no error, want one")
-	}
-}
-
 // TestSIGKILL is issue 4's crash test: 4 authorities as processes under light
 // load; one of them, chosen by the seed, is SIGKILLed at each of 50 seeded random
 // moments and restarted at once on the same data directory. Afterwards every
@@ -121,7 +100,7 @@ func TestSIGKILL(t *testing.T) {
 
 	bin := buildGridmesh(t)
 	dir := t.TempDir()
-	cl, err := Write(dir, Options{Binary: bin, Authorities: authorities, Accounts: 16}, time.Now())
+	cl, err := cluster.Write(dir, cluster.Options{Binary: bin, Authorities: authorities, Accounts: 16}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,129 +267,4 @@ func excerpt(b []byte, j int) string {
 		end = len(b) - j
 	}
 	return string(b[start : j+end])
-}
-
-func TestWriteRefusesDevNetwork(t *testing.T) {
-	_, err := Write(t.TempDir(), Options{Authorities: 3}, time.Now())
-	if err == nil {
-		t.Fatal("Write with 3 authorities: got no error, want one (dev networks are not what this package tests)")
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Write with 3 authorities: got %v, want a refusal", err)
-	}
-}
-
-func TestWriteAndOrders(t *testing.T) {
-	dir := t.TempDir()
-	cl, err := Write(dir, Options{Binary: "gridmesh", Authorities: 4, Accounts: 3}, time.Unix(1_800_000_000, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cl.Nodes) != 4 || len(cl.Accounts) != 3 {
-		t.Fatalf("got %d nodes and %d accounts, want 4 and 3", len(cl.Nodes), len(cl.Accounts))
-	}
-	g, err := config.LoadGenesis(filepath.Join(cl.Nodes[0].Dir, "genesis.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g.Dev || len(g.Authorities) != 4 || len(g.Participants) != 3 {
-		t.Errorf("genesis: dev %v, %d authorities, %d participants; want false, 4, 3", g.Dev, len(g.Authorities), len(g.Participants))
-	}
-	ports := map[string]bool{}
-	for _, p := range cl.Nodes {
-		n, err := config.LoadNode(p.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n.Node.Role != config.RoleAuthority || n.Node.Clock != config.ClockTrust || len(n.Network.Bootstrap) != 3 {
-			t.Errorf("%s: role %q, clock %q, %d bootstrap peers; want authority, trust, 3", p.Name, n.Node.Role, n.Node.Clock, len(n.Network.Bootstrap))
-		}
-		for _, a := range append([]string{n.API.Listen}, n.Network.Listen...) {
-			if ports[a] {
-				t.Errorf("%s: address %s used twice", p.Name, a)
-			}
-			ports[a] = true
-		}
-	}
-	gen := chain.Genesis{ChainID: g.ChainID, Epoch: g.Epoch, SlotSeconds: g.SlotSeconds,
-		OpenLeadSeconds: g.OpenLeadSeconds, GateLeadSeconds: g.GateLeadSeconds}
-	tariff := market.Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee}
-	nowMs := g.Epoch * 1000
-	orders, again := cl.NewOrders(1), cl.NewOrders(1)
-	nonces := map[uint64]bool{}
-	for range 200 {
-		tx := orders.Next()
-		if err := tx.Verify(); err != nil {
-			t.Fatalf("order %d: %v", tx.Nonce, err)
-		}
-		if nonces[tx.Nonce] {
-			t.Errorf("nonce %d used twice", tx.Nonce)
-		}
-		nonces[tx.Nonce] = true
-		o := tx.Order
-		if err := tariff.Check(market.Order{Side: o.Side, Energy: o.Energy, Price: o.Price}); err != nil || o.Energy > 1000 {
-			t.Errorf("order %d: %d Wh at %d: %v; want 1..1000 Wh within the tariff", tx.Nonce, o.Energy, o.Price, err)
-		}
-		// Valid from the epoch for 25 minutes.
-		for _, at := range []int64{nowMs, nowMs + 25*60*1000 - 1} {
-			if at < gen.OpenAt(o.Slot) || at >= gen.GateClosure(o.Slot) {
-				t.Errorf("order %d for %s: not open at %d ms (open [%d, %d))", tx.Nonce, o.Slot, at, gen.OpenAt(o.Slot), gen.GateClosure(o.Slot))
-			}
-		}
-		if tx2 := again.Next(); tx2.Hash() != tx.Hash() {
-			t.Fatalf("NewOrders(1) twice: order %d differs", tx.Nonce)
-		}
-	}
-}
-
-// TestObserverConflicts feeds the observer's validator signed messages
-// directly: a re-sent message is no conflict, a second value for the same
-// height, round and type is, and a bad signature or a stranger is not counted.
-func TestObserverConflicts(t *testing.T) {
-	pub, priv, _ := ed25519.GenerateKey(nil)
-	_, stranger, _ := ed25519.GenerateKey(nil)
-	id := consensus.ID(chain.AccountOf(pub))
-	o := &Observer{chainID: "c", pubs: map[consensus.ID]ed25519.PublicKey{id: pub}, signed: map[signedKey]consensus.Hash{}}
-	sign := func(key ed25519.PrivateKey, m consensus.Message) []byte {
-		m.From = id
-		m.Sig = ed25519.Sign(key, m.SignBytes("c"))
-		return append([]byte{kindVote}, m.Encode()...)
-	}
-	vote := func(typ consensus.MsgType, h uint64, r int32, v byte) consensus.Message {
-		return consensus.Message{Type: typ, Height: h, Round: r, ValueID: consensus.Hash{v}, ValidRound: -1}
-	}
-	prop := func(h uint64, r int32, value string) consensus.Message {
-		return consensus.Message{Type: consensus.Proposal, Height: h, Round: r, ValueID: consensus.Hash(sha256.Sum256([]byte(value))), ValidRound: -1, Value: []byte(value)}
-	}
-	steps := []struct {
-		payload       []byte
-		wantConflicts int
-	}{
-		{sign(priv, vote(consensus.Prevote, 5, 0, 1)), 0},
-		{sign(priv, vote(consensus.Prevote, 5, 0, 1)), 0},   // re-broadcast
-		{sign(priv, vote(consensus.Precommit, 5, 0, 1)), 0}, // another type
-		{sign(priv, vote(consensus.Prevote, 5, 1, 2)), 0},   // another round
-		{sign(priv, vote(consensus.Prevote, 5, 0, 0)), 1},   // nil after a value: double vote
-		{sign(stranger, vote(consensus.Prevote, 5, 0, 3)), 1},
-		{[]byte{2, 1, 2, 3}, 1}, // a block, not a vote
-		{sign(priv, prop(6, 0, "block a")), 1},
-		{sign(priv, prop(6, 0, "block a")), 1},
-		{sign(priv, prop(6, 0, "block b")), 2}, // equivocating proposer
-	}
-	for i, s := range steps {
-		if v := o.see(nil, s.payload); v != p2p.Ignore {
-			t.Errorf("step %d: verdict %v, want Ignore (the observer never relays)", i, v)
-		}
-		if got := len(o.Conflicts()); got != s.wantConflicts {
-			t.Fatalf("step %d: %d conflicts, want %d: %v", i, got, s.wantConflicts, o.Conflicts())
-		}
-	}
-	ok, bad := o.Messages()
-	if ok != 8 || bad != 1 {
-		t.Errorf("messages: %d ok, %d bad; want 8 and 1", ok, bad)
-	}
-	c := o.Conflicts()
-	if c[0].Height != 5 || c[0].Type != consensus.Prevote || c[1].Type != consensus.Proposal || !strings.Contains(c[1].String(), "height 6 round 0") {
-		t.Errorf("conflicts %v: want the prevote at height 5 and the proposal at height 6", c)
-	}
 }

@@ -37,12 +37,14 @@ var rules = []rule{
 	{"meter/mqtt/mqtttest", []string{"meter/mqtt/broker"}}, // test helper: runs the embedded broker
 	{"meter/...", []string{"meter", "unit"}},
 	{"p2p", nil},
+	{"p2p/p2psim", []string{"p2p"}}, // the gossip simulator (gridmesh sim p2p)
 	{"config", []string{"unit"}},
 	{"node", []string{"*"}},
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
 	{"internal/deptest", nil},
-	{"internal/crashtest", []string{"chain", "chain/consensus", "config", "market", "p2p", "unit"}},
+	{"internal/cluster", []string{"chain", "chain/consensus", "config", "market", "p2p", "unit"}}, // gridmesh processes for bench chain and the crash tests
+	{"internal/crashtest", []string{"internal/cluster"}},                                          // tests only; cmd/gridmesh must not link it
 	{"internal/nattest", []string{"p2p"}},
 	{"configs/...", nil}, // data embedded as packages (configs/meters)
 	{"firmware/...", []string{"*"}},
@@ -183,6 +185,9 @@ func TestRules(t *testing.T) {
 		{"meter/sim", "meter", true},
 		{"meter/modbus", "market", false},
 		{"p2p", "unit", false},
+		{"p2p/p2psim", "p2p", true},
+		{"p2p/p2psim", "node", false},
+		{"internal/cluster", "node", false},
 		{"config", "unit", true},
 		{"config", "market", false},
 		{"node", "chain/consensus", true},

@@ -1,13 +1,24 @@
-package p2p
+package p2psim
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	// Run closes every host it starts; no goroutine of theirs may outlive it.
+	goleak.VerifyTestMain(m)
+}
+
+// testHeartbeat shortens gossipsub's heartbeat so that meshes form quickly.
+const testHeartbeat = 100 * time.Millisecond
 
 func TestRunSim(t *testing.T) {
 	t.Parallel()
@@ -16,19 +27,22 @@ func TestRunSim(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		cfg  SimConfig
+		cfg  Config
 	}{
-		{"clean", SimConfig{Nodes: 6, Orders: 30, Rate: 100, Seed: 1, heartbeat: testHeartbeat}},
-		{"loss and latency", SimConfig{Nodes: 6, Orders: 30, Rate: 100, Loss: 0.2, Latency: 20 * time.Millisecond,
-			Every: 300 * time.Millisecond, Settle: 2 * time.Second, Seed: 2, heartbeat: testHeartbeat}},
+		// Settle is a deadline for stragglers, not a pause: Run ends as soon
+		// as every host has every payload, so a long one only helps a loaded
+		// machine.
+		{"clean", Config{Nodes: 6, Orders: 30, Rate: 100, Seed: 1, Settle: 30 * time.Second, Heartbeat: testHeartbeat}},
+		{"loss and latency", Config{Nodes: 6, Orders: 30, Rate: 100, Loss: 0.2, Latency: 20 * time.Millisecond,
+			Every: 300 * time.Millisecond, Settle: 30 * time.Second, Seed: 2, Heartbeat: testHeartbeat}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			res, err := RunSim(ctx, tt.cfg)
+			res, err := Run(ctx, tt.cfg)
 			if err != nil {
-				t.Fatalf("RunSim: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
 			t.Logf("%+v", res)
 			if res.DeliveryRatio != 1 {
@@ -52,23 +66,31 @@ func TestRunSim(t *testing.T) {
 
 // TestSimFromEnv runs a larger simulation when GRIDMESH_SIM is set, e.g.
 //
-//	GRIDMESH_SIM='{"Nodes":50,"Orders":1000}' go test ./p2p -run TestSimFromEnv -v
+//	GRIDMESH_SIM='{"Nodes":50,"Orders":1000}' go test ./p2p/p2psim -run TestSimFromEnv -v
 //
 // and prints its result as one JSON line. Without the variable it is skipped.
+func TestConfigRejected(t *testing.T) {
+	for _, cfg := range []Config{{Nodes: 1}, {Loss: 1}, {Loss: -0.1}} {
+		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("Run(%+v): err = %v, want ErrConfig", cfg, err)
+		}
+	}
+}
+
 func TestSimFromEnv(t *testing.T) {
 	spec := os.Getenv("GRIDMESH_SIM")
 	if spec == "" {
-		t.Skip("set GRIDMESH_SIM to a JSON SimConfig to run")
+		t.Skip("set GRIDMESH_SIM to a JSON Config to run")
 	}
-	var cfg SimConfig
+	var cfg Config
 	if err := json.Unmarshal([]byte(spec), &cfg); err != nil {
 		t.Fatalf("GRIDMESH_SIM: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	res, err := RunSim(ctx, cfg)
+	res, err := Run(ctx, cfg)
 	if err != nil {
-		t.Fatalf("RunSim: %v", err)
+		t.Fatalf("Run: %v", err)
 	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))

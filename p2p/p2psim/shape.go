@@ -1,4 +1,4 @@
-package p2p
+package p2psim
 
 import (
 	"context"
@@ -56,7 +56,8 @@ func (lm *linkModel) drop(rpc []byte) bool {
 	return lm.rng.Float64() < lm.Loss
 }
 
-// shapedHost is a host whose outbound streams go through a linkModel.
+// shapedHost is a host whose gossipsub streams go through a linkModel
+// (p2p.Config.WrapGossip).
 type shapedHost struct {
 	host.Host
 	lm *linkModel
@@ -158,3 +159,6 @@ func (s *shapedStream) stop() { s.once.Do(func() { close(s.done) }) }
 
 func (s *shapedStream) Close() error { s.stop(); return s.Stream.Close() }
 func (s *shapedStream) Reset() error { s.stop(); return s.Stream.Reset() }
+
+// wrap is the linkModel's p2p.Config.WrapGossip.
+func (lm *linkModel) wrap(h host.Host) host.Host { return shapedHost{Host: h, lm: lm} }

@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Status is the part of GET /api/v1/status the cluster reads.
+type Status struct {
+	Name        string `json:"name"`
+	Role        string `json:"role"`
+	Height      uint64 `json:"height"`
+	StateHash   string `json:"state_hash"`
+	Peers       int    `json:"peers"`
+	ClockSynced bool   `json:"clock_synced"`
+	Evidence    int64  `json:"evidence"`
+	// ProposalsFetched counts proposals fetched whole (node/wire.go).
+	ProposalsFetched int64 `json:"proposals_fetched"`
+	// P2PBytesIn and P2PBytesOut are the bytes the node's libp2p streams
+	// carried since the process started (they restart from 0 with it).
+	P2PBytesIn  int64 `json:"p2p_bytes_in"`
+	P2PBytesOut int64 `json:"p2p_bytes_out"`
+	// P2PProtocols splits them by libp2p protocol id.
+	P2PProtocols map[string]struct {
+		In  int64 `json:"in"`
+		Out int64 `json:"out"`
+	} `json:"p2p_protocols"`
+	NodeID    string `json:"node_id"`
+	Upstream  string `json:"upstream"`  // the peer a home follows
+	Followers int    `json:"followers"` // the peers this node serves the head to
+}
+
+// Block is GET /api/v1/blocks/{height}.
+type Block struct {
+	Height    uint64   `json:"height"`
+	Hash      string   `json:"hash"`
+	Time      int64    `json:"time_ms"`
+	Proposer  string   `json:"proposer"`
+	StateHash string   `json:"state_hash"`
+	Txs       []string `json:"txs"`
+}
+
+// Status reads authority i's status.
+func (c *Cluster) Status(ctx context.Context, i int) (Status, error) {
+	return c.StatusOf(ctx, c.Nodes[i])
+}
+
+// StatusOf reads p's status, an authority's or a home's.
+func (c *Cluster) StatusOf(ctx context.Context, p *Proc) (Status, error) {
+	var st Status
+	err := c.get(ctx, p.API+"/api/v1/status", &st)
+	return st, err
+}
+
+// Block reads node i's committed block at height h.
+func (c *Cluster) Block(ctx context.Context, i int, h uint64) (Block, error) {
+	var b Block
+	err := c.get(ctx, c.Nodes[i].API+"/api/v1/blocks/"+strconv.FormatUint(h, 10), &b)
+	return b, err
+}
+
+func (c *Cluster) get(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
+	}
+	return json.Unmarshal(body, v)
+}
+
+// ErrRejected is a POST /api/v1/tx answered with something other than 202.
+var ErrRejected = errors.New("cluster: tx rejected")
+
+// PostTx offers one signed tx to node i. A 202 returns nil; any other answer
+// wraps ErrRejected with the node's reason; a transport error is returned as is.
+func (c *Cluster) PostTx(ctx context.Context, i int, encoded []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Nodes[i].API+"/api/v1/tx", bytes.NewReader(encoded))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("%w: %s: %s", ErrRejected, resp.Status, bytes.TrimSpace(body))
+	}
+	return nil
+}
+
+// WaitConnected waits until every authority in idx answers and sees at least
+// len(idx)-1 peers.
+func (c *Cluster) WaitConnected(ctx context.Context, idx []int) error {
+	ps := make([]*Proc, len(idx))
+	for k, i := range idx {
+		ps[k] = c.Nodes[i]
+	}
+	return c.WaitPeers(ctx, ps, len(idx)-1)
+}
+
+// WaitPeers waits until every process in ps answers and sees at least peers
+// peers.
+func (c *Cluster) WaitPeers(ctx context.Context, ps []*Proc, peers int) error {
+	for {
+		ok := true
+		var last error
+		for _, p := range ps {
+			st, err := c.StatusOf(ctx, p)
+			if err != nil {
+				ok, last = false, fmt.Errorf("%s: %w", p.Name, err)
+				break
+			}
+			if st.Peers < peers {
+				ok, last = false, fmt.Errorf("%s sees %d peers, want %d", p.Name, st.Peers, peers)
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: nodes not connected: %w (%v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

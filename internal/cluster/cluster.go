@@ -1,0 +1,235 @@
+package cluster
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/p2p"
+)
+
+// Options say what network Write creates.
+type Options struct {
+	Binary      string // the gridmesh executable
+	Authorities int    // at least 4 (dev = false)
+	Accounts    int    // pre-admitted participants whose keys the cluster keeps
+	ChainID     string // "" = "gridmesh-crashtest"
+	// Homes is how many home nodes to write besides the authorities (0 = none).
+	// A home is not admitted in the genesis and does not trade: it only
+	// follows the chain, bootstrapped to every authority; with homes, every
+	// node runs the DHT, through which the homes meet.
+	Homes int
+	// Followers is every node's [network] followers (0 = the role's default).
+	Followers int
+}
+
+// Cluster is a network of authorities, and optionally homes, run as child
+// processes. Its methods may be called from several goroutines. The
+// index-based methods (Start, Kill, Status, ...) address Nodes, the
+// authorities; StartProc, StatusOf and the Proc methods address any process,
+// homes included.
+type Cluster struct {
+	Dir      string
+	Genesis  config.Genesis
+	Accounts []ed25519.PrivateKey // participants admitted in the genesis
+	Nodes    []*Proc              // the authorities, in genesis order
+	Homes    []*Proc              // the homes (Options.Homes), none started by Write
+	binary   string
+	client   *http.Client
+}
+
+// Proc is one node, an authority or a home: its files, its fixed loopback
+// ports and the process currently running it, if any.
+type Proc struct {
+	Index  int    // in Cluster.Nodes or Cluster.Homes
+	Name   string // authority-N or home-N (N = Index+1)
+	Role   string // config.RoleAuthority or config.RoleHome
+	Dir    string
+	Config string // node.toml
+	API    string // base URL, http://127.0.0.1:port
+	Stderr string // the stderr of every incarnation, appended
+	Stdout string
+
+	p2pAddr  string // full libp2p address with /p2p/<id>
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when cmd has been reaped
+	killed   bool          // the current incarnation was killed by the cluster
+	exitErr  error         // how the current incarnation ended
+	unwanted []string      // incarnations that ended without being asked to
+	starts   int
+}
+
+// Write creates the network's files under dir (which must exist) and returns
+// the cluster; nothing runs yet.
+func Write(dir string, o Options, now time.Time) (*Cluster, error) {
+	if o.Authorities < config.MinAuthorities {
+		return nil, fmt.Errorf("cluster: %d authorities: expected at least %d", o.Authorities, config.MinAuthorities)
+	}
+	if o.ChainID == "" {
+		o.ChainID = "gridmesh-crashtest"
+	}
+	c := &Cluster{
+		Dir:    dir,
+		binary: o.Binary,
+		client: &http.Client{
+			Timeout: 5 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConns:        512,
+				MaxIdleConnsPerHost: 128,
+				IdleConnTimeout:     30 * time.Second,
+			},
+		},
+	}
+	gen := config.DefaultGenesis()
+	gen.ChainID = o.ChainID
+	gen.Dev = false
+	gen.SlotSeconds = 900
+	gen.OpenLeadSeconds = 86400
+	gen.GateLeadSeconds = 300
+	gen.AttestWindowSeconds = 900
+	gen.Epoch = now.Unix()
+	gen.Tariff = config.TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
+	var ps []ports
+	var bootstrap []string
+	for i := range o.Authorities {
+		p, pp, pub, err := newProc(dir, i, config.RoleAuthority)
+		if err != nil {
+			return nil, err
+		}
+		gen.Authorities = append(gen.Authorities, config.Member{Name: p.Name, Key: string(chain.AccountOf(pub))})
+		bootstrap = append(bootstrap, p.p2pAddr)
+		ps = append(ps, pp)
+		c.Nodes = append(c.Nodes, p)
+	}
+	var homePorts []ports
+	for i := range o.Homes {
+		p, pp, _, err := newProc(dir, i, config.RoleHome)
+		if err != nil {
+			return nil, err
+		}
+		homePorts = append(homePorts, pp)
+		c.Homes = append(c.Homes, p)
+	}
+	for i := range o.Accounts {
+		_, priv, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		c.Accounts = append(c.Accounts, priv)
+		gen.Participants = append(gen.Participants, config.Member{
+			Name: fmt.Sprintf("bench-%d", i+1),
+			Key:  string(chain.AccountOf(priv.Public().(ed25519.PublicKey))),
+		})
+	}
+	gen.Operator = gen.Authorities[0].Key
+	c.Genesis = gen
+	genBytes := gen.TOML()
+	for i, p := range c.Nodes {
+		var others []string
+		for j, b := range bootstrap {
+			if j != i {
+				others = append(others, b)
+			}
+		}
+		if err := writeNodeConfig(p, ps[i], genBytes, others, func(n *config.Node) {
+			n.Network.DHT = o.Homes > 0
+			n.Network.Followers = o.Followers
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for i, p := range c.Homes {
+		// A home needs a meter driver; the simulated one reads no device. Its
+		// key is not admitted, so it does not trade: it only follows.
+		err := writeNodeConfig(p, homePorts[i], genBytes, slices.Clone(bootstrap), func(n *config.Node) {
+			n.Meter.Driver = "sim"
+			n.Trading.Enabled = false
+			n.Network.DHT = true
+			n.Network.Followers = o.Followers
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// writeNodeConfig writes p's genesis and node.toml: its role, a trusted clock,
+// no mDNS, its fixed loopback ports and peers as bootstrap; edit, if not nil,
+// changes the rest before the config is validated.
+func writeNodeConfig(p *Proc, pp ports, genesis []byte, peers []string, edit func(*config.Node)) error {
+	if err := os.WriteFile(filepath.Join(p.Dir, "genesis.toml"), genesis, 0o600); err != nil {
+		return err
+	}
+	n := config.DefaultNode()
+	n.Node.Name = p.Name
+	n.Node.Role = p.Role
+	n.Node.Clock = config.ClockTrust
+	n.Network.MDNS = false
+	n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pp.p2p)}
+	n.Network.Bootstrap = peers
+	n.API.Listen = fmt.Sprintf("127.0.0.1:%d", pp.api)
+	if edit != nil {
+		edit(&n)
+	}
+	if err := n.Validate(p.Config); err != nil {
+		return err
+	}
+	return os.WriteFile(p.Config, n.TOML(), 0o600)
+}
+
+// ports are a node's fixed loopback ports.
+type ports struct{ p2p, api int }
+
+// newProc creates the directory and key of the i-th node of a role under dir
+// and picks its ports.
+func newProc(dir string, i int, role string) (*Proc, ports, ed25519.PublicKey, error) {
+	var pp ports
+	p := &Proc{Index: i, Name: fmt.Sprintf("%s-%d", role, i+1), Role: role}
+	p.Dir = filepath.Join(dir, p.Name)
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		return nil, pp, nil, err
+	}
+	key, err := config.WriteKey(filepath.Join(p.Dir, "node.key"))
+	if err != nil {
+		return nil, pp, nil, err
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	if pp.p2p, err = freePort(); err != nil {
+		return nil, pp, nil, err
+	}
+	if pp.api, err = freePort(); err != nil {
+		return nil, pp, nil, err
+	}
+	id, err := p2p.PeerID(pub)
+	if err != nil {
+		return nil, pp, nil, err
+	}
+	p.p2pAddr = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id)
+	p.Config = filepath.Join(p.Dir, "node.toml")
+	p.API = fmt.Sprintf("http://127.0.0.1:%d", pp.api)
+	p.Stderr = filepath.Join(p.Dir, "stderr.log")
+	p.Stdout = filepath.Join(p.Dir, "stdout.log")
+	return p, pp, pub, nil
+}
+
+// freePort finds a free TCP port on loopback. Ports are fixed in the configs so
+// that a restarted node comes back where its peers expect it.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
