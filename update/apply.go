@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// ClockSlack is how far before a manifest's creation time the device's
+// clock may be and still install it.
+const ClockSlack = 24 * time.Hour
+
 // Options say what Check and Apply accept.
 type Options struct {
 	Keys     Keys
@@ -77,6 +81,7 @@ func (r *Refusal) Unwrap() error { return r.Err }
 var (
 	ErrDowngrade  = errors.New("update: not newer than the running version")
 	ErrExpired    = errors.New("update: the manifest has expired")
+	ErrClock      = errors.New("update: this device's clock is behind the release")
 	ErrNoTarget   = errors.New("update: no binary for this platform")
 	ErrFailed     = errors.New("update: this version was rolled back on this device before")
 	ErrOnTrial    = errors.New("update: another version is on trial")
@@ -85,16 +90,20 @@ var (
 	ErrWrongSlots = errors.New("update: the slot state cannot be read")
 )
 
-// current is the version this device runs now: the launcher's own or the
-// active slot's, whichever is newer (the launcher runs the newer one).
+// current is the version a release must be newer than: the launcher's
+// own, the active slot's or the highest ever kept, whichever is highest.
 func current(st State, running string) Version {
 	v, err := ParseVersion(running)
 	if err != nil {
 		v = Version{}
 	}
+	others := []string{st.Highest}
 	if info, ok := st.Slots[st.Active]; ok && st.Active != "" {
-		if sv, err := ParseVersion(info.Version); err == nil && sv.Compare(v) > 0 {
-			v = sv
+		others = append(others, info.Version)
+	}
+	for _, o := range others {
+		if ov, err := ParseVersion(o); err == nil && ov.Compare(v) > 0 {
+			v = ov
 		}
 	}
 	return v
@@ -117,6 +126,11 @@ func (s Slots) Check(ctx context.Context, src *Source, o Options) (Plan, error) 
 	}
 	p := Plan{Manifest: m, Current: current(st, o.Running).String()}
 	refuse := func(err error) (Plan, error) { return p, &Refusal{Version: m.Version, Err: err} }
+	// A Pi has no real-time clock: with a clock far behind, the expiry
+	// means nothing (a frozen, old release would pass), so refuse.
+	if o.Now.Before(m.Created.Add(-ClockSlack)) {
+		return refuse(fmt.Errorf("%w: %s was signed at %s, the clock says %s (is it synchronised?)", ErrClock, m.Version, m.Created.UTC().Format(time.RFC3339), o.Now.UTC().Format(time.RFC3339)))
+	}
 	if !o.Now.Before(m.Expires) {
 		return refuse(fmt.Errorf("%w: %s expired at %s (now %s)", ErrExpired, m.Version, m.Expires.UTC().Format(time.RFC3339), o.Now.UTC().Format(time.RFC3339)))
 	}

@@ -306,3 +306,40 @@ func TestFailRollsBack(t *testing.T) {
 		t.Errorf("last rollback: %+v", st.LastRollback)
 	}
 }
+
+// TestHighestKept: once v1.2.0 was kept, a replayed (older, validly
+// signed) v1.1.0 is refused even after the slot that held v1.2.0 is lost
+// and the launcher runs its own v1.0.0.
+func TestHighestKept(t *testing.T) {
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	s := Slots{Dir: filepath.Join(dir, "slots")}
+	old := writeRelease(t, filepath.Join(dir, "r1"), priv, "v1.1.0", []byte("v1.1.0"), testNow, nil)
+	rel := writeRelease(t, filepath.Join(dir, "r2"), priv, "v1.2.0", []byte("v1.2.0"), testNow, nil)
+	must(s.Apply(context.Background(), must(NewSource(rel.dir, nil)), testOptions(pub)))
+	must(s.Launch("v1.0.0", testNow))
+	must(s.Commit(SlotA))
+	os.Remove(s.Binary(SlotA))
+	if b := must(s.Launch("v1.0.0", testNow)); b.Slot != "" {
+		t.Fatalf("slot a lost: ran %+v, want the launcher", b)
+	}
+	_, err := s.Check(context.Background(), must(NewSource(old.dir, nil)), testOptions(pub))
+	if !errors.Is(err, ErrDowngrade) || !strings.Contains(err.Error(), "v1.1.0 offered, v1.2.0 running") {
+		t.Errorf("replayed v1.1.0: %v, want ErrDowngrade against v1.2.0", err)
+	}
+}
+
+// TestClockBehind: a device whose clock is far behind the release (a Pi
+// without a real-time clock before NTP) refuses it: the expiry would mean
+// nothing.
+func TestClockBehind(t *testing.T) {
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	rel := writeRelease(t, filepath.Join(dir, "r"), priv, "v1.1.0", []byte("bin"), testNow, nil)
+	o := testOptions(pub)
+	o.Now = time.Unix(0, 0)
+	_, err := Slots{Dir: filepath.Join(dir, "slots")}.Check(context.Background(), must(NewSource(rel.dir, nil)), o)
+	if !errors.Is(err, ErrClock) || !strings.Contains(err.Error(), "is it synchronised?") {
+		t.Errorf("clock at 1970: %v, want ErrClock", err)
+	}
+}

@@ -137,6 +137,11 @@ func (s Slots) Commit(slot string) (State, error) {
 			return fmt.Errorf("update: slot %s is not on trial", slot)
 		}
 		st.Previous, st.Active = st.Active, slot
+		if v, err := ParseVersion(st.Trial.Version); err == nil {
+			if h, err := ParseVersion(st.Highest); err != nil || v.Compare(h) > 0 {
+				st.Highest = st.Trial.Version
+			}
+		}
 		st.Trial = nil
 		out = *st
 		return nil

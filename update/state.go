@@ -30,6 +30,10 @@ type State struct {
 	// own binary (the one installed by the package, /usr/bin/gridmesh).
 	Active   string `json:"active"`
 	Previous string `json:"previous"` // the slot that ran before Active was committed ("" = the launcher's own binary)
+	// Highest is the highest version ever kept on this device: no release
+	// at or below it is installed again, even if the slot that held it is
+	// lost (a replayed old release is not an update).
+	Highest string `json:"highest,omitempty"`
 	// Slots says what each slot holds, as verified against its manifest at
 	// install. A slot missing here holds nothing trusted.
 	Slots        map[string]SlotInfo `json:"slots,omitempty"`
@@ -155,6 +159,10 @@ func (s Slots) Update(fn func(*State) error) error {
 	if err != nil {
 		return err
 	}
+	before, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
 	if err := fn(&st); err != nil {
 		return err
 	}
@@ -162,6 +170,9 @@ func (s Slots) Update(fn func(*State) error) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
+	}
+	if bytes.Equal(b, before) && s.Exists() {
+		return nil // unchanged: spare the SD card a write
 	}
 	return writeAtomic(s.statePath(), append(b, '\n'), 0o644)
 }

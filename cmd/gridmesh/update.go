@@ -120,6 +120,9 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer, run 
 	if mySlot != "" && st.Trial != nil && st.Trial.Slot == mySlot {
 		trial = st.Trial
 		fmt.Fprintf(stderr, "gridmesh: update: running %s from slot %s on trial: it must have %d peer(s) within %s\n", trial.Version, mySlot, trial.MinPeers, trial.Window)
+		if v := runningVersion(); v != trial.Version {
+			fmt.Fprintf(stderr, "gridmesh: update: warning: the binary of release %s says it is %s\n", trial.Version, v)
+		}
 	} else if mySlot != "" {
 		fmt.Fprintf(stderr, "gridmesh: update: running %s from slot %s\n", st.Slots[mySlot].Version, mySlot)
 	}
@@ -209,11 +212,10 @@ func proveHealthy(ctx context.Context, n config.Node, slots update.Slots, mySlot
 	}
 	url := "http://" + net.JoinHostPort(host, port) + "/api/v1/status"
 	client := &http.Client{Timeout: 2 * time.Second}
-	started := trial.Started
-	if started.IsZero() {
-		started = time.Now()
-	}
-	deadline := started.Add(trial.Window.Duration)
+	// The window runs from this process's start (the launcher started it
+	// just now) on the monotonic clock: a Pi's wall clock jumps when NTP
+	// sets it after boot.
+	deadline := time.Now().Add(trial.Window.Duration)
 	last := "the node's API did not answer"
 	t := time.NewTicker(updateTimings.probe)
 	defer t.Stop()
@@ -339,7 +341,9 @@ a binary of the wrong size or sha256 is removed again.`
 	if err != nil {
 		return err
 	}
-	src, err := update.NewSource(*from, nil)
+	// No download of a release takes half an hour; a stalled server must
+	// not hold apply for ever.
+	src, err := update.NewSource(*from, &http.Client{Timeout: 30 * time.Minute})
 	if err != nil {
 		return err
 	}
