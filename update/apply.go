@@ -186,7 +186,18 @@ func (s Slots) Apply(ctx context.Context, src *Source, o Options) (Plan, error) 
 	return p, err
 }
 
+// ErrBusy is returned when another Apply runs on the same slots.
+var ErrBusy = errors.New("update: another update apply is running")
+
 func (s Slots) apply(ctx context.Context, src *Source, o Options) (Plan, error) {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return Plan{}, fmt.Errorf("update: %w", err)
+	}
+	unlock, err := tryLock(filepath.Join(s.Dir, "apply.lock"))
+	if err != nil {
+		return Plan{}, fmt.Errorf("%w (%v)", ErrBusy, err)
+	}
+	defer unlock()
 	p, err := s.Check(ctx, src, o)
 	if err != nil {
 		return p, err

@@ -23,12 +23,12 @@ func testOptions(pub minisign.PublicKey) Options {
 }
 
 // snapshot returns every file under dir with its contents, except
-// refused.json (the note of the last refusal) and the lock file.
+// refused.json (the note of the last refusal) and the (empty) lock files.
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "refused.json" || d.Name() == "lock" {
+		if err != nil || d.IsDir() || d.Name() == "refused.json" || strings.HasSuffix(d.Name(), ".lock") {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
@@ -341,5 +341,26 @@ func TestClockBehind(t *testing.T) {
 	_, err := Slots{Dir: filepath.Join(dir, "slots")}.Check(context.Background(), must(NewSource(rel.dir, nil)), o)
 	if !errors.Is(err, ErrClock) || !strings.Contains(err.Error(), "is it synchronised?") {
 		t.Errorf("clock at 1970: %v, want ErrClock", err)
+	}
+}
+
+// TestApplyBusy: a second apply while one runs is refused at once (two
+// would write the same staged file).
+func TestApplyBusy(t *testing.T) {
+	pub, priv := newKey(t)
+	dir := t.TempDir()
+	s := Slots{Dir: filepath.Join(dir, "slots")}
+	rel := writeRelease(t, filepath.Join(dir, "r"), priv, "v1.1.0", []byte("bin"), testNow, nil)
+	os.MkdirAll(s.Dir, 0o755)
+	unlock, err := tryLock(filepath.Join(s.Dir, "apply.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(context.Background(), must(NewSource(rel.dir, nil)), testOptions(pub)); !errors.Is(err, ErrBusy) {
+		t.Errorf("apply while another runs: %v, want ErrBusy", err)
+	}
+	unlock()
+	if _, err := s.Apply(context.Background(), must(NewSource(rel.dir, nil)), testOptions(pub)); err != nil {
+		t.Errorf("apply after the other ended: %v", err)
 	}
 }

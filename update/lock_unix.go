@@ -20,3 +20,16 @@ func lockDir(path string) (func(), error) {
 	}
 	return func() { f.Close() }, nil
 }
+
+// tryLock is lockDir that fails at once if another process holds the lock.
+func tryLock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}

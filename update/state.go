@@ -89,8 +89,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Slots is a slots directory: a/gridmesh, b/gridmesh, state.json, the lock
-// file and refused.json (the last refused update).
+// Slots is a slots directory: a/gridmesh, b/gridmesh, state.json,
+// refused.json (the last refused update) and two empty lock files,
+// state.lock (held while state.json is read and replaced) and apply.lock
+// (held by one Apply at a time).
 type Slots struct {
 	Dir string
 }
@@ -98,7 +100,11 @@ type Slots struct {
 // Binary is the path of slot's binary.
 func (s Slots) Binary(slot string) string { return filepath.Join(s.Dir, slot, "gridmesh") }
 
-func (s Slots) statePath() string   { return filepath.Join(s.Dir, "state.json") }
+func (s Slots) statePath() string { return filepath.Join(s.Dir, "state.json") }
+
+// StatePath is the state file's path (a watcher may stat it: every change
+// replaces the file whole).
+func (s Slots) StatePath() string   { return s.statePath() }
 func (s Slots) refusedPath() string { return filepath.Join(s.Dir, "refused.json") }
 
 // Exists reports whether a state file exists (an update was ever applied).
@@ -150,7 +156,7 @@ func (s Slots) Update(fn func(*State) error) error {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("update: %w", err)
 	}
-	unlock, err := lockDir(filepath.Join(s.Dir, "lock"))
+	unlock, err := lockDir(filepath.Join(s.Dir, "state.lock"))
 	if err != nil {
 		return fmt.Errorf("update: lock %s: %w", s.Dir, err)
 	}

@@ -103,7 +103,10 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer, run 
 		}
 		if err == nil && b.Slot != "" {
 			argv := append([]string{b.Path, "run"}, args...)
-			env := append(os.Environ(), envSlot+"="+b.Slot)
+			// Any GRIDMESH_SLOT inherited goes: the first of two would win,
+			// and a slot binary that took itself for the launcher would
+			// count its own start as a second boot of the trial.
+			env := append(withoutEnv(os.Environ(), envSlot), envSlot+"="+b.Slot)
 			err := syscall.Exec(b.Path, argv, env) // returns only on failure
 			fmt.Fprintf(stderr, "gridmesh: update: start %s from slot %s: %v; running the installed binary\n", b.Version, b.Slot, err)
 			if b.Trial {
@@ -160,6 +163,21 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer, run 
 	return err
 }
 
+// withoutEnv is env without the variables names.
+func withoutEnv(env []string, names ...string) []string {
+	var out []string
+next:
+	for _, e := range env {
+		for _, n := range names {
+			if strings.HasPrefix(e, n+"=") {
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // configArg finds the -c flag of `run`'s arguments ("node.toml" by default).
 func configArg(args []string) string {
 	for i, a := range args {
@@ -178,15 +196,18 @@ func configArg(args []string) string {
 func watchForTrial(ctx context.Context, slots update.Slots, mySlot string, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(updateTimings.watch)
 	defer t.Stop()
+	var seen os.FileInfo
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !slots.Exists() {
-			continue
+		fi, err := os.Stat(slots.StatePath())
+		if err != nil || (seen != nil && os.SameFile(fi, seen) && fi.ModTime().Equal(seen.ModTime()) && fi.Size() == seen.Size()) {
+			continue // no state, or the same as last time: state.json is replaced whole on every change
 		}
+		seen = fi
 		st, err := slots.Load()
 		if err != nil || st.Trial == nil || st.Trial.Slot == mySlot || st.Trial.Boots > 0 {
 			continue

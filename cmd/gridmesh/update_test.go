@@ -236,20 +236,6 @@ func (s *supervisor) Exe() string {
 	return exe
 }
 
-func withoutEnv(env []string, names ...string) []string {
-	var out []string
-next:
-	for _, e := range env {
-		for _, n := range names {
-			if strings.HasPrefix(e, n+"=") {
-				continue next
-			}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, s *supervisor, cond func() bool) {
 	t.Helper()
@@ -440,7 +426,7 @@ func TestUpdateLifecycle(t *testing.T) {
 func snapshotDir(dir string) map[string]string {
 	files := map[string]string{}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "refused.json" || d.Name() == "lock" {
+		if err != nil || d.IsDir() || d.Name() == "refused.json" || strings.HasSuffix(d.Name(), ".lock") {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
