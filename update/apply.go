@@ -25,9 +25,10 @@ type Options struct {
 	Now      time.Time // for the manifest's expiry
 	// Retry allows a version that was rolled back on this device before.
 	Retry bool
-	// Window and MinPeers are the trial's terms (see Trial).
+	// Window, MinPeers and Settle are the trial's terms (see Trial).
 	Window   time.Duration
 	MinPeers int
+	Settle   time.Duration
 	// AfterStep, if not nil, is called after each step of Apply (tests
 	// kill the process there to check that every step is safe to die in).
 	AfterStep func(Step)
@@ -250,7 +251,7 @@ func (s Slots) apply(ctx context.Context, src *Source, o Options) (Plan, error) 
 			st.Slots = map[string]SlotInfo{}
 		}
 		st.Slots[p.Slot] = SlotInfo{Version: p.Manifest.Version, SHA256: p.Target.SHA256, Size: p.Target.Size, Installed: o.Now.UTC()}
-		st.Trial = &Trial{Slot: p.Slot, Version: p.Manifest.Version, Window: Duration{o.Window}, MinPeers: o.MinPeers}
+		st.Trial = &Trial{Slot: p.Slot, Version: p.Manifest.Version, Window: Duration{o.Window}, MinPeers: o.MinPeers, Settle: Duration{o.Settle}}
 		st.Failed = slices.DeleteFunc(st.Failed, func(v string) bool { return v == p.Manifest.Version })
 		return nil
 	})

@@ -60,10 +60,16 @@
 // sha256 recorded at install, and only if it is newer than the launcher (a
 // launcher upgraded by its package is not held back by an old slot).
 // cmd/gridmesh execs the chosen binary in place (same PID for systemd).
-// The trial binary keeps the release (Commit) once its own HTTP API answers
-// with at least Trial.MinPeers peers (the API is served only after the
-// chain store is open), or rolls it back (Fail) when Trial.Window passes,
-// and exits so that the supervisor starts the previous version.
+// The trial binary keeps the release (Commit) once its own HTTP API has
+// answered with at least Trial.MinPeers peers at every probe for
+// Trial.Settle (the API is served only after the chain store is open), or
+// rolls it back (Fail) when Trial.Window passes, and exits so that the
+// supervisor starts the previous version. A trial interrupted by a restart
+// (a crash, a power cut, systemctl restart) counts as failed: the
+// conservative choice on a device nobody visits. Once kept, a release is
+// not rolled back by later crashes (those may have other causes, such as a
+// full disk); a trial binary that hangs without exiting is rolled back only
+// at the next start, so the unit's watchdog (firmware/) should be on.
 //
 // Not here yet: delivery of releases from peers over libp2p (the Source is
 // where it plugs in: whatever carries the bytes, Verify and the size and

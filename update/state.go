@@ -64,6 +64,9 @@ type Trial struct {
 	Started  time.Time `json:"started,omitzero"` // when the trial binary was started
 	Window   Duration  `json:"window"`           // how long it has to prove healthy
 	MinPeers int       `json:"min_peers"`        // peers it must have to be healthy
+	// Settle is how long it must stay healthy (every probe) before it is
+	// kept: a release that crashes a few seconds after its start is not.
+	Settle Duration `json:"settle"`
 }
 
 // Event is a rollback or a refusal: when, which version and why.

@@ -122,7 +122,7 @@ func runSlots(ctx context.Context, args []string, stdout, stderr io.Writer, run 
 	var trial *update.Trial
 	if mySlot != "" && st.Trial != nil && st.Trial.Slot == mySlot {
 		trial = st.Trial
-		fmt.Fprintf(stderr, "gridmesh: update: running %s from slot %s on trial: it must have %d peer(s) within %s\n", trial.Version, mySlot, trial.MinPeers, trial.Window)
+		fmt.Fprintf(stderr, "gridmesh: update: running %s from slot %s on trial: it must have %d peer(s) for %s within %s\n", trial.Version, mySlot, trial.MinPeers, trial.Settle, trial.Window)
 		if v := runningVersion(); v != trial.Version {
 			fmt.Fprintf(stderr, "gridmesh: update: warning: the binary of release %s says it is %s\n", trial.Version, v)
 		}
@@ -238,23 +238,30 @@ func proveHealthy(ctx context.Context, n config.Node, slots update.Slots, mySlot
 	// sets it after boot.
 	deadline := time.Now().Add(trial.Window.Duration)
 	last := "the node's API did not answer"
+	var since time.Time // healthy at every probe since then
 	t := time.NewTicker(updateTimings.probe)
 	defer t.Stop()
 	for {
 		st, err := probe(ctx, client, url)
 		switch {
 		case err != nil:
-			last = "the node's API did not answer: " + err.Error()
-		case st.Peers >= trial.MinPeers:
+			last, since = "the node's API did not answer: "+err.Error(), time.Time{}
+		case st.Peers < trial.MinPeers:
+			last, since = fmt.Sprintf("%d peer(s), %d needed, at height %d", st.Peers, trial.MinPeers, st.Height), time.Time{}
+		case since.IsZero():
+			since = time.Now()
+			last = fmt.Sprintf("healthy (%d peers), not yet for %s", st.Peers, trial.Settle)
+		default:
+			last = fmt.Sprintf("healthy (%d peers) for %s of the %s needed", st.Peers, time.Since(since).Round(time.Second), trial.Settle)
+		}
+		if !since.IsZero() && time.Since(since) >= trial.Settle.Duration {
 			if _, err := slots.Commit(mySlot); err != nil {
 				fmt.Fprintf(stderr, "gridmesh: update: keep %s: %v\n", trial.Version, err)
 				return
 			}
 			close(healthy)
-			fmt.Fprintf(stderr, "gridmesh: update: %s proved healthy (height %d, %d peers): it is now the active version\n", trial.Version, st.Height, st.Peers)
+			fmt.Fprintf(stderr, "gridmesh: update: %s proved healthy (height %d, %d peers, for %s): it is now the active version\n", trial.Version, st.Height, st.Peers, trial.Settle)
 			return
-		default:
-			last = fmt.Sprintf("%d peer(s), %d needed, at height %d", st.Peers, trial.MinPeers, st.Height)
 		}
 		if !time.Now().Before(deadline) {
 			reason := fmt.Sprintf("%s was not healthy within %s: %s", trial.Version, trial.Window, last)
@@ -329,7 +336,8 @@ inactive slot (beside the node's data directory), check its size and
 sha256, and mark it for trial. A running node restarts into it within a
 second or two (it exits with status 75; systemd's Restart=on-failure starts
 it again); the new version is kept only if it has --min-peers peers within
---trial, otherwise the node goes back to the previous version by itself.
+--trial (and keeps them for --settle), otherwise the node goes back to the
+previous version by itself.
 Nothing is written unless the signature, version and expiry are right, and
 a binary of the wrong size or sha256 is removed again.`
 	}
@@ -338,10 +346,12 @@ a binary of the wrong size or sha256 is removed again.`
 	from := c.fs.String("from", "", "where the release is: a directory with manifest.json, the manifest file, or an http(s) URL")
 	var trial *time.Duration
 	var minPeers *int
+	var settle *time.Duration
 	var retry *bool
 	if apply {
 		trial = c.fs.Duration("trial", 5*time.Minute, "how long the new version has to prove healthy")
 		minPeers = c.fs.Int("min-peers", 1, "peers the new version must have to be healthy")
+		settle = c.fs.Duration("settle", 30*time.Second, "how long the new version must stay healthy before it is kept")
 		retry = c.fs.Bool("retry", false, "install a version that was rolled back on this node before")
 	}
 	if err := c.parse(args, stdout); err != nil {
@@ -378,7 +388,10 @@ a binary of the wrong size or sha256 is removed again.`
 		fmt.Fprintf(stdout, "%s is signed by a release key of %s and newer than %s: gridmesh update apply would install it into slot %s (%s, %d bytes)\n", p.Manifest.Version, g.ChainID, p.Current, p.Slot, p.Target.File, p.Target.Size)
 		return nil
 	}
-	o.Window, o.MinPeers, o.Retry = *trial, *minPeers, *retry
+	o.Window, o.MinPeers, o.Settle, o.Retry = *trial, *minPeers, *settle, *retry
+	if o.Settle >= o.Window {
+		return usagef("update apply: --settle (%s) must be shorter than --trial (%s)", o.Settle, o.Window)
+	}
 	if s := os.Getenv(envKillAfter); s != "" {
 		kill, ok := update.ParseStep(s)
 		if !ok {
@@ -395,7 +408,7 @@ a binary of the wrong size or sha256 is removed again.`
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "installed %s into %s (sha256 %s): on trial, it must have %d peer(s) within %s\n", p.Manifest.Version, slots.Binary(p.Slot), p.Target.SHA256, o.MinPeers, o.Window)
+	fmt.Fprintf(stdout, "installed %s into %s (sha256 %s): on trial, it must have %d peer(s) for %s within %s\n", p.Manifest.Version, slots.Binary(p.Slot), p.Target.SHA256, o.MinPeers, o.Settle, o.Window)
 	fmt.Fprintf(stdout, "a running node restarts into it within seconds; otherwise it starts at the next gridmesh run\n")
 	return nil
 }
@@ -458,7 +471,7 @@ reason, and the last update that was refused and why.`)
 		fmt.Fprintf(w, "previous:      %s\n", r.Previous)
 	}
 	if t := st.Trial; t != nil {
-		fmt.Fprintf(w, "on trial:      %s (slot %s): must have %d peer(s) within %s of its start\n", t.Version, t.Slot, t.MinPeers, t.Window)
+		fmt.Fprintf(w, "on trial:      %s (slot %s): must have %d peer(s) for %s within %s of its start\n", t.Version, t.Slot, t.MinPeers, t.Settle, t.Window)
 	}
 	if e := st.LastRollback; e != nil {
 		fmt.Fprintf(w, "last rollback: %s at %s: %s\n", e.Version, e.At.Format(time.RFC3339), e.Reason)

@@ -345,7 +345,7 @@ func TestUpdateLifecycle(t *testing.T) {
 	// A good update: v1.1.0 goes into slot a on trial; the node restarts
 	// into it (exit 75) and keeps it once its API answers.
 	rel := signRelease(t, keyFile, "v1.1.0", good)
-	if out, code := n.apply(t, old, rel, nil, "--trial", "60s", "--min-peers", "0"); code != 0 || !strings.Contains(out, "installed v1.1.0") {
+	if out, code := n.apply(t, old, rel, nil, "--trial", "60s", "--min-peers", "0", "--settle", "1s"); code != 0 || !strings.Contains(out, "installed v1.1.0") {
 		t.Fatalf("apply v1.1.0: exit %d\n%s", code, out)
 	}
 	waitFor(t, 60*time.Second, "v1.1.0 kept", sup, func() bool {
@@ -372,7 +372,7 @@ func TestUpdateLifecycle(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "gridmesh-bad")
 	os.WriteFile(bad, []byte("#!/bin/sh\necho 'bad build: exiting at start' >&2\nexit 3\n"), 0o755)
 	rel = signRelease(t, keyFile, "v1.2.0", bad)
-	if out, code := n.apply(t, old, rel, nil, "--trial", "60s", "--min-peers", "0"); code != 0 {
+	if out, code := n.apply(t, old, rel, nil, "--trial", "60s", "--min-peers", "0", "--settle", "1s"); code != 0 {
 		t.Fatalf("apply v1.2.0: exit %d\n%s", code, out)
 	}
 	waitFor(t, 60*time.Second, "v1.2.0 rolled back", sup, func() bool {
@@ -400,7 +400,7 @@ func TestUpdateLifecycle(t *testing.T) {
 	// v1.3.0 runs but never becomes healthy (it needs a peer and there is
 	// none): it rolls itself back when its trial window passes (exit 76).
 	rel = signRelease(t, keyFile, "v1.3.0", good)
-	if out, code := n.apply(t, old, rel, nil, "--trial", "4s", "--min-peers", "1"); code != 0 {
+	if out, code := n.apply(t, old, rel, nil, "--trial", "4s", "--min-peers", "1", "--settle", "1s"); code != 0 {
 		t.Fatalf("apply v1.3.0: exit %d\n%s", code, out)
 	}
 	waitFor(t, 60*time.Second, "v1.3.0 rolled back", sup, func() bool {
@@ -413,11 +413,30 @@ func TestUpdateLifecycle(t *testing.T) {
 	if r := n.state(t).LastRollback.Reason; !strings.Contains(r, "v1.3.0 was not healthy within 4s: 0 peer(s), 1 needed") {
 		t.Errorf("rollback reason %q", r)
 	}
-	if os.Getenv("GRIDMESH_UPDATE_LOGS") != "" {
-		t.Log(sup.Logs())
-	}
 	if got := sup.Exits(); len(got) != 5 || got[4] != exitTrialFailed {
 		t.Errorf("exits %v, want [75 75 3 75 76]", got)
+	}
+
+	// v1.4.0 runs the node, healthy, but dies after 3 s, before it has
+	// been healthy for --settle 10s: not kept, rolled back at the next start.
+	dies := filepath.Join(t.TempDir(), "gridmesh-dies")
+	os.WriteFile(dies, []byte("#!/bin/sh\n"+good+" \"$@\" &\nsleep 3\nkill -9 $!\nexit 3\n"), 0o755)
+	rel = signRelease(t, keyFile, "v1.4.0", dies)
+	if out, code := n.apply(t, old, rel, nil, "--trial", "60s", "--min-peers", "0", "--settle", "10s"); code != 0 {
+		t.Fatalf("apply v1.4.0: exit %d\n%s", code, out)
+	}
+	waitFor(t, 60*time.Second, "v1.4.0 rolled back", sup, func() bool {
+		st := n.state(t)
+		return st.LastRollback != nil && st.LastRollback.Version == "v1.4.0" && st.Trial == nil
+	})
+	waitFor(t, 60*time.Second, "v1.1.0 answering again from slot a", sup, func() bool {
+		return n.answers() && sup.Exe() == n.slots.Binary(update.SlotA)
+	})
+	if st := n.state(t); st.Active != update.SlotA || st.Highest != "v1.1.0" {
+		t.Errorf("after v1.4.0: active %q, highest %q; want a, v1.1.0", st.Active, st.Highest)
+	}
+	if os.Getenv("GRIDMESH_UPDATE_LOGS") != "" {
+		t.Log(sup.Logs())
 	}
 }
 
@@ -513,7 +532,7 @@ func TestUpdateRefused(t *testing.T) {
 		}), "update refused: update: the manifest has expired: v1.1.0 expired at"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code := n.apply(t, old, tc.from, nil, "--min-peers", "0")
+			out, code := n.apply(t, old, tc.from, nil, "--min-peers", "0", "--settle", "1s")
 			if code != 1 || !strings.Contains(out, tc.want) {
 				t.Errorf("exit %d, output\n%s\nwant exit 1 and %q", code, out, tc.want)
 			}
@@ -542,7 +561,7 @@ func TestUpdateKilledAtEveryStep(t *testing.T) {
 	for _, step := range []update.Step{update.StepVerified, update.StepStaged, update.StepCleared, update.StepInstalled, update.StepMarked} {
 		t.Run(step.String(), func(t *testing.T) {
 			n := newUpdNode(t, pub)
-			if out, code := n.apply(t, old, rel, []string{envKillAfter + "=" + step.String()}, "--min-peers", "0", "--trial", "60s"); code != -1 {
+			if out, code := n.apply(t, old, rel, []string{envKillAfter + "=" + step.String()}, "--min-peers", "0", "--settle", "1s", "--trial", "60s"); code != -1 {
 				t.Fatalf("apply killed after %s: exit %d, want killed\n%s", step, code, out)
 			}
 			sup := supervise(t, old, "run", "-c", n.cfg)
@@ -558,7 +577,7 @@ func TestUpdateKilledAtEveryStep(t *testing.T) {
 			if step != update.StepMarked {
 				// The interrupted update can be applied again; the running
 				// node restarts into it.
-				if out, code := n.apply(t, old, rel, nil, "--min-peers", "0", "--trial", "60s"); code != 0 {
+				if out, code := n.apply(t, old, rel, nil, "--min-peers", "0", "--settle", "1s", "--trial", "60s"); code != 0 {
 					t.Fatalf("apply after the crash: exit %d\n%s", code, out)
 				}
 				waitFor(t, 60*time.Second, "v1.1.0 kept", sup, func() bool { st := n.state(t); return st.Active == update.SlotA && st.Trial == nil })
