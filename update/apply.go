@@ -41,7 +41,7 @@ type Step int
 
 const (
 	StepVerified  Step = iota + 1 // manifest verified and checked; nothing written
-	StepStaged                    // binary written to <slot>/gridmesh.new, size and sha256 checked, fsynced
+	StepStaged                    // binary written to <slot>/gridmesh.new, size and sha256 checked, fsynced; the verified manifest and signature kept beside it (to serve peers)
 	StepCleared                   // state.json no longer trusts the target slot
 	StepInstalled                 // gridmesh.new renamed to <slot>/gridmesh, directory fsynced
 	StepMarked                    // state.json records the slot and the trial: the next start runs it
@@ -67,6 +67,8 @@ type Plan struct {
 	Target   Target
 	Current  string // the version this device runs now
 	Slot     string // the slot the release goes into
+
+	manifest, sig []byte // as verified
 }
 
 // Refusal is a release that Check or Apply refused; nothing was installed.
@@ -125,7 +127,7 @@ func (s Slots) Check(ctx context.Context, src *Source, o Options) (Plan, error) 
 	if err != nil {
 		return Plan{}, &Refusal{Version: m.Version, Err: fmt.Errorf("%w: %v", ErrWrongSlots, err)}
 	}
-	p := Plan{Manifest: m, Current: current(st, o.Running).String()}
+	p := Plan{Manifest: m, Current: current(st, o.Running).String(), manifest: manifest, sig: sig}
 	refuse := func(err error) (Plan, error) { return p, &Refusal{Version: m.Version, Err: err} }
 	// A Pi has no real-time clock: with a clock far behind, the expiry
 	// means nothing (a frozen, old release would pass), so refuse.
@@ -221,6 +223,10 @@ func (s Slots) apply(ctx context.Context, src *Source, o Options) (Plan, error) 
 		if statErr != nil {
 			os.Remove(dir) // made for this update: leave the slots as they were
 		}
+		return p, err
+	}
+	if err := s.keepRelease(p.Slot, p.manifest, p.sig); err != nil {
+		os.Remove(staged)
 		return p, err
 	}
 	after(StepStaged)

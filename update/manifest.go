@@ -109,7 +109,7 @@ func (m Manifest) Validate() error {
 		if !platformRE.MatchString(p) {
 			bad("targets: %q: expected a platform such as \"linux/arm64\"", p)
 		}
-		if !fileRE.MatchString(t.File) || t.File == "manifest.json" {
+		if !fileRE.MatchString(t.File) || t.File == "manifest.json" || t.File == "manifest.json.minisig" {
 			bad("targets[%s].file: expected a plain file name, got %q", p, t.File)
 		}
 		if len(t.SHA256) != 64 || strings.ToLower(t.SHA256) != t.SHA256 {

@@ -20,6 +20,8 @@ type Source struct {
 	manifest string   // path or URL of the manifest
 	base     *url.URL // non-nil for http(s)
 	client   *http.Client
+	peer     Requester // non-nil for a peer (NewPeerSource)
+	peerName string
 }
 
 // NewSource parses from (see Source). client may be nil for
@@ -48,8 +50,13 @@ func NewSource(from string, client *http.Client) (*Source, error) {
 	return &Source{manifest: from, client: client}, nil
 }
 
-// String is the manifest's path or URL.
-func (s *Source) String() string { return s.manifest }
+// String is the manifest's path or URL, or the peer's name.
+func (s *Source) String() string {
+	if s.peer != nil {
+		return "peer " + s.peerName
+	}
+	return s.manifest
+}
 
 // Manifest reads the manifest and its signature (manifest + ".minisig").
 func (s *Source) Manifest(ctx context.Context) (manifest, sig []byte, err error) {
@@ -71,6 +78,9 @@ func (s *Source) Open(ctx context.Context, file string) (io.ReadCloser, error) {
 	if !fileRE.MatchString(file) {
 		return nil, fmt.Errorf("update: target file %q: not a plain file name", file)
 	}
+	if s.peer != nil {
+		return &peerReader{ctx: ctx, request: s.peer, file: file}, nil
+	}
 	if s.base == nil {
 		f, err := os.Open(filepath.Join(filepath.Dir(s.manifest), file))
 		if err != nil {
@@ -84,7 +94,9 @@ func (s *Source) Open(ctx context.Context, file string) (io.ReadCloser, error) {
 func (s *Source) readAll(ctx context.Context, name string, limit int64) ([]byte, error) {
 	var rc io.ReadCloser
 	var err error
-	if s.base == nil {
+	if s.peer != nil {
+		rc = &peerReader{ctx: ctx, request: s.peer, file: name}
+	} else if s.base == nil {
 		rc, err = os.Open(name)
 		if err != nil {
 			return nil, fmt.Errorf("update: %w", err)
