@@ -71,10 +71,27 @@
 // full disk); a trial binary that hangs without exiting is rolled back only
 // at the next start, so the unit's watchdog (firmware/) should be on.
 //
-// Not here yet: delivery of releases from peers over libp2p (the Source is
-// where it plugs in: whatever carries the bytes, Verify and the size and
-// sha256 checks are the same), announcing a release on chain by the
-// authorities' vote, rotating the release keys by vote, and the versioned
+// # From peers
+//
+// A home that runs a release serves it to its neighbours: Server answers
+// requests "<file> <offset>" with up to PeerChunk bytes of the manifest and
+// signature it verified at install (kept beside the slot's binary) or of
+// its own platform's binary, and nothing else. NewPeerSource reads a
+// release through any request-response function (p2p.Host.Request on
+// PeerProtocol), retrying a chunk that a peer's rate limit refused; what it
+// reads is checked as from a web server. Tested over two p2p hosts on
+// loopback (cmd/gridmesh). The node does not serve it yet: wiring it is one
+// call on the node's host, for the owner of package node:
+//
+//	srv := update.Server{Slots: slots, Platform: runtime.GOOS + "/" + runtime.GOARCH}
+//	host.Handle(update.PeerProtocol, update.MaxPeerRequest, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+//		return srv.Handle(ctx, req)
+//	})
+//
+// Not here yet: the node serving releases (above) and `update apply
+// --from-peer`; announcing a release on chain by the authorities' vote
+// (the manifest's hash), so that a home knows which release to ask its
+// peers for; rotating the release keys by vote; and the versioned
 // protocols that let a network upgrade home by home.
 //
 // Imports: nothing of gridmesh (enforced by internal/deptest): the command

@@ -388,6 +388,9 @@ a binary of the wrong size or sha256 is removed again.`
 		fmt.Fprintf(stdout, "%s is signed by a release key of %s and newer than %s: gridmesh update apply would install it into slot %s (%s, %d bytes)\n", p.Manifest.Version, g.ChainID, p.Current, p.Slot, p.Target.File, p.Target.Size)
 		return nil
 	}
+	if _, port, err := net.SplitHostPort(n.API.Listen); err != nil || port == "0" {
+		return fmt.Errorf("%s: api.listen: expected a fixed port for the new version's health check, got %q", *path, n.API.Listen)
+	}
 	o.Window, o.MinPeers, o.Settle, o.Retry = *trial, *minPeers, *settle, *retry
 	if o.Settle >= o.Window {
 		return usagef("update apply: --settle (%s) must be shorter than --trial (%s)", o.Settle, o.Window)

@@ -129,6 +129,7 @@ type supervisor struct {
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
+	pid   int   // of the running incarnation, 0 between them
 	exits []int // exit status of each ended incarnation (-1: killed)
 	logs  bytes.Buffer
 	stop  bool
@@ -155,6 +156,9 @@ func (s *supervisor) loop() {
 		cmd.Stdout, cmd.Stderr = &lockedWriter{&s.mu, &s.logs}, &lockedWriter{&s.mu, &s.logs}
 		err := cmd.Start()
 		s.cmd = cmd
+		if err == nil {
+			s.pid = cmd.Process.Pid
+		}
 		s.mu.Unlock()
 		if err != nil {
 			s.t.Errorf("start %s: %v", s.bin, err)
@@ -167,6 +171,7 @@ func (s *supervisor) loop() {
 			code = ee.ExitCode()
 		}
 		s.mu.Lock()
+		s.pid = 0
 		s.exits = append(s.exits, code)
 		stop := s.stop
 		s.mu.Unlock()
@@ -229,10 +234,10 @@ func (s *supervisor) Logs() string {
 func (s *supervisor) Exe() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil || s.cmd.ProcessState != nil {
+	if s.pid == 0 {
 		return ""
 	}
-	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.cmd.Process.Pid))
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.pid))
 	return exe
 }
 
@@ -358,9 +363,8 @@ func TestUpdateLifecycle(t *testing.T) {
 	if got := sup.Exits(); len(got) != 1 || got[0] != exitRestartForUpdate {
 		t.Errorf("exits %v, want [75] (restart into the update)", got)
 	}
-	if !strings.Contains(sup.Logs(), "v1.1.0 proved healthy") {
-		t.Errorf("no \"proved healthy\" in the node's log:\n%s", sup.Logs())
-	}
+	// The node logs it just after it wrote the state.
+	waitFor(t, 10*time.Second, `"v1.1.0 proved healthy" in the log`, sup, func() bool { return strings.Contains(sup.Logs(), "v1.1.0 proved healthy") })
 	st := n.status(t, old)
 	if !strings.Contains(st, "active:        v1.1.0 (slot a)") || !strings.Contains(st, "previous:      the installed binary (v1.0.0)") {
 		t.Errorf("update status:\n%s", st)
@@ -622,6 +626,41 @@ func TestUpdateCheck(t *testing.T) {
 	var r statusReport
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.State.Active != "" {
 		t.Errorf("status --json: %v\n%s", err, stdout)
+	}
+}
+
+func TestUpdateHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"update", "--help"}, {"update", "check", "--help"}, {"update", "apply", "--help"}, {"update", "status", "--help"},
+		{"release", "--help"}, {"release", "keygen", "--help"}, {"release", "sign", "--help"}, {"help", "update"},
+	} {
+		stdout, stderr, code := gridmesh(t, args...)
+		if code != 0 || stderr != "" || !strings.Contains(stdout, "Usage: gridmesh") {
+			t.Errorf("gridmesh %s: exit %d, stderr %q, stdout %q", strings.Join(args, " "), code, stderr, stdout)
+		}
+	}
+	for _, args := range [][]string{{"update"}, {"update", "bogus"}, {"release"}, {"release", "sign", "--out", "x"}, {"release", "sign", "--out", "x", "--target", "linux/arm64=f", "--version", "1.2"}} {
+		if _, stderr, code := gridmesh(t, args...); code != 2 {
+			t.Errorf("gridmesh %s: exit %d (%s), want 2", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
+
+// TestUpdateApplyNeedsFixedAPIPort: with api.listen on port 0 the trial
+// could never check its health, so apply refuses before it writes.
+func TestUpdateApplyNeedsFixedAPIPort(t *testing.T) {
+	keyFile, pub := releaseKey(t)
+	n := newUpdNode(t, pub)
+	c, _ := config.LoadNode(n.cfg)
+	c.API.Listen = "127.0.0.1:0"
+	os.WriteFile(n.cfg, c.TOML(), 0o600)
+	self, _ := os.Executable()
+	rel := signRelease(t, keyFile, "v99.0.0", self)
+	if _, stderr, code := gridmesh(t, "update", "apply", "-c", n.cfg, "--from", rel); code != 1 || !strings.Contains(stderr, "api.listen: expected a fixed port") {
+		t.Errorf("exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(n.slots.Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("apply wrote %s", n.slots.Dir)
 	}
 }
 
