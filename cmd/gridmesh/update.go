@@ -212,7 +212,7 @@ func watchForTrial(ctx context.Context, slots update.Slots, mySlot string, cance
 		if err != nil || st.Trial == nil || st.Trial.Slot == mySlot || st.Trial.Boots > 0 {
 			continue
 		}
-		cancel(exitError{exitRestartForUpdate, fmt.Errorf("update: %s installed in slot %s: restarting into it (on trial)", st.Trial.Version, st.Trial.Slot)})
+		cancel(exitError{exitRestartForUpdate, fmt.Errorf("update: %s installed in slot %s: exiting with status %d so that the service manager starts it, on trial", st.Trial.Version, st.Trial.Slot, exitRestartForUpdate)})
 		return
 	}
 }
