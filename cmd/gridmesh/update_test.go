@@ -684,3 +684,34 @@ func TestReleaseSignVerifiedByMinisign(t *testing.T) {
 		t.Errorf("minisign -V: %v\n%s", err, out)
 	}
 }
+
+// TestUpdateDamagedSlot: a slot binary damaged after install (an SD card's
+// bit rot) is not run: the launcher checks its sha256 at every start and
+// runs the installed binary instead, and says why.
+func TestUpdateDamagedSlot(t *testing.T) {
+	old, good := buildVersions(t)
+	keyFile, pub := releaseKey(t)
+	n := newUpdNode(t, pub)
+	rel := signRelease(t, keyFile, "v1.1.0", good)
+	if out, code := n.apply(t, old, rel, nil, "--trial", "60s", "--min-peers", "0", "--settle", "1s"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	sup := supervise(t, old, "run", "-c", n.cfg)
+	waitFor(t, 60*time.Second, "v1.1.0 kept", sup, func() bool { st := n.state(t); return st.Active == update.SlotA && st.Trial == nil })
+	sup.Stop()
+
+	f, err := os.OpenFile(n.slots.Binary(update.SlotA), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xff}, 4096)
+	f.Close()
+	sup = supervise(t, old, "run", "-c", n.cfg)
+	waitFor(t, 60*time.Second, "the installed binary answering", sup, func() bool { return n.answers() && sup.Exe() == old })
+	if st := n.status(t, old); !strings.Contains(st, "active:        the installed binary (v1.0.0)") || !strings.Contains(st, "is not the v1.1.0 its manifest names") {
+		t.Errorf("update status after the damage:\n%s", st)
+	}
+	if !strings.Contains(sup.Logs(), "slot a's binary") {
+		t.Errorf("the log does not say why slot a was not run:\n%s", sup.Logs())
+	}
+}
