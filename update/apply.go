@@ -179,8 +179,11 @@ func inactive(st State) string {
 // is written before the signature, the expiry and the version have been
 // checked; a binary of the wrong size or hash is removed again and leaves
 // the slots as they were. A Refusal is also noted in refused.json (for
-// `gridmesh update status`). The node starts the trial at its next start.
+// `gridmesh update status`). Run as root, Apply gives what it wrote the
+// owner of the slots directory's parent (the service's user). The node
+// starts the trial at its next start.
 func (s Slots) Apply(ctx context.Context, src *Source, o Options) (Plan, error) {
+	defer s.matchOwner()
 	p, err := s.apply(ctx, src, o)
 	var r *Refusal
 	if errors.As(err, &r) {
