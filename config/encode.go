@@ -101,6 +101,10 @@ func (g Genesis) TOML() []byte {
 	w("floor = %d\n", int64(g.Tariff.Floor))
 	w("ceiling = %d\n", int64(g.Tariff.Ceiling))
 	w("fee = %d\n", int64(g.Tariff.Fee))
+	if len(g.Updates.Keys) > 0 {
+		w("\n[updates] # minisign public keys of the network's releases\n")
+		w("keys = %s\n", tomlStrings(g.Updates.Keys))
+	}
 	for _, m := range g.Authorities {
 		w("\n[[authorities]]\nname = %s\nkey = %s\n", tomlString(m.Name), tomlString(m.Key))
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"reflect"
@@ -16,19 +17,20 @@ const MinAuthorities = 4
 // Genesis is a network's genesis file (genesis.toml): the parameters every
 // node of the network must agree on. See configs/genesis.example.toml.
 type Genesis struct {
-	Version             int           `toml:"version"`
-	ChainID             string        `toml:"chain_id"`
-	Epoch               int64         `toml:"epoch"`                 // unix seconds; slot s starts at Epoch + s*SlotSeconds
-	SlotSeconds         int64         `toml:"slot_seconds"`          // delivery slot length
-	OpenLeadSeconds     int64         `toml:"open_lead_seconds"`     // a slot opens for orders this long before it starts
-	GateLeadSeconds     int64         `toml:"gate_lead_seconds"`     // gate closure: this long before the slot starts
-	AttestWindowSeconds int64         `toml:"attest_window_seconds"` // meter attestations accepted this long after the slot ends
-	Dev                 bool          `toml:"dev"`                   // a development network: fewer than 4 authorities allowed
-	Operator            string        `toml:"operator"`              // hex ed25519 public key receiving grid fees
-	KPPM                int64         `toml:"k_ppm"`                 // k-pricing parameter in parts per million
-	Tariff              TariffSection `toml:"tariff"`
-	Authorities         []Member      `toml:"authorities"`
-	Participants        []Member      `toml:"participants"` // homes admitted from the start
+	Version             int            `toml:"version"`
+	ChainID             string         `toml:"chain_id"`
+	Epoch               int64          `toml:"epoch"`                 // unix seconds; slot s starts at Epoch + s*SlotSeconds
+	SlotSeconds         int64          `toml:"slot_seconds"`          // delivery slot length
+	OpenLeadSeconds     int64          `toml:"open_lead_seconds"`     // a slot opens for orders this long before it starts
+	GateLeadSeconds     int64          `toml:"gate_lead_seconds"`     // gate closure: this long before the slot starts
+	AttestWindowSeconds int64          `toml:"attest_window_seconds"` // meter attestations accepted this long after the slot ends
+	Dev                 bool           `toml:"dev"`                   // a development network: fewer than 4 authorities allowed
+	Operator            string         `toml:"operator"`              // hex ed25519 public key receiving grid fees
+	KPPM                int64          `toml:"k_ppm"`                 // k-pricing parameter in parts per million
+	Tariff              TariffSection  `toml:"tariff"`
+	Updates             UpdatesSection `toml:"updates"`
+	Authorities         []Member       `toml:"authorities"`
+	Participants        []Member       `toml:"participants"` // homes admitted from the start
 }
 
 // TariffSection is [tariff], in micro-units of the network currency per kWh.
@@ -37,6 +39,19 @@ type TariffSection struct {
 	Ceiling unit.Price `toml:"ceiling"` // retail tariff: highest price of any order
 	Fee     unit.Price `toml:"fee"`     // local grid fee, paid by the buyer to the operator
 }
+
+// UpdatesSection is [updates]: the release keys the network pins. A home
+// installs a release only if its manifest is signed by one of them
+// (package update); with none, it installs no update.
+type UpdatesSection struct {
+	// Keys are minisign public keys as the second line of a minisign.pub
+	// file has them ("RWQ...", 56 base64 characters): the utility's
+	// offline release keys.
+	Keys []string `toml:"keys"`
+}
+
+// MaxReleaseKeys bounds [updates] keys.
+const MaxReleaseKeys = 8
 
 // Member is one [[authorities]] or [[participants]] entry.
 type Member struct {
@@ -141,6 +156,8 @@ func (g Genesis) validate(p *problems) {
 		p.add("tariff", "expected floor + fee <= ceiling, got floor %d + fee %d > ceiling %d", int64(t.Floor), int64(t.Fee), int64(t.Ceiling))
 	}
 
+	g.releaseKeys(p)
+
 	if len(g.Authorities) == 0 || (!g.Dev && len(g.Authorities) < MinAuthorities) {
 		p.add("authorities", "expected at least %d (or dev = true), got %d", MinAuthorities, len(g.Authorities))
 	}
@@ -169,6 +186,33 @@ func (g Genesis) members(p *problems, list string, ms []Member, seen map[string]
 		}
 		seen[m.Key] = key
 	}
+}
+
+func (g Genesis) releaseKeys(p *problems) {
+	if len(g.Updates.Keys) > MaxReleaseKeys {
+		p.add("updates.keys", "expected at most %d keys, got %d", MaxReleaseKeys, len(g.Updates.Keys))
+		return
+	}
+	seen := map[string]int{}
+	for i, k := range g.Updates.Keys {
+		key := fmt.Sprintf("updates.keys[%d]", i)
+		if !releaseKeyOK(k) {
+			p.add(key, "expected a minisign public key (the second line of minisign.pub: 56 base64 characters starting with \"RW\"), got %q", k)
+			continue
+		}
+		if j, dup := seen[k]; dup {
+			p.add(key, "expected a key not listed before, got the key of updates.keys[%d] again", j)
+			continue
+		}
+		seen[k] = i
+	}
+}
+
+// releaseKeyOK reports whether s is a minisign Ed25519 public key: base64
+// of "Ed", an 8-byte key id and a 32-byte key.
+func releaseKeyOK(s string) bool {
+	b, err := base64.StdEncoding.DecodeString(s)
+	return err == nil && len(b) == 42 && b[0] == 'E' && b[1] == 'd' && base64.StdEncoding.EncodeToString(b) == s
 }
 
 // keyOK reports whether s is a hex ed25519 public key written as the chain

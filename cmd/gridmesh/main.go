@@ -26,8 +26,9 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // exitCode prints err, one line per problem each starting with "gridmesh: ",
-// and returns the process exit status: 0 for nil, 2 for a usage error, 1
-// otherwise.
+// and returns the process exit status: 0 for nil, 2 for a usage error, the
+// status of an exitError (update.go: 75 and 76 ask the supervisor to start
+// gridmesh again), 1 otherwise.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
@@ -38,6 +39,10 @@ func exitCode(err error, stderr io.Writer) int {
 	var u usageError
 	if errors.As(err, &u) {
 		return 2
+	}
+	var x exitError
+	if errors.As(err, &x) {
+		return x.code
 	}
 	return 1
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -30,6 +31,8 @@ Commands:
   authority      vote to add or remove an authority (as this authority node)
   admit          admit a participant (as this authority node)
   tariff         set the tariff policy (as this authority node)
+  update         check, apply (signed, on trial, rolled back by itself) and status of updates
+  release        make a release key; sign a release (on the utility's offline machine)
 
 Run "gridmesh <command> --help" for a command's flags.
 `
@@ -67,7 +70,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "init":
 		return cmdInit(rest, stdout)
 	case "run":
-		return cmdRun(ctx, rest, stdout, stderr)
+		return runSlots(ctx, rest, stdout, stderr, cmdRun) // the update slots: may exec the active slot's binary
+	case "update":
+		return cmdUpdate(ctx, rest, stdout, stderr)
+	case "release":
+		return cmdRelease(rest, os.Stdin, stdout)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "config":
