@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -95,39 +94,5 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	waitFor(t, "the late authority to reconnect after the partition", 30*time.Second, func() bool { return len(late.n.host.Peers()) > 0 })
 	waitFor(t, fmt.Sprintf("the %d orders of the partition to reach the late authority after it healed", len(during)), 30*time.Second, func() bool {
 		return missing(late.n, during) == 0
-	})
-}
-
-func FuzzDecodeTxList(f *testing.F) {
-	f.Add(encodeTxList(nil))
-	f.Add(encodeTxList([][]byte{[]byte(`{"a":1}`), []byte("x")}))
-	f.Add([]byte{0x80})
-	f.Add([]byte{2, 1, 'a'})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		raws, err := decodeTxList(b)
-		if err != nil {
-			return
-		}
-		if got := encodeTxList(raws); !bytes.Equal(got, b) {
-			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
-		}
-	})
-}
-
-func FuzzDecodeTxBatch(f *testing.F) {
-	f.Add(encodeTxBatch([][]byte{[]byte("tx")}))
-	f.Add([]byte{0})
-	f.Add([]byte{1, 200, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		raws, err := decodeTxBatch(b)
-		if err != nil {
-			return
-		}
-		if len(raws) == 0 || len(raws) > maxBatchTxs {
-			t.Fatalf("decoded %d txs; want 1..%d", len(raws), maxBatchTxs)
-		}
-		if got := encodeTxBatch(raws); !bytes.Equal(got, b) {
-			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
-		}
 	})
 }

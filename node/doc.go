@@ -58,8 +58,8 @@
 //     double signs);
 //   - on the vote stream a vote names its signer by its raw 32-byte key, not
 //     its 64-character account, and a proposal carries its block's header
-//     fields and its transactions' hashes instead of the block (kindVoteFrame,
-//     wire.go): an authority normally got those transactions when they were
+//     fields and its transactions' hashes instead of the block (package wire,
+//     vote/2): an authority normally got those transactions when they were
 //     submitted, so it rebuilds the block from its pool, and the signature,
 //     over the whole block, decides. One missing (not arrived yet, or not
 //     accepted here) makes it fetch the round's messages whole from the

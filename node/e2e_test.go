@@ -23,6 +23,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // running is a node started by a test, with a way to stop it and wait.
@@ -446,7 +447,7 @@ func TestProposalFitsGossip(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.UnixMilli(n.gen.OpenAt(0))
-	txs := make([]chain.Tx, maxBlockTxs)
+	txs := make([]chain.Tx, wire.MaxBlockTxs)
 	for i := range txs {
 		txs[i] = chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: math.MaxUint64 - uint64(i),
 			Order: &chain.Order{Side: market.Sell, Slot: 0, Energy: market.MaxEnergy, Price: n.gen.Tariff.Ceiling}}
@@ -460,16 +461,16 @@ func TestProposalFitsGossip(t *testing.T) {
 	if next := len(txs[len(small)].Encode()); len(small) == 0 || size > 10_000 || size+next <= 10_000 {
 		t.Errorf("fitProposal(_, 10000) kept %d orders of %d bytes (next %d); want the longest prefix within 10000", len(small), size, next)
 	}
-	fit := fitProposal(txs, maxProposalTxBytes)
+	fit := fitProposal(txs, wire.MaxProposalTxBytes)
 	blk, errs := n.chain.Propose(now.UnixMilli(), n.self, fit)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("order %d left out: %v", i, err)
 		}
 	}
-	vote := encodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
-	cert := encodeCertified(blk.Encode(), encodeCert(make([]consensus.Message, 4)))
-	if len(vote) > maxGossipBytes || len(cert) > maxGossipBytes {
-		t.Errorf("a proposal of %d orders is %d bytes and the certified block %d; want both at most %d", len(fit), len(vote), len(cert), maxGossipBytes)
+	vote := wire.EncodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
+	cert := wire.EncodeCertified(blk.Encode(), wire.EncodeMessages(make([]consensus.Message, 4)))
+	if len(vote) > wire.MaxGossipBytes || len(cert) > wire.MaxGossipBytes {
+		t.Errorf("a proposal of %d orders is %d bytes and the wire.Certified block %d; want both at most %d", len(fit), len(vote), len(cert), wire.MaxGossipBytes)
 	}
 }

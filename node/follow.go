@@ -3,12 +3,11 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // Following the chain: who serves the head to whom.
@@ -40,7 +39,7 @@ import (
 //   - requests from authorities, and catch-up requests (further than followSpan
 //     behind), are always served;
 //   - a home that has been served nothing by any peer for upstreamStale while
-//     the chain is ahead asks an authority with syncLastResort set, which is
+//     the chain is ahead asks an authority with wire.SyncLastResort set, which is
 //     always served; every probeEvery it looks for a home to follow again
 //     (and goes back to the last resort at once if none serves it). A home
 //     that knows no other home (no mDNS neighbour, DHT off, no home in its
@@ -130,7 +129,7 @@ func (n *Node) followDepth() byte {
 // mayFollow reports whether a sync request from peer for the blocks from
 // height h is served, head being this node's height (see the top of this file).
 func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint64) bool {
-	if h+followSpan <= head || flags&syncLastResort != 0 {
+	if h+followSpan <= head || flags&wire.SyncLastResort != 0 {
 		return true
 	}
 	if n.isNearAuthority(peer) {
@@ -162,7 +161,6 @@ func (f *followers) keys(now time.Time) []ed25519.PublicKey {
 // served as a last resort or for a catch-up hold no slot and are not told:
 // they poll.
 const (
-	headProto = "head/1"
 	headRate  = 20 // frames per second one peer may send
 	headPause = 100 * time.Millisecond
 )
@@ -192,10 +190,10 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 			continue
 		}
 		sent = h
-		frame := encodeHead(h)
+		frame := wire.EncodeHead(h)
 		for _, k := range n.followers.keys(time.Now()) {
 			if id, err := p2p.PeerID(k); err == nil {
-				_ = n.host.Send(id, headProto, frame) // best-effort: followers poll too
+				_ = n.host.Send(id, wire.HeadProto, frame) // best-effort: followers poll too
 			}
 		}
 		select { // headPause; a commit meanwhile leaves a wake-up waiting
@@ -206,21 +204,10 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 	}
 }
 
-func encodeHead(h uint64) []byte { return binary.AppendUvarint(nil, h) }
-
-// decodeHead reads a head/1 frame: one shortest-form uvarint, nothing after.
-func decodeHead(b []byte) (uint64, error) {
-	h, k := uvarint(b)
-	if k <= 0 || k != len(b) {
-		return 0, fmt.Errorf("%w: head frame %x", errWire, b)
-	}
-	return h, nil
-}
-
 // receiveHead takes a peer's new height: from this home's upstream, above
 // its own, it wakes the loop to sync now.
 func (n *Node) receiveHead(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	h, err := decodeHead(payload)
+	h, err := wire.DecodeHead(payload)
 	if err != nil {
 		n.rejected.Add(1)
 		return p2p.Reject

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/wire"
 
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
@@ -47,7 +48,7 @@ type Status struct {
 	VotesFetched int64 `json:"votes_fetched"` // consensus messages a peer supplied on request
 	// ProposalsFetched counts proposals that arrived as transaction hashes
 	// while some transaction was not in this node's pool, so it asked the
-	// proposer for the whole proposal (node/wire.go, kindVoteFrame).
+	// proposer for the whole proposal (package wire, vote/2).
 	ProposalsFetched int64 `json:"proposals_fetched"`
 	// P2PBytesIn and P2PBytesOut count what the node's libp2p streams carried
 	// since it started (gossip, sync, requests), without transport framing.
@@ -223,7 +224,7 @@ func httpError(w http.ResponseWriter, code int, err error) {
 // serveSync answers a peer's request for blocks from a height, with
 // certificates, or says it is busy (follow.go).
 func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error) {
-	h, flags, err := decodeSyncRequest(req)
+	h, flags, err := wire.DecodeSyncRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -231,10 +232,10 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 	head := n.chain.Status().Height
 	n.mu.RUnlock()
 	if !n.mayFollow(from, h, flags, head) {
-		return encodeSyncResponse(head, true, n.followDepth(), nil), nil
+		return wire.EncodeSyncResponse(head, true, n.followDepth(), nil), nil
 	}
 	n.mu.RLock()
-	blocks, certs, err := n.chain.Blocks(h, maxSyncBlocks)
+	blocks, certs, err := n.chain.Blocks(h, wire.MaxSyncBlocks)
 	n.mu.RUnlock()
 	if err != nil {
 		return nil, err
@@ -244,10 +245,10 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 	for i, b := range blocks {
 		raw := b.Encode()
 		size += len(raw) + len(certs[i])
-		if size > maxBlockBytes && len(items) > 0 {
+		if size > wire.MaxBlockBytes && len(items) > 0 {
 			break
 		}
-		items = append(items, encodeCertified(raw, certs[i]))
+		items = append(items, wire.EncodeCertified(raw, certs[i]))
 	}
-	return encodeSyncResponse(head, false, n.followDepth(), items), nil
+	return wire.EncodeSyncResponse(head, false, n.followDepth(), items), nil
 }

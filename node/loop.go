@@ -15,6 +15,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 const (
@@ -23,23 +24,18 @@ const (
 	followEvery    = time.Second // how often a home asks an authority for new blocks
 	rebroadcastAge = 2 * time.Second
 	poolSize       = 20_000
-	maxBlockTxs    = 2_000
-	syncProto      = "sync/2"
-	voteProto      = "vote/2" // consensus messages, authority to authority (sendVote, kindVoteFrame)
-	voteRate       = 500      // consensus messages per second one authority may send another
-	keepBlocks     = 2_000    // block bodies a home keeps (Options.KeepBlocks)
+	voteRate       = 500   // consensus messages per second one authority may send another
+	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
 
 	// A block that only carries transactions waits until batchGap after the
 	// last commit, unless batchTxs are pending: fewer, fuller blocks (node/doc.go).
 	batchGap = 500 * time.Millisecond
 	batchTxs = 64
 
-	// maxGossipBytes is the largest gossip payload: a proposal carries its whole
-	// block. maxProposalTxBytes leaves room in it for the header and the vote's
+	// wire.MaxGossipBytes is the largest gossip payload: a proposal carries its whole
+	// block. wire.MaxProposalTxBytes leaves room in it for the header and the vote's
 	// fields, and keeps the block with its commit certificate (as a sync answer
-	// carries it) within maxGossipBytes too, which sync relies on.
-	maxGossipBytes     = 1 << 20
-	maxProposalTxBytes = maxGossipBytes - 128<<10
+	// carries it) within wire.MaxGossipBytes too, which sync relies on.
 )
 
 // loop is the one goroutine that owns the consensus engine, the mempool and every
@@ -142,7 +138,7 @@ type loop struct {
 	syncMore      bool      // the last sync answer was full: ask again at the next tick
 	upstream      string    // the peer a home follows (follow.go); "" for none
 	upstreamGot   time.Time // when the upstream last gave a useful answer
-	upstreamFlags byte      // syncLastResort when an authority serves us as the last resort
+	upstreamFlags byte      // wire.SyncLastResort when an authority serves us as the last resort
 	lastProbe     time.Time // when a home last asked an authority besides its upstream
 	lastUseful    time.Time // when a sync answer last brought blocks or confirmed the head
 	lastResend    time.Time // when a home last re-sent its pending transactions
@@ -227,14 +223,14 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		// recheck after each commit drops those).
 		l.lastResend = now
 		var raws [][]byte
-		for _, tx := range l.n.pool.Pending(maxBatchTxs) {
+		for _, tx := range l.n.pool.Pending(wire.MaxBatchTxs) {
 			if !l.agent.tracks(tx.Hash()) {
 				raws = append(raws, tx.Encode())
 			}
 		}
 		if len(raws) > 0 {
 			l.resendTurn++
-			l.n.sendTxBatchTurn(ctx, encodeTxBatch(raws), nil, l.resendTurn)
+			l.n.sendTxBatchTurn(ctx, wire.EncodeTxBatch(raws), nil, l.resendTurn)
 		}
 	}
 	for _, tx := range l.agent.tick(now) {
@@ -309,7 +305,7 @@ func (l *loop) build(height uint64, round int32) {
 		return
 	}
 	now := time.Now().UnixMilli()
-	txs := fitProposal(l.n.pool.Pending(maxBlockTxs), maxProposalTxBytes)
+	txs := fitProposal(l.n.pool.Pending(wire.MaxBlockTxs), wire.MaxProposalTxBytes)
 	l.n.mu.RLock()
 	blk, errs := l.n.chain.Propose(now, l.n.self, txs)
 	l.n.mu.RUnlock()
@@ -364,7 +360,7 @@ func (l *loop) commitDecided(d consensus.Decision) error {
 	if err != nil {
 		return fmt.Errorf("decided block %d does not decode: %w", d.Height, err)
 	}
-	cert := encodeCommit(d.Commit, consensusIDs(l.n.authoritiesAt(d.Height)))
+	cert := wire.EncodeCommit(d.Commit, consensusIDs(l.n.authoritiesAt(d.Height)))
 	// The decision is not announced: the other authorities decide it from the
 	// same votes, one that missed them syncs when it hears the next height's
 	// votes (or every syncEvery), and homes follow by sync. Announcing it was
@@ -413,7 +409,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	return nil
 }
 
-func (l *loop) applyOne(c certified) error {
+func (l *loop) applyOne(c wire.Certified) error {
 	if err := l.n.verifyCertified(c); err != nil {
 		return err
 	}
@@ -495,8 +491,8 @@ func (l *loop) sync(ctx context.Context) {
 	// authority must, until the next probe looks for a home again.
 	for _, p := range peers {
 		if p.authority {
-			if useful, _, depth := l.askSync(ctx, p, syncLastResort); useful {
-				l.setUpstream(p.id, syncLastResort, depth)
+			if useful, _, depth := l.askSync(ctx, p, wire.SyncLastResort); useful {
+				l.setUpstream(p.id, wire.SyncLastResort, depth)
 				l.upstreamGot, l.lastProbe, l.lastUseful = now, now, now
 				return
 			}
@@ -511,12 +507,12 @@ func (l *loop) sync(ctx context.Context) {
 func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok bool, depth byte) {
 	from := l.n.chain.Status().Height + 1
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	resp, err := l.n.host.Request(rctx, p.id, syncProto, encodeSyncRequest(from, flags), maxSyncBlocks*(maxBlockBytes/16))
+	resp, err := l.n.host.Request(rctx, p.id, wire.SyncProto, wire.EncodeSyncRequest(from, flags), wire.MaxSyncResponseBytes)
 	cancel()
 	if err != nil {
 		return false, false, noDepth
 	}
-	a, err := decodeSyncResponse(resp)
+	a, err := wire.DecodeSyncResponse(resp)
 	if err != nil {
 		l.n.rejected.Add(1)
 		l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
@@ -524,14 +520,14 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 	}
 	if p.authority {
 		if pub, err := p2p.PublicKey(p.id); err == nil {
-			l.n.seen(chain.AccountOf(pub), a.head) // a home's word for its height is not taken
+			l.n.seen(chain.AccountOf(pub), a.Head) // a home's word for its height is not taken
 		}
 	}
-	if a.busy {
-		return false, false, a.depth
+	if a.Busy {
+		return false, false, a.Depth
 	}
 	applied := 0
-	for _, c := range a.blocks {
+	for _, c := range a.Blocks {
 		if c.Block.Header.Height != l.n.chain.Status().Height+1 {
 			break
 		}
@@ -541,13 +537,13 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 		}
 		applied++
 	}
-	// An answer is full when it holds maxSyncBlocks blocks or the server
-	// stopped filling it at maxBlockBytes (no block is larger than a
+	// An answer is full when it holds wire.MaxSyncBlocks blocks or the server
+	// stopped filling it at wire.MaxBlockBytes (no block is larger than a
 	// gossip payload, so a cut answer is within one of the limit).
-	if applied > 0 && applied == len(a.blocks) && (applied == maxSyncBlocks || len(resp) > maxBlockBytes-maxGossipBytes) {
+	if applied > 0 && applied == len(a.Blocks) && (applied == wire.MaxSyncBlocks || len(resp) > wire.MaxBlockBytes-wire.MaxGossipBytes) {
 		l.syncMore = true
 	}
-	return applied > 0 || l.n.chain.Status().Height >= l.n.bestSeen.Load(), true, a.depth
+	return applied > 0 || l.n.chain.Status().Height >= l.n.bestSeen.Load(), true, a.Depth
 }
 
 // setUpstream makes id (or none) the peer a home follows, asked with flags,

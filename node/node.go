@@ -28,6 +28,7 @@ import (
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // ErrNeed64Bit is returned on a 32-bit platform before any data directory is touched.
@@ -264,7 +265,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		Bootstrap:  cfg.Network.Bootstrap,
 		MDNS:       cfg.Network.MDNS,
 		DHT:        cfg.Network.DHT,
-		MaxPayload: maxGossipBytes,
+		MaxPayload: wire.MaxGossipBytes,
 		// Authorities relay every order submitted to them and vote several
 		// times a block: the per-signer gossip rate limit is for everyone else.
 		Unlimited: authorities,
@@ -287,9 +288,9 @@ func Load(path string, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	n.host.Handle(syncProto, 16, n.serveSync)
-	n.host.Handle(bookProto, 0, n.serveBook)    // max: the request size (empty)
-	n.host.Handle(votesProto, 12, n.serveVotes) // max: the request size
+	n.host.Handle(wire.SyncProto, 16, n.serveSync)
+	n.host.Handle(wire.BookProto, 0, n.serveBook)    // max: the request size (empty)
+	n.host.Handle(wire.VotesProto, 12, n.serveVotes) // max: the request size
 	n.publishStatus()
 	return n, nil
 }
@@ -348,12 +349,12 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBookSync(ctx) })
 	g.Go(func() error { return n.runHeadNotifier(ctx) })
 	anyone := func(ed25519.PublicKey) bool { return true }
-	n.host.HandleMessages(headProto, binary.MaxVarintLen64, headRate, anyone, n.receiveHead)
+	n.host.HandleMessages(wire.HeadProto, binary.MaxVarintLen64, headRate, anyone, n.receiveHead)
 	if n.isAuthority {
-		n.host.HandleMessages(txProto, maxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
+		n.host.HandleMessages(wire.TxProto, wire.MaxBatchBytes+binary.MaxVarintLen64, txRate, anyone, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
 			return n.receiveTxs(ctx, from, b)
 		})
-		n.host.HandleMessages(voteProto, maxGossipBytes, voteRate, n.allowVotes, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
+		n.host.HandleMessages(wire.VoteProto, wire.MaxGossipBytes, voteRate, n.allowVotes, func(from ed25519.PublicKey, b []byte) p2p.Verdict {
 			return n.receiveVote(ctx, from, b)
 		})
 	}
@@ -411,7 +412,7 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 		}
 		pid, err := peerIDOf(chain.Account(id))
 		if err == nil {
-			err = n.host.Send(pid, voteProto, b)
+			err = n.host.Send(pid, wire.VoteProto, b)
 		}
 		if err != nil && ctx.Err() == nil {
 			n.log.Debug("send vote", "to", id, "err", err)
@@ -420,21 +421,21 @@ func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensu
 	if len(n.csTopic.Peers()) == 0 {
 		return // no observer: spare the envelope's signature
 	}
-	if err := n.csTopic.Publish(ctx, encodeVote(m)); err != nil && ctx.Err() == nil {
+	if err := n.csTopic.Publish(ctx, wire.EncodeVote(m)); err != nil && ctx.Err() == nil {
 		n.log.Debug("publish vote", "err", err)
 	}
 }
 
-// voteFrame is encodeVoteFrame, keeping a proposal's frame: the engine
+// voteFrame is wire.EncodeVoteFrame, keeping a proposal's frame: the engine
 // re-broadcasts its proposal every few seconds while the height is
 // undecided, and encoding one (decoding the block, hashing its
 // transactions) is the costly part. Called from the loop only.
 func (n *Node) voteFrame(m consensus.Message) []byte {
 	if m.Type != consensus.Proposal {
-		return encodeVoteFrame(m)
+		return wire.EncodeVoteFrame(m)
 	}
 	if c := &n.lastProposal; c.sig != string(m.Sig) {
-		c.sig, c.frame = string(m.Sig), encodeVoteFrame(m)
+		c.sig, c.frame = string(m.Sig), wire.EncodeVoteFrame(m)
 	}
 	return n.lastProposal.frame
 }
@@ -453,7 +454,7 @@ func (n *Node) allowVotes(from ed25519.PublicKey) bool {
 // this one. Only the authorities of the next two heights may open the stream
 // (allowVotes).
 func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	m, missing, err := decodeVoteFrame(payload, n.pool.Get)
+	m, missing, err := wire.DecodeVoteFrame(payload, n.pool.Get)
 	if err != nil {
 		n.rejected.Add(1)
 		return p2p.Reject
@@ -536,7 +537,7 @@ func send[T any](ctx context.Context, ch chan<- T, v T) {
 // acceptable transactions and their encodings (the loop drops the others).
 // Rejections and ignored batches are counted in the status.
 func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) {
-	raws, err := decodeTxBatch(payload)
+	raws, err := wire.DecodeTxBatch(payload)
 	if err != nil {
 		n.rejected.Add(1)
 		return p2p.Reject, nil, nil
@@ -575,7 +576,7 @@ func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) 
 // observers): a vote, checked against the authority set of its height. The
 // topic carries nothing else: any other payload is rejected.
 func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	if len(payload) == 0 || payload[0] != kindVote {
+	if len(payload) == 0 || payload[0] != wire.KindVote {
 		n.rejected.Add(1)
 		return p2p.Reject
 	}
@@ -639,15 +640,8 @@ func (n *Node) seen(a chain.Account, h uint64) {
 }
 
 // verifyCertified checks that a block carries a valid commit certificate from the
-// authority set. It does not execute the block.
-func (n *Node) verifyCertified(c certified) error {
-	if c.Block.Header.ChainID != n.gen.ChainID {
-		return fmt.Errorf("node: block of network %q", c.Block.Header.ChainID)
-	}
-	h := c.Block.Header.Height
-	votes, err := decodeCommit(c.Cert, consensusIDs(n.authoritiesAt(h)))
-	if err != nil {
-		return err
-	}
-	return consensus.VerifyCommit(n.gen.ChainID, n.validatorsAt(h), h, consensus.Hash(c.Block.Hash()), votes)
+// authority set of its height (wire.VerifyCertified). It does not execute the
+// block.
+func (n *Node) verifyCertified(c wire.Certified) error {
+	return wire.VerifyCertified(n.gen.ChainID, consensusIDs(n.authoritiesAt(c.Block.Header.Height)), c)
 }

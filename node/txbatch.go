@@ -11,6 +11,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // Transactions travel in batches: a node that accepts many at once (an
@@ -26,30 +27,17 @@ import (
 // other authority and relays, once, a batch that a non-authority sent it; a
 // batch from an authority is not relayed. Only authorities serve txs/1.
 //
-//	uvarint count (1..maxBatchTxs) | count × (uvarint len | canonical tx)
-//
-// Lengths are bounded by chain.MaxTxBytes and nothing may follow the last tx.
+// The layout and limits of txs/1 are in package wire.
 const (
-	maxBatchTxs   = 512
-	maxBatchBytes = 512 << 10 // well under the gossip payload limit
 	// batchDelay is how long the first tx of a batch waits for company: the
 	// latency it adds is small against a block interval.
 	batchDelay  = 15 * time.Millisecond
 	txQueueSize = 8192
-	txProto     = "txs/1"
 	txRate      = 100 // batches per second one peer may send an authority (a busy authority sends ~70)
 )
 
 // errBusy: the outgoing tx queue is full; the client should retry.
 var errBusy = errors.New("node: too many transactions queued to send, retry later")
-
-func encodeTxBatch(raws [][]byte) []byte { return encodeChunks(raws) }
-
-// decodeTxBatch splits a batch into its transactions' encodings (aliasing b).
-// It does not decode the transactions.
-func decodeTxBatch(b []byte) ([][]byte, error) {
-	return splitChunks(b, 1, maxBatchTxs, chain.MaxTxBytes)
-}
 
 // outTx is a checked transaction waiting for gossip; done (if not nil) is
 // closed once the batch holding it was handed to gossip.
@@ -87,8 +75,8 @@ func (n *Node) enqueue(tx outTx) error {
 	}
 }
 
-// runBatcher publishes queued transactions in batches: when maxBatchTxs or
-// maxBatchBytes are reached, or batchDelay after the first of a batch arrived.
+// runBatcher publishes queued transactions in batches: when wire.MaxBatchTxs or
+// wire.MaxBatchBytes are reached, or batchDelay after the first of a batch arrived.
 func (n *Node) runBatcher(ctx context.Context) error {
 	var (
 		batch   [][]byte
@@ -101,7 +89,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		if len(batch) == 0 {
 			return
 		}
-		n.sendTxBatch(ctx, encodeTxBatch(batch), nil)
+		n.sendTxBatch(ctx, wire.EncodeTxBatch(batch), nil)
 		for _, w := range waiting {
 			close(w)
 		}
@@ -113,7 +101,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case tx := <-n.txOut:
-			if size+len(tx.raw)+binary.MaxVarintLen64 > maxBatchBytes {
+			if size+len(tx.raw)+binary.MaxVarintLen64 > wire.MaxBatchBytes {
 				flush()
 			}
 			if len(batch) == 0 {
@@ -124,7 +112,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 				waiting = append(waiting, tx.done)
 			}
 			size += len(tx.raw) + binary.MaxVarintLen64
-			if len(batch) == maxBatchTxs {
+			if len(batch) == wire.MaxBatchTxs {
 				flush()
 			}
 		case <-timer.C:
@@ -175,7 +163,7 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 		to = up[turn%len(up):][:1]
 	}
 	for _, id := range to {
-		if err := n.host.Send(id, txProto, b); err != nil && ctx.Err() == nil {
+		if err := n.host.Send(id, wire.TxProto, b); err != nil && ctx.Err() == nil {
 			n.log.Debug("send txs", "to", id, "err", err)
 		}
 	}
@@ -194,7 +182,7 @@ func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload [
 		return v // Reject scores the peer down (p2p.HandleMessages)
 	}
 	if !n.isNearAuthority(from) {
-		n.sendTxBatch(ctx, encodeTxBatch(raws), from)
+		n.sendTxBatch(ctx, wire.EncodeTxBatch(raws), from)
 	}
 	for _, tx := range txs {
 		send(ctx, n.txIn, tx)

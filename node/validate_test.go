@@ -12,6 +12,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // TestGossipVerdictsCounted checks that the status tells forged or malformed
@@ -37,7 +38,7 @@ func TestGossipVerdictsCounted(t *testing.T) {
 	}{
 		{"garbage tx batch", p2p.Reject, garbage},
 		{"empty consensus payload", p2p.Reject, n.validateConsensus(nil, nil)},
-		{"vote from a non-authority", p2p.Ignore, n.validateConsensus(nil, encodeVote(m))},
+		{"vote from a non-authority", p2p.Ignore, n.validateConsensus(nil, wire.EncodeVote(m))},
 	}
 	for _, c := range checks {
 		if c.got != c.verdict {
@@ -77,7 +78,7 @@ func TestVotesGoStraightToAuthorities(t *testing.T) {
 
 	// The same authority's signed vote, sent by a home: refused at the stream.
 	ignored := b.n.Status().Ignored
-	if err := home.host.Send(b.n.host.ID(), voteProto, encodeVote(vote(far+10))); err != nil {
+	if err := home.host.Send(b.n.host.ID(), wire.VoteProto, wire.EncodeVote(vote(far+10))); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the home's vote stream to be refused", 10*time.Second, func() bool {
@@ -108,13 +109,13 @@ func TestTxsRelayedToAuthorities(t *testing.T) {
 	open := b.n.Status().OpenSlots
 	slot := open[len(open)-1] // the last: its gate is an hour away
 	fromHome := sellOrder(a, homeKey, 1, slot)
-	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromHome.Encode()}))
+	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{fromHome.Encode()}))
 	waitFor(t, "the home's order to reach the other authorities", 10*time.Second, func() bool {
 		return b.n.pool.Has(fromHome.Hash()) && c.n.pool.Has(fromHome.Hash())
 	})
 
 	fromB := sellOrder(a, homeKey, 2, slot)
-	a.receiveTxs(context.Background(), b.n.key.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromB.Encode()}))
+	a.receiveTxs(context.Background(), b.n.key.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{fromB.Encode()}))
 	time.Sleep(500 * time.Millisecond) // what relaying the first took well under
 	if c.n.pool.Has(fromB.Hash()) {
 		t.Error("an order authority b sent authority a was relayed to authority c; want no relay of an authority's batch")
@@ -255,7 +256,7 @@ func TestSpammerBanned(t *testing.T) {
 	for i := range 20 {
 		forged := sellOrder(auth.n, key, uint64(i+1), slot)
 		forged.Sig[0] ^= 1
-		if err := spammer.n.host.Send(auth.n.host.ID(), txProto, encodeTxBatch([][]byte{forged.Encode()})); err != nil {
+		if err := spammer.n.host.Send(auth.n.host.ID(), wire.TxProto, wire.EncodeTxBatch([][]byte{forged.Encode()})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,7 +268,7 @@ func TestSpammerBanned(t *testing.T) {
 	// acceptable) is refused with the rest.
 	good := sellOrder(auth.n, key, 1, slot)
 	waitFor(t, "the spammer's stream to be refused", 10*time.Second, func() bool {
-		_ = spammer.n.host.Send(auth.n.host.ID(), txProto, encodeTxBatch([][]byte{good.Encode()}))
+		_ = spammer.n.host.Send(auth.n.host.ID(), wire.TxProto, wire.EncodeTxBatch([][]byte{good.Encode()}))
 		return auth.n.host.Stats().StreamsRefused > 0
 	})
 	order := sellOrder(auth.n, nodeKey(t, paths[2]), 1, slot)

@@ -37,6 +37,7 @@ var rules = []rule{
 	{"meter/...", []string{"meter", "unit"}},
 	{"p2p", nil},
 	{"config", []string{"unit"}},
+	{"wire", []string{"chain", "chain/consensus", "unit"}},
 	{"node", []string{"*"}},
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
@@ -181,6 +182,10 @@ func TestRules(t *testing.T) {
 		{"config", "unit", true},
 		{"config", "market", false},
 		{"node", "chain/consensus", true},
+		{"wire", "chain", true},
+		{"wire", "chain/consensus", true},
+		{"wire", "p2p", false},
+		{"wire", "node", false},
 		{"cmd/gridmesh", "node", true},
 	} {
 		r, ok := ruleFor(tc.from)
