@@ -81,16 +81,16 @@ func (n *Node) fetchBook(ctx context.Context, peer string) {
 	}
 	raws, err := wire.DecodeTxList(resp)
 	if err != nil {
-		n.rejected.Add(1)
+		n.stats.rejected.Add(1)
 		n.log.Warn("malformed book response", "peer", peer, "err", err)
 		return
 	}
 	added := 0
-	now := time.Now().UnixMilli()
+	now := n.now().UnixMilli()
 	for _, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		if err != nil {
-			n.rejected.Add(1)
+			n.stats.rejected.Add(1)
 			n.log.Warn("malformed tx in book response", "peer", peer, "err", err)
 			return
 		}

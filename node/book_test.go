@@ -19,12 +19,11 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		t.Skip("a multi-node run; runs without -short")
 	}
 	paths := demoNet(t, 1, 2, farSlots)
-	an, err := Load(paths[0], Options{})
+	editConfig(t, paths[0], func(c *config.Node) { c.Node.Clock = config.ClockKernel })
+	an, err := Load(context.Background(), paths[0], Options{ClockSynced: func() bool { return false }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	an.cfg.Node.Clock = config.ClockKernel
-	an.kernelClock = func() bool { return false }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- an.Run(ctx) }()

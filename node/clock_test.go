@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +20,13 @@ func TestAgentWaitsForClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := loaded(t, paths[1])
-	n.cfg.Node.Clock = config.ClockKernel
-	synced := false
-	n.kernelClock = func() bool { return synced }
+	editConfig(t, paths[1], func(c *config.Node) { c.Node.Clock = config.ClockKernel })
+	var synced atomic.Bool
+	n, err := Load(context.Background(), paths[1], Options{ClockSynced: synced.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.close)
 	a := newAgent(n)
 	open := time.UnixMilli(n.gen.OpenAt(0))
 	if txs := a.tick(open); len(txs) != 0 {
@@ -30,7 +35,7 @@ func TestAgentWaitsForClock(t *testing.T) {
 	if n.Status().ClockSynced {
 		t.Error("status says clock_synced with an unsynchronised kernel clock")
 	}
-	synced = true
+	synced.Store(true)
 	txs := a.tick(open)
 	if len(txs) != 1 || txs[0].Kind != chain.TxOrder || txs[0].Order.Slot != 0 {
 		t.Fatalf("synchronised clock at slot 0's opening: got %d txs %+v; want one order for slot 0", len(txs), txs)

@@ -33,21 +33,13 @@ type running struct {
 	done chan error
 }
 
+// start loads and runs the node configured at path; the test's cleanup
+// stops it.
 func start(t *testing.T, path string, opts Options) *running {
 	t.Helper()
-	return startPrepared(t, path, opts, nil)
-}
-
-// startPrepared is start with prep (if not nil) called on the loaded node
-// before it runs: for the test hooks (dropTxs, dropVote, followEvery).
-func startPrepared(t *testing.T, path string, opts Options, prep func(*Node)) *running {
-	t.Helper()
-	n, err := Load(path, opts)
+	n, err := Load(context.Background(), path, opts)
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
-	}
-	if prep != nil {
-		prep(n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{n: n, stop: cancel, done: make(chan error, 1)}
@@ -79,6 +71,11 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// dropProto is an Options.Filter that loses every frame of proto.
+func dropProto(proto string) func(string, ed25519.PublicKey, []byte) bool {
+	return func(p string, _ ed25519.PublicKey, _ []byte) bool { return p != proto }
 }
 
 type collected struct {
@@ -229,7 +226,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := newNet(t)[1]
 			tt.setup(t, path)
-			n, err := Load(path, Options{})
+			n, err := Load(context.Background(), path, Options{})
 			if err == nil {
 				n.close()
 				t.Fatal("Load succeeded; want an error")

@@ -126,7 +126,7 @@ func TestHeadPush(t *testing.T) {
 		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
 	}
 	auth := start(t, paths[0], Options{})
-	home := startPrepared(t, paths[1], Options{}, func(n *Node) { n.followEvery = time.Hour })
+	home := start(t, paths[1], Options{FollowEvery: time.Hour})
 	waitFor(t, "the home to follow the authority", 20*time.Second, func() bool { return home.n.Status().Upstream == auth.n.host.ID() })
 	work := &feeder{n: auth.n, key: nodeKey(t, paths[1])}
 	for range 5 {

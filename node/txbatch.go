@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -129,15 +128,12 @@ func (n *Node) runBatcher(ctx context.Context) error {
 // transaction to the same authorities every time (with 2 batches a round and
 // 4 authorities, always the same 2).
 func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey) {
-	turn := rand.IntN(1 << 30)
-	if n.batchTurn != nil {
-		turn = n.batchTurn()
-	}
-	n.sendTxBatchTurn(ctx, b, skip, turn)
+	n.sendTxBatchTurn(ctx, b, skip, -1)
 }
 
 // sendTxBatchTurn is sendTxBatch with a home's choice of authority given:
-// the turn-th (modulo their number).
+// the turn-th (modulo their number), or, for a negative turn, one picked at
+// random (Options.Choose).
 func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.PublicKey, turn int) {
 	var to []string
 	for _, a := range n.nearAuthorities() {
@@ -160,6 +156,9 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 		if len(up) == 0 {
 			up = to
 		}
+		if turn < 0 {
+			turn = n.opts.Choose(len(up))
+		}
 		to = up[turn%len(up):][:1]
 	}
 	for _, id := range to {
@@ -174,9 +173,6 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 // the loop and, if a non-authority sent it, relayed to the other authorities
 // (only those: the others would cost every authority a signature check).
 func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	if n.dropTxs {
-		return p2p.Ignore
-	}
 	v, txs, raws := n.checkTxBatch(payload)
 	if v != p2p.Accept {
 		return v // Reject scores the peer down (p2p.HandleMessages)
@@ -188,4 +184,47 @@ func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload [
 		send(ctx, n.txIn, tx)
 	}
 	return p2p.Accept
+}
+
+// checkTxBatch checks a batch of transactions a peer sent (receiveTxs). A
+// batch that does not decode, or holds a transaction that does not decode or
+// is not signed by its sender, is rejected (an honest node checks what it
+// sends). A batch none of whose transactions is acceptable now (late,
+// duplicate, unknown sender) is ignored; otherwise it is accepted with its
+// acceptable transactions and their encodings (the loop drops the others).
+// Rejections and ignored batches are counted in the status.
+func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) {
+	raws, err := wire.DecodeTxBatch(payload)
+	if err != nil {
+		n.stats.rejected.Add(1)
+		return p2p.Reject, nil, nil
+	}
+	now := n.now().UnixMilli()
+	var txs []chain.Tx
+	var ok [][]byte
+	for _, raw := range raws {
+		tx, err := chain.DecodeTx(raw)
+		if err != nil {
+			n.stats.rejected.Add(1)
+			return p2p.Reject, nil, nil
+		}
+		// CheckTx verifies the signature first (remembered by hash, so the
+		// loop and the block validation do not verify it again).
+		n.mu.RLock()
+		err = n.chain.CheckTx(tx, now)
+		n.mu.RUnlock()
+		switch {
+		case err == nil:
+			txs, ok = append(txs, tx), append(ok, raw)
+		case errors.Is(err, chain.ErrSignature), errors.Is(err, chain.ErrTxShape),
+			errors.Is(err, chain.ErrAccount), errors.Is(err, chain.ErrTooLarge):
+			n.stats.rejected.Add(1)
+			return p2p.Reject, nil, nil
+		}
+	}
+	if len(ok) == 0 {
+		n.stats.ignored.Add(1)
+		return p2p.Ignore, nil, nil
+	}
+	return p2p.Accept, txs, ok
 }

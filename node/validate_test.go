@@ -164,21 +164,19 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 	b := start(t, paths[1], Options{})
 	// The home sends each new batch to a (the turn that picks a among the
 	// authorities, in the chain's order, both connected below).
-	home := startPrepared(t, paths[2], Options{}, func(n *Node) {
-		var ids []string
-		for _, acc := range n.nearAuthorities() {
-			id, err := peerIDOf(acc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
+	var ids []string
+	for _, acc := range a.nearAuthorities() {
+		id, err := peerIDOf(acc)
+		if err != nil {
+			t.Fatal(err)
 		}
-		toA := slices.Index(ids, a.host.ID())
-		if toA < 0 {
-			t.Fatalf("authority a %s is not among the home's authorities %v", a.host.ID(), ids)
-		}
-		n.batchTurn = func() int { return toA }
-	})
+		ids = append(ids, id)
+	}
+	toA := slices.Index(ids, a.host.ID())
+	if toA < 0 {
+		t.Fatalf("authority a %s is not among the authorities %v", a.host.ID(), ids)
+	}
+	home := start(t, paths[2], Options{Choose: func(int) int { return toA }})
 	waitFor(t, "the home to connect to both authorities", 20*time.Second, func() bool {
 		peers := home.n.host.Peers()
 		return slices.Contains(peers, a.host.ID()) && slices.Contains(peers, b.n.host.ID())
@@ -208,7 +206,7 @@ func TestProposalFetchedWhole(t *testing.T) {
 	}
 	paths := demoNet(t, 1, 2, farSlots)
 	a := start(t, paths[0], Options{})
-	b := startPrepared(t, paths[1], Options{}, func(n *Node) { n.dropTxs = true }).n
+	b := start(t, paths[1], Options{Filter: dropProto(wire.TxProto)}).n
 	waitFor(t, "the authorities to connect", 20*time.Second, func() bool { return slices.Contains(a.n.host.Peers(), b.host.ID()) })
 	from := b.Status().Height
 	work := &feeder{n: a.n, key: nodeKey(t, paths[2])}
@@ -325,22 +323,22 @@ func TestFetchProposalGate(t *testing.T) {
 		{"relayed by another authority", pub(other), prop(1, 0, proposer)},
 		{"a far height", pub(consensus.ProposerOf(ids, 9, 0)), prop(9, 0, consensus.ProposerOf(ids, 9, 0))},
 	} {
-		before := n.ignored.Load()
+		before := n.stats.ignored.Load()
 		n.fetchProposal(ctx, c.from, c.m)
-		if n.ignored.Load() != before+1 || len(n.fetching) != 0 {
-			t.Errorf("%s: ignored %d -> %d, %d fetches; want ignored once, no fetch", c.name, before, n.ignored.Load(), len(n.fetching))
+		if n.stats.ignored.Load() != before+1 || len(n.fetch) != 0 {
+			t.Errorf("%s: ignored %d -> %d, %d fetches; want ignored once, no fetch", c.name, before, n.stats.ignored.Load(), len(n.fetch))
 		}
 	}
 	n.fetchProposal(ctx, pub(proposer), prop(1, 0, proposer))
 	n.fetchMu.Lock()
-	first := n.fetching[string(pub(proposer))]
+	first := n.fetch[string(pub(proposer))]
 	n.fetchMu.Unlock()
 	if first.height != 1 || first.at.IsZero() {
 		t.Fatalf("the proposer's own proposal: fetch state %+v; want a fetch of height 1", first)
 	}
 	n.fetchProposal(ctx, pub(proposer), prop(1, 0, proposer)) // at once again: in flight or within 1 s
 	n.fetchMu.Lock()
-	again := n.fetching[string(pub(proposer))]
+	again := n.fetch[string(pub(proposer))]
 	n.fetchMu.Unlock()
 	if !again.at.Equal(first.at) {
 		t.Errorf("a second fetch started at once (%v after the first); want none", again.at.Sub(first.at))

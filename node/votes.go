@@ -64,20 +64,15 @@ func (l *loop) answerVotes(q votesQuery) {
 }
 
 // maybeAskVotes asks one peer (in turn) for the current round's messages when
-// the round has made no progress for askVotesAfter. The answer is fetched off
-// the loop and comes back through voteIn.
+// the vote-ask policy says so (a round without progress for askVotesAfter).
+// The answer is fetched off the loop and comes back through voteIn.
 func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	if l.engine == nil {
 		return
 	}
 	h := l.engine.Height()
 	r, step := l.engine.Round()
-	if step == consensus.StepNewHeight || h != l.roundHeight || r != l.roundNumber {
-		// Idle (no work, no round started) or moving: nothing to ask for.
-		l.roundHeight, l.roundNumber, l.roundSince = h, r, now
-		return
-	}
-	if now.Sub(l.roundSince) < askVotesAfter || now.Sub(l.lastAsk) < askVotesEvery {
+	if !l.asker.due(now, h, r, step) {
 		return
 	}
 	// Only authorities hold votes: no home subscribes to them.
@@ -91,9 +86,7 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	if len(peers) == 0 {
 		return
 	}
-	l.lastAsk = now
-	l.askTurn++
-	peer := peers[l.askTurn%len(peers)]
+	peer := peers[l.asker.ask(now, len(peers))]
 	go func() { l.n.fetchVotes(ctx, peer, h, r) }()
 }
 
@@ -109,7 +102,7 @@ func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) [
 	}
 	msgs, err := wire.DecodeMessages(resp)
 	if err != nil {
-		n.rejected.Add(1)
+		n.stats.rejected.Add(1)
 		n.log.Warn("malformed votes response", "peer", peer, "err", err)
 		return nil
 	}
@@ -117,11 +110,11 @@ func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) [
 	for i, m := range msgs {
 		pub, ok := vals[m.From]
 		if !ok || m.Height != h || m.Verify(n.gen.ChainID, pub) != nil {
-			n.rejected.Add(1)
+			n.stats.rejected.Add(1)
 			n.log.Warn("bad message in votes response", "peer", peer, "from", m.From)
 			return msgs[:i]
 		}
-		n.votesFetched.Add(1)
+		n.stats.votesFetched.Add(1)
 		send(ctx, n.voteIn, m)
 	}
 	return msgs
