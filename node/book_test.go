@@ -70,6 +70,8 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	}
 	home := start(t, paths[2], Options{})
 	waitFor(t, "the home to connect", 30*time.Second, func() bool { return len(home.n.host.Peers()) >= 2 })
+	// An absence: a fetch the home should not make raises no event to wait
+	// on, so give it the time an authority's fetch takes on connecting.
 	time.Sleep(time.Second)
 	if k := missing(home.n, before); k != len(before) {
 		t.Errorf("the home holds %d of the 50 orders after connecting; want none (homes do not fetch books)", len(before)-k)
@@ -83,6 +85,7 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	}
 	waitFor(t, "the partition to take effect", 10*time.Second, func() bool { return len(late.n.host.Peers()) == 0 })
 	during := post(30)
+	// An absence again: orders that should not cross the partition.
 	time.Sleep(500 * time.Millisecond)
 	if k := missing(late.n, during); k != len(during) {
 		t.Fatalf("%d of %d orders crossed the partition; the test's partition leaks", len(during)-k, len(during))

@@ -64,13 +64,25 @@ func (r *running) halt(t *testing.T) {
 // asserts nothing about speed.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
+	if !eventually(limit, cond) {
+		t.Fatalf("timed out after %s waiting for %s", limit, what)
+	}
+}
+
+// eventually polls cond until it holds or limit has passed, and reports
+// whether it held.
+func eventually(limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
+			return false
 		}
+		// The poll interval: these tests watch real nodes on a real
+		// (loopback) network, whose state changes raise no event a test
+		// could wait on.
 		time.Sleep(100 * time.Millisecond)
 	}
+	return true
 }
 
 // dropProto is an Options.Filter that loses every frame of proto.

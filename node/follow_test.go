@@ -76,11 +76,8 @@ func TestHomesFollowHomes(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(probeEvery + 10*time.Second)
-	for followingHomes() < 2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if n := followingHomes(); n < 2 {
+	if !eventually(probeEvery+10*time.Second, func() bool { return followingHomes() >= 2 }) {
+		n := followingHomes()
 		for _, h := range homes {
 			t.Logf("%s follows %s", h.n.cfg.Node.Name, h.n.Status().Upstream)
 		}

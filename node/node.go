@@ -458,7 +458,9 @@ func (n *Node) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	g.Go(func() error { return n.runBatcher(ctx) })
+	g.Go(func() error {
+		return runBatcher(ctx, n.txOut, func(b []byte) { n.sendTxBatch(ctx, b, nil) })
+	})
 	g.Go(func() error { return n.runBookSync(ctx) })
 	g.Go(func() error { return n.runHeadNotifier(ctx) })
 	n.handleMessages(ctx)

@@ -74,9 +74,10 @@ func (n *Node) enqueue(tx outTx) error {
 	}
 }
 
-// runBatcher publishes queued transactions in batches: when wire.MaxBatchTxs or
-// wire.MaxBatchBytes are reached, or batchDelay after the first of a batch arrived.
-func (n *Node) runBatcher(ctx context.Context) error {
+// runBatcher hands the transactions queued on in to send in batches
+// (wire.EncodeTxBatch): when wire.MaxBatchTxs or wire.MaxBatchBytes are
+// reached, or batchDelay after the first of a batch arrived.
+func runBatcher(ctx context.Context, in <-chan outTx, send func(batch []byte)) error {
 	var (
 		batch   [][]byte
 		waiting []chan struct{}
@@ -88,7 +89,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		if len(batch) == 0 {
 			return
 		}
-		n.sendTxBatch(ctx, wire.EncodeTxBatch(batch), nil)
+		send(wire.EncodeTxBatch(batch))
 		for _, w := range waiting {
 			close(w)
 		}
@@ -99,7 +100,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case tx := <-n.txOut:
+		case tx := <-in:
 			if size+len(tx.raw)+binary.MaxVarintLen64 > wire.MaxBatchBytes {
 				flush()
 			}

@@ -84,7 +84,8 @@ func TestVotesGoStraightToAuthorities(t *testing.T) {
 	waitFor(t, "the home's vote stream to be refused", 10*time.Second, func() bool {
 		return b.n.Status().Ignored == ignored+1
 	})
-	time.Sleep(100 * time.Millisecond)
+	// The stream was refused before a byte of it was read: nothing of it
+	// can arrive later.
 	if got := b.n.bestSeen.Load(); got != far-1 {
 		t.Errorf("after a vote sent by a home, heard of height %d; want %d (not taken)", got, far-1)
 	}
@@ -116,12 +117,16 @@ func TestTxsRelayedToAuthorities(t *testing.T) {
 
 	fromB := sellOrder(a, homeKey, 2, slot)
 	a.receiveTxs(context.Background(), b.n.key.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{fromB.Encode()}))
-	time.Sleep(500 * time.Millisecond) // what relaying the first took well under
+	// A later batch from the home is relayed on the same stream to c: once it
+	// is there, a relay of b's batch, sent before it, would be too.
+	later := sellOrder(a, homeKey, 3, slot)
+	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{later.Encode()}))
+	waitFor(t, "the home's later order to reach authority c", 10*time.Second, func() bool { return c.n.pool.Has(later.Hash()) })
 	if c.n.pool.Has(fromB.Hash()) {
 		t.Error("an order authority b sent authority a was relayed to authority c; want no relay of an authority's batch")
 	}
-	if got := len(a.txIn); got != 2 {
-		t.Errorf("the receiving authority queued %d transactions for its loop; want 2", got)
+	if got := len(a.txIn); got != 3 {
+		t.Errorf("the receiving authority queued %d transactions for its loop; want 3", got)
 	}
 }
 
