@@ -26,14 +26,9 @@ import (
 // follow it, besides the catch-ups and last resorts below.
 //
 // The defaults keep a node within the 100 kbit/s budget at 1,000 homes'
-// load: one copy of the chain is about 19 kbit/s at 4.4 tx/s (`gridmesh
-// bench chain --rate 4.4 --homes 16`), an authority's own votes and
-// transactions about 46 (61 with the bench's observer). Two followers put an
-// authority near 89 (103 with the observer) and a home at most near 64 (22
-// in, 38 out); 1,000 homes are then 8 levels deep under 4 authorities, each
-// level behind the one above by a head push (below, at most headPause late)
-// and a sync round trip, up to 300 ms more when pushes come faster than
-// that.
+// load (the figures are in DECISIONS.md): each level of homes lags the one
+// above by a head push (below, at most headPause late) and a sync round
+// trip.
 //
 // The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan

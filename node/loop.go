@@ -413,9 +413,9 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	l.n.publishStatus()
 	l.n.notifyHead(blk.Header.Height)
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
-	if l.n.onEvent != nil {
+	if l.n.opts.OnEvent != nil {
 		for _, ev := range events {
-			l.n.onEvent(ev)
+			l.n.opts.OnEvent(ev)
 		}
 	}
 	return nil

@@ -85,14 +85,13 @@ type Options struct {
 // trading agent (homes), or a block-producing authority. Load opens it; Run runs it
 // until its context ends and then releases everything Load opened.
 type Node struct {
-	cfg     config.Node
-	gen     chain.Genesis
-	key     ed25519.PrivateKey
-	self    chain.Account
-	log     *slog.Logger
-	opts    Options // as given to Load, defaults filled in
-	path    string  // the config file, for messages
-	onEvent func(chain.Event)
+	cfg  config.Node
+	gen  chain.Genesis
+	key  ed25519.PrivateKey
+	self chain.Account
+	log  *slog.Logger
+	opts Options // as given to Load, defaults filled in
+	path string  // the config file, for messages
 
 	chain    *chain.Chain
 	journal  *meter.Journal // nil on nodes without a meter
@@ -239,7 +238,6 @@ func newNode(path string, opts Options) (*Node, error) {
 		log:        opts.Log.With("node", cfg.Node.Name),
 		opts:       opts,
 		path:       path,
-		onEvent:    opts.OnEvent,
 		txIn:       make(chan chain.Tx, 4096),
 		txOut:      make(chan outTx, txQueueSize),
 		pool:       chain.NewPool(poolSize),
