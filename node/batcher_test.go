@@ -19,7 +19,7 @@ func TestBatcher(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		in := make(chan outTx, wire.MaxBatchTxs+1)
-		var sent [][][]byte // batches, decoded
+		batches := make(chan [][]byte, 4) // decoded; a channel, as the race detector sees no order in synctest.Wait
 		done := make(chan error, 1)
 		go func() {
 			done <- runBatcher(ctx, in, func(b []byte) {
@@ -27,12 +27,24 @@ func TestBatcher(t *testing.T) {
 				if err != nil {
 					t.Errorf("batch does not decode: %v", err)
 				}
-				sent = append(sent, raws)
+				batches <- raws
 			})
 		}()
+		var sent [][][]byte
+		drain := func() {
+			for {
+				select {
+				case b := <-batches:
+					sent = append(sent, b)
+				default:
+					return
+				}
+			}
+		}
 		advance := func(d time.Duration) {
 			<-time.After(d) // fake time: the bubble's clock moves once all wait
 			synctest.Wait()
+			drain()
 		}
 
 		released := make(chan struct{})
@@ -61,6 +73,7 @@ func TestBatcher(t *testing.T) {
 			in <- outTx{raw: []byte("x")}
 		}
 		synctest.Wait() // no time passes
+		drain()
 		if len(sent) != 2 || len(sent[1]) != wire.MaxBatchTxs {
 			t.Fatalf("after %d txs: %d batches; want a second, full one sent at once", wire.MaxBatchTxs, len(sent))
 		}
