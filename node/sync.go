@@ -47,6 +47,9 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 	return wire.EncodeSyncResponse(head, false, n.followDepth(), items), nil
 }
 
+// applyOne applies a synced block: its certificate checked against the
+// authority set of its height (certify.go), the block validated against the
+// chain and committed, and the engine moved on to the next height.
 func (l *loop) applyOne(c wire.Certified) error {
 	if err := l.n.verifyCertified(c); err != nil {
 		return err

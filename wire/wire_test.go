@@ -363,3 +363,35 @@ func TestVerifyCertified(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeVotesRequest(f *testing.F) {
+	f.Add(EncodeVotesRequest(300, 5))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, r, err := DecodeVotesRequest(b)
+		if err != nil {
+			return
+		}
+		if r < 0 {
+			t.Fatalf("decoded round %d; want none negative", r)
+		}
+		if again := EncodeVotesRequest(h, r); !bytes.Equal(again, b) {
+			t.Fatalf("votes request %x decodes to (%d, %d), which encodes as %x", b, h, r, again)
+		}
+	})
+}
+
+func FuzzDecodeVote(f *testing.F) {
+	_, _, _, votes := testCommit(f)
+	f.Add(EncodeVote(votes[0]))
+	f.Add([]byte{KindVote})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeVote(b)
+		if err != nil {
+			return
+		}
+		if again := EncodeVote(m); !bytes.Equal(again, b) {
+			t.Fatalf("vote %x decodes to %+v, which encodes as %x", b, m, again)
+		}
+	})
+}
