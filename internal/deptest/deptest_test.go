@@ -24,8 +24,8 @@ type rule struct {
 	allow []string // same form; "*" allows anything of ours
 }
 
-// rules are the import rules of DESIGN.md ("Import directions") and
-// contracts.md ("Import rules"). The first matching row wins.
+// rules are the import rules of README.md ("Layout"). The first matching row
+// wins.
 var rules = []rule{
 	{"unit", nil},
 	{"ident", nil}, // the shared identity and hash types: a leaf

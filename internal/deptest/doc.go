@@ -1,7 +1,7 @@
-// Package deptest holds no code: its tests enforce the import rules of
-// DESIGN.md and /work/contracts.md over `go list -deps -json ./...`, and check
-// that every package directory has a doc.go whose package comment says what
-// the package owns and what it may import.
+// Package deptest holds no code: its tests enforce the project's import rules
+// (README.md, "Layout": which package may import which) over `go list -deps
+// -json ./...`, and check that every package directory has a doc.go whose
+// package comment says what the package owns and what it may import.
 //
 // The rules live in one table, rules in deptest_test.go; a new package of
 // ours needs a row there, or the test fails and says so.
