@@ -238,7 +238,7 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		n.log.Warn("node.role is authority, but this node's key is not in the authority set known so far: following the chain until the authorities vote it in",
 			"key", n.self, "height", head+1)
 	}
-	if cfg.Node.Role == "home" {
+	if cfg.Node.Role == config.RoleHome {
 		n.journal, err = meter.OpenJournal(filepath.Join(data, "meter"))
 		if err != nil {
 			return nil, err

@@ -28,19 +28,19 @@ overwrites an existing key or config.
 Then copy the network's genesis.toml into D and start the node with
 gridmesh run -c D/node.toml.`)
 	dir := c.fs.String("dir", ".", "directory for node.key and node.toml (created if missing)")
-	role := c.fs.String("role", config.RoleHome, `"home" (meter and trading) or "authority" (utility, co-op)`)
+	role := c.fs.String("role", string(config.RoleHome), `"home" (meter and trading) or "authority" (utility, co-op)`)
 	name := c.fs.String("name", "", "the node's name, shown to people (default: this machine's host name)")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	if *role != config.RoleHome && *role != config.RoleAuthority {
+	if r := config.Role(*role); r != config.RoleHome && r != config.RoleAuthority {
 		return usagef("init: --role: expected \"home\" or \"authority\", got %q", *role)
 	}
 	if *name == "" {
 		*name = defaultName()
 	}
 	n := config.DefaultNode()
-	n.Node.Name, n.Node.Role = *name, *role
+	n.Node.Name, n.Node.Role = *name, config.Role(*role)
 	cfgPath := filepath.Join(*dir, "node.toml")
 	keyPath := filepath.Join(*dir, n.Node.Key)
 	if err := n.Validate(cfgPath); err != nil {
