@@ -63,6 +63,9 @@ func (n *Node) loop(ctx context.Context) error {
 	if !n.isAuthority {
 		every = cmp.Or(n.followEvery, followEvery)
 	}
+	if n.ready != nil {
+		n.ready() // Options.Ready: chain loaded, host up, and this loop started
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -96,6 +99,9 @@ func (n *Node) loop(ctx context.Context) error {
 				}
 			}
 		case now := <-tick.C:
+			if n.heartbeat != nil {
+				n.heartbeat() // Options.Heartbeat: from this goroutine, so a stuck loop stops it
+			}
 			l.tick(ctx, now)
 			// An authority that heard of a higher height catches up at once
 			// (it must vote there); a home keeps its pace (follow.go).

@@ -45,6 +45,12 @@ type Options struct {
 	// KeepBlocks is how many recent block bodies a home keeps; older ones are
 	// pruned (authorities keep all). 0 means 2,000.
 	KeepBlocks uint64
+	// Ready, if set, is called once by Run when the chain is loaded, the p2p
+	// host is up and the loop has started (systemd's READY=1). It must not block.
+	Ready func()
+	// Heartbeat, if set, is called by the loop goroutine itself on every tick,
+	// so a stuck loop stops calling it (systemd's watchdog). It must not block.
+	Heartbeat func()
 }
 
 // Node is one gridmesh node: a chain replica, a libp2p host, a meter sampler and a
@@ -57,6 +63,8 @@ type Node struct {
 	self    chain.Account
 	log     *slog.Logger
 	onEvent func(chain.Event)
+	// ready and heartbeat are Options.Ready and Options.Heartbeat; nil if unset.
+	ready, heartbeat func()
 
 	chain    *chain.Chain
 	journal  *meter.Journal // nil on nodes without a meter
@@ -169,6 +177,8 @@ func Load(path string, opts Options) (_ *Node, err error) {
 		self:      chain.AccountOf(key.Public().(ed25519.PublicKey)),
 		log:       log.With("node", cfg.Node.Name),
 		onEvent:   opts.OnEvent,
+		ready:     opts.Ready,
+		heartbeat: opts.Heartbeat,
 		txIn:      make(chan chain.Tx, 4096),
 		txOut:     make(chan outTx, txQueueSize),
 		pool:      chain.NewPool(poolSize),

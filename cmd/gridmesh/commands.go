@@ -128,7 +128,7 @@ Relative paths in the config are relative to the config file's directory.`)
 		defer pprof.StopCPUProfile()
 	}
 	if *memProf == "" {
-		return stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
+		return stopped(ctx, runNode(ctx, *path, stdout, stderr))
 	}
 	// The heap is written when the node is asked to stop and before it is
 	// told to (runCtx), while what it holds is still live: after Run
@@ -148,7 +148,7 @@ Relative paths in the config are relative to the config file's directory.`)
 		profiled <- writeHeapProfile(f)
 		stopRun()
 	}()
-	err = stopped(ctx, node.RunConfig(runCtx, *path, stdout, stderr))
+	err = stopped(ctx, runNode(runCtx, *path, stdout, stderr))
 	close(quit)
 	return errors.Join(err, <-profiled)
 }

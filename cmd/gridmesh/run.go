@@ -6,8 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
+
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/firmware/sdnotify"
+	"github.com/gridmesh/gridmesh/node"
 )
 
 const usage = `gridmesh — peer-to-peer energy trading for a neighbourhood microgrid.
@@ -152,4 +157,41 @@ func done(err error) error {
 		return nil
 	}
 	return err
+}
+
+// runNode runs one node from the config file at path (`gridmesh run -c
+// path`) and, when systemd started it (Type=notify, firmware/gridmesh.service),
+// tells systemd READY=1 once the node's chain is loaded, its p2p host is up
+// and its loop runs (node.Options.Ready), pets the watchdog from the loop
+// itself (node.Options.Heartbeat: a stuck loop stops the pings and systemd
+// restarts the node after WatchdogSec) and says STOPPING=1 on the way out.
+func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
+	sd, err := sdnotify.FromEnv(false)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := config.LoadNode(path)
+	if err != nil {
+		return err
+	}
+	var n *node.Node
+	opts := node.Options{Log: log, Heartbeat: sd.Heartbeat}
+	opts.Ready = func() {
+		// n is set: Ready is called from Run, which starts after Load returned.
+		st := n.Status()
+		status := fmt.Sprintf("%s %s at height %d, API %s", cfg.Node.Role, cfg.Node.Name, st.Height, n.StatusURL())
+		if err := sd.Ready(status); err != nil {
+			log.Warn("cannot tell systemd the node is ready", "err", err)
+		}
+	}
+	sd.Status("loading the chain and starting the p2p host")
+	n, err = node.Load(path, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gridmesh %s node %s (%s), status at %s\n", cfg.Node.Role, cfg.Node.Name, n.Status().NodeID, n.StatusURL())
+	defer sd.Stopping()
+	return n.Run(ctx)
 }
