@@ -33,7 +33,10 @@ Commands:
   sim p2p        gossip latency and traffic of real hosts on loopback
   bench chain    finality and tx/s of authorities run as processes
   authority      vote to add or remove an authority (as this authority node)
-  admit          admit a participant (as this authority node)
+  admit          admit a participant by key or enrolment code (as this authority node)
+  keygen         create the node key on the device if missing; print its enrolment code
+  doctor         the installer's checklist: config, meter, clock, network, chain, Pi health
+  provision      write first-boot files onto a Raspberry Pi OS boot partition
   tariff         set the tariff policy (as this authority node)
 
 Run "gridmesh <command> --help" for a command's flags.
@@ -91,6 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAuthority(ctx, rest, stdout)
 	case "admit":
 		return cmdAdmit(ctx, rest, stdout)
+	case "keygen":
+		return cmdKeygen(rest, stdout)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout)
+	case "provision":
+		return cmdProvision(rest, stdout)
 	case "tariff":
 		return cmdTariff(ctx, rest, stdout)
 	default:
