@@ -9,7 +9,7 @@
 //     nfpm is linked only into that program, never into gridmesh;
 //   - sdnotify/: systemd's notification protocol (READY, watchdog);
 //   - the first-boot files provisioning writes onto a boot partition
-//     (cloud-init user-data and network-config, firstrun.sh: Provision).
+//     (cloud-init user-data and network-config, firstrun.sh: Provisioning).
 //
 // Keys are born on the device: the unit's ExecStartPre runs
 // `gridmesh keygen`, which creates the node key at first start. Neither the

@@ -44,6 +44,11 @@ var rules = []rule{
 	{"internal/crashtest", []string{"chain", "chain/consensus", "config", "market", "p2p", "unit"}},
 	{"internal/nattest", []string{"p2p"}},
 	{"configs/...", nil}, // data embedded as packages (configs/meters)
+	{"firmware", []string{"config", "unit"}},
+	{"firmware/enrol", nil},
+	{"firmware/sdnotify", nil},
+	{"firmware/deb", []string{"firmware", "config", "unit"}},
+	{"firmware/cmd/mkdeb", []string{"firmware/deb", "firmware", "config", "unit"}},
 	{"firmware/...", []string{"*"}},
 }
 
