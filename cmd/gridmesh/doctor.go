@@ -144,6 +144,7 @@ func (e doctorEnv) run(ctx context.Context, path string) doctorReport {
 	switch {
 	case !cc.decoded:
 		add("config", checkFail, flatten(errors.Join(cc.errs...)), "write the node config (gridmesh provision, or gridmesh init), then gridmesh config check -c "+path)
+		e.addPi(add)
 		r.OK = false
 		return r
 	case len(cc.errs) > 0:
@@ -187,14 +188,19 @@ func (e doctorEnv) run(ctx context.Context, path string) doctorReport {
 	if name, status, detail, fix := e.checkWrites(); name != "" {
 		add(name, status, detail, fix)
 	}
+	e.addPi(add)
+	r.OK = !slices.ContainsFunc(r.Checks, func(c check) bool { return c.Status == checkFail })
+	return r
+}
+
+// addPi adds the Raspberry Pi's power and temperature lines where its files exist.
+func (e doctorEnv) addPi(add func(name, status, detail, fix string)) {
 	if name, status, detail, fix := e.checkPower(); name != "" {
 		add(name, status, detail, fix)
 	}
 	if name, status, detail, fix := e.checkTemperature(); name != "" {
 		add(name, status, detail, fix)
 	}
-	r.OK = !slices.ContainsFunc(r.Checks, func(c check) bool { return c.Status == checkFail })
-	return r
 }
 
 func shortErr(err error) string {
