@@ -73,7 +73,12 @@ gridmesh run -c D/node.toml.`)
 	fmt.Fprintf(stdout, "created %s (mode 0600)\n", keyPath)
 	fmt.Fprintf(stdout, "created %s (name %q, role %s)\n", cfgPath, n.Node.Name, n.Node.Role)
 	fmt.Fprintf(stdout, "public key: %s\n", pub)
-	fmt.Fprintf(stdout, "enrolment code: %s\n", enrol.Code(priv.Public().(ed25519.PublicKey)))
+	code := enrol.Code(priv.Public().(ed25519.PublicKey))
+	fmt.Fprintf(stdout, "enrolment code: %s\n", code)
+	if n.Node.Role == config.RoleHome {
+		// The installer's phone reads it off the screen for the operator.
+		fmt.Fprintf(stdout, "\n%s", enrolQR(code))
+	}
 	fmt.Fprintf(stdout, "\nThis node's entry for the network's genesis.toml (or for admission by an authority):\n")
 	fmt.Fprintf(stdout, "  [[%s]]\n  name = %q\n  key = %q\n\n", list, n.Node.Name, pub)
 	fmt.Fprintf(stdout, "next: put the network's genesis.toml in %s, then run: gridmesh run -c %s\n", *dir, cfgPath)

@@ -130,6 +130,9 @@ func printDoctor(w io.Writer, r doctorReport) {
 	}
 	if r.EnrolmentCode != "" {
 		fmt.Fprintf(w, "\nenrolment code: %s\n", r.EnrolmentCode)
+		if slices.ContainsFunc(r.Checks, func(c check) bool { return c.Name == "admission" && c.Status != checkOK }) {
+			fmt.Fprintf(w, "\n%s", enrolQR(r.EnrolmentCode))
+		}
 	}
 	fmt.Fprintf(w, "\n%d checks: %d ok, %d warn, %d fail\n", len(r.Checks), len(r.Checks)-warns-fails, warns, fails)
 }

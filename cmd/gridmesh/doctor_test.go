@@ -141,7 +141,7 @@ func TestDoctor(t *testing.T) {
 	}
 	text, _, _ := gridmesh(t, "doctor", "-c", homeCfg)
 	t.Logf("doctor of a running home:\n%s", text)
-	for _, w := range []string{"ok    config ", "warn  meter ", "enrolment code: " + r.EnrolmentCode, " fail\n"} {
+	for _, w := range []string{"ok    config ", "warn  meter ", "enrolment code: " + r.EnrolmentCode, "\n" + enrolQR(r.EnrolmentCode), " fail\n"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("doctor's text lacks %q:\n%s", w, text)
 		}

@@ -66,3 +66,13 @@ freshly installed device makes its own key at its first start.`)
 	fmt.Fprintf(stdout, "public key: %s\nenrolment code: %s\n", chain.AccountOf(pub), enrol.Code(pub))
 	return nil
 }
+
+// enrolQR is the enrolment code as a QR code for a terminal that shows light
+// text on a dark background (most do), or "" if it cannot be drawn.
+func enrolQR(code string) string {
+	q, err := enrol.NewQR(code)
+	if err != nil {
+		return ""
+	}
+	return q.Terminal(true)
+}
