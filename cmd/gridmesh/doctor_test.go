@@ -194,3 +194,33 @@ func TestDoctorPi(t *testing.T) {
 		t.Errorf("no Pi files: a %s line; want none", name)
 	}
 }
+
+// TestDoctorWrites estimates SD card writes per day from a fake /proc laid
+// out as Linux has it: the node started 3600 s after boot and has run an
+// hour, writing 50 MiB (1.2 GiB a day: a warning).
+func TestDoctorWrites(t *testing.T) {
+	proc := t.TempDir()
+	put := func(p, s string) {
+		os.MkdirAll(filepath.Join(proc, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(proc, p), []byte(s), 0o644)
+	}
+	put("uptime", "7200.00 14000.00\n")
+	put("4242/cmdline", "/usr/bin/gridmesh\x00run\x00-c\x00/etc/gridmesh/node.toml\x00")
+	// Field 22 (starttime) is 360000 ticks = 3600 s; the comm holds a space and a ")".
+	put("4242/stat", "4242 (grid mesh)) S 1 4242 4242 0 -1 4194560 100 0 0 0 10 5 0 0 20 0 12 0 360000 800000000 5000 18446744073709551615\n")
+	put("4242/io", "rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 0\nwrite_bytes: 52428800\ncancelled_write_bytes: 0\n")
+	put("77/cmdline", "/usr/bin/bash\x00")
+	e := doctorEnv{proc: proc}
+	name, st, detail, _ := e.checkWrites()
+	if name != "sd-writes" || st != checkWarn || !strings.Contains(detail, "about 1.2 GiB/day (50.0 MiB in 1h0m0s") {
+		t.Errorf("checkWrites = %s %s %q; want a warning of about 1.2 GiB/day", name, st, detail)
+	}
+	put("4242/io", "write_bytes: 5242880\n")
+	if _, st, detail, _ = e.checkWrites(); st != checkOK || !strings.Contains(detail, "about 120.0 MiB/day") {
+		t.Errorf("checkWrites = %s %q; want ok at about 120 MiB/day", st, detail)
+	}
+	os.Remove(filepath.Join(proc, "4242/cmdline"))
+	if name, _, _, _ := e.checkWrites(); name != "" {
+		t.Errorf("no node process: a %s line; want none", name)
+	}
+}
