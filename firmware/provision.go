@@ -170,3 +170,66 @@ func (p Provisioning) firstboot() []byte {
 	b.WriteString("date -u +%FT%TZ > $SRC/done\n")
 	return b.Bytes()
 }
+
+// marker is in every first-boot file provisioning writes; added marks
+// what it adds to another's (Merge).
+const (
+	marker = "Written by gridmesh provision"
+	added  = "Added by gridmesh provision"
+)
+
+// Merge combines a first-boot file provisioning writes (ours) with the one
+// already on the boot partition (existing), so that a card customised by
+// Raspberry Pi Imager (user, SSH, Wi-Fi, locale) keeps that and also installs
+// gridmesh:
+//
+//   - user-data: our runcmd is appended to Imager's cloud-config (refused if
+//     it has a runcmd of its own: two would be one YAML key twice);
+//   - firstrun.sh: our first-boot call goes before Imager's line that removes
+//     the script.
+//
+// A file provisioning wrote before is replaced, and what it added before is
+// taken out and added again; any other name is ours.
+func Merge(name string, existing, ours []byte) ([]byte, error) {
+	if len(existing) == 0 || bytes.Contains(existing, []byte(marker)) {
+		return ours, nil
+	}
+	call := fmt.Sprintf("%s/%s/firstboot.sh", BootMount, BootDir)
+	if i := bytes.Index(existing, []byte("# "+added)); i >= 0 {
+		rest := existing[i:]
+		end := len(rest)
+		if name == "firstrun.sh" {
+			// Two lines: the comment and the call.
+			end = 0
+			for range 2 {
+				if k := bytes.IndexByte(rest[end:], '\n'); k >= 0 {
+					end += k + 1
+				}
+			}
+		}
+		existing = append(append([]byte(nil), existing[:i]...), rest[end:]...)
+	}
+	switch name {
+	case "user-data":
+		if !bytes.HasPrefix(existing, []byte("#cloud-config")) {
+			return nil, fmt.Errorf("provision: the boot partition's user-data is not a #cloud-config file: remove it or flash the card again")
+		}
+		if regexp.MustCompile(`(?m)^runcmd:`).Match(existing) {
+			return nil, fmt.Errorf("provision: the boot partition's user-data has a runcmd of its own: add \"- [sh, %s]\" to it by hand, or flash without that customisation", call)
+		}
+		out := append(bytes.TrimRight(existing, "\n"), '\n')
+		out = append(out, fmt.Sprintf("# %s: install and start gridmesh at first boot.\nruncmd:\n  - [sh, %s]\n", added, call)...)
+		return out, nil
+	case "firstrun.sh":
+		re := regexp.MustCompile(`(?m)^rm -f /boot(/firmware)?/firstrun\.sh\s*$`)
+		loc := re.FindIndex(existing)
+		if loc == nil {
+			return nil, fmt.Errorf("provision: the boot partition's firstrun.sh does not remove itself as Raspberry Pi Imager's does: remove it or flash the card again")
+		}
+		ins := fmt.Sprintf("# %s: install gridmesh (started after the reboot).\nGRIDMESH_NO_START=1 sh %s\n", added, call)
+		out := append([]byte(nil), existing[:loc[0]]...)
+		out = append(out, ins...)
+		return append(out, existing[loc[0]:]...), nil
+	}
+	return ours, nil
+}

@@ -103,6 +103,19 @@ s0@GPIO17; without it the home gets the simulated meter and trading off.`)
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	for _, name := range []string{"user-data", "firstrun.sh"} {
+		// Raspberry Pi Imager's customisation (user, SSH, Wi-Fi) is kept.
+		if existing, err := part.read(name); err == nil && len(existing) > 0 {
+			merged, err := firmware.Merge(name, existing, files[name])
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(merged, files[name]) {
+				fmt.Fprintf(stdout, "kept the %s already there (Raspberry Pi Imager's?) and added gridmesh's first boot to it\n", name)
+			}
+			files[name] = merged
+		}
+	}
 	for _, name := range names {
 		if err := part.write(name, files[name]); err != nil {
 			return fmt.Errorf("provision: write %s: %w", name, err)

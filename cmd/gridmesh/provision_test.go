@@ -179,3 +179,62 @@ func TestProvisionUsage(t *testing.T) {
 		}
 	}
 }
+
+// Raspberry Pi Imager's customisation, as it writes it (a user with SSH):
+// provision keeps it and adds gridmesh's first boot.
+const (
+	imagerUserData = "#cloud-config\nhostname: home-12\nmanage_etc_hosts: true\nusers:\n- name: installer\n  groups: users,adm,dialout,gpio,sudo\n  shell: /bin/bash\n  lock_passwd: false\n  passwd: $5$salt$hash\nssh_pwauth: true\n"
+	imagerFirstrun = "#!/bin/bash\n\nset +e\n\nif [ -f /usr/lib/raspberrypi-sys-mods/imager_custom ]; then\n   /usr/lib/raspberrypi-sys-mods/imager_custom set_hostname home-12\nfi\nif [ -f /usr/lib/userconf-pi/userconf ]; then\n   /usr/lib/userconf-pi/userconf 'installer' '$5$salt$hash'\nfi\nsystemctl enable ssh\nrm -f /boot/firstrun.sh\nsed -i 's| systemd.run.*||g' /boot/cmdline.txt\nexit 0\n"
+	imagerCmdline  = "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot cfg80211.ieee80211_regdom=DE systemd.run=/boot/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target\n"
+)
+
+func TestProvisionKeepsImager(t *testing.T) {
+	img := piBootImage(t)
+	src := t.TempDir()
+	for name, body := range map[string]string{"user-data": imagerUserData, "firstrun.sh": imagerFirstrun, "cmdline.txt": imagerCmdline} {
+		os.WriteFile(filepath.Join(src, name), []byte(body), 0o644)
+		runTool(t, "mcopy", "-o", "-i", img, filepath.Join(src, name), "::"+name)
+	}
+	dir, _ := newNode(t)
+	out, stderr, code := gridmesh(t, "provision", "--boot", img, "--genesis", filepath.Join(dir, "genesis.toml"), "--hostname", "home-12")
+	if code != 0 || strings.Count(out, "kept the ") != 2 {
+		t.Fatalf("provision: exit %d\n%s\n%s", code, out, stderr)
+	}
+	read := func(name string) string { return string(runTool(t, "mtype", "-i", img, "::"+name)) }
+	ud := read("user-data")
+	if !strings.HasPrefix(ud, imagerUserData) || !strings.HasSuffix(ud, "runcmd:\n  - [sh, /boot/firmware/gridmesh/firstboot.sh]\n") {
+		t.Errorf("user-data:\n%s", ud)
+	}
+	if ci, err := exec.LookPath("cloud-init"); err == nil {
+		f := filepath.Join(t.TempDir(), "user-data")
+		os.WriteFile(f, []byte(ud), 0o644)
+		if out, err := exec.Command(ci, "schema", "--config-file", f).CombinedOutput(); err != nil {
+			t.Errorf("cloud-init schema of the merged user-data: %v\n%s", err, out)
+		}
+	}
+	fr := read("firstrun.sh")
+	i, j := strings.Index(fr, "GRIDMESH_NO_START=1 sh /boot/firmware/gridmesh/firstboot.sh\n"), strings.Index(fr, "rm -f /boot/firstrun.sh\n")
+	if !strings.Contains(fr, "userconf 'installer'") || i < 0 || j < i {
+		t.Errorf("firstrun.sh: gridmesh's call at %d, Imager's rm at %d:\n%s", i, j, fr)
+	}
+	if got := read("cmdline.txt"); got != imagerCmdline {
+		t.Errorf("cmdline.txt changed although it runs firstrun.sh already:\n%q", got)
+	}
+	// Provisioning again replaces only what it wrote.
+	if _, stderr, code := gridmesh(t, "provision", "--boot", img, "--genesis", filepath.Join(dir, "genesis.toml"), "--hostname", "home-12"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if again := read("firstrun.sh"); again != fr {
+		t.Errorf("provisioned twice: firstrun.sh\n%s\nwant it as after the first time:\n%s", again, fr)
+	}
+	if again := read("user-data"); again != ud {
+		t.Errorf("provisioned twice: user-data\n%s\nwant it as after the first time:\n%s", again, ud)
+	}
+
+	// A user-data with its own runcmd is refused, not broken.
+	os.WriteFile(filepath.Join(src, "user-data"), []byte(imagerUserData+"runcmd:\n  - [echo, hi]\n"), 0o644)
+	runTool(t, "mcopy", "-o", "-i", img, filepath.Join(src, "user-data"), "::user-data")
+	if _, stderr, code := gridmesh(t, "provision", "--boot", img, "--genesis", filepath.Join(dir, "genesis.toml"), "--hostname", "home-12"); code != 1 || !strings.Contains(stderr, "has a runcmd of its own") {
+		t.Errorf("user-data with runcmd: exit %d, %q", code, stderr)
+	}
+}
