@@ -287,6 +287,15 @@ func (p *problems) checkVersion(m map[string]any) {
 	}
 }
 
+// oneOf is problems.oneOf for a typed string (Role, Driver).
+func oneOf[S ~string](p *problems, key string, got S, allowed ...S) bool {
+	a := make([]string, len(allowed))
+	for i, v := range allowed {
+		a[i] = string(v)
+	}
+	return p.oneOf(key, string(got), a...)
+}
+
 // oneOf reports a string value not in allowed.
 func (p *problems) oneOf(key, got string, allowed ...string) bool {
 	if slices.Contains(allowed, got) {

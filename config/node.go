@@ -16,11 +16,40 @@ import (
 // Version is the only config file version this gridmesh reads.
 const Version = 1
 
+// Role is what a node does in its network (node.role).
+type Role string
+
 // Roles of a node.
 const (
-	RoleHome      = "home"      // a household: meter, trading agent, follows the chain
-	RoleAuthority = "authority" // utility or co-op: admits participants, produces blocks
+	RoleHome      Role = "home"      // a household: meter, trading agent, follows the chain
+	RoleAuthority Role = "authority" // utility or co-op: admits participants, produces blocks
 )
+
+// Roles lists every Role, in the order messages name them.
+var Roles = []Role{RoleHome, RoleAuthority}
+
+// Driver names a meter driver (meter.driver).
+type Driver string
+
+// Meter drivers. The one switch that opens them is node.OpenMeter.
+const (
+	DriverSim        Driver = "sim"          // simulated PV and household load
+	DriverModbusTCP  Driver = "modbus-tcp"   // Modbus TCP meter or gateway
+	DriverRTUOverTCP Driver = "rtu-over-tcp" // Modbus RTU frames through a TCP serial server
+	DriverModbusRTU  Driver = "modbus-rtu"   // Modbus RTU on a local serial port
+	DriverDSMR       Driver = "dsmr"         // DSMR P1 telegrams from a serial read head
+	DriverSML        Driver = "sml"          // SML telegrams from an optical read head
+	DriverS0         Driver = "s0"           // S0 pulse inputs on GPIO
+	DriverMQTT       Driver = "mqtt"         // readings published over MQTT
+)
+
+// IsModbus reports whether d is one of the Modbus drivers ([meter.modbus]).
+func (d Driver) IsModbus() bool {
+	return d == DriverModbusTCP || d == DriverRTUOverTCP || d == DriverModbusRTU
+}
+
+// IsSerial reports whether d reads telegrams from a serial port ([meter.serial]).
+func (d Driver) IsSerial() bool { return d == DriverDSMR || d == DriverSML }
 
 // Clock sources (node.clock).
 const (
@@ -31,8 +60,8 @@ const (
 // MeterDrivers lists the meter drivers a node config may name; only
 // SupportedMeterDrivers work in this version.
 var (
-	SupportedMeterDrivers = []string{"sim", "modbus-tcp", "rtu-over-tcp", "modbus-rtu", "dsmr", "sml", "s0", "mqtt"}
-	plannedMeterDrivers   = []string{}
+	SupportedMeterDrivers = []Driver{DriverSim, DriverModbusTCP, DriverRTUOverTCP, DriverModbusRTU, DriverDSMR, DriverSML, DriverS0, DriverMQTT}
+	plannedMeterDrivers   = []Driver{}
 )
 
 // Duration is a time.Duration written in TOML as a string such as "1s" or "15m".
@@ -70,7 +99,7 @@ type Node struct {
 // NodeSection is [node]: who this node is and where it keeps its data.
 type NodeSection struct {
 	Name string `toml:"name"` // shown to people (logs, dashboard, admission)
-	Role string `toml:"role"` // RoleHome or RoleAuthority
+	Role Role   `toml:"role"` // RoleHome or RoleAuthority
 	Key  string `toml:"key"`  // ed25519 key file (mode 0600), from `gridmesh init`
 	Data string `toml:"data"` // data directory (chain and meter journal)
 	// Clock says how the node knows its clock is right: ClockKernel waits for the
@@ -99,7 +128,7 @@ type API struct {
 
 // Meter is [meter]: which meter to read and how often.
 type Meter struct {
-	Driver    string      `toml:"driver"`      // one of MeterDrivers
+	Driver    Driver      `toml:"driver"`      // one of SupportedMeterDrivers
 	Interval  Duration    `toml:"interval"`    // sampling interval
 	MaxPowerW unit.W      `toml:"max_power_w"` // connection rating; readings beyond it are rejected
 	Sim       MeterSim    `toml:"sim"`
@@ -202,7 +231,7 @@ func DefaultNode() Node {
 		},
 		API: API{Listen: "127.0.0.1:8080"},
 		Meter: Meter{
-			Driver:    "sim",
+			Driver:    DriverSim,
 			Interval:  Duration{time.Second},
 			MaxPowerW: 17250, // 3 × 25 A × 230 V
 			Sim:       MeterSim{PVPeakW: 4000, LoadW: 600, Speed: 1},
@@ -276,7 +305,7 @@ func (n Node) validate(p *problems) {
 	} else if !printable(n.Node.Name) || len(n.Node.Name) > 64 {
 		p.add("node.name", "expected up to 64 printable characters, got %q", n.Node.Name)
 	}
-	p.oneOf("node.role", n.Node.Role, RoleHome, RoleAuthority)
+	oneOf(p, "node.role", n.Node.Role, Roles...)
 	p.oneOf("node.clock", n.Node.Clock, ClockKernel, ClockTrust)
 	if n.Node.Key == "" {
 		p.add("node.key", "expected the path of the key file, such as \"node.key\", got \"\"")
@@ -317,7 +346,7 @@ func (n Node) validate(p *problems) {
 	case slices.Contains(plannedMeterDrivers, d):
 		p.add("meter.driver", "%q is not yet supported by this version; expected \"sim\"", d)
 	default:
-		p.oneOf("meter.driver", d, SupportedMeterDrivers...)
+		oneOf(p, "meter.driver", d, SupportedMeterDrivers...)
 	}
 	if n.Meter.Interval.Duration < 100*time.Millisecond {
 		p.add("meter.interval", "expected a duration of at least \"100ms\", got %q", n.Meter.Interval.Duration.String())
@@ -375,8 +404,8 @@ func (n Node) validateMeterDriver(p *problems) {
 		}
 	}
 	switch m.Driver {
-	case "modbus-tcp", "rtu-over-tcp", "modbus-rtu":
-		if m.Driver == "modbus-rtu" {
+	case DriverModbusTCP, DriverRTUOverTCP, DriverModbusRTU:
+		if m.Driver == DriverModbusRTU {
 			need("meter.modbus.device", m.Modbus.Device, "a serial port such as \"/dev/ttyUSB0\"")
 			p.oneOf("meter.modbus.parity", m.Modbus.Parity, "N", "E", "O")
 		} else if _, _, err := net.SplitHostPort(m.Modbus.Addr); err != nil {
@@ -392,20 +421,20 @@ func (n Node) validateMeterDriver(p *problems) {
 		if m.Modbus.Timeout.Duration <= 0 {
 			p.add("meter.modbus.timeout", "expected a positive duration such as \"2s\", got %q", m.Modbus.Timeout.Duration.String())
 		}
-	case "dsmr", "sml":
+	case DriverDSMR, DriverSML:
 		need("meter.serial.device", m.Serial.Device, "a serial port such as \"/dev/ttyUSB0\"")
 		if m.Serial.Baud < 0 {
 			p.add("meter.serial.baud", "expected a serial speed such as 115200 (or 0 for the protocol's usual one), got %d", m.Serial.Baud)
 		}
-		if k := m.Serial.Key; k != "" && (m.Driver != "dsmr" || len(k) != 32 || !isHex(k)) {
+		if k := m.Serial.Key; k != "" && (m.Driver != DriverDSMR || len(k) != 32 || !isHex(k)) {
 			p.add("meter.serial.key", "expected 32 hex digits (an AES-128 key of an encrypted DSMR meter), got %d characters", len(k))
 		}
-	case "s0":
+	case DriverS0:
 		need("meter.s0.import_pin", m.S0.ImportPin, "a GPIO pin such as \"GPIO17\"")
 		if m.S0.Impulses <= 0 {
 			p.add("meter.s0.impulses", "expected the impulses per kWh printed on the meter (such as 1000), got %d", m.S0.Impulses)
 		}
-	case "mqtt":
+	case DriverMQTT:
 		need("meter.mqtt.broker", m.MQTT.Broker, "a broker URL such as \"tcp://127.0.0.1:1883\"")
 		need("meter.mqtt.topic", m.MQTT.Topic, "the device's topic")
 		if p.oneOf("meter.mqtt.format", m.MQTT.Format, "tasmota", "shelly", "json") && m.MQTT.Format == "json" {

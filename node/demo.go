@@ -255,7 +255,7 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		}
 		c := config.DefaultNode()
 		c.Node.Name = m.name
-		c.Node.Role = m.role
+		c.Node.Role = config.Role(m.role)
 		c.Network.MDNS = false // the demo talks on loopback only
 		c.Node.Clock = config.ClockTrust
 		c.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}

@@ -86,7 +86,7 @@ func (n *Node) publishStatus() {
 	n.status.Store(&Status{
 		Account:     string(n.self),
 		Name:        n.cfg.Node.Name,
-		Role:        n.cfg.Node.Role,
+		Role:        string(n.cfg.Node.Role),
 		Network:     n.gen.ChainID,
 		Height:      cs.Height,
 		StateHash:   cs.StateHash.String(),

@@ -49,7 +49,7 @@ type forecaster interface {
 func OpenMeter(m config.Meter, dataDir string, epoch time.Time, log *slog.Logger) (*Device, error) {
 	d := &Device{Close: func() {}}
 	switch m.Driver {
-	case "sim":
+	case config.DriverSim:
 		s := sim.New(sim.Config{
 			Seed:   m.Sim.Seed,
 			PVPeak: m.Sim.PVPeakW,
@@ -58,7 +58,7 @@ func OpenMeter(m config.Meter, dataDir string, epoch time.Time, log *slog.Logger
 			Start:  epoch,
 		}, time.Now)
 		d.Reader, d.sim, d.Describe = s, s, "(simulated)"
-	case "modbus-tcp", "rtu-over-tcp", "modbus-rtu":
+	case config.DriverModbusTCP, config.DriverRTUOverTCP, config.DriverModbusRTU:
 		ps, err := modbus.LoadProfiles(meters.FS)
 		if err != nil {
 			return nil, err
@@ -68,7 +68,7 @@ func OpenMeter(m config.Meter, dataDir string, epoch time.Time, log *slog.Logger
 			return nil, fmt.Errorf("meter.modbus.profile: %w", err)
 		}
 		id := byte(m.Modbus.ID)
-		if m.Driver == "modbus-rtu" {
+		if m.Driver == config.DriverModbusRTU {
 			l, err := modbus.NewLine(modbus.SerialConfig{
 				Device:  m.Modbus.Device,
 				Baud:    int(m.Modbus.Baud),
@@ -82,17 +82,17 @@ func OpenMeter(m config.Meter, dataDir string, epoch time.Time, log *slog.Logger
 			d.Describe = fmt.Sprintf("on %s unit %d", m.Modbus.Device, id)
 		} else {
 			f := modbus.TCP
-			if m.Driver == "rtu-over-tcp" {
+			if m.Driver == config.DriverRTUOverTCP {
 				f = modbus.RTUOverTCP
 			}
 			c := modbus.NewClient(m.Modbus.Addr, f)
 			d.Reader, d.Close = modbus.NewMeter(c, id, p), func() { c.Close() }
 			d.Describe = fmt.Sprintf("at %s unit %d", m.Modbus.Addr, id)
 		}
-	case "dsmr", "sml":
+	case config.DriverDSMR, config.DriverSML:
 		cfg := serial.SML
 		run := sml.Run
-		if m.Driver == "dsmr" {
+		if m.Driver == config.DriverDSMR {
 			cfg, run = serial.DSMR4, dsmr.Run
 			if m.Serial.Baud == 9600 {
 				cfg = serial.DSMR2
@@ -114,7 +114,7 @@ func OpenMeter(m config.Meter, dataDir string, epoch time.Time, log *slog.Logger
 		p := meter.NewPusher(nil)
 		d.Reader, d.Describe = p, "on "+cfg.Device
 		d.Run = func(ctx context.Context) error { return readSerial(ctx, cfg, run, p, log) }
-	case "s0":
+	case config.DriverS0:
 		sm, err := s0.Open(m.S0.ImportPin, m.S0.ExportPin, s0.Config{
 			Impulses:  int(m.S0.Impulses),
 			StateFile: filepath.Join(dataDir, "s0.json"),
@@ -123,7 +123,7 @@ func OpenMeter(m config.Meter, dataDir string, epoch time.Time, log *slog.Logger
 			return nil, fmt.Errorf("meter.s0: %w", err)
 		}
 		d.Reader, d.Run, d.Describe = sm, sm.Run, "on "+m.S0.ImportPin
-	case "mqtt":
+	case config.DriverMQTT:
 		r, err := mqtt.New(mqtt.Config{
 			Broker:   m.MQTT.Broker,
 			Topic:    m.MQTT.Topic,

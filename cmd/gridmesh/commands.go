@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/firmware/enrol"
 	"github.com/gridmesh/gridmesh/node"
 )
 
@@ -28,19 +29,19 @@ overwrites an existing key or config.
 Then copy the network's genesis.toml into D and start the node with
 gridmesh run -c D/node.toml.`)
 	dir := c.fs.String("dir", ".", "directory for node.key and node.toml (created if missing)")
-	role := c.fs.String("role", config.RoleHome, `"home" (meter and trading) or "authority" (utility, co-op)`)
+	role := c.fs.String("role", string(config.RoleHome), `"home" (meter and trading) or "authority" (utility, co-op)`)
 	name := c.fs.String("name", "", "the node's name, shown to people (default: this machine's host name)")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	if *role != config.RoleHome && *role != config.RoleAuthority {
+	if r := config.Role(*role); r != config.RoleHome && r != config.RoleAuthority {
 		return usagef("init: --role: expected \"home\" or \"authority\", got %q", *role)
 	}
 	if *name == "" {
 		*name = defaultName()
 	}
 	n := config.DefaultNode()
-	n.Node.Name, n.Node.Role = *name, *role
+	n.Node.Name, n.Node.Role = *name, config.Role(*role)
 	cfgPath := filepath.Join(*dir, "node.toml")
 	keyPath := filepath.Join(*dir, n.Node.Key)
 	if err := n.Validate(cfgPath); err != nil {
@@ -72,6 +73,12 @@ gridmesh run -c D/node.toml.`)
 	fmt.Fprintf(stdout, "created %s (mode 0600)\n", keyPath)
 	fmt.Fprintf(stdout, "created %s (name %q, role %s)\n", cfgPath, n.Node.Name, n.Node.Role)
 	fmt.Fprintf(stdout, "public key: %s\n", pub)
+	code := enrol.Code(priv.Public().(ed25519.PublicKey))
+	fmt.Fprintf(stdout, "enrolment code: %s\n", code)
+	if n.Node.Role == config.RoleHome {
+		// The installer's phone reads it off the screen for the operator.
+		fmt.Fprintf(stdout, "\n%s", enrolQR(code))
+	}
 	fmt.Fprintf(stdout, "\nThis node's entry for the network's genesis.toml (or for admission by an authority):\n")
 	fmt.Fprintf(stdout, "  [[%s]]\n  name = %q\n  key = %q\n\n", list, n.Node.Name, pub)
 	fmt.Fprintf(stdout, "next: put the network's genesis.toml in %s, then run: gridmesh run -c %s\n", *dir, cfgPath)
@@ -128,7 +135,7 @@ Relative paths in the config are relative to the config file's directory.`)
 		defer pprof.StopCPUProfile()
 	}
 	if *memProf == "" {
-		return stopped(ctx, node.RunConfig(ctx, *path, stdout, stderr))
+		return stopped(ctx, runNode(ctx, *path, stdout, stderr))
 	}
 	// The heap is written when the node is asked to stop and before it is
 	// told to (runCtx), while what it holds is still live: after Run
@@ -148,7 +155,7 @@ Relative paths in the config are relative to the config file's directory.`)
 		profiled <- writeHeapProfile(f)
 		stopRun()
 	}()
-	err = stopped(ctx, node.RunConfig(runCtx, *path, stdout, stderr))
+	err = stopped(ctx, runNode(runCtx, *path, stdout, stderr))
 	close(quit)
 	return errors.Join(err, <-profiled)
 }
@@ -232,13 +239,16 @@ func cmdConfigCheck(args []string, stdout io.Writer) error {
 	c := newCommand("config check", "[-c node.toml] [--genesis genesis.toml]", `
 Check a node config, the genesis file it names and its key file, and print
 "ok" or every problem found, one per line, each naming the file, the key and
-what was expected. With only --genesis, check just that genesis file.`)
+what was expected. Beyond each file alone it checks the trading limits against
+the network's tariff (a buy limit below the floor or a sell limit above the
+ceiling could never trade), a data path that is a file, and an API listening
+beyond loopback (the API has no login yet). With only --genesis, check just
+that genesis file.`)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	genesis := c.fs.String("genesis", "", "the genesis file (default: the one the node config names)")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	var errs []error
 	if !c.isSet("c") && *genesis != "" {
 		if _, err := config.LoadGenesis(*genesis); err != nil {
 			return err
@@ -246,32 +256,10 @@ what was expected. With only --genesis, check just that genesis file.`)
 		fmt.Fprintln(stdout, "ok")
 		return nil
 	}
-	n, err := config.LoadNode(*path)
-	if err != nil {
-		errs = append(errs, err)
-	} else {
-		gpath := *genesis
-		if gpath == "" {
-			gpath = n.Path(n.Network.Genesis)
-		}
-		g, gerr := config.LoadGenesis(gpath)
-		if gerr != nil {
-			errs = append(errs, gerr)
-		}
-		key, kerr := config.LoadKey(n.Path(n.Node.Key))
-		if kerr != nil {
-			errs = append(errs, kerr)
-		}
-		if gerr == nil && kerr == nil && n.Node.Role == config.RoleAuthority {
-			pub := hex.EncodeToString(key.Public().(ed25519.PublicKey))
-			listed := false
-			for _, a := range g.Authorities {
-				listed = listed || a.Key == pub
-			}
-			if !listed {
-				errs = append(errs, fmt.Errorf("%s: node.role: expected this authority's key %s among the authorities of %s, got none with it", *path, pub, gpath))
-			}
-		}
+	r := checkConfig(*path, *genesis)
+	errs := r.errs
+	if r.keyErr != nil {
+		errs = append(errs, r.keyErr)
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

@@ -42,14 +42,28 @@ Commands:
 }
 
 // meterDrivers are the --driver values of meter read.
-var meterDrivers = []string{"modbus-tcp", "modbus-rtu", "rtu-over-tcp", "dsmr", "sml", "sim", "mqtt", "s0"}
+var meterDrivers = []config.Driver{config.DriverModbusTCP, config.DriverModbusRTU, config.DriverRTUOverTCP,
+	config.DriverDSMR, config.DriverSML, config.DriverSim, config.DriverMQTT, config.DriverS0}
+
+// driverList is meterDrivers for messages: "modbus-tcp, modbus-rtu, ...".
+func driverList() string {
+	s := make([]string, len(meterDrivers))
+	for i, d := range meterDrivers {
+		s[i] = string(d)
+	}
+	return strings.Join(s, ", ")
+}
 
 func cmdMeterRead(ctx context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("meter read", "--driver D [--addr HOST:PORT] [--device PATH] [--baud N] [--id N] [--profile NAME] [--pin NAME --impulses N] [--broker URL --topic T --format F ...] [--timeout D] [--json]", `
+	c := newCommand("meter read", "-c node.toml | --driver D [--addr HOST:PORT] [--device PATH] [--baud N] [--id N] [--profile NAME] [--pin NAME --impulses N] [--broker URL --topic T --format F ...] [--timeout D] [--json]", `
 Read a meter once and print the reading: counters in Wh, power in W
 (+ import, − export), the meter's serial, and per-phase values where the
 meter gives them. For installers checking the wiring, and for scripts
 (--json prints one JSON object on one line).
+
+With -c node.toml it reads the meter that config's [meter] section names,
+through the same code as gridmesh run, so nothing needs retyping. Stop the
+node first if the meter is on a serial port (one reader at a time).
 
 Drivers:
   modbus-tcp    Modbus TCP meter or gateway at --addr (--id, --profile)
@@ -68,7 +82,8 @@ Drivers:
 Modbus profiles: `+strings.Join(profileNames(), ", ")+`
 The command exits with status 1 and one line when the meter does not answer
 within --timeout.`)
-	driver := c.fs.String("driver", "", "meter driver: "+strings.Join(meterDrivers, ", ")+" (required)")
+	cfgPath := c.fs.String("c", "", "read the meter of this node config ([meter]) instead of the flags below")
+	driverFlag := c.fs.String("driver", "", "meter driver: "+driverList()+" (required without -c)")
 	addr := c.fs.String("addr", "", "HOST:PORT of a Modbus TCP meter or gateway")
 	device := c.fs.String("device", "", "serial port, e.g. /dev/ttyUSB0 or /dev/ttyAMA0")
 	baud := c.fs.Int("baud", 0, "serial speed (default 9600; dsmr 115200)")
@@ -91,21 +106,36 @@ within --timeout.`)
 	if *timeout <= 0 {
 		return usagef("meter read: --timeout: expected a positive duration, got %v", *timeout)
 	}
-	m, err := meterConfig(*driver, *addr, *device, *baud, *id, *profile)
-	if err != nil {
-		return err
+	var m config.Meter
+	if *cfgPath != "" {
+		for _, f := range []string{"driver", "addr", "device", "baud", "id", "profile", "pin", "impulses", "broker", "topic", "format", "import-path", "export-path", "power-path", "energy-unit"} {
+			if c.isSet(f) {
+				return usagef("meter read: -c reads the meter of the config; --%s cannot be given with it", f)
+			}
+		}
+		n, err := config.LoadNode(*cfgPath)
+		if err != nil {
+			return err
+		}
+		m = n.Meter
+	} else {
+		var err error
+		if m, err = meterConfig(config.Driver(*driverFlag), *addr, *device, *baud, *id, *profile); err != nil {
+			return err
+		}
+		m.S0 = config.MeterS0{ImportPin: *pin, Impulses: *impulses}
+		m.MQTT = config.MeterMQTT{Broker: *broker, Topic: *topic, Format: *format, ImportPath: *importPath,
+			ExportPath: *exportPath, PowerPath: *powerPath, EnergyUnit: *energyUnit, Stale: config.Duration{Duration: 330 * time.Second}}
 	}
-	m.S0 = config.MeterS0{ImportPin: *pin, Impulses: *impulses}
-	m.MQTT = config.MeterMQTT{Broker: *broker, Topic: *topic, Format: *format, ImportPath: *importPath,
-		ExportPath: *exportPath, PowerPath: *powerPath, EnergyUnit: *energyUnit, Stale: config.Duration{Duration: 330 * time.Second}}
+	driver := m.Driver
 	switch {
-	case *driver == "s0" && *pin == "":
+	case driver == config.DriverS0 && m.S0.ImportPin == "":
 		return usagef("meter read: --driver s0 needs --pin NAME, e.g. GPIO17")
-	case *driver == "s0" && *impulses <= 0:
-		return usagef("meter read: --impulses: expected impulses per kWh > 0, got %d", *impulses)
-	case *driver == "mqtt" && (*broker == "" || *topic == ""):
+	case driver == config.DriverS0 && m.S0.Impulses <= 0:
+		return usagef("meter read: --impulses: expected impulses per kWh > 0, got %d", m.S0.Impulses)
+	case driver == config.DriverMQTT && (m.MQTT.Broker == "" || m.MQTT.Topic == ""):
 		return usagef("meter read: --driver mqtt needs --broker URL and --topic T")
-	case *driver == "mqtt" && *format == "json" && *importPath == "":
+	case driver == config.DriverMQTT && m.MQTT.Format == "json" && m.MQTT.ImportPath == "":
 		return usagef("meter read: --format json needs --import-path")
 	}
 	state, err := os.MkdirTemp("", "gridmesh-meter-read-")
@@ -127,7 +157,7 @@ within --timeout.`)
 		go func() { defer close(ran); dev.Run(runCtx) }()
 		defer func() { stop(); <-ran }()
 	}
-	if *driver == "s0" {
+	if driver == config.DriverS0 {
 		// Pulses are counted while Run runs: count for the whole --timeout.
 		<-rctx.Done()
 		rctx = ctx
@@ -139,10 +169,10 @@ within --timeout.`)
 		}
 		var netErr net.Error
 		if rctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-			switch *driver {
-			case "dsmr", "sml":
-				return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(*driver), where, *timeout, lastErr(err))
-			case "mqtt":
+			switch driver {
+			case config.DriverDSMR, config.DriverSML:
+				return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(string(driver)), where, *timeout, lastErr(err))
+			case config.DriverMQTT:
 				return fmt.Errorf("meter %s sent nothing within %v", where, *timeout)
 			}
 			return fmt.Errorf("meter %s did not answer within %v", where, *timeout)
@@ -193,7 +223,7 @@ func profileNames() []string {
 // meterConfig checks the flags a driver needs and turns them into the
 // [meter] section a node config would have, so that `meter read` opens the
 // meter through the same code as `gridmesh run` (node.OpenMeter).
-func meterConfig(driver, addr, device string, baud, id int, profile string) (config.Meter, error) {
+func meterConfig(driver config.Driver, addr, device string, baud, id int, profile string) (config.Meter, error) {
 	m := config.DefaultNode().Meter
 	m.Driver = driver
 	needAddr := func() error {
@@ -232,23 +262,23 @@ func meterConfig(driver, addr, device string, baud, id int, profile string) (con
 	m.Sim = config.MeterSim{Seed: 1, PVPeakW: 5000, LoadW: 600, Speed: 1}
 	switch driver {
 	case "":
-		return m, usagef("meter read: --driver is required (one of %s)", strings.Join(meterDrivers, ", "))
-	case "modbus-tcp", "rtu-over-tcp":
+		return m, usagef("meter read: --driver is required (one of %s), or -c node.toml", driverList())
+	case config.DriverModbusTCP, config.DriverRTUOverTCP:
 		if err := needAddr(); err != nil {
 			return m, err
 		}
 		return m, modbusProfile()
-	case "modbus-rtu":
+	case config.DriverModbusRTU:
 		if err := needDevice(); err != nil {
 			return m, err
 		}
 		return m, modbusProfile()
-	case "dsmr", "sml":
+	case config.DriverDSMR, config.DriverSML:
 		return m, needDevice()
-	case "sim", "mqtt", "s0":
+	case config.DriverSim, config.DriverMQTT, config.DriverS0:
 		return m, nil
 	default:
-		return m, usagef("meter read: --driver: expected one of %s, got %q", strings.Join(meterDrivers, ", "), driver)
+		return m, usagef("meter read: --driver: expected one of %s, got %q", driverList(), driver)
 	}
 }
 

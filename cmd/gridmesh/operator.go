@@ -47,10 +47,11 @@ authorities (1 on a development network). Check "authorities" in the status.`)
 }
 
 func cmdAdmit(ctx context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("admit", "KEY [--name N] [-c node.toml] [--api HOST:PORT]", `
+	c := newCommand("admit", "KEY|CODE [--name N] [-c node.toml] [--api HOST:PORT]", `
 Admit, as this authority node, the participant KEY (a home's public key in hex,
-as "gridmesh init" prints it): from the next block its orders and attestations
-are accepted.`)
+as "gridmesh init" prints it) or CODE (its enrolment code, XXXX-XXXX-..., as
+the device shows it in "gridmesh doctor"; a mistyped code is refused): from
+the next block its orders and attestations are accepted.`)
 	path := c.fs.String("c", "node.toml", "the node config file (its key signs the admission)")
 	api := c.fs.String("api", "", "the node's API as host:port (default: api.listen of the config)")
 	name := c.fs.String("name", "", "a name for the participant (at most 64 bytes), e.g. the street address")
@@ -61,11 +62,11 @@ are accepted.`)
 		}
 		return usagef("admit: expected KEY (see gridmesh admit --help)")
 	}
-	key := chain.Account(args[0])
 	if err := c.parse(args[1:], stdout); err != nil {
 		return done(err)
 	}
-	if err := key.Check(); err != nil {
+	key, err := participantKey(args[0])
+	if err != nil {
 		return usagef("admit: KEY: %v", err)
 	}
 	h, err := node.Submit(ctx, *path, *api, chain.Tx{Kind: chain.TxAdmit, Admit: &chain.Admit{Participant: key, Name: *name}})

@@ -6,9 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/firmware/sdnotify"
+	"github.com/gridmesh/gridmesh/node"
 )
 
 const usage = `gridmesh — peer-to-peer energy trading for a neighbourhood microgrid.
@@ -29,7 +34,10 @@ Commands:
   sim p2p        gossip latency and traffic of real hosts on loopback
   bench chain    finality and tx/s of authorities run as processes
   authority      vote to add or remove an authority (as this authority node)
-  admit          admit a participant (as this authority node)
+  admit          admit a participant by key or enrolment code (as this authority node)
+  keygen         create the node key on the device if missing; print its enrolment code
+  doctor         the installer's checklist: config, meter, clock, network, chain, Pi health
+  provision      write first-boot files onto a Raspberry Pi OS boot partition
   tariff         set the tariff policy (as this authority node)
   update         check, apply (signed, on trial, rolled back by itself) and status of updates
   release        make a release key; sign a release (on the utility's offline machine)
@@ -93,6 +101,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAuthority(ctx, rest, stdout)
 	case "admit":
 		return cmdAdmit(ctx, rest, stdout)
+	case "keygen":
+		return cmdKeygen(rest, stdout)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout)
+	case "provision":
+		return cmdProvision(rest, stdout)
 	case "tariff":
 		return cmdTariff(ctx, rest, stdout)
 	default:
@@ -159,4 +173,41 @@ func done(err error) error {
 		return nil
 	}
 	return err
+}
+
+// runNode runs one node from the config file at path (`gridmesh run -c
+// path`) and, when systemd started it (Type=notify, firmware/gridmesh.service),
+// tells systemd READY=1 once the node's chain is loaded, its p2p host is up
+// and its loop runs (node.Options.Ready), pets the watchdog from the loop
+// itself (node.Options.Heartbeat: a stuck loop stops the pings and systemd
+// restarts the node after WatchdogSec) and says STOPPING=1 on the way out.
+func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
+	sd, err := sdnotify.FromEnv(false)
+	if err != nil {
+		return err
+	}
+	defer sd.Close()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := config.LoadNode(path)
+	if err != nil {
+		return err
+	}
+	var n *node.Node
+	opts := node.Options{Log: log, Heartbeat: sd.Heartbeat}
+	opts.Ready = func() {
+		// n is set: Ready is called from Run, which starts after Load returned.
+		st := n.Status()
+		status := fmt.Sprintf("%s %s at height %d, API %s", cfg.Node.Role, cfg.Node.Name, st.Height, n.StatusURL())
+		if err := sd.Ready(status); err != nil {
+			log.Warn("cannot tell systemd the node is ready", "err", err)
+		}
+	}
+	sd.Status("loading the chain and starting the p2p host")
+	n, err = node.Load(ctx, path, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gridmesh %s node %s (%s), status at %s\n", cfg.Node.Role, cfg.Node.Name, n.Status().NodeID, n.StatusURL())
+	defer sd.Stopping()
+	return n.Run(ctx)
 }

@@ -217,12 +217,6 @@ func watchForTrial(ctx context.Context, slots update.Slots, mySlot string, cance
 	}
 }
 
-// nodeStatus is the part of /api/v1/status that health reads.
-type nodeStatus struct {
-	Height uint64 `json:"height"`
-	Peers  int    `json:"peers"`
-}
-
 // proveHealthy polls the node's own status until it has the trial's peers
 // (the node answering means its chain store is loaded): then it keeps the
 // release; if the window passes first, it rolls it back and ends the node.

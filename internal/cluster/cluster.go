@@ -50,9 +50,9 @@ type Cluster struct {
 // Proc is one node, an authority or a home: its files, its fixed loopback
 // ports and the process currently running it, if any.
 type Proc struct {
-	Index  int    // in Cluster.Nodes or Cluster.Homes
-	Name   string // authority-N or home-N (N = Index+1)
-	Role   string // config.RoleAuthority or config.RoleHome
+	Index  int         // in Cluster.Nodes or Cluster.Homes
+	Name   string      // authority-N or home-N (N = Index+1)
+	Role   config.Role // config.RoleAuthority or config.RoleHome
 	Dir    string
 	Config string // node.toml
 	API    string // base URL, http://127.0.0.1:port
@@ -193,7 +193,7 @@ type ports struct{ p2p, api int }
 
 // newProc creates the directory and key of the i-th node of a role under dir
 // and picks its ports.
-func newProc(dir string, i int, role string) (*Proc, ports, ed25519.PublicKey, error) {
+func newProc(dir string, i int, role config.Role) (*Proc, ports, ed25519.PublicKey, error) {
 	var pp ports
 	p := &Proc{Index: i, Name: fmt.Sprintf("%s-%d", role, i+1), Role: role}
 	p.Dir = filepath.Join(dir, p.Name)

@@ -48,6 +48,11 @@ var rules = []rule{
 	{"internal/crashtest", []string{"internal/cluster"}},                                          // tests only; cmd/gridmesh must not link it
 	{"internal/nattest", []string{"p2p"}},
 	{"configs/...", nil}, // data embedded as packages (configs/meters)
+	{"firmware", []string{"config", "unit"}},
+	{"firmware/enrol", nil},
+	{"firmware/sdnotify", nil},
+	{"firmware/deb", []string{"firmware", "config", "unit"}},
+	{"firmware/cmd/mkdeb", []string{"firmware/deb", "firmware", "config", "unit"}},
 	{"firmware/...", []string{"*"}},
 	{"update", nil}, // the update client: keys and health come in from cmd/gridmesh
 }
