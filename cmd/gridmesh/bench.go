@@ -207,6 +207,10 @@ type benchResult struct {
 	// authority-1 at the end of the drain (0 if none is behind).
 	HomeLagMax     uint64 `json:"home_lag_max"`
 	HomePeakRSSKiB int64  `json:"home_peak_rss_kib"` // the largest VmHWM of a home
+	// HomeWritesPerDay is the most a home wrote to storage (write_bytes
+	// of /proc/<pid>/io) over its life so far, scaled to a day: what wears
+	// its SD card (start-up included, so an upper bound for a long run).
+	HomeWritesPerDay int64 `json:"home_write_bytes_per_day"`
 	// HomesOnHomes is how many homes follow another home at the end, and
 	// FollowersMax the most peers an authority serves the head to then.
 	HomesOnHomes int       `json:"homes_following_homes"`

@@ -48,6 +48,7 @@ func homesBehind(ctx context.Context, cl *cluster.Cluster, res *benchResult) err
 		}
 		kib, _ := procUsage(h.Pid())
 		res.HomePeakRSSKiB = max(res.HomePeakRSSKiB, kib)
+		res.HomeWritesPerDay = max(res.HomeWritesPerDay, writesPerDay(h.Pid()))
 	}
 	for _, st := range sts {
 		if slices.ContainsFunc(sts, func(o cluster.Status) bool { return o.NodeID == st.Upstream }) {
@@ -55,6 +56,17 @@ func homesBehind(ctx context.Context, cl *cluster.Cluster, res *benchResult) err
 		}
 	}
 	return nil
+}
+
+// writesPerDay is what process pid wrote to storage over its life so far,
+// scaled to a day (0 if unknown).
+func writesPerDay(pid int) int64 {
+	w, err1 := cluster.WriteBytes(pid)
+	age, err2 := cluster.Age(pid)
+	if err1 != nil || err2 != nil || age <= 0 {
+		return 0
+	}
+	return int64(float64(w) * float64(24*time.Hour) / float64(age))
 }
 
 // traffic is one reading of a node's p2p byte counters.
@@ -188,8 +200,8 @@ func (r benchResult) print(w io.Writer, asJSON bool) {
 		fmt.Fprintf(w, "          by protocol (mean kbit/s; meshsub is the bench's observer): %s\n", strings.Join(parts, ", "))
 	}
 	if r.Homes > 0 {
-		fmt.Fprintf(w, "          %d homes %.1f kbit/s mean (%.1f in), %.1f max; furthest behind authority-1 by %d blocks after the drain; peak RSS %.1f MiB at most\n",
-			r.Homes, r.HomeKbit, r.HomeInKbit, r.HomeKbitMax, r.HomeLagMax, float64(r.HomePeakRSSKiB)/1024)
+		fmt.Fprintf(w, "          %d homes %.1f kbit/s mean (%.1f in), %.1f max; furthest behind authority-1 by %d blocks after the drain; peak RSS %.1f MiB at most; storage writes %.1f MiB a day at most\n",
+			r.Homes, r.HomeKbit, r.HomeInKbit, r.HomeKbitMax, r.HomeLagMax, float64(r.HomePeakRSSKiB)/1024, float64(r.HomeWritesPerDay)/(1<<20))
 		fmt.Fprintf(w, "          %d homes follow another home; an authority serves the head to %d at most\n", r.HomesOnHomes, r.FollowersMax)
 	}
 	fmt.Fprintf(w, "load avg  %s at start, %s at end (shared machine)\n", r.LoadStart, r.LoadEnd)

@@ -175,6 +175,11 @@ func TestBenchChain(t *testing.T) {
 		t.Errorf("homes %d: %.1f kbit/s (%.1f in), peak RSS %d KiB; want 2 homes with some traffic and memory",
 			res.Homes, res.HomeKbit, res.HomeInKbit, res.HomePeakRSSKiB)
 	}
+	// A home commits blocks (synced badger writes): the bench sees it
+	// write something (the figure per day is measured, README).
+	if res.HomeWritesPerDay <= 0 {
+		t.Errorf("home storage writes %d bytes a day, want some", res.HomeWritesPerDay)
+	}
 	// A home asks for new blocks every second, and at this load (and 100 tx/s
 	// on a quiet machine) the chain makes 3 to 9 blocks a second: up to 10
 	// behind is a home that keeps up; one that does not follow trails by

@@ -43,6 +43,48 @@ func TestCPUTime(t *testing.T) {
 	}
 }
 
+func TestWriteBytes(t *testing.T) {
+	before, err := WriteBytes(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 MiB written and fsynced must reach the block device.
+	f, err := os.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 4<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	after, err := WriteBytes(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 4<<20 {
+		t.Errorf("WriteBytes grew by %d bytes over a 4 MiB fsynced write, want at least %d", after-before, 4<<20)
+	}
+	if _, err := WriteBytes(-1); err == nil {
+		t.Errorf("WriteBytes(-1): got no error, want one")
+	}
+}
+
+func TestAge(t *testing.T) {
+	d, err := Age(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 0 || d > 24*time.Hour {
+		t.Errorf("Age(self) = %v, want a plausible duration", d)
+	}
+	if _, err := Age(-1); err == nil {
+		t.Errorf("Age(-1): got no error, want one")
+	}
+}
+
 func TestWriteRefusesDevNetwork(t *testing.T) {
 	_, err := Write(t.TempDir(), Options{Authorities: 3}, time.Now())
 	if err == nil {

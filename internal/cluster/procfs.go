@@ -52,3 +52,52 @@ func CPUTime(pid int) (time.Duration, error) {
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / hz, nil
 }
+
+// WriteBytes reads how many bytes a process has caused to be written to
+// storage so far (write_bytes of /proc/<pid>/io: what reaches the block
+// device, the figure that wears an SD card; page-cache writes that are
+// later overwritten before writeback are not counted, fsynced ones are).
+func WriteBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("cluster: no write_bytes in /proc/%d/io", pid)
+}
+
+// Age is how long a process has been running, from its start time in
+// /proc/<pid>/stat (field 22, clock ticks after boot) and /proc/uptime.
+func Age(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	j := strings.LastIndexByte(s, ')')
+	if j < 0 {
+		return 0, fmt.Errorf("cluster: /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[j+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("cluster: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	start, err := strconv.ParseInt(f[19], 10, 64) // field 22
+	if err != nil {
+		return 0, fmt.Errorf("cluster: /proc/%d/stat: %w", pid, err)
+	}
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, err
+	}
+	secs, err := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: /proc/uptime: %w", err)
+	}
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(secs*float64(time.Second)) - time.Duration(start)*time.Second/hz, nil
+}
