@@ -124,7 +124,7 @@ func (a *agent) attest(s unit.Slot) (chain.Tx, bool) {
 func (a *agent) sign(tx chain.Tx) chain.Tx {
 	tx.ChainID = a.n.gen.ChainID
 	tx.From = a.n.self
-	tx.Nonce = uint64(time.Now().UnixNano())
+	tx.Nonce = uint64(time.Now().UnixNano()) // unique per transaction, not a protocol time: the real clock
 	tx.Sign(a.n.key)
 	return tx
 }

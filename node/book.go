@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // The open order book of a node is what its chain holds for the open slots plus
@@ -21,44 +22,24 @@ import (
 // block that every node syncs" a protocol property, not luck. Homes serve their
 // mempool (their own pending transactions) but do not fetch books.
 //
-// Request: empty. Response: a tx list,
-//
-//	uvarint count (0..maxBookTxs) | count × (uvarint len | canonical tx)
-//
-// at most maxBookBytes long, oldest first.
-const (
-	bookProto    = "book/1"
-	maxBookTxs   = 8192
-	maxBookBytes = 4 << 20
-	bookTimeout  = 5 * time.Second
-)
+// The layout and limits of book/1 are in package wire.
+const bookTimeout = 5 * time.Second
 
 // serveBook answers a book request with this node's mempool, oldest first.
 func (n *Node) serveBook(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
 	if len(req) != 0 {
-		return nil, fmt.Errorf("%w: book request of %d bytes, want 0", errWire, len(req))
+		return nil, fmt.Errorf("%w: book request of %d bytes, want 0", wire.ErrMalformed, len(req))
 	}
 	var raws [][]byte
 	size := binary.MaxVarintLen64
-	for _, tx := range n.pool.Pending(maxBookTxs) {
+	for _, tx := range n.pool.Pending(wire.MaxBookTxs) {
 		raw := tx.Encode()
-		if size += binary.MaxVarintLen64 + len(raw); size > maxBookBytes {
+		if size += binary.MaxVarintLen64 + len(raw); size > wire.MaxBookBytes {
 			break
 		}
 		raws = append(raws, raw)
 	}
-	return encodeTxList(raws), nil
-}
-
-func encodeTxList(raws [][]byte) []byte { return encodeChunks(raws) }
-
-// decodeTxList splits a book response (which, unlike a sent batch, may be
-// empty) into its transactions' encodings.
-func decodeTxList(b []byte) ([][]byte, error) {
-	if len(b) > maxBookBytes {
-		return nil, fmt.Errorf("%w: book of %d bytes, limit %d", errWire, len(b), maxBookBytes)
-	}
-	return splitChunks(b, 0, maxBookTxs, chain.MaxTxBytes)
+	return wire.EncodeTxList(raws), nil
 }
 
 // runBookSync asks every peer this node connects to (at start, after a
@@ -92,24 +73,24 @@ func (n *Node) runBookSync(ctx context.Context) error {
 // only when their signature or shape is bad.
 func (n *Node) fetchBook(ctx context.Context, peer string) {
 	rctx, cancel := context.WithTimeout(ctx, bookTimeout)
-	resp, err := n.host.Request(rctx, peer, bookProto, nil, maxBookBytes)
+	resp, err := n.host.Request(rctx, peer, wire.BookProto, nil, wire.MaxBookBytes)
 	cancel()
 	if err != nil {
 		n.log.Debug("book request", "peer", peer, "err", err)
 		return
 	}
-	raws, err := decodeTxList(resp)
+	raws, err := wire.DecodeTxList(resp)
 	if err != nil {
-		n.rejected.Add(1)
+		n.stats.rejected.Add(1)
 		n.log.Warn("malformed book response", "peer", peer, "err", err)
 		return
 	}
 	added := 0
-	now := time.Now().UnixMilli()
+	now := n.now().UnixMilli()
 	for _, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		if err != nil {
-			n.rejected.Add(1)
+			n.stats.rejected.Add(1)
 			n.log.Warn("malformed tx in book response", "peer", peer, "err", err)
 			return
 		}

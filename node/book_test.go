@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -20,12 +19,11 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		t.Skip("a multi-node run; runs without -short")
 	}
 	paths := demoNet(t, 1, 2, farSlots)
-	an, err := Load(paths[0], Options{})
+	editConfig(t, paths[0], func(c *config.Node) { c.Node.Clock = config.ClockKernel })
+	an, err := Load(context.Background(), paths[0], Options{ClockSynced: func() bool { return false }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	an.cfg.Node.Clock = config.ClockKernel
-	an.kernelClock = func() bool { return false }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- an.Run(ctx) }()
@@ -72,6 +70,8 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	}
 	home := start(t, paths[2], Options{})
 	waitFor(t, "the home to connect", 30*time.Second, func() bool { return len(home.n.host.Peers()) >= 2 })
+	// An absence: a fetch the home should not make raises no event to wait
+	// on, so give it the time an authority's fetch takes on connecting.
 	time.Sleep(time.Second)
 	if k := missing(home.n, before); k != len(before) {
 		t.Errorf("the home holds %d of the 50 orders after connecting; want none (homes do not fetch books)", len(before)-k)
@@ -85,6 +85,7 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	}
 	waitFor(t, "the partition to take effect", 10*time.Second, func() bool { return len(late.n.host.Peers()) == 0 })
 	during := post(30)
+	// An absence again: orders that should not cross the partition.
 	time.Sleep(500 * time.Millisecond)
 	if k := missing(late.n, during); k != len(during) {
 		t.Fatalf("%d of %d orders crossed the partition; the test's partition leaks", len(during)-k, len(during))
@@ -95,39 +96,5 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	waitFor(t, "the late authority to reconnect after the partition", 30*time.Second, func() bool { return len(late.n.host.Peers()) > 0 })
 	waitFor(t, fmt.Sprintf("the %d orders of the partition to reach the late authority after it healed", len(during)), 30*time.Second, func() bool {
 		return missing(late.n, during) == 0
-	})
-}
-
-func FuzzDecodeTxList(f *testing.F) {
-	f.Add(encodeTxList(nil))
-	f.Add(encodeTxList([][]byte{[]byte(`{"a":1}`), []byte("x")}))
-	f.Add([]byte{0x80})
-	f.Add([]byte{2, 1, 'a'})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		raws, err := decodeTxList(b)
-		if err != nil {
-			return
-		}
-		if got := encodeTxList(raws); !bytes.Equal(got, b) {
-			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
-		}
-	})
-}
-
-func FuzzDecodeTxBatch(f *testing.F) {
-	f.Add(encodeTxBatch([][]byte{[]byte("tx")}))
-	f.Add([]byte{0})
-	f.Add([]byte{1, 200, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		raws, err := decodeTxBatch(b)
-		if err != nil {
-			return
-		}
-		if len(raws) == 0 || len(raws) > maxBatchTxs {
-			t.Fatalf("decoded %d txs; want 1..%d", len(raws), maxBatchTxs)
-		}
-		if got := encodeTxBatch(raws); !bytes.Equal(got, b) {
-			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
-		}
 	})
 }

@@ -118,7 +118,7 @@ func Demo(ctx context.Context, opts DemoOptions, stdout, stderr io.Writer) (err 
 		if i == 0 {
 			o.OnEvent = rep.event
 		}
-		n, err := Load(p, o)
+		n, err := Load(ctx, p, o)
 		if err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // running is a node started by a test, with a way to stop it and wait.
@@ -32,21 +33,13 @@ type running struct {
 	done chan error
 }
 
+// start loads and runs the node configured at path; the test's cleanup
+// stops it.
 func start(t *testing.T, path string, opts Options) *running {
 	t.Helper()
-	return startPrepared(t, path, opts, nil)
-}
-
-// startPrepared is start with prep (if not nil) called on the loaded node
-// before it runs: for the test hooks (dropTxs, dropVote, followEvery).
-func startPrepared(t *testing.T, path string, opts Options, prep func(*Node)) *running {
-	t.Helper()
-	n, err := Load(path, opts)
+	n, err := Load(context.Background(), path, opts)
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
-	}
-	if prep != nil {
-		prep(n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{n: n, stop: cancel, done: make(chan error, 1)}
@@ -71,13 +64,30 @@ func (r *running) halt(t *testing.T) {
 // asserts nothing about speed.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
+	if !eventually(limit, cond) {
+		t.Fatalf("timed out after %s waiting for %s", limit, what)
+	}
+}
+
+// eventually polls cond until it holds or limit has passed, and reports
+// whether it held.
+func eventually(limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
+			return false
 		}
+		// The poll interval: these tests watch real nodes on a real
+		// (loopback) network, whose state changes raise no event a test
+		// could wait on.
 		time.Sleep(100 * time.Millisecond)
 	}
+	return true
+}
+
+// dropProto is an Options.Filter that loses every frame of proto.
+func dropProto(proto string) func(string, ed25519.PublicKey, []byte) bool {
+	return func(p string, _ ed25519.PublicKey, _ []byte) bool { return p != proto }
 }
 
 type collected struct {
@@ -228,7 +238,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := newNet(t)[1]
 			tt.setup(t, path)
-			n, err := Load(path, Options{})
+			n, err := Load(context.Background(), path, Options{})
 			if err == nil {
 				n.close()
 				t.Fatal("Load succeeded; want an error")
@@ -446,7 +456,7 @@ func TestProposalFitsGossip(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.UnixMilli(n.gen.OpenAt(0))
-	txs := make([]chain.Tx, maxBlockTxs)
+	txs := make([]chain.Tx, wire.MaxBlockTxs)
 	for i := range txs {
 		txs[i] = chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: math.MaxUint64 - uint64(i),
 			Order: &chain.Order{Side: market.Sell, Slot: 0, Energy: market.MaxEnergy, Price: n.gen.Tariff.Ceiling}}
@@ -460,16 +470,16 @@ func TestProposalFitsGossip(t *testing.T) {
 	if next := len(txs[len(small)].Encode()); len(small) == 0 || size > 10_000 || size+next <= 10_000 {
 		t.Errorf("fitProposal(_, 10000) kept %d orders of %d bytes (next %d); want the longest prefix within 10000", len(small), size, next)
 	}
-	fit := fitProposal(txs, maxProposalTxBytes)
+	fit := fitProposal(txs, wire.MaxProposalTxBytes)
 	blk, errs := n.chain.Propose(now.UnixMilli(), n.self, fit)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("order %d left out: %v", i, err)
 		}
 	}
-	vote := encodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
-	cert := encodeCertified(blk.Encode(), encodeCert(make([]consensus.Message, 4)))
-	if len(vote) > maxGossipBytes || len(cert) > maxGossipBytes {
-		t.Errorf("a proposal of %d orders is %d bytes and the certified block %d; want both at most %d", len(fit), len(vote), len(cert), maxGossipBytes)
+	vote := wire.EncodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
+	cert := wire.EncodeCertified(blk.Encode(), wire.EncodeMessages(make([]consensus.Message, 4)))
+	if len(vote) > wire.MaxGossipBytes || len(cert) > wire.MaxGossipBytes {
+		t.Errorf("a proposal of %d orders is %d bytes and the wire.Certified block %d; want both at most %d", len(fit), len(vote), len(cert), wire.MaxGossipBytes)
 	}
 }

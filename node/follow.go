@@ -3,12 +3,11 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // Following the chain: who serves the head to whom.
@@ -27,20 +26,15 @@ import (
 // follow it, besides the catch-ups and last resorts below.
 //
 // The defaults keep a node within the 100 kbit/s budget at 1,000 homes'
-// load: one copy of the chain is about 19 kbit/s at 4.4 tx/s (`gridmesh
-// bench chain --rate 4.4 --homes 16`), an authority's own votes and
-// transactions about 46 (61 with the bench's observer). Two followers put an
-// authority near 89 (103 with the observer) and a home at most near 64 (22
-// in, 38 out); 1,000 homes are then 8 levels deep under 4 authorities, each
-// level behind the one above by a head push (below, at most headPause late)
-// and a sync round trip, up to 300 ms more when pushes come faster than
-// that.
+// load (the figures are in DECISIONS.md): each level of homes lags the one
+// above by a head push (below, at most headPause late) and a sync round
+// trip.
 //
 // The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan
 //     behind), are always served;
 //   - a home that has been served nothing by any peer for upstreamStale while
-//     the chain is ahead asks an authority with syncLastResort set, which is
+//     the chain is ahead asks an authority with wire.SyncLastResort set, which is
 //     always served; every probeEvery it looks for a home to follow again
 //     (and goes back to the last resort at once if none serves it). A home
 //     that knows no other home (no mDNS neighbour, DHT off, no home in its
@@ -130,13 +124,13 @@ func (n *Node) followDepth() byte {
 // mayFollow reports whether a sync request from peer for the blocks from
 // height h is served, head being this node's height (see the top of this file).
 func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint64) bool {
-	if h+followSpan <= head || flags&syncLastResort != 0 {
+	if h+followSpan <= head || flags&wire.SyncLastResort != 0 {
 		return true
 	}
 	if n.isNearAuthority(peer) {
 		return true
 	}
-	return n.followers.admit(peer, time.Now())
+	return n.followers.admit(peer, n.now())
 }
 
 // keys returns the peers served now.
@@ -162,7 +156,6 @@ func (f *followers) keys(now time.Time) []ed25519.PublicKey {
 // served as a last resort or for a catch-up hold no slot and are not told:
 // they poll.
 const (
-	headProto = "head/1"
 	headRate  = 20 // frames per second one peer may send
 	headPause = 100 * time.Millisecond
 )
@@ -192,10 +185,10 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 			continue
 		}
 		sent = h
-		frame := encodeHead(h)
-		for _, k := range n.followers.keys(time.Now()) {
+		frame := wire.EncodeHead(h)
+		for _, k := range n.followers.keys(n.now()) {
 			if id, err := p2p.PeerID(k); err == nil {
-				_ = n.host.Send(id, headProto, frame) // best-effort: followers poll too
+				_ = n.host.Send(id, wire.HeadProto, frame) // best-effort: followers poll too
 			}
 		}
 		select { // headPause; a commit meanwhile leaves a wake-up waiting
@@ -206,23 +199,12 @@ func (n *Node) runHeadNotifier(ctx context.Context) error {
 	}
 }
 
-func encodeHead(h uint64) []byte { return binary.AppendUvarint(nil, h) }
-
-// decodeHead reads a head/1 frame: one shortest-form uvarint, nothing after.
-func decodeHead(b []byte) (uint64, error) {
-	h, k := uvarint(b)
-	if k <= 0 || k != len(b) {
-		return 0, fmt.Errorf("%w: head frame %x", errWire, b)
-	}
-	return h, nil
-}
-
 // receiveHead takes a peer's new height: from this home's upstream, above
 // its own, it wakes the loop to sync now.
 func (n *Node) receiveHead(from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	h, err := decodeHead(payload)
+	h, err := wire.DecodeHead(payload)
 	if err != nil {
-		n.rejected.Add(1)
+		n.stats.rejected.Add(1)
 		return p2p.Reject
 	}
 	up := n.upstream.Load()
@@ -235,4 +217,110 @@ func (n *Node) receiveHead(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	default: // a wake-up is already waiting
 	}
 	return p2p.Accept
+}
+
+// followPolicy is a home's choice of upstream (the top of this file), and an
+// authority's bookkeeping of useful answers, as the loop's sync round
+// (loop.sync) asks peers in syncPeers' order. It does no I/O: the loop asks
+// the peers it names and reports each answer.
+type followPolicy struct {
+	authority bool      // this node is configured as an authority: it keeps no upstream
+	upstream  string    // the peer a home follows; "" for none
+	flags     byte      // wire.SyncLastResort while an authority serves us as the last resort
+	depth     byte      // the upstream's depth (noDepth for none)
+	got       time.Time // when the upstream last gave a useful answer
+	lastProbe time.Time // when a home last asked an authority besides its upstream
+	// lastUseful is when a sync answer last brought blocks or confirmed the
+	// head.
+	lastUseful time.Time
+}
+
+func newFollowPolicy(authority bool, now time.Time) followPolicy {
+	return followPolicy{authority: authority, depth: noDepth, lastUseful: now}
+}
+
+// probe reports whether a round that starts with peers (syncPeers' order)
+// at now asks peers[1], an authority, first: a home following another home
+// does so every probeEvery, to learn the chain's height (a busy answer
+// carries it).
+func (f *followPolicy) probe(now time.Time, peers []syncPeer) bool {
+	if len(peers) > 1 && peers[0].id == f.upstream && !peers[0].authority && now.Sub(f.lastProbe) >= probeEvery {
+		f.lastProbe = now
+		return peers[1].authority
+	}
+	return false
+}
+
+// retryHomes reports whether a home served by an authority as the last
+// resort gives it up at now to look for a home again (every probeEvery; if
+// none serves it, it goes back to the last resort at once). The loop then
+// lists its peers again.
+func (f *followPolicy) retryHomes(now time.Time) bool {
+	if f.flags == 0 || now.Sub(f.lastProbe) < probeEvery {
+		return false
+	}
+	f.set("", 0, noDepth)
+	f.lastUseful = time.Time{}
+	return true
+}
+
+// flagsFor returns the flags a sync request to peer id carries.
+func (f *followPolicy) flagsFor(id string) byte {
+	if id == f.upstream {
+		return f.flags
+	}
+	return 0
+}
+
+// answer takes p's answer to a request with flags at now: useful (it brought
+// blocks, or confirmed the head), ok (it answered and was not busy) and its
+// depth. It reports whether the round ends here (else the loop asks the next
+// peer).
+func (f *followPolicy) answer(now time.Time, p syncPeer, flags byte, useful, ok bool, depth byte) (stop bool) {
+	if !f.authority && !p.authority && depth >= maxFollowDepth {
+		// Not connected to the authorities (or in a loop of homes): its
+		// blocks are welcome, but it is nobody's upstream.
+		useful, ok = false, false
+	}
+	if useful {
+		f.lastUseful = now
+	}
+	switch {
+	case useful && f.authority:
+		return true
+	case useful:
+		f.set(p.id, flags, depth)
+		f.got = now
+		return true
+	case p.id != f.upstream:
+		return false
+	case ok && now.Sub(f.got) < upstreamStale:
+		return true // it served recently: it is a step behind, not lost
+	default:
+		f.set("", 0, noDepth) // busy, gone, stuck or too deep
+		return false
+	}
+}
+
+// needLastResort reports, after a round in which no peer ended it, whether a
+// home asks the authorities with wire.SyncLastResort: nobody has served it
+// for upstreamStale and the chain is ahead (behind).
+func (f *followPolicy) needLastResort(now time.Time, behind bool) bool {
+	return !f.authority && behind && now.Sub(f.lastUseful) >= upstreamStale
+}
+
+// lastResort records that authority id served us as the last resort.
+func (f *followPolicy) lastResort(now time.Time, id string, depth byte) {
+	f.set(id, wire.SyncLastResort, depth)
+	f.got, f.lastProbe, f.lastUseful = now, now, now
+}
+
+func (f *followPolicy) set(id string, flags, depth byte) {
+	f.upstream, f.flags, f.depth = id, flags, depth
+}
+
+// followDepth is this home's depth: its upstream's plus one (noDepth for
+// none).
+func (f *followPolicy) followDepth() byte {
+	return byte(min(int(f.depth)+1, noDepth))
 }

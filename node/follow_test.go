@@ -76,11 +76,8 @@ func TestHomesFollowHomes(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(probeEvery + 10*time.Second)
-	for followingHomes() < 2 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if n := followingHomes(); n < 2 {
+	if !eventually(probeEvery+10*time.Second, func() bool { return followingHomes() >= 2 }) {
+		n := followingHomes()
 		for _, h := range homes {
 			t.Logf("%s follows %s", h.n.cfg.Node.Name, h.n.Status().Upstream)
 		}
@@ -126,7 +123,7 @@ func TestHeadPush(t *testing.T) {
 		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
 	}
 	auth := start(t, paths[0], Options{})
-	home := startPrepared(t, paths[1], Options{}, func(n *Node) { n.followEvery = time.Hour })
+	home := start(t, paths[1], Options{FollowEvery: time.Hour})
 	waitFor(t, "the home to follow the authority", 20*time.Second, func() bool { return home.n.Status().Upstream == auth.n.host.ID() })
 	work := &feeder{n: auth.n, key: nodeKey(t, paths[1])}
 	for range 5 {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"net/http"
 	"os"
@@ -47,7 +48,7 @@ func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) [
 // cleanup closes it.
 func loaded(t *testing.T, path string) *Node {
 	t.Helper()
-	n, err := Load(path, Options{})
+	n, err := Load(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}

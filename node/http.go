@@ -1,15 +1,12 @@
 package node
 
 import (
-	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 
@@ -47,7 +44,7 @@ type Status struct {
 	VotesFetched int64 `json:"votes_fetched"` // consensus messages a peer supplied on request
 	// ProposalsFetched counts proposals that arrived as transaction hashes
 	// while some transaction was not in this node's pool, so it asked the
-	// proposer for the whole proposal (node/wire.go, kindVoteFrame).
+	// proposer for the whole proposal (package wire, vote/2).
 	ProposalsFetched int64 `json:"proposals_fetched"`
 	// P2PBytesIn and P2PBytesOut count what the node's libp2p streams carried
 	// since it started (gossip, sync, requests), without transport framing.
@@ -105,18 +102,18 @@ func (n *Node) Status() Status {
 	st.NodeID = n.host.ID()
 	st.Peers = len(n.host.Peers())
 	st.Reachability = n.host.Reachability()
-	st.Rejected = n.rejected.Load()
-	st.Ignored = n.ignored.Load()
+	st.Rejected = n.stats.rejected.Load()
+	st.Ignored = n.stats.ignored.Load()
 	st.ClockSynced = n.clockOK()
-	st.Evidence = n.evidence.Load()
+	st.Evidence = n.stats.evidence.Load()
 	st.PendingTxs = n.pool.Len()
-	st.VotesFetched = n.votesFetched.Load()
-	st.ProposalsFetched = n.proposalsFetched.Load()
+	st.VotesFetched = n.stats.votesFetched.Load()
+	st.ProposalsFetched = n.stats.proposalsFetched.Load()
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.PeersBanned = ps.Banned
 	st.StoreRepaired = n.repairedFrom
-	st.Followers, st.SyncBusy = n.followers.stats(time.Now())
+	st.Followers, st.SyncBusy = n.followers.stats(n.now())
 	st.FollowDepth = int(n.followDepth())
 	if up := n.upstream.Load(); up != nil {
 		st.Upstream = *up
@@ -126,7 +123,7 @@ func (n *Node) Status() Status {
 	st.Authorities = len(set)
 	st.Voting = n.isAuthority && slices.Contains(set, n.self)
 	n.mu.RLock()
-	st.OpenSlots = n.chain.OpenSlots(time.Now().UnixMilli())
+	st.OpenSlots = n.chain.OpenSlots(n.now().UnixMilli())
 	n.mu.RUnlock()
 	if st.OpenSlots == nil {
 		st.OpenSlots = []unit.Slot{}
@@ -158,7 +155,7 @@ func (n *Node) serveTx(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		// CheckTx verifies the signature (and remembers it by hash).
 		n.mu.RLock()
-		err = n.chain.CheckTx(tx, time.Now().UnixMilli())
+		err = n.chain.CheckTx(tx, n.now().UnixMilli())
 		n.mu.RUnlock()
 	}
 	if err != nil {
@@ -218,36 +215,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func httpError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-// serveSync answers a peer's request for blocks from a height, with
-// certificates, or says it is busy (follow.go).
-func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error) {
-	h, flags, err := decodeSyncRequest(req)
-	if err != nil {
-		return nil, err
-	}
-	n.mu.RLock()
-	head := n.chain.Status().Height
-	n.mu.RUnlock()
-	if !n.mayFollow(from, h, flags, head) {
-		return encodeSyncResponse(head, true, n.followDepth(), nil), nil
-	}
-	n.mu.RLock()
-	blocks, certs, err := n.chain.Blocks(h, maxSyncBlocks)
-	n.mu.RUnlock()
-	if err != nil {
-		return nil, err
-	}
-	items := make([][]byte, 0, len(blocks))
-	size := 0
-	for i, b := range blocks {
-		raw := b.Encode()
-		size += len(raw) + len(certs[i])
-		if size > maxBlockBytes && len(items) > 0 {
-			break
-		}
-		items = append(items, encodeCertified(raw, certs[i]))
-	}
-	return encodeSyncResponse(head, false, n.followDepth(), items), nil
 }

@@ -1,68 +1,47 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
-	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 const (
 	tickEvery      = 100 * time.Millisecond
 	syncEvery      = 2 * time.Second
-	followEvery    = time.Second // how often a home asks an authority for new blocks
+	followEvery    = time.Second // how often a home asks for new blocks (Options.FollowEvery)
 	rebroadcastAge = 2 * time.Second
 	poolSize       = 20_000
-	maxBlockTxs    = 2_000
-	syncProto      = "sync/2"
-	voteProto      = "vote/2" // consensus messages, authority to authority (sendVote, kindVoteFrame)
-	voteRate       = 500      // consensus messages per second one authority may send another
-	keepBlocks     = 2_000    // block bodies a home keeps (Options.KeepBlocks)
+	voteRate       = 500   // consensus messages per second one authority may send another
+	keepBlocks     = 2_000 // block bodies a home keeps (Options.KeepBlocks)
 
 	// A block that only carries transactions waits until batchGap after the
 	// last commit, unless batchTxs are pending: fewer, fuller blocks (node/doc.go).
 	batchGap = 500 * time.Millisecond
 	batchTxs = 64
-
-	// maxGossipBytes is the largest gossip payload: a proposal carries its whole
-	// block. maxProposalTxBytes leaves room in it for the header and the vote's
-	// fields, and keeps the block with its commit certificate (as a sync answer
-	// carries it) within maxGossipBytes too, which sync relies on.
-	maxGossipBytes     = 1 << 20
-	maxProposalTxBytes = maxGossipBytes - 128<<10
 )
 
 // loop is the one goroutine that owns the consensus engine, the mempool and every
 // write to the chain. Other goroutines reach it through n.txIn, n.voteIn,
 // n.votesIn and n.timeoutIn. After every input it carries out the engine's Ready in
 // the order the engine requires: persist, send, then build, validate and commit.
-func (n *Node) loop(ctx context.Context) error {
-	// Each node starts its rotation of sync peers at a random place, so that
-	// homes spread over the authorities' follower slots rather than all
-	// asking the same authority first.
-	l := &loop{n: n, agent: newAgent(n), lastUseful: time.Now(), syncTurn: rand.IntN(1 << 16)}
+// It closes started once it runs.
+func (n *Node) loop(ctx context.Context, started chan<- struct{}) error {
+	l := newLoop(n)
 	if err := l.reconfigure(); err != nil {
 		return err
 	}
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
-	var lastSync time.Time
-	// Authorities hear of blocks by gossip and sync only to fill gaps; a
-	// home follows by sync alone.
-	every := syncEvery
-	if !n.isAuthority {
-		every = cmp.Or(n.followEvery, followEvery)
-	}
+	close(started)
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,14 +59,9 @@ func (n *Node) loop(ctx context.Context) error {
 		case q := <-n.votesIn:
 			l.answerVotes(q)
 		case <-n.headIn:
-			// The upstream committed a block above ours (follow.go): sync
-			// now, or, if we synced within 50 ms, at the first tick 300 ms
-			// after that sync (syncMore, the tick's rule below).
-			if now := time.Now(); now.Sub(lastSync) >= 50*time.Millisecond {
-				lastSync = now
+			// The upstream committed a block above ours (follow.go).
+			if l.pacer.head(n.now()) {
 				l.sync(ctx)
-			} else {
-				l.syncMore = true
 			}
 		case t := <-n.timeoutIn:
 			if l.engine != nil {
@@ -95,33 +69,41 @@ func (n *Node) loop(ctx context.Context) error {
 					n.log.Debug("timeout not taken", "err", err)
 				}
 			}
-		case now := <-tick.C:
+		case <-tick.C:
+			now := n.now()
 			l.tick(ctx, now)
 			// An authority that heard of a higher height catches up at once
 			// (it must vote there); a home keeps its pace (follow.go).
 			behind := n.isAuthority && n.bestSeen.Load() > n.chain.Status().Height
-			if now.Sub(lastSync) >= every || l.syncMore || behind {
-				if now.Sub(lastSync) >= 300*time.Millisecond {
-					lastSync = now
-					l.sync(ctx)
-				}
+			if l.pacer.tick(now, behind) {
+				l.sync(ctx)
+			}
+			if n.opts.Heartbeat != nil {
+				n.opts.Heartbeat()
 			}
 		}
-		if err := l.handleReady(ctx); err != nil {
+		if err := l.afterInput(ctx); err != nil {
 			return err
 		}
-		if l.committed {
-			// The authority set of the next height may differ (authority.go);
-			// the engine is replaced only between Readys.
-			l.committed = false
-			if err := l.reconfigure(); err != nil {
-				return err
-			}
-			if err := l.handleReady(ctx); err != nil {
-				return err
-			}
-		}
 	}
+}
+
+// afterInput carries out the engine's Ready and, after a commit, reconfigures
+// the engine for the next height's authority set and carries out its Ready.
+func (l *loop) afterInput(ctx context.Context) error {
+	if err := l.handleReady(ctx); err != nil {
+		return err
+	}
+	if !l.committed {
+		return nil
+	}
+	// The authority set of the next height may differ (authority.go); the
+	// engine is replaced only between Readys.
+	l.committed = false
+	if err := l.reconfigure(); err != nil {
+		return err
+	}
+	return l.handleReady(ctx)
 }
 
 type loop struct {
@@ -132,24 +114,36 @@ type loop struct {
 	engineIDs []consensus.ID // the validators the engine runs with, sorted
 	committed bool           // a block was committed since the last reconfigure
 
-	// The round whose progress maybeAskVotes watches, since when, and the last ask.
-	roundHeight   uint64
-	roundNumber   int32
-	roundSince    time.Time
-	lastAsk       time.Time
-	askTurn       int
-	syncTurn      int       // rotates the peers asked first (sync)
-	syncMore      bool      // the last sync answer was full: ask again at the next tick
-	upstream      string    // the peer a home follows (follow.go); "" for none
-	upstreamGot   time.Time // when the upstream last gave a useful answer
-	upstreamFlags byte      // syncLastResort when an authority serves us as the last resort
-	lastProbe     time.Time // when a home last asked an authority besides its upstream
-	lastUseful    time.Time // when a sync answer last brought blocks or confirmed the head
-	lastResend    time.Time // when a home last re-sent its pending transactions
-	resendTurn    int       // which authority gets the next re-send
-	lastCommit    time.Time // when the last block was committed (batchGap)
+	// The policies (policy.go, follow.go), which decide; the loop acts.
+	work      workPolicy
+	asker     voteAsker
+	resend    resender
+	pacer     syncPacer
+	follow    followPolicy
+	clockWarn clockWarner
+	syncTurn  int // rotates the peers asked first (syncPeers)
 
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
+}
+
+func newLoop(n *Node) *loop {
+	now := n.now()
+	// Authorities hear of blocks by votes and sync only to fill gaps; a
+	// home follows by sync alone.
+	every := syncEvery
+	if !n.isAuthority {
+		every = n.opts.FollowEvery
+	}
+	return &loop{
+		n:      n,
+		agent:  newAgent(n),
+		pacer:  syncPacer{every: every},
+		follow: newFollowPolicy(n.isAuthority, now),
+		// Each node starts its rotation of sync peers at a random place, so
+		// that homes spread over the authorities' follower slots rather than
+		// all asking the same authority first.
+		syncTurn: n.opts.Choose(1 << 16),
+	}
 }
 
 func (l *loop) statePath() string {
@@ -188,7 +182,7 @@ func (l *loop) startEngine() error {
 
 func (l *loop) addTx(tx chain.Tx) {
 	l.n.mu.RLock()
-	err := l.n.chain.CheckTx(tx, time.Now().UnixMilli())
+	err := l.n.chain.CheckTx(tx, l.n.now().UnixMilli())
 	l.n.mu.RUnlock()
 	if err != nil {
 		return
@@ -199,13 +193,12 @@ func (l *loop) addTx(tx chain.Tx) {
 // tick does the periodic work: signal work to the engine, run the home's agent,
 // and re-broadcast our latest votes while a height is undecided.
 func (l *loop) tick(ctx context.Context, now time.Time) {
-	ms := now.UnixMilli()
+	l.warnClock(now)
 	if l.engine != nil {
 		l.n.mu.RLock()
-		due := l.n.chain.Due(ms)
+		due := l.n.chain.Due(now.UnixMilli())
 		l.n.mu.RUnlock()
-		pending := l.n.pool.Len()
-		if due || pending >= batchTxs || pending > 0 && now.Sub(l.lastCommit) >= batchGap {
+		if l.work.work(now, due, l.n.pool.Len()) {
 			if err := l.engine.Step(consensus.Work{}); err != nil {
 				l.n.log.Debug("work not taken", "err", err)
 			}
@@ -218,24 +211,8 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 			l.engine.Rebroadcast()
 		}
 	}
-	if !l.n.isAuthority && now.Sub(l.lastResend) >= republishEvery {
-		// A home's pool holds only its own transactions (POST /api/v1/tx
-		// and the agent's), and each went to one authority, which may have
-		// lost or ignored it. Send again those the agent does not re-send
-		// itself, in one batch to the next authority each round, until a
-		// block holds them or the chain could never take them (the pool's
-		// recheck after each commit drops those).
-		l.lastResend = now
-		var raws [][]byte
-		for _, tx := range l.n.pool.Pending(maxBatchTxs) {
-			if !l.agent.tracks(tx.Hash()) {
-				raws = append(raws, tx.Encode())
-			}
-		}
-		if len(raws) > 0 {
-			l.resendTurn++
-			l.n.sendTxBatchTurn(ctx, encodeTxBatch(raws), nil, l.resendTurn)
-		}
+	if !l.n.isAuthority && l.resend.due(now) {
+		l.resendPool(ctx)
 	}
 	for _, tx := range l.agent.tick(now) {
 		l.addTx(tx)
@@ -243,6 +220,37 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 			l.n.log.Warn("order not gossiped", "err", err)
 		}
 	}
+}
+
+// resendPool re-sends a home's pooled transactions. A home's pool holds only
+// its own transactions (POST /api/v1/tx and the agent's), and each went to
+// one authority, which may have lost or ignored it. Send again those the
+// agent does not re-send itself, in one batch to the next authority each
+// round, until a block holds them or the chain could never take them (the
+// pool's recheck after each commit drops those).
+func (l *loop) resendPool(ctx context.Context) {
+	var raws [][]byte
+	for _, tx := range l.n.pool.Pending(wire.MaxBatchTxs) {
+		if !l.agent.tracks(tx.Hash()) {
+			raws = append(raws, tx.Encode())
+		}
+	}
+	if len(raws) > 0 {
+		l.n.sendTxBatchTurn(ctx, wire.EncodeTxBatch(raws), nil, l.resend.next())
+	}
+}
+
+// warnClock warns, at most once a minute, that a node that would trade,
+// attest or propose will not until its clock is synchronised.
+func (l *loop) warnClock(now time.Time) {
+	if !l.agent.active() && l.engine == nil || l.n.clockOK() || !l.clockWarn.due(now) {
+		return
+	}
+	what := "trade or attest"
+	if l.engine != nil {
+		what = "propose"
+	}
+	l.n.log.Warn("the clock is not synchronised (node.clock = \"kernel\"): this node will not "+what+" until it is", "role", l.n.cfg.Node.Role)
 }
 
 // handleReady carries out what the engine asks for, in its order.
@@ -257,7 +265,7 @@ func (l *loop) handleReady(ctx context.Context) error {
 		}
 		// 2. Send.
 		for _, m := range rd.Messages {
-			l.lastOut = time.Now()
+			l.lastOut = l.n.now()
 			l.n.sendVote(ctx, m, l.engineIDs)
 		}
 		for _, t := range rd.Timers {
@@ -274,7 +282,7 @@ func (l *loop) handleReady(ctx context.Context) error {
 		for _, ev := range rd.Evidence {
 			// Counted and logged for the operator, and recorded on chain
 			// (votes only: a proposal pair carries two whole blocks).
-			l.n.evidence.Add(1)
+			l.n.stats.evidence.Add(1)
 			l.n.log.Error("authority signed conflicting messages", "from", ev.A.From, "height", ev.A.Height, "round", ev.A.Round, "type", ev.A.Type)
 			if tx, ok := l.n.evidenceTx(ev); ok {
 				l.addTx(tx)
@@ -304,12 +312,12 @@ func (l *loop) handleReady(ctx context.Context) error {
 func (l *loop) build(height uint64, round int32) {
 	if !l.n.clockOK() {
 		// Without a synchronised clock the block time could be anything: let the
-		// round time out and another authority propose.
-		l.n.log.Warn("not proposing: the clock is not synchronised (node.clock)", "height", height, "round", round)
+		// round time out and another authority propose (warnClock says so).
+		l.n.log.Debug("not proposing: the clock is not synchronised (node.clock)", "height", height, "round", round)
 		return
 	}
-	now := time.Now().UnixMilli()
-	txs := fitProposal(l.n.pool.Pending(maxBlockTxs), maxProposalTxBytes)
+	now := l.n.now().UnixMilli()
+	txs := fitProposal(l.n.pool.Pending(wire.MaxBlockTxs), wire.MaxProposalTxBytes)
 	l.n.mu.RLock()
 	blk, errs := l.n.chain.Propose(now, l.n.self, txs)
 	l.n.mu.RUnlock()
@@ -347,7 +355,7 @@ func (l *loop) validate(v consensus.ValidateRequest) {
 	valid := false
 	if blk, err := chain.DecodeBlock(v.Value); err == nil && consensus.Hash(blk.Hash()) == v.ID {
 		l.n.mu.RLock()
-		err = l.n.chain.Validate(blk, time.Now().UnixMilli())
+		err = l.n.chain.Validate(blk, l.n.now().UnixMilli())
 		l.n.mu.RUnlock()
 		valid = err == nil
 		if err != nil {
@@ -364,7 +372,7 @@ func (l *loop) commitDecided(d consensus.Decision) error {
 	if err != nil {
 		return fmt.Errorf("decided block %d does not decode: %w", d.Height, err)
 	}
-	cert := encodeCommit(d.Commit, consensusIDs(l.n.authoritiesAt(d.Height)))
+	cert := wire.EncodeCommit(d.Commit, consensusIDs(l.n.authoritiesAt(d.Height)))
 	// The decision is not announced: the other authorities decide it from the
 	// same votes, one that missed them syncs when it hears the next height's
 	// votes (or every syncEvery), and homes follow by sync. Announcing it was
@@ -384,14 +392,14 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	if l.n.pool.Len() > 0 {
 		// Orders whose gate closed and attestations whose window ended can never
 		// be included; a pool that keeps them would ask for blocks forever.
-		now := time.Now().UnixMilli()
+		now := l.n.now().UnixMilli()
 		l.n.mu.RLock()
 		l.n.pool.Recheck(func(tx chain.Tx) error { return l.n.chain.CheckTx(tx, now) })
 		l.n.mu.RUnlock()
 	}
 	l.agent.committed(blk)
 	l.committed = true
-	l.lastCommit = time.Now()
+	l.work.committed(l.n.now())
 	if keep := l.n.keepBlocks; !l.n.isAuthority && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {
 		// Homes follow without archiving: they keep the state and the last
 		// keep bodies (enough to serve a neighbour's catch-up).
@@ -405,199 +413,12 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	l.n.publishStatus()
 	l.n.notifyHead(blk.Header.Height)
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
-	if l.n.onEvent != nil {
+	if l.n.opts.OnEvent != nil {
 		for _, ev := range events {
-			l.n.onEvent(ev)
+			l.n.opts.OnEvent(ev)
 		}
 	}
 	return nil
-}
-
-func (l *loop) applyOne(c certified) error {
-	if err := l.n.verifyCertified(c); err != nil {
-		return err
-	}
-	l.n.mu.RLock()
-	err := l.n.chain.Validate(c.Block, time.Now().UnixMilli())
-	l.n.mu.RUnlock()
-	if err != nil {
-		return err
-	}
-	if err := l.commit(c.Block, c.Raw, c.Cert); err != nil {
-		return err
-	}
-	if l.engine != nil {
-		// A block decided without us: continue consensus at the next height.
-		return l.startEngine()
-	}
-	return l.reconfigure()
-}
-
-// sync asks peers for blocks after our height and applies those that verify.
-// An authority asks the authorities first, starting with a different one each
-// time (they hold the chain's head), then the other peers. A home asks its
-// upstream first and other peers only when it has none or it fell behind
-// (follow.go); it keeps the first peer that serves it as its upstream. Either
-// stops at the first useful answer (askSync). A full answer
-// makes it ask again soon (syncMore), not a follow interval later.
-func (l *loop) sync(ctx context.Context) {
-	l.syncMore = false
-	now := time.Now()
-	peers := l.syncPeers(l.n.chain.Status().Height + 1)
-	if len(peers) > 1 && peers[0].id == l.upstream && !peers[0].authority && now.Sub(l.lastProbe) >= probeEvery {
-		// Ask an authority too: its height (busy or not) tells whether the
-		// upstream keeps up.
-		l.lastProbe = now
-		if peers[1].authority {
-			l.askSync(ctx, peers[1], 0)
-		}
-	}
-	if l.upstreamFlags != 0 && now.Sub(l.lastProbe) >= probeEvery {
-		// An authority served us as a last resort: look for a home again,
-		// and if none serves us, go back to the last resort at once.
-		l.setUpstream("", 0, noDepth)
-		l.lastUseful = time.Time{}
-		peers = l.syncPeers(l.n.chain.Status().Height + 1)
-	}
-	for _, p := range peers {
-		var flags byte
-		if p.id == l.upstream {
-			flags = l.upstreamFlags
-		}
-		useful, ok, depth := l.askSync(ctx, p, flags)
-		if !l.n.isAuthority && !p.authority && depth >= maxFollowDepth {
-			// Not connected to the authorities (or in a loop of homes):
-			// its blocks are welcome, but it is nobody's upstream.
-			useful, ok = false, false
-		}
-		if useful {
-			l.lastUseful = now
-		}
-		switch {
-		case useful && l.n.isAuthority:
-			return
-		case useful:
-			l.setUpstream(p.id, flags, depth)
-			l.upstreamGot = now
-			return
-		case p.id != l.upstream:
-			continue
-		case ok && now.Sub(l.upstreamGot) < upstreamStale:
-			return // it served recently: it is a step behind, not lost
-		default:
-			l.setUpstream("", 0, noDepth) // busy, gone, stuck or too deep
-		}
-	}
-	if l.n.isAuthority || l.n.bestSeen.Load() <= l.n.chain.Status().Height || now.Sub(l.lastUseful) < upstreamStale {
-		return
-	}
-	// Nobody else has served us for a while and the chain is ahead: an
-	// authority must, until the next probe looks for a home again.
-	for _, p := range peers {
-		if p.authority {
-			if useful, _, depth := l.askSync(ctx, p, syncLastResort); useful {
-				l.setUpstream(p.id, syncLastResort, depth)
-				l.upstreamGot, l.lastProbe, l.lastUseful = now, now, now
-				return
-			}
-		}
-	}
-}
-
-// askSync asks p for the blocks after our height and applies those that
-// verify. useful reports an answer that was not busy and brought blocks, or
-// left us at the highest height an authority told of; ok reports that p
-// answered and was not busy; depth is p's (follow.go).
-func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok bool, depth byte) {
-	from := l.n.chain.Status().Height + 1
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	resp, err := l.n.host.Request(rctx, p.id, syncProto, encodeSyncRequest(from, flags), maxSyncBlocks*(maxBlockBytes/16))
-	cancel()
-	if err != nil {
-		return false, false, noDepth
-	}
-	a, err := decodeSyncResponse(resp)
-	if err != nil {
-		l.n.rejected.Add(1)
-		l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
-		return false, false, noDepth
-	}
-	if p.authority {
-		if pub, err := p2p.PublicKey(p.id); err == nil {
-			l.n.seen(chain.AccountOf(pub), a.head) // a home's word for its height is not taken
-		}
-	}
-	if a.busy {
-		return false, false, a.depth
-	}
-	applied := 0
-	for _, c := range a.blocks {
-		if c.Block.Header.Height != l.n.chain.Status().Height+1 {
-			break
-		}
-		if err := l.applyOne(c); err != nil {
-			l.n.log.Warn("synced block not applied", "height", c.Block.Header.Height, "peer", p.id, "err", err)
-			break
-		}
-		applied++
-	}
-	// An answer is full when it holds maxSyncBlocks blocks or the server
-	// stopped filling it at maxBlockBytes (no block is larger than a
-	// gossip payload, so a cut answer is within one of the limit).
-	if applied > 0 && applied == len(a.blocks) && (applied == maxSyncBlocks || len(resp) > maxBlockBytes-maxGossipBytes) {
-		l.syncMore = true
-	}
-	return applied > 0 || l.n.chain.Status().Height >= l.n.bestSeen.Load(), true, a.depth
-}
-
-// setUpstream makes id (or none) the peer a home follows, asked with flags,
-// and sets this home's depth from the upstream's.
-func (l *loop) setUpstream(id string, flags byte, depth byte) {
-	l.upstreamFlags = flags
-	l.n.depth.Store(uint32(min(int(depth)+1, noDepth)))
-	if id != l.upstream {
-		l.upstream = id
-		l.n.upstream.Store(&id)
-	}
-}
-
-type syncPeer struct {
-	id        string
-	authority bool
-}
-
-// syncPeers lists the connected peers: a home's upstream first, then the
-// authorities deciding height h (rotated by one on every call), then the
-// others (rotated too, so that homes refused by the authorities spread over
-// the other homes).
-func (l *loop) syncPeers(h uint64) []syncPeer {
-	auth := make(map[string]bool)
-	for _, a := range l.n.authoritiesAt(h) {
-		if id, err := peerIDOf(a); err == nil {
-			auth[id] = true
-		}
-	}
-	var up, first, rest []syncPeer
-	for _, id := range l.n.host.Peers() { // sorted
-		switch {
-		case id == l.upstream:
-			up = append(up, syncPeer{id, auth[id]})
-		case auth[id]:
-			first = append(first, syncPeer{id, true})
-		default:
-			rest = append(rest, syncPeer{id, false})
-		}
-	}
-	l.syncTurn++
-	return slices.Concat(up, rotate(first, l.syncTurn), rotate(rest, l.syncTurn))
-}
-
-func rotate[T any](s []T, k int) []T {
-	if len(s) == 0 {
-		return s
-	}
-	k %= len(s)
-	return append(s[k:], s[:k]...)
 }
 
 func writeFileSync(path string, data []byte) error {

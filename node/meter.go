@@ -231,7 +231,7 @@ func (n *Node) publishHA(ctx context.Context, interval time.Duration) error {
 
 func (n *Node) haState() homeassistant.State {
 	st := n.Status()
-	s := homeassistant.State{Height: st.Height, Peers: st.Peers, Slot: n.gen.SlotAt(time.Now().UnixMilli())}
+	s := homeassistant.State{Height: st.Height, Peers: st.Peers, Slot: n.gen.SlotAt(n.now().UnixMilli())}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	for _, l := range n.chain.Statement(n.self, 0, math.MaxInt64) {

@@ -5,12 +5,12 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // Transactions travel in batches: a node that accepts many at once (an
@@ -26,30 +26,17 @@ import (
 // other authority and relays, once, a batch that a non-authority sent it; a
 // batch from an authority is not relayed. Only authorities serve txs/1.
 //
-//	uvarint count (1..maxBatchTxs) | count × (uvarint len | canonical tx)
-//
-// Lengths are bounded by chain.MaxTxBytes and nothing may follow the last tx.
+// The layout and limits of txs/1 are in package wire.
 const (
-	maxBatchTxs   = 512
-	maxBatchBytes = 512 << 10 // well under the gossip payload limit
 	// batchDelay is how long the first tx of a batch waits for company: the
 	// latency it adds is small against a block interval.
 	batchDelay  = 15 * time.Millisecond
 	txQueueSize = 8192
-	txProto     = "txs/1"
 	txRate      = 100 // batches per second one peer may send an authority (a busy authority sends ~70)
 )
 
 // errBusy: the outgoing tx queue is full; the client should retry.
 var errBusy = errors.New("node: too many transactions queued to send, retry later")
-
-func encodeTxBatch(raws [][]byte) []byte { return encodeChunks(raws) }
-
-// decodeTxBatch splits a batch into its transactions' encodings (aliasing b).
-// It does not decode the transactions.
-func decodeTxBatch(b []byte) ([][]byte, error) {
-	return splitChunks(b, 1, maxBatchTxs, chain.MaxTxBytes)
-}
 
 // outTx is a checked transaction waiting for gossip; done (if not nil) is
 // closed once the batch holding it was handed to gossip.
@@ -87,9 +74,10 @@ func (n *Node) enqueue(tx outTx) error {
 	}
 }
 
-// runBatcher publishes queued transactions in batches: when maxBatchTxs or
-// maxBatchBytes are reached, or batchDelay after the first of a batch arrived.
-func (n *Node) runBatcher(ctx context.Context) error {
+// runBatcher hands the transactions queued on in to send in batches
+// (wire.EncodeTxBatch): when wire.MaxBatchTxs or wire.MaxBatchBytes are
+// reached, or batchDelay after the first of a batch arrived.
+func runBatcher(ctx context.Context, in <-chan outTx, send func(batch []byte)) error {
 	var (
 		batch   [][]byte
 		waiting []chan struct{}
@@ -101,7 +89,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		if len(batch) == 0 {
 			return
 		}
-		n.sendTxBatch(ctx, encodeTxBatch(batch), nil)
+		send(wire.EncodeTxBatch(batch))
 		for _, w := range waiting {
 			close(w)
 		}
@@ -112,8 +100,8 @@ func (n *Node) runBatcher(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case tx := <-n.txOut:
-			if size+len(tx.raw)+binary.MaxVarintLen64 > maxBatchBytes {
+		case tx := <-in:
+			if size+len(tx.raw)+binary.MaxVarintLen64 > wire.MaxBatchBytes {
 				flush()
 			}
 			if len(batch) == 0 {
@@ -124,7 +112,7 @@ func (n *Node) runBatcher(ctx context.Context) error {
 				waiting = append(waiting, tx.done)
 			}
 			size += len(tx.raw) + binary.MaxVarintLen64
-			if len(batch) == maxBatchTxs {
+			if len(batch) == wire.MaxBatchTxs {
 				flush()
 			}
 		case <-timer.C:
@@ -141,15 +129,12 @@ func (n *Node) runBatcher(ctx context.Context) error {
 // transaction to the same authorities every time (with 2 batches a round and
 // 4 authorities, always the same 2).
 func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey) {
-	turn := rand.IntN(1 << 30)
-	if n.batchTurn != nil {
-		turn = n.batchTurn()
-	}
-	n.sendTxBatchTurn(ctx, b, skip, turn)
+	n.sendTxBatchTurn(ctx, b, skip, -1)
 }
 
 // sendTxBatchTurn is sendTxBatch with a home's choice of authority given:
-// the turn-th (modulo their number).
+// the turn-th (modulo their number), or, for a negative turn, one picked at
+// random (Options.Choose).
 func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.PublicKey, turn int) {
 	var to []string
 	for _, a := range n.nearAuthorities() {
@@ -172,10 +157,13 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 		if len(up) == 0 {
 			up = to
 		}
+		if turn < 0 {
+			turn = n.opts.Choose(len(up))
+		}
 		to = up[turn%len(up):][:1]
 	}
 	for _, id := range to {
-		if err := n.host.Send(id, txProto, b); err != nil && ctx.Err() == nil {
+		if err := n.host.Send(id, wire.TxProto, b); err != nil && ctx.Err() == nil {
 			n.log.Debug("send txs", "to", id, "err", err)
 		}
 	}
@@ -186,18 +174,58 @@ func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.Publi
 // the loop and, if a non-authority sent it, relayed to the other authorities
 // (only those: the others would cost every authority a signature check).
 func (n *Node) receiveTxs(ctx context.Context, from ed25519.PublicKey, payload []byte) p2p.Verdict {
-	if n.dropTxs {
-		return p2p.Ignore
-	}
 	v, txs, raws := n.checkTxBatch(payload)
 	if v != p2p.Accept {
 		return v // Reject scores the peer down (p2p.HandleMessages)
 	}
 	if !n.isNearAuthority(from) {
-		n.sendTxBatch(ctx, encodeTxBatch(raws), from)
+		n.sendTxBatch(ctx, wire.EncodeTxBatch(raws), from)
 	}
 	for _, tx := range txs {
 		send(ctx, n.txIn, tx)
 	}
 	return p2p.Accept
+}
+
+// checkTxBatch checks a batch of transactions a peer sent (receiveTxs). A
+// batch that does not decode, or holds a transaction that does not decode or
+// is not signed by its sender, is rejected (an honest node checks what it
+// sends). A batch none of whose transactions is acceptable now (late,
+// duplicate, unknown sender) is ignored; otherwise it is accepted with its
+// acceptable transactions and their encodings (the loop drops the others).
+// Rejections and ignored batches are counted in the status.
+func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) {
+	raws, err := wire.DecodeTxBatch(payload)
+	if err != nil {
+		n.stats.rejected.Add(1)
+		return p2p.Reject, nil, nil
+	}
+	now := n.now().UnixMilli()
+	var txs []chain.Tx
+	var ok [][]byte
+	for _, raw := range raws {
+		tx, err := chain.DecodeTx(raw)
+		if err != nil {
+			n.stats.rejected.Add(1)
+			return p2p.Reject, nil, nil
+		}
+		// CheckTx verifies the signature first (remembered by hash, so the
+		// loop and the block validation do not verify it again).
+		n.mu.RLock()
+		err = n.chain.CheckTx(tx, now)
+		n.mu.RUnlock()
+		switch {
+		case err == nil:
+			txs, ok = append(txs, tx), append(ok, raw)
+		case errors.Is(err, chain.ErrSignature), errors.Is(err, chain.ErrTxShape),
+			errors.Is(err, chain.ErrAccount), errors.Is(err, chain.ErrTooLarge):
+			n.stats.rejected.Add(1)
+			return p2p.Reject, nil, nil
+		}
+	}
+	if len(ok) == 0 {
+		n.stats.ignored.Add(1)
+		return p2p.Ignore, nil, nil
+	}
+	return p2p.Accept, txs, ok
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // TestGossipVerdictsCounted checks that the status tells forged or malformed
@@ -37,7 +38,7 @@ func TestGossipVerdictsCounted(t *testing.T) {
 	}{
 		{"garbage tx batch", p2p.Reject, garbage},
 		{"empty consensus payload", p2p.Reject, n.validateConsensus(nil, nil)},
-		{"vote from a non-authority", p2p.Ignore, n.validateConsensus(nil, encodeVote(m))},
+		{"vote from a non-authority", p2p.Ignore, n.validateConsensus(nil, wire.EncodeVote(m))},
 	}
 	for _, c := range checks {
 		if c.got != c.verdict {
@@ -77,13 +78,14 @@ func TestVotesGoStraightToAuthorities(t *testing.T) {
 
 	// The same authority's signed vote, sent by a home: refused at the stream.
 	ignored := b.n.Status().Ignored
-	if err := home.host.Send(b.n.host.ID(), voteProto, encodeVote(vote(far+10))); err != nil {
+	if err := home.host.Send(b.n.host.ID(), wire.VoteProto, wire.EncodeVote(vote(far+10))); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the home's vote stream to be refused", 10*time.Second, func() bool {
 		return b.n.Status().Ignored == ignored+1
 	})
-	time.Sleep(100 * time.Millisecond)
+	// The stream was refused before a byte of it was read: nothing of it
+	// can arrive later.
 	if got := b.n.bestSeen.Load(); got != far-1 {
 		t.Errorf("after a vote sent by a home, heard of height %d; want %d (not taken)", got, far-1)
 	}
@@ -108,19 +110,23 @@ func TestTxsRelayedToAuthorities(t *testing.T) {
 	open := b.n.Status().OpenSlots
 	slot := open[len(open)-1] // the last: its gate is an hour away
 	fromHome := sellOrder(a, homeKey, 1, slot)
-	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromHome.Encode()}))
+	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{fromHome.Encode()}))
 	waitFor(t, "the home's order to reach the other authorities", 10*time.Second, func() bool {
 		return b.n.pool.Has(fromHome.Hash()) && c.n.pool.Has(fromHome.Hash())
 	})
 
 	fromB := sellOrder(a, homeKey, 2, slot)
-	a.receiveTxs(context.Background(), b.n.key.Public().(ed25519.PublicKey), encodeTxBatch([][]byte{fromB.Encode()}))
-	time.Sleep(500 * time.Millisecond) // what relaying the first took well under
+	a.receiveTxs(context.Background(), b.n.key.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{fromB.Encode()}))
+	// A later batch from the home is relayed on the same stream to c: once it
+	// is there, a relay of b's batch, sent before it, would be too.
+	later := sellOrder(a, homeKey, 3, slot)
+	a.receiveTxs(context.Background(), homeKey.Public().(ed25519.PublicKey), wire.EncodeTxBatch([][]byte{later.Encode()}))
+	waitFor(t, "the home's later order to reach authority c", 10*time.Second, func() bool { return c.n.pool.Has(later.Hash()) })
 	if c.n.pool.Has(fromB.Hash()) {
 		t.Error("an order authority b sent authority a was relayed to authority c; want no relay of an authority's batch")
 	}
-	if got := len(a.txIn); got != 2 {
-		t.Errorf("the receiving authority queued %d transactions for its loop; want 2", got)
+	if got := len(a.txIn); got != 3 {
+		t.Errorf("the receiving authority queued %d transactions for its loop; want 3", got)
 	}
 }
 
@@ -163,21 +169,19 @@ func TestHomeResendsItsTransactions(t *testing.T) {
 	b := start(t, paths[1], Options{})
 	// The home sends each new batch to a (the turn that picks a among the
 	// authorities, in the chain's order, both connected below).
-	home := startPrepared(t, paths[2], Options{}, func(n *Node) {
-		var ids []string
-		for _, acc := range n.nearAuthorities() {
-			id, err := peerIDOf(acc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, id)
+	var ids []string
+	for _, acc := range a.nearAuthorities() {
+		id, err := peerIDOf(acc)
+		if err != nil {
+			t.Fatal(err)
 		}
-		toA := slices.Index(ids, a.host.ID())
-		if toA < 0 {
-			t.Fatalf("authority a %s is not among the home's authorities %v", a.host.ID(), ids)
-		}
-		n.batchTurn = func() int { return toA }
-	})
+		ids = append(ids, id)
+	}
+	toA := slices.Index(ids, a.host.ID())
+	if toA < 0 {
+		t.Fatalf("authority a %s is not among the authorities %v", a.host.ID(), ids)
+	}
+	home := start(t, paths[2], Options{Choose: func(int) int { return toA }})
 	waitFor(t, "the home to connect to both authorities", 20*time.Second, func() bool {
 		peers := home.n.host.Peers()
 		return slices.Contains(peers, a.host.ID()) && slices.Contains(peers, b.n.host.ID())
@@ -207,7 +211,7 @@ func TestProposalFetchedWhole(t *testing.T) {
 	}
 	paths := demoNet(t, 1, 2, farSlots)
 	a := start(t, paths[0], Options{})
-	b := startPrepared(t, paths[1], Options{}, func(n *Node) { n.dropTxs = true }).n
+	b := start(t, paths[1], Options{Filter: dropProto(wire.TxProto)}).n
 	waitFor(t, "the authorities to connect", 20*time.Second, func() bool { return slices.Contains(a.n.host.Peers(), b.host.ID()) })
 	from := b.Status().Height
 	work := &feeder{n: a.n, key: nodeKey(t, paths[2])}
@@ -255,7 +259,7 @@ func TestSpammerBanned(t *testing.T) {
 	for i := range 20 {
 		forged := sellOrder(auth.n, key, uint64(i+1), slot)
 		forged.Sig[0] ^= 1
-		if err := spammer.n.host.Send(auth.n.host.ID(), txProto, encodeTxBatch([][]byte{forged.Encode()})); err != nil {
+		if err := spammer.n.host.Send(auth.n.host.ID(), wire.TxProto, wire.EncodeTxBatch([][]byte{forged.Encode()})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,7 +271,7 @@ func TestSpammerBanned(t *testing.T) {
 	// acceptable) is refused with the rest.
 	good := sellOrder(auth.n, key, 1, slot)
 	waitFor(t, "the spammer's stream to be refused", 10*time.Second, func() bool {
-		_ = spammer.n.host.Send(auth.n.host.ID(), txProto, encodeTxBatch([][]byte{good.Encode()}))
+		_ = spammer.n.host.Send(auth.n.host.ID(), wire.TxProto, wire.EncodeTxBatch([][]byte{good.Encode()}))
 		return auth.n.host.Stats().StreamsRefused > 0
 	})
 	order := sellOrder(auth.n, nodeKey(t, paths[2]), 1, slot)
@@ -324,22 +328,22 @@ func TestFetchProposalGate(t *testing.T) {
 		{"relayed by another authority", pub(other), prop(1, 0, proposer)},
 		{"a far height", pub(consensus.ProposerOf(ids, 9, 0)), prop(9, 0, consensus.ProposerOf(ids, 9, 0))},
 	} {
-		before := n.ignored.Load()
+		before := n.stats.ignored.Load()
 		n.fetchProposal(ctx, c.from, c.m)
-		if n.ignored.Load() != before+1 || len(n.fetching) != 0 {
-			t.Errorf("%s: ignored %d -> %d, %d fetches; want ignored once, no fetch", c.name, before, n.ignored.Load(), len(n.fetching))
+		if n.stats.ignored.Load() != before+1 || len(n.fetch) != 0 {
+			t.Errorf("%s: ignored %d -> %d, %d fetches; want ignored once, no fetch", c.name, before, n.stats.ignored.Load(), len(n.fetch))
 		}
 	}
 	n.fetchProposal(ctx, pub(proposer), prop(1, 0, proposer))
 	n.fetchMu.Lock()
-	first := n.fetching[string(pub(proposer))]
+	first := n.fetch[string(pub(proposer))]
 	n.fetchMu.Unlock()
 	if first.height != 1 || first.at.IsZero() {
 		t.Fatalf("the proposer's own proposal: fetch state %+v; want a fetch of height 1", first)
 	}
 	n.fetchProposal(ctx, pub(proposer), prop(1, 0, proposer)) // at once again: in flight or within 1 s
 	n.fetchMu.Lock()
-	again := n.fetching[string(pub(proposer))]
+	again := n.fetch[string(pub(proposer))]
 	n.fetchMu.Unlock()
 	if !again.at.Equal(first.at) {
 		t.Errorf("a second fetch started at once (%v after the first); want none", again.at.Sub(first.at))

@@ -3,13 +3,12 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // Gossip is best-effort: a vote lost on the way is re-sent only by its author's
@@ -17,15 +16,11 @@ import (
 // peer for the messages it holds for that round (the votes protocol) and feeds
 // every one whose signature checks out to its engine, as if gossiped.
 //
-// Request: height (8 bytes, big-endian) | round (4 bytes, big-endian). Response:
-// the messages as a commit certificate is encoded (encodeCert), empty when the
-// peer is at another height.
+// The layout and limits of votes/1 are in package wire.
 const (
-	votesProto    = "votes/1"
 	askVotesAfter = 1500 * time.Millisecond // without progress in a round
 	askVotesEvery = time.Second
 	votesTimeout  = 3 * time.Second
-	maxVotesResp  = maxCertBytes + maxGossipBytes // votes and the proposals with their blocks
 )
 
 // votesQuery is a peer's request, answered by the loop, which owns the engine.
@@ -35,25 +30,9 @@ type votesQuery struct {
 	reply  chan []byte
 }
 
-func encodeVotesRequest(h uint64, r int32) []byte {
-	b := binary.BigEndian.AppendUint64(nil, h)
-	return binary.BigEndian.AppendUint32(b, uint32(r))
-}
-
-func decodeVotesRequest(b []byte) (uint64, int32, error) {
-	if len(b) != 12 {
-		return 0, 0, fmt.Errorf("%w: votes request of %d bytes, want 12", errWire, len(b))
-	}
-	r := int32(binary.BigEndian.Uint32(b[8:]))
-	if r < 0 {
-		return 0, 0, fmt.Errorf("%w: votes request for round %d", errWire, r)
-	}
-	return binary.BigEndian.Uint64(b), r, nil
-}
-
 // serveVotes answers a votes request through the loop.
 func (n *Node) serveVotes(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
-	h, r, err := decodeVotesRequest(req)
+	h, r, err := wire.DecodeVotesRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -77,28 +56,23 @@ func (l *loop) answerVotes(q votesQuery) {
 	if l.engine != nil && l.engine.Height() == q.height {
 		msgs = l.engine.Messages(q.round)
 	}
-	out := encodeCert(msgs)
-	if len(out) > maxVotesResp {
-		out = encodeCert(nil)
+	out := wire.EncodeMessages(msgs)
+	if len(out) > wire.MaxVotesResponseBytes {
+		out = wire.EncodeMessages(nil)
 	}
 	q.reply <- out
 }
 
 // maybeAskVotes asks one peer (in turn) for the current round's messages when
-// the round has made no progress for askVotesAfter. The answer is fetched off
-// the loop and comes back through voteIn.
+// the vote-ask policy says so (a round without progress for askVotesAfter).
+// The answer is fetched off the loop and comes back through voteIn.
 func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	if l.engine == nil {
 		return
 	}
 	h := l.engine.Height()
 	r, step := l.engine.Round()
-	if step == consensus.StepNewHeight || h != l.roundHeight || r != l.roundNumber {
-		// Idle (no work, no round started) or moving: nothing to ask for.
-		l.roundHeight, l.roundNumber, l.roundSince = h, r, now
-		return
-	}
-	if now.Sub(l.roundSince) < askVotesAfter || now.Sub(l.lastAsk) < askVotesEvery {
+	if !l.asker.due(now, h, r, step) {
 		return
 	}
 	// Only authorities hold votes: no home subscribes to them.
@@ -112,9 +86,7 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	if len(peers) == 0 {
 		return
 	}
-	l.lastAsk = now
-	l.askTurn++
-	peer := peers[l.askTurn%len(peers)]
+	peer := peers[l.asker.ask(now, len(peers))]
 	go func() { l.n.fetchVotes(ctx, peer, h, r) }()
 }
 
@@ -123,14 +95,14 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) []consensus.Message {
 	rctx, cancel := context.WithTimeout(ctx, votesTimeout)
 	defer cancel()
-	resp, err := n.host.Request(rctx, peer, votesProto, encodeVotesRequest(h, r), maxVotesResp)
+	resp, err := n.host.Request(rctx, peer, wire.VotesProto, wire.EncodeVotesRequest(h, r), wire.MaxVotesResponseBytes)
 	if err != nil {
 		n.log.Debug("votes request", "peer", peer, "err", err)
 		return nil
 	}
-	msgs, err := decodeCert(resp)
+	msgs, err := wire.DecodeMessages(resp)
 	if err != nil {
-		n.rejected.Add(1)
+		n.stats.rejected.Add(1)
 		n.log.Warn("malformed votes response", "peer", peer, "err", err)
 		return nil
 	}
@@ -138,11 +110,11 @@ func (n *Node) fetchVotes(ctx context.Context, peer string, h uint64, r int32) [
 	for i, m := range msgs {
 		pub, ok := vals[m.From]
 		if !ok || m.Height != h || m.Verify(n.gen.ChainID, pub) != nil {
-			n.rejected.Add(1)
+			n.stats.rejected.Add(1)
 			n.log.Warn("bad message in votes response", "peer", peer, "from", m.From)
 			return msgs[:i]
 		}
-		n.votesFetched.Add(1)
+		n.stats.votesFetched.Add(1)
 		send(ctx, n.voteIn, m)
 	}
 	return msgs

@@ -39,6 +39,7 @@ var rules = []rule{
 	{"p2p", nil},
 	{"p2p/p2psim", []string{"p2p"}}, // the gossip simulator (gridmesh sim p2p)
 	{"config", []string{"unit"}},
+	{"wire", []string{"chain", "chain/consensus", "unit"}},
 	{"node", []string{"*"}},
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
@@ -192,6 +193,10 @@ func TestRules(t *testing.T) {
 		{"config", "unit", true},
 		{"config", "market", false},
 		{"node", "chain/consensus", true},
+		{"wire", "chain", true},
+		{"wire", "chain/consensus", true},
+		{"wire", "p2p", false},
+		{"wire", "node", false},
 		{"cmd/gridmesh", "node", true},
 		{"update", "config", false},
 	} {

@@ -1,4 +1,4 @@
-package node
+package wire
 
 import (
 	"bytes"
@@ -17,32 +17,29 @@ import (
 // accept must re-encode to the same bytes.
 func FuzzDecodeCertified(f *testing.F) {
 	f.Add([]byte{})
-	f.Add([]byte{kindBlock, 0, 0})
-	f.Add(encodeCertified([]byte("not a block"), encodeCert(nil)))
+	f.Add([]byte{KindBlock, 0, 0})
+	f.Add(EncodeCertified([]byte("not a block"), EncodeMessages(nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if len(b) == 0 || b[0] != kindBlock {
-			return
-		}
-		c, err := decodeCertifiedBody(b[1:])
+		c, err := DecodeCertified(b)
 		if err != nil {
 			return
 		}
-		if got := encodeCertified(c.Raw, c.Cert); !bytes.Equal(got, b) {
+		if got := EncodeCertified(c.Raw, c.Cert); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
 		}
 	})
 }
 
-func FuzzDecodeCert(f *testing.F) {
-	f.Add(encodeCert(nil))
+func FuzzDecodeMessages(f *testing.F) {
+	f.Add(EncodeMessages(nil))
 	f.Add([]byte{1, 3, 1, 2, 3})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		votes, err := decodeCert(b)
+		votes, err := DecodeMessages(b)
 		if err != nil {
 			return
 		}
-		if got := encodeCert(votes); !bytes.Equal(got, b) {
+		if got := EncodeMessages(votes); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
 		}
 	})
@@ -76,11 +73,11 @@ func testCommit(t testing.TB) ([]consensus.ID, map[consensus.ID]ed25519.PublicKe
 // verify; a list that cannot be compacted is kept whole.
 func TestCommitEncoding(t *testing.T) {
 	set, pubs, value, votes := testCommit(t)
-	b := encodeCommit(votes, set)
+	b := EncodeCommit(votes, set)
 	if b[0] != commitCompact || len(b) > 3*66+45 {
-		t.Errorf("certificate of 3 precommits: form %d, %d bytes; want compact, at most %d (the full form is %d)", b[0], len(b), 3*66+45, len(encodeCert(votes)))
+		t.Errorf("certificate of 3 precommits: form %d, %d bytes; want compact, at most %d (the full form is %d)", b[0], len(b), 3*66+45, len(EncodeMessages(votes)))
 	}
-	got, err := decodeCommit(b, set)
+	got, err := DecodeCommit(b, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,69 +90,69 @@ func TestCommitEncoding(t *testing.T) {
 	// Decoded against another set, the signers change and it no longer verifies.
 	other := slices.Clone(set)
 	other[0], other[3] = other[3], other[0]
-	if wrong, err := decodeCommit(b, other); err == nil && consensus.VerifyCommit("testnet", pubs, 7, value, wrong) == nil {
+	if wrong, err := DecodeCommit(b, other); err == nil && consensus.VerifyCommit("testnet", pubs, 7, value, wrong) == nil {
 		t.Error("a certificate decoded against the wrong authority set verified")
 	}
 
 	mixed := append(slices.Clone(votes), consensus.Message{Type: consensus.Prevote, Height: 7, Round: 2, ValidRound: -1, From: set[1], Sig: make([]byte, 64)})
-	full := encodeCommit(mixed, set)
+	full := EncodeCommit(mixed, set)
 	if full[0] != commitFull {
 		t.Errorf("a list with a prevote: form %d; want full (%d)", full[0], commitFull)
 	}
-	if got, err := decodeCommit(full, set); err != nil || len(got) != len(mixed) {
+	if got, err := DecodeCommit(full, set); err != nil || len(got) != len(mixed) {
 		t.Errorf("full form: decoded %d messages, %v; want %d", len(got), err, len(mixed))
 	}
 }
 
 func FuzzDecodeCommit(f *testing.F) {
 	set, _, _, votes := testCommit(f)
-	f.Add(encodeCommit(votes, set))
-	f.Add(encodeCommit(nil, set))
+	f.Add(EncodeCommit(votes, set))
+	f.Add(EncodeCommit(nil, set))
 	f.Add([]byte{commitCompact, 7, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := decodeCommit(b, set)
+		got, err := DecodeCommit(b, set)
 		if err != nil {
 			return
 		}
-		if again := encodeCommit(got, set); !bytes.Equal(again, b) {
+		if again := EncodeCommit(got, set); !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", again, b)
 		}
 	})
 }
 
 func FuzzDecodeSyncResponse(f *testing.F) {
-	f.Add(encodeSyncResponse(0, false, 0, nil))
-	f.Add(encodeSyncResponse(7, true, 255, nil))
-	f.Add(encodeSyncResponse(9, false, 3, [][]byte{encodeCertified([]byte("x"), nil)}))
-	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 2, 1, kindBlock})
+	f.Add(EncodeSyncResponse(0, false, 0, nil))
+	f.Add(EncodeSyncResponse(7, true, 255, nil))
+	f.Add(EncodeSyncResponse(9, false, 3, [][]byte{EncodeCertified([]byte("x"), nil)}))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 4, 2, 1, KindBlock})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := decodeSyncResponse(b)
+		a, err := DecodeSyncResponse(b)
 		if err != nil {
 			return
 		}
-		if a.busy && len(a.blocks) > 0 {
-			t.Fatalf("a busy answer decoded with %d blocks", len(a.blocks))
+		if a.Busy && len(a.Blocks) > 0 {
+			t.Fatalf("a busy answer decoded with %d blocks", len(a.Blocks))
 		}
-		items := make([][]byte, len(a.blocks))
-		for i, c := range a.blocks {
-			items[i] = encodeCertified(c.Raw, c.Cert)
+		items := make([][]byte, len(a.Blocks))
+		for i, c := range a.Blocks {
+			items[i] = EncodeCertified(c.Raw, c.Cert)
 		}
-		if got := encodeSyncResponse(a.head, a.busy, a.depth, items); !bytes.Equal(got, b) {
+		if got := EncodeSyncResponse(a.Head, a.Busy, a.Depth, items); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
 		}
 	})
 }
 
 func FuzzDecodeSyncRequest(f *testing.F) {
-	f.Add(encodeSyncRequest(1, 0))
-	f.Add(encodeSyncRequest(1<<40, syncLastResort))
+	f.Add(EncodeSyncRequest(1, 0))
+	f.Add(EncodeSyncRequest(1<<40, SyncLastResort))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, flags, err := decodeSyncRequest(b)
+		h, flags, err := DecodeSyncRequest(b)
 		if err != nil {
 			return
 		}
-		if got := encodeSyncRequest(h, flags); !bytes.Equal(got, b) {
+		if got := EncodeSyncRequest(h, flags); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
 		}
 	})
@@ -163,15 +160,15 @@ func FuzzDecodeSyncRequest(f *testing.F) {
 
 func TestSyncRequest(t *testing.T) {
 	for _, h := range []uint64{0, 1, 1 << 40} {
-		for _, fl := range []byte{0, syncLastResort} {
-			got, gotFlags, err := decodeSyncRequest(encodeSyncRequest(h, fl))
+		for _, fl := range []byte{0, SyncLastResort} {
+			got, gotFlags, err := DecodeSyncRequest(EncodeSyncRequest(h, fl))
 			if err != nil || got != h || gotFlags != fl {
 				t.Errorf("round trip of (%d, %d): got (%d, %d), %v", h, fl, got, gotFlags, err)
 			}
 		}
 	}
-	for _, bad := range [][]byte{{1, 2, 3}, encodeSyncRequest(1, 0)[:8], append(encodeSyncRequest(1, 0)[:8], 2)} {
-		if _, _, err := decodeSyncRequest(bad); err == nil {
+	for _, bad := range [][]byte{{1, 2, 3}, EncodeSyncRequest(1, 0)[:8], append(EncodeSyncRequest(1, 0)[:8], 2)} {
+		if _, _, err := DecodeSyncRequest(bad); err == nil {
 			t.Errorf("sync request %x was accepted; want an error", bad)
 		}
 	}
@@ -211,50 +208,50 @@ func TestVoteFrame(t *testing.T) {
 	prop, pub, pool := testProposal(t, 3)
 	empty, _, _ := testProposal(t, 0)
 	for _, m := range []consensus.Message{votes[0], pv, prop, empty} {
-		b := encodeVoteFrame(m)
-		if b[0] != kindVoteFrame {
-			t.Fatalf("%s frame starts with %d; want kindVoteFrame", m.Type, b[0])
+		b := EncodeVoteFrame(m)
+		if b[0] != KindVoteFrame {
+			t.Fatalf("%s frame starts with %d; want KindVoteFrame", m.Type, b[0])
 		}
-		got, missing, err := decodeVoteFrame(b, pool.Get)
+		got, missing, err := DecodeVoteFrame(b, pool.Get)
 		if err != nil || missing != 0 {
 			t.Fatalf("%s: decode: %d missing, %v", m.Type, missing, err)
 		}
 		if !reflect.DeepEqual(got, m) {
 			t.Errorf("%s decoded as\n%+v\nwant\n%+v", m.Type, got, m)
 		}
-		if whole := len(encodeVote(m)); m.Type != consensus.Proposal && len(b) > 140 || len(b) >= whole {
-			t.Errorf("%s frame is %d bytes (kindVote %d); want fewer, and a vote at most 140", m.Type, len(b), whole)
+		if whole := len(EncodeVote(m)); m.Type != consensus.Proposal && len(b) > 140 || len(b) >= whole {
+			t.Errorf("%s frame is %d bytes (KindVote %d); want fewer, and a vote at most 140", m.Type, len(b), whole)
 		}
 	}
 	if err := prop.Verify("testnet", pub); err != nil {
 		t.Fatalf("the test's proposal does not verify: %v", err)
 	}
-	b := encodeVoteFrame(prop)
+	b := EncodeVoteFrame(prop)
 	if len(b) > len(prop.Value)/2 {
 		t.Errorf("a proposal of 3 orders is %d bytes on the stream; want at most half its value's %d", len(b), len(prop.Value))
 	}
-	got, missing, err := decodeVoteFrame(b, func(chain.Hash) (chain.Tx, bool) { return chain.Tx{}, false })
+	got, missing, err := DecodeVoteFrame(b, func(chain.Hash) (chain.Tx, bool) { return chain.Tx{}, false })
 	if err != nil || missing != 3 || got.Value != nil {
 		t.Errorf("decoded with an empty pool: %d missing, value of %d bytes, %v; want 3 missing, no value", missing, len(got.Value), err)
 	}
 	// A message the frame cannot carry (here an unsigned one) goes whole.
 	unsigned := pv
 	unsigned.Sig = nil
-	if b := encodeVoteFrame(unsigned); b[0] != kindVote {
-		t.Errorf("an unsigned vote's frame starts with %d; want kindVote", b[0])
+	if b := EncodeVoteFrame(unsigned); b[0] != KindVote {
+		t.Errorf("an unsigned vote's frame starts with %d; want KindVote", b[0])
 	}
 }
 
 func FuzzDecodeVoteFrame(f *testing.F) {
 	_, _, _, votes := testCommit(f)
 	prop, _, pool := testProposal(f, 2)
-	f.Add(encodeVoteFrame(votes[0]))
-	f.Add(encodeVoteFrame(prop))
-	f.Add(encodeVote(votes[1]))
+	f.Add(EncodeVoteFrame(votes[0]))
+	f.Add(EncodeVoteFrame(prop))
+	f.Add(EncodeVote(votes[1]))
 	whole, _, _ := testProposal(f, 0)
-	f.Add(encodeVoteFrame(whole))
+	f.Add(EncodeVoteFrame(whole))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, missing, err := decodeVoteFrame(b, pool.Get)
+		m, missing, err := DecodeVoteFrame(b, pool.Get)
 		if err != nil || missing > 0 {
 			return
 		}
@@ -275,7 +272,7 @@ func FuzzDecodeVoteFrame(f *testing.F) {
 			}
 		}
 		lookup := func(h chain.Hash) (chain.Tx, bool) { tx, ok := own[h]; return tx, ok }
-		back, missing, err := decodeVoteFrame(encodeVoteFrame(m), lookup)
+		back, missing, err := DecodeVoteFrame(EncodeVoteFrame(m), lookup)
 		if err != nil || missing != 0 || !bytes.Equal(back.Encode(), m.Encode()) {
 			t.Fatalf("decoded %+v; its frame decodes to %+v (%d missing, %v)", m, back, missing, err)
 		}
@@ -283,16 +280,118 @@ func FuzzDecodeVoteFrame(f *testing.F) {
 }
 
 func FuzzDecodeHead(f *testing.F) {
-	f.Add(encodeHead(0))
-	f.Add(encodeHead(1 << 40))
+	f.Add(EncodeHead(0))
+	f.Add(EncodeHead(1 << 40))
 	f.Add([]byte{0x80, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := decodeHead(b)
+		h, err := DecodeHead(b)
 		if err != nil {
 			return
 		}
-		if again := encodeHead(h); !bytes.Equal(again, b) {
+		if again := EncodeHead(h); !bytes.Equal(again, b) {
 			t.Fatalf("head frame %x decodes to %d, which encodes as %x", b, h, again)
+		}
+	})
+}
+
+func FuzzDecodeTxList(f *testing.F) {
+	f.Add(EncodeTxList(nil))
+	f.Add(EncodeTxList([][]byte{[]byte(`{"a":1}`), []byte("x")}))
+	f.Add([]byte{0x80})
+	f.Add([]byte{2, 1, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raws, err := DecodeTxList(b)
+		if err != nil {
+			return
+		}
+		if got := EncodeTxList(raws); !bytes.Equal(got, b) {
+			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
+		}
+	})
+}
+
+func FuzzDecodeTxBatch(f *testing.F) {
+	f.Add(EncodeTxBatch([][]byte{[]byte("tx")}))
+	f.Add([]byte{0})
+	f.Add([]byte{1, 200, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raws, err := DecodeTxBatch(b)
+		if err != nil {
+			return
+		}
+		if len(raws) == 0 || len(raws) > MaxBatchTxs {
+			t.Fatalf("decoded %d txs; want 1..%d", len(raws), MaxBatchTxs)
+		}
+		if got := EncodeTxBatch(raws); !bytes.Equal(got, b) {
+			t.Fatalf("decode/encode changed the bytes: %x -> %x", b, got)
+		}
+	})
+}
+
+// A block verifies against its certificate with chain and wire alone; a
+// certificate for another block, another network or too few signers does
+// not.
+func TestVerifyCertified(t *testing.T) {
+	set, keys := goldenSet()
+	blk := goldenBlock(1)
+	raw := blk.Encode()
+	sign := func(signers []consensus.ID, value consensus.Hash) []byte {
+		var votes []consensus.Message
+		for _, id := range signers {
+			m := consensus.Message{Type: consensus.Precommit, Height: blk.Header.Height, Round: 0, ValueID: value, ValidRound: -1, From: id}
+			m.Sig = ed25519.Sign(keys[id], m.SignBytes("testnet"))
+			votes = append(votes, m)
+		}
+		return EncodeCommit(votes, set)
+	}
+	id := consensus.Hash(blk.Hash())
+	for _, c := range []struct {
+		name    string
+		chainID string
+		cert    []byte
+		ok      bool
+	}{
+		{"three of four", "testnet", sign(set[:3], id), true},
+		{"two of four", "testnet", sign(set[:2], id), false},
+		{"another block", "testnet", sign(set[:3], consensus.Hash{1}), false},
+		{"another network", "othernet", sign(set[:3], id), false},
+		{"garbage", "testnet", []byte{7}, false},
+	} {
+		err := VerifyCertified(c.chainID, set, Certified{Block: blk, Raw: raw, Cert: c.cert})
+		if (err == nil) != c.ok {
+			t.Errorf("%s: VerifyCertified = %v; want ok %v", c.name, err, c.ok)
+		}
+	}
+}
+
+func FuzzDecodeVotesRequest(f *testing.F) {
+	f.Add(EncodeVotesRequest(300, 5))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, r, err := DecodeVotesRequest(b)
+		if err != nil {
+			return
+		}
+		if r < 0 {
+			t.Fatalf("decoded round %d; want none negative", r)
+		}
+		if again := EncodeVotesRequest(h, r); !bytes.Equal(again, b) {
+			t.Fatalf("votes request %x decodes to (%d, %d), which encodes as %x", b, h, r, again)
+		}
+	})
+}
+
+func FuzzDecodeVote(f *testing.F) {
+	_, _, _, votes := testCommit(f)
+	f.Add(EncodeVote(votes[0]))
+	f.Add([]byte{KindVote})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeVote(b)
+		if err != nil {
+			return
+		}
+		if again := EncodeVote(m); !bytes.Equal(again, b) {
+			t.Fatalf("vote %x decodes to %+v, which encodes as %x", b, m, again)
 		}
 	})
 }

@@ -1,0 +1,90 @@
+package node
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// TestFollowPolicy runs the traces in testdata/follow/*.txt against the
+// follow policy, as the loop's sync rounds drive it. Commands (t= is seconds
+// since the start):
+//
+//	init [authority]             a new policy at t=0
+//	probe t=S peers=A,B*,...     a round starts with these peers (* = an authority)
+//	retry t=S                    whether a last-resort upstream is given up
+//	answer t=S peer=P [auth] [useful] [ok] depth=D
+//	                             P's answer; prints stop or next
+//	resort? t=S [behind]         whether to ask an authority as the last resort
+//	resort t=S peer=P depth=D    authority P served us as the last resort
+//
+// Every command prints the decision and the policy's upstream, flags and
+// depth.
+func TestFollowPolicy(t *testing.T) {
+	datadriven.Walk(t, "testdata/follow", func(t *testing.T, path string) {
+		var f followPolicy
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			now := t0
+			if d.HasArg("t") {
+				var s string
+				d.ScanArgs(t, "t", &s)
+				sec, err := strconv.ParseFloat(s, 64)
+				if err != nil {
+					d.Fatalf(t, "t=%s: %v", s, err)
+				}
+				now = t0.Add(time.Duration(sec * float64(time.Second)))
+			}
+			var out string
+			switch d.Cmd {
+			case "init":
+				f = newFollowPolicy(d.HasArg("authority"), t0)
+				out = "ok"
+			case "probe":
+				var list string
+				d.ScanArgs(t, "peers", &list)
+				var peers []syncPeer
+				for _, p := range strings.Split(list, ",") {
+					id, auth := strings.CutSuffix(p, "*")
+					peers = append(peers, syncPeer{id: id, authority: auth})
+				}
+				out = yesNo(f.probe(now, peers), "probe", "no probe")
+			case "retry":
+				out = yesNo(f.retryHomes(now), "retry homes", "keep")
+			case "answer":
+				var peer string
+				var depth int
+				d.ScanArgs(t, "peer", &peer)
+				d.ScanArgs(t, "depth", &depth)
+				p := syncPeer{id: peer, authority: d.HasArg("auth")}
+				out = yesNo(f.answer(now, p, f.flagsFor(peer), d.HasArg("useful"), d.HasArg("ok"), byte(depth)), "stop", "next")
+			case "resort?":
+				out = yesNo(f.needLastResort(now, d.HasArg("behind")), "last resort", "no last resort")
+			case "resort":
+				var peer string
+				var depth int
+				d.ScanArgs(t, "peer", &peer)
+				d.ScanArgs(t, "depth", &depth)
+				f.lastResort(now, peer, byte(depth))
+				out = "ok"
+			default:
+				d.Fatalf(t, "unknown command %s", d.Cmd)
+			}
+			up := f.upstream
+			if up == "" {
+				up = "none"
+			}
+			return fmt.Sprintf("%s\nupstream=%s flags=%d depth=%d\n", out, up, f.flags, f.followDepth())
+		})
+	})
+}
+
+func yesNo(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
