@@ -1,0 +1,192 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// bookSlot returns the open slot s of n's live book, if it holds orders for it.
+func openBookSlot(n *Node, s unit.Slot) (OpenSlot, bool) {
+	for _, o := range n.Status().OpenBook {
+		if o.Slot == s {
+			return o, true
+		}
+	}
+	return OpenSlot{}, false
+}
+
+// An order placed on one home appears in another home's live book within a
+// second, by the orders topic alone: of the network's two authorities only
+// one runs, so no block is ever decided and gossip is the only way.
+func TestLiveBookGossip(t *testing.T) {
+	paths := demoNet(t, 2, 2, farSlots)
+	for _, p := range paths[2:] {
+		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
+	}
+	start(t, paths[0], Options{})
+	a := start(t, paths[2], Options{}).n
+	b := start(t, paths[3], Options{}).n
+	waitFor(t, "both homes in the orders topic's mesh", 30*time.Second, func() bool {
+		return len(a.orders.MeshPeers()) > 0 && len(b.orders.MeshPeers()) > 0
+	})
+	var slot unit.Slot
+	waitFor(t, "an open slot", 10*time.Second, func() bool {
+		open := a.Status().OpenSlots
+		if len(open) > 2 {
+			slot = open[2]
+		}
+		return len(open) > 2
+	})
+	tx := sellOrder(a, nodeKey(t, paths[2]), 700, slot)
+	placed := time.Now()
+	postTx(t, a, tx)
+	waitFor(t, "the order in the other home's book", time.Second, func() bool {
+		o, ok := openBookSlot(b, slot)
+		return ok && o.Orders == 1
+	})
+	t.Logf("order placed on %s seen in %s's book after %v", a.cfg.Node.Name, b.cfg.Node.Name, time.Since(placed).Round(time.Millisecond))
+	o, _ := openBookSlot(b, slot)
+	if o.Confirmed != 0 || o.IndicativeVolume != 0 {
+		t.Errorf("book of %s: got %+v; want one pending order and nothing crossing", b.cfg.Node.Name, o)
+	}
+	// A forged copy (another home's order re-signed by nobody) is refused
+	// by the topic's validator and never reaches the book.
+	forged := tx
+	forged.Nonce++
+	if v := b.validateOrderGossip(a.host.PublicKey(), forged.Encode()); v.String() != "reject" {
+		t.Errorf("validator on a forged order: got %s, want reject", v)
+	}
+	if v := b.validateOrderGossip(b.host.PublicKey(), tx.Encode()); v.String() != "reject" {
+		t.Errorf("validator on an order gossiped by another than its owner: got %s, want reject", v)
+	}
+}
+
+// On a running network with short slots, the indicative price and volume a
+// home shows at gate closure equal what the chain clears whenever the orders
+// it held then are exactly the ones cleared; the slots where they were not
+// are reported.
+func TestIndicativeAtGate(t *testing.T) {
+	dir := t.TempDir()
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities, opts.Slot = 3, 1, 4*time.Second
+	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, paths[0], Options{})
+	var homes []*Node
+	for _, p := range paths[1:] {
+		homes = append(homes, start(t, p, Options{}).n)
+	}
+	watch := homes[2]
+	var checks []GateCheck
+	waitFor(t, "three gate checks with trades and the same orders", 120*time.Second, func() bool {
+		checks = watch.Status().GateChecks
+		n := 0
+		for _, c := range checks {
+			if c.Cleared && c.SameOrders && c.ClearedVolume > 0 {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	differ := 0
+	for _, c := range checks {
+		if !c.Cleared {
+			continue
+		}
+		if !c.SameOrders {
+			differ++
+			t.Logf("slot %s: orders at the gate differ from the chain's: indicative %d at %d Wh, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.ClearedPrice, c.ClearedVolume)
+			continue
+		}
+		if c.IndicativePrice != c.ClearedPrice || c.IndicativeVolume != c.ClearedVolume {
+			t.Errorf("slot %s, same orders: indicative %d at %d Wh at gate closure, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.ClearedPrice, c.ClearedVolume)
+		}
+	}
+	t.Logf("%d gate checks, %d with orders that differed from the chain's", len(checks), differ)
+}
+
+// The agent starts cautiously and re-prices by replace toward the limit:
+// one order at the opening, then a replacement at each ramp step once the
+// order in force is confirmed, at most max_replaces, the last at the limit
+// before gate closure.
+func TestAgentRamp(t *testing.T) {
+	paths := demoNet(t, 1, 1, nil)
+	editConfig(t, paths[1], func(c *config.Node) { c.Trading.MaxReplaces = 3 })
+	n := loaded(t, paths[1])
+	a := newAgent(n)
+	g := &n.gen
+	s := unit.Slot(0)
+	open, gate := g.OpenAt(s), g.GateClosure(s)
+	strategy := market.Strategy{SellMin: n.cfg.Trading.SellMinPrice, BuyMax: n.cfg.Trading.BuyMaxPrice}
+	tariff := n.chain.Tariff().Market()
+
+	orderOf := func(txs []chain.Tx) *chain.Tx {
+		for i := range txs {
+			if txs[i].Kind == chain.TxOrder && txs[i].Order.Slot == s {
+				return &txs[i]
+			}
+		}
+		return nil
+	}
+	first := orderOf(a.tick(time.UnixMilli(open)))
+	if first == nil {
+		t.Fatal("no order at the slot's opening")
+	}
+	if first.Order.Replaces != nil {
+		t.Fatal("the first order replaces something")
+	}
+	cautious := tariff.Ceiling // a seller asks the retail price
+	if first.Order.Side == market.Buy {
+		cautious = min(tariff.Floor+tariff.Fee, strategy.BuyMax)
+	}
+	if first.Order.Price != cautious {
+		t.Errorf("%s at the opening: got price %d, want the cautious %d", first.Order.Side, first.Order.Price, cautious)
+	}
+	var prices []unit.Price
+	prices = append(prices, first.Order.Price)
+	cur := *first
+	// Not confirmed yet: no replace, however late.
+	if tx := orderOf(a.tick(time.UnixMilli(gate - 1))); tx != nil && tx.Order.Replaces != nil {
+		t.Fatal("replaced an order that no block holds yet")
+	}
+	replaces := 0
+	for ms := open; ms < gate; ms += 100 {
+		a.committed(chain.Block{Txs: []chain.Tx{cur}})
+		tx := orderOf(a.tick(time.UnixMilli(ms)))
+		if tx == nil || tx.Order.Replaces == nil {
+			continue
+		}
+		if *tx.Order.Replaces != cur.Hash() {
+			t.Fatalf("replace at %d ms names %s, want the order in force %s", ms-open, tx.Order.Replaces, cur.Hash())
+		}
+		replaces++
+		prices = append(prices, tx.Order.Price)
+		cur = *tx
+	}
+	if replaces == 0 || replaces > 3 {
+		t.Fatalf("replaces: got %d, want 1..3 (max_replaces)", replaces)
+	}
+	limit := strategy.SellMin
+	if first.Order.Side == market.Buy {
+		limit = strategy.BuyMax
+	}
+	limit = min(max(limit, tariff.Floor), tariff.Ceiling)
+	for i := 1; i < len(prices); i++ {
+		if first.Order.Side == market.Sell && prices[i] >= prices[i-1] || first.Order.Side == market.Buy && prices[i] <= prices[i-1] {
+			t.Fatalf("%s prices %v do not move toward the limit %d", first.Order.Side, prices, limit)
+		}
+	}
+	if got := prices[len(prices)-1]; got != limit {
+		t.Errorf("last price before gate closure: got %d, want the limit %d (prices %v)", got, limit, prices)
+	}
+	if mine := a.myOrders()[s]; mine == nil || mine.Replaced != replaces || mine.Price != prices[len(prices)-1] {
+		t.Errorf("status order: got %+v, want %d replaces at %d", mine, replaces, prices[len(prices)-1])
+	}
+}
