@@ -81,6 +81,10 @@ type bookSlot struct {
 	ind    *market.Indicative
 	held   map[string]heldOrder
 	owners map[string]int // orders held per owner
+	// withdrawn holds the ids of orders a pending replacement or cancel
+	// withdrew: the chain lists them until a block holds the withdrawal, and
+	// the book must not count them again meanwhile.
+	withdrawn map[string]bool
 }
 
 type heldOrder struct {
@@ -104,12 +108,33 @@ func (b *localBook) pending(tx chain.Tx, nowMs int64) {
 			return
 		}
 		if o.Replaces != nil {
-			b.remove(o.Replaces.String())
+			b.withdraw(o.Slot, o.Replaces.String())
 		}
 		b.add(market.Order{ID: tx.Hash().String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price}, false)
 	case chain.TxCancel:
-		b.remove(tx.Cancel.Order.String())
+		id := tx.Cancel.Order.String()
+		if s, ok := b.slot[id]; ok {
+			b.withdraw(s, id)
+		}
 	}
+}
+
+// withdraw removes order id of slot s and keeps it out until the slot closes.
+func (b *localBook) withdraw(s unit.Slot, id string) {
+	b.remove(id)
+	if bs := b.slotOf(s); bs != nil {
+		bs.withdrawn[id] = true
+	}
+}
+
+// slotOf returns the book of slot s, made if need be.
+func (b *localBook) slotOf(s unit.Slot) *bookSlot {
+	bs := b.slots[s]
+	if bs == nil {
+		bs = &bookSlot{ind: market.NewIndicative(s, b.t, b.g.Params), held: make(map[string]heldOrder), owners: make(map[string]int), withdrawn: make(map[string]bool)}
+		b.slots[s] = bs
+	}
+	return bs
 }
 
 // add adds an order unless it is held or over the limits; a pending order
@@ -121,10 +146,9 @@ func (b *localBook) add(o market.Order, confirmed bool) {
 		}
 		b.remove(o.ID)
 	}
-	bs := b.slots[o.Slot]
-	if bs == nil {
-		bs = &bookSlot{ind: market.NewIndicative(o.Slot, b.t, b.g.Params), held: make(map[string]heldOrder), owners: make(map[string]int)}
-		b.slots[o.Slot] = bs
+	bs := b.slotOf(o.Slot)
+	if bs.withdrawn[o.ID] {
+		return
 	}
 	if !confirmed && (bs.owners[o.Owner] >= bookOwnerOrders || len(bs.held) >= bookSlotOrders) {
 		b.drops++
@@ -163,6 +187,7 @@ func (b *localBook) confirm(open []unit.Slot, orders func(unit.Slot) []market.Or
 		old := b.slots
 		b.t, b.slots, b.slot = t, make(map[unit.Slot]*bookSlot), make(map[string]unit.Slot)
 		for _, s := range slices.Sorted(maps.Keys(old)) {
+			maps.Copy(b.slotOf(s).withdrawn, old[s].withdrawn)
 			for _, o := range old[s].ind.Orders() {
 				if !old[s].held[o.ID].confirmed {
 					b.add(o, false)

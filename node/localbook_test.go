@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"testing"
 	"time"
 
@@ -189,4 +190,77 @@ func TestAgentRamp(t *testing.T) {
 	if mine := a.myOrders()[s]; mine == nil || mine.Replaced != replaces || mine.Price != prices[len(prices)-1] {
 		t.Errorf("status order: got %+v, want %d replaces at %d", mine, replaces, prices[len(prices)-1])
 	}
+}
+
+// The book merges pending orders with what blocks confirm: a pending
+// replacement withdraws the order it replaces even while the chain still
+// lists it, a cancel likewise, and the per-owner limit holds for pending
+// orders; the gate check compares the figures at gate closure with the
+// clearing.
+func TestLocalBookMerge(t *testing.T) {
+	g := &chain.Genesis{ChainID: "t", SlotSeconds: 60, OpenLeadSeconds: 600, GateLeadSeconds: 60, Params: market.Params{KPPM: 500_000}}
+	tariff := market.Tariff{Floor: 50_000, Ceiling: 300_000, Fee: 10_000}
+	const s = unit.Slot(10)
+	now := g.OpenAt(s)
+	b := newLocalBook(g, tariff)
+	ord := func(id, owner string, side market.Side, e unit.Wh, p unit.Price) market.Order {
+		return market.Order{ID: id, Owner: owner, Side: side, Slot: s, Energy: e, Price: p, Height: 1}
+	}
+	hA, hB := chain.Hash{0xa1}, chain.Hash{0xb1}
+	sellA := ord(hA.String(), "ana", market.Sell, 400, 100_000)
+	buyB := ord(hB.String(), "ben", market.Buy, 300, 200_000)
+	onChain := []market.Order{sellA, buyB}
+	chainOrders := func(unit.Slot) []market.Order { return onChain }
+	b.confirm([]unit.Slot{s}, chainOrders, tariff)
+	check := func(what string, orders int, price unit.Price, vol unit.Wh) {
+		t.Helper()
+		open, _ := b.status()
+		if len(open) != 1 || open[0].Orders != orders || open[0].IndicativePrice != price || open[0].IndicativeVolume != vol {
+			t.Fatalf("%s: got %+v, want %d orders, %d at %d Wh", what, open, orders, price, vol)
+		}
+	}
+	// k = 0.5: ask 100,000 + fee 10,000, bid 200,000 → 155,000.
+	check("two confirmed", 2, 155_000, 300)
+
+	// ana replaces her sell (tx hash a2 in the book), pending.
+	key := nodeTestKey(t)
+	repl := chain.Tx{ChainID: "t", Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Order: &chain.Order{Side: market.Sell, Slot: s, Energy: 200, Price: 150_000, Replaces: &hA}}
+	b.pending(repl, now)
+	check("pending replacement", 2, 180_000, 200)
+	b.confirm([]unit.Slot{s}, chainOrders, tariff) // a block without it: a1 is still on chain
+	check("replaced order still on chain", 2, 180_000, 200)
+	// ben cancels, pending.
+	b.pending(chain.Tx{Kind: chain.TxCancel, Cancel: &chain.Cancel{Order: hB}}, now)
+	b.confirm([]unit.Slot{s}, chainOrders, tariff)
+	check("cancelled order still on chain", 1, 0, 0)
+
+	// Per-owner limit on pending orders.
+	for i := range bookOwnerOrders + 2 {
+		tx := repl
+		tx.Nonce = uint64(i + 1)
+		tx.Order = &chain.Order{Side: market.Buy, Slot: s, Energy: 10, Price: 100_000}
+		b.pending(tx, now)
+	}
+	if open, _ := b.status(); open[0].Orders != bookOwnerOrders || b.drops != 3 {
+		t.Fatalf("owner limit: got %d orders, %d dropped; want %d and 3", open[0].Orders, b.drops, bookOwnerOrders)
+	}
+
+	// Gate closure and clearing.
+	b.gate(g.GateClosure(s))
+	if open, gates := b.status(); len(open) != 0 || len(gates) != 1 || gates[0].Cleared {
+		t.Fatalf("after gate closure: got %+v, %+v; want no open slot and one uncleared check", open, gates)
+	}
+	b.cleared(s, market.Result{Slot: s, Price: 1, Volume: 2}, nil)
+	if _, gates := b.status(); !gates[0].Cleared || gates[0].ClearedPrice != 1 || gates[0].SameOrders {
+		t.Fatalf("after clearing: got %+v; want cleared at 1, not the same orders", gates[0])
+	}
+}
+
+func nodeTestKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
