@@ -86,7 +86,15 @@ func TestIndicativeAtGate(t *testing.T) {
 	}
 	watch := homes[2]
 	var checks []GateCheck
-	waitFor(t, "three gate checks with trades and the same orders", 120*time.Second, func() bool {
+	var replaced *MyOrder // a confirmed replacement seen on some home
+	waitFor(t, "three gate checks with trades and the same orders, and a confirmed replace", 120*time.Second, func() bool {
+		for _, h := range homes {
+			for _, o := range h.Status().OpenBook {
+				if m := o.MyOrder; m != nil && m.Confirmed && m.Replaced > 0 && replaced == nil {
+					replaced = m
+				}
+			}
+		}
 		checks = watch.Status().GateChecks
 		n := 0
 		for _, c := range checks {
@@ -94,8 +102,9 @@ func TestIndicativeAtGate(t *testing.T) {
 				n++
 			}
 		}
-		return n >= 3
+		return n >= 3 && replaced != nil
 	})
+	t.Logf("a home's order after %d replaces, on chain: %+v", replaced.Replaced, *replaced)
 	differ := 0
 	for _, c := range checks {
 		if !c.Cleared {
@@ -103,11 +112,12 @@ func TestIndicativeAtGate(t *testing.T) {
 		}
 		if !c.SameOrders {
 			differ++
-			t.Logf("slot %s: orders at the gate differ from the chain's: indicative %d at %d Wh, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.ClearedPrice, c.ClearedVolume)
+			t.Logf("%s: orders at the gate differ from the chain's: indicative %d at %d Wh, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.ClearedPrice, c.ClearedVolume)
 			continue
 		}
+		t.Logf("%s: indicative %d at %d Wh over %d orders, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.Orders, c.ClearedPrice, c.ClearedVolume)
 		if c.IndicativePrice != c.ClearedPrice || c.IndicativeVolume != c.ClearedVolume {
-			t.Errorf("slot %s, same orders: indicative %d at %d Wh at gate closure, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.ClearedPrice, c.ClearedVolume)
+			t.Errorf("%s, same orders: indicative %d at %d Wh at gate closure, cleared %d at %d Wh", c.Slot, c.IndicativePrice, c.IndicativeVolume, c.ClearedPrice, c.ClearedVolume)
 		}
 	}
 	t.Logf("%d gate checks, %d with orders that differed from the chain's", len(checks), differ)
