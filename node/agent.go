@@ -31,7 +31,9 @@ const (
 // block, so at most N times per slot; the last step (N, the limit) is due at
 // the deadline, leaving rampMargin for the replacement to be included before
 // the gate. N = 0 places the order at the limit at once and never re-prices.
-// A replacement that quotes what the order already says is not sent.
+// A replacement that quotes what the order already says is not sent. A node
+// that restarts finds its open orders on chain and re-prices them (adopt)
+// rather than placing a second order for the slot.
 //
 // The agent lives in the node's loop goroutine; it is not safe for concurrent use.
 type agent struct {
@@ -43,10 +45,31 @@ type agent struct {
 
 // slotOrder is the agent's order for one slot.
 type slotOrder struct {
-	tx        chain.Tx // the latest order sent (nil Order: none placed)
-	confirmed bool     // tx is in a committed block
-	step      int      // the ramp step tx was quoted at
-	replaced  int      // replaces sent
+	id        chain.Hash   // the order's tx hash
+	order     *chain.Order // the latest order sent; nil: none placed
+	confirmed bool         // the order is in a committed block
+	step      int          // the ramp step it was quoted at
+	replaced  int          // replaces sent (since the node started)
+}
+
+// adopt returns the home's open order for slot s on chain, if any: a node
+// that restarted re-prices the order it placed before instead of placing a
+// second one.
+func (a *agent) adopt(s unit.Slot) (*slotOrder, bool) {
+	a.n.mu.RLock()
+	orders := a.n.chain.Orders(s)
+	a.n.mu.RUnlock()
+	for _, o := range orders {
+		if o.Owner != string(a.n.self) {
+			continue
+		}
+		id, err := chain.ParseHash(o.ID)
+		if err != nil {
+			continue
+		}
+		return &slotOrder{id: id, order: &chain.Order{Side: o.Side, Slot: s, Energy: o.Energy, Price: o.Price}, confirmed: true}, true
+	}
+	return nil, false
 }
 
 // rampMargin is how long before gate closure the ramp reaches the limit: at
@@ -139,7 +162,14 @@ func rampStep(g *chain.Genesis, s unit.Slot, ms int64, steps int) int {
 func (a *agent) reprice(s unit.Slot, ms int64) (chain.Tx, bool) {
 	steps := a.n.cfg.Trading.MaxReplaces
 	so := a.ordered[s]
-	if so != nil && (so.tx.Order == nil || !so.confirmed || so.replaced >= steps) {
+	if so == nil {
+		if adopted, ok := a.adopt(s); ok {
+			adopted.step = rampStep(&a.n.gen, s, ms, steps)
+			a.ordered[s] = adopted
+			return chain.Tx{}, false
+		}
+	}
+	if so != nil && (so.order == nil || !so.confirmed || so.replaced >= steps) {
 		return chain.Tx{}, false // no order for this slot, or wait for the one in force
 	}
 	step := rampStep(&a.n.gen, s, ms, steps)
@@ -163,27 +193,29 @@ func (a *agent) reprice(s unit.Slot, ms int64) (chain.Tx, bool) {
 		if !ok {
 			return chain.Tx{}, false
 		}
-		so.tx = a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price}})
-		return so.tx, true
+		tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price}})
+		so.id, so.order = tx.Hash(), tx.Order
+		return tx, true
 	}
 	so.step = step
-	cur := so.tx.Order
+	cur := so.order
 	if !ok || side == cur.Side && energy == cur.Energy && price == cur.Price {
 		return chain.Tx{}, false // nothing to trade now, or nothing changed: keep the order
 	}
-	old := so.tx.Hash()
-	so.tx = a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price, Replaces: &old}})
+	old := so.id
+	tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price, Replaces: &old}})
+	so.id, so.order = tx.Hash(), tx.Order
 	so.confirmed = false
 	so.replaced++
-	return so.tx, true
+	return tx, true
 }
 
 // myOrders returns the agent's current order per slot for the status.
 func (a *agent) myOrders() map[unit.Slot]*MyOrder {
 	out := make(map[unit.Slot]*MyOrder, len(a.ordered))
 	for s, so := range a.ordered {
-		if o := so.tx.Order; o != nil {
-			out[s] = &MyOrder{ID: so.tx.Hash().String(), Side: o.Side.String(), Energy: o.Energy, Price: o.Price, Replaced: so.replaced, Confirmed: so.confirmed}
+		if o := so.order; o != nil {
+			out[s] = &MyOrder{ID: so.id.String(), Side: o.Side.String(), Energy: o.Energy, Price: o.Price, Replaced: so.replaced, Confirmed: so.confirmed}
 		}
 	}
 	return out
@@ -227,7 +259,7 @@ func (a *agent) committed(b chain.Block) {
 		if tx.Kind != chain.TxOrder || tx.From != a.n.self {
 			continue
 		}
-		if so := a.ordered[tx.Order.Slot]; so != nil && so.tx.Order != nil && so.tx.Hash() == h {
+		if so := a.ordered[tx.Order.Slot]; so != nil && so.order != nil && so.id == h {
 			so.confirmed = true
 		}
 	}

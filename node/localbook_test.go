@@ -274,3 +274,47 @@ func nodeTestKey(t *testing.T) ed25519.PrivateKey {
 	}
 	return k
 }
+
+// A home that restarts re-prices the order it placed before, found on
+// chain, instead of placing a second one for the slot.
+func TestAgentAdoptsAfterRestart(t *testing.T) {
+	paths := demoNet(t, 1, 1, nil)
+	n := loaded(t, paths[1])
+	s := unit.Slot(0)
+	open := n.gen.OpenAt(s)
+	var first *chain.Tx
+	for _, tx := range newAgent(n).tick(time.UnixMilli(open)) {
+		if tx.Kind == chain.TxOrder {
+			first = &tx
+		}
+	}
+	if first == nil {
+		t.Fatal("no order at the slot's opening")
+	}
+	blk, errs := n.chain.Propose(open+10, n.gen.Authorities[0], []chain.Tx{*first})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if _, err := n.chain.Commit(blk, nil); err != nil {
+		t.Fatal(err)
+	}
+	again := newAgent(n) // the node restarted
+	var replaces []chain.Tx
+	for ms := open + 100; ms < n.gen.GateClosure(s); ms += 100 {
+		for _, tx := range again.tick(time.UnixMilli(ms)) {
+			if tx.Kind != chain.TxOrder {
+				continue
+			}
+			if tx.Order.Replaces == nil {
+				t.Fatalf("after a restart at %d ms: a second order for %s, want a replacement of %s", ms-open, s, first.Hash())
+			}
+			replaces = append(replaces, tx)
+		}
+		if len(replaces) > 0 {
+			break
+		}
+	}
+	if len(replaces) == 0 || *replaces[0].Order.Replaces != first.Hash() {
+		t.Fatalf("after a restart: got %d replacements, want one replacing %s", len(replaces), first.Hash())
+	}
+}
