@@ -144,6 +144,14 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = strconv.AppendInt(dst, int64(o.Energy), 10)
 		dst = append(dst, `,"price":`...)
 		dst = strconv.AppendInt(dst, int64(o.Price), 10)
+		if o.Replaces != nil {
+			dst = append(dst, `,"replaces":`...)
+			dst = appendHash(dst, o.Replaces)
+		}
+		if o.Expires != 0 {
+			dst = append(dst, `,"expires":`...)
+			dst = strconv.AppendUint(dst, o.Expires, 10)
+		}
 		dst = append(dst, '}')
 	}
 	if c := tx.Cancel; c != nil {

@@ -489,6 +489,20 @@ func (p *parser) order(tx *Tx) error {
 	if err := int64Field(p, `,"price":`, &o.Price); err != nil {
 		return err
 	}
+	// The lifecycle fields are optional (omitted when unset); an expires of 0
+	// does not re-encode to itself and so is refused by DecodeTx.
+	if p.peek(`,"replaces":`) {
+		o.Replaces = new(ident.Hash)
+		if err := p.hash(o.Replaces); err != nil {
+			return err
+		}
+	}
+	if p.peek(`,"expires":`) {
+		var err error
+		if o.Expires, err = p.uint(1<<64 - 1); err != nil {
+			return err
+		}
+	}
 	return p.lit(`}`)
 }
 

@@ -127,6 +127,10 @@ func FuzzDecodeTx(f *testing.F) {
 	}
 	f.Add([]byte(`{"chain_id":"a","kind":9,"from":"","nonce":0}`))
 	f.Add([]byte(`{}`))
+	// The order lifecycle's optional fields (order_rules.go).
+	life := orderTx(kAlice, market.Sell, 10, 5, 100_000, 3)
+	life.Order.Replaces, life.Order.Expires = &ident.Hash{0xab}, 42
+	f.Add(sign(kAlice, life).Encode())
 	c, err := OpenMemory(testGenesis())
 	if err != nil {
 		f.Fatal(err)

@@ -23,7 +23,8 @@
 //     Tx: chain_id, kind, from, nonce, then its one payload under its name,
 //     then sig. Payloads, in this order, each omitted when absent: admit
 //     (participant, name), tariff (floor, ceiling, fee, seq), order (side,
-//     slot, energy, price), cancel (order), attest (slot, import, export,
+//     slot, energy, price, then replaces and expires, each omitted when
+//     unset: an order without them encodes as before they existed), cancel (order), attest (slot, import, export,
 //     journal), evidence (a, b), authority (add, key). sig is omitted when
 //     empty (SignBytes encodes the tx without it).
 //     Header: chain_id, height, time, parent, tx_root, state_hash, proposer.
@@ -81,7 +82,17 @@
 // (Tariff.Seq must increase; genesis has Seq 0); Order only from an admitted
 // participant while block time is in [OpenAt, GateClosure) of its slot and
 // within the current tariff's bounds (market.Tariff.Check); its id is the tx
-// hash in hex, its Height the block height; Cancel only by the order's owner
+// hash in hex, its Height the block height; an order with Expires set only
+// in a block of height <= Expires (ErrExpired); an order with Replaces set
+// (order_rules.go) only if it names an order of the same sender
+// (ErrNotOwner), for the same slot (ErrReplaceSlot), still open
+// (ErrReplaced once it was cancelled or replaced; ErrNoOrder if there is none):
+// the old order is then cancelled by the new one in the same transaction, so a
+// home re-prices before gate closure without a moment of no order and without a
+// window in which both count. Replacing is a field of Order and not a new kind
+// because a replacement is a whole order and is checked as one; the old
+// order's record keeps its existing shape (cancelled, cancel_tx = the new
+// order's hash), so the state encoding does not change; Cancel only by the order's owner
 // before gate closure; Attest from an admitted participant once per slot, in
 // [slot end, SettleAt), and only for a slot that has orders and is not yet
 // settled (ErrNothingToSettle otherwise); Authority, a vote by an authority to
@@ -89,8 +100,14 @@
 // two heights later (authority.go states the rules); Evidence, two conflicting
 // consensus votes of one authority, checked by the verifier the node installs
 // and recorded once per offence (evidence.go; it does not remove the offender:
-// the utility votes that). A tx hash is accepted once (replay protection).
-// Nonce has no rule: it only makes otherwise identical transactions distinct.
+// the utility votes that). Replay protection: a tx hash is accepted once
+// (ErrDuplicate), and its record is kept until its slot settles, after which
+// the slot's timing rules refuse it (ErrSlotClosed, ErrAttestWindow); a
+// replaced order cannot be brought back (it is a duplicate, and a second
+// replace of it fails ErrReplaced); ChainID is signed (ErrChainID on another
+// network); Expires bounds how late a signed order held back by a peer can be
+// included. TestOrderLifecycle checks each. Nonce has no rule: it only makes
+// otherwise identical transactions distinct.
 // applyTx checks what all kinds share and dispatches one function per kind.
 //
 // After a block's transactions, every slot with orders whose gate closure is at

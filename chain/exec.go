@@ -119,7 +119,8 @@ func (s *state) applyTariff(x *txContext) (unit.Slot, error) {
 }
 
 // applyOrder: an admitted participant places an order while its slot is open,
-// within the current tariff's bounds.
+// within the current tariff's bounds, before its expiry; a replacement also
+// cancels the order it replaces (order_rules.go).
 func (s *state) applyOrder(x *txContext) (unit.Slot, error) {
 	tx, g, timeMs := x.tx, x.g, x.timeMs
 	o := tx.Order
@@ -140,8 +141,15 @@ func (s *state) applyOrder(x *txContext) (unit.Slot, error) {
 		// Unreachable while block times increase: clearing happens only after gate closure.
 		return 0, fmt.Errorf("%w: %s already cleared", ErrSlotClosed, o.Slot)
 	}
+	replaced, err := s.checkLifecycle(x) // order_rules.go
+	if err != nil {
+		return 0, err
+	}
 	if x.dry {
 		return 0, nil
+	}
+	if replaced != "" {
+		s.replace(x, o.Slot, replaced)
 	}
 	s.slot(o.Slot).orders.set(mo.ID, orderRec{Order: mo})
 	return o.Slot, nil

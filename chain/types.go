@@ -106,11 +106,21 @@ func (t Tariff) Market() market.Tariff {
 }
 
 // Order places a limit order for one slot; its id on chain is the tx hash in hex.
+//
+// Replaces and Expires are the order's lifecycle (chain/doc.go, State
+// machine, and order_rules.go); both are optional and omitted from the
+// encoding when unset, so an order without them encodes, hashes and signs
+// exactly as before they existed.
 type Order struct {
 	Side   market.Side `json:"side"`
 	Slot   unit.Slot   `json:"slot"`
 	Energy unit.Wh     `json:"energy"`
 	Price  unit.Price  `json:"price"`
+	// Replaces, if set, is the tx hash of the sender's open order for the same
+	// slot that this order replaces, atomically, before gate closure.
+	Replaces *ident.Hash `json:"replaces,omitempty"`
+	// Expires, if not 0, is the last block height that may include the order.
+	Expires uint64 `json:"expires,omitempty"`
 }
 
 // Cancel withdraws the sender's own order (by its tx hash) before gate closure.
@@ -162,6 +172,9 @@ var (
 	ErrSlotClosed      = errors.New("chain: slot not open for orders")
 	ErrNoOrder         = errors.New("chain: no such open order")
 	ErrNotOwner        = errors.New("chain: order belongs to another participant")
+	ErrReplaced        = errors.New("chain: order already replaced or cancelled")
+	ErrReplaceSlot     = errors.New("chain: a replacement must be for the replaced order's slot")
+	ErrExpired         = errors.New("chain: order expired")
 	ErrAttestWindow    = errors.New("chain: outside the attestation window")
 	ErrAttested        = errors.New("chain: slot already attested by this participant")
 	ErrNothingToSettle = errors.New("chain: slot has nothing to settle")
@@ -269,6 +282,9 @@ func (tx Tx) verifyShape() error {
 		}
 		if o.Price < 0 || o.Price > MaxPrice {
 			return bad("order price must be in [0, %d]", MaxPrice)
+		}
+		if o.Replaces != nil && o.Replaces.IsZero() {
+			return bad("order replaces the zero hash")
 		}
 	case TxCancel:
 		if tx.Cancel.Order.IsZero() {

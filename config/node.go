@@ -198,12 +198,20 @@ type MeterSim struct {
 	Speed   int64  `toml:"speed"`     // simulated seconds per real second
 }
 
+// MaxReplaces bounds [trading] max_replaces: each replace is a transaction
+// every node checks and the orders topic carries.
+const MaxReplaces = 20
+
 // Trading is [trading]: the homeowner's limits for the trading agent, in
 // micro-units of the network currency per kWh.
 type Trading struct {
 	Enabled      bool       `toml:"enabled"`
 	SellMinPrice unit.Price `toml:"sell_min_price"` // never sell below this
 	BuyMaxPrice  unit.Price `toml:"buy_max_price"`  // never buy above this
+	// MaxReplaces is how many times per slot the agent re-prices its order
+	// (by replacing it) on its way from a cautious price to the limit; 0
+	// places the order at the limit at once and never re-prices.
+	MaxReplaces int `toml:"max_replaces"`
 }
 
 // Log is [log].
@@ -240,7 +248,7 @@ func DefaultNode() Node {
 			MQTT:      MeterMQTT{Format: "tasmota", EnergyUnit: "kWh", Stale: Duration{330 * time.Second}},
 		},
 		HA:      HomeAssistant{Broker: "tcp://127.0.0.1:1883"},
-		Trading: Trading{Enabled: true, SellMinPrice: 90_000, BuyMaxPrice: 280_000},
+		Trading: Trading{Enabled: true, SellMinPrice: 90_000, BuyMaxPrice: 280_000, MaxReplaces: 3},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }
@@ -370,6 +378,9 @@ func (n Node) validate(p *problems) {
 	}
 	if n.Trading.BuyMaxPrice < 0 {
 		p.add("trading.buy_max_price", "expected micro-units per kWh >= 0, got %d", int64(n.Trading.BuyMaxPrice))
+	}
+	if n.Trading.MaxReplaces < 0 || n.Trading.MaxReplaces > MaxReplaces {
+		p.add("trading.max_replaces", "expected replaces per slot in [0, %d], got %d", MaxReplaces, n.Trading.MaxReplaces)
 	}
 
 	p.oneOf("log.level", n.Log.Level, "debug", "info", "warn", "error")

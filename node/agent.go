@@ -13,19 +13,68 @@ const (
 	republishEvery = 2 * time.Second // sending is best-effort: repeat until included
 )
 
-// agent trades for a home: for each open slot it places one order from the meter's
-// forecast (market.Quote at the homeowner's limit), and after each slot it traded in
-// it attests the metered import and export from the journal. Its transactions are
+// agent trades for a home: for each open slot it places one order from the
+// meter's forecast (market.Quote), starting cautiously and re-pricing it by
+// replace (chain.Order.Replaces) toward the homeowner's limit as gate closure
+// nears (the ramp, below), and after each slot it traded in it attests the
+// metered import and export from the journal. Its transactions are
 // re-published until a committed block includes them or they can no longer be
-// included. Slots before the network's epoch (negative indices) are never traded.
+// included. Slots before the network's epoch (negative indices) are never
+// traded.
+//
+// The ramp. With N = [trading] max_replaces, the slot's order window runs
+// from OpenAt to the agent's deadline, rampMargin before gate closure; at
+// progress p of that window (0 to 1) the agent quotes at step floor(p × N) of
+// N, that is market.Quote with progress step/N. It places its order at the
+// step it first sees the slot open (step 0 from the opening) and replaces it
+// when a later step is reached, once the order it replaces is in a committed
+// block, so at most N times per slot; the last step (N, the limit) is due at
+// the deadline, leaving rampMargin for the replacement to be included before
+// the gate. N = 0 places the order at the limit at once and never re-prices.
+// A replacement that quotes what the order already says is not sent. A node
+// that restarts finds its open orders on chain and re-prices them (adopt)
+// rather than placing a second order for the slot.
 //
 // The agent lives in the node's loop goroutine; it is not safe for concurrent use.
 type agent struct {
 	n        *Node
-	ordered  map[unit.Slot]bool
+	ordered  map[unit.Slot]*slotOrder // slots considered; the order, if one was placed
 	attested map[unit.Slot]bool
 	pending  map[chain.Hash]*pendingTx
 }
+
+// slotOrder is the agent's order for one slot.
+type slotOrder struct {
+	id        chain.Hash   // the order's tx hash
+	order     *chain.Order // the latest order sent; nil: none placed
+	confirmed bool         // the order is in a committed block
+	step      int          // the ramp step it was quoted at
+	replaced  int          // replaces sent (since the node started)
+}
+
+// adopt returns the home's open order for slot s on chain, if any: a node
+// that restarted re-prices the order it placed before instead of placing a
+// second one.
+func (a *agent) adopt(s unit.Slot) (*slotOrder, bool) {
+	a.n.mu.RLock()
+	orders := a.n.chain.Orders(s)
+	a.n.mu.RUnlock()
+	for _, o := range orders {
+		if o.Owner != string(a.n.self) {
+			continue
+		}
+		id, err := chain.ParseHash(o.ID)
+		if err != nil {
+			continue
+		}
+		return &slotOrder{id: id, order: &chain.Order{Side: o.Side, Slot: s, Energy: o.Energy, Price: o.Price}, confirmed: true}, true
+	}
+	return nil, false
+}
+
+// rampMargin is how long before gate closure the ramp reaches the limit: at
+// most rampMarginMax, at most a quarter of the order window.
+const rampMarginMax = 10 * time.Second
 
 type pendingTx struct {
 	tx    chain.Tx
@@ -36,7 +85,7 @@ type pendingTx struct {
 func newAgent(n *Node) *agent {
 	return &agent{
 		n:        n,
-		ordered:  make(map[unit.Slot]bool),
+		ordered:  make(map[unit.Slot]*slotOrder),
 		attested: make(map[unit.Slot]bool),
 		pending:  make(map[chain.Hash]*pendingTx),
 	}
@@ -57,11 +106,10 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 	var out []chain.Tx
 	cur := g.SlotAt(ms)
 	for s := max(cur+1, 0); s <= cur+agentLookahead; s++ {
-		if a.ordered[s] || ms < g.OpenAt(s) || ms >= g.GateClosure(s) {
+		if ms < g.OpenAt(s) || ms >= g.GateClosure(s) {
 			continue
 		}
-		a.ordered[s] = true
-		if tx, ok := a.order(s); ok {
+		if tx, ok := a.reprice(s, ms); ok {
 			out = append(out, a.track(tx, g.GateClosure(s), now))
 		}
 	}
@@ -95,20 +143,82 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 	return out
 }
 
-func (a *agent) order(s unit.Slot) (chain.Tx, bool) {
+// rampStep is the ramp step (0 to steps) due at ms for slot s (see agent).
+func rampStep(g *chain.Genesis, s unit.Slot, ms int64, steps int) int {
+	if steps <= 0 {
+		return 0
+	}
+	open, gate := g.OpenAt(s), g.GateClosure(s)
+	end := gate - min(rampMarginMax.Milliseconds(), (gate-open)/4)
+	if ms >= end {
+		return steps
+	}
+	return int(max(ms-open, 0) * int64(steps) / (end - open))
+}
+
+// reprice returns the order to send for slot s at ms, if any: the first one
+// when the slot is first seen, then a replacement when a later ramp step is
+// due and the order in force is confirmed.
+func (a *agent) reprice(s unit.Slot, ms int64) (chain.Tx, bool) {
+	steps := a.n.cfg.Trading.MaxReplaces
+	so := a.ordered[s]
+	if so == nil {
+		if adopted, ok := a.adopt(s); ok {
+			adopted.step = rampStep(&a.n.gen, s, ms, steps)
+			a.ordered[s] = adopted
+			return chain.Tx{}, false
+		}
+	}
+	if so != nil && (so.order == nil || !so.confirmed || so.replaced >= steps) {
+		return chain.Tx{}, false // no order for this slot, or wait for the one in force
+	}
+	step := rampStep(&a.n.gen, s, ms, steps)
+	if so != nil && step <= so.step {
+		return chain.Tx{}, false
+	}
+	progress := int64(market.PPM)
+	if steps > 0 {
+		progress = int64(step) * market.PPM / int64(steps)
+	}
 	g := a.n.gen
-	from := time.UnixMilli(g.SlotStart(s))
-	to := time.UnixMilli(g.SlotStart(s + 1))
-	imp, exp := a.n.forecast.Forecast(from, to)
+	imp, exp := a.n.forecast.Forecast(time.UnixMilli(g.SlotStart(s)), time.UnixMilli(g.SlotStart(s+1)))
 	strategy := market.Strategy{SellMin: a.n.cfg.Trading.SellMinPrice, BuyMax: a.n.cfg.Trading.BuyMaxPrice}
 	a.n.mu.RLock()
 	tariff := a.n.chain.Tariff().Market()
 	a.n.mu.RUnlock()
-	side, energy, price, ok := market.Quote(tariff, strategy, imp, exp, 1_000_000)
-	if !ok {
-		return chain.Tx{}, false
+	side, energy, price, ok := market.Quote(tariff, strategy, imp, exp, progress)
+	if so == nil {
+		so = &slotOrder{step: step}
+		a.ordered[s] = so
+		if !ok {
+			return chain.Tx{}, false
+		}
+		tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price}})
+		so.id, so.order = tx.Hash(), tx.Order
+		return tx, true
 	}
-	return a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price}}), true
+	so.step = step
+	cur := so.order
+	if !ok || side == cur.Side && energy == cur.Energy && price == cur.Price {
+		return chain.Tx{}, false // nothing to trade now, or nothing changed: keep the order
+	}
+	old := so.id
+	tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price, Replaces: &old}})
+	so.id, so.order = tx.Hash(), tx.Order
+	so.confirmed = false
+	so.replaced++
+	return tx, true
+}
+
+// myOrders returns the agent's current order per slot for the status.
+func (a *agent) myOrders() map[unit.Slot]*MyOrder {
+	out := make(map[unit.Slot]*MyOrder, len(a.ordered))
+	for s, so := range a.ordered {
+		if o := so.order; o != nil {
+			out[s] = &MyOrder{ID: so.id.String(), Side: o.Side.String(), Energy: o.Energy, Price: o.Price, Replaced: so.replaced, Confirmed: so.confirmed}
+		}
+	}
+	return out
 }
 
 func (a *agent) attest(s unit.Slot) (chain.Tx, bool) {
@@ -140,12 +250,17 @@ func (a *agent) track(tx chain.Tx, until int64, now time.Time) chain.Tx {
 	return tx
 }
 
-// committed forgets the transactions a block included.
+// committed forgets the transactions a block included and notes which of
+// the agent's orders are in force.
 func (a *agent) committed(b chain.Block) {
-	if len(a.pending) == 0 {
-		return
-	}
 	for _, tx := range b.Txs {
-		delete(a.pending, tx.Hash())
+		h := tx.Hash()
+		delete(a.pending, h)
+		if tx.Kind != chain.TxOrder || tx.From != a.n.self {
+			continue
+		}
+		if so := a.ordered[tx.Order.Slot]; so != nil && so.order != nil && so.id == h {
+			so.confirmed = true
+		}
 	}
 }

@@ -52,8 +52,33 @@
 // (wire.VerifyCertified) and re-executing them. The peer is an authority while
 // the authorities have follower slots free, and another home otherwise
 // (follow.go). A home with a meter samples it into the journal and trades: one
-// order per open slot from the meter's forecast, and an attestation of the
-// metered import and export after the slot.
+// order per open slot from the meter's forecast, re-priced by replace from a
+// cautious price toward the homeowner's limit as gate closure nears (agent.go,
+// [trading] max_replaces), and an attestation of the metered import and
+// export after the slot.
+//
+// # The live book
+//
+// Every node holds the open slots' book (localbook.go): the orders its chain
+// holds for slots whose gate has not closed, merged after every commit, and
+// the pending ones it accepted (its mempool) or heard on the orders topic
+// (/gridmesh/<network>/orders/1, orders.go), each slot in a
+// market.Indicative. Every node subscribes to that topic; a home publishes
+// there each of its own orders and cancels once, when its pool first takes
+// it (re-sends go only to the authorities, over txs/1), and an authority
+// pools what it hears there as a second path. The topic's validator accepts an
+// order or cancel only from its owner (the envelope's signer) and only if the
+// chain would take it now (Chain.CheckTx: signature, admitted owner, open
+// slot, tariff bounds, not a duplicate); malformed or forged payloads are
+// rejected and score the peer down, late or unknown ones are ignored. The
+// book holds at most 4 orders per owner and 10,000 per slot (book_dropped in
+// the status counts the rest); a replacement removes the order it replaces.
+// The status shows per open slot the indicative price and volume, the orders
+// held and the home's own order with its replaces (open_book), and for the
+// last 8 closed slots the indicative figures at gate closure beside the
+// clearing (gate_checks, with same_orders when the orders held then were
+// exactly those the chain cleared); Home Assistant gets the next slot's
+// indicative price.
 //
 // # Decisions
 //
@@ -98,8 +123,8 @@
 //     missing (not arrived yet, or not accepted here) makes it fetch the
 //     round's messages whole from the proposer at once (fetch.go;
 //     proposals_fetched in the status);
-//   - a home subscribes to nothing and follows by sync, receiving each block
-//     once;
+//   - a home subscribes to no topic but the orders topic, and follows by
+//     sync, receiving each block once;
 //   - a node tells its followers its new height as it commits (head/1,
 //     coalesced), and a home whose upstream reports a height above its own
 //     syncs at once (syncPacer); the poll stays as the fallback;

@@ -75,6 +75,14 @@ type Status struct {
 	// StoreRepaired is where a corrupt chain store found at start was moved
 	// (the chain was fetched again from peers); empty normally.
 	StoreRepaired string `json:"store_repaired,omitempty"`
+	// OpenBook is the live book (localbook.go): per open slot this node
+	// holds orders for, the indicative price and volume and the home's own
+	// order; GateChecks compares, for the last slots whose gate closed, the
+	// indicative figures at gate closure with the clearing; BookDropped
+	// counts orders refused for the book's per-owner and per-slot limits.
+	OpenBook    []OpenSlot  `json:"open_book"`
+	GateChecks  []GateCheck `json:"gate_checks,omitempty"`
+	BookDropped int64       `json:"book_dropped"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -113,6 +121,9 @@ func (n *Node) Status() Status {
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.PeersBanned = ps.Banned
 	st.StoreRepaired = n.repairedFrom
+	if b := n.book.Load(); b != nil {
+		st.OpenBook, st.GateChecks, st.BookDropped = b.open, b.gates, b.drops
+	}
 	st.Followers, st.SyncBusy = n.followers.stats(n.now())
 	st.FollowDepth = int(n.followDepth())
 	if up := n.upstream.Load(); up != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
 	"github.com/gridmesh/gridmesh/wire"
 )
 
@@ -49,7 +51,9 @@ func (n *Node) loop(ctx context.Context, started chan<- struct{}) error {
 		case tx := <-n.txIn:
 			// Homes keep a mempool too: their own transactions until a
 			// block holds them, handed to a peer that asks (book.go).
-			l.addTx(tx)
+			l.addTx(ctx, tx)
+		case tx := <-n.bookIn:
+			l.heard(ctx, tx)
 		case m := <-n.voteIn:
 			if l.engine != nil && m.Height > n.chain.Status().Height {
 				if err := l.engine.Step(m); err != nil {
@@ -110,6 +114,7 @@ type loop struct {
 	n         *Node
 	engine    *consensus.Engine
 	agent     *agent
+	book      *localBook     // the live book of the open slots (localbook.go)
 	lastOut   time.Time      // when our votes last left
 	engineIDs []consensus.ID // the validators the engine runs with, sorted
 	committed bool           // a block was committed since the last reconfigure
@@ -137,6 +142,7 @@ func newLoop(n *Node) *loop {
 	return &loop{
 		n:      n,
 		agent:  newAgent(n),
+		book:   newLocalBook(&n.gen, n.chain.Tariff().Market()),
 		pacer:  syncPacer{every: every},
 		follow: newFollowPolicy(n.isAuthority, now),
 		// Each node starts its rotation of sync peers at a random place, so
@@ -180,14 +186,57 @@ func (l *loop) startEngine() error {
 	return nil
 }
 
-func (l *loop) addTx(tx chain.Tx) {
+// addTx takes a transaction for the mempool: checked, pooled, held in the
+// live book if an order or cancel, and, if it is one of this node's own
+// orders or cancels new to the pool, gossiped on the orders topic.
+func (l *loop) addTx(ctx context.Context, tx chain.Tx) {
+	now := l.n.now().UnixMilli()
 	l.n.mu.RLock()
-	err := l.n.chain.CheckTx(tx, l.n.now().UnixMilli())
+	err := l.n.chain.CheckTx(tx, now)
 	l.n.mu.RUnlock()
 	if err != nil {
 		return
 	}
-	_ = l.n.pool.Add(tx) // a full pool or a duplicate is not an error of this node
+	l.book.pending(tx, now)
+	if l.n.pool.Add(tx) == nil { // a full pool or a duplicate is not an error of this node
+		l.n.gossipOrder(ctx, tx)
+	}
+}
+
+// heard takes an order or cancel heard on the orders topic. An authority
+// pools it as if sent to it (a second path beside txs/1); a home keeps its
+// pool for its own transactions and holds the order in its book only.
+func (l *loop) heard(ctx context.Context, tx chain.Tx) {
+	if l.n.isAuthority {
+		l.addTx(ctx, tx)
+		return
+	}
+	now := l.n.now().UnixMilli()
+	l.n.mu.RLock()
+	err := l.n.chain.CheckTx(tx, now)
+	l.n.mu.RUnlock()
+	if err == nil {
+		l.book.pending(tx, now)
+	}
+}
+
+// publishBook closes the book of the slots whose gate closed and publishes
+// the book's view, with the agent's orders, for the status.
+func (l *loop) publishBook(now time.Time) {
+	l.book.gate(now.UnixMilli())
+	open, gates := l.book.status()
+	mine := l.agent.myOrders()
+	for i := range open {
+		open[i].MyOrder = mine[open[i].Slot]
+	}
+	l.n.book.Store(&bookStatus{open: open, gates: gates, drops: l.book.drops})
+}
+
+// bookStatus is the loop's view of its local book for the status.
+type bookStatus struct {
+	open  []OpenSlot
+	gates []GateCheck
+	drops int64
 }
 
 // tick does the periodic work: signal work to the engine, run the home's agent,
@@ -215,11 +264,12 @@ func (l *loop) tick(ctx context.Context, now time.Time) {
 		l.resendPool(ctx)
 	}
 	for _, tx := range l.agent.tick(now) {
-		l.addTx(tx)
+		l.addTx(ctx, tx)
 		if err := l.n.publishTx(tx.Encode()); err != nil {
-			l.n.log.Warn("order not gossiped", "err", err)
+			l.n.log.Warn("order not sent", "err", err)
 		}
 	}
+	l.publishBook(now)
 }
 
 // resendPool re-sends a home's pooled transactions. A home's pool holds only
@@ -285,7 +335,7 @@ func (l *loop) handleReady(ctx context.Context) error {
 			l.n.stats.evidence.Add(1)
 			l.n.log.Error("authority signed conflicting messages", "from", ev.A.From, "height", ev.A.Height, "round", ev.A.Round, "type", ev.A.Type)
 			if tx, ok := l.n.evidenceTx(ev); ok {
-				l.addTx(tx)
+				l.addTx(ctx, tx)
 				if err := l.n.publishTx(tx.Encode()); err != nil {
 					l.n.log.Warn("evidence not gossiped", "err", err)
 				}
@@ -382,6 +432,15 @@ func (l *loop) commitDecided(d consensus.Decision) error {
 
 // commit writes a verified block (raw is its encoding) and reports its events.
 func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
+	// The orders of the slots this block may clear, for the book's check of
+	// its indicative price (a slot without trades is settled, and its orders
+	// pruned, in the same block).
+	closing := make(map[unit.Slot][]market.Order)
+	l.n.mu.RLock()
+	for _, s := range l.book.closing(blk.Header.Time) {
+		closing[s] = l.n.chain.Orders(s)
+	}
+	l.n.mu.RUnlock()
 	l.n.mu.Lock()
 	events, err := l.n.chain.Commit(blk, cert)
 	l.n.mu.Unlock()
@@ -398,6 +457,14 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 		l.n.mu.RUnlock()
 	}
 	l.agent.committed(blk)
+	l.n.mu.RLock()
+	l.book.confirm(l.n.chain.OpenSlots(l.n.now().UnixMilli()), l.n.chain.Orders, l.n.chain.Tariff().Market())
+	l.n.mu.RUnlock()
+	for _, ev := range events {
+		if c, ok := ev.(chain.SlotCleared); ok {
+			l.book.cleared(c.Slot, c.Result, closing[c.Slot])
+		}
+	}
 	l.committed = true
 	l.work.committed(l.n.now())
 	if keep := l.n.keepBlocks; !l.n.isAuthority && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {

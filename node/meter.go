@@ -232,6 +232,9 @@ func (n *Node) publishHA(ctx context.Context, interval time.Duration) error {
 func (n *Node) haState() homeassistant.State {
 	st := n.Status()
 	s := homeassistant.State{Height: st.Height, Peers: st.Peers, Slot: n.gen.SlotAt(n.now().UnixMilli())}
+	if len(st.OpenBook) > 0 {
+		s.Indicative = st.OpenBook[0].IndicativePrice
+	}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	for _, l := range n.chain.Statement(n.self, 0, math.MaxInt64) {

@@ -99,6 +99,7 @@ type Node struct {
 	forecast forecaster
 	host     *p2p.Host
 	csTopic  *p2p.Topic
+	orders   *p2p.Topic // the live book's gossip (orders.go)
 	api      net.Listener
 
 	isAuthority bool // configured as one; it votes while in the chain's authority set
@@ -110,8 +111,10 @@ type Node struct {
 	stats  stats
 
 	txIn      chan chain.Tx
-	txOut     chan outTx  // checked txs waiting for runBatcher
-	pool      *chain.Pool // the mempool; written by the loop, read by serveBook
+	bookIn    chan chain.Tx              // orders heard on the orders topic, for the loop's book
+	book      atomic.Pointer[bookStatus] // the loop's last view of its local book, for the status
+	txOut     chan outTx                 // checked txs waiting for runBatcher
+	pool      *chain.Pool                // the mempool; written by the loop, read by serveBook
 	voteIn    chan consensus.Message
 	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
 	timeoutIn chan consensus.Timeout
@@ -239,6 +242,7 @@ func newNode(path string, opts Options) (*Node, error) {
 		opts:       opts,
 		path:       path,
 		txIn:       make(chan chain.Tx, 4096),
+		bookIn:     make(chan chain.Tx, 4096),
 		txOut:      make(chan outTx, txQueueSize),
 		pool:       chain.NewPool(poolSize),
 		voteIn:     make(chan consensus.Message, 4096),
@@ -373,6 +377,11 @@ func (n *Node) registerHandlers() error {
 			return err
 		}
 	}
+	// Every node holds the live book: it subscribes to the orders topic.
+	var err error
+	if n.orders, err = n.host.Join(ordersTopic, n.validateOrderGossip); err != nil {
+		return err
+	}
 	n.host.Handle(wire.SyncProto, 16, n.serveSync)
 	n.host.Handle(wire.BookProto, 0, n.serveBook)    // max: the request size (empty)
 	n.host.Handle(wire.VotesProto, 12, n.serveVotes) // max: the request size
@@ -460,6 +469,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return runBatcher(ctx, n.txOut, func(b []byte) { n.sendTxBatch(ctx, b, nil) })
 	})
 	g.Go(func() error { return n.runBookSync(ctx) })
+	g.Go(func() error { return n.runOrders(ctx) })
 	g.Go(func() error { return n.runHeadNotifier(ctx) })
 	n.handleMessages(ctx)
 	if n.journal != nil {

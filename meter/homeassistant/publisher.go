@@ -44,9 +44,12 @@ type State struct {
 	Bought  unit.Wh    // energy bought and settled, cumulative
 	Balance unit.Money // the account's balance on the chain
 	Price   unit.Price // the last clearing price, per kWh
-	Height  uint64     // chain height
-	Peers   int        // connected peers
-	Slot    unit.Slot  // the current delivery slot
+	// Indicative is the indicative price of the next slot open for orders
+	// (what would clear if its gate closed now; 0 if nothing crosses).
+	Indicative unit.Price
+	Height     uint64    // chain height
+	Peers      int       // connected peers
+	Slot       unit.Slot // the current delivery slot
 }
 
 // Errors.
@@ -128,6 +131,7 @@ func New(cfg Config) (*Publisher, error) {
 		{"bought_energy", "Energy bought", "trading", "bought", "energy", "total_increasing", eu, 3, false},
 		{"balance", "Balance", "trading", "balance", "monetary", "total", cfg.Currency, 2, false},
 		{"clearing_price", "Clearing price", "trading", "price", "", "measurement", cfg.Currency + "/kWh", 4, false},
+		{"indicative_price", "Indicative price (next slot)", "trading", "indicative_price", "", "measurement", cfg.Currency + "/kWh", 4, false},
 		{"chain_height", "Chain height", "trading", "height", "", "measurement", "", 0, true},
 		{"peers", "Peers", "trading", "peers", "", "measurement", "", 0, true},
 	}
@@ -312,6 +316,7 @@ type tradingPayload struct {
 	Bought  json.Number `json:"bought"`
 	Balance json.Number `json:"balance"`
 	Price   json.Number `json:"price"`
+	Indic   json.Number `json:"indicative_price"`
 	Height  uint64      `json:"height"`
 	Peers   int         `json:"peers"`
 	Slot    int64       `json:"slot"`
@@ -333,6 +338,7 @@ func (p *Publisher) PublishState(ctx context.Context, s State) error {
 	pl := tradingPayload{
 		Sold: p.energy(s.Sold), Bought: p.energy(s.Bought),
 		Balance: decimal(int64(s.Balance), 6), Price: decimal(int64(s.Price), 6),
+		Indic:  decimal(int64(s.Indicative), 6),
 		Height: s.Height, Peers: s.Peers, Slot: int64(s.Slot),
 	}
 	b, _ := json.Marshal(pl)

@@ -122,15 +122,16 @@ func TestDiscovery(t *testing.T) {
 	// retained store: they are retained.
 	late := watch(t, b.URL(), "homeassistant/sensor/home-12ab/+/config", "gridmesh/home-12ab/availability")
 	want := map[string]struct{ class, state, unit string }{
-		"import_energy":  {"energy", "total_increasing", "kWh"},
-		"export_energy":  {"energy", "total_increasing", "kWh"},
-		"power":          {"power", "measurement", "W"},
-		"sold_energy":    {"energy", "total_increasing", "kWh"},
-		"bought_energy":  {"energy", "total_increasing", "kWh"},
-		"balance":        {"monetary", "total", "EUR"},
-		"clearing_price": {"", "measurement", "EUR/kWh"},
-		"chain_height":   {"", "measurement", ""},
-		"peers":          {"", "measurement", ""},
+		"import_energy":    {"energy", "total_increasing", "kWh"},
+		"export_energy":    {"energy", "total_increasing", "kWh"},
+		"power":            {"power", "measurement", "W"},
+		"sold_energy":      {"energy", "total_increasing", "kWh"},
+		"bought_energy":    {"energy", "total_increasing", "kWh"},
+		"balance":          {"monetary", "total", "EUR"},
+		"clearing_price":   {"", "measurement", "EUR/kWh"},
+		"indicative_price": {"", "measurement", "EUR/kWh"},
+		"chain_height":     {"", "measurement", ""},
+		"peers":            {"", "measurement", ""},
 	}
 	if len(p.Sensors()) != len(want) {
 		t.Fatalf("sensors %v, want %d", p.Sensors(), len(want))
@@ -166,10 +167,10 @@ func TestDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	live.wait(t, "gridmesh/home-12ab/meter", payloadIs(`{"import":1234.567,"export":0.005,"power":-1500,"time":"2026-11-22T12:00:00Z"}`))
-	if err := p.PublishState(ctx, State{Sold: 2500, Bought: 0, Balance: -1_234_500, Price: 185_000, Height: 42, Peers: 3, Slot: 1_960_000}); err != nil {
+	if err := p.PublishState(ctx, State{Sold: 2500, Bought: 0, Balance: -1_234_500, Price: 185_000, Indicative: 170_500, Height: 42, Peers: 3, Slot: 1_960_000}); err != nil {
 		t.Fatal(err)
 	}
-	live.wait(t, "gridmesh/home-12ab/trading", payloadIs(`{"sold":2.500,"bought":0.000,"balance":-1.234500,"price":0.185000,"height":42,"peers":3,"slot":1960000}`))
+	live.wait(t, "gridmesh/home-12ab/trading", payloadIs(`{"sold":2.500,"bought":0.000,"balance":-1.234500,"price":0.185000,"indicative_price":0.170500,"height":42,"peers":3,"slot":1960000}`))
 
 	// Every config's template names a key its state topic carries.
 	states := map[string]map[string]any{}
