@@ -109,6 +109,8 @@ type Node struct {
 	status atomic.Pointer[Status]
 	stats  stats
 
+	metrics *metrics // GET /metrics (metrics.go)
+
 	txIn      chan chain.Tx
 	txOut     chan outTx  // checked txs waiting for runBatcher
 	pool      *chain.Pool // the mempool; written by the loop, read by serveBook
@@ -257,6 +259,7 @@ func newNode(path string, opts Options) (*Node, error) {
 	}
 	n.followers = newFollowers(cmp.Or(cfg.Network.Followers, maxFollowers))
 	n.depth.Store(noDepth)
+	n.metrics = newMetrics(n, authorityNames(gcfg))
 	return n, nil
 }
 
@@ -500,6 +503,7 @@ func (n *Node) runMeter(ctx context.Context, g *errgroup.Group) {
 		Interval: interval,
 		MaxPower: maxPower,
 	}, n.log.With("component", "sampler"))
+	n.metrics.sampler.Store(s)
 	g.Go(func() error { return s.Run(ctx) })
 }
 
