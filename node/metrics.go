@@ -310,7 +310,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 		proposalsFetched: d("gridmesh_consensus_proposals_fetched_total", "Proposals that came as transaction hashes with a transaction missing here, fetched whole from the proposer."),
 
 		peers:       d("gridmesh_p2p_peers", "Connected libp2p peers."),
-		bytes:       d("gridmesh_p2p_bytes_total", "Bytes the node's libp2p streams carried (without transport framing), by protocol id and direction (in, out).", "protocol", "direction"),
+		bytes:       d("gridmesh_p2p_bytes_total", "Bytes the node's libp2p streams carried (without transport framing), by protocol id (negotiation: multistream-select, before a protocol is agreed) and direction (in, out).", "protocol", "direction"),
 		banned:      d("gridmesh_p2p_peers_banned_total", "Bans this node gave peers that sent invalid frames on a message stream (10 minutes each)."),
 		sendDropped: d("gridmesh_p2p_send_dropped_total", "Frames dropped on the way out: the peer's queue was full or its stream failed."),
 		rejected:    d("gridmesh_gossip_rejected_total", "Payloads from peers refused as malformed or forged, by reason: malformed, wrong_network, bad_signature (checked by the host), invalid (by the node: content, signature, or a bad answer to a request).", "reason"),
@@ -387,6 +387,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ps := n.host.Stats()
 	gauge(c.peers, float64(st.Peers))
 	for proto, t := range ps.Protocols {
+		if proto == "" {
+			// libp2p counts a stream's bytes before its protocol is agreed
+			// under no id; an empty label value would read as no label.
+			proto = "negotiation"
+		}
 		counter(c.bytes, float64(t.In), proto, "in")
 		counter(c.bytes, float64(t.Out), proto, "out")
 	}

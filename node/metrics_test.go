@@ -380,6 +380,12 @@ func TestMetricsScrape(t *testing.T) {
 		check("gridmesh_node_info", func(v float64) bool { return v == 1 }, "1", "role", r.n.cfg.Node.Role, "account", string(r.n.self))
 		check("gridmesh_p2p_bytes_total", positive, "> 0", "direction", "in")
 		check("gridmesh_p2p_bytes_total", positive, "> 0", "direction", "out")
+		for _, m := range fams["gridmesh_p2p_bytes_total"].GetMetric() {
+			// The text format drops an empty label value.
+			if !slices.ContainsFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == "protocol" && l.GetValue() != "" }) {
+				t.Errorf("%s: gridmesh_p2p_bytes_total has a series without a protocol: %v", name, m.Label)
+			}
+		}
 		check("gridmesh_market_last_cleared_slot", func(v float64) bool { return v >= 0 }, ">= 0 (a slot cleared)")
 		check("gridmesh_market_last_settled_slot", func(v float64) bool { return v >= 0 }, ">= 0 (a slot settled)")
 		check("gridmesh_clock_synced", func(v float64) bool { return v == 1 }, "1")
