@@ -149,6 +149,7 @@ func (n *Node) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /api/v1/tx", n.serveTx)
 	mux.HandleFunc("GET /api/v1/blocks/{height}", n.serveBlock)
+	mux.Handle("GET /metrics", n.metrics.handler())
 	return mux
 }
 

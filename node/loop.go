@@ -427,7 +427,11 @@ func (l *loop) commitDecided(d consensus.Decision) error {
 	// same votes, one that missed them syncs when it hears the next height's
 	// votes (or every syncEvery), and homes follow by sync. Announcing it was
 	// half an authority's traffic (node/doc.go).
-	return l.commit(blk, d.Value, cert)
+	if err := l.commit(blk, d.Value, cert); err != nil {
+		return err
+	}
+	l.n.metrics.decided(blk.Header.Time, l.n.now())
+	return nil
 }
 
 // commit writes a verified block (raw is its encoding) and reports its events.
@@ -442,11 +446,14 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	}
 	l.n.mu.RUnlock()
 	l.n.mu.Lock()
+	parentTime, began := l.n.chain.Status().Time, time.Now()
 	events, err := l.n.chain.Commit(blk, cert)
+	took := time.Since(began)
 	l.n.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", blk.Header.Height, err)
 	}
+	l.n.metrics.committed(blk, cert, parentTime, took, l.n.authoritiesAt(blk.Header.Height), events)
 	l.n.pool.Remove(blk.Txs)
 	if l.n.pool.Len() > 0 {
 		// Orders whose gate closed and attestations whose window ended can never

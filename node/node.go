@@ -110,6 +110,8 @@ type Node struct {
 	status atomic.Pointer[Status]
 	stats  stats
 
+	metrics *metrics // GET /metrics (metrics.go)
+
 	txIn      chan chain.Tx
 	bookIn    chan chain.Tx              // orders heard on the orders topic, for the loop's book
 	book      atomic.Pointer[bookStatus] // the loop's last view of its local book, for the status
@@ -261,6 +263,7 @@ func newNode(path string, opts Options) (*Node, error) {
 	}
 	n.followers = newFollowers(cmp.Or(cfg.Network.Followers, maxFollowers))
 	n.depth.Store(noDepth)
+	n.metrics = newMetrics(n, authorityNames(gcfg))
 	return n, nil
 }
 
@@ -510,6 +513,7 @@ func (n *Node) runMeter(ctx context.Context, g *errgroup.Group) {
 		Interval: interval,
 		MaxPower: maxPower,
 	}, n.log.With("component", "sampler"))
+	n.metrics.sampler.Store(s)
 	g.Go(func() error { return s.Run(ctx) })
 }
 
