@@ -127,6 +127,15 @@ within --timeout.`)
 		m.MQTT = config.MeterMQTT{Broker: *broker, Topic: *topic, Format: *format, ImportPath: *importPath,
 			ExportPath: *exportPath, PowerPath: *powerPath, EnergyUnit: *energyUnit, Stale: config.Duration{Duration: 330 * time.Second}}
 	}
+	if err := checkMeterRead(m); err != nil {
+		return err
+	}
+	return readMeter(ctx, m, *timeout, *asJSON, stdout)
+}
+
+// checkMeterRead checks that an s0 or mqtt meter m, from the flags or from
+// -c, has what meter read needs to read it.
+func checkMeterRead(m config.Meter) error {
 	driver := m.Driver
 	switch {
 	case driver == config.DriverS0 && m.S0.ImportPin == "":
@@ -138,6 +147,15 @@ within --timeout.`)
 	case driver == config.DriverMQTT && m.MQTT.Format == "json" && m.MQTT.ImportPath == "":
 		return usagef("meter read: --format json needs --import-path")
 	}
+	return nil
+}
+
+// readMeter opens the meter m through node.OpenMeter, as gridmesh run does
+// (its state in a temporary directory, removed after), reads it once within
+// timeout and prints the reading to stdout, as one JSON line if asJSON.
+// An s0 meter counts pulses for the whole timeout.
+func readMeter(ctx context.Context, m config.Meter, timeout time.Duration, asJSON bool, stdout io.Writer) error {
+	driver := m.Driver
 	state, err := os.MkdirTemp("", "gridmesh-meter-read-")
 	if err != nil {
 		return err
@@ -149,7 +167,7 @@ within --timeout.`)
 	}
 	defer dev.Close()
 	where := dev.Describe
-	rctx, cancel := context.WithTimeout(ctx, *timeout)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if dev.Run != nil {
 		runCtx, stop := context.WithCancel(ctx)
@@ -167,22 +185,12 @@ within --timeout.`)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var netErr net.Error
-		if rctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
-			switch driver {
-			case config.DriverDSMR, config.DriverSML:
-				return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(string(driver)), where, *timeout, lastErr(err))
-			case config.DriverMQTT:
-				return fmt.Errorf("meter %s sent nothing within %v", where, *timeout)
-			}
-			return fmt.Errorf("meter %s did not answer within %v", where, *timeout)
-		}
-		return fmt.Errorf("meter %s: %s", where, flatten(err))
+		return readFailed(err, rctx.Err() != nil, driver, where, timeout)
 	}
 	if reading.Time.IsZero() {
 		reading.Time = time.Now()
 	}
-	if *asJSON {
+	if asJSON {
 		b, err := json.Marshal(readingJSON(reading))
 		if err != nil {
 			return err
@@ -192,6 +200,23 @@ within --timeout.`)
 	}
 	printReading(stdout, reading, where)
 	return nil
+}
+
+// readFailed is the one-line error of a read of the meter at where that
+// failed with err: a timeout (expired says the read's deadline passed)
+// names the wait and what did not come, anything else is flattened.
+func readFailed(err error, expired bool, driver config.Driver, where string, timeout time.Duration) error {
+	var netErr net.Error
+	if expired || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()) {
+		switch driver {
+		case config.DriverDSMR, config.DriverSML:
+			return fmt.Errorf("meter read: no valid %s telegram %s within %v%s", strings.ToUpper(string(driver)), where, timeout, lastErr(err))
+		case config.DriverMQTT:
+			return fmt.Errorf("meter %s sent nothing within %v", where, timeout)
+		}
+		return fmt.Errorf("meter %s did not answer within %v", where, timeout)
+	}
+	return fmt.Errorf("meter %s: %s", where, flatten(err))
 }
 
 // lastErr is the reason a push meter gave no reading, if it said one.

@@ -83,12 +83,25 @@ s0@GPIO17; without it the home gets the simulated meter and trading off.`)
 	if err != nil {
 		return err
 	}
+	if err := provisionBoot(part, *boot, p, deb, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nput the card in the Pi and power it on: it installs gridmesh, starts it and reboots once.\n")
+	fmt.Fprintf(stdout, "then, on the Pi: gridmesh doctor (it shows the enrolment code for the operator)\n")
+	return nil
+}
+
+// provisionBoot writes the first boot files of p, and the package deb if
+// it is not nil, onto the boot partition part (named boot in messages),
+// after checking it is a Raspberry Pi OS one. It prints a line for each
+// file written.
+func provisionBoot(part *bootPart, boot string, p firmware.Provisioning, deb []byte, stdout io.Writer) error {
 	cmdline, err := part.read("cmdline.txt")
 	if err != nil {
-		return fmt.Errorf("provision: %s: no cmdline.txt (%v): not a Raspberry Pi OS boot partition", *boot, err)
+		return fmt.Errorf("provision: %s: no cmdline.txt (%v): not a Raspberry Pi OS boot partition", boot, err)
 	}
 	if _, err := part.read("config.txt"); err != nil {
-		return fmt.Errorf("provision: %s: no config.txt (%v): not a Raspberry Pi OS boot partition", *boot, err)
+		return fmt.Errorf("provision: %s: no config.txt (%v): not a Raspberry Pi OS boot partition", boot, err)
 	}
 	files, newCmdline, err := p.Files(cmdline)
 	if err != nil {
@@ -103,8 +116,24 @@ s0@GPIO17; without it the home gets the simulated meter and trading off.`)
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	if err := keepImagerFirstBoot(part, files, stdout); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := part.write(name, files[name]); err != nil {
+			return fmt.Errorf("provision: write %s: %w", name, err)
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", name, len(files[name]))
+	}
+	return nil
+}
+
+// keepImagerFirstBoot merges into files the user-data and firstrun.sh
+// already on part, so that Raspberry Pi Imager's customisation (user, SSH,
+// Wi-Fi) is kept, and says so on stdout when that changed what gridmesh
+// writes.
+func keepImagerFirstBoot(part *bootPart, files map[string][]byte, stdout io.Writer) error {
 	for _, name := range []string{"user-data", "firstrun.sh"} {
-		// Raspberry Pi Imager's customisation (user, SSH, Wi-Fi) is kept.
 		if existing, err := part.read(name); err == nil && len(existing) > 0 {
 			merged, err := firmware.Merge(name, existing, files[name])
 			if err != nil {
@@ -116,14 +145,6 @@ s0@GPIO17; without it the home gets the simulated meter and trading off.`)
 			files[name] = merged
 		}
 	}
-	for _, name := range names {
-		if err := part.write(name, files[name]); err != nil {
-			return fmt.Errorf("provision: write %s: %w", name, err)
-		}
-		fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", name, len(files[name]))
-	}
-	fmt.Fprintf(stdout, "\nput the card in the Pi and power it on: it installs gridmesh, starts it and reboots once.\n")
-	fmt.Fprintf(stdout, "then, on the Pi: gridmesh doctor (it shows the enrolment code for the operator)\n")
 	return nil
 }
 

@@ -94,17 +94,38 @@ func Build(ctx context.Context, o Options) (string, error) {
 			return "", err
 		}
 	}
-	mtime := o.MTime
-	if mtime.IsZero() {
-		mtime = time.Now().UTC().Truncate(time.Second)
-		if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-			var sec int64
-			if _, err := fmt.Sscan(s, &sec); err != nil {
-				return "", fmt.Errorf("deb: SOURCE_DATE_EPOCH: %w", err)
-			}
-			mtime = time.Unix(sec, 0).UTC()
-		}
+	mtime, err := packageMTime(o.MTime)
+	if err != nil {
+		return "", err
 	}
+	paths, err := stageFiles(stage, o.Version, mtime)
+	if err != nil {
+		return "", err
+	}
+	return writePackage(packageInfo(o, bin, paths, mtime), o.Out)
+}
+
+// packageMTime is the time given to every file: mtime, or if it is zero
+// SOURCE_DATE_EPOCH, or else now (UTC, whole seconds).
+func packageMTime(mtime time.Time) (time.Time, error) {
+	if !mtime.IsZero() {
+		return mtime, nil
+	}
+	mtime = time.Now().UTC().Truncate(time.Second)
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		var sec int64
+		if _, err := fmt.Sscan(s, &sec); err != nil {
+			return time.Time{}, fmt.Errorf("deb: SOURCE_DATE_EPOCH: %w", err)
+		}
+		mtime = time.Unix(sec, 0).UTC()
+	}
+	return mtime, nil
+}
+
+// stageFiles writes the package's files other than the binary (the unit,
+// the conffile, the docs, the lintian overrides and the maintainer scripts)
+// into stage and returns their paths by name.
+func stageFiles(stage, version string, mtime time.Time) (map[string]string, error) {
 	write := func(name string, data []byte, mode os.FileMode) (string, error) {
 		p := filepath.Join(stage, name)
 		return p, os.WriteFile(p, data, mode)
@@ -117,23 +138,31 @@ func Build(ctx context.Context, o Options) (string, error) {
 		"node.toml":        tmpl,
 		"copyright":        []byte(copyright),
 		"overrides":        []byte(overrides),
-		"changelog.gz":     gz(fmt.Sprintf(changelog, o.Version, mtime.Format(time.RFC1123Z))),
+		"changelog.gz":     gz(fmt.Sprintf(changelog, version, mtime.Format(time.RFC1123Z))),
 	}
 	paths := map[string]string{}
+	var err error
 	for name, data := range staged {
 		if paths[name], err = write(name, data, 0o644); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	for _, s := range []string{"postinst", "prerm", "postrm"} {
 		b, err := fs.ReadFile(scripts, "scripts/"+s)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if paths[s], err = write(s, b, 0o755); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
+	return paths, nil
+}
+
+// packageInfo describes the package to nfpm: the binary bin, the files
+// stageFiles wrote (paths) and the maintainer scripts, all root-owned with
+// the time mtime; nfpm's defaults are filled in.
+func packageInfo(o Options, bin string, paths map[string]string, mtime time.Time) *nfpm.Info {
 	file := func(src, dst string, mode os.FileMode, typ string) *files.Content {
 		return &files.Content{Source: src, Destination: dst, Type: typ,
 			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: mode, MTime: mtime}}
@@ -168,22 +197,27 @@ func Build(ctx context.Context, o Options) (string, error) {
 			Deb:     nfpm.Deb{Compression: "xz"},
 		},
 	}
-	info = nfpm.WithDefaults(info)
+	return nfpm.WithDefaults(info)
+}
+
+// writePackage builds the .deb that info describes and writes it into the
+// directory out under its conventional name, which it returns.
+func writePackage(info *nfpm.Info, out string) (string, error) {
 	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {
 		return "", fmt.Errorf("deb: %w", err)
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
-	out := filepath.Join(o.Out, nfpmdeb.Default.ConventionalFileName(info))
+	path := filepath.Join(out, nfpmdeb.Default.ConventionalFileName(info))
 	var buf bytes.Buffer
 	if err := nfpmdeb.Default.Package(info, &buf); err != nil {
 		return "", fmt.Errorf("deb: %w", err)
 	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return "", err
 	}
-	return out, nil
+	return path, nil
 }
 
 func gz(s string) []byte {

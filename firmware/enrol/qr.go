@@ -27,6 +27,24 @@ func NewQR(s string) (*QR, error) {
 	if len(s) > qrMaxChars {
 		return nil, fmt.Errorf("enrol: QR: %d characters, at most %d fit", len(s), qrMaxChars)
 	}
+	data, err := qrCodewords(s)
+	if err != nil {
+		return nil, err
+	}
+	q := &QR{}
+	var fn [qrSize][qrSize]bool // function modules: not data
+	set := func(x, y int, dark bool) { q.Dark[y][x], fn[y][x] = dark, true }
+	qrPatterns(set)
+	qrFormat(set)
+	set(8, qrSize-8, true) // the dark module
+	q.placeData(data, &fn)
+	return q, nil
+}
+
+// qrCodewords encodes s in alphanumeric mode and returns the qrData data
+// codewords (terminated and padded) followed by their qrEC error
+// correction codewords.
+func qrCodewords(s string) ([]byte, error) {
 	var bits []bool
 	put := func(v, n int) {
 		for i := n - 1; i >= 0; i-- {
@@ -67,11 +85,12 @@ func NewQR(s string) (*QR, error) {
 	for pad := byte(0xEC); len(data) < qrData; pad ^= 0xEC ^ 0x11 {
 		data = append(data, pad)
 	}
-	data = append(data, rsRemainder(data, qrEC)...)
+	return append(data, rsRemainder(data, qrEC)...), nil
+}
 
-	q := &QR{}
-	var fn [qrSize][qrSize]bool // function modules: not data
-	set := func(x, y int, dark bool) { q.Dark[y][x], fn[y][x] = dark, true }
+// qrPatterns draws, through set, the three finder patterns with their
+// separators, the timing patterns and version 3's alignment pattern.
+func qrPatterns(set func(x, y int, dark bool)) {
 	finder := func(cx, cy int) {
 		for dy := -4; dy <= 4; dy++ {
 			for dx := -4; dx <= 4; dx++ {
@@ -96,7 +115,11 @@ func NewQR(s string) (*QR, error) {
 			set(22+dx, 22+dy, max(abs(dx), abs(dy)) != 1)
 		}
 	}
-	// Format information: level L (01), mask 0, BCH(15,5), masked.
+}
+
+// qrFormat draws, through set, both copies of the format information:
+// level L (01), mask 0, BCH(15,5), masked.
+func qrFormat(set func(x, y int, dark bool)) {
 	f := 0b01<<3 | 0
 	rem := f
 	for range 10 {
@@ -119,8 +142,13 @@ func NewQR(s string) (*QR, error) {
 	for i := 8; i < 15; i++ {
 		set(8, qrSize-15+i, bit(i))
 	}
-	set(8, qrSize-8, true) // the dark module
+}
 
+// placeData fills the modules that fn does not mark as function modules
+// with the bits of data, in the zigzag order of two-module columns from the
+// bottom right, masked with mask 0. Modules past the data stay light
+// (before masking).
+func (q *QR) placeData(data []byte, fn *[qrSize][qrSize]bool) {
 	i := 0
 	for right := qrSize - 1; right >= 1; right -= 2 {
 		if right == 6 {
@@ -142,7 +170,6 @@ func NewQR(s string) (*QR, error) {
 			}
 		}
 	}
-	return q, nil
 }
 
 // Terminal draws the code with half blocks, two module rows per line, with
