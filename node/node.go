@@ -136,6 +136,8 @@ type Node struct {
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
 	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
 
+	surf apiState // the read API's index and event stream (api_index.go)
+
 	// repairedFrom is where a corrupt chain store found at Load was moved.
 	repairedFrom string
 	keepBlocks   uint64

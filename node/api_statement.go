@@ -1,0 +1,246 @@
+package node
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// Statement is the body of GET /api/v1/accounts/{key}/statement: one line per
+// settled slot of [From, To) the account took part in, in slot order, and
+// their total. Opening is the account's balance before From (the sum of its
+// lines before), Closing = Opening + Total.Net; over all time (from 0) the
+// closing balance is the account's balance on chain once To is past the last
+// settled slot.
+type Statement struct {
+	Account string          `json:"account"`
+	From    int64           `json:"from"`
+	To      int64           `json:"to"`
+	Zone    string          `json:"zone"` // of the lines' local times
+	Opening unit.Money      `json:"opening_balance"`
+	Lines   []StatementLine `json:"lines"`
+	Total   StatementLine   `json:"total"` // Slot -1, no times, Price 0, Balance the closing balance
+}
+
+// StatementLine is one settled slot of a Statement; money in micro-units,
+// energy in Wh.
+type StatementLine struct {
+	Slot     int64      `json:"slot"`
+	StartUTC string     `json:"start_utc,omitempty"`
+	Local    string     `json:"start_local,omitempty"`
+	Bought   unit.Wh    `json:"bought_wh"`
+	Sold     unit.Wh    `json:"sold_wh"`
+	Price    unit.Price `json:"price"` // the slot's clearing price per kWh
+	Paid     unit.Money `json:"paid"`
+	Received unit.Money `json:"received"`
+	Fees     unit.Money `json:"fees"` // received as the operator
+	Net      unit.Money `json:"net"`
+	Balance  unit.Money `json:"balance"` // running, after this slot
+}
+
+// statement builds a's statement of [from, to) in zone loc.
+func (n *Node) statement(a chain.Account, from, to unit.Slot, loc *time.Location) Statement {
+	st := Statement{Account: string(a), From: int64(from), To: int64(to), Zone: loc.String(), Lines: []StatementLine{}}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	// chain.Statement walks every settled slot; the opening balance is the
+	// sum of the lines before from. (A chain query of the balance at a slot
+	// would make this one lookup.)
+	for _, l := range n.chain.Statement(a, 0, from) {
+		st.Opening += l.Net
+	}
+	bal := st.Opening
+	st.Total.Slot = -1
+	for _, l := range n.chain.Statement(a, from, to) {
+		bal += l.Net
+		start := n.gen.SlotStart(l.Slot)
+		line := StatementLine{Slot: int64(l.Slot), StartUTC: utc(start), Local: time.UnixMilli(start).In(loc).Format(time.RFC3339),
+			Bought: l.Bought, Sold: l.Sold, Paid: l.Paid, Received: l.Received, Fees: l.Fees, Net: l.Net, Balance: bal}
+		if res, ok := n.chain.Result(l.Slot); ok {
+			line.Price = res.Price
+		}
+		st.Lines = append(st.Lines, line)
+		t := &st.Total
+		t.Bought += l.Bought
+		t.Sold += l.Sold
+		t.Paid += l.Paid
+		t.Received += l.Received
+		t.Fees += l.Fees
+		t.Net += l.Net
+	}
+	st.Total.Balance = bal
+	return st
+}
+
+// statementQuery reads ?from, ?to (default: all settled slots), ?format
+// (json or csv) and ?tz (an IANA zone for the local times; default the
+// node's).
+func (n *Node) statementQuery(r *http.Request) (from, to unit.Slot, format string, loc *time.Location, err error) {
+	q := r.URL.Query()
+	if q.Get("from") == "" {
+		q.Set("from", "0")
+		r.URL.RawQuery = q.Encode()
+	}
+	if from, to, err = n.slotRange(r, 0); err != nil {
+		return
+	}
+	format = q.Get("format")
+	switch format {
+	case "":
+		format = "json"
+	case "json", "csv":
+	default:
+		err = badParam("format", "want csv or json, got %q", format)
+		return
+	}
+	loc = time.Local
+	if z := q.Get("tz"); z != "" {
+		if loc, err = time.LoadLocation(z); err != nil {
+			err = badParam("tz", "want an IANA time zone, got %q", z)
+		}
+	}
+	return
+}
+
+func (n *Node) serveStatement(w http.ResponseWriter, r *http.Request) {
+	a, err := pathAccount(r)
+	var from, to unit.Slot
+	var format string
+	var loc *time.Location
+	if err == nil {
+		from, to, format, loc, err = n.statementQuery(r)
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	st := n.statement(a, from, to, loc)
+	if format == "json" {
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%d-%d.csv"`, a[:16], from, to))
+	_ = WriteStatementCSV(w, st)
+}
+
+// StatementCSVHeader is the header row of a statement in CSV.
+var StatementCSVHeader = []string{"slot", "start_utc", "start_local", "bought_wh", "sold_wh", "price_per_kwh", "paid", "received", "fees", "net", "balance"}
+
+// WriteStatementCSV writes st as CSV (RFC 4180, CRLF line ends): a header
+// row, one row per line, and a last row "total" with the sums. Money is in
+// micro-units (unit.Money), energy in Wh.
+func WriteStatementCSV(w interface{ Write([]byte) (int, error) }, st Statement) error {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	_ = cw.Write(StatementCSVHeader)
+	row := func(slot, utc, local string, l StatementLine) {
+		i := func(v int64) string { return strconv.FormatInt(v, 10) }
+		_ = cw.Write([]string{slot, utc, local, i(int64(l.Bought)), i(int64(l.Sold)), i(int64(l.Price)),
+			i(int64(l.Paid)), i(int64(l.Received)), i(int64(l.Fees)), i(int64(l.Net)), i(int64(l.Balance))})
+	}
+	for _, l := range st.Lines {
+		row(strconv.FormatInt(l.Slot, 10), l.StartUTC, l.Local, l)
+	}
+	row("total", "", "", st.Total)
+	cw.Flush()
+	return cw.Error()
+}
+
+// MonthRow is one account's month in GET /api/v1/statements?period=month.
+type MonthRow struct {
+	Account  string     `json:"account"`
+	Name     string     `json:"name,omitempty"`
+	Month    string     `json:"month"` // 2006-01, UTC
+	Slots    int        `json:"settled_slots"`
+	Bought   unit.Wh    `json:"bought_wh"`
+	Sold     unit.Wh    `json:"sold_wh"`
+	Paid     unit.Money `json:"paid"`
+	Received unit.Money `json:"received"`
+	Fees     unit.Money `json:"fees"`
+	Net      unit.Money `json:"net"`
+	Balance  unit.Money `json:"balance"` // at the end of the month
+}
+
+// serveStatements gives the utility one row per account and month (UTC) of
+// [from, to) for every account with a balance or admitted: ?period=month
+// (the only period), ?from, ?to, ?format=json|csv.
+func (n *Node) serveStatements(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Query().Get("period"); p != "" && p != "month" {
+		httpError(w, http.StatusBadRequest, badParam("period", "want month, got %q", p))
+		return
+	}
+	from, to, format, _, err := n.statementQuery(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	rows := n.monthRows(from, to)
+	if format == "json" {
+		writeJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "items": rows})
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	_ = cw.Write([]string{"account", "name", "month", "settled_slots", "bought_wh", "sold_wh", "paid", "received", "fees", "net", "balance"})
+	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	for _, m := range rows {
+		_ = cw.Write([]string{m.Account, m.Name, m.Month, strconv.Itoa(m.Slots), i(int64(m.Bought)), i(int64(m.Sold)),
+			i(int64(m.Paid)), i(int64(m.Received)), i(int64(m.Fees)), i(int64(m.Net)), i(int64(m.Balance))})
+	}
+	cw.Flush()
+}
+
+// maxStatementAccounts bounds GET /api/v1/statements.
+const maxStatementAccounts = 10_000
+
+func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
+	n.mu.RLock()
+	accts := map[chain.Account]bool{n.gen.Operator: true}
+	for a := range n.chain.Balances() {
+		accts[a] = true
+	}
+	for _, a := range n.chain.Participants() {
+		accts[a] = true
+	}
+	n.mu.RUnlock()
+	keys := make([]chain.Account, 0, len(accts))
+	for a := range accts {
+		keys = append(keys, a)
+	}
+	slices.Sort(keys)
+	keys = keys[:min(len(keys), maxStatementAccounts)]
+	idx := n.apiIndex()
+	rows := []MonthRow{}
+	for _, a := range keys {
+		st := n.statement(a, from, to, time.UTC)
+		var cur *MonthRow
+		name := ""
+		if adm, ok := idx.admission(a); ok {
+			name = adm.name
+		}
+		for _, l := range st.Lines {
+			month := l.StartUTC[:7]
+			if cur == nil || cur.Month != month {
+				rows = append(rows, MonthRow{Account: string(a), Name: name, Month: month})
+				cur = &rows[len(rows)-1]
+			}
+			cur.Slots++
+			cur.Bought += l.Bought
+			cur.Sold += l.Sold
+			cur.Paid += l.Paid
+			cur.Received += l.Received
+			cur.Fees += l.Fees
+			cur.Net += l.Net
+			cur.Balance = l.Balance
+		}
+	}
+	return rows
+}
