@@ -31,6 +31,7 @@ Commands:
   authority      vote to add or remove an authority (as this authority node)
   admit          admit a participant (as this authority node)
   tariff         set the tariff policy (as this authority node)
+  statement      an account's statement, or every account's by month (billing)
   update         check, apply (signed, on trial, rolled back by itself) and status of updates
   release        make a release key; sign a release (on the utility's offline machine)
 
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAdmit(ctx, rest, stdout)
 	case "tariff":
 		return cmdTariff(ctx, rest, stdout)
+	case "statement":
+		return cmdStatement(ctx, rest, stdout)
 	default:
 		return usagef("unknown command %q (see gridmesh --help)", cmd)
 	}
