@@ -103,11 +103,12 @@ func (n *Node) slotFrom(t time.Time) unit.Slot {
 }
 
 // slotRange reads ?from and ?to, the half-open slot range [from, to). An
-// absent to is the slot after the last settled one, an absent from is def
-// slots before to. It refuses from > to and spans beyond maxSlotRange.
+// absent to is the slot after the last cleared or settled one, an absent
+// from is def slots before to. It refuses from > to and spans beyond maxSlotRange.
 func (n *Node) slotRange(r *http.Request, def unit.Slot) (from, to unit.Slot, err error) {
 	q := r.URL.Query()
-	to = n.status.Load().LastSettled + 1
+	st := n.status.Load()
+	to = max(st.LastCleared, st.LastSettled) + 1
 	if s := q.Get("to"); s != "" {
 		if to, err = n.parseSlotBound("to", s); err != nil {
 			return 0, 0, err

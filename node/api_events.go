@@ -107,6 +107,10 @@ func (n *Node) serveEvents(w http.ResponseWriter, r *http.Request) {
 	defer n.surf.events.unsubscribe(c)
 	pinConn(r)
 	rc := http.NewResponseController(w)
+	// A stream outlives the server's timeouts: no read deadline (nothing
+	// more is read), and a deadline for each write instead of the whole
+	// response's.
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

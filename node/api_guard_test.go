@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -156,5 +157,59 @@ func TestBodyLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("POST of %d bytes: status %d; want 413", apiMaxBodyBytes+1, resp.StatusCode)
+	}
+}
+
+// TestEventsOutliveTimeouts: an event stream stays open past the server's
+// read and write timeouts, and subscribers beyond maxSubscribers get 503.
+func TestEventsOutliveTimeouts(t *testing.T) {
+	paths := demoNet(t, 1, 1, nil)
+	n := loaded(t, paths[0])
+	srv := n.newAPIServer()
+	srv.ReadTimeout, srv.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	go func() { _ = srv.Serve(n.api) }()
+	defer srv.Close()
+	base := "http://" + n.api.Addr().String()
+	var streams []*http.Response
+	defer func() {
+		for _, s := range streams {
+			s.Body.Close()
+		}
+	}()
+	for range maxSubscribers {
+		resp, err := http.Get(base + "/api/v1/events")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET events: %v %v", resp, err)
+		}
+		streams = append(streams, resp)
+	}
+	resp, err := http.Get(base + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET events beyond %d streams: status %d; want 503", maxSubscribers, resp.StatusCode)
+	}
+	time.Sleep(time.Second) // past both timeouts
+	n.surf.events.send("block", BlockInfo{Height: 42})
+	got := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(streams[0].Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				got <- sc.Text()
+				return
+			}
+		}
+		got <- "stream ended: " + fmt.Sprint(sc.Err())
+	}()
+	select {
+	case line := <-got:
+		if !strings.Contains(line, `"height":42`) {
+			t.Errorf("after the timeouts the stream gave %q; want the block event", line)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("no event within 5 s after the timeouts")
 	}
 }

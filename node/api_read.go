@@ -108,7 +108,7 @@ func (n *Node) home() Home {
 		h.LastCleared = &row
 	}
 	tariff := n.chain.Tariff()
-	lines := n.chain.Statement(n.self, n.slotFrom(day), cur+1)
+	lines := n.statementLines(n.self, n.slotFrom(day), min(cur+1, n.chain.Status().LastSettled+1))
 	for _, l := range lines {
 		h.Today.Slots++
 		h.Today.Bought += l.Bought

@@ -49,15 +49,27 @@ func (n *Node) statement(a chain.Account, from, to unit.Slot, loc *time.Location
 	st := Statement{Account: string(a), From: int64(from), To: int64(to), Zone: loc.String(), Lines: []StatementLine{}}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	// chain.Statement walks every settled slot; the opening balance is the
-	// sum of the lines before from. (A chain query of the balance at a slot
-	// would make this one lookup.)
-	for _, l := range n.chain.Statement(a, 0, from) {
-		st.Opening += l.Net
+	last := n.chain.Status().LastSettled
+	lo, hi := max(from, 0), min(to, last+1)
+	lines := n.statementLines(a, lo, hi)
+	// The opening balance: the lines before from, or the balance on chain
+	// less the lines from from on, whichever walks fewer slots.
+	if lo <= last+1-hi {
+		for _, l := range n.statementLines(a, 0, lo) {
+			st.Opening += l.Net
+		}
+	} else {
+		st.Opening = n.chain.Balances()[a]
+		for _, l := range lines {
+			st.Opening -= l.Net
+		}
+		for _, l := range n.statementLines(a, hi, last+1) {
+			st.Opening -= l.Net
+		}
 	}
 	bal := st.Opening
 	st.Total.Slot = -1
-	for _, l := range n.chain.Statement(a, from, to) {
+	for _, l := range lines {
 		bal += l.Net
 		start := n.gen.SlotStart(l.Slot)
 		line := StatementLine{Slot: int64(l.Slot), StartUTC: utc(start), Local: time.UnixMilli(start).In(loc).Format(time.RFC3339),
@@ -243,4 +255,45 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 		}
 	}
 	return rows
+}
+
+// statementLines is chain.Statement over [from, to) walking only those
+// slots (chain.Statement sorts the whole history's slots on every call). The
+// caller holds n.mu. A chain index of settlements by account would make it
+// cheaper still.
+func (n *Node) statementLines(a chain.Account, from, to unit.Slot) []chain.StatementLine {
+	var out []chain.StatementLine
+	for s := from; s < to; s++ {
+		st, ok := n.chain.Settlement(s)
+		if !ok {
+			continue
+		}
+		l := chain.StatementLine{Slot: s}
+		involved := false
+		for _, tr := range st.Trades {
+			if tr.Buyer == string(a) {
+				l.Bought += tr.Settled
+				l.Paid += tr.Paid
+				involved = true
+			}
+			if tr.Seller == string(a) {
+				l.Sold += tr.Settled
+				l.Received += tr.Received
+				involved = true
+			}
+			if a == n.gen.Operator {
+				l.Fees += tr.Fee
+			}
+		}
+		for _, t := range st.Transfers {
+			if t.Account == string(a) {
+				l.Net = t.Amount
+				involved = true
+			}
+		}
+		if involved {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -235,6 +235,21 @@ func checkStatements(t *testing.T, n *Node, base string) {
 		}
 		sort.Strings(accounts[1:])
 		for _, a := range accounts {
+			// The node's walk over slots equals the chain's own statement.
+			n.mu.RLock()
+			mine, theirs := n.statementLines(chain.Account(a), 0, last+1), n.chain.Statement(chain.Account(a), 0, last+1)
+			n.mu.RUnlock()
+			if !slices.Equal(mine, theirs) {
+				problems = append(problems, fmt.Sprintf("account %.8s: statementLines %+v; chain.Statement %+v", a, mine, theirs))
+			}
+			// A statement from the middle opens where the earlier lines end.
+			for _, from := range []int64{1, int64(last) / 2, int64(last)} {
+				var part Statement
+				getJSON(t, fmt.Sprintf("%s/accounts/%s/statement?from=%d", base, a, from), &part)
+				if got, want := int64(part.Opening+part.Total.Net), int64(balances[chain.Account(a)]); got != want {
+					problems = append(problems, fmt.Sprintf("account %.8s from slot %d: opening %d + net %d = %d; balance %d", a, from, part.Opening, part.Total.Net, got, want))
+				}
+			}
 			var st Statement
 			getJSON(t, base+"/accounts/"+a+"/statement", &st)
 			if got, want := int64(st.Total.Balance), int64(balances[chain.Account(a)]); got != want {
