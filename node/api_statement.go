@@ -54,7 +54,7 @@ func (n *Node) statement(a chain.Account, from, to unit.Slot, loc *time.Location
 	defer n.mu.RUnlock()
 	last := n.chain.Status().LastSettled
 	lo, hi := max(from, 0), min(to, last+1)
-	lines := n.statementLines(a, lo, hi)
+	lines, prices := n.statementPriced(a, lo, hi)
 	// The opening balance: the lines before from, or the balance on chain
 	// less the lines from from on, whichever walks fewer slots.
 	if lo <= last+1-hi {
@@ -72,14 +72,11 @@ func (n *Node) statement(a chain.Account, from, to unit.Slot, loc *time.Location
 	}
 	bal := st.Opening
 	st.Total.Slot = -1
-	for _, l := range lines {
+	for i, l := range lines {
 		bal += l.Net
 		start := n.gen.SlotStart(l.Slot)
 		line := StatementLine{Slot: int64(l.Slot), StartUTC: utc(start), Local: time.UnixMilli(start).In(loc).Format(time.RFC3339),
-			Bought: l.Bought, Sold: l.Sold, Paid: l.Paid, Received: l.Received, Fees: l.Fees, Net: l.Net, Balance: bal}
-		if res, ok := n.chain.Result(l.Slot); ok {
-			line.Price = res.Price
-		}
+			Bought: l.Bought, Sold: l.Sold, Price: prices[i], Paid: l.Paid, Received: l.Received, Fees: l.Fees, Net: l.Net, Balance: bal}
 		st.Lines = append(st.Lines, line)
 		t := &st.Total
 		t.Bought += l.Bought
@@ -341,7 +338,15 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 // caller holds n.mu. A chain index of settlements by account would make it
 // cheaper still.
 func (n *Node) statementLines(a chain.Account, from, to unit.Slot) []chain.StatementLine {
+	lines, _ := n.statementPriced(a, from, to)
+	return lines
+}
+
+// statementPriced is statementLines with each line's clearing price (the
+// uniform price its trades carry).
+func (n *Node) statementPriced(a chain.Account, from, to unit.Slot) ([]chain.StatementLine, []unit.Price) {
 	var out []chain.StatementLine
+	var prices []unit.Price
 	for s := from; s < to; s++ {
 		st, ok := n.chain.Settlement(s)
 		if !ok {
@@ -349,7 +354,9 @@ func (n *Node) statementLines(a chain.Account, from, to unit.Slot) []chain.State
 		}
 		l := chain.StatementLine{Slot: s}
 		involved := false
+		var price unit.Price
 		for _, tr := range st.Trades {
+			price = tr.Price
 			if tr.Buyer == string(a) {
 				l.Bought += tr.Settled
 				l.Paid += tr.Paid
@@ -372,7 +379,8 @@ func (n *Node) statementLines(a chain.Account, from, to unit.Slot) []chain.State
 		}
 		if involved {
 			out = append(out, l)
+			prices = append(prices, price)
 		}
 	}
-	return out
+	return out, prices
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/unit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -252,6 +253,14 @@ func checkStatements(t *testing.T, n *Node, base string) {
 			}
 			var st Statement
 			getJSON(t, base+"/accounts/"+a+"/statement", &st)
+			for _, l := range st.Lines {
+				n.mu.RLock()
+				res, _ := n.chain.Result(unit.Slot(l.Slot))
+				n.mu.RUnlock()
+				if l.Price != res.Price {
+					problems = append(problems, fmt.Sprintf("account %.8s slot %d: price %d; the slot cleared at %d", a, l.Slot, l.Price, res.Price))
+				}
+			}
 			if got, want := int64(st.Total.Balance), int64(balances[chain.Account(a)]); got != want {
 				problems = append(problems, fmt.Sprintf("account %.8s: statement closing balance %d; on chain %d", a, got, want))
 			}
