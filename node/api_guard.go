@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,15 +144,27 @@ func (c *limitConn) Close() error {
 //
 // The Host header must name this node: an IP address (a rebinding attack
 // needs a domain name of the attacker's, so IP literals are safe), localhost
-// or a name under .localhost, the host of api.listen, or the node's name (and
-// name.local). Others get 421 with the reason. A request that changes
+// or a name under .localhost, the host of api.listen, or one of the node's
+// names: node.name, api.hosts and the machine's host name, each also with
+// .local. Others get 421 with the reason. A request that changes
 // anything (every method but GET, HEAD and OPTIONS) and carries an Origin
 // must come from the same origin, else 403.
 func (n *Node) guard(h http.Handler) http.Handler {
-	listenHost, _, _ := net.SplitHostPort(n.cfg.API.Listen)
-	name := strings.ToLower(n.cfg.Node.Name)
+	names := map[string]bool{}
+	if host, _, err := net.SplitHostPort(n.cfg.API.Listen); err == nil && host != "" {
+		names[strings.ToLower(host)] = true
+	}
+	mine := append([]string{n.cfg.Node.Name}, n.cfg.API.Hosts...)
+	if hn, err := os.Hostname(); err == nil {
+		mine = append(mine, hn)
+	}
+	for _, s := range mine {
+		if s = strings.ToLower(s); s != "" {
+			names[s], names[s+".local"] = true, true
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := checkHost(r.Host, listenHost, name); err != nil {
+		if err := checkHost(r.Host, names); err != nil {
 			httpError(w, http.StatusMisdirectedRequest, err)
 			return
 		}
@@ -176,8 +189,9 @@ func (n *Node) guard(h http.Handler) http.Handler {
 
 var errHost = errors.New("host not accepted")
 
-// checkHost reports whether hostport (a Host header) names this node.
-func checkHost(hostport, listenHost, name string) error {
+// checkHost reports whether hostport (a Host header) names this node, whose
+// own names (lower case) are names.
+func checkHost(hostport string, names map[string]bool) error {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -188,9 +202,7 @@ func checkHost(hostport, listenHost, name string) error {
 		return nil
 	case isIP(host), host == "localhost", strings.HasSuffix(host, ".localhost"):
 		return nil
-	case listenHost != "" && host == strings.ToLower(listenHost):
-		return nil
-	case name != "" && (host == name || host == name+".local"):
+	case names[host]:
 		return nil
 	}
 	return fmt.Errorf("%w: %q is not this node's address, localhost or its name (DNS rebinding guard)", errHost, hostport)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gridmesh/gridmesh/config"
 )
 
 // served serves the API of the node configured at path (loaded, not run) and
@@ -102,6 +104,7 @@ func openFDs(t *testing.T) int {
 // cross-site POST are refused with the reason; this node's own names pass.
 func TestForeignHostAndOrigin(t *testing.T) {
 	paths := demoNet(t, 1, 1, nil)
+	editConfig(t, paths[0], func(c *config.Node) { c.API.Hosts = []string{"pi.example.net"} })
 	n, base := served(t, paths[0])
 	port := n.api.Addr().(*net.TCPAddr).Port
 	tests := []struct {
@@ -113,6 +116,9 @@ func TestForeignHostAndOrigin(t *testing.T) {
 		{"GET", fmt.Sprintf("[::1]:%d", port), "", 200},
 		{"GET", fmt.Sprintf("192.168.1.20:%d", port), "", 200},
 		{"GET", strings.ToLower(n.cfg.Node.Name) + ".local", "", 200},
+		{"GET", fmt.Sprintf("pi.example.net:%d", port), "", 200},
+		{"GET", "PI.example.net.", "", 200},
+		{"GET", fmt.Sprintf("pi.example.net.evil.example:%d", port), "", http.StatusMisdirectedRequest},
 		{"GET", fmt.Sprintf("evil.example:%d", port), "", http.StatusMisdirectedRequest},
 		{"GET", "attacker.test", "", http.StatusMisdirectedRequest},
 		{"POST", fmt.Sprintf("127.0.0.1:%d", port), "http://evil.example", http.StatusForbidden},
