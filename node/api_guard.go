@@ -19,7 +19,7 @@ import (
 // dashboards: these leave room for them and bound what a slow or hostile
 // client can hold.
 const (
-	apiMaxConns          = 128              // open connections (limitListener)
+	apiMaxConns          = 256              // open connections (limitListener): gridmesh bench chain posts with up to 256 workers
 	apiReadHeaderTimeout = 5 * time.Second  // request line and headers
 	apiReadTimeout       = 15 * time.Second // the whole request, body included
 	apiWriteTimeout      = 30 * time.Second // the response (SSE clears it per request)
@@ -38,6 +38,11 @@ func (n *Node) newAPIServer() *http.Server {
 		WriteTimeout:      apiWriteTimeout,
 		IdleTimeout:       apiIdleTimeout,
 		MaxHeaderBytes:    apiMaxHeaderBytes,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if lc, ok := c.(*limitConn); ok {
+				lc.idle.Store(st == http.StateIdle)
+			}
+		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if lc, ok := c.(*limitConn); ok {
 				return context.WithValue(ctx, connKey{}, lc)
@@ -58,9 +63,9 @@ func pinConn(r *http.Request) {
 }
 
 // limitListener holds at most max connections open. When a new connection
-// arrives at the cap it closes the oldest one that is not a pinned stream:
-// connections that hold a slot longest (a client trickling its request, an
-// idle keep-alive) give way to new ones, so a flood of slow clients cannot
+// arrives at the cap it closes the oldest idle keep-alive connection, or if
+// there is none the oldest one that is not a pinned stream: connections that
+// hold a slot longest (a client trickling its request) give way to new ones, so a flood of slow clients cannot
 // lock out a normal one, and the count never exceeds max. Pinned streams
 // are bounded separately (maxSubscribers).
 type limitListener struct {
@@ -89,10 +94,14 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	var victim *limitConn
 	l.mu.Lock()
 	if len(l.conns) >= l.max {
-		best := ^uint64(0)
+		best, bestIdle := ^uint64(0), false
 		for o, s := range l.conns {
-			if s < best && !o.pinned.Load() {
-				victim, best = o, s
+			if o.pinned.Load() {
+				continue
+			}
+			idle := o.idle.Load()
+			if idle && !bestIdle || idle == bestIdle && s < best {
+				victim, best, bestIdle = o, s, idle
 			}
 		}
 		if victim != nil {
@@ -124,6 +133,7 @@ type limitConn struct {
 	net.Conn
 	l      *limitListener
 	pinned atomic.Bool
+	idle   atomic.Bool // between requests (http.StateIdle)
 	closed atomic.Bool
 }
 

@@ -219,3 +219,40 @@ func TestEventsOutliveTimeouts(t *testing.T) {
 		t.Errorf("no event within 5 s after the timeouts")
 	}
 }
+
+// TestLimitListenerEvicts: at the cap, an idle keep-alive goes first, then
+// the oldest connection; a pinned stream never.
+func TestLimitListenerEvicts(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := newLimitListener(raw, 3)
+	defer ln.Close()
+	accept := func() *limitConn {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.(*limitConn)
+	}
+	pinned, busy, idle := accept(), accept(), accept()
+	pinned.pinned.Store(true)
+	idle.idle.Store(true)
+	fourth := accept()
+	if !idle.closed.Load() || busy.closed.Load() || pinned.closed.Load() {
+		t.Errorf("fourth connection at cap 3 closed idle=%v busy=%v pinned=%v; want only the idle one", idle.closed.Load(), busy.closed.Load(), pinned.closed.Load())
+	}
+	accept()
+	if !busy.closed.Load() || pinned.closed.Load() || fourth.closed.Load() {
+		t.Errorf("fifth connection closed busy=%v pinned=%v fourth=%v; want the oldest unpinned (busy)", busy.closed.Load(), pinned.closed.Load(), fourth.closed.Load())
+	}
+	if got := ln.open.Load(); got != 3 {
+		t.Errorf("open gauge %d; want 3", got)
+	}
+}
