@@ -29,7 +29,11 @@ func (n Node) TOML() []byte {
 	w("dht = %t # find peers beyond it through the network's own DHT (seeded by bootstrap)\n", n.Network.DHT)
 	w("followers = %d # peers served the chain's head at a time besides authorities; 0: the default, 2\n\n", n.Network.Followers)
 	w("[api]\n")
-	w("listen = %s # status API and dashboard\n\n", tomlString(n.API.Listen))
+	w("listen = %s # status API and dashboard\n", tomlString(n.API.Listen))
+	if len(n.API.Hosts) > 0 {
+		w("hosts = %s # further names the API answers to\n", tomlStrings(n.API.Hosts))
+	}
+	w("\n")
 	w("[meter]\n")
 	w("driver = %s\n", tomlString(string(n.Meter.Driver)))
 	w("interval = %s\n", tomlString(n.Meter.Interval.Duration.String()))

@@ -124,6 +124,12 @@ type Network struct {
 // API is [api]: the local HTTP API and dashboard.
 type API struct {
 	Listen string `toml:"listen"` // host:port
+	// Hosts are further names the API answers to in the Host header (a
+	// DNS name a utility's Prometheus or a homeowner's browser uses),
+	// beside IP addresses, localhost, the listen host, node.name and the
+	// machine's host name (each also with .local). Any other name is
+	// refused: a web page cannot read the API through DNS rebinding.
+	Hosts []string `toml:"hosts"`
 }
 
 // Meter is [meter]: which meter to read and how often.
@@ -237,7 +243,7 @@ func DefaultNode() Node {
 			MDNS:      true,
 			DHT:       false,
 		},
-		API: API{Listen: "127.0.0.1:8080"},
+		API: API{Listen: "127.0.0.1:8080", Hosts: []string{}},
 		Meter: Meter{
 			Driver:    DriverSim,
 			Interval:  Duration{time.Second},
@@ -343,6 +349,15 @@ func (n Node) validate(p *problems) {
 		p.add("api.listen", "expected host:port such as \"127.0.0.1:8080\", got %q", n.API.Listen)
 	} else if v, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && v == 0) {
 		p.add("api.listen", "expected a port number from 0 to 65535, got %q", port)
+	}
+
+	for i, h := range n.API.Hosts {
+		if !hostnameLike(h) {
+			p.add(fmt.Sprintf("api.hosts[%d]", i), "expected a DNS name such as \"pi.example.net\" (no port, no scheme), got %q", h)
+		}
+	}
+	if len(n.API.Hosts) > 32 {
+		p.add("api.hosts", "expected at most 32 names, got %d", len(n.API.Hosts))
 	}
 
 	if n.Network.Followers < 0 || n.Network.Followers > 1000 {
@@ -465,6 +480,25 @@ func isHex(s string) bool {
 	for _, c := range s {
 		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
 			return false
+		}
+	}
+	return true
+}
+
+// hostnameLike reports whether s is a DNS name: labels of letters, digits
+// and hyphens, separated by dots, at most 253 bytes.
+func hostnameLike(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
 		}
 	}
 	return true

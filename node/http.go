@@ -142,14 +142,15 @@ func (n *Node) Status() Status {
 	return st
 }
 
+// handler is where the API's routes are registered: the read API's
+// (routes, api.go) and the rest.
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Status())
-	})
-	mux.HandleFunc("POST /api/v1/tx", n.serveTx)
-	mux.HandleFunc("GET /api/v1/blocks/{height}", n.serveBlock)
+	for _, rt := range n.routes() {
+		mux.HandleFunc(rt.method+" "+rt.path, rt.h)
+	}
 	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("/", notFound)
 	return mux
 }
 
@@ -211,12 +212,16 @@ func (n *Node) serveBlock(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, blockInfo(b))
+}
+
+func blockInfo(b chain.Block) BlockInfo {
 	info := BlockInfo{Height: b.Header.Height, Hash: b.Hash().String(), Time: b.Header.Time,
 		Proposer: string(b.Header.Proposer), StateHash: b.Header.StateHash.String(), Txs: make([]string, len(b.Txs))}
 	for i, tx := range b.Txs {
 		info.Txs[i] = tx.Hash().String()
 	}
-	writeJSON(w, http.StatusOK, info)
+	return info
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

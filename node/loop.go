@@ -485,6 +485,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 		}
 	}
 	l.n.publishStatus()
+	l.n.apiCommit(blk, events)
 	l.n.notifyHead(blk.Header.Height)
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
 	if l.n.opts.OnEvent != nil {

@@ -141,6 +141,8 @@ type Node struct {
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
 	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
 
+	surf apiState // the read API's index and event stream (api_index.go)
+
 	// repairedFrom is where a corrupt chain store found at Load was moved.
 	repairedFrom string
 	keepBlocks   uint64
@@ -269,10 +271,11 @@ func newNode(path string, opts Options) (*Node, error) {
 
 // openAPI opens the HTTP API's listener (Run serves it).
 func (n *Node) openAPI() error {
-	var err error
-	if n.api, err = net.Listen("tcp", n.cfg.API.Listen); err != nil {
+	ln, err := net.Listen("tcp", n.cfg.API.Listen)
+	if err != nil {
 		return fmt.Errorf("%s: api.listen: %w", n.path, err)
 	}
+	n.api = newLimitListener(ln, apiMaxConns)
 	return nil
 }
 
@@ -455,7 +458,7 @@ func (n *Node) StatusURL() string { return "http://" + n.api.Addr().String() + "
 func (n *Node) Run(ctx context.Context) error {
 	defer n.close()
 	g, ctx := errgroup.WithContext(ctx)
-	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := n.newAPIServer()
 	g.Go(func() error {
 		if err := srv.Serve(n.api); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("api: %w", err)

@@ -39,6 +39,7 @@ Commands:
   doctor         the installer's checklist: config, meter, clock, network, chain, Pi health
   provision      write first-boot files onto a Raspberry Pi OS boot partition
   tariff         set the tariff policy (as this authority node)
+  statement      an account's statement, or every account's by month (billing)
   update         check, apply (signed, on trial, rolled back by itself) and status of updates
   release        make a release key; sign a release (on the utility's offline machine)
 
@@ -109,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdProvision(rest, stdout)
 	case "tariff":
 		return cmdTariff(ctx, rest, stdout)
+	case "statement":
+		return cmdStatement(ctx, rest, stdout)
 	default:
 		return usagef("unknown command %q (see gridmesh --help)", cmd)
 	}
