@@ -85,7 +85,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"config", "fix"}, `gridmesh: config: unknown command "fix" (see gridmesh config --help)`},
 		{[]string{"version", "now"}, `gridmesh: version: unexpected argument "now" (see gridmesh version --help)`},
 		{[]string{"authority", "promote", "ab"}, "gridmesh: authority: expected add|remove KEY (see gridmesh authority --help)"},
-		{[]string{"authority", "add", "ab"}, "gridmesh: authority add: KEY: chain: malformed account: 2 characters, want 64"},
+		{[]string{"authority", "add", "ab"}, "gridmesh: authority add: KEY: ident: malformed account: 2 characters, want 64"},
 		{[]string{"admit"}, "gridmesh: admit: expected KEY (see gridmesh admit --help)"},
 		{[]string{"tariff", "--floor", "1"}, "gridmesh: tariff: --floor, --ceiling, --fee (>= 0) and --seq (> 0) are all required"},
 	} {
