@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/firmware/enrol"
 
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
@@ -83,6 +85,13 @@ type Status struct {
 	OpenBook    []OpenSlot  `json:"open_book"`
 	GateChecks  []GateCheck `json:"gate_checks,omitempty"`
 	BookDropped int64       `json:"book_dropped"`
+	// Admitted says whether the chain knows this node's key: an admitted
+	// participant, or an authority of the next height. EnrolmentCode is the
+	// key in the checksummed form an operator types into `gridmesh admit`
+	// (firmware/enrol): a home that is not admitted shows it to its
+	// installer (gridmesh doctor, the home page).
+	Admitted      bool   `json:"admitted"`
+	EnrolmentCode string `json:"enrolment_code"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -90,17 +99,20 @@ type Status struct {
 func (n *Node) publishStatus() {
 	n.mu.RLock()
 	cs := n.chain.Status()
+	participant := n.chain.IsParticipant(n.self)
 	n.mu.RUnlock()
 	n.status.Store(&Status{
-		Account:     string(n.self),
-		Name:        n.cfg.Node.Name,
-		Role:        string(n.cfg.Node.Role),
-		Network:     n.gen.ChainID,
-		Height:      cs.Height,
-		StateHash:   cs.StateHash.String(),
-		BlockTime:   cs.Time,
-		LastCleared: cs.LastCleared,
-		LastSettled: cs.LastSettled,
+		Admitted:      participant || slices.Contains(n.authoritiesAt(cs.Height+1), n.self),
+		EnrolmentCode: enrol.Code(n.key.Public().(ed25519.PublicKey)),
+		Account:       string(n.self),
+		Name:          n.cfg.Node.Name,
+		Role:          string(n.cfg.Node.Role),
+		Network:       n.gen.ChainID,
+		Height:        cs.Height,
+		StateHash:     cs.StateHash.String(),
+		BlockTime:     cs.Time,
+		LastCleared:   cs.LastCleared,
+		LastSettled:   cs.LastSettled,
 	})
 }
 
