@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/node/web"
 
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
@@ -132,12 +133,13 @@ func (n *Node) Status() Status {
 }
 
 // handler is where the API's routes are registered: the read API's
-// (routes, api.go) and the rest.
+// (routes, api.go), the dashboard's (node/web) and the rest.
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range n.routes() {
 		mux.HandleFunc(rt.method+" "+rt.path, rt.h)
 	}
+	web.Register(mux) // the dashboard: GET / and GET /ui/... (node/web)
 	mux.HandleFunc("/", notFound)
 	return mux
 }
