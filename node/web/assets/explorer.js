@@ -106,6 +106,8 @@
   });
   window.addEventListener("hashchange", route);
   route();
+  // Learn the names of the accounts the API lists, then show them.
+  gm.knownAccounts().then(() => { if (view.dataset.kind === "blocks") route(); }).catch(() => {});
   // Live: the newest blocks list follows the chain; other views stay put.
   gm.live(async () => { if (!location.hash || location.hash === "#blocks") await blocks(""); }, ["block"]);
 })();
