@@ -142,8 +142,8 @@ func (b *browser) report() (errs, reqs []string) {
 // settlement without a reload, the network page lists the slots and the
 // authority, and the explorer finds a transaction by its hash and an
 // account by its name. No page logs an error, and no request leaves the
-// node's origin. With GRIDMESH_SCREENSHOTS=1 it writes the three views to
-// docs/screenshots/.
+// node's origin. With GRIDMESH_SCREENSHOTS=1 it writes the three views, and the
+// home page on a phone, to docs/screenshots/.
 func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	opts := DefaultDemoOptions()
@@ -342,6 +342,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	cancel()
 	if err != nil || name != acct.Name {
 		t.Errorf("account view names %q (%v); want %q", name, err, acct.Name)
+	}
+
+	// On a phone's screen (390 px wide) every page fits its width: wide
+	// tables scroll inside their box, not the page.
+	do("emulate a phone", 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, page := range []string{"/", "/ui/network.html", "/ui/explorer.html"} {
+		do("open "+page+" on a phone", 30*time.Second, chromedp.Navigate(origin+page), chromedp.WaitVisible(chromedp.CSS(`#live.on`)))
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		over, err := chromedp.Run(c, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+		cancel()
+		if err != nil || over > 0 {
+			t.Errorf("%s on a 390 px screen: %d px wider than the screen (%v)", page, over, err)
+		}
+		if page == "/" {
+			shot("home-phone")
+		}
 	}
 
 	// Nothing went wrong, and nothing left the node's origin.

@@ -49,6 +49,14 @@ const gm = (() => {
     if (a && a.name) names.set(key, a.name);
     return a;
   };
+  // learn fetches the names of accounts not seen yet (once each).
+  const asked = new Set();
+  const learn = async (keys) => {
+    const fresh = [...new Set(keys)].filter((k) => k && !names.has(k) && !asked.has(k)).slice(0, 50);
+    for (const k of fresh) asked.add(k);
+    await Promise.all(fresh.map(account));
+    return fresh.length > 0;
+  };
   const who = (key) => names.get(key) || short(key);
   const acctLink = (key) => el("a", { href: "/ui/explorer.html#account/" + key, title: key, class: "mono" }, who(key));
   // knownAccounts lists the accounts this page can learn of through the API:
@@ -94,5 +102,5 @@ const gm = (() => {
     charts.set(id, c);
   };
   window.addEventListener("resize", () => { for (const [id, c] of charts) { const b = $(id); if (b) c.setSize({ width: Math.max(b.clientWidth, 240), height: 220 }); } });
-  return { api, find, $, el, set, wh, watts, money, price, short, time, datetime, flag, showError, names, account, who, acctLink, knownAccounts, live, chart };
+  return { api, find, $, el, set, wh, watts, money, price, short, time, datetime, flag, showError, names, account, learn, who, acctLink, knownAccounts, live, chart };
 })();

@@ -61,6 +61,7 @@
       axes: [{}, { label: "Wh" }, { side: 1, scale: "p", label: "/kWh", grid: { show: false } }],
     }, [xs, bought, sold, prices]);
 
+    await gm.learn(trades.items.flatMap((t) => [t.buyer, t.seller]));
     const tb = $("trades");
     const rows = trades.items.slice(-12).reverse().map((t) => {
       const buy = t.buyer === hm.account;
