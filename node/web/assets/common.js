@@ -70,7 +70,7 @@ const gm = (() => {
     return (await Promise.all(list.map(account))).filter(Boolean);
   };
   // live calls refresh now and again after each event the node pushes
-  // (block, cleared, settled), at most once per 500 ms.
+  // (block, cleared, settled), at most once a second.
   const live = (refresh, kinds) => {
     let timer = null, busy = false, again = false;
     const run = async () => {
@@ -81,7 +81,7 @@ const gm = (() => {
       busy = false;
       if (again) { again = false; schedule(); }
     };
-    const schedule = () => { if (!timer) timer = setTimeout(run, 500); };
+    const schedule = () => { if (!timer) timer = setTimeout(run, 1000); };
     run();
     const ind = $("live");
     const es = new EventSource("/api/v1/events");

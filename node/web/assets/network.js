@@ -4,7 +4,7 @@
 (() => {
   const { api, $, el, set, wh, money, price, acctLink } = gm;
   const td = (v, cls) => el("td", { class: cls }, v);
-  let slow = 0;
+  let participantsAt = 0; // when the participants were last read (ms)
   const refresh = async () => {
     const [st, slots, auth, peers] = await Promise.all([api("/status"), api("/slots?limit=1000"), api("/authorities"), api("/peers")]);
     set("network", st.network);
@@ -35,8 +35,10 @@
       td(String(a.last_signed_height), "num"), td(String(a.signed), "num"), td(String(a.missed), "num"))));
     $("peers").replaceChildren(...(peers.items.length ? peers.items.map((p) => el("tr", {}, el("td", { class: "mono" }, p.id), td(p.via))) :
       [el("tr", {}, el("td", { colspan: "2", class: "bad" }, "no peers"))]));
-    // The participants change slowly: read them every fifth refresh.
-    if (slow++ % 5 === 0) {
+    // The participants change slowly and take a request each: read them at
+    // most once a minute.
+    if (Date.now() - participantsAt > 60000) {
+      participantsAt = Date.now();
       const accts = await gm.knownAccounts();
       accts.sort((a, b) => (a.name || a.key).localeCompare(b.name || b.key));
       $("participants").replaceChildren(...accts.map((a) => el("tr", {},
