@@ -139,11 +139,12 @@ func (b *browser) report() (errs, reqs []string) {
 // TestDashboardInBrowser runs an authority and two homes with 2 s slots and
 // drives a headless Chromium through the dashboard a home serves: the home
 // page shows the figures of /api/v1/home and /status and follows a slot's
-// settlement without a reload, the network page lists the slots and the
-// authority, and the explorer finds a transaction by its hash and an
-// account by its name. No page logs an error, and no request leaves the
-// node's origin. With GRIDMESH_SCREENSHOTS=1 it writes the three views, and the
-// home page on a phone, to docs/screenshots/.
+// settlement without a reload, the network page shows the sums of the API's
+// slots and the live authority, the explorer finds a transaction by its hash
+// and an account by its name, and every page fits a phone's screen. No page
+// logs an error, and no request leaves the node's origin. With
+// GRIDMESH_SCREENSHOTS=1 it writes the three views, and the home page on a
+// phone, to docs/screenshots/.
 func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	opts := DefaultDemoOptions()
@@ -295,6 +296,30 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#chart canvas`)))
 	if n := attr(`#n-slots`, "data-value"); n == "" || n == "0" {
 		t.Errorf("network page lists %q slots; want some", n)
+	}
+	// Its sums are those of the slots the API lists (once the page has
+	// caught up with the last settlement).
+	var netDOM, netAPI map[string]string
+	if !eventually(20*time.Second, func() bool {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var err error
+		netDOM, err = chromedp.Run(c, chromedp.Evaluate[map[string]string](`Object.fromEntries(
+			["n-slots","traded","settled","imbalance","fees"].map(id => [id, document.getElementById(id).dataset.value ?? ""]))`))
+		if err != nil {
+			t.Fatalf("read the network page's figures: %v", err)
+		}
+		var slots Page[SlotRow]
+		getJSON(t, origin+"/api/v1/slots?limit=1000", &slots)
+		var vol, energy, imb, fees int64
+		for _, r := range slots.Items {
+			vol, energy, imb, fees = vol+int64(r.Volume), energy+int64(r.Energy), imb+int64(r.Imbalance), fees+int64(r.Fees)
+		}
+		netAPI = map[string]string{"n-slots": fmt.Sprint(len(slots.Items)), "traded": fmt.Sprint(vol), "settled": fmt.Sprint(energy),
+			"imbalance": fmt.Sprint(imb), "fees": fmt.Sprint(fees)}
+		return fmt.Sprint(netDOM) == fmt.Sprint(netAPI)
+	}) {
+		t.Errorf("network page figures %v; the API's slots sum to %v", netDOM, netAPI)
 	}
 	shot("network")
 
