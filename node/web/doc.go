@@ -1,6 +1,9 @@
 // Package web is the node's dashboard: three pages (home, network,
 // explorer) and their scripts and styles, embedded in the binary, served by
-// the node's HTTP server beside the API (Register).
+// the node's HTTP server beside the API (Register): the home page at /, the
+// network page at /ui/network.html, the explorer at /ui/explorer.html (its
+// views follow the URL's fragment: #block/H, #tx/HASH, #account/KEY,
+// #search/Q), and their files under /ui/.
 //
 // The pages read only the documented read API under /api/v1 (its OpenAPI
 // document is node/openapi.json) and its event stream; they load nothing
