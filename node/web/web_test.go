@@ -12,7 +12,7 @@ import (
 // loads: each stays under PageBudget, and no page refers to anything but
 // its own embedded assets and the other pages.
 func TestPageBudget(t *testing.T) {
-	for _, page := range []string{"home.html", "network.html", "explorer.html"} {
+	for _, page := range []string{"home.html", "network.html", "explorer.html", "login.html"} {
 		files, foreign, err := PageAssets(page)
 		if err != nil {
 			t.Fatalf("%s: %v", page, err)
@@ -38,7 +38,7 @@ func TestPageBudget(t *testing.T) {
 // and styles: everything they load comes from the node (uPlot's own code
 // names none either).
 func TestNoExternalReference(t *testing.T) {
-	for _, name := range []string{"home.html", "network.html", "explorer.html", "common.js", "home.js", "network.js", "explorer.js", "common.css"} {
+	for _, name := range []string{"home.html", "network.html", "explorer.html", "login.html", "common.js", "home.js", "network.js", "explorer.js", "common.css"} {
 		b, err := readAsset(name)
 		if err != nil {
 			t.Fatal(err)
