@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -142,6 +143,23 @@ func (n *Node) handler() http.Handler {
 	web.Register(mux) // the dashboard: GET / and GET /ui/... (node/web)
 	mux.HandleFunc("/", notFound)
 	return mux
+}
+
+// access puts the API and the dashboard behind the login (node/web) when
+// the node serves them beyond loopback (openAPI made n.login); on loopback
+// it is h itself.
+func (n *Node) access(h http.Handler) http.Handler {
+	if n.login == nil {
+		return h
+	}
+	return n.login.Wrap(h)
+}
+
+// loopback reports whether addr is a loopback address (a wildcard such as
+// 0.0.0.0 is not: it serves every interface).
+func loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // serveTx takes one signed transaction (its canonical chain encoding) from a local

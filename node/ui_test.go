@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -396,6 +398,63 @@ func TestDashboardInBrowser(t *testing.T) {
 	for _, u := range reqs {
 		if !strings.HasPrefix(u, origin+"/") {
 			t.Errorf("request to %s: every request must go to the node (%s)", u, origin)
+		}
+	}
+}
+
+// TestLoginBeyondLoopback: a node that serves beyond loopback puts the API
+// and the dashboard behind its token (the server's handler, guard
+// included); a wrong or missing token and a cross-site POST get 401.
+func TestLoginBeyondLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{{"127.0.0.1:8080", true}, {"[::1]:8080", true}, {"0.0.0.0:8080", false}, {"[::]:8080", false}, {"192.168.1.20:8080", false}} {
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loopback(a); got != tc.want {
+			t.Errorf("loopback(%s) = %v; want %v", tc.addr, got, tc.want)
+		}
+	}
+	paths := demoNet(t, 1, 1, nil)
+	n := loaded(t, paths[1])
+	if n.login != nil {
+		t.Fatal("a node on 127.0.0.1 asks for a login")
+	}
+	tok, err := web.Token(filepath.Join(t.TempDir(), web.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.login = web.NewLogin(tok) // as openAPI does for a listener beyond loopback
+	srv := httptest.NewServer(n.newAPIServer().Handler)
+	defer srv.Close()
+	for _, tc := range []struct {
+		method, path string
+		hdr          map[string]string
+		want         int
+	}{
+		{"GET", "/", map[string]string{"Accept": "text/html"}, 401},
+		{"GET", "/api/v1/openapi.json", nil, 401},
+		{"GET", "/api/v1/openapi.json", map[string]string{"Authorization": "Bearer " + tok + "x"}, 401},
+		{"POST", "/api/v1/tx", map[string]string{"Authorization": "Bearer " + tok, "Sec-Fetch-Site": "cross-site"}, 401},
+		{"POST", "/ui/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 401},
+		{"GET", "/ui/login.html", nil, 200},
+		{"GET", "/api/v1/openapi.json", map[string]string{"Authorization": "Bearer " + tok}, 200},
+		{"GET", "/ui/network.html", map[string]string{"Authorization": "Bearer " + tok}, 200},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		for k, v := range tc.hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s %v: %d; want %d", tc.method, tc.path, tc.hdr, resp.StatusCode, tc.want)
 		}
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -156,4 +159,43 @@ func unauthorized(w http.ResponseWriter, r *http.Request, why string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
 	json.NewEncoder(w).Encode(map[string]string{"error": why})
+}
+
+// TokenFile is the token's file name, beside node.toml.
+const TokenFile = "api.token"
+
+// Token reads the node's API token from path, making one (32 random bytes,
+// hex, file mode 0600) if the file does not exist. The token is the file's
+// first line.
+func Token(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 {
+			return "", fmt.Errorf("%s: the API token is %d characters; want at least 16 (delete the file to make a new one)", path, len(tok))
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read API token: %w", err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	tok := hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return Token(path) // made meanwhile by another process
+	}
+	if err != nil {
+		return "", fmt.Errorf("create API token: %w", err)
+	}
+	_, werr := f.WriteString(tok + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("write API token %s: %w", path, werr)
+	}
+	return tok, nil
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -85,5 +87,25 @@ func TestLogin(t *testing.T) {
 	cookie["Sec-Fetch-Site"] = "same-origin"
 	if got := do("POST", "/api/v1/tx", "", cookie).StatusCode; got != http.StatusAccepted {
 		t.Errorf("same-origin POST with the session: %d; want 202", got)
+	}
+}
+
+// TestToken makes the token once (mode 0600) and reads the same one again.
+func TestToken(t *testing.T) {
+	path := t.TempDir() + "/" + TokenFile
+	a, err := Token(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Token(path)
+	if err != nil || a != b || len(a) != 64 {
+		t.Errorf("token %q then %q (%v); want the same 64 hex characters twice", a, b, err)
+	}
+	if st, err := os.Stat(path); err != nil || (runtime.GOOS != "windows" && st.Mode().Perm() != 0o600) {
+		t.Errorf("token file: %v, %v; want mode 0600", st.Mode(), err)
+	}
+	os.WriteFile(path, []byte("short\n"), 0o600)
+	if _, err := Token(path); err == nil {
+		t.Error("a 5-character token was accepted")
 	}
 }
