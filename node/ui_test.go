@@ -403,8 +403,9 @@ func TestDashboardInBrowser(t *testing.T) {
 }
 
 // TestLoginBeyondLoopback: a node that serves beyond loopback puts the API
-// and the dashboard behind its token (the server's handler, guard
-// included); a wrong or missing token and a cross-site POST get 401.
+// and the dashboard behind its token for other machines (the server's
+// handler, guard included); a wrong or missing token and a cross-site POST
+// get 401.
 func TestLoginBeyondLoopback(t *testing.T) {
 	for _, tc := range []struct {
 		addr string
@@ -428,7 +429,11 @@ func TestLoginBeyondLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.login = web.NewLogin(tok) // as openAPI does for a listener beyond loopback
-	srv := httptest.NewServer(n.newAPIServer().Handler)
+	api := n.newAPIServer().Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RemoteAddr = "192.0.2.7:50000" // as from another machine: loopback needs no token
+		api.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	for _, tc := range []struct {
 		method, path string

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -17,7 +19,8 @@ import (
 )
 
 // Login is the access check for a node whose API is served beyond loopback
-// (issue 15, "Access"): every request needs the node's token, either once
+// (issue 15, "Access"): every request from another machine (the node's own
+// tools connect over loopback and pass) needs the node's token, either once
 // through the login form (POST /ui/login), which answers with a session
 // cookie (HttpOnly, SameSite=Strict), or as "Authorization: Bearer TOKEN"
 // for scripts. Without either it answers 401 and nothing else; only the
@@ -52,6 +55,14 @@ var openPaths = map[string]bool{"/ui/login.html": true, "/ui/common.css": true, 
 // Wrap returns h behind the login.
 func (l *Login) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fromLoopback(r) {
+			// The node's own tools (gridmesh admit, statement, the
+			// update's health probe) and a browser on the Pi itself: as
+			// trusted as a node that listens on loopback only. The
+			// guard's Host and Origin checks still hold for them.
+			h.ServeHTTP(w, r)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && crossSite(r) {
 			unauthorized(w, r, "a request from another site is refused")
 			return
@@ -70,6 +81,16 @@ func (l *Login) Wrap(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// fromLoopback reports whether the request came over a loopback connection.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // crossSite reports whether the browser says the request comes from a page

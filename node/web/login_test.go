@@ -18,7 +18,7 @@ func TestLogin(t *testing.T) {
 	Register(mux)
 	mux.HandleFunc("/api/v1/status", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
 	mux.HandleFunc("POST /api/v1/tx", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
-	srv := httptest.NewServer(NewLogin("s3cret-token").Wrap(mux))
+	srv := httptest.NewServer(fromLAN(NewLogin("s3cret-token").Wrap(mux)))
 	defer srv.Close()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path, body string, hdr map[string]string) *http.Response {
@@ -87,6 +87,34 @@ func TestLogin(t *testing.T) {
 	cookie["Sec-Fetch-Site"] = "same-origin"
 	if got := do("POST", "/api/v1/tx", "", cookie).StatusCode; got != http.StatusAccepted {
 		t.Errorf("same-origin POST with the session: %d; want 202", got)
+	}
+}
+
+// fromLAN makes h see every request as coming from another machine
+// (tests connect over loopback, which the login trusts).
+func fromLAN(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RemoteAddr = "192.0.2.7:50000"
+		h.ServeHTTP(w, r)
+	})
+}
+
+// TestLoginTrustsLoopback: the node's own tools connect over loopback and
+// need no token.
+func TestLoginTrustsLoopback(t *testing.T) {
+	h := NewLogin("s3cret-token").Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, remote := range []string{"127.0.0.1:4000", "[::1]:4000", "[::ffff:127.0.0.1]:4000", "192.168.1.9:4000", "[fe80::1]:4000"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/api/v1/status", nil)
+		req.RemoteAddr = remote
+		h.ServeHTTP(rec, req)
+		want := 200
+		if strings.HasPrefix(remote, "192.") || strings.HasPrefix(remote, "[fe80") {
+			want = 401
+		}
+		if rec.Code != want {
+			t.Errorf("GET from %s without a token: %d; want %d", remote, rec.Code, want)
+		}
 	}
 }
 
