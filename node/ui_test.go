@@ -463,3 +463,61 @@ func TestLoginBeyondLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginInBrowser logs in through the dashboard's form as a browser on
+// another machine would (the server sees it as a LAN client): a wrong token
+// gets the form again, the right one opens the home page with a session
+// cookie that scripts cannot read (HttpOnly).
+func TestLoginInBrowser(t *testing.T) {
+	exe := chromium(t)
+	tok, err := web.Token(filepath.Join(t.TempDir(), web.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	web.Register(mux)
+	login := web.NewLogin(tok).Wrap(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RemoteAddr = "192.0.2.7:50000" // as from another machine
+		login.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()))
+	defer cancelAlloc()
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	defer cancelCtx()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	do("open the home page: the login form", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("token")))
+	do("log in with a wrong token", chromedp.SendKeys(chromedp.ID("token"), "wrong-token-wrong-token\r"))
+	// The form posts and the page navigates: read it again until it has.
+	if !eventually(20*time.Second, func() bool {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		again, err := chromedp.Run(c, chromedp.Evaluate[bool](`location.pathname === "/ui/login" && document.getElementById("token") !== null`))
+		return err == nil && again
+	}) {
+		t.Fatal("after a wrong token the browser is not on the login form at /ui/login")
+	}
+	do("log in with the right token", chromedp.SendKeys(chromedp.ID("token"), tok+"\r"),
+		chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current=page][href="/"]`)))
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cookies, err := chromedp.Run(c, chromedp.Evaluate[string](`document.cookie`))
+	if err != nil || strings.Contains(cookies, web.CookieName) {
+		t.Errorf("document.cookie = %q (%v): the session cookie must be HttpOnly", cookies, err)
+	}
+}

@@ -164,11 +164,11 @@ func (l *Login) serveLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// unauthorized answers 401: the login page to a browser asking for a page,
-// {"error": why} to anything else.
+// unauthorized answers 401: the login page to a browser asking for a page
+// (or posting the form with a wrong token), {"error": why} to anything else.
 func unauthorized(w http.ResponseWriter, r *http.Request, why string) {
 	w.Header().Set("Cache-Control", "no-store")
-	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
 		if b, err := fs.ReadFile(assets, "login.html"); err == nil {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Header().Set("Content-Security-Policy", csp)
