@@ -32,7 +32,7 @@ const (
 // limitListener's so that streams can pin their connection.
 func (n *Node) newAPIServer() *http.Server {
 	return &http.Server{
-		Handler:           n.guard(n.handler()),
+		Handler:           n.guard(n.access(n.handler())),
 		ReadHeaderTimeout: apiReadHeaderTimeout,
 		ReadTimeout:       apiReadTimeout,
 		WriteTimeout:      apiWriteTimeout,

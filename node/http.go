@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/firmware/enrol"
+	"github.com/gridmesh/gridmesh/node/web"
 
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
@@ -155,15 +157,33 @@ func (n *Node) Status() Status {
 }
 
 // handler is where the API's routes are registered: the read API's
-// (routes, api.go) and the rest.
+// (routes, api.go), the dashboard's (node/web) and the rest.
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range n.routes() {
 		mux.HandleFunc(rt.method+" "+rt.path, rt.h)
 	}
 	mux.Handle("GET /metrics", n.metrics.handler())
+	web.Register(mux) // the dashboard: GET / and GET /ui/... (node/web)
 	mux.HandleFunc("/", notFound)
 	return mux
+}
+
+// access puts the API and the dashboard behind the login (node/web) when
+// the node serves them beyond loopback (openAPI made n.login); on loopback
+// it is h itself.
+func (n *Node) access(h http.Handler) http.Handler {
+	if n.login == nil {
+		return h
+	}
+	return n.login.Wrap(h)
+}
+
+// loopback reports whether addr is a loopback address (a wildcard such as
+// 0.0.0.0 is not: it serves every interface).
+func loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // serveTx takes one signed transaction (its canonical chain encoding) from a local

@@ -27,6 +27,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/meter"
+	"github.com/gridmesh/gridmesh/node/web"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
 	"github.com/gridmesh/gridmesh/wire"
@@ -101,6 +102,7 @@ type Node struct {
 	csTopic  *p2p.Topic
 	orders   *p2p.Topic // the live book's gossip (orders.go)
 	api      net.Listener
+	login    *web.Login // nil while api.listen is loopback (openAPI)
 
 	isAuthority bool // configured as one; it votes while in the chain's authority set
 
@@ -276,6 +278,15 @@ func (n *Node) openAPI() error {
 		return fmt.Errorf("%s: api.listen: %w", n.path, err)
 	}
 	n.api = newLimitListener(ln, apiMaxConns)
+	if !loopback(ln.Addr()) {
+		// Beyond loopback, the API and the dashboard need the token (http.go).
+		tok, err := web.Token(n.cfg.Path(web.TokenFile))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("%s: api.listen %s is not loopback, so it needs a token: %w", n.path, n.cfg.API.Listen, err)
+		}
+		n.login = web.NewLogin(tok)
+	}
 	return nil
 }
 

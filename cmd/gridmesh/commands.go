@@ -17,12 +17,13 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/firmware/enrol"
 	"github.com/gridmesh/gridmesh/node"
+	"github.com/gridmesh/gridmesh/node/web"
 )
 
 func cmdInit(args []string, stdout io.Writer) error {
 	c := newCommand("init", "[--dir D] [--role home|authority] [--name N]", `
-Create a node: a new ed25519 node key (node.key, mode 0600) and a starter
-node.toml in the directory D. The key is the node's peer id and chain account;
+Create a node: a new ed25519 node key (node.key, mode 0600), a starter
+node.toml and the API token (api.token, mode 0600) in the directory D. The key is the node's peer id and chain account;
 init prints its public key, which the network's authority admits. init never
 overwrites an existing key or config.
 
@@ -65,6 +66,10 @@ gridmesh run -c D/node.toml.`)
 		os.Remove(keyPath) // leave nothing half-made behind
 		return fmt.Errorf("init: %w", err)
 	}
+	tokPath := filepath.Join(*dir, web.TokenFile)
+	if _, err := web.Token(tokPath); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
 	pub := hex.EncodeToString(priv.Public().(ed25519.PublicKey))
 	list := "participants"
 	if n.Node.Role == config.RoleAuthority {
@@ -72,6 +77,7 @@ gridmesh run -c D/node.toml.`)
 	}
 	fmt.Fprintf(stdout, "created %s (mode 0600)\n", keyPath)
 	fmt.Fprintf(stdout, "created %s (name %q, role %s)\n", cfgPath, n.Node.Name, n.Node.Role)
+	fmt.Fprintf(stdout, "created %s (mode 0600: the dashboard's login when api.listen is not loopback; gridmesh token prints it)\n", tokPath)
 	fmt.Fprintf(stdout, "public key: %s\n", pub)
 	code := enrol.Code(priv.Public().(ed25519.PublicKey))
 	fmt.Fprintf(stdout, "enrolment code: %s\n", code)

@@ -40,6 +40,7 @@ Commands:
   provision      write first-boot files onto a Raspberry Pi OS boot partition
   tariff         set the tariff policy (as this authority node)
   statement      an account's statement, or every account's by month (billing)
+  token          print the node's API token (the dashboard's login beyond loopback)
   update         check, apply (signed, on trial, rolled back by itself) and status of updates
   release        make a release key; sign a release (on the utility's offline machine)
 
@@ -112,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTariff(ctx, rest, stdout)
 	case "statement":
 		return cmdStatement(ctx, rest, stdout)
+	case "token":
+		return cmdToken(rest, stdout)
 	default:
 		return usagef("unknown command %q (see gridmesh --help)", cmd)
 	}

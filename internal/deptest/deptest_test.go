@@ -40,6 +40,7 @@ var rules = []rule{
 	{"p2p/p2psim", []string{"p2p"}}, // the gossip simulator (gridmesh sim p2p)
 	{"config", []string{"unit"}},
 	{"wire", []string{"chain", "chain/consensus", "unit"}},
+	{"node/web", nil}, // the dashboard's embedded pages: the node registers it
 	{"node", []string{"*"}},
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
