@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -40,12 +41,12 @@ type agent struct {
 	n        *Node
 	ordered  map[unit.Slot]*slotOrder // slots considered; the order, if one was placed
 	attested map[unit.Slot]bool
-	pending  map[chain.Hash]*pendingTx
+	pending  map[ident.Hash]*pendingTx
 }
 
 // slotOrder is the agent's order for one slot.
 type slotOrder struct {
-	id        chain.Hash   // the order's tx hash
+	id        ident.Hash   // the order's tx hash
 	order     *chain.Order // the latest order sent; nil: none placed
 	confirmed bool         // the order is in a committed block
 	step      int          // the ramp step it was quoted at
@@ -63,7 +64,7 @@ func (a *agent) adopt(s unit.Slot) (*slotOrder, bool) {
 		if o.Owner != string(a.n.self) {
 			continue
 		}
-		id, err := chain.ParseHash(o.ID)
+		id, err := ident.ParseHash(o.ID)
 		if err != nil {
 			continue
 		}
@@ -87,7 +88,7 @@ func newAgent(n *Node) *agent {
 		n:        n,
 		ordered:  make(map[unit.Slot]*slotOrder),
 		attested: make(map[unit.Slot]bool),
-		pending:  make(map[chain.Hash]*pendingTx),
+		pending:  make(map[ident.Hash]*pendingTx),
 	}
 }
 
@@ -228,7 +229,7 @@ func (a *agent) attest(s unit.Slot) (chain.Tx, bool) {
 		a.n.log.Warn("no attestation: the meter journal does not cover the slot", "slot", s)
 		return chain.Tx{}, false
 	}
-	return a.sign(chain.Tx{Kind: chain.TxAttest, Attest: &chain.Attest{Slot: s, Import: imp, Export: exp, Journal: chain.Hash(a.n.journal.Head())}}), true
+	return a.sign(chain.Tx{Kind: chain.TxAttest, Attest: &chain.Attest{Slot: s, Import: imp, Export: exp, Journal: ident.Hash(a.n.journal.Head())}}), true
 }
 
 func (a *agent) sign(tx chain.Tx) chain.Tx {
@@ -240,7 +241,7 @@ func (a *agent) sign(tx chain.Tx) chain.Tx {
 }
 
 // tracks reports whether the agent re-sends the transaction itself.
-func (a *agent) tracks(h chain.Hash) bool {
+func (a *agent) tracks(h ident.Hash) bool {
 	_, ok := a.pending[h]
 	return ok
 }

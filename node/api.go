@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -130,12 +130,12 @@ func (n *Node) slotRange(r *http.Request, def unit.Slot) (from, to unit.Slot, er
 }
 
 // pathAccount reads the {key} path value: a hex ed25519 public key.
-func pathAccount(r *http.Request) (chain.Account, error) {
+func pathAccount(r *http.Request) (ident.Account, error) {
 	return parseAccount("key", r.PathValue("key"))
 }
 
-func parseAccount(name, s string) (chain.Account, error) {
-	a := chain.Account(strings.ToLower(s))
+func parseAccount(name, s string) (ident.Account, error) {
+	a := ident.Account(strings.ToLower(s))
 	if err := a.Check(); err != nil {
 		return "", badParam(name, "want a 64-character hex ed25519 public key, got %q", s)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -29,7 +30,7 @@ import (
 // minutes for 35,040 slots here: a block per slot through Propose and Commit)
 // and left open until the process ends; its directory is removed then by
 // removeHistory (TestMain is not used: this is the only shared fixture).
-func historyNode(tb testing.TB, slots int) (*Node, chain.Account) {
+func historyNode(tb testing.TB, slots int) (*Node, ident.Account) {
 	tb.Helper()
 	history.once.Do(func() { history.n, history.self = buildHistory(tb, slots) })
 	if history.n == nil {
@@ -41,10 +42,10 @@ func historyNode(tb testing.TB, slots int) (*Node, chain.Account) {
 var history struct {
 	once sync.Once
 	n    *Node
-	self chain.Account
+	self ident.Account
 }
 
-func buildHistory(tb testing.TB, slots int) (*Node, chain.Account) {
+func buildHistory(tb testing.TB, slots int) (*Node, ident.Account) {
 	if s, err := strconv.Atoi(os.Getenv("GRIDMESH_BENCH_SLOTS")); err == nil && s > 0 {
 		slots = s
 	}
@@ -64,7 +65,7 @@ func buildHistory(tb testing.TB, slots int) (*Node, chain.Account) {
 	}
 	buyer := nodeKeyTB(tb, paths[1])
 	seller := nodeKeyTB(tb, paths[2])
-	authority := chain.AccountOf(nodeKeyTB(tb, paths[0]).Public().(ed25519.PublicKey))
+	authority := ident.AccountOf(nodeKeyTB(tb, paths[0]).Public().(ed25519.PublicKey))
 	g := n.gen
 	g.SlotSeconds, g.OpenLeadSeconds, g.GateLeadSeconds, g.AttestWindowSeconds = 900, 3600, 300, 300
 	g.Epoch = time.Now().Unix() - int64(slots+4)*900
@@ -78,7 +79,7 @@ func buildHistory(tb testing.TB, slots int) (*Node, chain.Account) {
 	var nonce uint64
 	sign := func(k ed25519.PrivateKey, tx chain.Tx) chain.Tx {
 		nonce++
-		tx.ChainID, tx.From, tx.Nonce = g.ChainID, chain.AccountOf(k.Public().(ed25519.PublicKey)), nonce
+		tx.ChainID, tx.From, tx.Nonce = g.ChainID, ident.AccountOf(k.Public().(ed25519.PublicKey)), nonce
 		tx.Sign(k)
 		return tx
 	}

@@ -47,14 +47,14 @@ type admission struct {
 
 type apiIdx struct {
 	mu      sync.Mutex
-	names   map[chain.Account]admission
+	names   map[ident.Account]admission
 	txs     map[ident.Hash]uint64 // tx hash → height
 	ring    []ident.Hash          // txs' keys in insertion order, for eviction
 	next    int
 	scanned uint64 // the highest height indexed
 }
 
-func (x *apiIdx) admission(a chain.Account) (admission, bool) {
+func (x *apiIdx) admission(a ident.Account) (admission, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	adm, ok := x.names[a]
@@ -94,7 +94,7 @@ func (x *apiIdx) add(b chain.Block) {
 func (n *Node) apiIndex() *apiIdx {
 	s := &n.surf
 	s.once.Do(func() {
-		x := &apiIdx{names: make(map[chain.Account]admission), txs: make(map[ident.Hash]uint64)}
+		x := &apiIdx{names: make(map[ident.Account]admission), txs: make(map[ident.Hash]uint64)}
 		var genesisMs int64
 		n.mu.RLock()
 		if b, _, err := n.chain.Block(0); err == nil {
@@ -103,7 +103,7 @@ func (n *Node) apiIndex() *apiIdx {
 		n.mu.RUnlock()
 		if g, err := config.LoadGenesis(n.cfg.Path(n.cfg.Network.Genesis)); err == nil {
 			for _, m := range append(g.Authorities, g.Participants...) {
-				x.names[chain.Account(m.Key)] = admission{name: m.Name, known: true, timeMs: genesisMs}
+				x.names[ident.Account(m.Key)] = admission{name: m.Name, known: true, timeMs: genesisMs}
 			}
 		}
 		if n.cfg.Node.Name != "" {
@@ -155,7 +155,7 @@ type TxInfo struct {
 }
 
 func (n *Node) serveTxByHash(w http.ResponseWriter, r *http.Request) {
-	h, err := chain.ParseHash(r.PathValue("hash"))
+	h, err := ident.ParseHash(r.PathValue("hash"))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, badParam("hash", "want 64 hex characters, got %q", r.PathValue("hash")))
 		return
@@ -221,7 +221,7 @@ func (n *Node) authorities() ([]AuthorityInfo, int, error) {
 		return s.authList, authorityWindow, nil
 	}
 	set := n.authoritiesAt(head + 1)
-	byKey := make(map[chain.Account]*AuthorityInfo)
+	byKey := make(map[ident.Account]*AuthorityInfo)
 	out := make([]AuthorityInfo, len(set))
 	idx := n.apiIndex()
 	for i, a := range set {
@@ -251,9 +251,9 @@ func (n *Node) authorities() ([]AuthorityInfo, int, error) {
 			return nil, 0, fmt.Errorf("block %d: certificate: %w", h, err)
 		}
 		votes, _ := wire.DecodeCommit(cert, consensusIDs(hset))
-		signed := make(map[chain.Account]bool, len(votes))
+		signed := make(map[ident.Account]bool, len(votes))
 		for _, v := range votes {
-			signed[chain.Account(v.From)] = true
+			signed[ident.Account(v.From)] = true
 		}
 		for _, a := range hset {
 			ai := byKey[a]

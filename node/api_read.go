@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/unit"
@@ -222,7 +222,7 @@ type TradeRow struct {
 }
 
 func (n *Node) serveTrades(w http.ResponseWriter, r *http.Request) {
-	var who chain.Account
+	var who ident.Account
 	from, to, err := n.slotRange(r, 96)
 	limit := 0
 	if err == nil {
@@ -241,7 +241,7 @@ func (n *Node) serveTrades(w http.ResponseWriter, r *http.Request) {
 // trades lists the trades of [from, to), of who only unless it is empty. A
 // page holds whole slots: it ends before the slot that would take it past
 // limit, unless that is its first.
-func (n *Node) trades(who chain.Account, from, to unit.Slot, limit int) Page[TradeRow] {
+func (n *Node) trades(who ident.Account, from, to unit.Slot, limit int) Page[TradeRow] {
 	p := Page[TradeRow]{Items: []TradeRow{}}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -303,7 +303,7 @@ func (n *Node) serveAccount(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
-func (n *Node) account(a chain.Account) (AccountInfo, bool) {
+func (n *Node) account(a ident.Account) (AccountInfo, bool) {
 	idx := n.apiIndex()
 	info := AccountInfo{Key: string(a), Roles: []string{}}
 	n.mu.RLock()

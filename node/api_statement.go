@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -48,7 +49,7 @@ type StatementLine struct {
 }
 
 // statement builds a's statement of [from, to) in zone loc.
-func (n *Node) statement(a chain.Account, from, to unit.Slot, loc *time.Location) Statement {
+func (n *Node) statement(a ident.Account, from, to unit.Slot, loc *time.Location) Statement {
 	st := Statement{Account: string(a), From: int64(from), To: int64(to), Zone: loc.String(), Lines: []StatementLine{}}
 	n.mu.RLock()
 	defer n.mu.RUnlock()
@@ -291,7 +292,7 @@ const maxStatementAccounts = 10_000
 
 func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 	n.mu.RLock()
-	accts := map[chain.Account]bool{n.gen.Operator: true}
+	accts := map[ident.Account]bool{n.gen.Operator: true}
 	for a := range n.chain.Balances() {
 		accts[a] = true
 	}
@@ -299,7 +300,7 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 		accts[a] = true
 	}
 	n.mu.RUnlock()
-	keys := make([]chain.Account, 0, len(accts))
+	keys := make([]ident.Account, 0, len(accts))
 	for a := range accts {
 		keys = append(keys, a)
 	}
@@ -337,14 +338,14 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 // slots (chain.Statement sorts the whole history's slots on every call). The
 // caller holds n.mu. A chain index of settlements by account would make it
 // cheaper still.
-func (n *Node) statementLines(a chain.Account, from, to unit.Slot) []chain.StatementLine {
+func (n *Node) statementLines(a ident.Account, from, to unit.Slot) []chain.StatementLine {
 	lines, _ := n.statementPriced(a, from, to)
 	return lines
 }
 
 // statementPriced is statementLines with each line's clearing price (the
 // uniform price its trades carry).
-func (n *Node) statementPriced(a chain.Account, from, to unit.Slot) ([]chain.StatementLine, []unit.Price) {
+func (n *Node) statementPriced(a ident.Account, from, to unit.Slot) ([]chain.StatementLine, []unit.Price) {
 	var out []chain.StatementLine
 	var prices []unit.Price
 	for s := from; s < to; s++ {

@@ -5,8 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"github.com/gridmesh/gridmesh/chain"
-	"github.com/gridmesh/gridmesh/unit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 // TestOpenAPIMatchesRoutes: every route the mux serves is in openapi.json with
@@ -238,7 +239,7 @@ func checkStatements(t *testing.T, n *Node, base string) {
 		for _, a := range accounts {
 			// The node's walk over slots equals the chain's own statement.
 			n.mu.RLock()
-			mine, theirs := n.statementLines(chain.Account(a), 0, last+1), n.chain.Statement(chain.Account(a), 0, last+1)
+			mine, theirs := n.statementLines(ident.Account(a), 0, last+1), n.chain.Statement(ident.Account(a), 0, last+1)
 			n.mu.RUnlock()
 			if !slices.Equal(mine, theirs) {
 				problems = append(problems, fmt.Sprintf("account %.8s: statementLines %+v; chain.Statement %+v", a, mine, theirs))
@@ -247,7 +248,7 @@ func checkStatements(t *testing.T, n *Node, base string) {
 			for _, from := range []int64{1, int64(last) / 2, int64(last)} {
 				var part Statement
 				getJSON(t, fmt.Sprintf("%s/accounts/%s/statement?from=%d", base, a, from), &part)
-				if got, want := int64(part.Opening+part.Total.Net), int64(balances[chain.Account(a)]); got != want {
+				if got, want := int64(part.Opening+part.Total.Net), int64(balances[ident.Account(a)]); got != want {
 					problems = append(problems, fmt.Sprintf("account %.8s from slot %d: opening %d + net %d = %d; balance %d", a, from, part.Opening, part.Total.Net, got, want))
 				}
 			}
@@ -261,7 +262,7 @@ func checkStatements(t *testing.T, n *Node, base string) {
 					problems = append(problems, fmt.Sprintf("account %.8s slot %d: price %d; the slot cleared at %d", a, l.Slot, l.Price, res.Price))
 				}
 			}
-			if got, want := int64(st.Total.Balance), int64(balances[chain.Account(a)]); got != want {
+			if got, want := int64(st.Total.Balance), int64(balances[ident.Account(a)]); got != want {
 				problems = append(problems, fmt.Sprintf("account %.8s: statement closing balance %d; on chain %d", a, got, want))
 			}
 			if a == string(n.gen.Operator) && int64(st.Total.Fees) != fees {

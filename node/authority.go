@@ -7,6 +7,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -31,7 +32,7 @@ import (
 //     besides the admitted participants (relayAllowed).
 
 // authoritiesAt returns the authority set deciding block h.
-func (n *Node) authoritiesAt(h uint64) []chain.Account {
+func (n *Node) authoritiesAt(h uint64) []ident.Account {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if ids, err := n.chain.Authorities(max(h, 1)); err == nil {
@@ -42,22 +43,22 @@ func (n *Node) authoritiesAt(h uint64) []chain.Account {
 }
 
 // validatorsAt returns the authority set deciding block h with its keys.
-func (n *Node) validatorsAt(h uint64) map[consensus.ID]ed25519.PublicKey {
+func (n *Node) validatorsAt(h uint64) map[ident.Account]ed25519.PublicKey {
 	ids := n.authoritiesAt(h)
-	m := make(map[consensus.ID]ed25519.PublicKey, len(ids))
+	m := make(map[ident.Account]ed25519.PublicKey, len(ids))
 	for _, a := range ids {
 		if pub, err := a.PublicKey(); err == nil {
-			m[consensus.ID(a)] = pub
+			m[ident.Account(a)] = pub
 		}
 	}
 	return m
 }
 
 // consensusIDs converts a sorted authority set to the engine's validator ids.
-func consensusIDs(as []chain.Account) []consensus.ID {
-	ids := make([]consensus.ID, len(as))
+func consensusIDs(as []ident.Account) []ident.Account {
+	ids := make([]ident.Account, len(as))
 	for i, a := range as {
-		ids[i] = consensus.ID(a)
+		ids[i] = ident.Account(a)
 	}
 	return ids
 }
@@ -65,11 +66,11 @@ func consensusIDs(as []chain.Account) []consensus.ID {
 // nearAuthorities returns the authorities deciding the next two heights (an
 // authority change takes effect two heights after its vote), each once, in the
 // chain's order.
-func (n *Node) nearAuthorities() []chain.Account {
+func (n *Node) nearAuthorities() []ident.Account {
 	n.mu.RLock()
 	head := n.chain.Status().Height
 	n.mu.RUnlock()
-	var out []chain.Account
+	var out []ident.Account
 	for _, a := range append(n.authoritiesAt(head+1), n.authoritiesAt(head+2)...) {
 		if !slices.Contains(out, a) {
 			out = append(out, a)
@@ -80,11 +81,11 @@ func (n *Node) nearAuthorities() []chain.Account {
 
 // isNearAuthority reports whether pub is the key of one of nearAuthorities.
 func (n *Node) isNearAuthority(pub ed25519.PublicKey) bool {
-	return slices.Contains(n.nearAuthorities(), chain.AccountOf(pub))
+	return slices.Contains(n.nearAuthorities(), ident.AccountOf(pub))
 }
 
 // peerIDOf returns the libp2p peer id of account a's node.
-func peerIDOf(a chain.Account) (string, error) {
+func peerIDOf(a ident.Account) (string, error) {
 	pub, err := a.PublicKey()
 	if err != nil {
 		return "", err
@@ -113,7 +114,7 @@ func (n *Node) relayAllowed(peerID string) bool {
 	if err != nil {
 		return false
 	}
-	a := chain.AccountOf(pub)
+	a := ident.AccountOf(pub)
 	n.mu.RLock()
 	admitted := n.chain.IsParticipant(a)
 	n.mu.RUnlock()
@@ -134,7 +135,7 @@ func (l *loop) reconfigure() error {
 	}
 	next := l.n.chain.Status().Height + 1
 	ids := consensusIDs(l.n.authoritiesAt(next))
-	member := slices.Contains(ids, consensus.ID(l.n.self))
+	member := slices.Contains(ids, ident.Account(l.n.self))
 	switch {
 	case !member && l.engine != nil:
 		l.n.log.Warn("this node is no longer an authority: following the chain without voting", "height", next)
@@ -160,7 +161,7 @@ func evidenceVerifier(chainID string, a, b []byte) (chain.Offence, error) {
 	if err != nil {
 		return chain.Offence{}, err
 	}
-	return chain.Offence{Offender: chain.Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
+	return chain.Offence{Offender: ident.Account(ev.A.From), Height: ev.A.Height, Round: ev.A.Round, Type: uint8(ev.A.Type)}, nil
 }
 
 // evidenceTx turns equivocation the engine saw into a transaction for the chain.

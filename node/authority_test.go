@@ -10,6 +10,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/wire"
 )
 
@@ -20,14 +21,14 @@ func TestAuthorityVotedIn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	var fifth chain.Account
+	var fifth ident.Account
 	paths := demoNet(t, 1, 5, func(g *config.Genesis) {
 		// The genesis knows only the first four.
-		fifth = chain.Account(g.Authorities[4].Key)
+		fifth = ident.Account(g.Authorities[4].Key)
 		g.Authorities = g.Authorities[:4]
 		farSlots(g)
 	})
-	if want := chain.AccountOf(nodeKey(t, paths[4]).Public().(ed25519.PublicKey)); fifth != want {
+	if want := ident.AccountOf(nodeKey(t, paths[4]).Public().(ed25519.PublicKey)); fifth != want {
 		t.Fatalf("the genesis' fifth authority is %s; the fifth node's key is %s", fifth, want)
 	}
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // An authority that joins late, and one cut off by a partition, get the orders
@@ -37,8 +37,8 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	key := nodeKey(t, paths[2]) // the home's
 	slot := an.gen.SlotAt(time.Now().UnixMilli()) + 100
 	nonce := uint64(0)
-	post := func(n int) []chain.Hash {
-		var hs []chain.Hash
+	post := func(n int) []ident.Hash {
+		var hs []ident.Hash
 		for range n {
 			nonce++
 			tx := sellOrder(an, key, nonce, slot)
@@ -47,7 +47,7 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		}
 		return hs
 	}
-	missing := func(n *Node, hs []chain.Hash) int {
+	missing := func(n *Node, hs []ident.Hash) int {
 		k := 0
 		for _, h := range hs {
 			if !n.pool.Has(h) {

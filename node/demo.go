@@ -20,6 +20,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -227,7 +228,7 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		}
 		m.key = key
 		pub := key.Public().(ed25519.PublicKey)
-		acct := string(chain.AccountOf(pub))
+		acct := string(ident.AccountOf(pub))
 		if m.role == "authority" {
 			gen.Authorities = append(gen.Authorities, config.Member{Name: m.name, Key: acct})
 			port, err := freePort()

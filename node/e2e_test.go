@@ -21,6 +21,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 	"github.com/gridmesh/gridmesh/wire"
@@ -277,7 +278,7 @@ func checkHTTP(t *testing.T, auth *Node, homeConfig string) {
 		t.Fatal(err)
 	}
 	slot := auth.gen.SlotAt(time.Now().UnixMilli()) + 2
-	tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: 7,
+	tx := chain.Tx{ChainID: auth.gen.ChainID, Kind: chain.TxOrder, From: ident.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: 7,
 		Order: &chain.Order{Side: market.Buy, Slot: slot, Energy: 1, Price: auth.gen.Tariff.Floor + auth.gen.Tariff.Fee}}
 	tx.Sign(key)
 	from := auth.Status().Height
@@ -458,7 +459,7 @@ func TestProposalFitsGossip(t *testing.T) {
 	now := time.UnixMilli(n.gen.OpenAt(0))
 	txs := make([]chain.Tx, wire.MaxBlockTxs)
 	for i := range txs {
-		txs[i] = chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: math.MaxUint64 - uint64(i),
+		txs[i] = chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: ident.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: math.MaxUint64 - uint64(i),
 			Order: &chain.Order{Side: market.Sell, Slot: 0, Energy: market.MaxEnergy, Price: n.gen.Tariff.Ceiling}}
 		txs[i].Sign(key)
 	}
@@ -477,7 +478,7 @@ func TestProposalFitsGossip(t *testing.T) {
 			t.Fatalf("order %d left out: %v", i, err)
 		}
 	}
-	vote := wire.EncodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: consensus.Hash(blk.Hash()), From: consensus.ID(n.self), Sig: make([]byte, 64)})
+	vote := wire.EncodeVote(consensus.Message{Type: consensus.Proposal, Height: 1, ValidRound: -1, Value: blk.Encode(), ValueID: ident.Hash(blk.Hash()), From: ident.Account(n.self), Sig: make([]byte, 64)})
 	cert := wire.EncodeCertified(blk.Encode(), wire.EncodeMessages(make([]consensus.Message, 4)))
 	if len(vote) > wire.MaxGossipBytes || len(cert) > wire.MaxGossipBytes {
 		t.Errorf("a proposal of %d orders is %d bytes and the wire.Certified block %d; want both at most %d", len(fit), len(vote), len(cert), wire.MaxGossipBytes)

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -19,7 +19,7 @@ import (
 // is near, is asked, and only as often as fetchPolicy allows.
 func (n *Node) fetchProposal(ctx context.Context, from ed25519.PublicKey, m consensus.Message) {
 	ids := slices.Sorted(slices.Values(consensusIDs(n.authoritiesAt(m.Height))))
-	if len(ids) == 0 || m.From != consensus.ID(chain.AccountOf(from)) ||
+	if len(ids) == 0 || m.From != ident.Account(ident.AccountOf(from)) ||
 		consensus.ProposerOf(ids, m.Height, m.Round) != m.From || m.Height > n.status.Load().Height+2 {
 		n.stats.ignored.Add(1)
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -84,7 +85,7 @@ func nodeKey(t *testing.T, path string) ed25519.PrivateKey {
 
 // sellOrder is an order of nonce Wh at the floor price for slot, signed by key.
 func sellOrder(n *Node, key ed25519.PrivateKey, nonce uint64, slot unit.Slot) chain.Tx {
-	tx := chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
+	tx := chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: ident.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: nonce,
 		Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: n.gen.Tariff.Floor}}
 	tx.Sign(key)
 	return tx
@@ -129,7 +130,7 @@ func (f *feeder) feed() {
 
 // proposedSince reports whether n's chain holds a block after height from
 // proposed by who.
-func proposedSince(n *Node, from uint64, who chain.Account) bool {
+func proposedSince(n *Node, from uint64, who ident.Account) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	for h := from + 1; h <= n.chain.Status().Height; h++ {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -216,7 +217,7 @@ func TestLocalBookMerge(t *testing.T) {
 	ord := func(id, owner string, side market.Side, e unit.Wh, p unit.Price) market.Order {
 		return market.Order{ID: id, Owner: owner, Side: side, Slot: s, Energy: e, Price: p, Height: 1}
 	}
-	hA, hB := chain.Hash{0xa1}, chain.Hash{0xb1}
+	hA, hB := ident.Hash{0xa1}, ident.Hash{0xb1}
 	sellA := ord(hA.String(), "ana", market.Sell, 400, 100_000)
 	buyB := ord(hB.String(), "ben", market.Buy, 300, 200_000)
 	onChain := []market.Order{sellA, buyB}
@@ -234,7 +235,7 @@ func TestLocalBookMerge(t *testing.T) {
 
 	// ana replaces her sell (tx hash a2 in the book), pending.
 	key := nodeTestKey(t)
-	repl := chain.Tx{ChainID: "t", Kind: chain.TxOrder, From: chain.AccountOf(key.Public().(ed25519.PublicKey)), Order: &chain.Order{Side: market.Sell, Slot: s, Energy: 200, Price: 150_000, Replaces: &hA}}
+	repl := chain.Tx{ChainID: "t", Kind: chain.TxOrder, From: ident.AccountOf(key.Public().(ed25519.PublicKey)), Order: &chain.Order{Side: market.Sell, Slot: s, Energy: 200, Price: 150_000, Replaces: &hA}}
 	b.pending(repl, now)
 	check("pending replacement", 2, 180_000, 200)
 	b.confirm([]unit.Slot{s}, chainOrders, tariff) // a block without it: a1 is still on chain

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 	"github.com/gridmesh/gridmesh/wire"
@@ -114,10 +115,10 @@ type loop struct {
 	n         *Node
 	engine    *consensus.Engine
 	agent     *agent
-	book      *localBook     // the live book of the open slots (localbook.go)
-	lastOut   time.Time      // when our votes last left
-	engineIDs []consensus.ID // the validators the engine runs with, sorted
-	committed bool           // a block was committed since the last reconfigure
+	book      *localBook      // the live book of the open slots (localbook.go)
+	lastOut   time.Time       // when our votes last left
+	engineIDs []ident.Account // the validators the engine runs with, sorted
+	committed bool            // a block was committed since the last reconfigure
 
 	// The policies (policy.go, follow.go), which decide; the loop acts.
 	work      workPolicy
@@ -174,7 +175,7 @@ func (l *loop) startEngine() error {
 	ids := consensusIDs(l.n.authoritiesAt(l.n.chain.Status().Height + 1))
 	e, err := consensus.New(consensus.Config{
 		ChainID:    l.n.gen.ChainID,
-		Self:       consensus.ID(l.n.self),
+		Self:       ident.Account(l.n.self),
 		Validators: ids,
 		Signer:     consensus.Ed25519Signer{Key: l.n.key},
 		Timeouts:   consensus.DefaultTimeouts(),
@@ -383,7 +384,7 @@ func (l *loop) build(height uint64, round int32) {
 		l.n.pool.Remove(dead)
 		l.n.log.Debug("txs dropped from the pool", "count", len(dead))
 	}
-	if err := l.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: consensus.Hash(blk.Hash())}); err != nil {
+	if err := l.engine.Step(consensus.Proposed{Height: height, Round: round, Value: blk.Encode(), ID: ident.Hash(blk.Hash())}); err != nil {
 		l.n.log.Warn("proposal not taken", "err", err)
 	}
 }
@@ -403,7 +404,7 @@ func fitProposal(txs []chain.Tx, maxBytes int) []chain.Tx {
 
 func (l *loop) validate(v consensus.ValidateRequest) {
 	valid := false
-	if blk, err := chain.DecodeBlock(v.Value); err == nil && consensus.Hash(blk.Hash()) == v.ID {
+	if blk, err := chain.DecodeBlock(v.Value); err == nil && ident.Hash(blk.Hash()) == v.ID {
 		l.n.mu.RLock()
 		err = l.n.chain.Validate(blk, l.n.now().UnixMilli())
 		l.n.mu.RUnlock()

@@ -103,6 +103,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/wire"
 )
@@ -113,7 +114,7 @@ import (
 type metrics struct {
 	reg        *prometheus.Registry
 	collectors []prometheus.Collector   // what reg holds
-	names      map[chain.Account]string // authority names from genesis, for labels
+	names      map[ident.Account]string // authority names from genesis, for labels
 	sampler    atomic.Pointer[meter.Sampler]
 	started    time.Time // when the node was built, for the meter's age before any reading
 
@@ -125,17 +126,17 @@ type metrics struct {
 	traded, settled, fees                  prometheus.Counter
 
 	mu    sync.Mutex
-	known map[chain.Account]bool // authorities whose series exist
+	known map[ident.Account]bool // authorities whose series exist
 }
 
 // newMetrics builds n's registry; names gives authorities' names by account
 // (from genesis; missing ones get "").
-func newMetrics(n *Node, names map[chain.Account]string) *metrics {
+func newMetrics(n *Node, names map[ident.Account]string) *metrics {
 	m := &metrics{
 		reg:     prometheus.NewPedanticRegistry(),
 		names:   names,
 		started: time.Now(),
-		known:   make(map[chain.Account]bool),
+		known:   make(map[ident.Account]bool),
 		blockInterval: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "gridmesh_chain_block_interval_seconds",
 			Help: "Time between a committed block and its parent, by their block times (proposers' clocks), in seconds. Blocks are produced only when there is work.",
@@ -200,10 +201,10 @@ func newMetrics(n *Node, names map[chain.Account]string) *metrics {
 }
 
 // authorityNames maps the genesis authorities' accounts to their names.
-func authorityNames(g config.Genesis) map[chain.Account]string {
-	names := make(map[chain.Account]string, len(g.Authorities))
+func authorityNames(g config.Genesis) map[ident.Account]string {
+	names := make(map[ident.Account]string, len(g.Authorities))
 	for _, a := range g.Authorities {
-		names[chain.Account(a.Key)] = a.Name
+		names[ident.Account(a.Key)] = a.Name
 	}
 	return names
 }
@@ -219,7 +220,7 @@ func (m *metrics) handler() http.Handler {
 
 // know creates a's per-authority series at zero, so that an authority that
 // never signs shows as missing every vote, not as no data.
-func (m *metrics) know(a chain.Account) {
+func (m *metrics) know(a ident.Account) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.known[a] {
@@ -233,7 +234,7 @@ func (m *metrics) know(a chain.Account) {
 // committed records a block the loop committed: parentTime is its parent's
 // block time (unix ms), took the time the store took, set the authority set
 // of its height in the chain's order, events what the chain reported.
-func (m *metrics) committed(blk chain.Block, cert []byte, parentTime int64, took time.Duration, set []chain.Account, events []chain.Event) {
+func (m *metrics) committed(blk chain.Block, cert []byte, parentTime int64, took time.Duration, set []ident.Account, events []chain.Event) {
 	h := blk.Header.Height
 	if h > 1 { // block 1's parent is genesis, whose time is the network's creation
 		m.blockInterval.Observe(float64(blk.Header.Time-parentTime) / 1000)
@@ -241,9 +242,9 @@ func (m *metrics) committed(blk chain.Block, cert []byte, parentTime int64, took
 	m.commitSeconds.Observe(took.Seconds())
 	m.txs.Add(float64(len(blk.Txs)))
 	if votes, err := wire.DecodeCommit(cert, consensusIDs(set)); err == nil {
-		signed := make(map[chain.Account]bool, len(votes))
+		signed := make(map[ident.Account]bool, len(votes))
 		for _, v := range votes {
-			signed[chain.Account(v.From)] = true
+			signed[ident.Account(v.From)] = true
 		}
 		for _, a := range set {
 			m.know(a)

@@ -25,6 +25,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/node/web"
@@ -89,7 +90,7 @@ type Node struct {
 	cfg  config.Node
 	gen  chain.Genesis
 	key  ed25519.PrivateKey
-	self chain.Account
+	self ident.Account
 	log  *slog.Logger
 	opts Options // as given to Load, defaults filled in
 	path string  // the config file, for messages
@@ -129,7 +130,7 @@ type Node struct {
 	headIn   chan struct{}
 	bestSeen atomic.Uint64 // the height to catch up to (seen)
 	heardMu  sync.Mutex
-	heard    map[chain.Account]uint64 // the highest height each authority claimed (seen)
+	heard    map[ident.Account]uint64 // the highest height each authority claimed (seen)
 
 	fetchMu sync.Mutex
 	fetch   fetchPolicy // proposal fetches by sender (fetch.go)
@@ -243,7 +244,7 @@ func newNode(path string, opts Options) (*Node, error) {
 		cfg:        cfg,
 		gen:        gen,
 		key:        key,
-		self:       chain.AccountOf(key.Public().(ed25519.PublicKey)),
+		self:       ident.AccountOf(key.Public().(ed25519.PublicKey)),
 		log:        opts.Log.With("node", cfg.Node.Name),
 		opts:       opts,
 		path:       path,
@@ -257,7 +258,7 @@ func newNode(path string, opts Options) (*Node, error) {
 		headWake:   make(chan struct{}, 1),
 		headIn:     make(chan struct{}, 1),
 		fetch:      make(fetchPolicy),
-		heard:      make(map[chain.Account]uint64),
+		heard:      make(map[ident.Account]uint64),
 		keepBlocks: cmp.Or(opts.KeepBlocks, keepBlocks),
 	}
 	n.isAuthority = cfg.Node.Role == config.RoleAuthority
@@ -441,16 +442,16 @@ func chainGenesis(g config.Genesis) (chain.Genesis, error) {
 		OpenLeadSeconds:     g.OpenLeadSeconds,
 		GateLeadSeconds:     g.GateLeadSeconds,
 		AttestWindowSeconds: g.AttestWindowSeconds,
-		Operator:            chain.Account(g.Operator),
+		Operator:            ident.Account(g.Operator),
 		Tariff:              market.Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
 		Params:              market.Params{KPPM: g.KPPM},
 		Dev:                 g.Dev,
 	}
 	for _, a := range g.Authorities {
-		out.Authorities = append(out.Authorities, chain.Account(a.Key))
+		out.Authorities = append(out.Authorities, ident.Account(a.Key))
 	}
 	for _, p := range g.Participants {
-		out.Participants = append(out.Participants, chain.Account(p.Key))
+		out.Participants = append(out.Participants, ident.Account(p.Key))
 	}
 	return out, out.Validate()
 }
@@ -459,7 +460,7 @@ func chainGenesis(g config.Genesis) (chain.Genesis, error) {
 func (n *Node) Addrs() []string { return n.host.Addrs() }
 
 // Account returns the node's chain account.
-func (n *Node) Account() chain.Account { return n.self }
+func (n *Node) Account() ident.Account { return n.self }
 
 // StatusURL returns the URL of the node's status page.
 func (n *Node) StatusURL() string { return "http://" + n.api.Addr().String() + "/api/v1/status" }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -26,7 +27,7 @@ const ordersTopic = "orders"
 // limit; per-owner and per-slot bounds are the book's (localbook.go).
 func (n *Node) validateOrderGossip(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	tx, err := chain.DecodeTx(payload)
-	if err != nil || tx.Kind != chain.TxOrder && tx.Kind != chain.TxCancel || tx.From != chain.AccountOf(from) {
+	if err != nil || tx.Kind != chain.TxOrder && tx.Kind != chain.TxCancel || tx.From != ident.AccountOf(from) {
 		n.stats.rejected.Add(1)
 		return p2p.Reject
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/wire"
 )
@@ -145,7 +145,7 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 	}
 	if p.authority {
 		if pub, err := p2p.PublicKey(p.id); err == nil {
-			l.n.seen(chain.AccountOf(pub), a.Head) // a home's word for its height is not taken
+			l.n.seen(ident.AccountOf(pub), a.Head) // a home's word for its height is not taken
 		}
 	}
 	if a.Busy {

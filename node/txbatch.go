@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/wire"
 )
@@ -138,7 +139,7 @@ func (n *Node) sendTxBatch(ctx context.Context, b []byte, skip ed25519.PublicKey
 func (n *Node) sendTxBatchTurn(ctx context.Context, b []byte, skip ed25519.PublicKey, turn int) {
 	var to []string
 	for _, a := range n.nearAuthorities() {
-		if a == n.self || skip != nil && a == chain.AccountOf(skip) {
+		if a == n.self || skip != nil && a == ident.AccountOf(skip) {
 			continue
 		}
 		if id, err := peerIDOf(a); err == nil {

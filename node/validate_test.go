@@ -11,6 +11,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/wire"
 )
@@ -28,7 +29,7 @@ func TestGossipVerdictsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := consensus.Message{Type: consensus.Prevote, Height: 1, ValidRound: -1, From: consensus.IDOf(stranger.Public().(ed25519.PublicKey))}
+	m := consensus.Message{Type: consensus.Prevote, Height: 1, ValidRound: -1, From: ident.AccountOf(stranger.Public().(ed25519.PublicKey))}
 	m.Sig = ed25519.Sign(stranger, m.SignBytes(n.gen.ChainID))
 	garbage, _, _ := n.checkTxBatch([]byte("not a batch"))
 	checks := []struct {
@@ -65,7 +66,7 @@ func TestVotesGoStraightToAuthorities(t *testing.T) {
 		return slices.Contains(a.n.host.Peers(), b.n.host.ID())
 	})
 	vote := func(h uint64) consensus.Message {
-		m := consensus.Message{Type: consensus.Prevote, Height: h, ValidRound: -1, From: consensus.ID(a.n.self)}
+		m := consensus.Message{Type: consensus.Prevote, Height: h, ValidRound: -1, From: ident.Account(a.n.self)}
 		m.Sig = ed25519.Sign(a.n.key, m.SignBytes(a.n.gen.ChainID))
 		return m
 	}
@@ -148,7 +149,7 @@ func TestBestSeenNeedsTwoOfFour(t *testing.T) {
 	if got := n.bestSeen.Load(); got != 500 {
 		t.Errorf("after a second authority's claim of 500: catching up to %d; want 500", got)
 	}
-	n.seen(chain.Account("not an authority"), 2_000_000)
+	n.seen(ident.Account("not an authority"), 2_000_000)
 	n.seen(set[0], 1_000_001)
 	if got := n.bestSeen.Load(); got != 500 {
 		t.Errorf("after more claims by a non-authority and the same authority: catching up to %d; want 500", got)
@@ -283,7 +284,7 @@ func TestSpammerBanned(t *testing.T) {
 }
 
 // inChain reports whether a block in n's chain holds the transaction h.
-func inChain(n *Node, h chain.Hash) bool {
+func inChain(n *Node, h ident.Hash) bool {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	for height := uint64(1); height <= n.chain.Status().Height; height++ {
@@ -302,8 +303,8 @@ func TestFetchProposalGate(t *testing.T) {
 	n := loaded(t, paths[0])
 	ids := consensusIDs(n.authoritiesAt(1))
 	slices.Sort(ids)
-	pub := func(id consensus.ID) ed25519.PublicKey {
-		k, err := chain.Account(id).PublicKey()
+	pub := func(id ident.Account) ed25519.PublicKey {
+		k, err := ident.Account(id).PublicKey()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +315,7 @@ func TestFetchProposalGate(t *testing.T) {
 	if other == proposer {
 		other = ids[1]
 	}
-	prop := func(h uint64, r int32, from consensus.ID) consensus.Message {
+	prop := func(h uint64, r int32, from ident.Account) consensus.Message {
 		return consensus.Message{Type: consensus.Proposal, Height: h, Round: r, ValidRound: -1, From: from}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

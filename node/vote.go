@@ -6,8 +6,8 @@ import (
 	"crypto/ed25519"
 	"slices"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/wire"
 )
@@ -22,13 +22,13 @@ import (
 // authorities in ids (p2p.Send: one copy each, over a stream kept open), and
 // publishes it on the consensus topic for observers, if any. Among 4 authorities,
 // gossip delivered each vote about three times, in a signed envelope.
-func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []consensus.ID) {
+func (n *Node) sendVote(ctx context.Context, m consensus.Message, ids []ident.Account) {
 	b := n.voteFrame(m)
 	for _, id := range ids {
-		if chain.Account(id) == n.self {
+		if ident.Account(id) == n.self {
 			continue
 		}
-		pid, err := peerIDOf(chain.Account(id))
+		pid, err := peerIDOf(ident.Account(id))
 		if err == nil {
 			err = n.host.Send(pid, wire.VoteProto, b)
 		}
@@ -114,7 +114,7 @@ func (n *Node) admitVote(m consensus.Message) p2p.Verdict {
 		n.stats.rejected.Add(1)
 		return p2p.Reject
 	}
-	n.seen(chain.Account(m.From), m.Height-1)
+	n.seen(ident.Account(m.From), m.Height-1)
 	return p2p.Accept
 }
 
@@ -123,7 +123,7 @@ func (n *Node) admitVote(m consensus.Message) p2p.Verdict {
 // tries to catch up to, is the (f+1)-th highest claim among the authorities of
 // the next two heights: f lying authorities cannot make it chase a height no
 // honest one has.
-func (n *Node) seen(a chain.Account, h uint64) {
+func (n *Node) seen(a ident.Account, h uint64) {
 	set := n.nearAuthorities()
 	n.heardMu.Lock()
 	if h > n.heard[a] {

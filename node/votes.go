@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/wire"
 )
 
@@ -79,7 +79,7 @@ func (l *loop) maybeAskVotes(ctx context.Context, now time.Time) {
 	connected := l.n.host.Peers()
 	var peers []string
 	for _, id := range l.engineIDs {
-		if pid, err := peerIDOf(chain.Account(id)); err == nil && chain.Account(id) != l.n.self && slices.Contains(connected, pid) {
+		if pid, err := peerIDOf(ident.Account(id)); err == nil && ident.Account(id) != l.n.self && slices.Contains(connected, pid) {
 			peers = append(peers, pid)
 		}
 	}

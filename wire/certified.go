@@ -7,6 +7,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // Certified is a decided block and its commit certificate.
@@ -56,7 +57,7 @@ func DecodeCertified(b []byte) (Certified, error) {
 // authority set of the block's height in the chain's order
 // (chain.Chain.Authorities). It does not execute the block: the chain's
 // Validate does.
-func VerifyCertified(chainID string, set []consensus.ID, c Certified) error {
+func VerifyCertified(chainID string, set []ident.Account, c Certified) error {
 	if c.Block.Header.ChainID != chainID {
 		return fmt.Errorf("wire: block of network %q, want %q", c.Block.Header.ChainID, chainID)
 	}
@@ -65,11 +66,11 @@ func VerifyCertified(chainID string, set []consensus.ID, c Certified) error {
 	if err != nil {
 		return err
 	}
-	keys := make(map[consensus.ID]ed25519.PublicKey, len(set))
+	keys := make(map[ident.Account]ed25519.PublicKey, len(set))
 	for _, id := range set {
-		if pub, err := chain.Account(id).PublicKey(); err == nil {
+		if pub, err := ident.Account(id).PublicKey(); err == nil {
 			keys[id] = pub
 		}
 	}
-	return consensus.VerifyCommit(chainID, keys, h, consensus.Hash(c.Block.Hash()), votes)
+	return consensus.VerifyCommit(chainID, keys, h, ident.Hash(c.Block.Hash()), votes)
 }

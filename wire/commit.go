@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // The two forms of a commit certificate (package doc). Four precommits take
@@ -20,14 +21,14 @@ const (
 // EncodeCommit encodes the precommits that decided a block, set being the
 // authority set of its height in the chain's order: compactly when they allow
 // it, else whole.
-func EncodeCommit(votes []consensus.Message, set []consensus.ID) []byte {
+func EncodeCommit(votes []consensus.Message, set []ident.Account) []byte {
 	if b, ok := compactCommit(votes, set); ok {
 		return b
 	}
 	return append([]byte{commitFull}, EncodeMessages(votes)...)
 }
 
-func compactCommit(votes []consensus.Message, set []consensus.ID) ([]byte, bool) {
+func compactCommit(votes []consensus.Message, set []ident.Account) ([]byte, bool) {
 	if len(votes) == 0 {
 		return nil, false
 	}
@@ -51,7 +52,7 @@ func compactCommit(votes []consensus.Message, set []consensus.ID) ([]byte, bool)
 // DecodeCommit decodes EncodeCommit's output; set is the authority set of the
 // certificate's height, which gives the compact form's signers. It checks no
 // signature (VerifyCertified does).
-func DecodeCommit(b []byte, set []consensus.ID) ([]consensus.Message, error) {
+func DecodeCommit(b []byte, set []ident.Account) ([]consensus.Message, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty certificate", ErrMalformed)
 	}
@@ -64,10 +65,10 @@ func DecodeCommit(b []byte, set []consensus.ID) ([]consensus.Message, error) {
 	b = b[1:]
 	h, ok1 := nextUvarint(&b, math.MaxUint64)
 	r, ok2 := nextUvarint(&b, consensus.MaxRound)
-	if !ok1 || !ok2 || len(b) < len(consensus.Hash{}) {
+	if !ok1 || !ok2 || len(b) < len(ident.Hash{}) {
 		return nil, fmt.Errorf("%w: certificate header", ErrMalformed)
 	}
-	var id consensus.Hash
+	var id ident.Hash
 	b = b[copy(id[:], b):]
 	n, ok := nextUvarint(&b, uint64(len(set)))
 	if !ok || n == 0 {

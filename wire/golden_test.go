@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -30,12 +31,12 @@ func goldenKey(i byte) ed25519.PrivateKey {
 }
 
 // goldenSet is 4 authorities, sorted as a height's set.
-func goldenSet() ([]consensus.ID, map[consensus.ID]ed25519.PrivateKey) {
-	keys := map[consensus.ID]ed25519.PrivateKey{}
-	var set []consensus.ID
+func goldenSet() ([]ident.Account, map[ident.Account]ed25519.PrivateKey) {
+	keys := map[ident.Account]ed25519.PrivateKey{}
+	var set []ident.Account
 	for i := range 4 {
 		k := goldenKey(byte(i + 1))
-		id := consensus.IDOf(k.Public().(ed25519.PublicKey))
+		id := ident.AccountOf(k.Public().(ed25519.PublicKey))
 		keys[id] = k
 		set = append(set, id)
 	}
@@ -46,10 +47,10 @@ func goldenSet() ([]consensus.ID, map[consensus.ID]ed25519.PrivateKey) {
 func goldenBlock(txs int) chain.Block {
 	key := goldenKey(7)
 	pub := key.Public().(ed25519.PublicKey)
-	blk := chain.Block{Header: chain.Header{ChainID: "testnet", Height: 7, Time: 1_700_000_000_000, Proposer: chain.AccountOf(pub),
-		Parent: chain.Hash{1, 2, 3}, StateHash: chain.Hash{4, 5, 6}}, Txs: []chain.Tx{}}
+	blk := chain.Block{Header: chain.Header{ChainID: "testnet", Height: 7, Time: 1_700_000_000_000, Proposer: ident.AccountOf(pub),
+		Parent: ident.Hash{1, 2, 3}, StateHash: ident.Hash{4, 5, 6}}, Txs: []chain.Tx{}}
 	for i := range txs {
-		tx := chain.Tx{ChainID: "testnet", Kind: chain.TxOrder, From: chain.AccountOf(pub), Nonce: uint64(i + 1),
+		tx := chain.Tx{ChainID: "testnet", Kind: chain.TxOrder, From: ident.AccountOf(pub), Nonce: uint64(i + 1),
 			Order: &chain.Order{Side: market.Sell, Slot: 3, Energy: unit.Wh(100 + i), Price: 150_000}}
 		tx.Sign(key)
 		blk.Txs = append(blk.Txs, tx)
@@ -62,7 +63,7 @@ func goldenProposal(txs int) consensus.Message {
 	key := goldenKey(7)
 	blk := goldenBlock(txs)
 	m := consensus.Message{Type: consensus.Proposal, Height: 7, Round: 1, ValidRound: 0, Value: blk.Encode(),
-		ValueID: consensus.Hash(blk.Hash()), From: consensus.IDOf(key.Public().(ed25519.PublicKey))}
+		ValueID: ident.Hash(blk.Hash()), From: ident.AccountOf(key.Public().(ed25519.PublicKey))}
 	m.Sig = ed25519.Sign(key, m.SignBytes("testnet"))
 	return m
 }
@@ -70,8 +71,8 @@ func goldenProposal(txs int) consensus.Message {
 func goldenPrecommits() []consensus.Message {
 	set, keys := goldenSet()
 	var votes []consensus.Message
-	for _, id := range []consensus.ID{set[3], set[0], set[2]} {
-		m := consensus.Message{Type: consensus.Precommit, Height: 7, Round: 2, ValueID: consensus.Hash{9, 9, 9}, ValidRound: -1, From: id}
+	for _, id := range []ident.Account{set[3], set[0], set[2]} {
+		m := consensus.Message{Type: consensus.Precommit, Height: 7, Round: 2, ValueID: ident.Hash{9, 9, 9}, ValidRound: -1, From: id}
 		m.Sig = ed25519.Sign(keys[id], m.SignBytes("testnet"))
 		votes = append(votes, m)
 	}
@@ -80,7 +81,7 @@ func goldenPrecommits() []consensus.Message {
 
 func goldenPrevote() consensus.Message {
 	set, keys := goldenSet()
-	m := consensus.Message{Type: consensus.Prevote, Height: 300, Round: 5, ValueID: consensus.Hash{8}, ValidRound: -1, From: set[1]}
+	m := consensus.Message{Type: consensus.Prevote, Height: 300, Round: 5, ValueID: ident.Hash{8}, ValidRound: -1, From: set[1]}
 	m.Sig = ed25519.Sign(keys[set[1]], m.SignBytes("testnet"))
 	return m
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // EncodeVote encodes m whole as a KindVote payload: the consensus topic's
@@ -40,7 +41,7 @@ const (
 // Any message the frame cannot carry (a signature or signer of another form)
 // goes as KindVote, which the stream also takes.
 func EncodeVoteFrame(m consensus.Message) []byte {
-	from, err := chain.Account(m.From).PublicKey()
+	from, err := ident.Account(m.From).PublicKey()
 	if err != nil || len(m.Sig) != ed25519.SignatureSize || m.Round < 0 || m.ValidRound < -1 {
 		return EncodeVote(m)
 	}
@@ -105,7 +106,7 @@ func appendWholeValue(b, value []byte) []byte {
 // bareProposal is a proposal's block header and its transactions' hashes.
 type bareProposal struct {
 	header chain.Header
-	hashes []chain.Hash
+	hashes []ident.Hash
 }
 
 // decodeBareHeader decodes what follows valueHashes; the header's TxRoot is
@@ -126,12 +127,12 @@ func decodeBareHeader(b []byte) (bareProposal, error) {
 	p.header.Height, p.header.Time = h, int64(ms)
 	b = b[copy(p.header.Parent[:], b):]
 	b = b[copy(p.header.StateHash[:], b):]
-	p.header.Proposer, b = chain.AccountOf(ed25519.PublicKey(b[:32])), b[32:]
+	p.header.Proposer, b = ident.AccountOf(ed25519.PublicKey(b[:32])), b[32:]
 	count, ok := nextUvarint(&b, MaxBlockTxs)
 	if !ok || count == 0 || uint64(len(b)) != count*32 {
 		return p, fmt.Errorf("%w: proposal's tx hashes", ErrMalformed)
 	}
-	p.hashes = make([]chain.Hash, count)
+	p.hashes = make([]ident.Hash, count)
 	for i := range p.hashes {
 		b = b[copy(p.hashes[i][:], b):]
 	}
@@ -143,7 +144,7 @@ func decodeBareHeader(b []byte) (bareProposal, error) {
 // txByHash looks up a proposal's transactions; missing is how many it did
 // not find, and then m carries no value (and no signature can verify it). It
 // checks no signature.
-func DecodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m consensus.Message, missing int, err error) {
+func DecodeVoteFrame(b []byte, txByHash func(ident.Hash) (chain.Tx, bool)) (m consensus.Message, missing int, err error) {
 	if len(b) > 0 && b[0] == KindVote {
 		m, err = consensus.DecodeMessage(b[1:])
 		return m, 0, err
@@ -156,13 +157,13 @@ func DecodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m co
 	h, ok1 := nextUvarint(&b, math.MaxUint64)
 	r, ok2 := nextUvarint(&b, consensus.MaxRound)
 	vr, ok3 := nextUvarint(&b, consensus.MaxRound+1)
-	const fixed = len(consensus.Hash{}) + ed25519.PublicKeySize + ed25519.SignatureSize
+	const fixed = len(ident.Hash{}) + ed25519.PublicKeySize + ed25519.SignatureSize
 	if !ok1 || !ok2 || !ok3 || len(b) < fixed {
 		return m, 0, fmt.Errorf("%w: vote header", ErrMalformed)
 	}
 	m.Height, m.Round, m.ValidRound = h, int32(r), int32(vr)-1
 	b = b[copy(m.ValueID[:], b):]
-	m.From = consensus.ID(chain.AccountOf(ed25519.PublicKey(b[:ed25519.PublicKeySize])))
+	m.From = ident.Account(ident.AccountOf(ed25519.PublicKey(b[:ed25519.PublicKeySize])))
 	b = b[ed25519.PublicKeySize:]
 	m.Sig = slices.Clone(b[:ed25519.SignatureSize])
 	b = b[ed25519.SignatureSize:]
@@ -177,7 +178,7 @@ func DecodeVoteFrame(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (m co
 }
 
 // decodeProposalValue decodes what appendProposalValue appends.
-func decodeProposalValue(b []byte, txByHash func(chain.Hash) (chain.Tx, bool)) (value []byte, missing int, err error) {
+func decodeProposalValue(b []byte, txByHash func(ident.Hash) (chain.Tx, bool)) (value []byte, missing int, err error) {
 	if len(b) == 0 {
 		return nil, 0, fmt.Errorf("%w: proposal without value", ErrMalformed)
 	}

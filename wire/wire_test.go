@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -47,21 +48,21 @@ func FuzzDecodeMessages(f *testing.F) {
 
 // testCommit returns 4 authorities (sorted, as a height's set) and the
 // precommits of 3 of them for a value at height 7, round 2.
-func testCommit(t testing.TB) ([]consensus.ID, map[consensus.ID]ed25519.PublicKey, consensus.Hash, []consensus.Message) {
+func testCommit(t testing.TB) ([]ident.Account, map[ident.Account]ed25519.PublicKey, ident.Hash, []consensus.Message) {
 	t.Helper()
-	keys := map[consensus.ID]ed25519.PrivateKey{}
-	pubs := map[consensus.ID]ed25519.PublicKey{}
-	var set []consensus.ID
+	keys := map[ident.Account]ed25519.PrivateKey{}
+	pubs := map[ident.Account]ed25519.PublicKey{}
+	var set []ident.Account
 	for i := range 4 {
 		key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(i + 1)}, 32))
-		id := consensus.IDOf(key.Public().(ed25519.PublicKey))
+		id := ident.AccountOf(key.Public().(ed25519.PublicKey))
 		keys[id], pubs[id] = key, key.Public().(ed25519.PublicKey)
 		set = append(set, id)
 	}
 	slices.Sort(set)
-	value := consensus.Hash{9, 9, 9}
+	value := ident.Hash{9, 9, 9}
 	var votes []consensus.Message
-	for _, id := range []consensus.ID{set[3], set[0], set[2]} {
+	for _, id := range []ident.Account{set[3], set[0], set[2]} {
 		m := consensus.Message{Type: consensus.Precommit, Height: 7, Round: 2, ValueID: value, ValidRound: -1, From: id}
 		m.Sig = ed25519.Sign(keys[id], m.SignBytes("testnet"))
 		votes = append(votes, m)
@@ -181,9 +182,9 @@ func testProposal(t testing.TB, txs int) (consensus.Message, ed25519.PublicKey, 
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 	pub := key.Public().(ed25519.PublicKey)
 	pool := chain.NewPool(100)
-	blk := chain.Block{Header: chain.Header{ChainID: "testnet", Height: 7, Time: 1_700_000_000_000, Proposer: chain.AccountOf(pub)}, Txs: []chain.Tx{}}
+	blk := chain.Block{Header: chain.Header{ChainID: "testnet", Height: 7, Time: 1_700_000_000_000, Proposer: ident.AccountOf(pub)}, Txs: []chain.Tx{}}
 	for i := range txs {
-		tx := chain.Tx{ChainID: "testnet", Kind: chain.TxOrder, From: chain.AccountOf(pub), Nonce: uint64(i + 1),
+		tx := chain.Tx{ChainID: "testnet", Kind: chain.TxOrder, From: ident.AccountOf(pub), Nonce: uint64(i + 1),
 			Order: &chain.Order{Side: market.Sell, Slot: 3, Energy: unit.Wh(100 + i), Price: 150_000}}
 		tx.Sign(key)
 		blk.Txs = append(blk.Txs, tx)
@@ -193,7 +194,7 @@ func testProposal(t testing.TB, txs int) (consensus.Message, ed25519.PublicKey, 
 	}
 	blk.Header.TxRoot = chain.TxRoot(blk.Txs)
 	m := consensus.Message{Type: consensus.Proposal, Height: 7, Round: 1, ValidRound: 0, Value: blk.Encode(),
-		ValueID: consensus.Hash(blk.Hash()), From: consensus.IDOf(pub)}
+		ValueID: ident.Hash(blk.Hash()), From: ident.AccountOf(pub)}
 	m.Sig = ed25519.Sign(key, m.SignBytes("testnet"))
 	return m, pub, pool
 }
@@ -230,7 +231,7 @@ func TestVoteFrame(t *testing.T) {
 	if len(b) > len(prop.Value)/2 {
 		t.Errorf("a proposal of 3 orders is %d bytes on the stream; want at most half its value's %d", len(b), len(prop.Value))
 	}
-	got, missing, err := DecodeVoteFrame(b, func(chain.Hash) (chain.Tx, bool) { return chain.Tx{}, false })
+	got, missing, err := DecodeVoteFrame(b, func(ident.Hash) (chain.Tx, bool) { return chain.Tx{}, false })
 	if err != nil || missing != 3 || got.Value != nil {
 		t.Errorf("decoded with an empty pool: %d missing, value of %d bytes, %v; want 3 missing, no value", missing, len(got.Value), err)
 	}
@@ -265,13 +266,13 @@ func FuzzDecodeVoteFrame(f *testing.F) {
 			t.Fatalf("decoded %+v; its encoding decodes to %+v", m, again)
 		}
 		// The frame may name m's transactions by hash: look them up in m.
-		own := map[chain.Hash]chain.Tx{}
+		own := map[ident.Hash]chain.Tx{}
 		if blk, err := chain.DecodeBlock(m.Value); err == nil {
 			for _, tx := range blk.Txs {
 				own[tx.Hash()] = tx
 			}
 		}
-		lookup := func(h chain.Hash) (chain.Tx, bool) { tx, ok := own[h]; return tx, ok }
+		lookup := func(h ident.Hash) (chain.Tx, bool) { tx, ok := own[h]; return tx, ok }
 		back, missing, err := DecodeVoteFrame(EncodeVoteFrame(m), lookup)
 		if err != nil || missing != 0 || !bytes.Equal(back.Encode(), m.Encode()) {
 			t.Fatalf("decoded %+v; its frame decodes to %+v (%d missing, %v)", m, back, missing, err)
@@ -335,7 +336,7 @@ func TestVerifyCertified(t *testing.T) {
 	set, keys := goldenSet()
 	blk := goldenBlock(1)
 	raw := blk.Encode()
-	sign := func(signers []consensus.ID, value consensus.Hash) []byte {
+	sign := func(signers []ident.Account, value ident.Hash) []byte {
 		var votes []consensus.Message
 		for _, id := range signers {
 			m := consensus.Message{Type: consensus.Precommit, Height: blk.Header.Height, Round: 0, ValueID: value, ValidRound: -1, From: id}
@@ -344,7 +345,7 @@ func TestVerifyCertified(t *testing.T) {
 		}
 		return EncodeCommit(votes, set)
 	}
-	id := consensus.Hash(blk.Hash())
+	id := ident.Hash(blk.Hash())
 	for _, c := range []struct {
 		name    string
 		chainID string
@@ -353,7 +354,7 @@ func TestVerifyCertified(t *testing.T) {
 	}{
 		{"three of four", "testnet", sign(set[:3], id), true},
 		{"two of four", "testnet", sign(set[:2], id), false},
-		{"another block", "testnet", sign(set[:3], consensus.Hash{1}), false},
+		{"another block", "testnet", sign(set[:3], ident.Hash{1}), false},
 		{"another network", "othernet", sign(set[:3], id), false},
 		{"garbage", "testnet", []byte{7}, false},
 	} {

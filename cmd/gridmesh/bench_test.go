@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/internal/cluster"
 	"github.com/gridmesh/gridmesh/internal/crashtest"
 	"github.com/gridmesh/gridmesh/market"
@@ -217,14 +218,14 @@ func BenchmarkChainBlock(b *testing.B) {
 			g := cl.Genesis
 			gen := chain.Genesis{ChainID: g.ChainID, Epoch: g.Epoch, SlotSeconds: g.SlotSeconds,
 				OpenLeadSeconds: g.OpenLeadSeconds, GateLeadSeconds: g.GateLeadSeconds,
-				AttestWindowSeconds: g.AttestWindowSeconds, Operator: chain.Account(g.Operator),
+				AttestWindowSeconds: g.AttestWindowSeconds, Operator: ident.Account(g.Operator),
 				Tariff: market.Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
 				Params: market.Params{KPPM: g.KPPM}}
 			for _, a := range g.Authorities {
-				gen.Authorities = append(gen.Authorities, chain.Account(a.Key))
+				gen.Authorities = append(gen.Authorities, ident.Account(a.Key))
 			}
 			for _, p := range g.Participants {
-				gen.Participants = append(gen.Participants, chain.Account(p.Key))
+				gen.Participants = append(gen.Participants, ident.Account(p.Key))
 			}
 			proposer, err := chain.Open(filepath.Join(b.TempDir(), "p"), gen)
 			if err != nil {

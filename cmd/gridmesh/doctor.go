@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/firmware/enrol"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/node"
 	"github.com/gridmesh/gridmesh/unit"
@@ -158,7 +158,7 @@ func (e doctorEnv) run(ctx context.Context, path string) doctorReport {
 	keyPath := n.Path(n.Node.Key)
 	if cc.key != nil {
 		pub := cc.key.Public().(ed25519.PublicKey)
-		r.Account, r.EnrolmentCode = string(chain.AccountOf(pub)), enrol.Code(pub)
+		r.Account, r.EnrolmentCode = string(ident.AccountOf(pub)), enrol.Code(pub)
 		add("key", checkOK, keyPath+" (mode 0600)", "")
 	} else if _, err := os.Lstat(keyPath); errors.Is(err, fs.ErrNotExist) {
 		add("key", checkWarn, keyPath+" not made yet: the node makes its key at its first start",

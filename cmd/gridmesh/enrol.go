@@ -9,21 +9,21 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/firmware/enrol"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // participantKey reads KEY of admit: a hex public key or an enrolment code.
-func participantKey(s string) (chain.Account, error) {
+func participantKey(s string) (ident.Account, error) {
 	if enrol.Looks(s) {
 		pub, err := enrol.Parse(s)
 		if err != nil {
 			return "", err
 		}
-		return chain.AccountOf(pub), nil
+		return ident.AccountOf(pub), nil
 	}
-	a := chain.Account(s)
+	a := ident.Account(s)
 	if err := a.Check(); err != nil {
 		return "", fmt.Errorf("%v (expected 64 hex digits or an enrolment code XXXX-XXXX-...)", err)
 	}
@@ -63,7 +63,7 @@ freshly installed device makes its own key at its first start.`)
 		return err // there, but unusable: say why, never replace it
 	}
 	pub := priv.Public().(ed25519.PublicKey)
-	fmt.Fprintf(stdout, "public key: %s\nenrolment code: %s\n", chain.AccountOf(pub), enrol.Code(pub))
+	fmt.Fprintf(stdout, "public key: %s\nenrolment code: %s\n", ident.AccountOf(pub), enrol.Code(pub))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/node"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -31,7 +32,7 @@ authorities (1 on a development network). Check "authorities" in the status.`)
 		}
 		return usagef("authority: expected add|remove KEY (see gridmesh authority --help)")
 	}
-	op, key := args[0], chain.Account(args[1])
+	op, key := args[0], ident.Account(args[1])
 	if err := c.parse(args[2:], stdout); err != nil {
 		return done(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 )
 
 // cmdStatement prints a billing statement read from a running node's API
@@ -94,13 +94,13 @@ the account's balance on chain. CSV is RFC 4180.`)
 		q.Set("period", *period)
 		target = base + "/statements?" + q.Encode()
 	default:
-		key := chain.Account(*account)
+		key := ident.Account(*account)
 		if *self {
 			k, err := config.LoadKey(cfg.Path(cfg.Node.Key))
 			if err != nil {
 				return err
 			}
-			key = chain.AccountOf(k.Public().(ed25519.PublicKey))
+			key = ident.AccountOf(k.Public().(ed25519.PublicKey))
 		}
 		if err := key.Check(); err != nil {
 			return usagef("statement: --account: %v", err)

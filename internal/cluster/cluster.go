@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -106,7 +106,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		gen.Authorities = append(gen.Authorities, config.Member{Name: p.Name, Key: string(chain.AccountOf(pub))})
+		gen.Authorities = append(gen.Authorities, config.Member{Name: p.Name, Key: string(ident.AccountOf(pub))})
 		bootstrap = append(bootstrap, p.p2pAddr)
 		ps = append(ps, pp)
 		c.Nodes = append(c.Nodes, p)
@@ -128,7 +128,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 		c.Accounts = append(c.Accounts, priv)
 		gen.Participants = append(gen.Participants, config.Member{
 			Name: fmt.Sprintf("bench-%d", i+1),
-			Key:  string(chain.AccountOf(priv.Public().(ed25519.PublicKey))),
+			Key:  string(ident.AccountOf(priv.Public().(ed25519.PublicKey))),
 		})
 	}
 	gen.Operator = gen.Authorities[0].Key

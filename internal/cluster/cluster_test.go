@@ -13,6 +13,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/p2p"
 )
@@ -164,18 +165,18 @@ func TestWriteAndOrders(t *testing.T) {
 func TestObserverConflicts(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	_, stranger, _ := ed25519.GenerateKey(nil)
-	id := consensus.ID(chain.AccountOf(pub))
-	o := &Observer{chainID: "c", pubs: map[consensus.ID]ed25519.PublicKey{id: pub}, signed: map[signedKey]consensus.Hash{}}
+	id := ident.Account(ident.AccountOf(pub))
+	o := &Observer{chainID: "c", pubs: map[ident.Account]ed25519.PublicKey{id: pub}, signed: map[signedKey]ident.Hash{}}
 	sign := func(key ed25519.PrivateKey, m consensus.Message) []byte {
 		m.From = id
 		m.Sig = ed25519.Sign(key, m.SignBytes("c"))
 		return append([]byte{kindVote}, m.Encode()...)
 	}
 	vote := func(typ consensus.MsgType, h uint64, r int32, v byte) consensus.Message {
-		return consensus.Message{Type: typ, Height: h, Round: r, ValueID: consensus.Hash{v}, ValidRound: -1}
+		return consensus.Message{Type: typ, Height: h, Round: r, ValueID: ident.Hash{v}, ValidRound: -1}
 	}
 	prop := func(h uint64, r int32, value string) consensus.Message {
-		return consensus.Message{Type: consensus.Proposal, Height: h, Round: r, ValueID: consensus.Hash(sha256.Sum256([]byte(value))), ValidRound: -1, Value: []byte(value)}
+		return consensus.Message{Type: consensus.Proposal, Height: h, Round: r, ValueID: ident.Hash(sha256.Sum256([]byte(value))), ValidRound: -1, Value: []byte(value)}
 	}
 	steps := []struct {
 		payload       []byte

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -30,17 +30,17 @@ type Observer struct {
 	host    *p2p.Host
 	topic   *p2p.Topic
 	chainID string
-	pubs    map[consensus.ID]ed25519.PublicKey
+	pubs    map[ident.Account]ed25519.PublicKey
 
 	mu        sync.Mutex
-	signed    map[signedKey]consensus.Hash
+	signed    map[signedKey]ident.Hash
 	conflicts []Conflict
 	messages  int64
 	bad       int64 // undecodable or badly signed payloads
 }
 
 type signedKey struct {
-	from   consensus.ID
+	from   ident.Account
 	height uint64
 	round  int32
 	typ    consensus.MsgType
@@ -53,7 +53,7 @@ type Conflict struct {
 	Height uint64
 	Round  int32
 	Type   consensus.MsgType
-	A, B   consensus.Hash
+	A, B   ident.Hash
 }
 
 func (c Conflict) String() string {
@@ -68,16 +68,16 @@ func (c *Cluster) Observe(ctx context.Context) (*Observer, error) {
 	}
 	o := &Observer{
 		chainID: c.Genesis.ChainID,
-		pubs:    map[consensus.ID]ed25519.PublicKey{},
-		signed:  map[signedKey]consensus.Hash{},
+		pubs:    map[ident.Account]ed25519.PublicKey{},
+		signed:  map[signedKey]ident.Hash{},
 	}
 	var bootstrap []string
 	for i, a := range c.Genesis.Authorities {
-		pub, err := chain.Account(a.Key).PublicKey()
+		pub, err := ident.Account(a.Key).PublicKey()
 		if err != nil {
 			return nil, err
 		}
-		o.pubs[consensus.ID(a.Key)] = pub
+		o.pubs[ident.Account(a.Key)] = pub
 		bootstrap = append(bootstrap, c.Nodes[i].p2pAddr)
 	}
 	o.host, err = p2p.New(ctx, p2p.Config{

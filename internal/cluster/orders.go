@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -36,7 +37,7 @@ func (o *Orders) Next() chain.Tx {
 	tx := chain.Tx{
 		ChainID: g.ChainID,
 		Kind:    chain.TxOrder,
-		From:    chain.AccountOf(key.Public().(ed25519.PublicKey)),
+		From:    ident.AccountOf(key.Public().(ed25519.PublicKey)),
 		Nonce:   o.nonce,
 		Order: &chain.Order{
 			Side:   side,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/internal/crashtest"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/p2p"
@@ -194,7 +195,7 @@ func nodesBehindNAT(t *testing.T, bin string, cut bool) {
 		}
 	}
 	account := func(n *gridmeshNode) string {
-		return string(chain.AccountOf(n.key.Public().(ed25519.PublicKey)))
+		return string(ident.AccountOf(n.key.Public().(ed25519.PublicKey)))
 	}
 	peerOf := func(n *gridmeshNode) string {
 		id, err := p2p.PeerID(n.key.Public().(ed25519.PublicKey))
@@ -267,10 +268,10 @@ func nodesBehindNAT(t *testing.T, bin string, cut bool) {
 	}
 	slot := open[len(open)-1]
 	var nonce uint64
-	var posted []chain.Hash
+	var posted []ident.Hash
 	order := func() {
 		nonce++
-		tx := chain.Tx{ChainID: gen.ChainID, Kind: chain.TxOrder, From: chain.Account(account(homeB)), Nonce: nonce,
+		tx := chain.Tx{ChainID: gen.ChainID, Kind: chain.TxOrder, From: ident.Account(account(homeB)), Nonce: nonce,
 			Order: &chain.Order{Side: market.Sell, Slot: slot, Energy: unit.Wh(nonce), Price: gen.Tariff.Floor}}
 		tx.Sign(homeB.key)
 		if code, body := l.call(homeB.ns, "POST", api+"/api/v1/tx", tx.Encode()); code != http.StatusAccepted {
