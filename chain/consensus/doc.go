@@ -13,7 +13,7 @@
 // types the chain and the node name. This amends DESIGN.md's "chain/consensus
 // imports nothing of ours" deliberately (issue 18): ident holds two types and
 // imports nothing itself, so the engine stays a pure, self-contained state
-// machine. (ID and Hash remain here as transitional aliases.) The zero
+// machine. The zero
 // ident.Hash is nil, the nil vote.
 //
 // The rules have no test switches: tests that show what breaks without a rule
@@ -59,5 +59,5 @@
 // vote bookkeeping, signing), rules.go (the upon-rules and their order),
 // votes.go (Messages: the votes of a round, for sync), codec.go (Message and
 // State encodings), commit.go (VerifyCommit), evidence_check.go
-// (CheckEvidence), alias.go (the transitional ID and Hash aliases).
+// (CheckEvidence).
 package consensus
