@@ -147,13 +147,38 @@
 // (state, head and genesis stay); Block and Blocks then answer ErrPruned for
 // those heights.
 //
+// History lives in the store, not in memory (state.go: history; history.go).
+// Cleared and settled records are state entries (c/<slot>, d/<slot>) written
+// with their block; memory keeps only those of slots not yet pruned and of the
+// last histWindow (96) slots below the last settled one, and reads the others
+// from the store when asked (Result, Settlement; execution never asks for them:
+// it only looks at open and recent slots). Open reads the state in one pass that
+// keeps no old record: it recomputes the state hash over every stored value and
+// decodes only what memory keeps (old records are decoded, strictly and
+// round-trip checked, when read). Beside the state and outside the state hash,
+// an account index A/<account>/<slot> holds each account's statement line of
+// each settled slot, written in the block's badger transaction with a record
+// of the height it is complete up to; Open rebuilds it from the settled records
+// when that record is missing (a data directory from before the index), of
+// another version or behind the head (TestOldStoreMigrates). The state hash,
+// the entries and their encoding are unchanged.
+//
 // Known limits: the per-block state hash is still linear in the number of
-// entries (an incremental commitment, e.g. a Merkle tree, is future work).
+// entries (an incremental commitment, e.g. a Merkle tree, is future work), and
+// its sorted key list (keyList: per entry a varint, the key and a 32-byte
+// digest, and an 8-byte offset) is in memory: each settled slot adds two
+// records (c/ and d/) of 59 bytes, about 4 MB per year of 15-minute slots, and
+// SHA-256 reads them all once per block. That is the one part of memory that
+// still grows with the chain's age; bounding it without changing the state
+// hash would mean keeping the key list's old stretch on disk and still
+// reading it every block (the balances, b/, sort before it, so no SHA-256
+// midstate can be kept for it).
 // Balances are int64 micro-units without overflow checks (a slot moves at most
 // 10^18).
 //
 // Statement lists an account's settled slots (energy bought and sold, money
-// paid, received, fees, net) for the utility's billing export.
+// paid, received, fees, net) for the utility's billing export, read by range
+// from the account index: it costs what it returns, not the chain's age.
 //
 // # Mempool
 //
