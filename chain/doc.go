@@ -150,7 +150,7 @@
 // History lives in the store, not in memory (state.go: history; history.go).
 // Cleared and settled records are state entries (c/<slot>, d/<slot>) written
 // with their block; memory keeps only those of slots not yet pruned and of the
-// last histWindow (96) slots below the last settled one, and reads the others
+// last histWindow (8) slots below the last settled one, and reads the others
 // from the store when asked (Result, Settlement; execution never asks for them:
 // it only looks at open and recent slots). Open reads the state in one pass that
 // keeps no old record: it recomputes the state hash over every stored value and

@@ -210,7 +210,7 @@ type history struct {
 // histWindow is how many slots below the last settled one keep their records
 // in memory (besides the slots not yet pruned): queries of recent results
 // (Result, Settlement) are answered without reading the store.
-const histWindow = 96
+const histWindow = 8
 
 // histSource reads committed history records (state values under "c/<slot>"
 // and "d/<slot>") from the store.
