@@ -86,8 +86,10 @@
 // [slot end, SettleAt), and only for a slot that has orders and is not yet
 // settled (ErrNothingToSettle otherwise); Authority, a vote by an authority to
 // add or remove one, decided by more than 2/3 of the current set and in force
-// two heights later (authority.go states the rules); Evidence, two conflicting
-// consensus votes of one authority, checked by the verifier the node installs
+// two heights later (authority.go states the rules; a genesis with VoteLapse
+// set bounds votes: they lapse after that many heights and an authority holds
+// at most MaxOpenVotes; without it, as in every genesis before the field,
+// votes stay until they pass); Evidence, two conflicting consensus votes of one authority, checked by the verifier the node installs
 // and recorded once per offence (evidence.go; it does not remove the offender:
 // the utility votes that). A tx hash is accepted once (replay protection).
 // Nonce has no rule: it only makes otherwise identical transactions distinct.
