@@ -89,8 +89,9 @@
 // two heights later (authority.go states the rules; a genesis with VoteLapse
 // set bounds votes: they lapse after that many heights and an authority holds
 // at most MaxOpenVotes; without it, as in every genesis before the field,
-// votes stay until they pass); Evidence, two conflicting consensus votes of one authority, checked by the verifier the node installs
-// and recorded once per offence (evidence.go; it does not remove the offender:
+// votes stay until they pass); Evidence, two conflicting consensus votes of
+// one authority, checked by the verifier the node installs and recorded once
+// per offence (evidence.go; it does not remove the offender:
 // the utility votes that). A tx hash is accepted once (replay protection).
 // Nonce has no rule: it only makes otherwise identical transactions distinct.
 // applyTx checks what all kinds share and dispatches one function per kind.

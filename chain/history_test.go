@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -302,5 +303,38 @@ func TestOldStoreMigrates(t *testing.T) {
 			checkStatements(t, "migrated", c, settled, rng)
 			tradeSlots(t, c, rng, 10+6*30, 3, nil) // and it goes on
 		})
+	}
+}
+
+// TestPruneBlocksBefore: pruning by time deletes exactly the bodies of the
+// blocks older than the given time (genesis and head kept), and again later
+// only the newly old ones.
+func TestPruneBlocksBefore(t *testing.T) {
+	c := openMem(t, historyGenesis())
+	tradeSlots(t, c, rand.New(rand.NewPCG(11, 12)), 10, 12, nil)
+	head := c.Head().Height
+	times := map[uint64]int64{}
+	for h := uint64(0); h <= head; h++ {
+		b, _, err := c.Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		times[h] = b.Header.Time
+	}
+	for _, cut := range []uint64{5, 5, 20, head + 5} {
+		tMs := times[min(cut, head)]
+		if cut > head {
+			tMs = times[head] + 1 // everything older than the head
+		}
+		if _, err := c.PruneBlocksBefore(tMs); err != nil {
+			t.Fatal(err)
+		}
+		for h := uint64(0); h <= head; h++ {
+			_, _, err := c.Block(h)
+			wantPruned := h > 0 && h < head && times[h] < tMs
+			if gotPruned := errors.Is(err, ErrPruned); gotPruned != wantPruned || (err != nil && !gotPruned) {
+				t.Fatalf("cut at %d ms: Block(%d) (time %d): %v, want pruned %v", tMs, h, times[h], err, wantPruned)
+			}
+		}
 	}
 }

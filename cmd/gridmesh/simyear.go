@@ -259,11 +259,9 @@ func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
 	}
 	ordered := map[unit.Slot][]metered{} // homes with an order in the slot, and their (perfect) forecast
 	var perSlot []time.Duration
-	var dayHeights []uint64 // height at the start of each day
 	first := unit.Slot(1)
 	began := time.Now()
 	for day := range cfg.Days {
-		dayHeights = append(dayHeights, c.Head().Height)
 		for i := range slotsPerDay {
 			k := first + unit.Slot(day*slotsPerDay+i)
 			s0 := g.SlotStart(k)
@@ -315,8 +313,8 @@ func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
 			perSlot = append(perSlot, nodeTime)
 			res.Slots++
 		}
-		if cfg.KeepDays > 0 && day+1 >= cfg.KeepDays {
-			if _, err := c.PruneBlocks(dayHeights[day+1-cfg.KeepDays]); err != nil {
+		if cfg.KeepDays > 0 {
+			if _, err := c.PruneBlocksBefore(c.Head().Time - int64(cfg.KeepDays)*86_400_000); err != nil {
 				return res, err
 			}
 		}
