@@ -97,6 +97,24 @@ func (v *verifiedSet) verifyAll(txs []Tx) []error {
 	return errs
 }
 
+// forget drops committed txs from the set: a committed tx is never proposed
+// or checked successfully again (replay protection), so what the set holds is
+// the mempool's verified txs, not the chain's history.
+func (v *verifiedSet) forget(txs []Tx) {
+	if len(txs) == 0 {
+		return
+	}
+	hs := make([]ident.Hash, len(txs))
+	for i, tx := range txs {
+		hs[i] = tx.Hash()
+	}
+	v.mu.Lock()
+	for _, h := range hs {
+		delete(v.m, h)
+	}
+	v.mu.Unlock()
+}
+
 // verify is tx.Verify, remembered by hash.
 func (v *verifiedSet) verify(tx Tx) error {
 	h := tx.Hash()
@@ -723,6 +741,7 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 		return nil, fmt.Errorf("chain: sync block %d: %w", b.Header.Height, err)
 	}
 	c.install(ex)
+	c.verified.forget(b.Txs)
 	// The events share nothing with the state, so a caller may keep or change them.
 	events := make([]Event, len(ex.events))
 	for i, ev := range ex.events {

@@ -128,7 +128,8 @@
 // proposed or validated does not execute it again. Signatures of a block's
 // transactions are verified on all cores (the only goroutines here, waited
 // for), and a tx that verified once (CheckTx, an earlier proposal) is
-// remembered by hash.
+// remembered by hash until it is committed (bounded: the set forgets
+// everything when it holds 65,536).
 //
 // # Store
 //

@@ -338,3 +338,37 @@ func TestPruneBlocksBefore(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStateHashYear is the per-block state hash and key-list merge at a
+// year of 15-minute slots: 35,040 settled slots (a c/ and a d/ record each)
+// beside 2,000 other entries, with a block's diff of 300 entries. It is the
+// part of a block's cost that still grows with the chain's age (doc.go,
+// Known limits).
+func BenchmarkStateHashYear(b *testing.B) {
+	m := map[string]entry{}
+	for sl := range unit.Slot(35_040) {
+		m["c/"+slotKey(sl)] = newEntry([]byte(fmt.Sprint("c", sl)))
+		m["d/"+slotKey(sl)] = newEntry([]byte(fmt.Sprint("d", sl)))
+	}
+	for i := range 2_000 {
+		m[fmt.Sprintf("b/%064d", i)] = newEntry([]byte(fmt.Sprint(i)))
+	}
+	keys := mergeKeys(nil, changesOf(m))
+	d := map[string]entry{}
+	for i := range 300 {
+		d[fmt.Sprintf("t/%064d", i)] = newEntry([]byte(fmt.Sprint(i)))
+	}
+	diff := changesOf(d)
+	b.ReportMetric(float64(len(keys.stream)+8*len(keys.offs)), "keylist-bytes")
+	b.Run("hash", func(b *testing.B) {
+		for b.Loop() {
+			hashDiff(keys, diff)
+		}
+	})
+	b.Run("merge", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mergeKeys(keys, diff)
+		}
+	})
+}
