@@ -95,7 +95,19 @@ func (c *Chain) PruneBlocksBefore(tMs int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.PruneBlocks(below)
+	n, err := c.PruneBlocks(below)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	// Deleted bodies free disk only when badger rewrites the value-log files
+	// holding them: a few passes, each rewriting at most one file that is at
+	// least half garbage.
+	for range 4 {
+		if c.db.RunValueLogGC(0.5) != nil {
+			break // badger.ErrNoRewrite: nothing (more) worth rewriting
+		}
+	}
+	return n, nil
 }
 
 // firstBlockAt is the lowest kept height >= 1 whose block time is at least
