@@ -39,8 +39,17 @@ import (
 // head+2, committed blocks included. Evidence of equivocation (evidence.go)
 // does not change the set; removing an offender is the utility's vote.
 //
-// Known limits: votes for a change that never passes stay in the state until
-// it is decided or the voter leaves the set; the consensus engine takes its
+// Bound (Genesis.VoteLapse = L > 0): a vote recorded in block H that has not
+// passed is deleted at the end of block H+L, before that block's tally; and an
+// authority that holds MaxOpenVotes open votes has a further one refused
+// (ErrTooManyVotes), so the votes in the state are at most MaxOpenVotes per
+// authority whatever the chain's age. With L = 0, the rule of every genesis
+// written before the field (whose encoding, and so the genesis hash, omits it),
+// votes for a change that never passes stay in the state until it is decided or
+// the voter leaves the set: a network that wants the bound sets vote_lapse in a
+// new genesis; no existing chain changes its rules or state hash.
+//
+// Known limits: the consensus engine takes its
 // validators from its Config, so the node must start each height's engine
 // with Authorities(height).
 
@@ -51,7 +60,12 @@ var (
 	ErrVoted             = errors.New("chain: authority already voted for this change")
 	ErrTooFewAuthorities = errors.New("chain: removal would leave too few authorities")
 	ErrChangePending     = errors.New("chain: a decided authority change is still pending")
+	ErrTooManyVotes      = errors.New("chain: authority holds too many open votes")
 )
+
+// MaxOpenVotes is how many open authority-set votes one authority may hold
+// when the genesis sets VoteLapse.
+const MaxOpenVotes = 8
 
 // authEpoch is the authority set in force from block From on (until the next
 // epoch's From). Set is sorted and never changed once made.
@@ -146,6 +160,17 @@ func (s *state) applyVote(g *Genesis, from ident.Account, ac AuthorityChange, he
 	if s.votes.has(vk) {
 		return fmt.Errorf("%w: %s by %s", ErrVoted, ch, from)
 	}
+	if g.VoteLapse > 0 {
+		open := 0
+		for k := range s.votes.keys() {
+			if k.Voter == from {
+				open++
+			}
+		}
+		if open >= MaxOpenVotes {
+			return fmt.Errorf("%w: %s holds %d (at most %d; they lapse after %d heights)", ErrTooManyVotes, from, open, MaxOpenVotes, g.VoteLapse)
+		}
+	}
 	if dry {
 		return nil
 	}
@@ -191,6 +216,7 @@ func (s *state) decide(ch change, set []ident.Account, height uint64) {
 // change is pending. (A vote decides its change at once; this catches changes
 // that passed because the set shrank.)
 func (s *state) tallyVotes(g *Genesis, height uint64) {
+	s.lapseVotes(g, height)
 	if s.votes.len() == 0 || s.pending(height) {
 		return
 	}
@@ -204,6 +230,23 @@ func (s *state) tallyVotes(g *Genesis, height uint64) {
 			s.decide(ch, set, height)
 			return
 		}
+	}
+}
+
+// lapseVotes deletes, at the end of block height, the votes recorded
+// g.VoteLapse or more heights before it (none if VoteLapse is 0).
+func (s *state) lapseVotes(g *Genesis, height uint64) {
+	if g.VoteLapse == 0 || s.votes.len() == 0 {
+		return
+	}
+	var old []voteKey
+	for vk, r := range s.votes.all() {
+		if r.Height+g.VoteLapse <= height {
+			old = append(old, vk)
+		}
+	}
+	for _, vk := range old {
+		s.votes.del(vk)
 	}
 }
 

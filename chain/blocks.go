@@ -84,6 +84,69 @@ func (c *Chain) PruneBlocks(below uint64) (int, error) {
 	return n, nil
 }
 
+// PruneBlocksBefore is PruneBlocks by time: it deletes the bodies and
+// certificates of the blocks whose time is before tMs (unix ms), so that a
+// home keeps a window of days (tMs = head time − the window). The head block
+// and the genesis block are always kept. It finds the first block at or after
+// tMs by binary search over the kept blocks (block times increase), reading
+// O(log n) blocks, and returns how many blocks it deleted.
+func (c *Chain) PruneBlocksBefore(tMs int64) (int, error) {
+	below, err := c.firstBlockAt(tMs)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.PruneBlocks(below)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	// Deleted bodies free disk only when badger rewrites the value-log files
+	// holding them: a few passes, each rewriting at most one file that is at
+	// least half garbage.
+	for range 4 {
+		if c.db.RunValueLogGC(0.5) != nil {
+			break // badger.ErrNoRewrite: nothing (more) worth rewriting
+		}
+	}
+	return n, nil
+}
+
+// firstBlockAt is the lowest kept height >= 1 whose block time is at least
+// tMs, or the head's height if every block is older.
+func (c *Chain) firstBlockAt(tMs int64) (uint64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	lo, hi := max(c.pruned, 1), c.head.Height
+	if c.head.Time < tMs {
+		return hi, nil
+	}
+	var err error
+	for lo < hi && err == nil {
+		mid := lo + (hi-lo)/2
+		var t int64
+		err = c.db.View(func(txn *badger.Txn) error {
+			bb, err := get(txn, heightKey(pfxBlock, mid))
+			if err != nil {
+				return err
+			}
+			b, err := DecodeBlock(bb)
+			t = b.Header.Time
+			return err
+		})
+		if t >= tMs {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("chain: find block at %d ms: %w", tMs, err)
+	}
+	return lo, nil
+}
+
 // Blocks returns up to max committed blocks from height from on, with their
 // certificates (for sync). It returns no blocks if from is above the head.
 func (c *Chain) Blocks(from uint64, max int) ([]Block, [][]byte, error) {

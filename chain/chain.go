@@ -97,6 +97,24 @@ func (v *verifiedSet) verifyAll(txs []Tx) []error {
 	return errs
 }
 
+// forget drops committed txs from the set: a committed tx is never proposed
+// or checked successfully again (replay protection), so what the set holds is
+// the mempool's verified txs, not the chain's history.
+func (v *verifiedSet) forget(txs []Tx) {
+	if len(txs) == 0 {
+		return
+	}
+	hs := make([]ident.Hash, len(txs))
+	for i, tx := range txs {
+		hs[i] = tx.Hash()
+	}
+	v.mu.Lock()
+	for _, h := range hs {
+		delete(v.m, h)
+	}
+	v.mu.Unlock()
+}
+
 // verify is tx.Verify, remembered by hash.
 func (v *verifiedSet) verify(tx Tx) error {
 	h := tx.Hash()
@@ -231,6 +249,9 @@ func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, er
 		}
 		return nil, &corruptError{dir, err}
 	}
+	if err := c.checkIndex(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -291,12 +312,14 @@ func (c *Chain) initGenesis() error {
 	if err := c.db.Sync(); err != nil {
 		return err
 	}
+	st.hist.src = storeHist{c.db}
 	c.install(ex)
 	return nil
 }
 
-// writeBlock writes the block, its certificate, the state changes (ex.diff)
-// and the head pointer into txn.
+// writeBlock writes the block, its certificate, the state changes (ex.diff),
+// the account index lines of the slots it settled (history.go) and the head
+// pointer into txn.
 func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 	h := ex.block.Header
 	if err := txn.Set(heightKey(pfxBlock, h.Height), ex.block.Encode()); err != nil {
@@ -315,6 +338,14 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 		if err != nil {
 			return err
 		}
+	}
+	for sl, r := range ex.st.settled {
+		if err := writeLines(txn, sl, r.st, c.g.Operator); err != nil {
+			return err
+		}
+	}
+	if err := txn.Set([]byte(keyIndex), indexRecord(h.Height)); err != nil {
+		return err
 	}
 	return txn.Set([]byte(keyHead), recordJSON(headRec{Height: h.Height, Hash: h.Hash(), StateHash: h.StateHash}))
 }
@@ -371,17 +402,6 @@ func (c *Chain) load() error {
 		if blk.Header.ChainID != c.g.ChainID {
 			return fmt.Errorf("head block %d has chain id %q", head.Height, blk.Header.ChainID)
 		}
-		entries := map[string]entry{}
-		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxState)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("state entry %q: %w", item.Key(), err)
-			}
-			entries[string(item.Key()[len(pfxState):])] = newEntry(v)
-		}
 		if pb, err := txn.Get([]byte(keyPruned)); err == nil {
 			v, err := pb.ValueCopy(nil)
 			if err != nil {
@@ -394,16 +414,109 @@ func (c *Chain) load() error {
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return fmt.Errorf("pruning marker: %w", err)
 		}
-		if got := stateHash(nil, entries); got != head.StateHash {
-			return fmt.Errorf("state hash %s, head block %d says %s", got, head.Height, head.StateHash)
-		}
-		st, err := loadState(entries)
+		st, keys, err := loadStore(txn)
 		if err != nil {
 			return err
 		}
-		c.install(&execution{block: blk, st: st, diff: changesOf(entries)})
+		if got := hashDiff(keys, nil); got != head.StateHash {
+			return fmt.Errorf("state hash %s, head block %d says %s", got, head.Height, head.StateHash)
+		}
+		st.keys = keys
+		st.hist.src = storeHist{c.db}
+		c.install(&execution{block: blk, st: st})
 		return nil
 	})
+}
+
+// loadStore reads the committed state entries in key order, in one pass whose
+// memory does not grow with the chain's age: every entry's record joins the
+// state hash's key list (so the hash covers every stored value), the cleared
+// and settled records of old slots are not kept, and the rest rebuild the
+// state (loadState). The history records loadState gets are those memory
+// keeps (see history): the slots not yet pruned and the last histWindow
+// slots. The older ones are checked against the state hash here and decoded
+// when read.
+func loadStore(txn *badger.Txn) (*state, *keyList, error) {
+	keys := &keyList{offs: []int{0}}
+	rest := map[string]entry{}
+	last := map[byte]unit.Slot{'c': -1, 'd': -1}
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxState)})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		k := string(item.Key()[len(pfxState):])
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("state entry %q: %w", k, err)
+		}
+		e := newEntry(v)
+		keys.stream = appendRecord(keys.stream, k, &e.d)
+		keys.offs = append(keys.offs, len(keys.stream))
+		if len(k) == 18 && (k[:2] == "c/" || k[:2] == "d/") {
+			if sl, err := parseSlotKey(k[2:]); err == nil {
+				last[k[0]] = sl // keys come in slot order
+				continue
+			}
+		}
+		rest[k] = e // a malformed key fails loadState
+	}
+	// Which history records memory keeps depends on the slots still held (o/
+	// and s/ entries) and the last settled slot.
+	floor := unit.Slot(-1 << 62)
+	if last['d'] >= 0 {
+		floor = last['d'] - histWindow
+	}
+	held := map[unit.Slot]bool{}
+	for k := range rest {
+		if len(k) > 19 && (k[:2] == "o/" || k[:2] == "s/") {
+			if sl, err := parseSlotKey(k[2:18]); err == nil && sl <= floor {
+				held[sl] = true
+			}
+		}
+	}
+	read := func(k string) error {
+		item, err := txn.Get([]byte(pfxState + k))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		var v []byte
+		if err == nil {
+			v, err = item.ValueCopy(nil)
+		}
+		if err != nil {
+			return fmt.Errorf("state entry %q: %w", k, err)
+		}
+		rest[k] = newEntry(v)
+		return nil
+	}
+	for _, pfx := range []string{"c/", "d/"} {
+		for sl := range held {
+			if err := read(pfx + slotKey(sl)); err != nil {
+				return nil, nil, err
+			}
+		}
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxState + pfx)})
+		from := pfxState + pfx
+		if floor > -1<<62 {
+			from += slotKey(floor + 1)
+		}
+		for it.Seek([]byte(from)); it.Valid(); it.Next() {
+			if err := read(string(it.Item().Key()[len(pfxState):])); err != nil {
+				it.Close()
+				return nil, nil, err
+			}
+		}
+		it.Close()
+	}
+	st, err := loadState(rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The status names the last cleared and settled slots of all history, and
+	// every record above floor is in memory.
+	st.hist.floor = floor
+	st.hist.lastCleared, st.hist.lastSettled = last['c'], last['d']
+	return st, keys, nil
 }
 
 func get(txn *badger.Txn, k []byte) ([]byte, error) {
@@ -628,6 +741,7 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 		return nil, fmt.Errorf("chain: sync block %d: %w", b.Header.Height, err)
 	}
 	c.install(ex)
+	c.verified.forget(b.Txs)
 	// The events share nothing with the state, so a caller may keep or change them.
 	events := make([]Event, len(ex.events))
 	for i, ev := range ex.events {

@@ -97,17 +97,20 @@
 // [slot end, SettleAt), and only for a slot that has orders and is not yet
 // settled (ErrNothingToSettle otherwise); Authority, a vote by an authority to
 // add or remove one, decided by more than 2/3 of the current set and in force
-// two heights later (authority.go states the rules); Evidence, two conflicting
-// consensus votes of one authority, checked by the verifier the node installs
-// and recorded once per offence (evidence.go; it does not remove the offender:
-// the utility votes that). Replay protection: a tx hash is accepted once
-// (ErrDuplicate), and its record is kept until its slot settles, after which
-// the slot's timing rules refuse it (ErrSlotClosed, ErrAttestWindow); a
-// replaced order cannot be brought back (it is a duplicate, and a second
-// replace of it fails ErrReplaced); ChainID is signed (ErrChainID on another
-// network); Expires bounds how late a signed order held back by a peer can be
-// included. TestOrderLifecycle checks each. Nonce has no rule: it only makes
-// otherwise identical transactions distinct.
+// two heights later (authority.go states the rules; a genesis with VoteLapse
+// set bounds votes: they lapse after that many heights and an authority holds
+// at most MaxOpenVotes; without it, as in every genesis before the field,
+// votes stay until they pass); Evidence, two conflicting consensus votes of
+// one authority, checked by the verifier the node installs and recorded once
+// per offence (evidence.go; it does not remove the offender: the utility
+// votes that). Replay protection: a tx hash is accepted once (ErrDuplicate),
+// and its record is kept until its slot settles, after which the slot's
+// timing rules refuse it (ErrSlotClosed, ErrAttestWindow); a replaced order
+// cannot be brought back (it is a duplicate, and a second replace of it fails
+// ErrReplaced); ChainID is signed (ErrChainID on another network); Expires
+// bounds how late a signed order held back by a peer can be included.
+// TestOrderLifecycle checks each. Nonce has no rule: it only makes otherwise
+// identical transactions distinct.
 // applyTx checks what all kinds share and dispatches one function per kind.
 //
 // After a block's transactions, every slot with orders whose gate closure is at
@@ -142,7 +145,8 @@
 // proposed or validated does not execute it again. Signatures of a block's
 // transactions are verified on all cores (the only goroutines here, waited
 // for), and a tx that verified once (CheckTx, an earlier proposal) is
-// remembered by hash.
+// remembered by hash until it is committed (bounded: the set forgets
+// everything when it holds 65,536).
 //
 // # Store
 //
@@ -164,13 +168,38 @@
 // (state, head and genesis stay); Block and Blocks then answer ErrPruned for
 // those heights.
 //
+// History lives in the store, not in memory (state.go: history; history.go).
+// Cleared and settled records are state entries (c/<slot>, d/<slot>) written
+// with their block; memory keeps only those of slots not yet pruned and of the
+// last histWindow (8) slots below the last settled one, and reads the others
+// from the store when asked (Result, Settlement; execution never asks for them:
+// it only looks at open and recent slots). Open reads the state in one pass that
+// keeps no old record: it recomputes the state hash over every stored value and
+// decodes only what memory keeps (old records are decoded, strictly and
+// round-trip checked, when read). Beside the state and outside the state hash,
+// an account index A/<account>/<slot> holds each account's statement line of
+// each settled slot, written in the block's badger transaction with a record
+// of the height it is complete up to; Open rebuilds it from the settled records
+// when that record is missing (a data directory from before the index), of
+// another version or behind the head (TestOldStoreMigrates). The state hash,
+// the entries and their encoding are unchanged.
+//
 // Known limits: the per-block state hash is still linear in the number of
-// entries (an incremental commitment, e.g. a Merkle tree, is future work).
+// entries (an incremental commitment, e.g. a Merkle tree, is future work), and
+// its sorted key list (keyList: per entry a varint, the key and a 32-byte
+// digest, and an 8-byte offset) is in memory: each settled slot adds two
+// records (c/ and d/) of 59 bytes, about 4 MB per year of 15-minute slots, and
+// SHA-256 reads them all once per block. That is the one part of memory that
+// still grows with the chain's age; bounding it without changing the state
+// hash would mean keeping the key list's old stretch on disk and still
+// reading it every block (the balances, b/, sort before it, so no SHA-256
+// midstate can be kept for it).
 // Balances are int64 micro-units without overflow checks (a slot moves at most
 // 10^18).
 //
 // Statement lists an account's settled slots (energy bought and sold, money
-// paid, received, fees, net) for the utility's billing export.
+// paid, received, fees, net) for the utility's billing export, read by range
+// from the account index: it costs what it returns, not the chain's age.
 //
 // # Mempool
 //

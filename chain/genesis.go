@@ -26,6 +26,12 @@ type Genesis struct {
 	Tariff              market.Tariff   `json:"tariff"`
 	Params              market.Params   `json:"params"`
 	Dev                 bool            `json:"dev"` // a development network may have fewer than 4 authorities
+	// VoteLapse, if > 0, bounds authority-set votes (authority.go): a vote
+	// that has not passed lapses VoteLapse heights after the block that
+	// recorded it, and an authority holds at most MaxOpenVotes open votes.
+	// 0 (every genesis written before the field; omitted from the genesis
+	// encoding, so its hash is unchanged) keeps votes until they pass.
+	VoteLapse uint64 `json:"vote_lapse,omitempty"`
 }
 
 // MinAuthorities is the smallest authority set of a network that is not Dev.
@@ -55,6 +61,9 @@ func (g Genesis) Validate() error {
 	}
 	if g.GateLeadSeconds >= g.OpenLeadSeconds {
 		bad("gate lead (%d s) must be less than open lead (%d s)", g.GateLeadSeconds, g.OpenLeadSeconds)
+	}
+	if g.VoteLapse > maxSeconds {
+		bad("vote lapse %d heights out of range", g.VoteLapse)
 	}
 	if g.AttestWindowSeconds <= 0 || g.AttestWindowSeconds > maxSeconds {
 		bad("attest window must be > 0, got %d", g.AttestWindowSeconds)

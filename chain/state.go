@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -189,17 +190,45 @@ type keyChange struct {
 // change once written, so every execution shares the committed history
 // read-only and keeps its own new records in state.cleared and state.settled;
 // state.commit absorbs them.
+//
+// Without a store (src nil: tests that drive a bare state) every record stays
+// in memory. With one, memory holds only the records execution can ask for —
+// those of slots still in state.slots (not yet pruned) and those above floor,
+// the last histWindow slots up to lastSettled — so its size does not grow with
+// the chain's age; every other record is read from the store (src), where it
+// was written with its block. Invariant: every record of a slot above floor is
+// in memory, so a lookup above floor never touches the store (execution asks
+// only about open and recent slots).
 type history struct {
 	cleared                  map[unit.Slot]clearedRec
 	settled                  map[unit.Slot]settledRec
 	lastCleared, lastSettled unit.Slot // -1 = none
+	src                      histSource
+	floor                    unit.Slot // with src: records of slots <= floor may be in the store only
+}
+
+// histWindow is how many slots below the last settled one keep their records
+// in memory (besides the slots not yet pruned): queries of recent results
+// (Result, Settlement) are answered without reading the store.
+const histWindow = 8
+
+// histSource reads committed history records (state values under "c/<slot>"
+// and "d/<slot>") from the store.
+type histSource interface {
+	// record returns the committed value of state key k, if any.
+	record(k string) ([]byte, bool, error)
+	// scan calls fn for every committed state entry whose key starts with prefix, in key order.
+	scan(prefix string, fn func(k string, v []byte) error) error
 }
 
 func newHistory() *history {
-	return &history{cleared: map[unit.Slot]clearedRec{}, settled: map[unit.Slot]settledRec{}, lastCleared: -1, lastSettled: -1}
+	return &history{cleared: map[unit.Slot]clearedRec{}, settled: map[unit.Slot]settledRec{}, lastCleared: -1, lastSettled: -1, floor: -1 << 62}
 }
 
-// absorb moves s's new cleared and settled records into h.
+// absorb moves s's new cleared and settled records into h, then (with a
+// store) forgets the records that are in the store and no longer needed in
+// memory: those of slots at or below lastSettled - histWindow that s.slots no
+// longer holds.
 func (h *history) absorb(s *state) {
 	for sl, r := range s.cleared {
 		h.cleared[sl] = r
@@ -215,22 +244,78 @@ func (h *history) absorb(s *state) {
 	}
 	s.cleared = map[unit.Slot]clearedRec{}
 	s.settled = map[unit.Slot]settledRec{}
+	if h.src == nil || h.lastSettled < 0 {
+		return
+	}
+	h.floor = max(h.floor, h.lastSettled-histWindow)
+	for sl := range h.cleared {
+		if sl <= h.floor && !s.slots.has(sl) {
+			delete(h.cleared, sl)
+		}
+	}
+	for sl := range h.settled {
+		if sl <= h.floor && !s.slots.has(sl) {
+			delete(h.settled, sl)
+		}
+	}
+}
+
+// held is how many records h keeps in memory.
+func (h *history) held() int { return len(h.cleared) + len(h.settled) }
+
+// stored reads the committed record under state key k from the store. A
+// committed record that cannot be read or does not decode means a damaged
+// store, on which execution must not go on (it could diverge from the chain),
+// so it panics; Open checked every value's digest against the state hash.
+func (h *history) stored(k string, out any) bool {
+	v, ok, err := h.src.record(k)
+	if err == nil && ok {
+		if err = strictDecode(v, out); err == nil {
+			switch r := out.(type) {
+			case *clearedRec:
+				r.enc = newEntry(v)
+				if !bytes.Equal(recordJSON(*r), v) {
+					err = fmt.Errorf("does not round-trip")
+				}
+			case *market.Settlement:
+				if !bytes.Equal(recordJSON(*r), v) {
+					err = fmt.Errorf("does not round-trip")
+				}
+			}
+		}
+	}
+	if err != nil {
+		panic(fmt.Sprintf("chain: state entry %q in the store: %v", k, err))
+	}
+	return ok
 }
 
 func (s *state) clearedOf(sl unit.Slot) (clearedRec, bool) {
 	if r, ok := s.cleared[sl]; ok {
 		return r, true
 	}
-	r, ok := s.hist.cleared[sl]
-	return r, ok
+	if r, ok := s.hist.cleared[sl]; ok {
+		return r, true
+	}
+	var r clearedRec
+	if s.hist.src == nil || sl > s.hist.floor || !s.hist.stored("c/"+slotKey(sl), &r) {
+		return clearedRec{}, false
+	}
+	return r, true
 }
 
 func (s *state) settledOf(sl unit.Slot) (settledRec, bool) {
 	if r, ok := s.settled[sl]; ok {
 		return r, true
 	}
-	r, ok := s.hist.settled[sl]
-	return r, ok
+	if r, ok := s.hist.settled[sl]; ok {
+		return r, true
+	}
+	var st market.Settlement
+	if s.hist.src == nil || sl > s.hist.floor || !s.hist.stored("d/"+slotKey(sl), &st) {
+		return settledRec{}, false
+	}
+	return newSettled(st), true
 }
 
 func (s *state) isCleared(sl unit.Slot) bool { _, ok := s.clearedOf(sl); return ok }

@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -11,9 +12,31 @@ import (
 )
 
 // entries serialises all of s into its key/value entries from scratch, the
-// committed history included. Blocks use diff instead; entries is the
-// reference it is checked against (loadState, tests).
+// committed history included (read from the store for the records memory no
+// longer holds). Blocks use diff instead; entries is the reference it is
+// checked against (tests). Its cost grows with the chain's age.
 func (s *state) entries() map[string]entry {
+	m := s.memEntries()
+	if s.hist.src == nil {
+		return m
+	}
+	for _, pfx := range []string{"c/", "d/"} {
+		err := s.hist.src.scan(pfx, func(k string, v []byte) error {
+			if _, ok := m[k]; !ok {
+				m[k] = newEntry(v)
+			}
+			return nil
+		})
+		if err != nil {
+			panic(fmt.Sprintf("chain: read history: %v", err))
+		}
+	}
+	return m
+}
+
+// memEntries is entries without the history records that only the store
+// holds (loadState's cross-check).
+func (s *state) memEntries() map[string]entry {
 	m := make(map[string]entry, s.participants.len()+s.balances.len()+s.txs.len()+len(s.hist.cleared)+len(s.hist.settled)+1)
 	put := func(k string, v any) { m[k] = newEntry(recordJSON(v)) }
 	for a, r := range s.participants.all() {

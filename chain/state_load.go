@@ -12,9 +12,11 @@ import (
 	"github.com/gridmesh/gridmesh/unit"
 )
 
-// loadState rebuilds a state from all its entries and checks that it serialises
-// back to exactly the same entries (so no entry was damaged or left over). It
-// is uncommitted: all its entries are new (commit it with changesOf(m)).
+// loadState rebuilds a state from its entries and checks that it serialises
+// back to exactly the same entries (so no entry was damaged or left over). m
+// holds every entry, or (Open, loadStore) every entry but the history records
+// that memory does not keep. The state is uncommitted: all its entries are new
+// (commit it with changesOf(m)).
 func loadState(m map[string]entry) (*state, error) {
 	s := &state{
 		hist:    newHistory(),
@@ -33,7 +35,7 @@ func loadState(m map[string]entry) (*state, error) {
 	if err := checkAuth(s.auth); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
-	back := s.entries()
+	back := s.memEntries()
 	if len(back) != len(m) {
 		return nil, fmt.Errorf("state has %d entries, %d after reload", len(m), len(back))
 	}

@@ -1,8 +1,10 @@
 package chain
 
 import (
-	"maps"
-	"slices"
+	"bytes"
+	"fmt"
+
+	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
@@ -21,42 +23,55 @@ type StatementLine struct {
 
 // Statement returns account a's lines for the settled slots in [from, to), in
 // slot order, leaving out slots it took no part in. The sum of Net over all
-// slots is the account's balance.
+// slots is the account's balance. It reads the account index by range, so it
+// costs what it returns, not the chain's age. On a closed chain, or if the
+// store cannot be read, it returns nil.
 func (c *Chain) Statement(a ident.Account, from, to unit.Slot) []StatementLine {
+	out, _ := c.statement(a, from, to)
+	return out
+}
+
+func (c *Chain) statement(a ident.Account, from, to unit.Slot) ([]StatementLine, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if from >= to {
+		return nil, nil
+	}
 	var out []StatementLine
-	for _, sl := range slices.Sorted(maps.Keys(c.st.hist.settled)) {
-		if sl < from || sl >= to {
-			continue
-		}
-		st := c.st.hist.settled[sl].st
-		l := StatementLine{Slot: sl}
-		involved := false
-		for _, tr := range st.Trades {
-			if tr.Buyer == string(a) {
-				l.Bought += tr.Settled
-				l.Paid += tr.Paid
-				involved = true
+	err := c.db.View(func(txn *badger.Txn) error {
+		pfx := append(append([]byte(pfxAccount), a...), '/')
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		defer it.Close()
+		end := accountKey(a, to)
+		for it.Seek(accountKey(a, from)); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if bytes.Compare(k, end) >= 0 {
+				break
 			}
-			if tr.Seller == string(a) {
-				l.Sold += tr.Settled
-				l.Received += tr.Received
-				involved = true
+			if len(k) != len(pfx)+8 {
+				return fmt.Errorf("account index key %q", k)
 			}
-			if a == c.g.Operator {
-				l.Fees += tr.Fee
+			sl, err := parseSlotKeyBytes(k[len(pfx):])
+			if err != nil {
+				return err
 			}
-		}
-		for _, t := range st.Transfers {
-			if t.Account == string(a) {
-				l.Net = t.Amount
-				involved = true
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
 			}
-		}
-		if involved {
+			l, err := decodeLine(sl, v)
+			if err != nil {
+				return err
+			}
 			out = append(out, l)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chain: statement of %s: %w", a, err)
 	}
-	return out
+	return out, nil
 }

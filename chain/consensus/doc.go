@@ -50,6 +50,16 @@
 //     prevotes proving the valid value (ValidPolka, persisted in State, also sent
 //     with a re-proposal), without which line 28 can stall after a restart.
 //   - A restored engine re-arms the timer of its step and re-sends its messages.
+//   - Bounded memory while a height is stuck: messages are stored for rounds up
+//     to round_p + maxRoundsAhead (8) and down to round_p − keepRoundsBehind (4);
+//     an older round is kept only if it is the locked or valid round or the valid
+//     round a proposal of a kept recent round cites (line 28 counts its
+//     prevotes). Other old rounds are forgotten when a round starts and their
+//     late messages are dropped, as message loss would drop them: safety does
+//     not depend on them, and a decision of a forgotten round (line 49) reaches
+//     the node as a certified block instead. Validity verdicts are kept only for
+//     values a kept round proposes (TestStuckHeightBounded,
+//     TestOldValidRoundStillCounts).
 //
 // Safety across restarts: every signature goes through the last-signed guard
 // (Engine.sign) on the persisted State, which is handed out by Ready before the

@@ -13,6 +13,11 @@ const (
 	// maxRoundsAhead bounds the rounds above round_p whose messages are stored; a
 	// message further ahead only counts towards the round skip (line 55).
 	maxRoundsAhead = 8
+	// keepRoundsBehind bounds the rounds below round_p whose messages stay
+	// stored while a height is stuck (see keeps): with maxRoundsAhead and the
+	// per-round bounds below, what a height holds does not grow with its
+	// rounds.
+	keepRoundsBehind = 4
 	// maxProposalsPerRound and maxVotesPerValidator bound what an equivocating
 	// validator can make us keep per round (and type).
 	maxProposalsPerRound = 4
@@ -365,6 +370,9 @@ func (e *Engine) store(m Message) error {
 	if m.Round > e.st.Round+maxRoundsAhead {
 		return nil // counts for the round skip only
 	}
+	if !e.keeps(m.Round) {
+		return nil // an old round no rule can use any more: counts for nothing
+	}
 	rv := e.rounds[m.Round]
 	if rv == nil {
 		rv = &roundVotes{}
@@ -422,6 +430,64 @@ func (e *Engine) requestValidation() {
 		}
 	}
 }
+
+// keeps reports whether messages of round r (at most round_p +
+// maxRoundsAhead) are stored. A round below round_p − keepRoundsBehind is
+// kept only if a rule may still count its messages: it is the locked or the
+// valid round (their values and the polka proving the valid value are
+// re-proposed and re-sent from it), or the valid round of a proposal of a
+// recent round (line 28 counts that round's prevotes; the proposer re-sends
+// them after its proposal, see propose and Rebroadcast). Dropping the rest is
+// what message loss does, which Tendermint's safety allows; what it costs is
+// only old rounds deciding late (line 49 for a round no longer kept), which a
+// node gets by syncing the certified block instead. Rounds at or above round_p
+// − keepRoundsBehind are all kept, so no rule of a current or later round
+// loses a message it counts.
+func (e *Engine) keeps(r int32) bool {
+	if r >= e.st.Round-keepRoundsBehind || r == e.st.LockedRound || r == e.st.ValidRound {
+		return true
+	}
+	for rr := e.st.Round - keepRoundsBehind; rr <= e.st.Round+maxRoundsAhead; rr++ {
+		if rv := e.rounds[rr]; rv != nil {
+			for _, p := range rv.proposals {
+				if p.ValidRound == r {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// pruneRounds forgets the rounds keeps no longer keeps, and the validity
+// verdicts of values no kept round proposes (a value proposed again is
+// validated again). startRound calls it as round_p moves on.
+func (e *Engine) pruneRounds() {
+	for r := range e.rounds {
+		if !e.keeps(r) {
+			delete(e.rounds, r)
+		}
+	}
+	ids := map[ident.Hash]bool{e.st.LockedID: true, e.st.ValidID: true}
+	for _, rv := range e.rounds {
+		for _, p := range rv.proposals {
+			ids[p.ValueID] = true
+		}
+	}
+	for id := range e.validity {
+		if !ids[id] {
+			delete(e.validity, id)
+		}
+	}
+	for rv := range e.invalid {
+		if e.rounds[rv.round] == nil {
+			delete(e.invalid, rv)
+		}
+	}
+}
+
+// roundsHeld is how many rounds of the current height have messages stored.
+func (e *Engine) roundsHeld() int { return len(e.rounds) }
 
 func (e *Engine) sortedRounds() []int32 {
 	rounds := make([]int32, 0, len(e.rounds))

@@ -39,6 +39,7 @@ func (e *Engine) startRound(round int32) {
 	e.st.Step = StepPropose
 	e.dirty = true
 	e.resetRound()
+	e.pruneRounds()
 	if e.isProposer(round) {
 		e.propose()
 	}

@@ -315,6 +315,9 @@ func cmdSim(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "p2p" {
 		return cmdSimP2P(ctx, args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "year" {
+		return cmdSimYear(ctx, args[1:], stdout)
+	}
 	c := newCommand("sim", "chain|p2p [flags]", `
 Run a simulation: "chain" runs the deterministic chain simulator (consensus and
 state machine under faults, reproducible by seed); "p2p" gossips signed orders

@@ -1,0 +1,462 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/market"
+	metersim "github.com/gridmesh/gridmesh/meter/sim"
+	"github.com/gridmesh/gridmesh/unit"
+)
+
+// simYearConfig configures a simulated stretch of a chain's life (runSimYear).
+type simYearConfig struct {
+	Homes    int
+	Days     int
+	Slot     time.Duration // a multiple of a second, at least 30 s
+	Dir      string        // the store; "" = a temporary directory, removed afterwards
+	Seed     uint64
+	KeepDays int // > 0: prune block bodies older than this many days (a home); 0 = keep all (an authority)
+	// OnDay, if not nil, is called after each simulated day with its sample.
+	OnDay func(simDay)
+}
+
+// simDay is what runSimYear measures at the end of each simulated day: the
+// live heap after runtime.GC, the process's RSS, and what the chain holds.
+type simDay struct {
+	Day            int    `json:"day"` // 1 = after the first day
+	HeapBytes      uint64 `json:"heap_bytes"`
+	RSSBytes       int64  `json:"rss_bytes"`
+	HistoryRecords int    `json:"history_records"`
+	KeyListBytes   int    `json:"keylist_bytes"`
+	Height         uint64 `json:"height"`
+}
+
+// simYearResult is what `gridmesh sim year` prints (--json: as one object).
+type simYearResult struct {
+	Homes        int     `json:"homes"`
+	Days         int     `json:"days"`
+	SlotSeconds  int64   `json:"slot_seconds"`
+	KeepDays     int     `json:"keep_days"`
+	Slots        int     `json:"slots"`
+	Height       uint64  `json:"height"`
+	Txs          int     `json:"txs"`
+	Trades       int     `json:"trades"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	SlotP50Ms    float64 `json:"slot_p50_ms"`
+	SlotP99Ms    float64 `json:"slot_p99_ms"`
+	SlotMaxMs    float64 `json:"slot_max_ms"`
+	HeapBytes    uint64  `json:"heap_bytes"`     // live heap after GC at the end
+	RSSBytes     int64   `json:"rss_bytes"`      // at the end
+	PeakRSSBytes int64   `json:"peak_rss_bytes"` // VmHWM
+	// RSS in anonymous memory (heap, stacks, runtime) and in mapped files
+	// (badger maps its value log and tables: those pages are page cache the
+	// kernel may reclaim, but they count in RSS).
+	RSSAnonBytes int64 `json:"rss_anon_bytes"`
+	RSSFileBytes int64 `json:"rss_file_bytes"`
+
+	DiskBytes   int64            `json:"disk_bytes"` // the store directory's files
+	LSMBytes    int64            `json:"lsm_bytes"`
+	VlogBytes   int64            `json:"vlog_bytes"`
+	ByKind      map[string]int64 `json:"by_kind"` // logical key+value bytes: blocks, certificates, state, index, other
+	KeysByKind  map[string]int64 `json:"keys_by_kind"`
+	StateKeys   int              `json:"state_entries"`
+	KeyListSize int              `json:"keylist_bytes"`
+	HistoryHeld int              `json:"history_records"`
+
+	StatementLines int     `json:"statement_lines"`
+	StatementMs    float64 `json:"statement_ms"` // one home's statement over the whole run, median of 5
+	ReopenMs       float64 `json:"reopen_ms"`    // chain.Open of the store at the end
+	ReopenHeap     uint64  `json:"reopen_heap_bytes"`
+
+	Daily []simDay `json:"daily,omitempty"`
+}
+
+func cmdSimYear(_ context.Context, args []string, stdout io.Writer) error {
+	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json]", `
+Simulate a chain's life at full speed: one process runs the real execution path
+(chain.Open on a badger store on disk, a 4-authority genesis, Propose and Commit
+of every block with a 3-of-4 precommit certificate) with a simulated clock. N
+homes with simulated meters (PV and load profiles) each place one order per slot
+for their forecast net energy; slots clear at gate closure; homes attest their
+metered energy after the slot; slots settle. No consensus network runs: the
+authorities take turns proposing.
+
+It prints the live heap (after GC) and RSS at the end and per day, the store's
+size by kind (block bodies, certificates, state, account index), the time per
+slot (p50, p99), the time of one home's statement over the whole run, and the
+time and heap of reopening the store. --keep-days K prunes block bodies older
+than K days, as a home does; without it the store is an authority's archive.`)
+	homes := c.fs.Int("homes", 100, "simulated homes")
+	days := c.fs.Int("days", 365, "simulated days")
+	slot := c.fs.Duration("slot", 15*time.Minute, "slot length (whole seconds, at least 30s)")
+	keep := c.fs.Int("keep-days", 0, "prune block bodies older than K days (0 = keep all)")
+	dir := c.fs.String("dir", "", "store directory (default: a temporary one, removed afterwards; must not exist)")
+	seed := c.fs.Uint64("seed", 1, "seed of meters and prices")
+	asJSON := c.fs.Bool("json", false, "print one JSON object (with the daily samples)")
+	if err := c.parse(args, stdout); err != nil {
+		return done(err)
+	}
+	switch {
+	case *homes < 1 || *homes > 2000:
+		return usagef("sim year: --homes: expected 1 to 2000, got %d", *homes)
+	case *days < 1 || *days > 3650:
+		return usagef("sim year: --days: expected 1 to 3650, got %d", *days)
+	case *slot < 30*time.Second || *slot%time.Second != 0 || (24*time.Hour)%*slot != 0:
+		return usagef("sim year: --slot: expected whole seconds, at least 30s, dividing a day, got %s", *slot)
+	case *keep < 0:
+		return usagef("sim year: --keep-days: expected 0 or more, got %d", *keep)
+	}
+	cfg := simYearConfig{Homes: *homes, Days: *days, Slot: *slot, Dir: *dir, Seed: *seed, KeepDays: *keep}
+	if !*asJSON {
+		cfg.OnDay = func(d simDay) {
+			if d.Day == 1 || d.Day%30 == 0 || d.Day == *days {
+				fmt.Fprintf(stdout, "day %4d: height %7d, heap %6.1f MB, RSS %6.1f MB, history records held %d, key list %.2f MB\n",
+					d.Day, d.Height, mb(int64(d.HeapBytes)), mb(d.RSSBytes), d.HistoryRecords, mb(int64(d.KeyListBytes)))
+			}
+		}
+	}
+	res, err := runSimYear(cfg)
+	if err != nil {
+		return fmt.Errorf("sim year: %w", err)
+	}
+	if *asJSON {
+		b, _ := json.Marshal(res)
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	}
+	res.Daily = nil
+	fmt.Fprintf(stdout, "%d homes, %d days of %s slots (%d slots, %d blocks, %d txs, %d trades) in %.0f s\n",
+		res.Homes, res.Days, *slot, res.Slots, res.Height, res.Txs, res.Trades, res.WallSeconds)
+	fmt.Fprintf(stdout, "time per slot: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", res.SlotP50Ms, res.SlotP99Ms, res.SlotMaxMs)
+	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB), peak RSS %.1f MB; %d history records held, %d state entries, key list %.2f MB\n",
+		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.PeakRSSBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
+	fmt.Fprintf(stdout, "store: %.1f MB on disk (SSTables %.1f MB, value log %.1f MB); logical: blocks %.1f MB, certificates %.1f MB, state %.1f MB, account index %.1f MB, other %.3f MB\n",
+		mb(res.DiskBytes), mb(res.LSMBytes), mb(res.VlogBytes), mb(res.ByKind["blocks"]), mb(res.ByKind["certificates"]),
+		mb(res.ByKind["state"]), mb(res.ByKind["index"]), mb(res.ByKind["other"]))
+	fmt.Fprintf(stdout, "statement of one home over the run: %d lines in %.2f ms\n", res.StatementLines, res.StatementMs)
+	fmt.Fprintf(stdout, "reopen: chain.Open in %.0f ms, heap %.1f MB after\n", res.ReopenMs, mb(int64(res.ReopenHeap)))
+	return nil
+}
+
+func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+type simHome struct {
+	key   ed25519.PrivateKey
+	acct  ident.Account
+	meter *metersim.Meter
+}
+
+func simKey(name string, i int) (ed25519.PrivateKey, ident.Account) {
+	seed := sha256.Sum256([]byte("gridmesh sim year " + name + " " + strconv.Itoa(i)))
+	k := ed25519.NewKeyFromSeed(seed[:])
+	return k, ident.AccountOf(k.Public().(ed25519.PublicKey))
+}
+
+// runSimYear runs the simulation cfg describes (see cmdSimYear).
+func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
+	dir := cfg.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "gridmesh-simyear-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = filepath.Join(tmp, "chain")
+	} else if _, err := os.Stat(dir); err == nil {
+		return res, fmt.Errorf("%s exists: sim year starts from genesis", dir)
+	}
+	L := int64(cfg.Slot / time.Second)
+	g := chain.Genesis{
+		ChainID: "gridmesh-simyear", Epoch: 1_767_225_600, SlotSeconds: L,
+		OpenLeadSeconds: 2 * L, GateLeadSeconds: L / 3, AttestWindowSeconds: L / 3,
+		Tariff: market.Tariff{Floor: 80_000, Ceiling: 320_000, Fee: 20_000},
+		Params: market.DefaultParams(),
+	}
+	auth := make([]ed25519.PrivateKey, 4)
+	for i := range auth {
+		k, a := simKey("authority", i)
+		auth[i] = k
+		g.Authorities = append(g.Authorities, a)
+	}
+	_, g.Operator = simKey("operator", 0)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5ee0))
+	homes := make([]simHome, cfg.Homes)
+	start := time.Unix(g.Epoch, 0)
+	for i := range homes {
+		k, a := simKey("home", i)
+		pv := unit.W(0)
+		if rng.IntN(10) < 6 {
+			pv = unit.W(3000 + rng.IntN(6000))
+		}
+		homes[i] = simHome{key: k, acct: a, meter: metersim.New(metersim.Config{
+			Seed: int64(cfg.Seed)*10_000 + int64(i), PVPeak: pv, Load: unit.W(250 + rng.IntN(600)), Start: start,
+		}, nil)}
+		g.Participants = append(g.Participants, a)
+	}
+	c, err := chain.Open(dir, g)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+
+	slotsPerDay := int(86400 / L)
+	res = simYearResult{Homes: cfg.Homes, Days: cfg.Days, SlotSeconds: L, KeepDays: cfg.KeepDays}
+	var nonce uint64
+	keys := map[ident.Account]ed25519.PrivateKey{}
+	for _, h := range homes {
+		keys[h.acct] = h.key
+	}
+	heapMin := uint64(math.MaxUint64)
+	var nodeTime time.Duration // Propose and Commit of the current slot's blocks
+	produce := func(nowMs int64, txs []chain.Tx) error {
+		h := c.Head().Height + 1
+		proposer := int(h % 4)
+		t0 := time.Now()
+		b, errs := c.Propose(nowMs, g.Authorities[proposer], txs)
+		nodeTime += time.Since(t0)
+		for i, e := range errs {
+			if e != nil {
+				return fmt.Errorf("block %d: tx %d (%s) left out: %w", h, i, txs[i].Kind, e)
+			}
+		}
+		cert := simCert(g.ChainID, auth, proposer, b) // the authorities' work, not the node's
+		t0 = time.Now()
+		events, err := c.Commit(b, cert)
+		nodeTime += time.Since(t0)
+		if err != nil {
+			return err
+		}
+		res.Txs += len(txs)
+		for _, ev := range events {
+			if ev, ok := ev.(chain.SlotSettled); ok {
+				res.Trades += len(ev.Settlement.Trades)
+			}
+		}
+		return nil
+	}
+	type metered struct {
+		home     int
+		imp, exp unit.Wh
+	}
+	ordered := map[unit.Slot][]metered{} // homes with an order in the slot, and their (perfect) forecast
+	var perSlot []time.Duration
+	first := unit.Slot(1)
+	began := time.Now()
+	for day := range cfg.Days {
+		for i := range slotsPerDay {
+			k := first + unit.Slot(day*slotsPerDay+i)
+			s0 := g.SlotStart(k)
+			nodeTime = 0
+			// Block A, just after slot k starts: orders for slot k+1 (forecast
+			// net energy) and attestations for slot k-1 (its metered energy,
+			// which the simulated meters forecast exactly). The homes sign on
+			// their own devices: here on all cores, outside the slot's time.
+			var txs []chain.Tx
+			next := k + 1
+			from, to := time.UnixMilli(g.SlotStart(next)), time.UnixMilli(g.SlotEnd(next))
+			for h, home := range homes {
+				imp, exp := home.meter.Forecast(from, to)
+				side, e := market.Buy, imp-exp
+				price := unit.Price(150_000 + rng.IntN(150_000))
+				if exp > imp {
+					side, e = market.Sell, exp-imp
+					price = unit.Price(80_000 + rng.IntN(150_000))
+				}
+				if e <= 0 {
+					continue
+				}
+				txs = append(txs, chain.Tx{Kind: chain.TxOrder, From: home.acct, Order: &chain.Order{Side: side, Slot: next, Energy: e, Price: price}})
+				ordered[next] = append(ordered[next], metered{h, imp, exp})
+			}
+			if r, ok := c.Result(k - 1); ok && len(r.Trades) > 0 {
+				for _, m := range ordered[k-1] {
+					j := sha256.Sum256(binary.BigEndian.AppendUint64([]byte(homes[m.home].acct), uint64(k-1)))
+					txs = append(txs, chain.Tx{Kind: chain.TxAttest, From: homes[m.home].acct, Attest: &chain.Attest{Slot: k - 1, Import: m.imp, Export: m.exp, Journal: ident.Hash(j)}})
+				}
+			}
+			delete(ordered, k-1)
+			signAll(txs, g.ChainID, keys, &nonce)
+			if err := produce(s0+1000, txs); err != nil {
+				return res, err
+			}
+			// Block B settles slot k-1 (its attestation window has ended);
+			// block C clears slot k+1 (its gate has closed). Blocks only when due.
+			for _, at := range []int64{s0 + L/3*1000 + 1000, s0 + 2*L/3*1000 + 1000} {
+				if c.Due(at) {
+					if err := produce(at, nil); err != nil {
+						return res, err
+					}
+				}
+			}
+			if i%6 == 5 {
+				heapMin = min(heapMin, liveHeap())
+			}
+			perSlot = append(perSlot, nodeTime)
+			res.Slots++
+		}
+		if cfg.KeepDays > 0 {
+			if _, err := c.PruneBlocksBefore(c.Head().Time - int64(cfg.KeepDays)*86_400_000); err != nil {
+				return res, err
+			}
+		}
+		d := sampleDay(c, day+1, heapMin)
+		heapMin = math.MaxUint64
+		res.Daily = append(res.Daily, d)
+		if cfg.OnDay != nil {
+			cfg.OnDay(d)
+		}
+	}
+	res.WallSeconds = time.Since(began).Seconds()
+	slices.Sort(perSlot)
+	pct := func(p float64) float64 {
+		return float64(perSlot[min(len(perSlot)-1, int(math.Ceil(p*float64(len(perSlot))))-1)].Microseconds()) / 1000
+	}
+	res.SlotP50Ms, res.SlotP99Ms, res.SlotMaxMs = pct(0.50), pct(0.99), pct(1)
+	res.Height = c.Head().Height
+	last := res.Daily[len(res.Daily)-1]
+	res.HeapBytes, res.RSSBytes = last.HeapBytes, last.RSSBytes
+	res.PeakRSSBytes = procStatus("VmHWM:")
+	res.RSSAnonBytes, res.RSSFileBytes = procStatus("RssAnon:"), procStatus("RssFile:")
+
+	u, err := c.Usage()
+	if err != nil {
+		return res, err
+	}
+	res.ByKind = map[string]int64{"blocks": u.Blocks, "certificates": u.Certificates, "state": u.State, "index": u.Index, "other": u.Other}
+	res.KeysByKind = u.Keys
+	res.LSMBytes, res.VlogBytes = u.LSMBytes, u.VlogBytes
+	fp := c.Footprint()
+	res.StateKeys, res.KeyListSize, res.HistoryHeld = fp.StateEntries, fp.KeyListBytes, fp.HistoryRecords
+
+	var times []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		res.StatementLines = len(c.Statement(homes[0].acct, math.MinInt64, math.MaxInt64))
+		times = append(times, time.Since(t0))
+	}
+	slices.Sort(times)
+	res.StatementMs = float64(times[2].Microseconds()) / 1000
+
+	if err := c.Close(); err != nil {
+		return res, err
+	}
+	c = nil
+	runtime.GC()
+	t0 := time.Now()
+	c, err = chain.Open(dir, g)
+	if err != nil {
+		return res, fmt.Errorf("reopen: %w", err)
+	}
+	res.ReopenMs = float64(time.Since(t0).Microseconds()) / 1000
+	res.ReopenHeap = liveHeap()
+	res.DiskBytes = dirSize(dir)
+	return res, nil
+}
+
+// simCert is a commit certificate as the node stores it (chain keeps it
+// opaque): precommits of three of the four authorities for b, each
+// length-prefixed after their count.
+func simCert(chainID string, auth []ed25519.PrivateKey, proposer int, b chain.Block) []byte {
+	h := b.Hash()
+	cert := binary.AppendUvarint(nil, 3)
+	for i := range 3 {
+		k := auth[(proposer+i)%len(auth)]
+		m := consensus.Message{Type: consensus.Precommit, Height: b.Header.Height, ValueID: h, ValidRound: -1,
+			From: ident.AccountOf(k.Public().(ed25519.PublicKey))}
+		m.Sig = ed25519.Sign(k, m.SignBytes(chainID))
+		e := m.Encode()
+		cert = binary.AppendUvarint(cert, uint64(len(e)))
+		cert = append(cert, e...)
+	}
+	return cert
+}
+
+// signAll numbers and signs txs (each From's key in keys) on all cores.
+func signAll(txs []chain.Tx, chainID string, keys map[ident.Account]ed25519.PrivateKey, nonce *uint64) {
+	for i := range txs {
+		*nonce++
+		txs[i].ChainID, txs[i].Nonce = chainID, *nonce
+	}
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(txs); i += workers {
+				txs[i].Sign(keys[txs[i].From])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// sampleDay is the day's sample; heap is the least live heap measured after
+// every 6th slot of the day (badger's memtables come and go: one waiting to
+// be flushed adds its whole arena, 29 MB, for a while).
+func sampleDay(c *chain.Chain, day int, heap uint64) simDay {
+	fp := c.Footprint()
+	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), HistoryRecords: fp.HistoryRecords,
+		KeyListBytes: fp.KeyListBytes, Height: c.Head().Height}
+}
+
+// liveHeap is the heap in use after a garbage collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// procStatus reads a "kB" field of /proc/self/status in bytes (0 where there
+// is none).
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
