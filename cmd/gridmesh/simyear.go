@@ -174,17 +174,81 @@ func simKey(name string, i int) (ed25519.PrivateKey, ident.Account) {
 
 // runSimYear runs the simulation cfg describes (see cmdSimYear).
 func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
-	dir := cfg.Dir
+	dir, remove, err := simYearDir(cfg.Dir)
+	if err != nil {
+		return res, err
+	}
+	defer remove()
+	s := newSimYear(cfg)
+	s.c, err = chain.Open(dir, s.g)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if s.c != nil {
+			s.c.Close()
+		}
+	}()
+	s.res = simYearResult{Homes: cfg.Homes, Days: cfg.Days, SlotSeconds: s.g.SlotSeconds, KeepDays: cfg.KeepDays}
+	if err := s.run(); err != nil {
+		return s.res, err
+	}
+	s.summarize()
+	if err := s.measureStore(); err != nil {
+		return s.res, err
+	}
+	s.measureStatement()
+	if err := s.reopen(dir); err != nil {
+		return s.res, err
+	}
+	return s.res, nil
+}
+
+// simYearDir is the store directory for --dir: dir, which must not exist,
+// or when dir is "" a new one in a temporary directory; remove deletes the
+// temporary directory (and does nothing for dir).
+func simYearDir(dir string) (store string, remove func(), err error) {
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "gridmesh-simyear-")
 		if err != nil {
-			return res, err
+			return "", nil, err
 		}
-		defer os.RemoveAll(tmp)
-		dir = filepath.Join(tmp, "chain")
-	} else if _, err := os.Stat(dir); err == nil {
-		return res, fmt.Errorf("%s exists: sim year starts from genesis", dir)
+		return filepath.Join(tmp, "chain"), func() { os.RemoveAll(tmp) }, nil
 	}
+	if _, err := os.Stat(dir); err == nil {
+		return "", nil, fmt.Errorf("%s exists: sim year starts from genesis", dir)
+	}
+	return dir, func() {}, nil
+}
+
+// simYear is one run of runSimYear: the genesis and the authorities' keys,
+// the homes, the chain (nil once closed) and the figures gathered so far.
+type simYear struct {
+	cfg   simYearConfig
+	g     chain.Genesis
+	auth  []ed25519.PrivateKey
+	homes []simHome
+	keys  map[ident.Account]ed25519.PrivateKey // the homes' keys by account
+	rng   *rand.Rand                           // meters' sizes, then order prices
+	c     *chain.Chain
+	res   simYearResult
+
+	nonce    uint64
+	nodeTime time.Duration              // Propose and Commit of the current slot's blocks
+	ordered  map[unit.Slot][]simOrdered // homes with an order in the slot, and their (perfect) forecast
+	perSlot  []time.Duration            // nodeTime of every slot so far
+}
+
+// simOrdered is a home with an order in a slot and its metered energy there.
+type simOrdered struct {
+	home     int
+	imp, exp unit.Wh
+}
+
+// newSimYear makes the genesis of cfg: 4 authorities, an operator and
+// cfg.Homes homes with simulated meters, their keys derived from their names
+// and the meters sized by cfg.Seed.
+func newSimYear(cfg simYearConfig) *simYear {
 	L := int64(cfg.Slot / time.Second)
 	g := chain.Genesis{
 		ChainID: "gridmesh-simyear", Epoch: 1_767_225_600, SlotSeconds: L,
@@ -213,168 +277,194 @@ func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
 		}, nil)}
 		g.Participants = append(g.Participants, a)
 	}
-	c, err := chain.Open(dir, g)
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
-
-	slotsPerDay := int(86400 / L)
-	res = simYearResult{Homes: cfg.Homes, Days: cfg.Days, SlotSeconds: L, KeepDays: cfg.KeepDays}
-	var nonce uint64
 	keys := map[ident.Account]ed25519.PrivateKey{}
 	for _, h := range homes {
 		keys[h.acct] = h.key
 	}
+	return &simYear{cfg: cfg, g: g, auth: auth, homes: homes, keys: keys, rng: rng,
+		ordered: map[unit.Slot][]simOrdered{}}
+}
+
+// run simulates cfg.Days days of slots, pruning at the end of each day when
+// cfg.KeepDays asks for it and sampling the day (cfg.OnDay sees the sample).
+func (s *simYear) run() error {
+	slotsPerDay := int(86400 / s.g.SlotSeconds)
 	heapMin := uint64(math.MaxUint64)
-	var nodeTime time.Duration // Propose and Commit of the current slot's blocks
-	produce := func(nowMs int64, txs []chain.Tx) error {
-		h := c.Head().Height + 1
-		proposer := int(h % 4)
-		t0 := time.Now()
-		b, errs := c.Propose(nowMs, g.Authorities[proposer], txs)
-		nodeTime += time.Since(t0)
-		for i, e := range errs {
-			if e != nil {
-				return fmt.Errorf("block %d: tx %d (%s) left out: %w", h, i, txs[i].Kind, e)
-			}
-		}
-		cert := simCert(g.ChainID, auth, proposer, b) // the authorities' work, not the node's
-		t0 = time.Now()
-		events, err := c.Commit(b, cert)
-		nodeTime += time.Since(t0)
-		if err != nil {
-			return err
-		}
-		res.Txs += len(txs)
-		for _, ev := range events {
-			if ev, ok := ev.(chain.SlotSettled); ok {
-				res.Trades += len(ev.Settlement.Trades)
-			}
-		}
-		return nil
-	}
-	type metered struct {
-		home     int
-		imp, exp unit.Wh
-	}
-	ordered := map[unit.Slot][]metered{} // homes with an order in the slot, and their (perfect) forecast
-	var perSlot []time.Duration
 	first := unit.Slot(1)
 	began := time.Now()
-	for day := range cfg.Days {
+	for day := range s.cfg.Days {
 		for i := range slotsPerDay {
-			k := first + unit.Slot(day*slotsPerDay+i)
-			s0 := g.SlotStart(k)
-			nodeTime = 0
-			// Block A, just after slot k starts: orders for slot k+1 (forecast
-			// net energy) and attestations for slot k-1 (its metered energy,
-			// which the simulated meters forecast exactly). The homes sign on
-			// their own devices: here on all cores, outside the slot's time.
-			var txs []chain.Tx
-			next := k + 1
-			from, to := time.UnixMilli(g.SlotStart(next)), time.UnixMilli(g.SlotEnd(next))
-			for h, home := range homes {
-				imp, exp := home.meter.Forecast(from, to)
-				side, e := market.Buy, imp-exp
-				price := unit.Price(150_000 + rng.IntN(150_000))
-				if exp > imp {
-					side, e = market.Sell, exp-imp
-					price = unit.Price(80_000 + rng.IntN(150_000))
-				}
-				if e <= 0 {
-					continue
-				}
-				txs = append(txs, chain.Tx{Kind: chain.TxOrder, From: home.acct, Order: &chain.Order{Side: side, Slot: next, Energy: e, Price: price}})
-				ordered[next] = append(ordered[next], metered{h, imp, exp})
-			}
-			if r, ok := c.Result(k - 1); ok && len(r.Trades) > 0 {
-				for _, m := range ordered[k-1] {
-					j := sha256.Sum256(binary.BigEndian.AppendUint64([]byte(homes[m.home].acct), uint64(k-1)))
-					txs = append(txs, chain.Tx{Kind: chain.TxAttest, From: homes[m.home].acct, Attest: &chain.Attest{Slot: k - 1, Import: m.imp, Export: m.exp, Journal: ident.Hash(j)}})
-				}
-			}
-			delete(ordered, k-1)
-			signAll(txs, g.ChainID, keys, &nonce)
-			if err := produce(s0+1000, txs); err != nil {
-				return res, err
-			}
-			// Block B settles slot k-1 (its attestation window has ended);
-			// block C clears slot k+1 (its gate has closed). Blocks only when due.
-			for _, at := range []int64{s0 + L/3*1000 + 1000, s0 + 2*L/3*1000 + 1000} {
-				if c.Due(at) {
-					if err := produce(at, nil); err != nil {
-						return res, err
-					}
-				}
+			s.nodeTime = 0
+			if err := s.runSlot(first + unit.Slot(day*slotsPerDay+i)); err != nil {
+				return err
 			}
 			if i%6 == 5 {
 				heapMin = min(heapMin, liveHeap())
 			}
-			perSlot = append(perSlot, nodeTime)
-			res.Slots++
+			s.perSlot = append(s.perSlot, s.nodeTime)
+			s.res.Slots++
 		}
-		if cfg.KeepDays > 0 {
-			if _, err := c.PruneBlocksBefore(c.Head().Time - int64(cfg.KeepDays)*86_400_000); err != nil {
-				return res, err
+		if s.cfg.KeepDays > 0 {
+			if _, err := s.c.PruneBlocksBefore(s.c.Head().Time - int64(s.cfg.KeepDays)*86_400_000); err != nil {
+				return err
 			}
 		}
-		d := sampleDay(c, day+1, heapMin)
+		d := sampleDay(s.c, day+1, heapMin)
 		heapMin = math.MaxUint64
-		res.Daily = append(res.Daily, d)
-		if cfg.OnDay != nil {
-			cfg.OnDay(d)
+		s.res.Daily = append(s.res.Daily, d)
+		if s.cfg.OnDay != nil {
+			s.cfg.OnDay(d)
 		}
 	}
-	res.WallSeconds = time.Since(began).Seconds()
+	s.res.WallSeconds = time.Since(began).Seconds()
+	return nil
+}
+
+// runSlot produces the blocks of slot k. Block A, just after slot k starts,
+// carries the orders for slot k+1 and the attestations for slot k-1; block B
+// settles slot k-1 (its attestation window has ended); block C clears slot
+// k+1 (its gate has closed). B and C only when due.
+func (s *simYear) runSlot(k unit.Slot) error {
+	s0 := s.g.SlotStart(k)
+	if err := s.produce(s0+1000, s.blockATxs(k)); err != nil {
+		return err
+	}
+	L := s.g.SlotSeconds
+	for _, at := range []int64{s0 + L/3*1000 + 1000, s0 + 2*L/3*1000 + 1000} {
+		if s.c.Due(at) {
+			if err := s.produce(at, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blockATxs are the signed txs of slot k's block A: orders for slot k+1
+// (forecast net energy) and attestations for slot k-1 (its metered energy,
+// which the simulated meters forecast exactly). The homes sign on their own
+// devices: here on all cores, outside the slot's time.
+func (s *simYear) blockATxs(k unit.Slot) []chain.Tx {
+	var txs []chain.Tx
+	next := k + 1
+	from, to := time.UnixMilli(s.g.SlotStart(next)), time.UnixMilli(s.g.SlotEnd(next))
+	for h, home := range s.homes {
+		imp, exp := home.meter.Forecast(from, to)
+		side, e := market.Buy, imp-exp
+		price := unit.Price(150_000 + s.rng.IntN(150_000))
+		if exp > imp {
+			side, e = market.Sell, exp-imp
+			price = unit.Price(80_000 + s.rng.IntN(150_000))
+		}
+		if e <= 0 {
+			continue
+		}
+		txs = append(txs, chain.Tx{Kind: chain.TxOrder, From: home.acct, Order: &chain.Order{Side: side, Slot: next, Energy: e, Price: price}})
+		s.ordered[next] = append(s.ordered[next], simOrdered{h, imp, exp})
+	}
+	if r, ok := s.c.Result(k - 1); ok && len(r.Trades) > 0 {
+		for _, m := range s.ordered[k-1] {
+			j := sha256.Sum256(binary.BigEndian.AppendUint64([]byte(s.homes[m.home].acct), uint64(k-1)))
+			txs = append(txs, chain.Tx{Kind: chain.TxAttest, From: s.homes[m.home].acct, Attest: &chain.Attest{Slot: k - 1, Import: m.imp, Export: m.exp, Journal: ident.Hash(j)}})
+		}
+	}
+	delete(s.ordered, k-1)
+	signAll(txs, s.g.ChainID, s.keys, &s.nonce)
+	return txs
+}
+
+// produce proposes a block of txs at nowMs, certifies it and commits it,
+// adding the time of Propose and Commit to s.nodeTime; every tx must make it
+// into the block.
+func (s *simYear) produce(nowMs int64, txs []chain.Tx) error {
+	h := s.c.Head().Height + 1
+	proposer := int(h % 4)
+	t0 := time.Now()
+	b, errs := s.c.Propose(nowMs, s.g.Authorities[proposer], txs)
+	s.nodeTime += time.Since(t0)
+	for i, e := range errs {
+		if e != nil {
+			return fmt.Errorf("block %d: tx %d (%s) left out: %w", h, i, txs[i].Kind, e)
+		}
+	}
+	cert := simCert(s.g.ChainID, s.auth, proposer, b) // the authorities' work, not the node's
+	t0 = time.Now()
+	events, err := s.c.Commit(b, cert)
+	s.nodeTime += time.Since(t0)
+	if err != nil {
+		return err
+	}
+	s.res.Txs += len(txs)
+	for _, ev := range events {
+		if ev, ok := ev.(chain.SlotSettled); ok {
+			s.res.Trades += len(ev.Settlement.Trades)
+		}
+	}
+	return nil
+}
+
+// summarize records the time per slot (p50, p99, max), the height and the
+// memory at the end of the run.
+func (s *simYear) summarize() {
+	res, perSlot := &s.res, s.perSlot
 	slices.Sort(perSlot)
 	pct := func(p float64) float64 {
 		return float64(perSlot[min(len(perSlot)-1, int(math.Ceil(p*float64(len(perSlot))))-1)].Microseconds()) / 1000
 	}
 	res.SlotP50Ms, res.SlotP99Ms, res.SlotMaxMs = pct(0.50), pct(0.99), pct(1)
-	res.Height = c.Head().Height
+	res.Height = s.c.Head().Height
 	last := res.Daily[len(res.Daily)-1]
 	res.HeapBytes, res.RSSBytes = last.HeapBytes, last.RSSBytes
 	res.PeakRSSBytes = procStatus("VmHWM:")
 	res.RSSAnonBytes, res.RSSFileBytes = procStatus("RssAnon:"), procStatus("RssFile:")
+}
 
-	u, err := c.Usage()
+// measureStore records what the store holds, by kind, and the chain's footprint.
+func (s *simYear) measureStore() error {
+	u, err := s.c.Usage()
 	if err != nil {
-		return res, err
+		return err
 	}
+	res := &s.res
 	res.ByKind = map[string]int64{"blocks": u.Blocks, "certificates": u.Certificates, "state": u.State, "index": u.Index, "other": u.Other}
 	res.KeysByKind = u.Keys
 	res.LSMBytes, res.VlogBytes = u.LSMBytes, u.VlogBytes
-	fp := c.Footprint()
+	fp := s.c.Footprint()
 	res.StateKeys, res.KeyListSize, res.HistoryHeld = fp.StateEntries, fp.KeyListBytes, fp.HistoryRecords
+	return nil
+}
 
+// measureStatement times the first home's statement over the whole run:
+// the median of 5.
+func (s *simYear) measureStatement() {
 	var times []time.Duration
 	for range 5 {
 		t0 := time.Now()
-		res.StatementLines = len(c.Statement(homes[0].acct, math.MinInt64, math.MaxInt64))
+		s.res.StatementLines = len(s.c.Statement(s.homes[0].acct, math.MinInt64, math.MaxInt64))
 		times = append(times, time.Since(t0))
 	}
 	slices.Sort(times)
-	res.StatementMs = float64(times[2].Microseconds()) / 1000
+	s.res.StatementMs = float64(times[2].Microseconds()) / 1000
+}
 
-	if err := c.Close(); err != nil {
-		return res, err
+// reopen closes the chain and times chain.Open of its store in dir, then
+// records the live heap after it and the store's size on disk.
+func (s *simYear) reopen(dir string) error {
+	if err := s.c.Close(); err != nil {
+		return err
 	}
-	c = nil
+	s.c = nil
 	runtime.GC()
 	t0 := time.Now()
-	c, err = chain.Open(dir, g)
+	var err error
+	s.c, err = chain.Open(dir, s.g)
 	if err != nil {
-		return res, fmt.Errorf("reopen: %w", err)
+		return fmt.Errorf("reopen: %w", err)
 	}
-	res.ReopenMs = float64(time.Since(t0).Microseconds()) / 1000
-	res.ReopenHeap = liveHeap()
-	res.DiskBytes = dirSize(dir)
-	return res, nil
+	s.res.ReopenMs = float64(time.Since(t0).Microseconds()) / 1000
+	s.res.ReopenHeap = liveHeap()
+	s.res.DiskBytes = dirSize(dir)
+	return nil
 }
 
 // simCert is a commit certificate as the node stores it (chain keeps it

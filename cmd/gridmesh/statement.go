@@ -41,37 +41,12 @@ the account's balance on chain. CSV is RFC 4180.`)
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	n := 0
-	for _, b := range []bool{*account != "", *self, *all} {
-		if b {
-			n++
-		}
+	if err := checkStatementFlags(*account != "", *self, *all, *format, *period); err != nil {
+		return err
 	}
-	if n != 1 {
-		return usagef("statement: give exactly one of --account KEY, --self or --all")
-	}
-	if *format != "csv" && *format != "json" {
-		return usagef("statement: --format: expected csv or json, got %q", *format)
-	}
-	if *all && *period != "month" {
-		return usagef("statement: --period: expected month, got %q", *period)
-	}
-	q := url.Values{"format": {*format}}
-	if *from != "" {
-		if _, err := parseDate(*from); err != nil {
-			return usagef("statement: --from: %v", err)
-		}
-		q.Set("from", *from)
-	}
-	if *to != "" {
-		t, err := parseDate(*to)
-		if err != nil {
-			return usagef("statement: --to: %v", err)
-		}
-		if _, derr := time.Parse(time.DateOnly, *to); derr == nil {
-			t = t.AddDate(0, 0, 1) // the last day is included
-		}
-		q.Set("to", t.UTC().Format(time.RFC3339))
+	q, err := statementQuery(*format, *from, *to)
+	if err != nil {
+		return err
 	}
 	cfg, err := config.LoadNode(*path)
 	if err != nil && (*self || *api == "") {
@@ -80,14 +55,10 @@ the account's balance on chain. CSV is RFC 4180.`)
 	if *api == "" {
 		*api = cfg.API.Listen
 	}
-	host, port, err := net.SplitHostPort(*api)
+	base, err := statementAPIBase(*api)
 	if err != nil {
-		return fmt.Errorf("API address %q: %w", *api, err)
+		return err
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	base := "http://" + net.JoinHostPort(host, port) + "/api/v1"
 	var target string
 	switch {
 	case *all:
@@ -107,6 +78,70 @@ the account's balance on chain. CSV is RFC 4180.`)
 		}
 		target = base + "/accounts/" + string(key) + "/statement?" + q.Encode()
 	}
+	return getStatement(ctx, target, base, *path, stdout)
+}
+
+// checkStatementFlags checks that exactly one of --account, --self and --all
+// is given, and --format and (with --all) --period.
+func checkStatementFlags(account, self, all bool, format, period string) error {
+	n := 0
+	for _, b := range []bool{account, self, all} {
+		if b {
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("statement: give exactly one of --account KEY, --self or --all")
+	}
+	if format != "csv" && format != "json" {
+		return usagef("statement: --format: expected csv or json, got %q", format)
+	}
+	if all && period != "month" {
+		return usagef("statement: --period: expected month, got %q", period)
+	}
+	return nil
+}
+
+// statementQuery is the query of a statement request: format, and from and
+// to when given (to as the exclusive end in RFC 3339, the day after a date).
+func statementQuery(format, from, to string) (url.Values, error) {
+	q := url.Values{"format": {format}}
+	if from != "" {
+		if _, err := parseDate(from); err != nil {
+			return nil, usagef("statement: --from: %v", err)
+		}
+		q.Set("from", from)
+	}
+	if to != "" {
+		t, err := parseDate(to)
+		if err != nil {
+			return nil, usagef("statement: --to: %v", err)
+		}
+		if _, derr := time.Parse(time.DateOnly, to); derr == nil {
+			t = t.AddDate(0, 0, 1) // the last day is included
+		}
+		q.Set("to", t.UTC().Format(time.RFC3339))
+	}
+	return q, nil
+}
+
+// statementAPIBase is the base URL of the node's API at api (host:port); an
+// empty or unspecified host is the loopback address.
+func statementAPIBase(api string) (string, error) {
+	host, port, err := net.SplitHostPort(api)
+	if err != nil {
+		return "", fmt.Errorf("API address %q: %w", api, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/api/v1", nil
+}
+
+// getStatement fetches target from the node's API at base and copies the
+// statement to stdout; path is the config file, for the hint when the node
+// does not answer.
+func getStatement(ctx context.Context, target, base, path string, stdout io.Writer) error {
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, target, nil)
@@ -115,7 +150,7 @@ the account's balance on chain. CSV is RFC 4180.`)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("the node's API at %s does not answer (is `gridmesh run -c %s` running?): %w", base, *path, err)
+		return fmt.Errorf("the node's API at %s does not answer (is `gridmesh run -c %s` running?): %w", base, path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
