@@ -55,7 +55,7 @@ func getInto(t *testing.T, url string, v any) {
 // the settlements' fees, and the CSV parses.
 func TestStatementCommand(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a demo network")
+		t.Skip("runs a demo network: skipped with -short")
 	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
