@@ -29,21 +29,11 @@ func PeakRSS(pid int) (int64, error) {
 // CPUTime reads the user plus system CPU time a process has used so far from
 // /proc/<pid>/stat.
 func CPUTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid, 13)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces; fields after it are plain.
-	s := string(b)
-	j := strings.LastIndexByte(s, ')')
-	if j < 0 {
-		return 0, fmt.Errorf("cluster: /proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[j+1:])
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("cluster: /proc/%d/stat: %d fields", pid, len(f))
-	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
@@ -73,18 +63,9 @@ func WriteBytes(pid int) (int64, error) {
 // Age is how long a process has been running, from its start time in
 // /proc/<pid>/stat (field 22, clock ticks after boot) and /proc/uptime.
 func Age(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid, 20)
 	if err != nil {
 		return 0, err
-	}
-	s := string(b)
-	j := strings.LastIndexByte(s, ')')
-	if j < 0 {
-		return 0, fmt.Errorf("cluster: /proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[j+1:])
-	if len(f) < 20 {
-		return 0, fmt.Errorf("cluster: /proc/%d/stat: %d fields", pid, len(f))
 	}
 	start, err := strconv.ParseInt(f[19], 10, 64) // field 22
 	if err != nil {
@@ -100,4 +81,24 @@ func Age(pid int) (time.Duration, error) {
 	}
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(secs*float64(time.Second)) - time.Duration(start)*time.Second/hz, nil
+}
+
+// statFields returns the fields of /proc/<pid>/stat from field 3 (state) on,
+// at least min of them. The command name (field 2) may hold spaces and
+// parentheses; the fields after its last ')' are plain.
+func statFields(pid, min int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	j := strings.LastIndexByte(s, ')')
+	if j < 0 {
+		return nil, fmt.Errorf("cluster: /proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[j+1:])
+	if len(f) < min {
+		return nil, fmt.Errorf("cluster: /proc/%d/stat: %d fields", pid, len(f))
+	}
+	return f, nil
 }
