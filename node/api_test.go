@@ -33,6 +33,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Errorf("openapi.json says openapi %q; want 3.x", doc.OpenAPI)
 	}
 	n := &Node{}
+	n.metrics = newMetrics(n, nil) // every node has one (newNode); /metrics is not under /api/v1
 	mux := n.handler().(*http.ServeMux)
 	served := map[string]bool{}
 	wild := regexp.MustCompile(`\{[a-z]+\}`)

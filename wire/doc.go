@@ -2,8 +2,8 @@
 // framing they share, every request, response and one-way frame, the compact
 // commit certificate that the chain stores with each block, and the size
 // limits of each. It does no I/O and keeps no state; node's loop owns what
-// happens when a frame arrives. It may import chain, chain/consensus and unit
-// (internal/deptest).
+// happens when a frame arrives. It may import chain, chain/consensus, ident
+// and unit (internal/deptest).
 //
 // Decoders are strict: every length is bounded, every uvarint must be in its
 // shortest form, and no trailing byte is accepted, so that every accepted

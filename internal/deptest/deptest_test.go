@@ -39,14 +39,14 @@ var rules = []rule{
 	{"p2p", nil},
 	{"p2p/p2psim", []string{"p2p"}}, // the gossip simulator (gridmesh sim p2p)
 	{"config", []string{"unit"}},
-	{"wire", []string{"chain", "chain/consensus", "unit"}},
+	{"wire", []string{"chain", "chain/consensus", "ident", "unit"}},
 	{"node/web", nil}, // the dashboard's embedded pages: the node registers it
 	{"node", []string{"*"}},
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
 	{"internal/deptest", nil},
-	{"internal/cluster", []string{"chain", "chain/consensus", "config", "market", "p2p", "unit"}}, // gridmesh processes for bench chain and the crash tests
-	{"internal/crashtest", []string{"internal/cluster"}},                                          // tests only; cmd/gridmesh must not link it
+	{"internal/cluster", []string{"chain", "chain/consensus", "config", "ident", "market", "p2p", "unit"}}, // gridmesh processes for bench chain and the crash tests
+	{"internal/crashtest", []string{"internal/cluster"}},                                                   // tests only; cmd/gridmesh must not link it
 	{"internal/nattest", []string{"p2p"}},
 	{"configs/...", nil}, // data embedded as packages (configs/meters)
 	{"firmware", []string{"config", "unit"}},
