@@ -29,6 +29,7 @@ import (
 // read API: every /api/v1 path they request is a documented GET route.
 func TestDashboardReadsOnlyTheAPI(t *testing.T) {
 	n := &Node{}
+	n.metrics = newMetrics(n, nil) // every node has one (newNode)
 	mux := n.handler().(*http.ServeMux)
 	call := regexp.MustCompile(`(?:api|find)\("(/[^"?]*)`)
 	sse := regexp.MustCompile(`EventSource\("([^"]+)"\)`)
