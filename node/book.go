@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -23,7 +24,10 @@ import (
 // mempool (their own pending transactions) but do not fetch books.
 //
 // The layout and limits of book/1 are in package wire.
-const bookTimeout = 5 * time.Second
+const (
+	bookTimeout = 5 * time.Second
+	bookTries   = 3
+)
 
 // serveBook answers a book request with this node's mempool, oldest first.
 func (n *Node) serveBook(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
@@ -71,13 +75,30 @@ func (n *Node) runBookSync(ctx context.Context) error {
 // to the loop. A malformed response ends the fetch; transactions that are not
 // acceptable (already in a block, late) are skipped and counted as rejected
 // only when their signature or shape is bad.
+//
+// A request that fails (a connection that a simultaneous dial replaced, a
+// stream reset on a loaded host) is tried again, bookTries times in all, a
+// second apart, while the peer is still connected: the connection event is
+// the only one this fetch gets.
 func (n *Node) fetchBook(ctx context.Context, peer string) {
-	rctx, cancel := context.WithTimeout(ctx, bookTimeout)
-	resp, err := n.host.Request(rctx, peer, wire.BookProto, nil, wire.MaxBookBytes)
-	cancel()
-	if err != nil {
-		n.log.Debug("book request", "peer", peer, "err", err)
-		return
+	var resp []byte
+	var err error
+	for try := 1; ; try++ {
+		rctx, cancel := context.WithTimeout(ctx, bookTimeout)
+		resp, err = n.host.Request(rctx, peer, wire.BookProto, nil, wire.MaxBookBytes)
+		cancel()
+		if err == nil {
+			break
+		}
+		n.log.Debug("book request", "peer", peer, "try", try, "err", err)
+		if try == bookTries || !slices.Contains(n.host.Peers(), peer) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	raws, err := wire.DecodeTxList(resp)
 	if err != nil {
