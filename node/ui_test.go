@@ -239,9 +239,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	apiFigures := func() map[string]string {
 		var hm Home
-		var st Status
-		getJSON(t, origin+"/api/v1/home", &hm)
-		getJSON(t, origin+"/api/v1/status", &st)
+		var st, before Status
+		for {
+			// The home summary between two readings of the same last
+			// settled slot: no settlement landed in between.
+			getJSON(t, origin+"/api/v1/status", &before)
+			getJSON(t, origin+"/api/v1/home", &hm)
+			getJSON(t, origin+"/api/v1/status", &st)
+			if st.LastSettled == before.LastSettled {
+				break
+			}
+		}
 		m := map[string]string{"account": hm.Account, "bought": fmt.Sprint(int64(hm.Today.Bought)), "sold": fmt.Sprint(int64(hm.Today.Sold)),
 			"earned": fmt.Sprint(int64(hm.Today.Earned)), "saved": fmt.Sprint(int64(hm.Today.Saved)),
 			"settled-slots": fmt.Sprint(hm.Today.Slots), "last-settled": fmt.Sprint(int64(st.LastSettled))}
@@ -252,10 +260,23 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	// The page and the API agree once the page has caught up with the last
 	// event; the meter's counters move between readings, so they are
-	// compared only as present.
+	// compared only as present. The network settles a slot every 2 s and a
+	// loaded machine's page may trail by a few: the page's figures are
+	// compared with the API's as they were at the same last settled slot
+	// (the API is read on every round, so every slot it passes is kept).
 	var dom, want map[string]string
-	same := eventually(20*time.Second, func() bool {
-		dom, want = domFigures(), apiFigures()
+	seen := map[string]map[string]string{} // the API's figures by last-settled
+	same := eventually(60*time.Second, func() bool {
+		cur := apiFigures()
+		if _, ok := seen[cur["last-settled"]]; !ok {
+			seen[cur["last-settled"]] = cur
+		}
+		dom = domFigures()
+		want = seen[dom["last-settled"]]
+		if want == nil {
+			want = cur
+			return false
+		}
 		for k, v := range want {
 			if strings.HasSuffix(k, "-today") {
 				if dom[k] == "" {
