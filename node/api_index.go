@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
@@ -24,7 +25,9 @@ import (
 // account would make both one lookup and survive restarts for free.
 type apiState struct {
 	once sync.Once
-	idx  *apiIdx
+	// idx is set once, by apiIndex, before it scans the stored blocks, so
+	// that blocks the loop commits meanwhile are added too (apiCommit).
+	idx atomic.Pointer[apiIdx]
 
 	authMu   sync.Mutex
 	authAt   uint64 // the head the cached record was made at
@@ -114,6 +117,7 @@ func (n *Node) apiIndex() *apiIdx {
 				x.names[n.self] = admission{name: n.cfg.Node.Name}
 			}
 		}
+		s.idx.Store(x)
 		head := n.status.Load().Height
 		low := uint64(1)
 		if head > maxIndexScan {
@@ -126,16 +130,17 @@ func (n *Node) apiIndex() *apiIdx {
 			if err != nil {
 				continue // pruned
 			}
+			x.mu.Lock()
 			x.add(b)
+			x.mu.Unlock()
 		}
-		s.idx = x
 	})
-	return s.idx
+	return s.idx.Load()
 }
 
 // apiCommit is the loop's hook after it committed blk with events.
 func (n *Node) apiCommit(blk chain.Block, events []chain.Event) {
-	if x := n.surf.idx; x != nil {
+	if x := n.surf.idx.Load(); x != nil {
 		x.mu.Lock()
 		x.add(blk)
 		x.mu.Unlock()
