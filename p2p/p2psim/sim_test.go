@@ -23,7 +23,7 @@ const testHeartbeat = 100 * time.Millisecond
 func TestRunSim(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("starts 6 hosts twice")
+		t.Skip("starts 6 hosts twice: skipped with -short")
 	}
 	tests := []struct {
 		name string
