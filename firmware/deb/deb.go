@@ -44,8 +44,8 @@ type Options struct {
 	MTime time.Time
 }
 
-// CheckArch says whether arch can be packaged.
-func CheckArch(arch string) error {
+// checkArch says whether arch can be packaged.
+func checkArch(arch string) error {
 	switch arch {
 	case "arm64", "amd64":
 		return nil
@@ -55,10 +55,10 @@ func CheckArch(arch string) error {
 	return fmt.Errorf("deb: architecture %q: expected arm64 or amd64", arch)
 }
 
-// BuildBinary cross-builds ./cmd/gridmesh of the module at root for
+// buildBinary cross-builds ./cmd/gridmesh of the module at root for
 // linux/arch into dir and returns its path.
-func BuildBinary(ctx context.Context, root, arch, version, dir string) (string, error) {
-	if err := CheckArch(arch); err != nil {
+func buildBinary(ctx context.Context, root, arch, version, dir string) (string, error) {
+	if err := checkArch(arch); err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "gridmesh-linux-"+arch)
@@ -77,7 +77,7 @@ func BuildBinary(ctx context.Context, root, arch, version, dir string) (string, 
 
 // Build writes the package and returns its path.
 func Build(ctx context.Context, o Options) (string, error) {
-	if err := CheckArch(o.Arch); err != nil {
+	if err := checkArch(o.Arch); err != nil {
 		return "", err
 	}
 	if o.Version == "" {
@@ -90,7 +90,7 @@ func Build(ctx context.Context, o Options) (string, error) {
 	defer os.RemoveAll(stage)
 	bin := o.Binary
 	if bin == "" {
-		if bin, err = BuildBinary(ctx, o.Root, o.Arch, o.Version, stage); err != nil {
+		if bin, err = buildBinary(ctx, o.Root, o.Arch, o.Version, stage); err != nil {
 			return "", err
 		}
 	}
@@ -260,8 +260,8 @@ const changelog = `gridmesh (%s) unstable; urgency=medium
  -- gridmesh maintainers <packages@gridmesh.org>  %s
 `
 
-// Contents is for tests and messages: the files the package installs.
-func Contents() []string {
+// contents is for tests and messages: the files the package installs.
+func contents() []string {
 	return []string{firmware.BinPath, firmware.UnitPath, firmware.ConfigPath,
 		"/usr/share/doc/gridmesh/copyright", "/usr/share/doc/gridmesh/changelog.gz", "/usr/share/lintian/overrides/gridmesh"}
 }

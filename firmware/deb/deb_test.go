@@ -69,15 +69,15 @@ func pkg(t *testing.T, arch string) string {
 
 func TestRefuses32Bit(t *testing.T) {
 	for _, a := range []string{"arm", "armhf", "386"} {
-		if err := CheckArch(a); !errors.Is(err, ErrNeed64Bit) || !strings.Contains(err.Error(), "silently loses data") {
-			t.Errorf("CheckArch(%q) = %v; want ErrNeed64Bit with the reason", a, err)
+		if err := checkArch(a); !errors.Is(err, ErrNeed64Bit) || !strings.Contains(err.Error(), "silently loses data") {
+			t.Errorf("checkArch(%q) = %v; want ErrNeed64Bit with the reason", a, err)
 		}
 		if _, err := Build(context.Background(), Options{Arch: a, Version: "1", Out: t.TempDir()}); !errors.Is(err, ErrNeed64Bit) {
 			t.Errorf("Build(%q) = %v; want ErrNeed64Bit", a, err)
 		}
 	}
-	if err := CheckArch("riscv64"); err == nil || errors.Is(err, ErrNeed64Bit) {
-		t.Errorf("CheckArch(riscv64) = %v; want an unsupported-architecture error", err)
+	if err := checkArch("riscv64"); err == nil || errors.Is(err, ErrNeed64Bit) {
+		t.Errorf("checkArch(riscv64) = %v; want an unsupported-architecture error", err)
 	}
 }
 
