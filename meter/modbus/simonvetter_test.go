@@ -214,20 +214,27 @@ func TestSimonvetterFaults(t *testing.T) {
 		// connection the request came on) and a new one starts on the
 		// same port; the client reconnects and retries.
 		var once sync.Once
+		restarted := make(chan struct{})
 		s.h.mu.Lock()
 		s.h.requests = 0
 		s.h.onReq = func(n int) {
 			if n == 2 {
-				once.Do(func() { s.stop(); s.start() })
+				once.Do(func() { s.stop(); s.start(); close(restarted) })
 			}
 		}
 		s.h.mu.Unlock()
 		// The retry may beat the new listener (connection refused): then
-		// this Read fails cleanly and the next one succeeds.
+		// this Read fails cleanly and the next one, made once the new
+		// server listens, succeeds.
 		got, err := m.Read(t.Context())
 		if err != nil {
 			if errors.Is(err, ErrProtocol) {
 				t.Fatalf("Read across a restart: %v, want an I/O error, not a bad answer", err)
+			}
+			select {
+			case <-restarted:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server did not restart within 10 s")
 			}
 			got, err = m.Read(t.Context())
 		}
