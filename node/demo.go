@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/internal/portlease"
 	"github.com/gridmesh/gridmesh/unit"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -231,7 +231,7 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		acct := string(ident.AccountOf(pub))
 		if m.role == "authority" {
 			gen.Authorities = append(gen.Authorities, config.Member{Name: m.name, Key: acct})
-			port, err := freePort()
+			port, err := portlease.TCP(10 * time.Minute)
 			if err != nil {
 				return nil, err
 			}
@@ -288,18 +288,6 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		paths = append(paths, path)
 	}
 	return paths, nil
-}
-
-// freePort finds a free TCP port on loopback for an authority's p2p listener, so
-// that every config (with its bootstrap addresses) is complete before any node
-// starts.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // reporter prints one line per chain event seen by the first authority and adds

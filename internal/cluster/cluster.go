@@ -14,6 +14,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/internal/portlease"
 	"github.com/gridmesh/gridmesh/p2p"
 )
 
@@ -205,7 +206,10 @@ func newProc(dir string, i int, role config.Role) (*Proc, ports, ed25519.PublicK
 		return nil, pp, nil, err
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	if pp.p2p, err = freePort(); err != nil {
+	// The p2p port stays leased while the cluster runs, so a killed node
+	// finds it free when it restarts; the API listener does not bind with
+	// SO_REUSEPORT, so its port is only picked.
+	if pp.p2p, err = portlease.TCP(time.Hour); err != nil {
 		return nil, pp, nil, err
 	}
 	if pp.api, err = freePort(); err != nil {

@@ -42,7 +42,7 @@
 // starts no goroutine that outlives its owner: a process's reaper ends when
 // the process does, Stop waits for every process.
 //
-// Imports: chain, chain/consensus, config, ident, market, p2p and unit of gridmesh
+// Imports: chain, chain/consensus, config, ident, internal/portlease, market, p2p and unit of gridmesh
 // (enforced by internal/deptest) and the standard library. It does not import
 // node; the one thing it repeats from node is the first byte of a consensus
 // gossip payload (kindVote, node/wire.go). Nothing in it is a test: it has

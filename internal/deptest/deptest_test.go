@@ -45,10 +45,11 @@ var rules = []rule{
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
 	{"internal/deptest", nil},
-	{"internal/cluster", []string{"chain", "chain/consensus", "config", "ident", "market", "p2p", "unit"}}, // gridmesh processes for bench chain and the crash tests
-	{"internal/crashtest", []string{"internal/cluster"}},                                                   // tests only; cmd/gridmesh must not link it
+	{"internal/cluster", []string{"chain", "chain/consensus", "config", "ident", "internal/portlease", "market", "p2p", "unit"}}, // gridmesh processes for bench chain and the crash tests
+	{"internal/crashtest", []string{"internal/cluster"}},                                                                         // tests only; cmd/gridmesh must not link it
 	{"internal/nattest", []string{"p2p"}},
-	{"configs/...", nil}, // data embedded as packages (configs/meters)
+	{"internal/portlease", nil}, // loopback ports leased for the demo's and the clusters' listeners
+	{"configs/...", nil},        // data embedded as packages (configs/meters)
 	{"firmware", []string{"config", "unit"}},
 	{"firmware/enrol", nil},
 	{"firmware/sdnotify", nil},
