@@ -91,9 +91,12 @@ type Status struct {
 	// participant, or an authority of the next height. EnrolmentCode is the
 	// key in the checksummed form an operator types into `gridmesh admit`
 	// (firmware/enrol): a home that is not admitted shows it to its
-	// installer (gridmesh doctor, the home page).
+	// installer (gridmesh doctor, the home page). EnrolmentQR, only while
+	// not admitted, is that code's QR code as a data: URI of an SVG image
+	// (enrolment.go), which the home page shows beside it.
 	Admitted      bool   `json:"admitted"`
 	EnrolmentCode string `json:"enrolment_code"`
+	EnrolmentQR   string `json:"enrolment_qr,omitempty"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -103,9 +106,15 @@ func (n *Node) publishStatus() {
 	cs := n.chain.Status()
 	participant := n.chain.IsParticipant(n.self)
 	n.mu.RUnlock()
+	admitted := participant || slices.Contains(n.authoritiesAt(cs.Height+1), n.self)
+	qr := ""
+	if !admitted {
+		qr = enrolmentQR(n.key.Public().(ed25519.PublicKey))
+	}
 	n.status.Store(&Status{
-		Admitted:      participant || slices.Contains(n.authoritiesAt(cs.Height+1), n.self),
+		Admitted:      admitted,
 		EnrolmentCode: enrol.Code(n.key.Public().(ed25519.PublicKey)),
+		EnrolmentQR:   qr,
 		Account:       string(n.self),
 		Name:          n.cfg.Node.Name,
 		Role:          string(n.cfg.Node.Role),

@@ -51,8 +51,10 @@ type doctorReport struct {
 
 // doctorEnv is where doctor looks; tests point it at fake files.
 type doctorEnv struct {
-	sys, proc    string              // "/sys", "/proc"
-	clockSynced  func() (bool, bool) // the kernel's NTP state: synced, known
+	sys, proc    string                 // "/sys", "/proc"
+	runDir       string                 // "/run" (avahi-daemon's socket: checkLANName)
+	hostname     func() (string, error) // os.Hostname; nil: no lan-name line
+	clockSynced  func() (bool, bool)    // the kernel's NTP state: synced, known
 	meterTimeout time.Duration
 }
 
@@ -83,7 +85,8 @@ do about each that is not ok. It checks the config (and genesis and key),
 that the meter answers with plausible readings, that the clock is
 synchronised, that the node runs and its API answers, that it reaches the
 authorities, whether it is admitted (with the enrolment code to give the
-operator), that it follows the chain, disk space and SD card writes, and on a
+operator), the name it is found by on the LAN (HOSTNAME.local, answered by
+avahi-daemon), that it follows the chain, disk space and SD card writes, and on a
 Raspberry Pi under-voltage, throttling and temperature. Exit status 1 if any
 check fails.`)
 	path := c.fs.String("c", "/etc/gridmesh/node.toml", "the node config file")
@@ -91,7 +94,7 @@ check fails.`)
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	env := doctorEnv{sys: "/sys", proc: "/proc", clockSynced: kernelClockState, meterTimeout: 5 * time.Second}
+	env := doctorEnv{sys: "/sys", proc: "/proc", runDir: "/run", hostname: os.Hostname, clockSynced: kernelClockState, meterTimeout: 5 * time.Second}
 	r := env.run(ctx, *path)
 	if *asJSON {
 		b, err := json.Marshal(r)
@@ -186,6 +189,9 @@ func (e doctorEnv) run(ctx context.Context, path string) doctorReport {
 		add(checkSync(n, st))
 	} else if cc.gen != nil && r.Account != "" {
 		add(checkAdmission(n, cc.gen, r.Account, nil, &r))
+	}
+	if name, status, detail, fix := e.checkLANName(); name != "" {
+		add(name, status, detail, fix)
 	}
 	add(e.checkDisk(n))
 	if name, status, detail, fix := e.checkWrites(); name != "" {

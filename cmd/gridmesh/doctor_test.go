@@ -224,3 +224,21 @@ func TestDoctorWrites(t *testing.T) {
 		t.Errorf("no node process: a %s line; want none", name)
 	}
 }
+
+// TestDoctorLANName finds the Pi's .local name when avahi-daemon's socket is
+// under run, and warns with the fix when it is not.
+func TestDoctorLANName(t *testing.T) {
+	run := t.TempDir()
+	e := doctorEnv{runDir: run, hostname: func() (string, error) { return "home-12.lan", nil }}
+	if name, st, detail, fix := e.checkLANName(); name != "lan-name" || st != checkWarn || !strings.Contains(detail, "not found as home-12.local") || !strings.Contains(fix, "avahi-daemon") {
+		t.Errorf("without avahi: %s %s %q (fix %q); want a warning naming home-12.local and how to install avahi-daemon", name, st, detail, fix)
+	}
+	os.MkdirAll(filepath.Join(run, "avahi-daemon"), 0o755)
+	os.WriteFile(filepath.Join(run, "avahi-daemon", "socket"), nil, 0o644) // stands for the socket: only its presence is read
+	if _, st, detail, _ := e.checkLANName(); st != checkOK || detail != "home-12.local (mDNS, avahi-daemon)" {
+		t.Errorf("with avahi: %s %q; want ok, home-12.local (mDNS, avahi-daemon)", st, detail)
+	}
+	if name, _, _, _ := (doctorEnv{}).checkLANName(); name != "" {
+		t.Errorf("no host name source: a %s line; want none", name)
+	}
+}

@@ -209,6 +209,34 @@ func (q *QR) Terminal(invert bool) string {
 	return b.String()
 }
 
+// SVG draws the code as a standalone SVG image, one unit per module with
+// the 4-module quiet zone, dark on white: each row's runs of dark modules are
+// one "M x y h n v1 h-n z" of a single path, so a page can show it inline or
+// as a data: URI without loading anything.
+func (q *QR) SVG() string {
+	const quiet = 4
+	n := qrSize + 2*quiet
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" shape-rendering="crispEdges">`, n, n)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, n, n)
+	for y := range qrSize {
+		for x := 0; x < qrSize; {
+			if !q.Dark[y][x] {
+				x++
+				continue
+			}
+			run := 0
+			for x+run < qrSize && q.Dark[y][x+run] {
+				run++
+			}
+			fmt.Fprintf(&b, "M%d %dh%dv1h-%dz", x+quiet, y+quiet, run, run)
+			x += run
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	return b.String()
+}
+
 // rsRemainder is the Reed-Solomon error correction of data over GF(256)
 // with QR's polynomial 0x11d: n codewords.
 func rsRemainder(data []byte, n int) []byte {

@@ -38,7 +38,7 @@
     flag("h-peers", st.peers > 0, st.peers + " connected", "no peers");
     const lag = (Date.parse(hm.now) - st.block_time_ms) / 1000;
     flag("h-sync", lag < 60, "in sync, height " + st.height, "behind: last block " + Math.round(lag) + " s ago");
-    flag("h-admitted", hm.participant, "admitted", "waiting for admission (give the operator this node's account)", true);
+    flag("h-admitted", hm.participant, "admitted", "waiting for admission (give the operator the enrolment code above)", true);
 
     // Chart and trades: the last 96 slots the API lists by default.
     const [slots, trades] = await Promise.all([api("/slots?limit=1000"), api("/trades?limit=1000&account=" + hm.account)]);
