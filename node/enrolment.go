@@ -3,6 +3,8 @@ package node
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"os"
+	"strings"
 
 	"github.com/gridmesh/gridmesh/firmware/enrol"
 )
@@ -18,4 +20,14 @@ func enrolmentQR(pub ed25519.PublicKey) string {
 		return ""
 	}
 	return "data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString([]byte(q.SVG()))
+}
+
+// lanName is the host's mDNS name (Status.LANName), "" without a host name.
+func lanName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return ""
+	}
+	h, _, _ = strings.Cut(h, ".")
+	return h + ".local"
 }

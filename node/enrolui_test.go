@@ -40,6 +40,9 @@ func TestEnrolmentOnHomePage(t *testing.T) {
 	if !strings.HasPrefix(st.EnrolmentQR, prefix) || err != nil || string(svg) != q.SVG() {
 		t.Errorf("home's enrolment_qr %.60q… (%v); want %s and the SVG of its code's QR", st.EnrolmentQR, err, prefix)
 	}
+	if want := lanName(); want == "" || st.LANName != want {
+		t.Errorf("home's lan_name %q; want %q (the host name under .local)", st.LANName, want)
+	}
 	if a := auth.n.Status(); !a.Admitted || a.EnrolmentQR != "" {
 		t.Errorf("authority: admitted %v, enrolment_qr %d bytes; want admitted and no QR", a.Admitted, len(a.EnrolmentQR))
 	}
@@ -67,6 +70,10 @@ func TestEnrolmentOnHomePage(t *testing.T) {
 	code, err := chromedp.Run(c, chromedp.TextContent(chromedp.CSS(`#enrol-code`)))
 	if err != nil || code != st.EnrolmentCode {
 		t.Errorf("enrolment code on the page: got %q (%v); want %q", code, err, st.EnrolmentCode)
+	}
+	lan, err := chromedp.Run(c, chromedp.TextContent(chromedp.CSS(`#enrol-lan-name`)))
+	if err != nil || lan != st.LANName {
+		t.Errorf("LAN name on the page: got %q (%v); want %q", lan, err, st.LANName)
 	}
 	width, err := chromedp.Run(c, chromedp.Evaluate[int](`document.getElementById("enrol-qr").naturalWidth`))
 	if err != nil || width == 0 {

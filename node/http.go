@@ -93,10 +93,15 @@ type Status struct {
 	// (firmware/enrol): a home that is not admitted shows it to its
 	// installer (gridmesh doctor, the home page). EnrolmentQR, only while
 	// not admitted, is that code's QR code as a data: URI of an SVG image
-	// (enrolment.go), which the home page shows beside it.
+	// (enrolment.go), which the home page shows beside it. LANName, only
+	// while not admitted, is the name the installer finds the device by on
+	// the LAN: the host name's first label under .local, which Raspberry Pi
+	// OS's avahi-daemon answers by mDNS (`gridmesh doctor` checks that it
+	// runs).
 	Admitted      bool   `json:"admitted"`
 	EnrolmentCode string `json:"enrolment_code"`
 	EnrolmentQR   string `json:"enrolment_qr,omitempty"`
+	LANName       string `json:"lan_name,omitempty"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -107,14 +112,15 @@ func (n *Node) publishStatus() {
 	participant := n.chain.IsParticipant(n.self)
 	n.mu.RUnlock()
 	admitted := participant || slices.Contains(n.authoritiesAt(cs.Height+1), n.self)
-	qr := ""
+	qr, lan := "", ""
 	if !admitted {
-		qr = enrolmentQR(n.key.Public().(ed25519.PublicKey))
+		qr, lan = enrolmentQR(n.key.Public().(ed25519.PublicKey)), lanName()
 	}
 	n.status.Store(&Status{
 		Admitted:      admitted,
 		EnrolmentCode: enrol.Code(n.key.Public().(ed25519.PublicKey)),
 		EnrolmentQR:   qr,
+		LANName:       lan,
 		Account:       string(n.self),
 		Name:          n.cfg.Node.Name,
 		Role:          string(n.cfg.Node.Role),

@@ -10,6 +10,8 @@
       gm.$("enrol").hidden = st.admitted;
       if (st.admitted) return;
       gm.$("enrol-code").textContent = st.enrolment_code;
+      gm.$("enrol-lan").hidden = !st.lan_name;
+      gm.$("enrol-lan-name").textContent = st.lan_name || "";
       if (st.enrolment_qr && gm.$("enrol-qr").getAttribute("src") !== st.enrolment_qr) gm.$("enrol-qr").src = st.enrolment_qr;
     } catch (e) {
       // The home page's own refresh reports an API that does not answer.
