@@ -52,7 +52,7 @@ func TestUpdateFromPeerOverLibp2p(t *testing.T) {
 		return h
 	}
 	a, b := host(), host()
-	srv := update.Server{Slots: first, Platform: platform()}
+	srv := update.NewServer(first, platform(), 0)
 	a.Handle(update.PeerProtocol, update.MaxPeerRequest, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
 		return srv.Handle(ctx, req)
 	})
