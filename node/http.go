@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/update"
 )
 
 // Status is the body of GET /api/v1/status. Slots are indices (see unit.Slot);
@@ -94,6 +95,10 @@ type Status struct {
 	// installer (gridmesh doctor, the home page).
 	Admitted      bool   `json:"admitted"`
 	EnrolmentCode string `json:"enrolment_code"`
+	// UpdateServing counts the requests for update releases that this node
+	// answered and refused on update/1 (Options.Releases); absent when it
+	// serves none.
+	UpdateServing *update.ServerStats `json:"update_serving,omitempty"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -134,6 +139,10 @@ func (n *Node) Status() Status {
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.PeersBanned = ps.Banned
+	if r := n.opts.Releases; r != nil {
+		us := r.Stats()
+		st.UpdateServing = &us
+	}
 	st.StoreRepaired = n.repairedFrom
 	if b := n.book.Load(); b != nil {
 		st.OpenBook, st.GateChecks, st.BookDropped = b.open, b.gates, b.drops
