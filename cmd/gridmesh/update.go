@@ -320,8 +320,9 @@ Commands:
 	}
 }
 
-func cmdUpdateCheck(ctx context.Context, args []string, stdout io.Writer, apply bool) error {
-	name, about := "update check", `
+// updateAbout is the name and help text of update check or apply.
+func updateAbout(apply bool) (name, about string) {
+	name, about = "update check", `
 Fetch a release's manifest and signature from --from (a directory, the
 manifest file, or an http(s) URL of either), verify the signature against
 the release keys in the network's genesis.toml ([updates] keys) and check
@@ -341,13 +342,21 @@ a binary of the wrong size or sha256 is removed again.`
 	}
 	about += `
 --from-peer takes the release from another gridmesh node over libp2p
-instead (its multiaddr with /p2p/<id>, as its status or "gridmesh run"
-prints it): the highest version that node holds, checked exactly the same
-way, for a home with no route to a download server.`
+instead (its address and peer id, /ip4/…/tcp/4001/p2p/<node_id of its
+status>): the highest version that node holds, checked exactly the same
+way, for a home with no route to a download server. --from-peer bootstrap
+asks the node's bootstrap peers (network.bootstrap, the authorities) in
+turn and takes the release from the first whose release this node would
+take.`
+	return name, about
+}
+
+func cmdUpdateCheck(ctx context.Context, args []string, stdout io.Writer, apply bool) error {
+	name, about := updateAbout(apply)
 	c := newCommand(name, "--from DIR|FILE|URL | --from-peer MULTIADDR [-c node.toml]", about)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	from := c.fs.String("from", "", "where the release is: a directory with manifest.json, the manifest file, or an http(s) URL")
-	fromPeer := c.fs.String("from-peer", "", "take the release from this gridmesh node over libp2p: /ip4/…/tcp/…/p2p/<id>")
+	fromPeer := c.fs.String("from-peer", "", "take the release from this gridmesh node over libp2p: /ip4/…/tcp/…/p2p/<id>, or \"bootstrap\" for the first of network.bootstrap that has one")
 	var trial *time.Duration
 	var minPeers *int
 	var settle *time.Duration
@@ -376,13 +385,18 @@ way, for a home with no route to a download server.`
 	if err != nil {
 		return err
 	}
+	o := update.Options{Keys: keys, Running: runningVersion(), Platform: platform(), Now: time.Now()}
+	slots := slotsFor(n)
+	if *fromPeer == "bootstrap" {
+		if *fromPeer, err = pickPeer(ctx, slots, o, n.Network.Bootstrap, g.ChainID); err != nil {
+			return err
+		}
+	}
 	src, closeSrc, err := updateSource(ctx, *from, *fromPeer, g.ChainID)
 	if err != nil {
 		return err
 	}
 	defer closeSrc()
-	o := update.Options{Keys: keys, Running: runningVersion(), Platform: platform(), Now: time.Now()}
-	slots := slotsFor(n)
 	if !apply {
 		p, err := slots.Check(ctx, src, o)
 		if err != nil {
@@ -445,6 +459,27 @@ func updateSource(ctx context.Context, from, fromPeer, network string) (_ *updat
 		return nil, nil, fmt.Errorf("update: --from-peer: %w", err)
 	}
 	return update.NewPeerSource(fromPeer, peerRequester(h, fromPeer)), func() { h.Close() }, nil
+}
+
+// pickPeer returns the first of addrs whose release slots.Check takes,
+// or why none is taken.
+func pickPeer(ctx context.Context, slots update.Slots, o update.Options, addrs []string, network string) (string, error) {
+	if len(addrs) == 0 {
+		return "", errors.New("update: --from-peer bootstrap: the node config lists no network.bootstrap peers")
+	}
+	var errs []error
+	for _, addr := range addrs {
+		src, closeSrc, err := updateSource(ctx, "", addr, network)
+		if err == nil {
+			_, err = slots.Check(ctx, src, o)
+			closeSrc()
+		}
+		if err == nil {
+			return addr, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	return "", fmt.Errorf("update: no bootstrap peer has a release this node takes:\n%w", errors.Join(errs...))
 }
 
 // peerRequester asks the node at addr through h on update.PeerProtocol;

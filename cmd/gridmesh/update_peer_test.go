@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/update"
 )
@@ -80,6 +81,28 @@ func TestUpdateFromPeerOverLibp2p(t *testing.T) {
 	stdout, stderr, code := gridmesh(t, "update", "check", "-c", second.cfg, "--from-peer", addr)
 	if code != 0 || !strings.Contains(stdout, "v1.1.0 is signed by a release key of test-1") {
 		t.Fatalf("update check --from-peer: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// --from-peer bootstrap: the first bootstrap peer holds no release, the
+	// second does.
+	empty := servePeer(t, "test-1", update.NewServer(update.Slots{Dir: t.TempDir()}, platform(), 0).Handle)
+	cfg, err := config.LoadNode(second.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Network.Bootstrap = []string{empty, addr}
+	if err := os.WriteFile(second.cfg, cfg.TOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = gridmesh(t, "update", "check", "-c", second.cfg, "--from-peer", "bootstrap")
+	if code != 0 || !strings.Contains(stdout, "v1.1.0 is signed by a release key of test-1") {
+		t.Fatalf("update check --from-peer bootstrap: exit %d\n%s%s", code, stdout, stderr)
+	}
+	cfg.Network.Bootstrap = []string{empty}
+	if err := os.WriteFile(second.cfg, cfg.TOML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code = gridmesh(t, "update", "check", "-c", second.cfg, "--from-peer", "bootstrap"); code != 1 || !strings.Contains(stderr, "no bootstrap peer has a release this node takes") {
+		t.Errorf("--from-peer bootstrap with none holding a release: got exit %d, %s; want exit 1 and why", code, stderr)
 	}
 	if second.slots.Exists() {
 		t.Error("update check wrote the slot state")
