@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// Delivery from peers. A node serves the release it runs (its active slot:
+// Delivery from peers. A node serves the releases its slots hold (Server:
 // the manifest and signature it verified at install, and its binary) to
 // peers that ask, in chunks, over a request-response protocol such as
 // p2p.Host.Handle and Request provide; a node that has no route to a
