@@ -62,6 +62,10 @@ type Status struct {
 	// frames on one of its message streams (transactions, votes, head
 	// pushes; p2p/penalty.go), each for 10 minutes from that stream.
 	PeersBanned int64 `json:"peers_banned"`
+	// UpdateServing counts the requests for update releases that this node
+	// answered and refused on update/1 (Options.Releases); absent when it
+	// serves none.
+	UpdateServing *update.ServerStats `json:"update_serving,omitempty"`
 	// Followers is how many peers this node serves the chain's head to now,
 	// SyncBusy how many it turned away since it started (node/follow.go);
 	// Upstream is the peer a home follows (empty while it has none).
@@ -95,10 +99,6 @@ type Status struct {
 	// installer (gridmesh doctor, the home page).
 	Admitted      bool   `json:"admitted"`
 	EnrolmentCode string `json:"enrolment_code"`
-	// UpdateServing counts the requests for update releases that this node
-	// answered and refused on update/1 (Options.Releases); absent when it
-	// serves none.
-	UpdateServing *update.ServerStats `json:"update_serving,omitempty"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
