@@ -1,9 +1,11 @@
 // Package node wires gridmesh's parts into one running node: the config and key
 // (package config), the chain replica and its store (chain), the consensus engine
 // (chain/consensus), the wire formats of the peer protocols (wire), the libp2p
-// host (p2p), the meter sampler and journal (meter) and the home's trading agent
-// (market). It is owned by cmd/gridmesh, the composition root, and is the only
-// package besides it that may import all the others.
+// host (p2p), the meter sampler and journal (meter), the home's trading agent
+// (market) and, when the caller passes one (Options.Releases), the server of
+// the update releases it holds to peers (update, on update/1). It is owned
+// by cmd/gridmesh, the composition root, and is the only package besides it
+// that may import all the others.
 //
 // # Contracts
 //

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/update"
 )
 
 // Status is the body of GET /api/v1/status. Slots are indices (see unit.Slot);
@@ -61,6 +62,10 @@ type Status struct {
 	// frames on one of its message streams (transactions, votes, head
 	// pushes; p2p/penalty.go), each for 10 minutes from that stream.
 	PeersBanned int64 `json:"peers_banned"`
+	// UpdateServing counts the requests for update releases that this node
+	// answered and refused on update/1 (Options.Releases); absent when it
+	// serves none.
+	UpdateServing *update.ServerStats `json:"update_serving,omitempty"`
 	// Followers is how many peers this node serves the chain's head to now,
 	// SyncBusy how many it turned away since it started (node/follow.go);
 	// Upstream is the peer a home follows (empty while it has none).
@@ -149,6 +154,10 @@ func (n *Node) Status() Status {
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.PeersBanned = ps.Banned
+	if r := n.opts.Releases; r != nil {
+		us := r.Stats()
+		st.UpdateServing = &us
+	}
 	st.StoreRepaired = n.repairedFrom
 	if b := n.book.Load(); b != nil {
 		st.OpenBook, st.GateChecks, st.BookDropped = b.open, b.gates, b.drops

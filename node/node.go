@@ -31,6 +31,7 @@ import (
 	"github.com/gridmesh/gridmesh/node/web"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/update"
 	"github.com/gridmesh/gridmesh/wire"
 )
 
@@ -81,6 +82,12 @@ type Options struct {
 	// runs (a lossy link, an authority that never gets a transaction); it is
 	// called from the p2p host's goroutines and must be safe for that.
 	Filter func(proto string, from ed25519.PublicKey, payload []byte) bool
+	// Releases, if set, serves the update releases this node holds to its
+	// peers on update.PeerProtocol (/gridmesh/<network>/update/1): the
+	// composition root builds it on the node's update slots (cmd/gridmesh,
+	// update.NewServer). Its counts appear in the status (update_serving).
+	// nil serves none (the demo's and tests' nodes).
+	Releases *update.Server
 }
 
 // Node is one gridmesh node: a chain replica, a libp2p host, a meter sampler and a
@@ -403,6 +410,13 @@ func (n *Node) registerHandlers() error {
 	n.host.Handle(wire.SyncProto, 16, n.serveSync)
 	n.host.Handle(wire.BookProto, 0, n.serveBook)    // max: the request size (empty)
 	n.host.Handle(wire.VotesProto, 12, n.serveVotes) // max: the request size
+	if r := n.opts.Releases; r != nil {
+		// Requests are bounded in size here, in time (p2p.DefaultTimeout) and
+		// rate per peer by the host, in concurrency by the server.
+		n.host.Handle(update.PeerProtocol, update.MaxPeerRequest, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+			return r.Handle(ctx, req)
+		})
+	}
 	return nil
 }
 

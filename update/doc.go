@@ -73,26 +73,43 @@
 //
 // # From peers
 //
-// A home that runs a release serves it to its neighbours: Server answers
-// requests "<file> <offset>" with up to PeerChunk bytes of the manifest and
-// signature it verified at install (kept beside the slot's binary) or of
-// its own platform's binary, and nothing else. NewPeerSource reads a
-// release through any request-response function (p2p.Host.Request on
-// PeerProtocol), retrying a chunk that a peer's rate limit refused; what it
-// reads is checked as from a web server. Tested over two p2p hosts on
-// loopback (cmd/gridmesh). The node does not serve it yet: wiring it is one
-// call on the node's host, for the owner of package node:
+// A node serves the releases its slots hold to its neighbours on
+// PeerProtocol (/gridmesh/<network>/update/1): Server answers requests
+// "[<release>/]<file> <offset>" with up to PeerChunk bytes of a held
+// release's manifest or signature (as verified at install, kept beside the
+// slot's binary) or of its binary for this platform, and nothing else. A
+// slot is held when state.json records it, its version was not rolled back
+// here, and its kept manifest names exactly the slot's recorded size and
+// sha256 (so an apply in progress, which stages the new manifest before
+// it clears the slot, serves nothing of it); its binary is hashed once per
+// size and modification time before any of it goes out. Without a
+// release (the hex sha256 of a manifest) a request is for the highest
+// version held; NewPeerSource asks for that manifest first and then pins
+// the release by its hash, so the signature and the binary are of the
+// same release even if the peer installs another meanwhile. Limits: the
+// p2p host bounds a request to MaxPeerRequest bytes, DefaultTimeout and
+// PeerReqRate a second per peer; Server answers at most MaxStreams at once
+// (DefaultPeerStreams, 4: each holds a 1 MiB buffer) and says
+// ErrServerBusy to the rest, which the reader asks again with a growing
+// wait. Stats counts answers, bytes and refusals (busy, not held,
+// malformed); the node shows them in its status (update_serving).
 //
-//	srv := update.Server{Slots: slots, Platform: runtime.GOOS + "/" + runtime.GOARCH}
-//	host.Handle(update.PeerProtocol, update.MaxPeerRequest, func(ctx context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
-//		return srv.Handle(ctx, req)
-//	})
+// What a peer sends is checked exactly as from a web server, in the same
+// code (Check, then stage): nothing is written before the signature,
+// version and expiry pass, and a binary of the wrong size or hash is
+// removed again. The wiring is outside: package node registers a Server
+// that cmd/gridmesh builds on the node's slots (node.Options.Releases);
+// `gridmesh update check|apply --from-peer MULTIADDR` (or "bootstrap")
+// reads through a dial-only host of its own. Tested here with a Requester
+// calling a Server directly, in cmd/gridmesh over two p2p hosts on
+// loopback (lying peers included), and between two gridmesh nodes in
+// network namespaces (internal/nattest).
 //
-// Not here yet: the node serving releases (above) and `update apply
-// --from-peer`; announcing a release on chain by the authorities' vote
-// (the manifest's hash), so that a home knows which release to ask its
-// peers for; rotating the release keys by vote; and the versioned
-// protocols that let a network upgrade home by home.
+// Not here yet: announcing a release on chain by the authorities' vote
+// (README.md, "Announcing a release on chain": a design), so that a home
+// knows which release to ask its peers for and fetches it by itself;
+// rotating the release keys by vote; and the versioned protocols that let
+// a network upgrade home by home.
 //
 // Imports: nothing of gridmesh (enforced by internal/deptest): the command
 // (cmd/gridmesh) reads the pinned keys from genesis.toml and the node's

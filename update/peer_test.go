@@ -11,9 +11,17 @@ import (
 )
 
 // servedBy is a Requester that asks s directly, as p2p.Host.Request would
-// across a stream; tamper, if not nil, changes each response.
-func servedBy(s Server, tamper func(req, resp []byte) []byte) Requester {
+// across a stream; tamper, if not nil, changes each response, and the liar
+// it makes answers a request pinned to any release (a tampered manifest has
+// a hash s does not know) with s's highest one; tamper sees the request
+// without the pin.
+func servedBy(s *Server, tamper func(req, resp []byte) []byte) Requester {
 	return func(ctx context.Context, req []byte, maxResp int) ([]byte, error) {
+		if tamper != nil {
+			if pin, rest, ok := bytes.Cut(req, []byte("/")); ok && len(pin) == 64 {
+				req = rest
+			}
+		}
 		resp, err := s.Handle(ctx, req)
 		if err != nil {
 			return nil, err
@@ -39,7 +47,7 @@ func TestPeerDelivery(t *testing.T) {
 	rel := writeRelease(t, filepath.Join(dir, "r"), priv, "v1.1.0", bin, testNow, nil)
 
 	first := Slots{Dir: filepath.Join(dir, "first")}
-	srv := Server{Slots: first, Platform: testPlatform}
+	srv := NewServer(first, testPlatform, 0)
 	if _, err := srv.Handle(context.Background(), []byte("manifest.json 0")); !errors.Is(err, ErrNotHeld) {
 		t.Errorf("a home that never updated serves %v, want ErrNotHeld", err)
 	}
@@ -103,7 +111,7 @@ func TestServerRefuses(t *testing.T) {
 	must(s.Apply(context.Background(), must(NewSource(rel.dir, nil)), testOptions(pub)))
 	must(s.Launch("v1.0.0", testNow))
 	must(s.Commit(SlotA))
-	srv := Server{Slots: s, Platform: testPlatform}
+	srv := NewServer(s, testPlatform, 0)
 	if b, err := srv.Handle(context.Background(), []byte("gridmesh-v1.1.0 1")); err != nil || string(b) != "in" {
 		t.Errorf("binary from offset 1: %q, %v", b, err)
 	}
@@ -113,7 +121,7 @@ func TestServerRefuses(t *testing.T) {
 		}
 	}
 	// Another platform's binary is not served (this home holds only its own).
-	other := Server{Slots: s, Platform: "linux/riscv64"}
+	other := NewServer(s, "linux/riscv64", 0)
 	if _, err := other.Handle(context.Background(), []byte("gridmesh-v1.1.0 0")); !errors.Is(err, ErrNotHeld) {
 		t.Errorf("other platform: %v", err)
 	}

@@ -2,6 +2,8 @@ package update
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +24,10 @@ type Source struct {
 	client   *http.Client
 	peer     Requester // non-nil for a peer (NewPeerSource)
 	peerName string
+	// release pins a peer source to one release: the hex sha256 of the
+	// manifest it read first, so that the signature and the binary come
+	// from the same release even if the peer installs another meanwhile.
+	release string
 }
 
 // NewSource parses from (see Source). client may be nil for
@@ -64,6 +70,10 @@ func (s *Source) Manifest(ctx context.Context) (manifest, sig []byte, err error)
 	if err != nil {
 		return nil, nil, err
 	}
+	if s.peer != nil && s.release == "" {
+		sum := sha256.Sum256(manifest)
+		s.release = hex.EncodeToString(sum[:])
+	}
 	sig, err = s.readAll(ctx, s.manifest+".minisig", MaxSignatureSize)
 	if err != nil {
 		return nil, nil, err
@@ -79,7 +89,7 @@ func (s *Source) Open(ctx context.Context, file string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("update: target file %q: not a plain file name", file)
 	}
 	if s.peer != nil {
-		return &peerReader{ctx: ctx, request: s.peer, file: file}, nil
+		return &peerReader{ctx: ctx, request: s.peer, release: s.release, file: file}, nil
 	}
 	if s.base == nil {
 		f, err := os.Open(filepath.Join(filepath.Dir(s.manifest), file))
@@ -95,7 +105,7 @@ func (s *Source) readAll(ctx context.Context, name string, limit int64) ([]byte,
 	var rc io.ReadCloser
 	var err error
 	if s.peer != nil {
-		rc = &peerReader{ctx: ctx, request: s.peer, file: name}
+		rc = &peerReader{ctx: ctx, request: s.peer, release: s.release, file: name}
 	} else if s.base == nil {
 		rc, err = os.Open(name)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/firmware/sdnotify"
 	"github.com/gridmesh/gridmesh/node"
+	"github.com/gridmesh/gridmesh/update"
 )
 
 const usage = `gridmesh — peer-to-peer energy trading for a neighbourhood microgrid.
@@ -199,7 +200,10 @@ func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var n *node.Node
-	opts := node.Options{Log: log, Heartbeat: sd.Heartbeat}
+	// The node serves the releases its update slots hold to its peers
+	// (update/1), so that a neighbour with no route to a download server
+	// can take them (gridmesh update apply --from-peer).
+	opts := node.Options{Log: log, Heartbeat: sd.Heartbeat, Releases: update.NewServer(slotsFor(cfg), platform(), 0)}
 	opts.Ready = func() {
 		// n is set: Ready is called from Run, which starts after Load returned.
 		st := n.Status()

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/update"
 )
 
@@ -316,8 +320,9 @@ Commands:
 	}
 }
 
-func cmdUpdateCheck(ctx context.Context, args []string, stdout io.Writer, apply bool) error {
-	name, about := "update check", `
+// updateAbout is the name and help text of update check or apply.
+func updateAbout(apply bool) (name, about string) {
+	name, about = "update check", `
 Fetch a release's manifest and signature from --from (a directory, the
 manifest file, or an http(s) URL of either), verify the signature against
 the release keys in the network's genesis.toml ([updates] keys) and check
@@ -335,9 +340,23 @@ previous version by itself.
 Nothing is written unless the signature, version and expiry are right, and
 a binary of the wrong size or sha256 is removed again.`
 	}
-	c := newCommand(name, "--from DIR|FILE|URL [-c node.toml]", about)
+	about += `
+--from-peer takes the release from another gridmesh node over libp2p
+instead (its address and peer id, /ip4/…/tcp/4001/p2p/<node_id of its
+status>): the highest version that node holds, checked exactly the same
+way, for a home with no route to a download server. --from-peer bootstrap
+asks the node's bootstrap peers (network.bootstrap, the authorities) in
+turn and takes the release from the first whose release this node would
+take.`
+	return name, about
+}
+
+func cmdUpdateCheck(ctx context.Context, args []string, stdout io.Writer, apply bool) error {
+	name, about := updateAbout(apply)
+	c := newCommand(name, "--from DIR|FILE|URL | --from-peer MULTIADDR [-c node.toml]", about)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	from := c.fs.String("from", "", "where the release is: a directory with manifest.json, the manifest file, or an http(s) URL")
+	fromPeer := c.fs.String("from-peer", "", "take the release from this gridmesh node over libp2p: /ip4/…/tcp/…/p2p/<id>, or \"bootstrap\" for the first of network.bootstrap that has one")
 	var trial *time.Duration
 	var minPeers *int
 	var settle *time.Duration
@@ -351,8 +370,8 @@ a binary of the wrong size or sha256 is removed again.`
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
-	if *from == "" {
-		return usagef("%s: --from: expected a directory, manifest file or URL", name)
+	if (*from == "") == (*fromPeer == "") {
+		return usagef("%s: expected one of --from (a directory, manifest file or URL) and --from-peer (a multiaddr)", name)
 	}
 	n, err := config.LoadNode(*path)
 	if err != nil {
@@ -366,14 +385,18 @@ a binary of the wrong size or sha256 is removed again.`
 	if err != nil {
 		return err
 	}
-	// No download of a release takes half an hour; a stalled server must
-	// not hold apply for ever.
-	src, err := update.NewSource(*from, &http.Client{Timeout: 30 * time.Minute})
+	o := update.Options{Keys: keys, Running: runningVersion(), Platform: platform(), Now: time.Now()}
+	slots := slotsFor(n)
+	if *fromPeer == "bootstrap" {
+		if *fromPeer, err = pickPeer(ctx, slots, o, n.Network.Bootstrap, g.ChainID); err != nil {
+			return err
+		}
+	}
+	src, closeSrc, err := updateSource(ctx, *from, *fromPeer, g.ChainID)
 	if err != nil {
 		return err
 	}
-	o := update.Options{Keys: keys, Running: runningVersion(), Platform: platform(), Now: time.Now()}
-	slots := slotsFor(n)
+	defer closeSrc()
 	if !apply {
 		p, err := slots.Check(ctx, src, o)
 		if err != nil {
@@ -410,6 +433,66 @@ a binary of the wrong size or sha256 is removed again.`
 	fmt.Fprintf(stdout, "installed %s into %s (sha256 %s): on trial, it must have %d peer(s) for %s within %s\n", p.Manifest.Version, slots.Binary(p.Slot), p.Target.SHA256, o.MinPeers, o.Settle, o.Window)
 	fmt.Fprintf(stdout, "a running node restarts into it within seconds; otherwise it starts at the next gridmesh run\n")
 	return nil
+}
+
+// updateSource is where update check and apply read the release: from
+// (a directory, file or URL) or, if fromPeer is set, that gridmesh node of
+// network over libp2p, through a host of this command's own (a fresh key,
+// dialling only: the node key belongs to the running node). close ends
+// that host.
+func updateSource(ctx context.Context, from, fromPeer, network string) (_ *update.Source, close func(), err error) {
+	if fromPeer == "" {
+		// No download of a release takes half an hour; a stalled server must
+		// not hold apply for ever.
+		src, err := update.NewSource(from, &http.Client{Timeout: 30 * time.Minute})
+		return src, func() {}, err
+	}
+	if _, err := peer.AddrInfoFromString(fromPeer); err != nil {
+		return nil, nil, usagef("update: --from-peer %q: expected a multiaddr ending in /p2p/<peer id>: %v", fromPeer, err)
+	}
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := p2p.New(ctx, p2p.Config{Key: key, Network: network, ConnLow: 1, ConnHigh: 2, MemoryLimit: 16 << 20}, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("update: --from-peer: %w", err)
+	}
+	return update.NewPeerSource(fromPeer, peerRequester(h, fromPeer)), func() { h.Close() }, nil
+}
+
+// pickPeer returns the first of addrs whose release slots.Check takes,
+// or why none is taken.
+func pickPeer(ctx context.Context, slots update.Slots, o update.Options, addrs []string, network string) (string, error) {
+	if len(addrs) == 0 {
+		return "", errors.New("update: --from-peer bootstrap: the node config lists no network.bootstrap peers")
+	}
+	var errs []error
+	for _, addr := range addrs {
+		src, closeSrc, err := updateSource(ctx, "", addr, network)
+		if err == nil {
+			_, err = slots.Check(ctx, src, o)
+			closeSrc()
+		}
+		if err == nil {
+			return addr, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	return "", fmt.Errorf("update: no bootstrap peer has a release this node takes:\n%w", errors.Join(errs...))
+}
+
+// peerRequester asks the node at addr through h on update.PeerProtocol;
+// the node's "not held" answer comes back as update.ErrNotHeld, which the
+// peer source does not ask again for.
+func peerRequester(h *p2p.Host, addr string) update.Requester {
+	return func(ctx context.Context, req []byte, maxResp int) ([]byte, error) {
+		b, err := h.Request(ctx, addr, update.PeerProtocol, req, maxResp)
+		if err != nil && errors.Is(err, p2p.ErrRemote) && strings.Contains(err.Error(), update.ErrNotHeld.Error()) {
+			return nil, fmt.Errorf("%w (%s)", update.ErrNotHeld, addr)
+		}
+		return b, err
+	}
 }
 
 // statusReport is `gridmesh update status --json`.

@@ -29,6 +29,15 @@
 // punch a hole. The following starts after 35 to 70 s (AutoNAT, relay
 // reservations, DHT rendezvous, a home's 30-s probe for a home to follow).
 //
+// TestUpdateFromPeerBehindNAT delivers an update between two gridmesh nodes:
+// the authority runs release v9.9.0 from its update slot (signed by the
+// key its genesis pins) and serves it on update/1; a home behind routerA,
+// whose firewall lets out only the p2p port, cannot reach the download
+// server in the authority's namespace, takes the release with `gridmesh
+// update apply --from-peer`, verified as from any source, into its
+// inactive slot on trial, and its running node exits (status 75) to
+// restart into it. About 20 s.
+//
 // The tests need root, iproute2 (`ip`) and nftables (`nft`). Under CI=true it
 // fails when one of them is missing; elsewhere it skips, unless
 // GRIDMESH_REQUIRE_ALL=1 asks for every test to run. It is skipped with -short.
@@ -42,6 +51,7 @@
 //
 // Imports: p2p (TestHomesBehindNAT); chain, config, market, p2p, unit and
 // internal/crashtest (TestNodesBehindNAT: the nodes' configs, signed orders,
-// building the binary). Only tests import them: the package itself has no
+// building the binary); update (TestUpdateFromPeerBehindNAT: the
+// authority's slots). Only tests import them: the package itself has no
 // code.
 package nattest

@@ -81,6 +81,7 @@ func (l *lab) call(ns, method, url string, body []byte) (int, []byte) {
 // nodeStatus is the part of GET /api/v1/status this test reads.
 type nodeStatus struct {
 	NodeID       string      `json:"node_id"`
+	Peers        int         `json:"peers"`
 	Height       uint64      `json:"height"`
 	Reachability string      `json:"reachability"`
 	Upstream     string      `json:"upstream"`

@@ -20,6 +20,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runDial(os.Getenv(envDial)))
 	case os.Getenv(envHTTP) != "":
 		os.Exit(runHTTP(os.Getenv(envHTTP)))
+	case os.Getenv(envServe) != "":
+		os.Exit(runServe(os.Getenv(envServe)))
 	}
 	os.Exit(m.Run())
 }
