@@ -34,6 +34,7 @@ type apiState struct {
 	authList []AuthorityInfo
 
 	events broker
+	prices slotPrices // clearing prices of recent slots, for statements
 }
 
 const (
@@ -145,6 +146,7 @@ func (n *Node) apiCommit(blk chain.Block, events []chain.Event) {
 		x.add(blk)
 		x.mu.Unlock()
 	}
+	n.surf.prices.commit(events)
 	n.surf.events.publishBlock(n, blk, events)
 }
 
