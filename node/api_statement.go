@@ -74,6 +74,7 @@ func (n *Node) statement(a ident.Account, from, to unit.Slot, loc *time.Location
 	}
 	bal := st.Opening
 	st.Total.Slot = -1
+	st.Lines = make([]StatementLine, 0, len(lines))
 	for i, l := range lines {
 		bal += l.Net
 		start := n.gen.SlotStart(l.Slot)
