@@ -33,6 +33,9 @@ func (n Node) TOML() []byte {
 	if len(n.API.Hosts) > 0 {
 		w("hosts = %s # further names the API answers to\n", tomlStrings(n.API.Hosts))
 	}
+	if n.API.PublicChain {
+		w("public_chain = true # chain views readable without login beyond loopback\n")
+	}
 	w("\n")
 	w("[meter]\n")
 	w("driver = %s\n", tomlString(string(n.Meter.Driver)))

@@ -130,6 +130,14 @@ type API struct {
 	// machine's host name (each also with .local). Any other name is
 	// refused: a web page cannot read the API through DNS rebinding.
 	Hosts []string `toml:"hosts"`
+	// PublicChain opens the public chain views to everyone who reaches the
+	// API when it is served beyond loopback: the explorer and network pages
+	// and the read API's chain routes (blocks, transactions, slots, trades,
+	// accounts and statements, search, authorities, peers, status, events).
+	// The home page, the home's meter readings (/api/v1/home,
+	// /api/v1/home/power), /metrics and every POST still need the login.
+	// Default false: everything beyond loopback needs the login.
+	PublicChain bool `toml:"public_chain"`
 }
 
 // Meter is [meter]: which meter to read and how often.

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/node/web"
 )
 
 // served serves the API of the node configured at path (loaded, not run) and
@@ -254,5 +257,72 @@ func TestLimitListenerEvicts(t *testing.T) {
 	}
 	if got := ln.open.Load(); got != 3 {
 		t.Errorf("open gauge %d; want 3", got)
+	}
+}
+
+// TestPublicChain: with api.public_chain, a node served beyond loopback
+// lets anyone read the chain views (the explorer, the network page and the
+// read API's chain routes) while the home page, the home's readings,
+// /metrics and POSTs still need the token; without it, all of them do.
+func TestPublicChain(t *testing.T) {
+	paths := demoNet(t, 1, 1, nil)
+	n := loaded(t, paths[1])
+	tok, err := web.Token(filepath.Join(t.TempDir(), web.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.login = web.NewLogin(tok) // as openAPI does for a listener beyond loopback
+	key := string(n.self)
+	for _, public := range []bool{true, false} {
+		n.cfg.API.PublicChain = public
+		api := n.newAPIServer().Handler
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.RemoteAddr = "192.0.2.7:50000" // as from another machine: loopback needs no token
+			api.ServeHTTP(w, r)
+		}))
+		for _, tc := range []struct {
+			method, path string
+			open         bool // readable without a token when public
+		}{
+			{"GET", "/api/v1/blocks", true},
+			{"GET", "/api/v1/blocks/0", true},
+			{"HEAD", "/api/v1/blocks/0", true},
+			{"GET", "/api/v1/slots", true},
+			{"GET", "/api/v1/status", true},
+			{"GET", "/api/v1/accounts/" + key, true},
+			{"GET", "/api/v1/accounts/" + key + "/statement", true},
+			{"GET", "/api/v1/search?q=0", true},
+			{"GET", "/api/v1/openapi.json", true},
+			{"GET", "/ui/explorer.html", true},
+			{"GET", "/ui/explorer.js", true},
+			{"GET", "/ui/uplot/uPlot.iife.min.js", true},
+			{"GET", "/ui/network.html", true},
+			{"GET", "/", false},
+			{"GET", "/ui/home.html", false},
+			{"GET", "/ui/home.js", false},
+			{"GET", "/ui/uplot/../home.html", false},
+			{"GET", "/api/v1/home", false},
+			{"GET", "/api/v1/home/power", false},
+			{"GET", "/metrics", false},
+			{"POST", "/api/v1/tx", false},
+		} {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			if strings.Contains(tc.path, "..") {
+				req.URL.Opaque = tc.path // keep "/../" as sent
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := http.StatusUnauthorized
+			if public && tc.open {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Errorf("public_chain %v: %s %s without a token: got %d; want %d", public, tc.method, tc.path, resp.StatusCode, want)
+			}
+		}
+		srv.Close()
 	}
 }

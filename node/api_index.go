@@ -18,8 +18,8 @@ import (
 // and the event stream's subscribers. Its zero value is ready; the loop
 // feeds it through onCommit (apiCommit), handlers read it.
 //
-// The chain has no query for a transaction by hash, nor for an account's
-// admission: this index holds them for the blocks this node committed since
+// The chain has no query for a transaction or a block by hash, nor for an
+// account's admission: this index holds them for the genesis, the blocks this node committed since
 // it started and for the stored blocks it scanned once at the first request
 // (at most maxIndexScan, newest first). A chain index by tx hash and by
 // account would make both one lookup and survive restarts for free.
@@ -34,11 +34,13 @@ type apiState struct {
 	authList []AuthorityInfo
 
 	events broker
+	prices slotPrices // clearing prices of recent slots, for statements
 }
 
 const (
 	maxIndexScan = 20_000 // stored blocks scanned at the first request
 	maxTxIndex   = 50_000 // recent transactions remembered by hash
+	maxBlockIdx  = 50_000 // recent blocks remembered by hash (about 3.5 MB at most)
 )
 
 type admission struct {
@@ -54,6 +56,9 @@ type apiIdx struct {
 	txs     map[ident.Hash]uint64 // tx hash → height
 	ring    []ident.Hash          // txs' keys in insertion order, for eviction
 	next    int
+	blocks  map[ident.Hash]uint64 // block hash → height
+	bring   []ident.Hash          // blocks' keys in insertion order, for eviction
+	bnext   int
 	scanned uint64 // the highest height indexed
 }
 
@@ -89,7 +94,25 @@ func (x *apiIdx) add(b chain.Block) {
 			x.names[tx.Admit.Participant] = admission{name: tx.Admit.Name, known: true, height: b.Header.Height, timeMs: b.Header.Time}
 		}
 	}
+	bh := b.Hash()
+	if _, ok := x.blocks[bh]; !ok {
+		if len(x.bring) < maxBlockIdx {
+			x.bring = append(x.bring, bh)
+		} else {
+			delete(x.blocks, x.bring[x.bnext])
+			x.bring[x.bnext] = bh
+			x.bnext = (x.bnext + 1) % maxBlockIdx
+		}
+	}
+	x.blocks[bh] = b.Header.Height
 	x.scanned = max(x.scanned, b.Header.Height)
+}
+
+func (x *apiIdx) blockHeight(h ident.Hash) (uint64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	v, ok := x.blocks[h]
+	return v, ok
 }
 
 // apiIndex returns the index, building it at the first call from the
@@ -97,11 +120,12 @@ func (x *apiIdx) add(b chain.Block) {
 func (n *Node) apiIndex() *apiIdx {
 	s := &n.surf
 	s.once.Do(func() {
-		x := &apiIdx{names: make(map[ident.Account]admission), txs: make(map[ident.Hash]uint64)}
+		x := &apiIdx{names: make(map[ident.Account]admission), txs: make(map[ident.Hash]uint64), blocks: make(map[ident.Hash]uint64)}
 		var genesisMs int64
 		n.mu.RLock()
 		if b, _, err := n.chain.Block(0); err == nil {
 			genesisMs = b.Header.Time
+			x.add(b) // x is not shared yet
 		}
 		n.mu.RUnlock()
 		if g, err := config.LoadGenesis(n.cfg.Path(n.cfg.Network.Genesis)); err == nil {
@@ -145,6 +169,7 @@ func (n *Node) apiCommit(blk chain.Block, events []chain.Event) {
 		x.add(blk)
 		x.mu.Unlock()
 	}
+	n.surf.prices.commit(events)
 	n.surf.events.publishBlock(n, blk, events)
 }
 

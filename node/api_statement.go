@@ -57,7 +57,8 @@ func (n *Node) statement(a ident.Account, from, to unit.Slot, loc *time.Location
 	lo, hi := max(from, 0), min(to, last+1)
 	lines, prices := n.statementPriced(a, lo, hi)
 	// The opening balance: the lines before from, or the balance on chain
-	// less the lines from from on, whichever walks fewer slots.
+	// less the lines from from on, whichever spans fewer slots (the index
+	// reads an account's lines by range, so that is the cost).
 	if lo <= last+1-hi {
 		for _, l := range n.statementLines(a, 0, lo) {
 			st.Opening += l.Net
@@ -73,6 +74,7 @@ func (n *Node) statement(a ident.Account, from, to unit.Slot, loc *time.Location
 	}
 	bal := st.Opening
 	st.Total.Slot = -1
+	st.Lines = make([]StatementLine, 0, len(lines))
 	for i, l := range lines {
 		bal += l.Net
 		start := n.gen.SlotStart(l.Slot)
@@ -334,54 +336,18 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 	return rows
 }
 
-// statementLines is chain.Statement over [from, to) walking only those
-// slots (chain.Statement sorts the whole history's slots on every call). The
-// caller holds n.mu. A chain index of settlements by account would make it
-// cheaper still.
+// statementLines is a's lines of the settled slots in [from, to), read by
+// range from the chain's account index (chain.Statement): it costs what it
+// returns, not the number of slots. The caller holds n.mu.
 func (n *Node) statementLines(a ident.Account, from, to unit.Slot) []chain.StatementLine {
-	lines, _ := n.statementPriced(a, from, to)
-	return lines
+	return n.chain.Statement(a, from, to)
 }
 
-// statementPriced is statementLines with each line's clearing price (the
-// uniform price its trades carry).
+// statementPriced is statementLines with each line's slot clearing price
+// (market.Result.Price), from the price ring (api_prices.go).
 func (n *Node) statementPriced(a ident.Account, from, to unit.Slot) ([]chain.StatementLine, []unit.Price) {
-	var out []chain.StatementLine
-	var prices []unit.Price
-	for s := from; s < to; s++ {
-		st, ok := n.chain.Settlement(s)
-		if !ok {
-			continue
-		}
-		l := chain.StatementLine{Slot: s}
-		involved := false
-		var price unit.Price
-		for _, tr := range st.Trades {
-			price = tr.Price
-			if tr.Buyer == string(a) {
-				l.Bought += tr.Settled
-				l.Paid += tr.Paid
-				involved = true
-			}
-			if tr.Seller == string(a) {
-				l.Sold += tr.Settled
-				l.Received += tr.Received
-				involved = true
-			}
-			if a == n.gen.Operator {
-				l.Fees += tr.Fee
-			}
-		}
-		for _, t := range st.Transfers {
-			if t.Account == string(a) {
-				l.Net = t.Amount
-				involved = true
-			}
-		}
-		if involved {
-			out = append(out, l)
-			prices = append(prices, price)
-		}
-	}
-	return out, prices
+	lines := n.statementLines(a, from, to)
+	prices := make([]unit.Price, len(lines))
+	n.surf.prices.fill(n.chain, lines, prices)
+	return lines, prices
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -118,6 +120,23 @@ func TestReadAPI(t *testing.T) {
 		t.Errorf("GET home of a home: %+v; want its account, a meter and a last cleared slot", hm)
 	}
 
+	// The power history: slots of the home's meter journal, each within
+	// its slot, the mean power matching its energy.
+	var power struct {
+		SlotSeconds int64      `json:"slot_seconds"`
+		Items       []PowerRow `json:"items"`
+	}
+	getJSON(t, "http://"+home.n.api.Addr().String()+"/api/v1/home/power", &power)
+	if len(power.Items) == 0 {
+		t.Errorf("GET home/power of a home: no slots")
+	}
+	for _, r := range power.Items {
+		if r.CoveredMs <= 0 || r.CoveredMs > power.SlotSeconds*1000 || r.ImportWh < 0 || r.ExportWh < 0 ||
+			int64(r.PowerW) != int64(r.ImportWh-r.ExportWh)*3_600_000/r.CoveredMs {
+			t.Errorf("GET home/power: row %+v (slot %d s); want covered_ms in (0, slot], energy ≥ 0, power = net × 3,600,000 / covered_ms", r, power.SlotSeconds)
+		}
+	}
+
 	var slots Page[SlotRow]
 	getJSON(t, base+"/slots?from=0&limit=1000", &slots)
 	if len(slots.Items) == 0 {
@@ -152,6 +171,7 @@ func TestReadAPI(t *testing.T) {
 			t.Errorf("GET txs/%s: %+v", tx[0], ti)
 		}
 	}
+	checkSearch(t, base, home.n, tx)
 	var auths struct {
 		Items []AuthorityInfo `json:"items"`
 	}
@@ -195,6 +215,12 @@ func TestReadAPI(t *testing.T) {
 		{"/accounts/" + key + "/statement?tz=Mars/Olympus", 400},
 		{"/statements?period=fortnight", 400},
 		{"/txs/1234", 400},
+		{"/home/power?from=10&to=5", 400},
+		{"/home/power?from=0&to=5000", 400},
+		{"/home/power?to=soon", 400},
+		{"/search", 400},
+		{"/search?q=%20", 400},
+		{"/search?q=" + strings.Repeat("x", 201), 400},
 		{"/txs/" + strings.Repeat("ab", 32), 404},
 	} {
 		resp, err := http.Get(base + tc.path)
@@ -207,6 +233,61 @@ func TestReadAPI(t *testing.T) {
 		_ = json.Unmarshal(body, &e)
 		if resp.StatusCode != tc.want || e.Error == "" {
 			t.Errorf("GET %s: status %d, body %s; want %d with an error", tc.path, resp.StatusCode, body, tc.want)
+		}
+	}
+}
+
+// checkSearch: the search route finds a height, a transaction and the
+// genesis block by hash (older than any recent page of blocks), an account
+// by key and by its name in any case, and answers nothing found as no items.
+func checkSearch(t *testing.T, base string, home *Node, txs []string) {
+	t.Helper()
+	type hits struct {
+		Items []SearchHit `json:"items"`
+	}
+	search := func(q string) []SearchHit {
+		var h hits
+		getJSON(t, base+"/search?q="+url.QueryEscape(q), &h)
+		return h.Items
+	}
+	var genesis BlockInfo
+	getJSON(t, base+"/blocks/0", &genesis)
+	name := home.cfg.Node.Name
+	cases := []struct {
+		q    string
+		want SearchHit // the first hit; Kind "" = no hits
+	}{
+		{"1", SearchHit{Kind: "block"}},
+		{strings.ToUpper(genesis.Hash), SearchHit{Kind: "block", Hash: genesis.Hash}},
+		{string(home.self), SearchHit{Kind: "account", Key: string(home.self), Name: name}},
+		{strings.ToUpper(name), SearchHit{Kind: "account", Key: string(home.self), Name: name}},
+		{"no such name anywhere", SearchHit{}},
+		{"99999999", SearchHit{}},
+	}
+	if len(txs) > 0 {
+		cases = append(cases, struct {
+			q    string
+			want SearchHit
+		}{txs[0], SearchHit{Kind: "tx", Hash: txs[0]}})
+	}
+	for _, tc := range cases {
+		got := search(tc.q)
+		if tc.want.Kind == "" {
+			if len(got) != 0 {
+				t.Errorf("search %q: got %+v; want no hits", tc.q, got)
+			}
+			continue
+		}
+		if len(got) == 0 {
+			t.Errorf("search %q: got no hits; want %+v", tc.q, tc.want)
+			continue
+		}
+		g := got[0]
+		if g.Kind != tc.want.Kind || tc.want.Hash != "" && g.Hash != tc.want.Hash || g.Key != tc.want.Key || g.Name != tc.want.Name {
+			t.Errorf("search %q: got %+v first; want %+v", tc.q, g, tc.want)
+		}
+		if g.Kind == "block" && g.Height == nil {
+			t.Errorf("search %q: a block hit without a height", tc.q)
 		}
 	}
 }
@@ -238,12 +319,13 @@ func checkStatements(t *testing.T, n *Node, base string) {
 		}
 		sort.Strings(accounts[1:])
 		for _, a := range accounts {
-			// The node's walk over slots equals the chain's own statement.
+			// The lines the node reads from the account index are those a
+			// plain walk over every settled slot finds.
 			n.mu.RLock()
-			mine, theirs := n.statementLines(ident.Account(a), 0, last+1), n.chain.Statement(ident.Account(a), 0, last+1)
+			got, want := n.statementLines(ident.Account(a), 0, last+1), walkStatement(n, ident.Account(a), 0, last+1)
 			n.mu.RUnlock()
-			if !slices.Equal(mine, theirs) {
-				problems = append(problems, fmt.Sprintf("account %.8s: statementLines %+v; chain.Statement %+v", a, mine, theirs))
+			if !slices.Equal(got, want) {
+				problems = append(problems, fmt.Sprintf("account %.8s: statementLines %+v; the walk over settlements %+v", a, got, want))
 			}
 			// A statement from the middle opens where the earlier lines end.
 			for _, from := range []int64{1, int64(last) / 2, int64(last)} {
@@ -287,6 +369,40 @@ func checkStatements(t *testing.T, n *Node, base string) {
 		}
 		return
 	}
+}
+
+// walkStatement is the reference for statementLines: a's part in every
+// settled slot of [from, to), found by reading each slot's settlement. The
+// caller holds n.mu.
+func walkStatement(n *Node, a ident.Account, from, to unit.Slot) []chain.StatementLine {
+	var out []chain.StatementLine
+	for s := from; s < to; s++ {
+		st, ok := n.chain.Settlement(s)
+		if !ok {
+			continue
+		}
+		l, involved := chain.StatementLine{Slot: s}, false
+		for _, tr := range st.Trades {
+			if tr.Buyer == string(a) {
+				l.Bought, l.Paid, involved = l.Bought+tr.Settled, l.Paid+tr.Paid, true
+			}
+			if tr.Seller == string(a) {
+				l.Sold, l.Received, involved = l.Sold+tr.Settled, l.Received+tr.Received, true
+			}
+			if a == n.gen.Operator {
+				l.Fees += tr.Fee
+			}
+		}
+		for _, t := range st.Transfers {
+			if t.Account == string(a) {
+				l.Net, involved = t.Amount, true
+			}
+		}
+		if involved {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func getCSV(t *testing.T, url string) [][]string {

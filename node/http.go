@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	pathpkg "path"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/firmware/enrol"
@@ -195,12 +197,55 @@ func (n *Node) handler() http.Handler {
 
 // access puts the API and the dashboard behind the login (node/web) when
 // the node serves them beyond loopback (openAPI made n.login); on loopback
-// it is h itself.
+// it is h itself. With api.public_chain, GET and HEAD requests for the
+// public chain views (publicChain) pass without a login; h must then be the
+// handler's mux, whose patterns say which route a request is for.
 func (n *Node) access(h http.Handler) http.Handler {
 	if n.login == nil {
 		return h
 	}
-	return n.login.Wrap(h)
+	locked := n.login.Wrap(h)
+	mux, ok := h.(*http.ServeMux)
+	if !n.cfg.API.PublicChain || !ok {
+		return locked
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if _, pat := mux.Handler(r); publicChain(pat, r.URL.Path) {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		locked.ServeHTTP(w, r)
+	})
+}
+
+// publicChainRoutes are the read API's routes that api.public_chain opens:
+// what the chain and the p2p network show every participant anyway. The
+// home's own readings (/api/v1/home, /api/v1/home/power), /metrics (meter
+// readings among them), the home page and every POST are not among them.
+var publicChainRoutes = map[string]bool{
+	"GET /api/v1/status": true, "GET /api/v1/slots": true, "GET /api/v1/trades": true,
+	"GET /api/v1/accounts/{key}": true, "GET /api/v1/accounts/{key}/statement": true, "GET /api/v1/statements": true,
+	"GET /api/v1/txs/{hash}": true, "GET /api/v1/search": true, "GET /api/v1/blocks": true, "GET /api/v1/blocks/{height}": true,
+	"GET /api/v1/peers": true, "GET /api/v1/authorities": true, "GET /api/v1/events": true, "GET /api/v1/openapi.json": true,
+}
+
+// publicChainFiles are the dashboard files of the public views: the
+// explorer and network pages and what they load (uPlot under uplot/).
+var publicChainFiles = map[string]bool{
+	"explorer.html": true, "explorer.js": true, "network.html": true, "network.js": true,
+	"common.js": true, "common.css": true, "favicon.svg": true,
+}
+
+// publicChain reports whether a request the mux routes to pattern pat, for
+// path, is a public chain view.
+func publicChain(pat, path string) bool {
+	if pat == "GET /ui/" {
+		name, _ := strings.CutPrefix(pathpkg.Clean(path), "/ui/")
+		return publicChainFiles[name] || strings.HasPrefix(name, "uplot/")
+	}
+	return publicChainRoutes[pat]
 }
 
 // loopback reports whether addr is a loopback address (a wildcard such as

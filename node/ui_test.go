@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -296,6 +297,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if want["account"] != string(home.n.self) {
 		t.Errorf("home page account %q; want the home's %s", want["account"], home.n.self)
 	}
+	// The 24 h chart: the meter's power per slot from /home/power.
+	do("wait for the home chart's power points", 20*time.Second,
+		chromedp.Poll[chromedp.Void](`Number(document.getElementById("chart").dataset.points) > 0 && !!document.querySelector("#chart canvas")`,
+			chromedp.WithPollingInterval(100*time.Millisecond)))
 	shot("home")
 
 	// Live: the next settled slot reaches the page through the event
@@ -391,6 +396,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	cancel()
 	if err != nil || name != acct.Name {
 		t.Errorf("account view names %q (%v); want %q", name, err, acct.Name)
+	}
+
+	// A part of a name lists every account whose name contains it, each
+	// a link to its account view.
+	part := acct.Name[:len(acct.Name)-1]
+	do("search accounts by part of a name", 30*time.Second,
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("q").value = ""`),
+		chromedp.SendKeys(chromedp.ID(`q`), part+"\r"),
+		chromedp.WaitVisible(chromedp.CSS(`#view[data-kind="results"] li a`)))
+	c, cancel = context.WithTimeout(ctx, 10*time.Second)
+	links, err := chromedp.Run(c, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#view li a")].map(a => a.getAttribute("href"))`))
+	cancel()
+	if err != nil || !slices.Contains(links, "#account/"+acct.Key) {
+		t.Errorf("searching %q lists %q (%v); want a link to #account/%s among them", part, links, err, acct.Key)
 	}
 
 	// On a phone's screen (390 px wide) every page fits its width: wide

@@ -61,29 +61,20 @@
       s ? dl([["Settled slots", String(s.lines.length)], ["Bought", wh(s.total.bought_wh)], ["Sold", wh(s.total.sold_wh)], ["Net", money(s.total.net)], ["Closing balance", money(s.total.balance)]]) : "",
       table(["Slot", "Start", "Bought ", "Sold ", "Price ", "Net ", "Balance "], lines));
   };
-  // search resolves a query: a height, a transaction, block or account
-  // hash/key, else a name among the accounts the API lists.
+  // search resolves a query through the API's search (a height, a
+  // transaction or block hash, an account key, or a name): one hit opens
+  // it, several are listed.
   const search = async (q) => {
     q = q.trim();
-    if (/^\d+$/.test(q)) return block(q);
-    if (/^[0-9a-fA-F]{64}$/.test(q)) {
-      const k = q.toLowerCase();
-      const t = await find("/txs/" + k);
-      if (t) return tx(k, t);
-      const a = await gm.account(k);
-      if (a) return account(k, a);
-      const recent = await api("/blocks?limit=100");
-      const b = recent.items.find((b) => b.hash === k);
-      if (b) return block(b.height);
-      return show("none", "Nothing found for " + k);
-    }
-    const accts = await gm.knownAccounts();
-    const ql = q.toLowerCase();
-    const hits = accts.filter((a) => (a.name || "").toLowerCase() === ql);
-    const some = hits.length ? hits : accts.filter((a) => (a.name || "").toLowerCase().includes(ql));
-    if (some.length === 1) return account(some[0].key, some[0]);
-    if (!some.length) return show("none", "No account named " + q);
-    show("results", "Accounts matching " + q, el("ul", {}, ...some.map((a) => el("li", {}, link("account/" + a.key, a.name || a.key), " ", el("span", { class: "mono muted" }, gm.short(a.key))))));
+    const r = await api("/search?q=" + encodeURIComponent(q));
+    const open = (h) => h.kind === "tx" ? tx(h.hash) : h.kind === "block" ? block(h.height) : account(h.key);
+    if (r.items.length === 1) return open(r.items[0]);
+    if (!r.items.length) return show("none", "Nothing found for " + q);
+    for (const h of r.items) if (h.kind === "account" && h.name) gm.names.set(h.key, h.name);
+    const target = (h) => h.kind === "tx" ? "tx/" + h.hash : h.kind === "block" ? "block/" + h.height : "account/" + h.key;
+    const label = (h) => h.kind === "account" ? (h.name || gm.short(h.key)) : h.kind === "block" ? "block " + h.height : "transaction " + gm.short(h.hash);
+    show("results", "Results for " + q, el("ul", {}, ...r.items.map((h) => el("li", {}, link(target(h), label(h)), " ",
+      el("span", { class: "mono muted" }, h.kind === "account" ? gm.short(h.key) : h.kind)))));
   };
   const route = async () => {
     const [kind, ...rest] = decodeURIComponent(location.hash.slice(1)).split("/");

@@ -1,5 +1,5 @@
 // The home page: what this Pi did and earned today. Reads /api/v1/status,
-// /home, /slots and /trades; refreshes on every pushed event.
+// /home, /home/power, /slots and /trades; refreshes on every pushed event.
 "use strict";
 (() => {
   const { api, $, el, set, wh, watts, money, price, flag, acctLink, who } = gm;
@@ -40,26 +40,26 @@
     flag("h-sync", lag < 60, "in sync, height " + st.height, "behind: last block " + Math.round(lag) + " s ago");
     flag("h-admitted", hm.participant, "admitted", "waiting for admission (give the operator the enrolment code above)", true);
 
-    // Chart and trades: the last 96 slots the API lists by default.
-    const [slots, trades] = await Promise.all([api("/slots?limit=1000"), api("/trades?limit=1000&account=" + hm.account)]);
-    const per = new Map();
-    for (const t of trades.items) {
-      const p = per.get(t.slot) || { b: 0, s: 0 };
-      if (t.buyer === hm.account) p.b += t.energy_wh;
-      if (t.seller === hm.account) p.s += t.energy_wh;
-      per.set(t.slot, p);
-    }
-    const xs = [], bought = [], sold = [], prices = [];
-    for (const r of slots.items) {
+    // Chart: the meter's mean power per slot (the journal, /home/power)
+    // and the clearing price of the same slots, over the last 96 slots
+    // (24 h of 15-minute slots); trades: this home's in those slots.
+    const [power, slots, trades] = await Promise.all([api("/home/power"), api("/slots?limit=1000"),
+      api("/trades?limit=1000&account=" + hm.account)]);
+    const prices = new Map(slots.items.map((r) => [r.slot, r.price / 1e6]));
+    const pts = power.items.length ? power.items : slots.items.map((r) => ({ slot: r.slot, start: r.start, power_w: null, covered_ms: 0 }));
+    const xs = [], imp = [], exp = [], pr = [];
+    for (const r of pts) {
       xs.push(Date.parse(r.start) / 1000);
-      const p = per.get(r.slot) || { b: 0, s: 0 };
-      bought.push(p.b); sold.push(p.s); prices.push(r.price / 1e6);
+      const w = r.covered_ms > 0 ? r.power_w : null;
+      imp.push(w == null ? null : Math.max(w, 0)); exp.push(w == null ? null : Math.max(-w, 0));
+      pr.push(prices.has(r.slot) ? prices.get(r.slot) : null);
     }
+    $("chart").dataset.points = String(power.items.length);
     gm.chart("chart", {
-      series: [{}, { label: "↓ bought (Wh)", stroke: "#0969da", width: 2 }, { label: "↑ sold (Wh)", stroke: "#bf3989", width: 2, dash: [6, 4] },
+      series: [{}, { label: "↓ import (W, mean)", stroke: "#0969da", width: 2 }, { label: "↑ export (W, mean)", stroke: "#bf3989", width: 2, dash: [6, 4] },
         { label: "price (/kWh)", stroke: "#9a6700", scale: "p", width: 1.5, dash: [2, 3] }],
-      axes: [{}, { label: "Wh" }, { side: 1, scale: "p", label: "/kWh", grid: { show: false } }],
-    }, [xs, bought, sold, prices]);
+      axes: [{}, { label: "W" }, { side: 1, scale: "p", label: "/kWh", grid: { show: false } }],
+    }, [xs, imp, exp, pr]);
 
     await gm.learn(trades.items.flatMap((t) => [t.buyer, t.seller]));
     const tb = $("trades");
