@@ -542,6 +542,9 @@ func (n Node) validateBattery(p *problems) {
 	if !b.Present() {
 		return
 	}
+	if b.Source == "sim" && n.Meter.Driver != DriverSim {
+		p.add("battery.source", `"sim" simulates the battery behind a simulated meter: expected meter.driver = "sim", got %q (a real battery's state of charge over MQTT or Modbus is not supported yet)`, n.Meter.Driver)
+	}
 	if b.ReserveWh < 0 || b.ReserveWh > b.CapacityWh {
 		p.add("battery.reserve_wh", "expected watt-hours in [0, capacity_wh = %d], got %d", int64(b.CapacityWh), int64(b.ReserveWh))
 	}

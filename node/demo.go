@@ -279,6 +279,10 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 			c.Meter.Sim.PVPeakW = unit.W(rng.Int64N(1000)) // a balcony module or none
 		}
 		c.Meter.Sim.LoadW = unit.W(400 + rng.Int64N(1200))
+		if m.name == "home-1" {
+			// The first home has a 10 kWh battery behind its meter.
+			c.Battery = config.Battery{CapacityWh: 10_000, ReserveWh: 2_000, MaxChargeW: 5_000, MaxDischargeW: 5_000, EfficiencyPermille: 900, Source: "sim"}
+		}
 		c.Trading.SellMinPrice = unit.Price(90_000 + rng.Int64N(60_000))
 		c.Trading.BuyMaxPrice = unit.Price(200_000 + rng.Int64N(80_000))
 		path := filepath.Join(m.dir, "node.toml")

@@ -94,6 +94,17 @@ type Status struct {
 	// installer (gridmesh doctor, the home page).
 	Admitted      bool   `json:"admitted"`
 	EnrolmentCode string `json:"enrolment_code"`
+	// Battery is the home battery's state ([battery]; battery.go), absent
+	// without one.
+	Battery *BatteryStatus `json:"battery,omitempty"`
+}
+
+// BatteryStatus is the home battery now: its state of charge, always in
+// [reserve, capacity].
+type BatteryStatus struct {
+	SoC      unit.Wh `json:"soc_wh"`
+	Capacity unit.Wh `json:"capacity_wh"`
+	Reserve  unit.Wh `json:"reserve_wh"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -135,6 +146,10 @@ func (n *Node) Status() Status {
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.PeersBanned = ps.Banned
 	st.StoreRepaired = n.repairedFrom
+	if n.battery != nil {
+		b := n.battery.Battery()
+		st.Battery = &BatteryStatus{SoC: b.SoC, Capacity: b.Capacity, Reserve: b.Reserve}
+	}
 	if b := n.book.Load(); b != nil {
 		st.OpenBook, st.GateChecks, st.BookDropped = b.open, b.gates, b.drops
 	}
