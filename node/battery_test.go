@@ -84,3 +84,77 @@ func TestBatteryHomeBuysLess(t *testing.T) {
 		t.Errorf("state of charge stayed at %d Wh all day; want the battery used", lo)
 	}
 }
+
+// TestBatteryCurve: the agent's battery order passes the chain's order rules
+// (chain.Order.Check) on both sides and with no home order.
+func TestBatteryCurve(t *testing.T) {
+	tariff := market.Tariff{Floor: 60_000, Ceiling: 280_000, Fee: 15_000}
+	b := market.Battery{Capacity: 10_000, SoC: 5_000, Reserve: 2_000, ChargeW: 5_000, DischargeW: 5_000, EfficiencyPPM: 900_000}
+	for _, c := range []struct {
+		name     string
+		side     market.Side
+		e        unit.Wh
+		p        unit.Price
+		ok       bool
+		wantSide market.Side
+	}{
+		{"home buys", market.Buy, 400, 200_000, true, market.Buy},
+		{"home sells", market.Sell, 700, 120_000, true, market.Sell},
+		{"home needs nothing", 0, 0, 0, false, market.Buy},
+	} {
+		for _, prog := range []int64{0, 500_000, market.PPM} {
+			o, home, ok := batteryCurve(b, tariff, 180_000, 900, prog, c.side, c.e, c.p, c.ok)
+			o.Slot = 3
+			if !ok || o.Side != c.wantSide || home != c.e {
+				t.Fatalf("%s at %d: got %+v home %d ok %t, want a %s order with home part %d", c.name, prog, o, home, ok, c.wantSide, c.e)
+			}
+			if err := o.Check(tariff); err != nil {
+				t.Errorf("%s at %d: order %+v: Check = %v, want nil", c.name, prog, o, err)
+			}
+			if o.Energy <= c.e {
+				t.Errorf("%s at %d: %d Wh, want more than the home's %d (the battery's steps)", c.name, prog, o.Energy, c.e)
+			}
+		}
+	}
+}
+
+// TestBatterySchedule: a scheduled grid charge is carried out over its
+// window within the battery's limits, and shows as import at the meter.
+func TestBatterySchedule(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	now := start.Add(14 * time.Hour) // 00:00: no sun, only load
+	m := sim.New(sim.Config{Seed: 7, PVPeak: 5000, Load: 600, Speed: 1, Start: start}, func() time.Time { return now })
+	b := market.Battery{Capacity: 10_000, SoC: 2_000, Reserve: 2_000, ChargeW: 4_000, DischargeW: 4_000, EfficiencyPPM: 900_000}
+	sb := newSimBattery(m, b)
+	first, _ := sb.Read(context.Background())
+	alone, _ := m.Read(context.Background())
+	sb.schedule(now, now.Add(15*time.Minute), market.Buy, 600)
+	for range 15 {
+		now = now.Add(time.Minute)
+		if _, err := sb.Read(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, _ := sb.Read(context.Background())
+	aloneLast, _ := m.Read(context.Background())
+	if got := sb.Battery().SoC; got != 2_600 {
+		t.Errorf("SoC after charging 600 Wh from the grid: got %d, want 2600", got)
+	}
+	if got, want := last.Import-first.Import, aloneLast.Import-alone.Import+600; got != want {
+		t.Errorf("import over the slot: got %d Wh, want the home's plus 600 = %d", got, want)
+	}
+	// Selling more than the battery holds above its reserve stops at the reserve.
+	sb.schedule(now, now.Add(15*time.Minute), market.Sell, 5_000)
+	for range 15 {
+		now = now.Add(time.Minute)
+		if _, err := sb.Read(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := sb.Battery().SoC; got < b.Reserve || got > b.Capacity {
+			t.Fatalf("SoC %d left [%d, %d] while selling", got, b.Reserve, b.Capacity)
+		}
+	}
+	if got := sb.Battery().SoC; got != b.Reserve {
+		t.Errorf("SoC after selling everything: got %d, want the reserve %d", got, b.Reserve)
+	}
+}
