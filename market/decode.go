@@ -204,17 +204,6 @@ func decodeLine(line []byte, curves bool) (Order, []Step, error) {
 		return o, nil, fmt.Errorf("%w: not a JSON object", ErrOrderLine)
 	}
 	var have uint8
-	const (
-		hID = 1 << iota
-		hSide
-		hSlot
-		hWh
-		hPrice
-		hOwner
-		hHeight
-		hCurve
-		required = hID | hSide | hSlot | hWh | hPrice
-	)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -228,48 +217,13 @@ func decodeLine(line []byte, curves bool) (Order, []Step, error) {
 		if string(raw) == "null" {
 			return o, nil, fmt.Errorf("%w: %q: null", ErrOrderLine, key)
 		}
-		var bit uint8
-		switch key {
-		case "id":
-			bit = hID
-			err = decodeName(raw, &o.ID, 1)
-		case "owner":
-			bit = hOwner
-			err = decodeName(raw, &o.Owner, 0)
-		case "side":
-			bit = hSide
-			var s string
-			if err = json.Unmarshal(raw, &s); err == nil {
-				o.Side, err = ParseSide(s)
+		bit, known, err := decodeField(key, raw, &o, &steps, curves)
+		if !known {
+			hint := ""
+			if key == "curve" {
+				hint = " (curves are read by DecodeBookLines)"
 			}
-		case "slot":
-			bit = hSlot
-			var v int64
-			v, err = decodeInt(raw, 0, math.MaxInt64)
-			o.Slot = unit.Slot(v)
-		case "wh":
-			bit = hWh
-			var v int64
-			v, err = decodeInt(raw, 1, int64(MaxEnergy))
-			o.Energy = unit.Wh(v)
-		case "price":
-			bit = hPrice
-			var v int64
-			v, err = decodeInt(raw, 0, int64(MaxPrice))
-			o.Price = unit.Price(v)
-		case "height":
-			bit = hHeight
-			var v int64
-			v, err = decodeInt(raw, 0, math.MaxInt64)
-			o.Height = uint64(v)
-		case "curve":
-			if !curves {
-				return o, nil, fmt.Errorf("%w: unknown field %q (curves are read by DecodeBookLines)", ErrOrderLine, key)
-			}
-			bit = hCurve
-			steps, err = decodeSteps(raw)
-		default:
-			return o, nil, fmt.Errorf("%w: unknown field %q", ErrOrderLine, key)
+			return o, nil, fmt.Errorf("%w: unknown field %q%s", ErrOrderLine, key, hint)
 		}
 		if have&bit != 0 {
 			return o, nil, fmt.Errorf("%w: duplicate field %q", ErrOrderLine, key)
@@ -290,25 +244,93 @@ func decodeLine(line []byte, curves bool) (Order, []Step, error) {
 			return o, nil, fmt.Errorf("%w: a curve order has no \"wh\" or \"price\" (its steps give them)", ErrOrderLine)
 		}
 		have |= hWh | hPrice
-		for _, st := range steps {
-			if st.Energy > MaxEnergy-o.Energy {
-				return o, nil, fmt.Errorf("%w: \"curve\": more than %d Wh in all", ErrOrderLine, MaxEnergy)
-			}
-			o.Energy += st.Energy
+		if err := sumSteps(&o, steps); err != nil {
+			return o, nil, err
 		}
-		o.Price = steps[0].Price
 	}
-	if have&required != required {
-		for _, f := range []struct {
-			bit  uint8
-			name string
-		}{{hID, "id"}, {hSide, "side"}, {hSlot, "slot"}, {hWh, "wh"}, {hPrice, "price"}} {
-			if have&f.bit == 0 {
-				return o, nil, fmt.Errorf("%w: missing field %q", ErrOrderLine, f.name)
-			}
+	for _, f := range []struct {
+		bit  uint8
+		name string
+	}{{hID, "id"}, {hSide, "side"}, {hSlot, "slot"}, {hWh, "wh"}, {hPrice, "price"}} {
+		if have&f.bit == 0 {
+			return o, nil, fmt.Errorf("%w: missing field %q", ErrOrderLine, f.name)
 		}
 	}
 	return o, steps, nil
+}
+
+// sumSteps sets a curve order's Energy to its steps' total (at most
+// MaxEnergy) and its Price to the first step's.
+func sumSteps(o *Order, steps []Step) error {
+	for _, st := range steps {
+		if st.Energy > MaxEnergy-o.Energy {
+			return fmt.Errorf("%w: \"curve\": more than %d Wh in all", ErrOrderLine, MaxEnergy)
+		}
+		o.Energy += st.Energy
+	}
+	o.Price = steps[0].Price
+	return nil
+}
+
+// The fields of an order line, as bits.
+const (
+	hID = 1 << iota
+	hSide
+	hSlot
+	hWh
+	hPrice
+	hOwner
+	hHeight
+	hCurve
+)
+
+// decodeField decodes the value raw of field key into o (or steps, for a
+// curve when curves allows them) and returns the field's bit and the error
+// of its value; known is false for a field the line may not have.
+func decodeField(key string, raw []byte, o *Order, steps *[]Step, curves bool) (bit uint8, known bool, err error) {
+	switch key {
+	case "id":
+		bit = hID
+		err = decodeName(raw, &o.ID, 1)
+	case "owner":
+		bit = hOwner
+		err = decodeName(raw, &o.Owner, 0)
+	case "side":
+		bit = hSide
+		var s string
+		if err = json.Unmarshal(raw, &s); err == nil {
+			o.Side, err = ParseSide(s)
+		}
+	case "slot":
+		bit = hSlot
+		var v int64
+		v, err = decodeInt(raw, 0, math.MaxInt64)
+		o.Slot = unit.Slot(v)
+	case "wh":
+		bit = hWh
+		var v int64
+		v, err = decodeInt(raw, 1, int64(MaxEnergy))
+		o.Energy = unit.Wh(v)
+	case "price":
+		bit = hPrice
+		var v int64
+		v, err = decodeInt(raw, 0, int64(MaxPrice))
+		o.Price = unit.Price(v)
+	case "height":
+		bit = hHeight
+		var v int64
+		v, err = decodeInt(raw, 0, math.MaxInt64)
+		o.Height = uint64(v)
+	case "curve":
+		if !curves {
+			return 0, false, nil
+		}
+		bit = hCurve
+		*steps, err = decodeSteps(raw)
+	default:
+		return 0, false, nil
+	}
+	return bit, true, err
 }
 
 // decodeName decodes a JSON string of minLen..MaxIDLen bytes.

@@ -118,6 +118,12 @@ With --json, one JSON object per slot and line:
 	if *asJSON {
 		return printClearJSON(stdout, results)
 	}
+	printClearText(stdout, results)
+	return nil
+}
+
+// printClearText prints each slot's result and trades for a person.
+func printClearText(stdout io.Writer, results []market.Result) {
 	if len(results) == 0 {
 		fmt.Fprintln(stdout, "no orders")
 	}
@@ -135,7 +141,6 @@ With --json, one JSON object per slot and line:
 			fmt.Fprintf(stdout, "  %s: buy %s (%s) from sell %s (%s)\n", tr.Energy, tr.Buy, tr.Buyer, tr.Sell, tr.Seller)
 		}
 	}
-	return nil
 }
 
 // checkBook applies the chain's order rules (chain.Order.Check: bounds,
