@@ -152,6 +152,20 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 			dst = append(dst, `,"expires":`...)
 			dst = strconv.AppendUint(dst, o.Expires, 10)
 		}
+		if len(o.Curve) > 0 {
+			dst = append(dst, `,"curve":[`...)
+			for i, st := range o.Curve {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, `{"energy":`...)
+				dst = strconv.AppendInt(dst, int64(st.Energy), 10)
+				dst = append(dst, `,"price":`...)
+				dst = strconv.AppendInt(dst, int64(st.Price), 10)
+				dst = append(dst, '}')
+			}
+			dst = append(dst, ']')
+		}
 		dst = append(dst, '}')
 	}
 	if c := tx.Cancel; c != nil {

@@ -169,6 +169,7 @@ func (g txGen) tx() Tx {
 	}
 	if set(2) {
 		tx.Order = &Order{Side: market.Side(g.r.IntN(256)), Slot: unit.Slot(g.i64()), Energy: unit.Wh(g.i64()), Price: unit.Price(g.i64())}
+		g.lifecycle(tx.Order)
 	}
 	if set(3) {
 		tx.Cancel = &Cancel{Order: g.hash()}
@@ -184,6 +185,26 @@ func (g txGen) tx() Tx {
 	}
 	tx.Sig = g.bytes()
 	return tx
+}
+
+// lifecycle sometimes sets an order's optional fields: replaces, expires and
+// a curve (nil, empty or up to 30 steps, beyond MaxCurveSteps).
+func (g txGen) lifecycle(o *Order) {
+	if g.r.IntN(4) == 0 {
+		h := g.hash()
+		o.Replaces = &h
+	}
+	if g.r.IntN(4) == 0 {
+		o.Expires = g.u64()
+	}
+	switch g.r.IntN(4) {
+	case 0:
+		o.Curve = []CurveStep{}
+	case 1:
+		for n := 1 + g.r.IntN(30); n > 0; n-- {
+			o.Curve = append(o.Curve, CurveStep{Energy: unit.Wh(g.i64()), Price: unit.Price(g.i64())})
+		}
+	}
 }
 
 func (g txGen) header() Header {
@@ -214,6 +235,7 @@ func edgeTxs() []Tx {
 		txs = append(txs,
 			Tx{Kind: TxKind(v), Nonce: uint64(v), Tariff: &Tariff{Floor: unit.Price(v), Ceiling: unit.Price(-v), Fee: unit.Price(v), Seq: uint64(v)}},
 			Tx{Order: &Order{Side: market.Side(v), Slot: unit.Slot(v), Energy: unit.Wh(v), Price: unit.Price(v)}},
+			Tx{Order: &Order{Side: market.Side(v), Curve: []CurveStep{{Energy: unit.Wh(v), Price: unit.Price(-v)}, {Energy: unit.Wh(-v), Price: unit.Price(v)}}}},
 			Tx{Attest: &Attest{Slot: unit.Slot(v), Import: unit.Wh(v), Export: unit.Wh(-v)}})
 	}
 	for _, sig := range [][]byte{nil, {}, {0}, {0, 1}, {0, 1, 2}, {0xff, 0xfe, 0xfd, 0xfc}} {
@@ -301,6 +323,10 @@ func TestEncodingGolden(t *testing.T) {
 			`{"chain_id":"n","kind":3,"from":"a","nonce":18446744073709551615,"order":{"side":2,"slot":-1,"energy":-9223372036854775808,"price":9223372036854775807},"sig":"//4="}`},
 		{Tx{ChainID: "<&>\u2028\x00\x1f\"\\\xff\t/é", Admit: &Admit{Name: "\b\f\n\r"}},
 			`{"chain_id":"\u003c\u0026\u003e\u2028\u0000\u001f\"\\\ufffd\t/é","kind":0,"from":"","nonce":0,"admit":{"participant":"","name":"\b\f\n\r"}}`},
+		{Tx{Order: &Order{Side: market.Buy, Slot: 7, Energy: 300, Price: 200_000, Expires: 9, Curve: []CurveStep{{Energy: 100, Price: 200_000}, {Energy: 200, Price: -1}}}},
+			`{"chain_id":"","kind":0,"from":"","nonce":0,"order":{"side":1,"slot":7,"energy":300,"price":200000,"expires":9,"curve":[{"energy":100,"price":200000},{"energy":200,"price":-1}]}}`},
+		{Tx{Order: &Order{Side: market.Sell, Curve: []CurveStep{}}},
+			`{"chain_id":"","kind":0,"from":"","nonce":0,"order":{"side":2,"slot":0,"energy":0,"price":0}}`},
 		{Tx{Evidence: &Evidence{B: []byte{}}, Sig: []byte{}},
 			`{"chain_id":"","kind":0,"from":"","nonce":0,"evidence":{"a":null,"b":""}}`},
 		{Tx{Cancel: &Cancel{Order: ident.Hash{0xab}}, Authority: &AuthorityChange{Add: true}},
@@ -409,6 +435,8 @@ func mutations(enc []byte) [][]byte {
 		{`"a":null`, `"a":""`}, {`"a":`, `"a":null,"a":`}, {`true`, `false`}, {`true`, `1`}, {`"order":"`, `"order":"A`},
 		{`":{`, `":null,"x":{`}, {`}`, `,"admit":null}`}, {`0`, `1e0`}, {`"txs":[`, `"txs":[{},`}, {`"txs":[]`, `"txs":null`},
 		{`,"txs":[]`, ``}, {`}]`, `},]`},
+		{`"curve":[`, `"curve":[],"x":[`}, {`"curve":[`, `"curve":null,"x":[`}, {`}]}`, `}],"curve":[]}`},
+		{`"price":`, `"Price":`}, {`},{"energy"`, `} ,{"energy"`}, {`}]`, `}`},
 	} {
 		if strings.Contains(s, r[0]) {
 			add(strings.Replace(s, r[0], r[1], 1))

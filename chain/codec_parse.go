@@ -503,7 +503,43 @@ func (p *parser) order(tx *Tx) error {
 			return err
 		}
 	}
+	if p.peek(`,"curve":[`) {
+		if err := p.curve(o); err != nil {
+			return err
+		}
+	}
 	return p.lit(`}`)
+}
+
+// curve reads a curve's steps after its `[`, up to and including the `]`.
+// An empty curve ([]) is read as an empty slice, which does not re-encode to
+// itself (an empty curve is omitted) and so is refused by DecodeTx. Like every
+// other value bound, the number of steps is Verify's business (MaxCurveSteps);
+// MaxTxBytes bounds what is read here to about 180 steps.
+func (p *parser) curve(o *Order) error {
+	o.Curve = []CurveStep{}
+	if p.peek(`]`) {
+		return nil
+	}
+	for {
+		var st CurveStep
+		if err := int64Field(p, `{"energy":`, &st.Energy); err != nil {
+			return err
+		}
+		if err := int64Field(p, `,"price":`, &st.Price); err != nil {
+			return err
+		}
+		if err := p.lit(`}`); err != nil {
+			return err
+		}
+		o.Curve = append(o.Curve, st)
+		if p.peek(`]`) {
+			return nil
+		}
+		if err := p.lit(`,`); err != nil {
+			return err
+		}
+	}
 }
 
 func (p *parser) attest(tx *Tx) error {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 func sampleTxs() []Tx {
@@ -131,6 +132,13 @@ func FuzzDecodeTx(f *testing.F) {
 	life := orderTx(kAlice, market.Sell, 10, 5, 100_000, 3)
 	life.Order.Replaces, life.Order.Expires = &ident.Hash{0xab}, 42
 	f.Add(sign(kAlice, life).Encode())
+	// A curve order (order_rules.go, Curve orders), and one step too many.
+	f.Add(curveTx(kAlice, market.Buy, 10, 4, []CurveStep{{100, 250_000}, {200, 200_000}}).Encode())
+	var long []CurveStep
+	for i := range MaxCurveSteps + 1 {
+		long = append(long, CurveStep{Energy: 1, Price: unit.Price(100_000 + i)})
+	}
+	f.Add(curveTx(kAlice, market.Sell, 10, 5, long).Encode())
 	c, err := OpenMemory(testGenesis())
 	if err != nil {
 		f.Fatal(err)

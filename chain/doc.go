@@ -23,8 +23,10 @@
 //     Tx: chain_id, kind, from, nonce, then its one payload under its name,
 //     then sig. Payloads, in this order, each omitted when absent: admit
 //     (participant, name), tariff (floor, ceiling, fee, seq), order (side,
-//     slot, energy, price, then replaces and expires, each omitted when
-//     unset: an order without them encodes as before they existed), cancel (order), attest (slot, import, export,
+//     slot, energy, price, then replaces, expires and curve, each omitted
+//     when unset: an order without them encodes as before they existed;
+//     curve is an array of steps, each {"energy":E,"price":P} in that order,
+//     omitted when empty, never [] or null), cancel (order), attest (slot, import, export,
 //     journal), evidence (a, b), authority (add, key). sig is omitted when
 //     empty (SignBytes encodes the tx without it).
 //     Header: chain_id, height, time, parent, tx_root, state_hash, proposer.
@@ -81,7 +83,11 @@
 // Transactions: Admit and Tariff only from an authority of the block's height
 // (Tariff.Seq must increase; genesis has Seq 0); Order only from an admitted
 // participant while block time is in [OpenAt, GateClosure) of its slot and
-// within the current tariff's bounds (market.Tariff.Check); its id is the tx
+// within the current tariff's bounds (market.Tariff.Check, or
+// market.Tariff.CheckCurve for each step of a curve order); a curve order
+// (Order.Curve) also keeps the curve rules of order_rules.go (curve steps,
+// curve energy, curve price, curve monotone: Verify, ErrTxShape); Order.Check
+// is all of an order's content rules in one function; its id is the tx
 // hash in hex, its Height the block height; an order with Expires set only
 // in a block of height <= Expires (ErrExpired); an order with Replaces set
 // (order_rules.go) only if it names an order of the same sender
@@ -114,8 +120,10 @@
 // applyTx checks what all kinds share and dispatches one function per kind.
 //
 // After a block's transactions, every slot with orders whose gate closure is at
-// or before the block time is cleared with market.Clear (current tariff, genesis
-// params) and the tariff used is stored with the result; then every cleared slot
+// or before the block time is cleared with market.ClearCurves (current tariff,
+// genesis params; plain orders as market.Order, curve orders as market.Curve;
+// with no curve order that call is market.Clear, so chains without curves
+// clear as before) and the tariff used is stored with the result; then every cleared slot
 // whose SettleAt has passed is settled with market.Settle (its attestations, the
 // clearing tariff, genesis operator) and the transfers are added to balances. A
 // slot that cleared no trades is settled (empty settlement, SlotSettled emitted)

@@ -134,8 +134,8 @@ func (s *state) applyOrder(x *txContext) (unit.Slot, error) {
 		return 0, fmt.Errorf("%w: %s open [%d, %d) ms, block time %d", ErrSlotClosed, o.Slot, g.OpenAt(o.Slot), g.GateClosure(o.Slot), timeMs)
 	}
 	mo := market.Order{ID: x.h.String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price, Height: x.height}
-	if err := s.tariff.Market().Check(mo); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrOrderBounds, err)
+	if err := o.checkTariff(s.tariff.Market()); err != nil { // order_rules.go
+		return 0, err
 	}
 	if s.isCleared(o.Slot) {
 		// Unreachable while block times increase: clearing happens only after gate closure.
@@ -151,7 +151,11 @@ func (s *state) applyOrder(x *txContext) (unit.Slot, error) {
 	if replaced != "" {
 		s.replace(x, o.Slot, replaced)
 	}
-	s.slot(o.Slot).orders.set(mo.ID, orderRec{Order: mo})
+	rec := orderRec{Order: mo}
+	if len(o.Curve) > 0 {
+		rec.Curve = marketSteps(o.Curve)
+	}
+	s.slot(o.Slot).orders.set(mo.ID, rec)
 	return o.Slot, nil
 }
 
@@ -235,14 +239,11 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 			continue
 		}
 		ss, _ := s.slots.get(sl)
-		orders := make([]market.Order, 0, ss.orders.len())
-		for _, id := range slices.Sorted(ss.orders.keys()) {
-			if r, _ := ss.orders.get(id); !r.Cancelled {
-				orders = append(orders, r.Order)
-			}
-		}
+		orders, curves := ss.book()
 		t := s.tariff.Market()
-		res := market.Clear(sl, orders, t, g.Params)
+		// Without curve orders (curves nil) this is market.Clear exactly
+		// (order_rules.go, Curve orders).
+		res := market.ClearCurves(sl, orders, curves, t, g.Params)
 		s.cleared[sl] = newCleared(res, t)
 		events = append(events, SlotCleared{Slot: sl, Result: res})
 	}

@@ -59,7 +59,8 @@ func (c *Chain) OpenSlots(nowMs int64) []unit.Slot {
 }
 
 // Orders returns the orders of slot s on chain that are not cancelled (empty once
-// the slot has settled), sorted by id.
+// the slot has settled), sorted by id. A curve order is listed with its total
+// energy and first step's price; Book gives its steps.
 func (c *Chain) Orders(s unit.Slot) []market.Order {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -74,6 +75,24 @@ func (c *Chain) Orders(s unit.Slot) []market.Order {
 		}
 	}
 	return out
+}
+
+// Book returns the open book of slot s on chain as the clearing sees it: the
+// plain orders and the curve orders (each as a market.Curve), both sorted by
+// id and empty once the slot has settled. (Orders lists curve orders too, as
+// their total energy at their first step's price.)
+func (c *Chain) Book(s unit.Slot) (orders []market.Order, curves []market.Curve) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ss, ok := c.st.slots.get(s)
+	if !ok || c.st.isSettled(s) {
+		return nil, nil
+	}
+	orders, curves = ss.book()
+	for i := range curves {
+		curves[i].Steps = slices.Clone(curves[i].Steps)
+	}
+	return orders, curves
 }
 
 // Result returns the clearing result of slot s, if it has been cleared.

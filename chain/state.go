@@ -91,6 +91,37 @@ type orderRec struct {
 	Order     market.Order `json:"order"`
 	Cancelled bool         `json:"cancelled"`
 	CancelTx  *ident.Hash  `json:"cancel_tx,omitempty"` // the cancel's tx hash, pruned with the order
+	// Curve is a curve order's steps (Order then holds its total energy and
+	// first price); omitted for a plain order, whose record is unchanged.
+	Curve []market.Step `json:"curve,omitempty"`
+}
+
+// curve returns the record's order as a market.Curve; ok is false for a
+// plain order.
+func (r *orderRec) curve() (market.Curve, bool) {
+	if len(r.Curve) == 0 {
+		return market.Curve{}, false
+	}
+	o := &r.Order
+	return market.Curve{ID: o.ID, Owner: o.Owner, Side: o.Side, Slot: o.Slot, Height: o.Height, Steps: r.Curve}, true
+}
+
+// book returns the slot's open (not cancelled) orders, by id: the plain ones
+// and the curves (nil when there is none).
+func (ss *slotState) book() (orders []market.Order, curves []market.Curve) {
+	orders = make([]market.Order, 0, ss.orders.len())
+	for _, id := range slices.Sorted(ss.orders.keys()) {
+		r, _ := ss.orders.get(id)
+		if r.Cancelled {
+			continue
+		}
+		if c, ok := r.curve(); ok {
+			curves = append(curves, c)
+		} else {
+			orders = append(orders, r.Order)
+		}
+	}
+	return orders, curves
 }
 
 type attestRec struct {

@@ -121,6 +121,19 @@ type Order struct {
 	Replaces *ident.Hash `json:"replaces,omitempty"`
 	// Expires, if not 0, is the last block height that may include the order.
 	Expires uint64 `json:"expires,omitempty"`
+	// Curve, if not empty, makes the order a price-quantity curve: 2 to
+	// MaxCurveSteps steps, prices strictly falling for a buy and strictly
+	// rising for a sell, Energy the steps' total and Price the first step's
+	// price (order_rules.go, Curve orders). Omitted from the encoding when
+	// empty, so a single-price order encodes as before curves existed.
+	Curve []CurveStep `json:"curve,omitempty"`
+}
+
+// CurveStep is one step of a curve order: up to Energy Wh at Price (a buy's
+// highest price, fee included; a sell's lowest, before the fee).
+type CurveStep struct {
+	Energy unit.Wh    `json:"energy"`
+	Price  unit.Price `json:"price"`
 }
 
 // Cancel withdraws the sender's own order (by its tx hash) before gate closure.
@@ -273,18 +286,8 @@ func (tx Tx) verifyShape() error {
 			return bad("tariff prices must be in [0, %d]", MaxPrice)
 		}
 	case TxOrder:
-		o := tx.Order
-		if o.Side != market.Buy && o.Side != market.Sell {
-			return bad("order side %d", o.Side)
-		}
-		if o.Energy <= 0 || o.Energy > MaxEnergy {
-			return bad("order energy must be in (0, %d]", MaxEnergy)
-		}
-		if o.Price < 0 || o.Price > MaxPrice {
-			return bad("order price must be in [0, %d]", MaxPrice)
-		}
-		if o.Replaces != nil && o.Replaces.IsZero() {
-			return bad("order replaces the zero hash")
+		if err := tx.Order.checkShape(); err != nil {
+			return err
 		}
 	case TxCancel:
 		if tx.Cancel.Order.IsZero() {
@@ -307,6 +310,31 @@ func (tx Tx) verifyShape() error {
 	}
 	if n := len(tx.Encode()); n > MaxTxBytes {
 		return fmt.Errorf("%w: tx is %d bytes, limit %d", ErrTooLarge, n, MaxTxBytes)
+	}
+	return nil
+}
+
+// checkShape checks an order's structure (Verify's part of the order rules):
+// side, energy in [1, MaxEnergy], price in [0, MaxPrice], a non-zero Replaces
+// and the curve rules (order_rules.go). Errors wrap ErrTxShape.
+func (o *Order) checkShape() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrTxShape, fmt.Sprintf(format, a...))
+	}
+	if o.Side != market.Buy && o.Side != market.Sell {
+		return bad("order side %d", o.Side)
+	}
+	if o.Energy <= 0 || o.Energy > MaxEnergy {
+		return bad("order energy must be in (0, %d]", MaxEnergy)
+	}
+	if o.Price < 0 || o.Price > MaxPrice {
+		return bad("order price must be in [0, %d]", MaxPrice)
+	}
+	if o.Replaces != nil && o.Replaces.IsZero() {
+		return bad("order replaces the zero hash")
+	}
+	if err := o.checkCurve(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTxShape, err)
 	}
 	return nil
 }

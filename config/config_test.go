@@ -96,7 +96,7 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{`node.toml: meter.interval: expected a duration such as "1s", got "abc"`}},
 		{"unknown keys", "colour = 1\n" + minimalNode + "[meter]\nintervall = \"1s\"\n",
 			[]string{
-				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, homeassistant, log)",
+				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, homeassistant, log)",
 				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim, modbus, serial, s0, mqtt)",
 			}},
 		{"many at once", "version = 2\n[node]\nname = 5\nrole = \"home\"\n[api]\nlisten = true\n[log]\nlevel = \"loud\"\n",
@@ -136,6 +136,16 @@ func TestLoadNodeProblems(t *testing.T) {
 				`node.toml: network.listen: expected an array, got "/ip4/0.0.0.0/tcp/1"`,
 				`node.toml: network.bootstrap[1]: expected a multiaddr with a peer id such as "/ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...", got "/ip4/1.2.3.4/tcp/1"`,
 			}},
+		{"battery", minimalNode + "[battery]\ncapacity_wh = 10000\nreserve_wh = 12000\nmax_charge_w = 0\nmax_discharge_w = 99999\nefficiency_permille = 1001\nsource = \"modbus\"\n",
+			[]string{
+				`node.toml: battery.reserve_wh: expected watt-hours in [0, capacity_wh = 10000], got 12000`,
+				`node.toml: battery.max_charge_w: expected watts in [1, meter.max_power_w = 17250], got 0`,
+				`node.toml: battery.max_discharge_w: expected watts in [1, meter.max_power_w = 17250], got 99999`,
+				`node.toml: battery.efficiency_permille: expected a round-trip efficiency in per-mille, 1 to 1000 (900 = 90 %), got 1001`,
+				`node.toml: battery.source: expected "sim" (the state of charge simulated from the home's energy flows), got "modbus"`,
+			}},
+		{"battery capacity", minimalNode + "[battery]\ncapacity_wh = -1\n",
+			[]string{`node.toml: battery.capacity_wh: expected watt-hours in [0, 10000000] (0 = no battery), got -1`}},
 		{"table for value", minimalNode + "[log.level]\nx = 1\n",
 			[]string{`node.toml: log.level: expected a string, got a table`}},
 		{"syntax", "version = 1\n[node\n",
@@ -394,5 +404,21 @@ bootstrap = ["/ip4/1.2.3.4/tcp/1"]
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestBatteryConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "node.toml", minimalNode+"[battery]\ncapacity_wh = 10000\nreserve_wh = 2000\nmax_charge_w = 5000\nmax_discharge_w = 4000\n")
+	n, err := LoadNode(path)
+	if err != nil {
+		t.Fatalf("LoadNode: %v", err)
+	}
+	want := Battery{CapacityWh: 10000, ReserveWh: 2000, MaxChargeW: 5000, MaxDischargeW: 4000, EfficiencyPermille: 900, Source: "sim"}
+	if n.Battery != want || !n.Battery.Present() {
+		t.Fatalf("battery: got %+v, want %+v (present)", n.Battery, want)
+	}
+	if DefaultNode().Battery.Present() {
+		t.Fatalf("the default config has a battery; want none")
 	}
 }

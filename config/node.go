@@ -88,6 +88,7 @@ type Node struct {
 	API     API           `toml:"api"`
 	Meter   Meter         `toml:"meter"`
 	Trading Trading       `toml:"trading"`
+	Battery Battery       `toml:"battery"`
 	HA      HomeAssistant `toml:"homeassistant"`
 	Log     Log           `toml:"log"`
 
@@ -228,6 +229,23 @@ type Trading struct {
 	MaxReplaces int `toml:"max_replaces"`
 }
 
+// Battery is [battery]: a home battery behind the meter. CapacityWh 0 (the
+// default) means none; with a capacity, the other keys must describe it.
+// Energies in Wh, powers in W, the round-trip efficiency in per-mille (900 =
+// 90 %). The state of charge is simulated from the home's own energy flows,
+// starting at the reserve (source = "sim", the only one so far).
+type Battery struct {
+	CapacityWh         unit.Wh `toml:"capacity_wh"`         // usable capacity
+	ReserveWh          unit.Wh `toml:"reserve_wh"`          // never discharged (backup)
+	MaxChargeW         unit.W  `toml:"max_charge_w"`        // most charging power
+	MaxDischargeW      unit.W  `toml:"max_discharge_w"`     // most discharging power
+	EfficiencyPermille int64   `toml:"efficiency_permille"` // round trip, 1 to 1000
+	Source             string  `toml:"source"`              // where the state of charge comes from: "sim"
+}
+
+// Present reports whether the config describes a battery.
+func (b Battery) Present() bool { return b.CapacityWh > 0 }
+
 // Log is [log].
 type Log struct {
 	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
@@ -263,6 +281,7 @@ func DefaultNode() Node {
 		},
 		HA:      HomeAssistant{Broker: "tcp://127.0.0.1:1883"},
 		Trading: Trading{Enabled: true, SellMinPrice: 90_000, BuyMaxPrice: 280_000, MaxReplaces: 3},
+		Battery: Battery{EfficiencyPermille: 900, Source: "sim"},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }
@@ -405,6 +424,7 @@ func (n Node) validate(p *problems) {
 	if n.Trading.MaxReplaces < 0 || n.Trading.MaxReplaces > MaxReplaces {
 		p.add("trading.max_replaces", "expected replaces per slot in [0, %d], got %d", MaxReplaces, n.Trading.MaxReplaces)
 	}
+	n.validateBattery(p)
 
 	p.oneOf("log.level", n.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", n.Log.Format, "text", "json")
@@ -510,4 +530,39 @@ func hostnameLike(s string) bool {
 		}
 	}
 	return true
+}
+
+// MaxBatteryWh bounds [battery] capacity_wh: 10 MWh, far beyond a home's.
+const MaxBatteryWh unit.Wh = 10_000_000
+
+// validateBattery checks [battery]: nothing when capacity_wh is 0, else a
+// reserve inside the capacity, positive power limits within the
+// connection's rating (meter.max_power_w) and an efficiency in (0, 1000].
+func (n Node) validateBattery(p *problems) {
+	b := n.Battery
+	if b.CapacityWh < 0 || b.CapacityWh > MaxBatteryWh {
+		p.add("battery.capacity_wh", "expected watt-hours in [0, %d] (0 = no battery), got %d", int64(MaxBatteryWh), int64(b.CapacityWh))
+		return
+	}
+	if b.Source != "sim" {
+		p.add("battery.source", `expected "sim" (the state of charge simulated from the home's energy flows), got %q`, b.Source)
+	}
+	if !b.Present() {
+		return
+	}
+	if b.Source == "sim" && n.Meter.Driver != DriverSim {
+		p.add("battery.source", `"sim" simulates the battery behind a simulated meter: expected meter.driver = "sim", got %q (a real battery's state of charge over MQTT or Modbus is not supported yet)`, n.Meter.Driver)
+	}
+	if b.ReserveWh < 0 || b.ReserveWh > b.CapacityWh {
+		p.add("battery.reserve_wh", "expected watt-hours in [0, capacity_wh = %d], got %d", int64(b.CapacityWh), int64(b.ReserveWh))
+	}
+	if b.MaxChargeW < 1 || b.MaxChargeW > n.Meter.MaxPowerW {
+		p.add("battery.max_charge_w", "expected watts in [1, meter.max_power_w = %d], got %d", int64(n.Meter.MaxPowerW), int64(b.MaxChargeW))
+	}
+	if b.MaxDischargeW < 1 || b.MaxDischargeW > n.Meter.MaxPowerW {
+		p.add("battery.max_discharge_w", "expected watts in [1, meter.max_power_w = %d], got %d", int64(n.Meter.MaxPowerW), int64(b.MaxDischargeW))
+	}
+	if b.EfficiencyPermille < 1 || b.EfficiencyPermille > 1000 {
+		p.add("battery.efficiency_permille", "expected a round-trip efficiency in per-mille, 1 to 1000 (900 = 90 %%), got %d", b.EfficiencyPermille)
+	}
 }

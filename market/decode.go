@@ -68,106 +68,269 @@ func DecodeOrderLines(r io.Reader) ([]Order, error) {
 	return orders, nil
 }
 
+// DecodeBookLines is DecodeOrderLines for a book that may hold curves: a
+// line may give, instead of wh and price, a curve of steps
+//
+//	{"id":"bat","side":"buy","slot":1,"curve":[{"wh":500,"price":200000},{"wh":500,"price":150000}]}
+//
+// (each step exactly wh, 1..MaxEnergy, and price, 0..MaxPrice; at least one
+// step), which is returned as a Curve; the other lines are returned as
+// orders. Ids are unique across both. The curve's shape (number of steps,
+// monotone prices) is not checked here: the caller applies the rules of the
+// book it clears for (gridmesh market clear applies the chain's, chain.Order.Check).
+func DecodeBookLines(r io.Reader) ([]Order, []Curve, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 512), MaxOrderLine+2) // room for "\r\n"
+	var orders []Order
+	var curves []Curve
+	seen := make(map[string]int)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		o, steps, err := decodeLine(line, true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		if prev, dup := seen[o.ID]; dup {
+			return nil, nil, fmt.Errorf("line %d: %w: duplicate id %q (line %d)", n, ErrOrderLine, o.ID, prev)
+		}
+		seen[o.ID] = n
+		if steps == nil {
+			orders = append(orders, o)
+		} else {
+			curves = append(curves, Curve{ID: o.ID, Owner: o.Owner, Side: o.Side, Slot: o.Slot, Height: o.Height, Steps: steps})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, nil, fmt.Errorf("line %d: %w: longer than %d bytes", n+1, ErrOrderLine, MaxOrderLine)
+		}
+		return nil, nil, fmt.Errorf("line %d: %w", n+1, err)
+	}
+	return orders, curves, nil
+}
+
 // DecodeOrderLine decodes one line of the order-line format (see
 // DecodeOrderLines), without its line end.
 func DecodeOrderLine(line []byte) (Order, error) {
-	var o Order
-	if len(line) > MaxOrderLine {
-		return o, fmt.Errorf("%w: longer than %d bytes", ErrOrderLine, MaxOrderLine)
+	o, _, err := decodeLine(line, false)
+	return o, err
+}
+
+// DecodeBookLine decodes one line of DecodeBookLines' format; steps is nil
+// for a single-price order.
+func DecodeBookLine(line []byte) (o Order, steps []Step, err error) {
+	return decodeLine(line, true)
+}
+
+// decodeSteps decodes a curve's JSON array of {"wh":N,"price":P} objects.
+func decodeSteps(raw []byte) ([]Step, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, errors.New("not an array of steps")
 	}
-	if !utf8.Valid(line) {
-		return o, fmt.Errorf("%w: invalid UTF-8", ErrOrderLine)
+	steps := []Step{}
+	for dec.More() {
+		var obj json.RawMessage
+		if err := dec.Decode(&obj); err != nil {
+			return nil, fmt.Errorf("step %d: %v", len(steps), err)
+		}
+		wh, pr, ok := stepFields(obj)
+		if !ok {
+			return nil, fmt.Errorf("step %d: want an object of exactly \"wh\" and \"price\", once each", len(steps))
+		}
+		e, err := decodeInt(wh, 1, int64(MaxEnergy))
+		if err != nil {
+			return nil, fmt.Errorf("step %d: wh: %v", len(steps), err)
+		}
+		p, err := decodeInt(pr, 0, int64(MaxPrice))
+		if err != nil {
+			return nil, fmt.Errorf("step %d: price: %v", len(steps), err)
+		}
+		steps = append(steps, Step{Energy: unit.Wh(e), Price: unit.Price(p)})
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
+	if len(steps) == 0 {
+		return nil, errors.New("no steps")
+	}
+	return steps, nil
+}
+
+// stepFields returns the raw values of a step object's "wh" and "price";
+// ok is false unless the object has exactly those two keys, once each.
+func stepFields(obj []byte) (wh, price json.RawMessage, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return o, fmt.Errorf("%w: not a JSON object", ErrOrderLine)
+		return nil, nil, false
 	}
-	var have uint8
-	const (
-		hID = 1 << iota
-		hSide
-		hSlot
-		hWh
-		hPrice
-		hOwner
-		hHeight
-		required = hID | hSide | hSlot | hWh | hPrice
-	)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return o, fmt.Errorf("%w: %v", ErrOrderLine, err)
+			return nil, nil, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, nil, false
+		}
+		switch key, _ := tok.(string); {
+		case key == "wh" && wh == nil:
+			wh = raw
+		case key == "price" && price == nil:
+			price = raw
+		default:
+			return nil, nil, false
+		}
+	}
+	return wh, price, wh != nil && price != nil
+}
+
+// decodeLine decodes an order line; with curves, a "curve" field in place of
+// wh and price gives the steps (Order.Energy their total, Order.Price the
+// first step's price).
+func decodeLine(line []byte, curves bool) (Order, []Step, error) {
+	var o Order
+	var steps []Step
+	if len(line) > MaxOrderLine {
+		return o, nil, fmt.Errorf("%w: longer than %d bytes", ErrOrderLine, MaxOrderLine)
+	}
+	if !utf8.Valid(line) {
+		return o, nil, fmt.Errorf("%w: invalid UTF-8", ErrOrderLine)
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return o, nil, fmt.Errorf("%w: not a JSON object", ErrOrderLine)
+	}
+	var have uint8
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return o, nil, fmt.Errorf("%w: %v", ErrOrderLine, err)
 		}
 		key, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return o, fmt.Errorf("%w: %q: %v", ErrOrderLine, key, err)
+			return o, nil, fmt.Errorf("%w: %q: %v", ErrOrderLine, key, err)
 		}
 		if string(raw) == "null" {
-			return o, fmt.Errorf("%w: %q: null", ErrOrderLine, key)
+			return o, nil, fmt.Errorf("%w: %q: null", ErrOrderLine, key)
 		}
-		var bit uint8
-		switch key {
-		case "id":
-			bit = hID
-			err = decodeName(raw, &o.ID, 1)
-		case "owner":
-			bit = hOwner
-			err = decodeName(raw, &o.Owner, 0)
-		case "side":
-			bit = hSide
-			var s string
-			if err = json.Unmarshal(raw, &s); err == nil {
-				o.Side, err = ParseSide(s)
+		bit, known, err := decodeField(key, raw, &o, &steps, curves)
+		if !known {
+			hint := ""
+			if key == "curve" {
+				hint = " (curves are read by DecodeBookLines)"
 			}
-		case "slot":
-			bit = hSlot
-			var v int64
-			v, err = decodeInt(raw, 0, math.MaxInt64)
-			o.Slot = unit.Slot(v)
-		case "wh":
-			bit = hWh
-			var v int64
-			v, err = decodeInt(raw, 1, int64(MaxEnergy))
-			o.Energy = unit.Wh(v)
-		case "price":
-			bit = hPrice
-			var v int64
-			v, err = decodeInt(raw, 0, int64(MaxPrice))
-			o.Price = unit.Price(v)
-		case "height":
-			bit = hHeight
-			var v int64
-			v, err = decodeInt(raw, 0, math.MaxInt64)
-			o.Height = uint64(v)
-		default:
-			return o, fmt.Errorf("%w: unknown field %q", ErrOrderLine, key)
+			return o, nil, fmt.Errorf("%w: unknown field %q%s", ErrOrderLine, key, hint)
 		}
 		if have&bit != 0 {
-			return o, fmt.Errorf("%w: duplicate field %q", ErrOrderLine, key)
+			return o, nil, fmt.Errorf("%w: duplicate field %q", ErrOrderLine, key)
 		}
 		have |= bit
 		if err != nil {
-			return o, fmt.Errorf("%w: %q: %v", ErrOrderLine, key, err)
+			return o, nil, fmt.Errorf("%w: %q: %v", ErrOrderLine, key, err)
 		}
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return o, fmt.Errorf("%w: unterminated object", ErrOrderLine)
+		return o, nil, fmt.Errorf("%w: unterminated object", ErrOrderLine)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return o, fmt.Errorf("%w: trailing data after the object", ErrOrderLine)
+		return o, nil, fmt.Errorf("%w: trailing data after the object", ErrOrderLine)
 	}
-	if have&required != required {
-		for _, f := range []struct {
-			bit  uint8
-			name string
-		}{{hID, "id"}, {hSide, "side"}, {hSlot, "slot"}, {hWh, "wh"}, {hPrice, "price"}} {
-			if have&f.bit == 0 {
-				return o, fmt.Errorf("%w: missing field %q", ErrOrderLine, f.name)
-			}
+	if have&hCurve != 0 {
+		if have&(hWh|hPrice) != 0 {
+			return o, nil, fmt.Errorf("%w: a curve order has no \"wh\" or \"price\" (its steps give them)", ErrOrderLine)
+		}
+		have |= hWh | hPrice
+		if err := sumSteps(&o, steps); err != nil {
+			return o, nil, err
 		}
 	}
-	return o, nil
+	for _, f := range []struct {
+		bit  uint8
+		name string
+	}{{hID, "id"}, {hSide, "side"}, {hSlot, "slot"}, {hWh, "wh"}, {hPrice, "price"}} {
+		if have&f.bit == 0 {
+			return o, nil, fmt.Errorf("%w: missing field %q", ErrOrderLine, f.name)
+		}
+	}
+	return o, steps, nil
+}
+
+// sumSteps sets a curve order's Energy to its steps' total (at most
+// MaxEnergy) and its Price to the first step's.
+func sumSteps(o *Order, steps []Step) error {
+	for _, st := range steps {
+		if st.Energy > MaxEnergy-o.Energy {
+			return fmt.Errorf("%w: \"curve\": more than %d Wh in all", ErrOrderLine, MaxEnergy)
+		}
+		o.Energy += st.Energy
+	}
+	o.Price = steps[0].Price
+	return nil
+}
+
+// The fields of an order line, as bits.
+const (
+	hID = 1 << iota
+	hSide
+	hSlot
+	hWh
+	hPrice
+	hOwner
+	hHeight
+	hCurve
+)
+
+// decodeField decodes the value raw of field key into o (or steps, for a
+// curve when curves allows them) and returns the field's bit and the error
+// of its value; known is false for a field the line may not have.
+func decodeField(key string, raw []byte, o *Order, steps *[]Step, curves bool) (bit uint8, known bool, err error) {
+	switch key {
+	case "id":
+		bit = hID
+		err = decodeName(raw, &o.ID, 1)
+	case "owner":
+		bit = hOwner
+		err = decodeName(raw, &o.Owner, 0)
+	case "side":
+		bit = hSide
+		var s string
+		if err = json.Unmarshal(raw, &s); err == nil {
+			o.Side, err = ParseSide(s)
+		}
+	case "slot":
+		bit = hSlot
+		var v int64
+		v, err = decodeInt(raw, 0, math.MaxInt64)
+		o.Slot = unit.Slot(v)
+	case "wh":
+		bit = hWh
+		var v int64
+		v, err = decodeInt(raw, 1, int64(MaxEnergy))
+		o.Energy = unit.Wh(v)
+	case "price":
+		bit = hPrice
+		var v int64
+		v, err = decodeInt(raw, 0, int64(MaxPrice))
+		o.Price = unit.Price(v)
+	case "height":
+		bit = hHeight
+		var v int64
+		v, err = decodeInt(raw, 0, math.MaxInt64)
+		o.Height = uint64(v)
+	case "curve":
+		if !curves {
+			return 0, false, nil
+		}
+		bit = hCurve
+		*steps, err = decodeSteps(raw)
+	default:
+		return 0, false, nil
+	}
+	return bit, true, err
 }
 
 // decodeName decodes a JSON string of minLen..MaxIDLen bytes.

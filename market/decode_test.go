@@ -2,10 +2,13 @@ package market
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 func TestDecodeOrderLines(t *testing.T) {
@@ -125,6 +128,74 @@ func FuzzDecodeOrderLine(f *testing.F) {
 			if err != nil || len(os) != 1 || os[0] != o {
 				t.Fatalf("DecodeOrderLines(%q) = %v, %v; want [%+v]", line, os, err, o)
 			}
+		}
+	})
+}
+
+func TestDecodeBookLines(t *testing.T) {
+	in := `{"id":"a1","side":"sell","slot":1,"wh":500,"price":120000}
+{"id":"bat","owner":"b","side":"buy","slot":1,"curve":[{"wh":300,"price":200000},{"price":150000,"wh":200}]}
+`
+	orders, curves, err := DecodeBookLines(strings.NewReader(in))
+	if err != nil {
+		t.Fatalf("DecodeBookLines: %v", err)
+	}
+	wantCurve := Curve{ID: "bat", Owner: "b", Side: Buy, Slot: 1, Steps: []Step{{300, 200_000}, {200, 150_000}}}
+	if len(orders) != 1 || orders[0].ID != "a1" || len(curves) != 1 || !reflect.DeepEqual(curves[0], wantCurve) {
+		t.Fatalf("got %+v %+v, want a1 and %+v", orders, curves, wantCurve)
+	}
+	for _, c := range []struct{ in, want string }{
+		{`{"id":"c","side":"buy","slot":1,"wh":5,"curve":[{"wh":1,"price":1}]}`, `no "wh" or "price"`},
+		{`{"id":"c","side":"buy","slot":1,"curve":[]}`, "no steps"},
+		{`{"id":"c","side":"buy","slot":1,"curve":[{"wh":1}]}`, `exactly "wh" and "price"`},
+		{`{"id":"c","side":"buy","slot":1,"curve":[{"wh":0,"price":1}]}`, "step 0: wh"},
+		{`{"id":"c","side":"buy","slot":1,"curve":[{"wh":1,"price":1,"x":2}]}`, `exactly "wh" and "price"`},
+		{`{"id":"c","side":"buy","slot":1,"curve":[{"wh":1,"price":1,"wh":2}]}`, `once each`},
+		{`{"id":"c","side":"buy","slot":1,"curve":[null]}`, `exactly "wh" and "price"`},
+		{`{"id":"c","side":"buy","slot":1,"curve":[{"wh":10000000000,"price":1},{"wh":1,"price":1}]}`, "Wh in all"},
+		{`{"id":"c","side":"buy","slot":1,"curve":{}}`, "not an array"},
+	} {
+		_, _, err := DecodeBookLines(strings.NewReader(c.in))
+		if !errors.Is(err, ErrOrderLine) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeBookLines(%s) = %v, want an ErrOrderLine containing %q", c.in, err, c.want)
+		}
+	}
+	if _, err := DecodeOrderLine([]byte(`{"id":"c","side":"buy","slot":1,"curve":[{"wh":1,"price":1}]}`)); !errors.Is(err, ErrOrderLine) {
+		t.Errorf("DecodeOrderLine(curve line) = %v, want ErrOrderLine (single-price lines only)", err)
+	}
+}
+
+func FuzzDecodeBookLine(f *testing.F) {
+	f.Add([]byte(`{"id":"a1","side":"sell","slot":1,"wh":500,"price":120000}`))
+	f.Add([]byte(`{"id":"bat","side":"buy","slot":1,"curve":[{"wh":300,"price":200000},{"wh":200,"price":150000}]}`))
+	f.Add([]byte(`{"id":"bat","side":"buy","slot":1,"curve":[{"wh":300,"price":200000,"wh":1}]}`))
+	f.Add([]byte(`{"id":"bat","side":"buy","slot":1,"curve":[null]}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		o, steps, err := DecodeBookLine(line)
+		if err != nil {
+			if !errors.Is(err, ErrOrderLine) {
+				t.Fatalf("error %v does not wrap ErrOrderLine", err)
+			}
+			return
+		}
+		if o.ID == "" || !o.wellFormed() || o.Slot < 0 {
+			t.Fatalf("accepted an invalid order %+v from %q", o, line)
+		}
+		if steps == nil {
+			if again, err := DecodeOrderLine(line); err != nil || again != o {
+				t.Fatalf("DecodeOrderLine(%q) = %+v, %v; DecodeBookLine gave %+v", line, again, err, o)
+			}
+			return
+		}
+		var total unit.Wh
+		for _, st := range steps {
+			if st.Energy < 1 || st.Price < 0 || st.Price > MaxPrice {
+				t.Fatalf("accepted a bad step %+v from %q", st, line)
+			}
+			total += st.Energy
+		}
+		if total != o.Energy || o.Price != steps[0].Price {
+			t.Fatalf("order %+v does not sum up steps %+v", o, steps)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -51,6 +52,8 @@ type slotOrder struct {
 	confirmed bool         // the order is in a committed block
 	step      int          // the ramp step it was quoted at
 	replaced  int          // replaces sent (since the node started)
+	homeWh    unit.Wh      // with a battery: the home's own part of the order
+	scheduled bool         // with a battery: its share of the trades is scheduled
 }
 
 // adopt returns the home's open order for slot s on chain, if any: a node
@@ -68,7 +71,9 @@ func (a *agent) adopt(s unit.Slot) (*slotOrder, bool) {
 		if err != nil {
 			continue
 		}
-		return &slotOrder{id: id, order: &chain.Order{Side: o.Side, Slot: s, Energy: o.Energy, Price: o.Price}, confirmed: true}, true
+		// homeWh: all of it, so a restarted node schedules no battery trade
+		// for an order whose split it no longer knows.
+		return &slotOrder{id: id, order: &chain.Order{Side: o.Side, Slot: s, Energy: o.Energy, Price: o.Price}, confirmed: true, homeWh: o.Energy}, true
 	}
 	return nil, false
 }
@@ -114,6 +119,7 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 			out = append(out, a.track(tx, g.GateClosure(s), now))
 		}
 	}
+	a.scheduleBattery(ms)
 	// Attest a slot once the sampler has read past its end.
 	grace := 2 * a.n.cfg.Meter.Interval.Duration.Milliseconds()
 	for s := range a.ordered {
@@ -188,24 +194,32 @@ func (a *agent) reprice(s unit.Slot, ms int64) (chain.Tx, bool) {
 	tariff := a.n.chain.Tariff().Market()
 	a.n.mu.RUnlock()
 	side, energy, price, ok := market.Quote(tariff, strategy, imp, exp, progress)
+	want := chain.Order{Side: side, Slot: s, Energy: energy, Price: price}
+	homeWh := energy
+	if a.n.battery != nil { // the battery's curve joins the home's order (battery.go)
+		secs := a.n.battery.seconds(time.UnixMilli(g.SlotStart(s)), time.UnixMilli(g.SlotStart(s+1)))
+		want, homeWh, ok = batteryCurve(a.n.battery.Battery(), tariff, a.value(tariff), secs, progress, side, energy, price, ok)
+		want.Slot = s
+	}
 	if so == nil {
 		so = &slotOrder{step: step}
 		a.ordered[s] = so
 		if !ok {
 			return chain.Tx{}, false
 		}
-		tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price}})
-		so.id, so.order = tx.Hash(), tx.Order
+		tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &want})
+		so.id, so.order, so.homeWh = tx.Hash(), tx.Order, homeWh
 		return tx, true
 	}
 	so.step = step
 	cur := so.order
-	if !ok || side == cur.Side && energy == cur.Energy && price == cur.Price {
+	if !ok || want.Side == cur.Side && want.Energy == cur.Energy && want.Price == cur.Price && slices.Equal(want.Curve, cur.Curve) {
 		return chain.Tx{}, false // nothing to trade now, or nothing changed: keep the order
 	}
 	old := so.id
-	tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: side, Slot: s, Energy: energy, Price: price, Replaces: &old}})
-	so.id, so.order = tx.Hash(), tx.Order
+	want.Replaces = &old
+	tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &want})
+	so.id, so.order, so.homeWh = tx.Hash(), tx.Order, homeWh
 	so.confirmed = false
 	so.replaced++
 	return tx, true
@@ -263,5 +277,51 @@ func (a *agent) committed(b chain.Block) {
 		if so := a.ordered[tx.Order.Slot]; so != nil && so.order != nil && so.id == h {
 			so.confirmed = true
 		}
+	}
+}
+
+// value is what the battery reckons a stored kWh is worth: the last clearing
+// price, or the middle of the tariff before any slot cleared a trade.
+func (a *agent) value(t market.Tariff) unit.Price {
+	a.n.mu.RLock()
+	defer a.n.mu.RUnlock()
+	if last := a.n.chain.Status().LastCleared; last >= 0 {
+		if r, ok := a.n.chain.Result(last); ok && r.Volume > 0 {
+			return r.Price
+		}
+	}
+	return (t.Floor + t.Ceiling) / 2
+}
+
+// scheduleBattery hands the battery, once a slot it ordered for has
+// started and cleared, the part of the home's trades beyond the home's own
+// need or surplus: that much is charged from (or discharged to) the grid
+// over the slot (battery.go).
+func (a *agent) scheduleBattery(ms int64) {
+	if a.n.battery == nil {
+		return
+	}
+	g := &a.n.gen
+	for s, so := range a.ordered {
+		if so.scheduled || so.order == nil || ms < g.SlotStart(s) {
+			continue
+		}
+		so.scheduled = true
+		if ms >= g.SlotStart(s+1) {
+			continue // too late to carry out
+		}
+		a.n.mu.RLock()
+		r, ok := a.n.chain.Result(s)
+		a.n.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		var traded unit.Wh
+		for _, t := range r.Trades {
+			if so.order.Side == market.Buy && t.Buyer == string(a.n.self) || so.order.Side == market.Sell && t.Seller == string(a.n.self) {
+				traded += t.Energy
+			}
+		}
+		a.n.battery.schedule(time.UnixMilli(ms), time.UnixMilli(g.SlotStart(s+1)), so.order.Side, traded-min(traded, so.homeWh))
 	}
 }

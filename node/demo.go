@@ -273,14 +273,7 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		// One slot of the demo stands for 15 simulated minutes.
 		c.Meter.Sim.Speed = 900 / slot
 		c.Meter.Sim.Seed = opts.Seed*1000 + int64(i)
-		if i%2 == 0 {
-			c.Meter.Sim.PVPeakW = unit.W(3000 + rng.Int64N(4000)) // a roof full of panels
-		} else {
-			c.Meter.Sim.PVPeakW = unit.W(rng.Int64N(1000)) // a balcony module or none
-		}
-		c.Meter.Sim.LoadW = unit.W(400 + rng.Int64N(1200))
-		c.Trading.SellMinPrice = unit.Price(90_000 + rng.Int64N(60_000))
-		c.Trading.BuyMaxPrice = unit.Price(200_000 + rng.Int64N(80_000))
+		demoHousehold(&c, i, m.name, rng)
 		path := filepath.Join(m.dir, "node.toml")
 		if err := os.WriteFile(path, c.TOML(), 0o600); err != nil {
 			return nil, err
@@ -288,6 +281,23 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		paths = append(paths, path)
 	}
 	return paths, nil
+}
+
+// demoHousehold sets member i's household (name is its node name): panels
+// on every other one, a load, the homeowner's limits from rng, and on home-1
+// a 10 kWh battery behind the meter.
+func demoHousehold(c *config.Node, i int, name string, rng *rand.Rand) {
+	if i%2 == 0 {
+		c.Meter.Sim.PVPeakW = unit.W(3000 + rng.Int64N(4000)) // a roof full of panels
+	} else {
+		c.Meter.Sim.PVPeakW = unit.W(rng.Int64N(1000)) // a balcony module or none
+	}
+	c.Meter.Sim.LoadW = unit.W(400 + rng.Int64N(1200))
+	c.Trading.SellMinPrice = unit.Price(90_000 + rng.Int64N(60_000))
+	c.Trading.BuyMaxPrice = unit.Price(200_000 + rng.Int64N(80_000))
+	if name == "home-1" {
+		c.Battery = config.Battery{CapacityWh: 10_000, ReserveWh: 2_000, MaxChargeW: 5_000, MaxDischargeW: 5_000, EfficiencyPermille: 900, Source: "sim"}
+	}
 }
 
 // reporter prints one line per chain event seen by the first authority and adds

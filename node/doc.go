@@ -57,7 +57,12 @@
 // order per open slot from the meter's forecast, re-priced by replace from a
 // cautious price toward the homeowner's limit as gate closure nears (agent.go,
 // [trading] max_replaces), and an attestation of the metered import and
-// export after the slot.
+// export after the slot. A home with a [battery] (source "sim": simulated
+// behind the simulated meter, battery.go) forecasts through it, and its order
+// becomes a curve order: its own part plus the battery's steps
+// (market.Battery.Quote); the battery's share of what cleared is charged from
+// or discharged to the grid during the slot, within [reserve, capacity]. The
+// live book holds a curve order step by step.
 //
 // # The live book
 //

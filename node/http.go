@@ -109,6 +109,17 @@ type Status struct {
 	EnrolmentCode string `json:"enrolment_code"`
 	EnrolmentQR   string `json:"enrolment_qr,omitempty"`
 	LANName       string `json:"lan_name,omitempty"`
+	// Battery is the home battery's state ([battery]; battery.go), absent
+	// without one.
+	Battery *BatteryStatus `json:"battery,omitempty"`
+}
+
+// BatteryStatus is the home battery now: its state of charge, always in
+// [reserve, capacity].
+type BatteryStatus struct {
+	SoC      unit.Wh `json:"soc_wh"`
+	Capacity unit.Wh `json:"capacity_wh"`
+	Reserve  unit.Wh `json:"reserve_wh"`
 }
 
 // publishStatus refreshes the chain part of the status after a commit; the loop
@@ -161,6 +172,10 @@ func (n *Node) Status() Status {
 		st.UpdateServing = &us
 	}
 	st.StoreRepaired = n.repairedFrom
+	if n.battery != nil {
+		b := n.battery.Battery()
+		st.Battery = &BatteryStatus{SoC: b.SoC, Capacity: b.Capacity, Reserve: b.Reserve}
+	}
 	if b := n.book.Load(); b != nil {
 		st.OpenBook, st.GateChecks, st.BookDropped = b.open, b.gates, b.drops
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/market"
@@ -110,7 +111,14 @@ func (b *localBook) pending(tx chain.Tx, nowMs int64) {
 		if o.Replaces != nil {
 			b.withdraw(o.Slot, o.Replaces.String())
 		}
-		b.add(market.Order{ID: tx.Hash().String(), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price}, false)
+		id := tx.Hash().String()
+		if len(o.Curve) == 0 {
+			b.add(market.Order{ID: id, Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price}, false)
+			return
+		}
+		for k, st := range o.Curve {
+			b.add(market.Order{ID: stepID(id, k), Owner: string(tx.From), Side: o.Side, Slot: o.Slot, Energy: st.Energy, Price: st.Price}, false)
+		}
 	case chain.TxCancel:
 		id := tx.Cancel.Order.String()
 		if s, ok := b.slot[id]; ok {
@@ -119,11 +127,51 @@ func (b *localBook) pending(tx chain.Tx, nowMs int64) {
 	}
 }
 
-// withdraw removes order id of slot s and keeps it out until the slot closes.
+// withdraw removes order id of slot s (all its steps, for a curve order)
+// and keeps it out until the slot closes.
 func (b *localBook) withdraw(s unit.Slot, id string) {
-	b.remove(id)
-	if bs := b.slotOf(s); bs != nil {
-		bs.withdrawn[id] = true
+	bs := b.slotOf(s)
+	for k := range chain.MaxCurveSteps {
+		sid := stepID(id, k)
+		if k > 0 {
+			if _, held := b.slot[sid]; !held {
+				continue
+			}
+		}
+		b.remove(sid)
+		bs.withdrawn[sid] = true
+	}
+}
+
+// A curve order is held as one order per step (market.ClearCurves clears
+// each step like an order, so the indicative price and volume, which depend
+// only on the price levels, are the clearing's): step 0 under the order's
+// id, step k under stepID(id, k). Only step 0 counts toward the per-owner
+// limit.
+
+// stepID is the book's id of step k of curve order id.
+func stepID(id string, k int) string {
+	if k == 0 {
+		return id
+	}
+	return fmt.Sprintf("%s/%02d", id, k)
+}
+
+// isStep reports whether a book id is a later step of a curve order (tx
+// hashes are hex, without '/').
+func isStep(id string) bool { return strings.IndexByte(id, '/') >= 0 }
+
+// chainBook returns a slot's non-cancelled orders on chain as the book holds
+// them: plain orders as they are, curve orders one order per step.
+func chainBook(c *chain.Chain) func(unit.Slot) []market.Order {
+	return func(s unit.Slot) []market.Order {
+		orders, curves := c.Book(s)
+		for _, cv := range curves {
+			for k, st := range cv.Steps {
+				orders = append(orders, market.Order{ID: stepID(cv.ID, k), Owner: cv.Owner, Side: cv.Side, Slot: cv.Slot, Energy: st.Energy, Price: st.Price, Height: cv.Height})
+			}
+		}
+		return orders
 	}
 }
 
@@ -150,7 +198,7 @@ func (b *localBook) add(o market.Order, confirmed bool) {
 	if bs.withdrawn[o.ID] {
 		return
 	}
-	if !confirmed && (bs.owners[o.Owner] >= bookOwnerOrders || len(bs.held) >= bookSlotOrders) {
+	if !confirmed && (!isStep(o.ID) && bs.owners[o.Owner] >= bookOwnerOrders || len(bs.held) >= bookSlotOrders) {
 		b.drops++
 		return
 	}
@@ -158,7 +206,9 @@ func (b *localBook) add(o market.Order, confirmed bool) {
 		return // outside the tariff the book was made with (a tariff change is a rebuild)
 	}
 	bs.held[o.ID] = heldOrder{owner: o.Owner, confirmed: confirmed}
-	bs.owners[o.Owner]++
+	if !isStep(o.ID) {
+		bs.owners[o.Owner]++
+	}
 	b.slot[o.ID] = o.Slot
 }
 
@@ -172,6 +222,9 @@ func (b *localBook) remove(id string) {
 	bs.ind.Remove(id)
 	delete(bs.held, id)
 	delete(b.slot, id)
+	if isStep(id) {
+		return
+	}
 	if bs.owners[owner]--; bs.owners[owner] <= 0 {
 		delete(bs.owners, owner)
 	}

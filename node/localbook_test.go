@@ -319,3 +319,38 @@ func TestAgentAdoptsAfterRestart(t *testing.T) {
 		t.Fatalf("after a restart: got %d replacements, want one replacing %s", len(replaces), first.Hash())
 	}
 }
+
+// TestLocalBookCurves: a curve order heard before any block counts step by
+// step, so the indicative price and volume are market.ClearCurves' for the
+// same book; a replacement withdraws every step of the curve it replaces.
+func TestLocalBookCurves(t *testing.T) {
+	g := &chain.Genesis{ChainID: "t", SlotSeconds: 60, OpenLeadSeconds: 600, GateLeadSeconds: 60, Params: market.Params{KPPM: 500_000}}
+	tariff := market.Tariff{Floor: 50_000, Ceiling: 300_000, Fee: 10_000}
+	const s = unit.Slot(10)
+	now := g.OpenAt(s)
+	b := newLocalBook(g, tariff)
+	sell := chain.Tx{ChainID: "t", Kind: chain.TxOrder, From: "ana", Order: &chain.Order{Side: market.Sell, Slot: s, Energy: 500, Price: 100_000}}
+	curve := chain.CurveOrder(market.Curve{Side: market.Buy, Slot: s, Steps: []market.Step{{Energy: 200, Price: 250_000}, {Energy: 200, Price: 140_000}, {Energy: 300, Price: 100_000}}})
+	buy := chain.Tx{ChainID: "t", Kind: chain.TxOrder, From: "bat", Order: &curve}
+	b.pending(sell, now)
+	b.pending(buy, now)
+	want := market.ClearCurves(s,
+		[]market.Order{{ID: sell.Hash().String(), Owner: "ana", Side: market.Sell, Slot: s, Energy: 500, Price: 100_000}},
+		[]market.Curve{{ID: buy.Hash().String(), Owner: "bat", Side: market.Buy, Slot: s, Steps: []market.Step{{Energy: 200, Price: 250_000}, {Energy: 200, Price: 140_000}, {Energy: 300, Price: 100_000}}}},
+		tariff, g.Params)
+	open, _ := b.status()
+	if len(open) != 1 || open[0].IndicativePrice != want.Price || open[0].IndicativeVolume != want.Volume {
+		t.Fatalf("indicative with a curve: got %+v, want ClearCurves' %d at %d Wh", open, want.Price, want.Volume)
+	}
+	if want.Volume != 400 {
+		t.Fatalf("ClearCurves volume %d, want 400 (two steps cross, the third does not cover ask + fee)", want.Volume)
+	}
+	// A plain order replaces the curve: all three steps leave the book.
+	old := buy.Hash()
+	repl := chain.Tx{ChainID: "t", Kind: chain.TxOrder, From: "bat", Nonce: 2, Order: &chain.Order{Side: market.Buy, Slot: s, Energy: 100, Price: 200_000, Replaces: &old}}
+	b.pending(repl, now)
+	open, _ = b.status()
+	if len(open) != 1 || open[0].Orders != 2 || open[0].IndicativeVolume != 100 {
+		t.Fatalf("after the replace: got %+v, want 2 orders clearing 100 Wh", open)
+	}
+}

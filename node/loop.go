@@ -443,7 +443,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	closing := make(map[unit.Slot][]market.Order)
 	l.n.mu.RLock()
 	for _, s := range l.book.closing(blk.Header.Time) {
-		closing[s] = l.n.chain.Orders(s)
+		closing[s] = chainBook(l.n.chain)(s)
 	}
 	l.n.mu.RUnlock()
 	l.n.mu.Lock()
@@ -466,7 +466,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	}
 	l.agent.committed(blk)
 	l.n.mu.RLock()
-	l.book.confirm(l.n.chain.OpenSlots(l.n.now().UnixMilli()), l.n.chain.Orders, l.n.chain.Tariff().Market())
+	l.book.confirm(l.n.chain.OpenSlots(l.n.now().UnixMilli()), chainBook(l.n.chain), l.n.chain.Tariff().Market())
 	l.n.mu.RUnlock()
 	for _, ev := range events {
 		if c, ok := ev.(chain.SlotCleared); ok {

@@ -106,6 +106,7 @@ type Node struct {
 	journal  *meter.Journal // nil on nodes without a meter
 	device   *Device        // the meter; nil on nodes without one
 	forecast forecaster
+	battery  *simBattery // the simulated battery behind the meter; nil: none
 	host     *p2p.Host
 	csTopic  *p2p.Topic
 	orders   *p2p.Topic // the live book's gossip (orders.go)
@@ -358,6 +359,13 @@ func (n *Node) openMeter() error {
 		}
 	}
 	n.forecast = n.device.forecaster(n.journal)
+	if b := n.cfg.Battery; b.Present() {
+		if n.device.sim == nil { // config.validateBattery refuses this
+			return fmt.Errorf("%s: battery.source: \"sim\" needs meter.driver = \"sim\"", n.path)
+		}
+		n.battery = newSimBattery(n.device.sim, batteryOf(b))
+		n.device.Reader, n.forecast = n.battery, n.battery
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -38,6 +39,15 @@ Clear the orders in FILE with the market rules every node uses and print each
 slot's price, volume and trades. FILE has one JSON order per line:
 
   {"id":"a1","owner":"home-12","side":"sell","slot":1,"wh":500,"price":120000}
+
+or a curve order (a battery or flexible load), its steps in place of wh and price:
+
+  {"id":"bat","side":"buy","slot":1,"curve":[{"wh":500,"price":200000},{"wh":300,"price":150000}]}
+
+A curve has 2 to 24 steps, each at least 1 Wh, prices strictly falling for a
+buy and strictly rising for a sell, each within [floor, ceiling]: the rules the
+chain applies to curve orders (the same check, chain.Order.Check). Curves clear
+in --mode call only.
 
 --mode call (the default) runs one uniform-price call auction per slot, as at
 gate closure: the result depends only on the set of orders. --mode continuous
@@ -81,25 +91,22 @@ With --json, one JSON object per slot and line:
 		return fmt.Errorf("market clear: %w", err)
 	}
 	defer f.Close()
-	orders, err := market.DecodeOrderLines(f)
+	orders, curves, err := market.DecodeBookLines(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *in, err)
 	}
-	var errs []error
-	slots := map[unit.Slot]bool{}
-	for _, o := range orders {
-		if err := t.Check(o); err != nil {
-			errs = append(errs, fmt.Errorf("%s: order %q: %w", *in, o.ID, err))
-		}
-		slots[o.Slot] = true
+	if len(curves) > 0 && *mode != "call" {
+		return usagef("market clear: %s: curve order %q: curves clear in --mode call only", *in, curves[0].ID)
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	slots, err := checkBook(*in, orders, curves, t)
+	if err != nil {
+		return err
 	}
 	var results []market.Result
-	for _, s := range slices.Sorted(mapKeys(slots)) {
+	for _, s := range slots {
 		if *mode == "call" {
-			results = append(results, market.Clear(s, orders, t, market.Params{KPPM: kppm}))
+			// With no curve this is market.Clear, as on chain.
+			results = append(results, market.ClearCurves(s, orders, curves, t, market.Params{KPPM: kppm}))
 			continue
 		}
 		r, err := continuous(s, orders, t)
@@ -111,6 +118,12 @@ With --json, one JSON object per slot and line:
 	if *asJSON {
 		return printClearJSON(stdout, results)
 	}
+	printClearText(stdout, results)
+	return nil
+}
+
+// printClearText prints each slot's result and trades for a person.
+func printClearText(stdout io.Writer, results []market.Result) {
 	if len(results) == 0 {
 		fmt.Fprintln(stdout, "no orders")
 	}
@@ -128,7 +141,34 @@ With --json, one JSON object per slot and line:
 			fmt.Fprintf(stdout, "  %s: buy %s (%s) from sell %s (%s)\n", tr.Energy, tr.Buy, tr.Buyer, tr.Sell, tr.Seller)
 		}
 	}
-	return nil
+}
+
+// checkBook applies the chain's order rules (chain.Order.Check: bounds,
+// tariff, curve rules) to every order and curve of the file, and returns the
+// slots they are for, sorted. Every problem is reported at once.
+func checkBook(file string, orders []market.Order, curves []market.Curve, t market.Tariff) ([]unit.Slot, error) {
+	var errs []error
+	slots := map[unit.Slot]bool{}
+	for _, o := range orders {
+		if err := (chain.Order{Side: o.Side, Slot: o.Slot, Energy: o.Energy, Price: o.Price}).Check(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s: order %q: %w", file, o.ID, err))
+		}
+		slots[o.Slot] = true
+	}
+	for _, c := range curves {
+		co := chain.Order{Side: c.Side, Slot: c.Slot, Energy: c.Energy(), Price: c.Steps[0].Price}
+		for _, st := range c.Steps {
+			co.Curve = append(co.Curve, chain.CurveStep{Energy: st.Energy, Price: st.Price})
+		}
+		if err := co.Check(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s: curve order %q: %w", file, c.ID, err))
+		}
+		slots[c.Slot] = true
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return slices.Sorted(mapKeys(slots)), nil
 }
 
 // continuous runs slot's orders, in file order, through a continuous double

@@ -73,6 +73,36 @@ func TestMarketClearContinuous(t *testing.T) {
 	}
 }
 
+// TestMarketClearCurves: curve orders clear with the chain's clearing
+// (market.ClearCurves) and are refused by the chain's curve rules, each named.
+func TestMarketClearCurves(t *testing.T) {
+	bat := `{"id":"bat","owner":"h3","side":"buy","slot":7,"curve":[{"wh":200,"price":180000},{"wh":300,"price":120000}]}`
+	in := orderFile(t, `{"id":"s1","owner":"h1","side":"sell","slot":7,"wh":400,"price":110000}`, bat)
+	stdout, stderr, code := gridmesh(t, "market", "clear", "--in", in, "--json", "--fee", "10000")
+	// The battery's first step (180000) crosses fully; its second (120000)
+	// covers the ask 110000 + fee 10000 exactly: 400 Wh in all, priced at
+	// k = 0.5 between the marginal bid 120000 and ask + fee 120000.
+	want := `{"slot":7,"price":120000,"volume_wh":400,"trades":[{"buy":"bat","sell":"s1","wh":400,"price":120000,"buyer":"h3","seller":"h1"}]}` + "\n"
+	if code != 0 || stdout != want {
+		t.Fatalf("exit %d, stderr %q\n got %s\nwant %s", code, stderr, stdout, want)
+	}
+	for _, c := range []struct{ line, want string }{
+		{`{"id":"c","side":"buy","slot":7,"curve":[{"wh":200,"price":180000}]}`, `curve order "c": chain: malformed transaction: chain: invalid curve order: curve steps: 1`},
+		{`{"id":"c","side":"buy","slot":7,"curve":[{"wh":200,"price":180000},{"wh":1,"price":190000}]}`, `curve order "c": chain: malformed transaction: chain: invalid curve order: curve monotone`},
+		{`{"id":"c","side":"sell","slot":7,"curve":[{"wh":200,"price":100},{"wh":1,"price":190000}]}`, `curve order "c": chain: order outside tariff bounds: market: price below floor`},
+	} {
+		f := orderFile(t, c.line)
+		_, stderr, code := gridmesh(t, "market", "clear", "--in", f, "--floor", "50000")
+		if got := oneLine(t, stderr); code != 1 || !strings.HasPrefix(got, "gridmesh: "+f+": "+c.want) {
+			t.Errorf("%s: exit %d\n got %s\nwant gridmesh: %s: %s...", c.line, code, got, f, c.want)
+		}
+	}
+	_, stderr, code = gridmesh(t, "market", "clear", "--in", in, "--mode", "continuous")
+	if got := oneLine(t, stderr); code != 2 || !strings.Contains(got, "curves clear in --mode call only") {
+		t.Errorf("continuous with a curve: exit %d, %s; want exit 2 saying curves clear in call mode only", code, got)
+	}
+}
+
 func TestMarketClearErrors(t *testing.T) {
 	good := orderFile(t, sell1, buy1)
 	bad := orderFile(t, sell1, `{"id":"b1","side":"buy","slot":7,"wh":-3,"price":1}`)
@@ -91,7 +121,7 @@ func TestMarketClearErrors(t *testing.T) {
 		{[]string{"market", "clear", "--in", good, "--floor", "5", "--ceiling", "4"}, 2, "gridmesh: market clear: market: "},
 		{[]string{"market", "clear", "--in", missing}, 1, "gridmesh: " + missing + ": no such file"},
 		{[]string{"market", "clear", "--in", bad}, 1, "gridmesh: " + bad + ": line 2: market: invalid order line"},
-		{[]string{"market", "clear", "--in", good, "--floor", "150000", "--ceiling", "300000"}, 1, "gridmesh: " + good + `: order "s1": market: price below floor`},
+		{[]string{"market", "clear", "--in", good, "--floor", "150000", "--ceiling", "300000"}, 1, "gridmesh: " + good + `: order "s1": chain: order outside tariff bounds: market: price below floor`},
 	} {
 		stdout, stderr, code := gridmesh(t, tc.args...)
 		if code != tc.code || stdout != "" {
