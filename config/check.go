@@ -48,10 +48,14 @@ func (n Node) CheckTrading(name string, g Genesis, gname string) error {
 	return p.err()
 }
 
+// APITokenFile is the login token's file beside node.toml (node/web's
+// TokenFile; cmd/gridmesh tests that the two agree).
+const APITokenFile = "api.token"
+
 // CheckHost reports what only this machine can tell about a valid config: a
 // data directory path that is a file, and an API listening beyond loopback
-// (the API has no login yet: whoever reaches it can read the node's state and
-// post transactions through it).
+// without a login token the node could ask for (api.token beside node.toml,
+// mode 0600; `gridmesh token` makes it), or with one that others may read.
 func (n Node) CheckHost(name string) error {
 	p := &problems{file: name}
 	data := n.Path(n.Node.Data)
@@ -59,7 +63,14 @@ func (n Node) CheckHost(name string) error {
 		p.add("node.data", "expected a directory (or a path that does not exist yet), got the %s %s", describeMode(st.Mode()), data)
 	}
 	if host, _, err := net.SplitHostPort(n.API.Listen); err == nil && !loopback(host) {
-		p.add("api.listen", "expected a loopback address such as \"127.0.0.1:8080\", got %q: the API has no login yet, so anyone who can reach it could use it; reach it over ssh -L instead", n.API.Listen)
+		tok := n.Path(APITokenFile)
+		st, err := os.Stat(tok)
+		switch {
+		case err != nil:
+			p.add("api.listen", "expected a login token for an API beyond loopback (%q), found none at %s: run `gridmesh token -c %s` to make it, or listen on a loopback address such as \"127.0.0.1:8080\"", n.API.Listen, tok, name)
+		case st.Mode().Perm()&0o077 != 0:
+			p.add("api.listen", "expected the login token %s readable by its owner only (mode 0600), got %v: chmod 600 %s", tok, st.Mode().Perm(), tok)
+		}
 	}
 	return p.err()
 }

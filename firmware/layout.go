@@ -33,7 +33,8 @@ const (
 
 // HomeConfig is the config of a home on a device: the package's layout, the
 // given name, the default meter (simulated) with trading off until a real
-// meter is configured, and the API on loopback (it has no login yet).
+// meter is configured, and the API on loopback (beyond
+// loopback it asks for the login token, api.token).
 func HomeConfig(name string) config.Node {
 	n := config.DefaultNode()
 	n.Node.Name, n.Node.Role = name, config.RoleHome

@@ -248,8 +248,8 @@ Check a node config, the genesis file it names and its key file, and print
 what was expected. Beyond each file alone it checks the trading limits against
 the network's tariff (a buy limit below the floor or a sell limit above the
 ceiling could never trade), a data path that is a file, and an API listening
-beyond loopback (the API has no login yet). With only --genesis, check just
-that genesis file.`)
+beyond loopback without its login token (api.token, mode 0600: gridmesh
+token makes it). With only --genesis, check just that genesis file.`)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	genesis := c.fs.String("genesis", "", "the genesis file (default: the one the node config names)")
 	if err := c.parse(args, stdout); err != nil {
