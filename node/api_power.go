@@ -37,7 +37,8 @@ const (
 // without a meter lists none.
 func (n *Node) serveHomePower(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	to := n.gen.SlotAt(n.now().UnixMilli()) + 1
+	// Before the network's first slot there is nothing yet: an empty list.
+	to := max(n.gen.SlotAt(n.now().UnixMilli())+1, 0)
 	var err error
 	if s := q.Get("to"); s != "" {
 		if to, err = n.parseSlotBound("to", s); err != nil {

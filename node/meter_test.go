@@ -27,6 +27,7 @@ func TestHomeWithMQTTMeter(t *testing.T) {
 		}
 		editConfig(t, paths[1], func(cfg *config.Node) {
 			cfg.Meter.Driver = "mqtt"
+			cfg.Battery = config.DefaultNode().Battery // none: the demo's home-1 battery is simulated behind the simulated meter
 			cfg.Meter.Interval = config.Duration{Duration: 100 * time.Millisecond}
 			cfg.Meter.MQTT.Broker = b.URL()
 			cfg.Meter.MQTT.Topic = "tasmota_home1"
