@@ -26,7 +26,7 @@ import (
 // The layout and limits of book/1 are in package wire.
 const (
 	bookTimeout = 5 * time.Second
-	bookTries   = 3
+	bookTries   = 5
 )
 
 // serveBook answers a book request with this node's mempool, oldest first.
@@ -77,9 +77,9 @@ func (n *Node) runBookSync(ctx context.Context) error {
 // only when their signature or shape is bad.
 //
 // A request that fails (a connection that a simultaneous dial replaced, a
-// stream reset on a loaded host) is tried again, bookTries times in all, a
-// second apart, while the peer is still connected: the connection event is
-// the only one this fetch gets.
+// stream reset on a loaded host) is tried again, bookTries times in all,
+// 1, 2, 4 and 8 s apart, while the peer is still connected: the connection
+// event is the only one this fetch gets.
 func (n *Node) fetchBook(ctx context.Context, peer string) {
 	var resp []byte
 	var err error
@@ -97,7 +97,7 @@ func (n *Node) fetchBook(ctx context.Context, peer string) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(time.Second << (try - 1)):
 		}
 	}
 	raws, err := wire.DecodeTxList(resp)

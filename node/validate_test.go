@@ -216,9 +216,18 @@ func TestProposalFetchedWhole(t *testing.T) {
 	waitFor(t, "the authorities to connect", 20*time.Second, func() bool { return slices.Contains(a.n.host.Peers(), b.host.ID()) })
 	from := b.Status().Height
 	work := &feeder{n: a.n, key: nodeKey(t, paths[2])}
-	waitFor(t, "a block of a's with an order b never received", 60*time.Second, func() bool {
-		if work.nonce < 40 {
+	// On a loaded machine b may also get a block another way first (a
+	// stalled round's messages, or sync when it falls behind), which is
+	// not what this test is about: it waits until b has fetched one
+	// proposal whole, with orders still coming (a 60 s timeout if it never
+	// does).
+	polls := 0
+	waitFor(t, "b to fetch a proposal of a's whole, and a block of a's with an order b never received", 60*time.Second, func() bool {
+		if polls++; work.nonce < 40 || polls%20 == 0 {
 			work.feed()
+		}
+		if b.Status().ProposalsFetched == 0 {
+			return false
 		}
 		b.mu.RLock()
 		defer b.mu.RUnlock()
@@ -229,9 +238,6 @@ func TestProposalFetchedWhole(t *testing.T) {
 		}
 		return false
 	})
-	if got := b.Status().ProposalsFetched; got == 0 {
-		t.Errorf("b fetched %d proposals whole; want at least 1", got)
-	}
 	if got := a.n.Status().ProposalsFetched; got != 0 {
 		t.Errorf("a, which has every transaction, fetched %d proposals whole; want 0", got)
 	}
