@@ -53,13 +53,36 @@ type admission struct {
 type apiIdx struct {
 	mu      sync.Mutex
 	names   map[ident.Account]admission
-	txs     map[ident.Hash]uint64 // tx hash → height
-	ring    []ident.Hash          // txs' keys in insertion order, for eviction
-	next    int
-	blocks  map[ident.Hash]uint64 // block hash → height
-	bring   []ident.Hash          // blocks' keys in insertion order, for eviction
-	bnext   int
-	scanned uint64 // the highest height indexed
+	txs     heightIndex // tx hash → height, the last maxTxIndex
+	blocks  heightIndex // block hash → height, the last maxBlockIdx
+	scanned uint64      // the highest height indexed
+}
+
+// heightIndex maps hashes to heights and forgets the oldest hash once it
+// holds max of them.
+type heightIndex struct {
+	max    int
+	height map[ident.Hash]uint64
+	ring   []ident.Hash // the keys in insertion order, for eviction
+	next   int
+}
+
+func newHeightIndex(max int) heightIndex {
+	return heightIndex{max: max, height: make(map[ident.Hash]uint64)}
+}
+
+// put sets h's height; a new h evicts the oldest beyond max.
+func (x *heightIndex) put(h ident.Hash, height uint64) {
+	if _, ok := x.height[h]; !ok {
+		if len(x.ring) < x.max {
+			x.ring = append(x.ring, h)
+		} else {
+			delete(x.height, x.ring[x.next])
+			x.ring[x.next] = h
+			x.next = (x.next + 1) % x.max
+		}
+	}
+	x.height[h] = height
 }
 
 func (x *apiIdx) admission(a ident.Account) (admission, bool) {
@@ -72,46 +95,26 @@ func (x *apiIdx) admission(a ident.Account) (admission, bool) {
 func (x *apiIdx) txHeight(h ident.Hash) (uint64, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	v, ok := x.txs[h]
+	v, ok := x.txs.height[h]
 	return v, ok
 }
 
 // add indexes block b; the caller holds x.mu.
 func (x *apiIdx) add(b chain.Block) {
 	for _, tx := range b.Txs {
-		h := tx.Hash()
-		if _, ok := x.txs[h]; !ok {
-			if len(x.ring) < maxTxIndex {
-				x.ring = append(x.ring, h)
-			} else {
-				delete(x.txs, x.ring[x.next])
-				x.ring[x.next] = h
-				x.next = (x.next + 1) % maxTxIndex
-			}
-		}
-		x.txs[h] = b.Header.Height
+		x.txs.put(tx.Hash(), b.Header.Height)
 		if tx.Kind == chain.TxAdmit && tx.Admit != nil {
 			x.names[tx.Admit.Participant] = admission{name: tx.Admit.Name, known: true, height: b.Header.Height, timeMs: b.Header.Time}
 		}
 	}
-	bh := b.Hash()
-	if _, ok := x.blocks[bh]; !ok {
-		if len(x.bring) < maxBlockIdx {
-			x.bring = append(x.bring, bh)
-		} else {
-			delete(x.blocks, x.bring[x.bnext])
-			x.bring[x.bnext] = bh
-			x.bnext = (x.bnext + 1) % maxBlockIdx
-		}
-	}
-	x.blocks[bh] = b.Header.Height
+	x.blocks.put(b.Hash(), b.Header.Height)
 	x.scanned = max(x.scanned, b.Header.Height)
 }
 
 func (x *apiIdx) blockHeight(h ident.Hash) (uint64, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	v, ok := x.blocks[h]
+	v, ok := x.blocks.height[h]
 	return v, ok
 }
 
@@ -120,7 +123,7 @@ func (x *apiIdx) blockHeight(h ident.Hash) (uint64, bool) {
 func (n *Node) apiIndex() *apiIdx {
 	s := &n.surf
 	s.once.Do(func() {
-		x := &apiIdx{names: make(map[ident.Account]admission), txs: make(map[ident.Hash]uint64), blocks: make(map[ident.Hash]uint64)}
+		x := &apiIdx{names: make(map[ident.Account]admission), txs: newHeightIndex(maxTxIndex), blocks: newHeightIndex(maxBlockIdx)}
 		var genesisMs int64
 		n.mu.RLock()
 		if b, _, err := n.chain.Block(0); err == nil {
