@@ -38,34 +38,8 @@ const (
 // wraps ErrOrderLine, and no orders are returned. Tariff bounds are not
 // checked here (see Tariff.Check).
 func DecodeOrderLines(r io.Reader) ([]Order, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 512), MaxOrderLine+2) // room for "\r\n"
-	var orders []Order
-	seen := make(map[string]int)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		o, err := DecodeOrderLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		if prev, dup := seen[o.ID]; dup {
-			return nil, fmt.Errorf("line %d: %w: duplicate id %q (line %d)", n, ErrOrderLine, o.ID, prev)
-		}
-		seen[o.ID] = n
-		orders = append(orders, o)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: %w: longer than %d bytes", n+1, ErrOrderLine, MaxOrderLine)
-		}
-		return nil, fmt.Errorf("line %d: %w", n+1, err)
-	}
-	return orders, nil
+	orders, _, err := decodeLines(r, false)
+	return orders, err
 }
 
 // DecodeBookLines is DecodeOrderLines for a book that may hold curves: a
@@ -79,10 +53,15 @@ func DecodeOrderLines(r io.Reader) ([]Order, error) {
 // monotone prices) is not checked here: the caller applies the rules of the
 // book it clears for (gridmesh market clear applies the chain's, chain.Order.Check).
 func DecodeBookLines(r io.Reader) ([]Order, []Curve, error) {
+	return decodeLines(r, true)
+}
+
+// decodeLines reads order lines, and curve lines if curves is set.
+func decodeLines(r io.Reader, curves bool) ([]Order, []Curve, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), MaxOrderLine+2) // room for "\r\n"
 	var orders []Order
-	var curves []Curve
+	var cs []Curve
 	seen := make(map[string]int)
 	n := 0
 	for sc.Scan() {
@@ -91,7 +70,7 @@ func DecodeBookLines(r io.Reader) ([]Order, []Curve, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		o, steps, err := decodeLine(line, true)
+		o, steps, err := decodeLine(line, curves)
 		if err != nil {
 			return nil, nil, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -102,7 +81,7 @@ func DecodeBookLines(r io.Reader) ([]Order, []Curve, error) {
 		if steps == nil {
 			orders = append(orders, o)
 		} else {
-			curves = append(curves, Curve{ID: o.ID, Owner: o.Owner, Side: o.Side, Slot: o.Slot, Height: o.Height, Steps: steps})
+			cs = append(cs, Curve{ID: o.ID, Owner: o.Owner, Side: o.Side, Slot: o.Slot, Height: o.Height, Steps: steps})
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -111,7 +90,7 @@ func DecodeBookLines(r io.Reader) ([]Order, []Curve, error) {
 		}
 		return nil, nil, fmt.Errorf("line %d: %w", n+1, err)
 	}
-	return orders, curves, nil
+	return orders, cs, nil
 }
 
 // DecodeOrderLine decodes one line of the order-line format (see
