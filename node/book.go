@@ -122,6 +122,7 @@ func (n *Node) fetchBook(ctx context.Context, peer string) {
 		err = n.chain.CheckTx(tx, now)
 		n.mu.RUnlock()
 		if err != nil {
+			n.log.Debug("book tx not acceptable", "peer", peer, "err", err)
 			continue
 		}
 		select {
@@ -133,5 +134,7 @@ func (n *Node) fetchBook(ctx context.Context, peer string) {
 	}
 	if added > 0 {
 		n.log.Info("mempool transactions fetched from a peer", "peer", peer, "count", added, "offered", len(raws))
+	} else {
+		n.log.Debug("book fetched, nothing new", "peer", peer, "offered", len(raws))
 	}
 }

@@ -67,15 +67,16 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 		t.Fatalf("authority with an unsynchronised clock made blocks (height %d); the test needs them pending", h)
 	}
 
-	// The late authority's log at debug level says why a book request
-	// failed (it failed about once in three runs of the whole package on a
+	// The late authority's log at debug level says whether a book request
+	// failed, fetched nothing new or offered transactions it refused (it failed about once in three runs of the whole package on a
 	// loaded machine, and never alone): printed if the fetch never comes.
 	var lateLog syncBuffer
 	late := start(t, paths[1], Options{Log: slog.New(slog.NewTextHandler(&lateLog, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	t.Cleanup(func() {
 		if t.Failed() {
+			t.Logf("late authority: peers %v (the first authority is %s), pending_txs %d", late.n.host.Peers(), an.host.ID(), late.n.Status().PendingTxs)
 			for _, l := range strings.Split(lateLog.String(), "\n") {
-				if strings.Contains(l, "book") {
+				if strings.Contains(l, "book") || strings.Contains(l, "not pooled") || strings.Contains(l, "mempool") {
 					t.Log(l)
 				}
 			}

@@ -196,6 +196,7 @@ func (l *loop) addTx(ctx context.Context, tx chain.Tx) {
 	err := l.n.chain.CheckTx(tx, now)
 	l.n.mu.RUnlock()
 	if err != nil {
+		l.n.log.Debug("tx not pooled", "tx", tx.Hash().String(), "err", err)
 		return
 	}
 	l.book.pending(tx, now)
