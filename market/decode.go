@@ -100,12 +100,6 @@ func DecodeOrderLine(line []byte) (Order, error) {
 	return o, err
 }
 
-// DecodeBookLine decodes one line of DecodeBookLines' format; steps is nil
-// for a single-price order.
-func DecodeBookLine(line []byte) (o Order, steps []Step, err error) {
-	return decodeLine(line, true)
-}
-
 // decodeSteps decodes a curve's JSON array of {"wh":N,"price":P} objects.
 func decodeSteps(raw []byte) ([]Step, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))

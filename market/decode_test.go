@@ -171,7 +171,7 @@ func FuzzDecodeBookLine(f *testing.F) {
 	f.Add([]byte(`{"id":"bat","side":"buy","slot":1,"curve":[{"wh":300,"price":200000,"wh":1}]}`))
 	f.Add([]byte(`{"id":"bat","side":"buy","slot":1,"curve":[null]}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
-		o, steps, err := DecodeBookLine(line)
+		o, steps, err := decodeLine(line, true)
 		if err != nil {
 			if !errors.Is(err, ErrOrderLine) {
 				t.Fatalf("error %v does not wrap ErrOrderLine", err)
@@ -183,7 +183,7 @@ func FuzzDecodeBookLine(f *testing.F) {
 		}
 		if steps == nil {
 			if again, err := DecodeOrderLine(line); err != nil || again != o {
-				t.Fatalf("DecodeOrderLine(%q) = %+v, %v; DecodeBookLine gave %+v", line, again, err, o)
+				t.Fatalf("DecodeOrderLine(%q) = %+v, %v; decodeLine(line, true) gave %+v", line, again, err, o)
 			}
 			return
 		}

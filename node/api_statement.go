@@ -145,7 +145,7 @@ func (n *Node) serveStatement(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%d-%d.csv"`, a[:16], from, to))
-	_ = WriteStatementCSV(bw, st)
+	_ = writeStatementCSV(bw, st)
 }
 
 // writeStatementJSON writes st as encoding/json would (a test holds it to
@@ -204,10 +204,10 @@ func appendLineJSON(b []byte, l StatementLine) []byte {
 // StatementCSVHeader is the header row of a statement in CSV.
 var StatementCSVHeader = []string{"slot", "start_utc", "start_local", "bought_wh", "sold_wh", "price_per_kwh", "paid", "received", "fees", "net", "balance"}
 
-// WriteStatementCSV writes st as CSV (RFC 4180, CRLF line ends): a header
+// writeStatementCSV writes st as CSV (RFC 4180, CRLF line ends): a header
 // row, one row per line, and a last row "total" with the sums. Money is in
 // micro-units (unit.Money), energy in Wh.
-func WriteStatementCSV(w io.Writer, st Statement) error {
+func writeStatementCSV(w io.Writer, st Statement) error {
 	// Every field is digits, a sign, or an RFC 3339 time: none needs
 	// quoting, so rows are appended directly (a test parses them back).
 	b := make([]byte, 0, 64<<10)

@@ -441,7 +441,7 @@ func TestStatementEncoding(t *testing.T) {
 		t.Errorf("empty statement: got %s; want %s", empty.String(), w)
 	}
 	var c strings.Builder
-	if err := WriteStatementCSV(&c, st); err != nil {
+	if err := writeStatementCSV(&c, st); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(c.String(), "\r\n") || strings.Count(c.String(), "\r\n") != 4 {

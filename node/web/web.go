@@ -75,11 +75,11 @@ func serve(w http.ResponseWriter, r *http.Request, name string) {
 // assetRef finds what an HTML page loads: src and href attributes.
 var assetRef = regexp.MustCompile(`(?:src|href)="([^"#]+)"`)
 
-// PageAssets returns the files that the page file loads (itself first),
+// pageAssets returns the files that the page file loads (itself first),
 // as names in the assets, and the references it makes to anything other
 // than an embedded file under /ui/ (links to other pages excepted), which
 // should be none.
-func PageAssets(page string) (files []string, foreign []string, err error) {
+func pageAssets(page string) (files []string, foreign []string, err error) {
 	b, err := fs.ReadFile(assets, page)
 	if err != nil {
 		return nil, nil, err
@@ -104,9 +104,9 @@ func PageAssets(page string) (files []string, foreign []string, err error) {
 	return files, foreign, nil
 }
 
-// PageBytes is the uncompressed weight of a page and everything it loads.
-func PageBytes(page string) (int, error) {
-	files, _, err := PageAssets(page)
+// pageBytes is the uncompressed weight of a page and everything it loads.
+func pageBytes(page string) (int, error) {
+	files, _, err := pageAssets(page)
 	if err != nil {
 		return 0, err
 	}

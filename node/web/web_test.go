@@ -13,7 +13,7 @@ import (
 // its own embedded assets and the other pages.
 func TestPageBudget(t *testing.T) {
 	for _, page := range []string{"home.html", "network.html", "explorer.html", "login.html"} {
-		files, foreign, err := PageAssets(page)
+		files, foreign, err := pageAssets(page)
 		if err != nil {
 			t.Fatalf("%s: %v", page, err)
 		}
@@ -23,7 +23,7 @@ func TestPageBudget(t *testing.T) {
 		if len(files) < 3 {
 			t.Errorf("%s loads %q: want its stylesheet and scripts found", page, files)
 		}
-		n, err := PageBytes(page)
+		n, err := pageBytes(page)
 		if err != nil {
 			t.Fatal(err)
 		}
