@@ -132,7 +132,7 @@ func (n *Node) publishStatus() {
 	admitted := participant || slices.Contains(n.authoritiesAt(cs.Height+1), n.self)
 	qr, lan := "", ""
 	if !admitted {
-		qr, lan = enrolmentQR(n.key.Public().(ed25519.PublicKey)), lanName()
+		qr, lan = n.enrolQR(), lanName()
 	}
 	n.status.Store(&Status{
 		Admitted:      admitted,

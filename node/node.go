@@ -156,7 +156,10 @@ type Node struct {
 
 	// repairedFrom is where a corrupt chain store found at Load was moved.
 	repairedFrom string
-	keepBlocks   uint64
+	// enrolQR is the enrolment code's QR image (enrolment.go), made once
+	// when a status first needs it: the key never changes.
+	enrolQR    func() string
+	keepBlocks uint64
 }
 
 // now reads the node's clock (Options.Now).
@@ -268,6 +271,7 @@ func newNode(path string, opts Options) (*Node, error) {
 		fetch:      make(fetchPolicy),
 		heard:      make(map[ident.Account]uint64),
 		keepBlocks: cmp.Or(opts.KeepBlocks, keepBlocks),
+		enrolQR:    sync.OnceValue(func() string { return enrolmentQR(key.Public().(ed25519.PublicKey)) }),
 	}
 	n.isAuthority = cfg.Node.Role == config.RoleAuthority
 	maxFollowers := followersHome
