@@ -356,6 +356,11 @@ func TestFourAuthorities(t *testing.T) {
 		return back.n.Status().Height >= target
 	})
 	st := back.n.Status()
+	// The reopened node may have committed a block the first has not yet: wait
+	// for the first to reach the height being compared.
+	waitFor(t, "the first authority to reach the reopened one's height", 30*time.Second, func() bool {
+		return first.Status().Height >= st.Height
+	})
 	first.mu.RLock()
 	blk, _, err := first.chain.Block(st.Height)
 	first.mu.RUnlock()
