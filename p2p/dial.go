@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -75,7 +76,8 @@ func (n *Host) keepConnected(ai peer.AddrInfo, tag string) {
 			} else {
 				// The loop does its own backoff; bypass the swarm's, which would
 				// otherwise keep refusing to dial a peer that has just come back.
-				dctx, cancel := context.WithTimeout(network.WithForceDirectDial(n.life(), "keep-alive"), DefaultTimeout)
+				n.clearBackoff(ai.ID)
+				dctx, cancel := context.WithTimeout(n.life(), DefaultTimeout)
 				err := n.h.Connect(dctx, ai)
 				cancel()
 				if err == nil {
@@ -102,6 +104,24 @@ func (n *Host) keepConnected(ai peer.AddrInfo, tag string) {
 			}
 		}
 	}()
+}
+
+// clearBackoff forgets the swarm's dial backoff for p, so that the next dial
+// tries p's addresses at once.
+//
+// The dial loops used to bypass the backoff with network.WithForceDirectDial.
+// In go-libp2p v0.51.0 and v0.52.0 (the swarm is the same) a force-direct dial
+// crashes the process if the host closes while the swarm's dial worker is
+// still choosing the addresses: the worker outlives the Connect that the
+// close cancelled, and Swarm.nonProxyAddr calls a method on the nil transport
+// that a closed swarm returns (swarm_dial.go:476; upstream issue
+// libp2p/go-libp2p#1545). A plain dial never calls nonProxyAddr. It may use a
+// relay address of the peer as well as its direct ones; the swarm's ranker
+// tries the direct ones first.
+func (n *Host) clearBackoff(p peer.ID) {
+	if s, ok := n.h.Network().(*swarm.Swarm); ok {
+		s.Backoff().Clear(p)
+	}
 }
 
 func (n *Host) onDisconnected(_ network.Network, c network.Conn) {
@@ -134,7 +154,8 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	m.n.spawn(func() {
 		backoff := bootstrapMinBackoff
 		for try := 1; ; try++ {
-			ctx, cancel := context.WithTimeout(network.WithForceDirectDial(m.n.life(), "mdns"), DefaultTimeout)
+			m.n.clearBackoff(ai.ID)
+			ctx, cancel := context.WithTimeout(m.n.life(), DefaultTimeout)
 			err := m.n.h.Connect(ctx, ai)
 			cancel()
 			if err == nil || m.n.life().Err() != nil {
