@@ -83,16 +83,32 @@ func TestHomesFollowHomes(t *testing.T) {
 		}
 		t.Errorf("%d homes follow another home; want at least 2 (the authority serves one)", n)
 	}
-	// Each home is one hop further from the authority than its upstream.
-	depth := map[string]int{auth.n.host.ID(): 0}
-	for _, h := range homes {
-		depth[h.n.host.ID()] = h.n.Status().FollowDepth
+	// Each home is one hop further from the authority than its upstream. A
+	// home learns its upstream's depth from the upstream's next sync answer
+	// (within followEvery, or at its next head push), so just after an
+	// upstream changed its own upstream its followers are a hop off: the
+	// depths are compared on one status of each home, until they agree.
+	var problems []string
+	depthsAgree := func() bool {
+		problems = problems[:0]
+		sts := make([]Status, len(homes))
+		depth := map[string]int{auth.n.host.ID(): 0}
+		for i, h := range homes {
+			sts[i] = h.n.Status()
+			depth[h.n.host.ID()] = sts[i].FollowDepth
+		}
+		for i, h := range homes {
+			st := sts[i]
+			if up, ok := depth[st.Upstream]; !ok || st.FollowDepth != up+1 || st.FollowDepth >= maxFollowDepth {
+				problems = append(problems, fmt.Sprintf("%s: follow_depth %d, upstream %q at depth %d (known %t); want one more than its upstream's, below %d",
+					h.n.cfg.Node.Name, st.FollowDepth, st.Upstream, up, ok, maxFollowDepth))
+			}
+		}
+		return len(problems) == 0
 	}
-	for _, h := range homes {
-		st := h.n.Status()
-		if up, ok := depth[st.Upstream]; !ok || st.FollowDepth != up+1 || st.FollowDepth >= maxFollowDepth {
-			t.Errorf("%s: follow_depth %d, upstream %q at depth %d (known %t); want one more than its upstream's, below %d",
-				h.n.cfg.Node.Name, st.FollowDepth, st.Upstream, up, ok, maxFollowDepth)
+	if !eventually(10*followEvery, depthsAgree) {
+		for _, p := range problems {
+			t.Error(p)
 		}
 	}
 }
