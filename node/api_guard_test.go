@@ -70,6 +70,15 @@ func TestSlowClients(t *testing.T) {
 			}
 		}()
 	}
+	// The kernel queues the 1,500 connections before the node accepts any,
+	// and a new client's waits behind them: under -race on two busy cores the
+	// node accepted 50 to 150 a second, and a request sent at once timed
+	// out (5 s) with hundreds still queued ahead of it (4 copies of this test
+	// at once, load average 12). What is tested is that a client
+	// is answered while trickling clients hold every slot, so it comes once
+	// the node has taken the flood in (each connection past the cap evicts
+	// one).
+	waitFor(t, "the listener to take in the flood", 60*time.Second, func() bool { return ln.evicted.Load() >= slow-apiMaxConns })
 	cl := &http.Client{Timeout: 5 * time.Second}
 	for i := range 5 {
 		resp, err := cl.Get(base + "/api/v1/status")
@@ -84,9 +93,6 @@ func TestSlowClients(t *testing.T) {
 	}
 	if got := ln.peak.Load(); got > apiMaxConns {
 		t.Errorf("the listener held %d connections at once; want at most %d", got, apiMaxConns)
-	}
-	if got := ln.evicted.Load(); got < slow-apiMaxConns {
-		t.Errorf("%d connections closed to make room; want at least %d", got, slow-apiMaxConns)
 	}
 	// The process holds the 1,500 client ends itself; the server's ends are
 	// what must stay bounded.
