@@ -52,7 +52,10 @@ func (n *Node) serveBook(_ context.Context, _ ed25519.PublicKey, req []byte) ([]
 // may have missed something.
 //
 // A home does not fetch books: it keeps only the transactions handed to it
-// (its own and those posted to its API) and learns the rest from blocks.
+// (its own and those posted to its API) and learns the rest from blocks. A
+// home that follows nobody yet is woken to sync instead (wakeSync): its
+// first sync round may have come before any connection was up, and the next
+// would wait a follow interval (Options.FollowEvery).
 func (n *Node) runBookSync(ctx context.Context) error {
 	if n.isAuthority {
 		for _, p := range n.host.Peers() { // connected before this started
@@ -66,6 +69,8 @@ func (n *Node) runBookSync(ctx context.Context) error {
 		case p := <-n.host.Connected():
 			if n.isAuthority {
 				n.fetchBook(ctx, p)
+			} else if up := n.upstream.Load(); up == nil || *up == "" {
+				n.wakeSync()
 			}
 		}
 	}

@@ -212,11 +212,16 @@ func (n *Node) receiveHead(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	if up == nil || perr != nil || *up != id || h <= n.status.Load().Height {
 		return p2p.Ignore
 	}
+	n.wakeSync()
+	return p2p.Accept
+}
+
+// wakeSync makes the loop sync now, as a head push does (syncPacer.head).
+func (n *Node) wakeSync() {
 	select {
 	case n.headIn <- struct{}{}:
 	default: // a wake-up is already waiting
 	}
-	return p2p.Accept
 }
 
 // followPolicy is a home's choice of upstream (the top of this file), and an

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,4 +154,25 @@ func TestHeadPush(t *testing.T) {
 		want := auth.n.Status().Height
 		waitFor(t, fmt.Sprintf("the home at height %d", want), 10*time.Second, func() bool { return home.n.Status().Height >= want })
 	}
+}
+
+// A home whose first sync rounds found no peer follows as soon as it
+// connects to one, not a follow interval later: here the authority starts
+// after the home has ticked, and the home polls once an hour.
+func TestHomeFollowsOnFirstConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, 1, 1, farSlots)
+	for _, p := range paths {
+		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
+	}
+	var beats atomic.Int64
+	home := start(t, paths[1], Options{FollowEvery: time.Hour, Heartbeat: func() { beats.Add(1) }})
+	waitFor(t, "the home's first sync rounds", 10*time.Second, func() bool { return beats.Load() >= 3 })
+	if n := len(home.n.host.Peers()); n != 0 {
+		t.Fatalf("the home has %d peers before the authority starts; want none", n)
+	}
+	auth := start(t, paths[0], Options{})
+	waitFor(t, "the home to follow the authority", 30*time.Second, func() bool { return home.n.Status().Upstream == auth.n.host.ID() })
 }

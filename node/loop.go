@@ -64,7 +64,8 @@ func (n *Node) loop(ctx context.Context, started chan<- struct{}) error {
 		case q := <-n.votesIn:
 			l.answerVotes(q)
 		case <-n.headIn:
-			// The upstream committed a block above ours (follow.go).
+			// The upstream committed a block above ours (follow.go), or a
+			// home that follows nobody connected to a peer (book.go).
 			if l.pacer.head(n.now()) {
 				l.sync(ctx)
 			}
