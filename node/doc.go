@@ -134,7 +134,9 @@
 //     sync, receiving each block once;
 //   - a node tells its followers its new height as it commits (head/1,
 //     coalesced), and a home whose upstream reports a height above its own
-//     syncs at once (syncPacer); the poll stays as the fallback;
+//     syncs at once (syncPacer); the poll stays as the fallback; a home
+//     that follows nobody yet also syncs at once when it connects to a peer
+//     (book.go), as its first poll may have found no peer;
 //   - a node serves the chain's head to a bounded number of followers (2 on
 //     an authority, 2 on a home, [network] followers) and turns others away
 //     with its height; they follow a home instead, so an authority's upload
