@@ -76,7 +76,8 @@ func (c *Chain) eachLine(a ident.Account, from, to unit.Slot, fn func(StatementL
 	}
 	err := c.db.View(func(txn *badger.Txn) error {
 		pfx := append(append([]byte(pfxAccount), a...), '/')
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		// No prefetch: a line is a few bytes, read in place by Value.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: false})
 		defer it.Close()
 		end := accountKey(a, to)
 		for it.Seek(accountKey(a, from)); it.Valid(); it.Next() {
