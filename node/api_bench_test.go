@@ -181,12 +181,17 @@ func (d *discard) Write(p []byte) (int, error) {
 }
 
 // benchGETAfter is benchGET calling before (if not nil, untimed) ahead of
-// every request.
+// every request. Besides the p50 and p99 of the requests' wall time it
+// reports cpu-ms/op, the CPU time the whole process used during a request on
+// average (the handler, the garbage collector, badger's goroutines): on a
+// machine that other work loads, wall time waits for a core, CPU time does
+// not.
 func benchGETAfter(b *testing.B, h http.Handler, url string, before func()) {
 	b.Helper()
 	var ds []time.Duration
 	b.ReportAllocs()
 	size := 0
+	var cpu time.Duration // of the whole process during the requests
 	for b.Loop() {
 		if before != nil {
 			b.StopTimer()
@@ -196,9 +201,10 @@ func benchGETAfter(b *testing.B, h http.Handler, url string, before func()) {
 		req := httptest.NewRequest("GET", url, nil)
 		req.Host = "127.0.0.1"
 		w := &discard{h: http.Header{}}
-		t0 := time.Now()
+		c0, t0 := processCPU(), time.Now()
 		h.ServeHTTP(w, req)
 		ds = append(ds, time.Since(t0))
+		cpu += processCPU() - c0
 		if w.code != 200 {
 			b.Fatalf("GET %s: %d", url, w.code)
 		}
@@ -209,6 +215,7 @@ func benchGETAfter(b *testing.B, h http.Handler, url string, before func()) {
 	b.ReportMetric(ms(ds[len(ds)/2]), "p50-ms")
 	b.ReportMetric(ms(ds[(len(ds)*99)/100]), "p99-ms")
 	b.ReportMetric(float64(size), "body-bytes")
+	b.ReportMetric(ms(cpu/time.Duration(len(ds))), "cpu-ms/op")
 }
 
 // BenchmarkAPIHome: GET /api/v1/home on a home whose chain holds a year of
