@@ -340,7 +340,8 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 		}
 	}
 	for sl, r := range ex.st.settled {
-		if err := writeLines(txn, sl, r.st, c.g.Operator); err != nil {
+		cr, _ := ex.st.clearedOf(sl) // recent: in memory
+		if err := writeLines(txn, sl, r.st, cr.Result.Price, c.g.Operator); err != nil {
 			return err
 		}
 	}

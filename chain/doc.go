@@ -186,11 +186,12 @@
 // decodes only what memory keeps (old records are decoded, strictly and
 // round-trip checked, when read). Beside the state and outside the state hash,
 // an account index A/<account>/<slot> holds each account's statement line of
-// each settled slot, written in the block's badger transaction with a record
-// of the height it is complete up to; Open rebuilds it from the settled records
-// when that record is missing (a data directory from before the index), of
-// another version or behind the head (TestOldStoreMigrates). The state hash,
-// the entries and their encoding are unchanged.
+// each settled slot, with the slot's clearing price, written in the block's
+// badger transaction with a record of the height it is complete up to; Open
+// rebuilds it from the settled and cleared records when that record is missing
+// (a data directory from before the index), of another version (version 1
+// lines had no price) or behind the head (TestOldStoreMigrates). The state
+// hash, the entries and their encoding are unchanged.
 //
 // Known limits: the per-block state hash is still linear in the number of
 // entries (an incremental commitment, e.g. a Merkle tree, is future work), and
@@ -205,9 +206,12 @@
 // Balances are int64 micro-units without overflow checks (a slot moves at most
 // 10^18).
 //
-// Statement lists an account's settled slots (energy bought and sold, money
-// paid, received, fees, net) for the utility's billing export, read by range
-// from the account index: it costs what it returns, not the chain's age.
+// Statement lists an account's settled slots (energy bought and sold, the
+// clearing price, money paid, received, fees, net) for the utility's billing
+// export, read by range from the account index alone: it costs what it
+// returns, not the chain's age, and reads no slot's records. AppendStatement
+// fills a caller's slice and StatementSum only adds the lines up, so a caller
+// that reuses its slice allocates nothing per line.
 //
 // # Mempool
 //

@@ -21,19 +21,21 @@ import (
 //
 //	A/<account>/<8-byte slot key>   that account's statement line of the settled slot
 //
-// one entry per account that took part in the slot (StatementLine's rule), and
+// one entry per account that took part in the slot (StatementLine's rule),
+// carrying the slot's clearing price from its cleared record (c/<slot>) so
+// that a statement reads nothing but the index, and
 // under keyIndex a record of the index's version and the height it is complete
 // up to. Commit writes a block's lines and that record in the block's badger
 // transaction, so index and head agree. The index is derived data: Open
-// rebuilds it from the settled records (d/<slot>) when the record is missing
-// (a data directory written before the index existed), has another version,
-// or names another height than the head (blocks committed by a binary that did
-// not write it).
+// rebuilds it from the settled and cleared records (d/<slot>, c/<slot>) when
+// the record is missing (a data directory written before the index existed),
+// has another version (version 1 lines had no price), or names another height
+// than the head (blocks committed by a binary that did not write it).
 
 const (
 	keyIndex     = "i"  // indexRec JSON
 	pfxAccount   = "A/" // + account + "/" + 8-byte slot key: statement line
-	indexVersion = 1
+	indexVersion = 2    // 1: lines without the price
 )
 
 type indexRec struct {
@@ -93,9 +95,9 @@ func accountKey(a ident.Account, sl unit.Slot) []byte {
 
 // lineOf is account a's statement line for settlement st, and whether a took
 // part in it (bought, sold or had a transfer). op is the operator, whose line
-// also counts every trade's fee.
-func lineOf(st market.Settlement, a, op ident.Account) (StatementLine, bool) {
-	l := StatementLine{Slot: st.Slot}
+// also counts every trade's fee; price is the slot's clearing price.
+func lineOf(st market.Settlement, price unit.Price, a, op ident.Account) (StatementLine, bool) {
+	l := StatementLine{Slot: st.Slot, Price: price}
 	involved := false
 	for _, tr := range st.Trades {
 		if tr.Buyer == string(a) {
@@ -121,15 +123,16 @@ func lineOf(st market.Settlement, a, op ident.Account) (StatementLine, bool) {
 	return l, involved
 }
 
-// linesOf is every account's statement line for settlement st of slot sl.
-// Only buyers, sellers and transfer recipients can take part.
-func linesOf(sl unit.Slot, st market.Settlement, op ident.Account) map[ident.Account]StatementLine {
+// linesOf is every account's statement line for settlement st of slot sl,
+// which cleared at price. Only buyers, sellers and transfer recipients can
+// take part.
+func linesOf(sl unit.Slot, st market.Settlement, price unit.Price, op ident.Account) map[ident.Account]StatementLine {
 	out := map[ident.Account]StatementLine{}
 	add := func(a ident.Account) {
 		if _, ok := out[a]; ok {
 			return
 		}
-		if l, ok := lineOf(st, a, op); ok {
+		if l, ok := lineOf(st, price, a, op); ok {
 			l.Slot = sl
 			out[a] = l
 		}
@@ -145,17 +148,18 @@ func linesOf(sl unit.Slot, st market.Settlement, op ident.Account) map[ident.Acc
 }
 
 // encodeLine is a statement line's index value: Bought, Sold, Paid,
-// Received, Fees and Net as signed varints (the slot is in the key).
+// Received, Fees, Net and Price as signed varints (the slot is in the key).
+// Version 1 of the index had the first six only.
 func encodeLine(l StatementLine) []byte {
-	b := make([]byte, 0, 6*binary.MaxVarintLen64)
-	for _, v := range []int64{int64(l.Bought), int64(l.Sold), int64(l.Paid), int64(l.Received), int64(l.Fees), int64(l.Net)} {
+	b := make([]byte, 0, 7*binary.MaxVarintLen64)
+	for _, v := range [...]int64{int64(l.Bought), int64(l.Sold), int64(l.Paid), int64(l.Received), int64(l.Fees), int64(l.Net), int64(l.Price)} {
 		b = binary.AppendVarint(b, v)
 	}
 	return b
 }
 
 func decodeLine(sl unit.Slot, b []byte) (StatementLine, error) {
-	var v [6]int64
+	var v [7]int64
 	for i := range v {
 		x, n := binary.Varint(b)
 		if n <= 0 {
@@ -167,15 +171,16 @@ func decodeLine(sl unit.Slot, b []byte) (StatementLine, error) {
 		return StatementLine{}, fmt.Errorf("statement line of slot %d: trailing data", sl)
 	}
 	return StatementLine{Slot: sl, Bought: unit.Wh(v[0]), Sold: unit.Wh(v[1]), Paid: unit.Money(v[2]),
-		Received: unit.Money(v[3]), Fees: unit.Money(v[4]), Net: unit.Money(v[5])}, nil
+		Received: unit.Money(v[3]), Fees: unit.Money(v[4]), Net: unit.Money(v[5]), Price: unit.Price(v[6])}, nil
 }
 
 // setter is what badger.Txn and badger.WriteBatch share.
 type setter interface{ Set(k, v []byte) error }
 
-// writeLines writes the account index entries of settlement st.
-func writeLines(w setter, sl unit.Slot, st market.Settlement, op ident.Account) error {
-	for a, l := range linesOf(sl, st, op) {
+// writeLines writes the account index entries of settlement st of slot sl,
+// which cleared at price.
+func writeLines(w setter, sl unit.Slot, st market.Settlement, price unit.Price, op ident.Account) error {
+	for a, l := range linesOf(sl, st, price, op) {
 		if err := w.Set(accountKey(a, sl), encodeLine(l)); err != nil {
 			return err
 		}
@@ -205,7 +210,8 @@ func (c *Chain) checkIndex() error {
 }
 
 // rebuildIndex deletes the account index and writes it again from every
-// settled record in the store, then its record. Its memory does not grow with
+// settled record in the store (and its slot's cleared record, for the price),
+// then its record. Its memory does not grow with
 // the chain's age (one settlement at a time, written in batches).
 func (c *Chain) rebuildIndex() error {
 	del := c.db.NewWriteBatch()
@@ -228,6 +234,19 @@ func (c *Chain) rebuildIndex() error {
 	}
 	wb := c.db.NewWriteBatch()
 	defer wb.Cancel()
+	// A slot settles after it cleared, so its cleared record is there (a
+	// slot without one has no price, as Result then says).
+	storedPrice := func(sl unit.Slot) (unit.Price, error) {
+		v, ok, err := storeHist{c.db}.record("c/" + slotKey(sl))
+		if err != nil || !ok {
+			return 0, err
+		}
+		var r clearedRec
+		if err := strictDecode(v, &r); err != nil {
+			return 0, fmt.Errorf("state entry c/%s: %w", slotKey(sl), err)
+		}
+		return r.Result.Price, nil
+	}
 	err = storeHist{c.db}.scan("d/", func(k string, v []byte) error {
 		sl, err := parseSlotKey(k[2:])
 		if err != nil {
@@ -237,7 +256,11 @@ func (c *Chain) rebuildIndex() error {
 		if err := strictDecode(v, &st); err != nil {
 			return fmt.Errorf("state entry %q: %w", k, err)
 		}
-		return writeLines(wb, sl, st, c.g.Operator)
+		price, err := storedPrice(sl)
+		if err != nil {
+			return err
+		}
+		return writeLines(wb, sl, st, price, c.g.Operator)
 	})
 	if err == nil {
 		err = wb.Set([]byte(keyIndex), indexRecord(c.head.Height))

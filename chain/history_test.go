@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -74,8 +75,9 @@ func tradeSlots(t *testing.T, c *Chain, rng *rand.Rand, first unit.Slot, n int, 
 }
 
 // refStatement is the statement of a computed the simple way: every settled
-// slot in [from, to), in order, by the rule StatementLine documents.
-func refStatement(settled map[unit.Slot]market.Settlement, a, op ident.Account, from, to unit.Slot) []StatementLine {
+// slot in [from, to), in order, by the rule StatementLine documents, with the
+// price of the slot's clearing result (c.Result).
+func refStatement(c *Chain, settled map[unit.Slot]market.Settlement, a, op ident.Account, from, to unit.Slot) []StatementLine {
 	var out []StatementLine
 	for _, sl := range slices.Sorted(func(yield func(unit.Slot) bool) {
 		for sl := range settled {
@@ -88,7 +90,8 @@ func refStatement(settled map[unit.Slot]market.Settlement, a, op ident.Account, 
 			continue
 		}
 		st := settled[sl]
-		l := StatementLine{Slot: sl}
+		res, _ := c.Result(sl)
+		l := StatementLine{Slot: sl, Price: res.Price}
 		involved := false
 		for _, tr := range st.Trades {
 			if tr.Buyer == string(a) {
@@ -135,9 +138,18 @@ func checkStatements(t *testing.T, what string, c *Chain, settled map[unit.Slot]
 		}
 		for _, r := range ranges {
 			got := c.Statement(a, r[0], r[1])
-			want := refStatement(settled, a, g.Operator, r[0], r[1])
+			want := refStatement(c, settled, a, g.Operator, r[0], r[1])
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s: Statement(%.8s, %d, %d) has %d lines, the reference %d:\n got %v\nwant %v", what, a, r[0], r[1], len(got), len(want), got, want)
+			}
+			var sum StatementLine
+			for _, l := range want {
+				sum.Slot++
+				sum.Bought, sum.Sold, sum.Paid, sum.Received = sum.Bought+l.Bought, sum.Sold+l.Sold, sum.Paid+l.Paid, sum.Received+l.Received
+				sum.Fees, sum.Net = sum.Fees+l.Fees, sum.Net+l.Net
+			}
+			if got, err := c.StatementSum(a, r[0], r[1]); err != nil || got != sum {
+				t.Fatalf("%s: StatementSum(%.8s, %d, %d) = %+v, %v; the reference's sums %+v", what, a, r[0], r[1], got, err, sum)
 			}
 		}
 		var sum unit.Money
@@ -235,8 +247,12 @@ func TestStatementIndex(t *testing.T) {
 		}
 		checkStatements(t, fmt.Sprint("round ", round), c, all, rng)
 	}
-	if len(c.Statement(kOperator.acct, math.MinInt64, math.MaxInt64)) == 0 {
+	lines := c.Statement(kOperator.acct, math.MinInt64, math.MaxInt64)
+	if len(lines) == 0 {
 		t.Fatalf("the operator earned no fees: the run traded nothing")
+	}
+	if !slices.ContainsFunc(lines, func(l StatementLine) bool { return l.Price > 0 }) {
+		t.Errorf("no line of the operator's %d has a price: the prices are not checked", len(lines))
 	}
 }
 
@@ -245,7 +261,7 @@ func TestStatementIndex(t *testing.T) {
 // by such a binary), opens, rebuilds the index and gives the same statements.
 func TestOldStoreMigrates(t *testing.T) {
 	g := historyGenesis()
-	for _, damage := range []string{"no index", "index behind the head", "index of another version"} {
+	for _, damage := range []string{"no index", "index behind the head", "index of another version", "version 1 lines without the price"} {
 		t.Run(damage, func(t *testing.T) {
 			dir := t.TempDir()
 			c := openDir(t, dir, g)
@@ -280,12 +296,15 @@ func TestOldStoreMigrates(t *testing.T) {
 					return txn.Delete([]byte(keyIndex))
 				case "index behind the head":
 					// The last slots' lines are missing, as after an old binary committed them.
-					for a := range linesOf(head.LastSettled, settled[head.LastSettled], g.Operator) {
+					for a := range linesOf(head.LastSettled, settled[head.LastSettled], 0, g.Operator) {
 						if err := txn.Delete(accountKey(a, head.LastSettled)); err != nil {
 							return err
 						}
 					}
 					return txn.Set([]byte(keyIndex), indexRecord(head.Height-3))
+				case "version 1 lines without the price":
+					// What the binary before the price wrote: six varints per line.
+					return writeV1Index(txn, head.Height)
 				default:
 					return txn.Set([]byte(keyIndex), recordJSON(indexRec{Version: indexVersion + 1, Height: head.Height}))
 				}
@@ -304,6 +323,42 @@ func TestOldStoreMigrates(t *testing.T) {
 			tradeSlots(t, c, rng, 10+6*30, 3, nil) // and it goes on
 		})
 	}
+}
+
+// writeV1Index rewrites every account index line in version 1's encoding
+// (Bought, Sold, Paid, Received, Fees, Net; no price) under a version 1 record
+// complete up to height.
+func writeV1Index(txn *badger.Txn, height uint64) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxAccount)})
+	var ks, vs [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().KeyCopy(nil)
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		l, err := decodeLine(0, v)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		var old []byte
+		for _, x := range []int64{int64(l.Bought), int64(l.Sold), int64(l.Paid), int64(l.Received), int64(l.Fees), int64(l.Net)} {
+			old = binary.AppendVarint(old, x)
+		}
+		ks, vs = append(ks, k), append(vs, old)
+	}
+	it.Close()
+	if len(ks) == 0 {
+		return fmt.Errorf("the store has no account index to rewrite")
+	}
+	for i := range ks {
+		if err := txn.Set(ks[i], vs[i]); err != nil {
+			return err
+		}
+	}
+	return txn.Set([]byte(keyIndex), recordJSON(indexRec{Version: 1, Height: height}))
 }
 
 // TestPruneBlocksBefore: pruning by time deletes exactly the bodies of the
@@ -369,6 +424,30 @@ func BenchmarkStateHashYear(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			mergeKeys(keys, diff)
+		}
+	})
+}
+
+// FuzzDecodeLine: decodeLine (which reads the account index from the store)
+// never panics, refuses version 1's six-varint lines, and what it accepts
+// encodes back to a line it decodes to the same values.
+func FuzzDecodeLine(f *testing.F) {
+	f.Add(encodeLine(StatementLine{Bought: 100, Paid: -18165, Net: -18165, Price: 181654}))
+	f.Add(encodeLine(StatementLine{Sold: math.MaxInt64, Received: math.MinInt64}))
+	f.Add([]byte{0, 0, 0, 0, 0, 0})
+	if _, err := decodeLine(0, []byte{0, 0, 0, 0, 0, 0}); err == nil {
+		f.Errorf("decodeLine accepted a version 1 line (six varints)")
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := decodeLine(7, b)
+		if err != nil {
+			return
+		}
+		if l.Slot != 7 {
+			t.Fatalf("decodeLine(7, %x): slot %d", b, l.Slot)
+		}
+		if got, err := decodeLine(7, encodeLine(l)); err != nil || got != l {
+			t.Fatalf("decodeLine(7, %x) = %+v; encoded again and decoded: %+v, %v", b, l, got, err)
 		}
 	})
 }

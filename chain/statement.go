@@ -19,6 +19,7 @@ type StatementLine struct {
 	Received unit.Money // as seller (price − fee)
 	Fees     unit.Money // received as the operator
 	Net      unit.Money // the account's balance change in this slot
+	Price    unit.Price // the slot's clearing price (market.Result.Price)
 }
 
 // Statement returns account a's lines for the settled slots in [from, to), in
@@ -27,27 +28,61 @@ type StatementLine struct {
 // costs what it returns, not the chain's age. On a closed chain, or if the
 // store cannot be read, it returns nil.
 func (c *Chain) Statement(a ident.Account, from, to unit.Slot) []StatementLine {
-	out, _ := c.statement(a, from, to)
+	out, _ := c.AppendStatement(nil, a, from, to)
 	return out
 }
 
-func (c *Chain) statement(a ident.Account, from, to unit.Slot) ([]StatementLine, error) {
+// AppendStatement appends Statement(a, from, to) to dst and returns the
+// extended slice, or dst and the error if the chain is closed or the store
+// cannot be read. It allocates only to grow dst.
+func (c *Chain) AppendStatement(dst []StatementLine, a ident.Account, from, to unit.Slot) ([]StatementLine, error) {
+	n := len(dst)
+	err := c.eachLine(a, from, to, func(l StatementLine) { dst = append(dst, l) })
+	if err != nil {
+		return dst[:n], err
+	}
+	return dst, nil
+}
+
+// StatementSum returns the sums of the fields of Statement(a, from, to)'s
+// lines, with Slot the number of lines and Price 0, without keeping them.
+func (c *Chain) StatementSum(a ident.Account, from, to unit.Slot) (StatementLine, error) {
+	var t StatementLine
+	err := c.eachLine(a, from, to, func(l StatementLine) {
+		t.Slot++
+		t.Bought += l.Bought
+		t.Sold += l.Sold
+		t.Paid += l.Paid
+		t.Received += l.Received
+		t.Fees += l.Fees
+		t.Net += l.Net
+	})
+	if err != nil {
+		return StatementLine{}, err
+	}
+	return t, nil
+}
+
+// eachLine calls fn with a's index lines of [from, to) in slot order, under
+// c.mu and in one badger read transaction.
+func (c *Chain) eachLine(a ident.Account, from, to unit.Slot, fn func(StatementLine)) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	if from >= to {
-		return nil, nil
+		return nil
 	}
-	var out []StatementLine
 	err := c.db.View(func(txn *badger.Txn) error {
 		pfx := append(append([]byte(pfxAccount), a...), '/')
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		// No prefetch: a line is a few bytes, read in place by Value.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: false})
 		defer it.Close()
 		end := accountKey(a, to)
 		for it.Seek(accountKey(a, from)); it.Valid(); it.Next() {
-			k := it.Item().Key()
+			item := it.Item()
+			k := item.Key()
 			if bytes.Compare(k, end) >= 0 {
 				break
 			}
@@ -58,20 +93,21 @@ func (c *Chain) statement(a ident.Account, from, to unit.Slot) ([]StatementLine,
 			if err != nil {
 				return err
 			}
-			v, err := it.Item().ValueCopy(nil)
+			err = item.Value(func(v []byte) error {
+				l, err := decodeLine(sl, v)
+				if err == nil {
+					fn(l)
+				}
+				return err
+			})
 			if err != nil {
 				return err
 			}
-			l, err := decodeLine(sl, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, l)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("chain: statement of %s: %w", a, err)
+		return fmt.Errorf("chain: statement of %s: %w", a, err)
 	}
-	return out, nil
+	return nil
 }

@@ -21,18 +21,28 @@ import (
 	"github.com/gridmesh/gridmesh/unit"
 )
 
-// historyNode is a home node (loaded, not run) whose chain is replaced by an
-// in-memory one holding `slots` settled 15-minute slots, each with one trade
-// between the two homes: one block per slot with the orders of the next slot
-// and the attestations of the last. GRIDMESH_BENCH_SLOTS overrides slots.
+// historyNode is a home node (loaded, not run) whose chain is replaced by one
+// in a directory of its own holding `slots` settled 15-minute slots, each with
+// one trade between the two homes (buildHistory). GRIDMESH_BENCH_SLOTS
+// overrides slots.
 //
 // The benchmarks share one such node, built at the first call (about 3
 // minutes for 35,040 slots here: a block per slot through Propose and Commit)
-// and left open until the process ends; its directory is removed then by
-// removeHistory (TestMain is not used: this is the only shared fixture).
+// and left open until the process ends; TestMain closes it and removes its
+// directory.
 func historyNode(tb testing.TB, slots int) (*Node, ident.Account) {
 	tb.Helper()
-	history.once.Do(func() { history.n, history.self = buildHistory(tb, slots) })
+	history.once.Do(func() {
+		if s, err := strconv.Atoi(os.Getenv("GRIDMESH_BENCH_SLOTS")); err == nil && s > 0 {
+			slots = s
+		}
+		dir, err := os.MkdirTemp("", "gridmesh-bench-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		history.dir = dir
+		history.n, history.self = buildHistory(tb, slots, dir, time.Now().Unix()-int64(slots+4)*900)
+	})
 	if history.n == nil {
 		tb.Fatal("building the history failed")
 	}
@@ -41,21 +51,38 @@ func historyNode(tb testing.TB, slots int) (*Node, ident.Account) {
 
 var history struct {
 	once sync.Once
+	dir  string // of the chain, removed by TestMain
 	n    *Node
 	self ident.Account
 }
 
-func buildHistory(tb testing.TB, slots int) (*Node, ident.Account) {
-	if s, err := strconv.Atoi(os.Getenv("GRIDMESH_BENCH_SLOTS")); err == nil && s > 0 {
-		slots = s
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if history.n != nil {
+		history.n.chain.Close()
 	}
-	dir, err := os.MkdirTemp("", "gridmesh-bench-")
+	if history.dir != "" {
+		os.RemoveAll(history.dir)
+	}
+	os.Exit(code)
+}
+
+// buildHistory makes a home node of a demo network of two homes whose chain,
+// with 15-minute slots from epoch (unix seconds) on, holds `slots` settled
+// slots: one block per slot with the orders of the next slot (a buy at a
+// price that varies from slot to slot, a sell at the floor) and the
+// attestations of the last. The chain is kept in dir/chain, or in memory if
+// dir is "".
+func buildHistory(tb testing.TB, slots int, dir string, epoch int64) (*Node, ident.Account) {
+	tb.Helper()
+	cfgDir, err := os.MkdirTemp("", "gridmesh-history-")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	defer os.RemoveAll(cfgDir) // the node reads nothing more from it
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities = 2, 1
-	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	paths, err := writeDemoNetwork(cfgDir, opts, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,14 +95,18 @@ func buildHistory(tb testing.TB, slots int) (*Node, ident.Account) {
 	authority := ident.AccountOf(nodeKeyTB(tb, paths[0]).Public().(ed25519.PublicKey))
 	g := n.gen
 	g.SlotSeconds, g.OpenLeadSeconds, g.GateLeadSeconds, g.AttestWindowSeconds = 900, 3600, 300, 300
-	g.Epoch = time.Now().Unix() - int64(slots+4)*900
-	mem, err := chain.OpenMemory(g)
+	g.Epoch = epoch
+	var c *chain.Chain
+	if dir == "" {
+		c, err = chain.OpenMemory(g)
+	} else {
+		c, err = chain.Open(filepath.Join(dir, "chain"), g)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
 	n.chain.Close()
-	n.chain, n.gen = mem, g
-	os.RemoveAll(dir) // the node reads nothing more from it
+	n.chain, n.gen = c, g
 	var nonce uint64
 	sign := func(k ed25519.PrivateKey, tx chain.Tx) chain.Tx {
 		nonce++
@@ -87,8 +118,9 @@ func buildHistory(tb testing.TB, slots int) (*Node, ident.Account) {
 	for s := unit.Slot(0); s <= unit.Slot(slots)+1; s++ {
 		var txs []chain.Tx
 		if s < unit.Slot(slots) {
+			bid := mid + unit.Price(s%7)*1000
 			txs = append(txs,
-				sign(buyer, chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: market.Buy, Slot: s + 1, Energy: 100, Price: mid}}),
+				sign(buyer, chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: market.Buy, Slot: s + 1, Energy: 100, Price: bid}}),
 				sign(seller, chain.Tx{Kind: chain.TxOrder, Order: &chain.Order{Side: market.Sell, Slot: s + 1, Energy: 100, Price: g.Tariff.Floor}}))
 		}
 		if s >= 2 {
@@ -96,18 +128,18 @@ func buildHistory(tb testing.TB, slots int) (*Node, ident.Account) {
 				sign(buyer, chain.Tx{Kind: chain.TxAttest, Attest: &chain.Attest{Slot: s - 1, Import: 100}}),
 				sign(seller, chain.Tx{Kind: chain.TxAttest, Attest: &chain.Attest{Slot: s - 1, Export: 100}}))
 		}
-		b, errs := mem.Propose(g.SlotStart(s)+100_000, authority, txs)
+		b, errs := c.Propose(g.SlotStart(s)+100_000, authority, txs)
 		for i, err := range errs {
 			if err != nil {
 				tb.Fatalf("slot %d: tx %d: %v", s, i, err)
 			}
 		}
-		if _, err := mem.Commit(b, nil); err != nil {
+		if _, err := c.Commit(b, nil); err != nil {
 			tb.Fatalf("slot %d: %v", s, err)
 		}
 	}
 	n.publishStatus()
-	if got := len(mem.Statement(n.self, 0, unit.Slot(slots)+2)); got < slots-2 {
+	if got := len(c.Statement(n.self, 0, unit.Slot(slots)+2)); got < slots-2 {
 		tb.Fatalf("built %d statement lines; want about %d", got, slots)
 	}
 	return n, n.self
@@ -127,12 +159,39 @@ func benchGET(b *testing.B, h http.Handler, url string) {
 	benchGETAfter(b, h, url, nil)
 }
 
+// discard is a ResponseWriter that keeps only the status and the size of the
+// body, as a socket takes it: the benchmarks time and count the handler's
+// work, not a recorder's growing buffer.
+type discard struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (d *discard) Header() http.Header { return d.h }
+func (d *discard) WriteHeader(code int) {
+	if d.code == 0 {
+		d.code = code
+	}
+}
+func (d *discard) Write(p []byte) (int, error) {
+	d.WriteHeader(200)
+	d.n += len(p)
+	return len(p), nil
+}
+
 // benchGETAfter is benchGET calling before (if not nil, untimed) ahead of
-// every request.
+// every request. Besides the p50 and p99 of the requests' wall time it
+// reports cpu-ms/op, the CPU time the whole process used during a request on
+// average (the handler, the garbage collector, badger's goroutines): on a
+// machine that other work loads, wall time waits for a core, CPU time does
+// not.
 func benchGETAfter(b *testing.B, h http.Handler, url string, before func()) {
 	b.Helper()
 	var ds []time.Duration
 	b.ReportAllocs()
+	size := 0
+	var cpu time.Duration // of the whole process during the requests
 	for b.Loop() {
 		if before != nil {
 			b.StopTimer()
@@ -141,18 +200,22 @@ func benchGETAfter(b *testing.B, h http.Handler, url string, before func()) {
 		}
 		req := httptest.NewRequest("GET", url, nil)
 		req.Host = "127.0.0.1"
-		w := httptest.NewRecorder()
-		t0 := time.Now()
+		w := &discard{h: http.Header{}}
+		c0, t0 := processCPU(), time.Now()
 		h.ServeHTTP(w, req)
 		ds = append(ds, time.Since(t0))
-		if w.Code != 200 {
-			b.Fatalf("GET %s: %d %s", url, w.Code, w.Body.String())
+		cpu += processCPU() - c0
+		if w.code != 200 {
+			b.Fatalf("GET %s: %d", url, w.code)
 		}
+		size = w.n
 	}
 	slices.Sort(ds)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(ds[len(ds)/2]), "p50-ms")
 	b.ReportMetric(ms(ds[(len(ds)*99)/100]), "p99-ms")
+	b.ReportMetric(float64(size), "body-bytes")
+	b.ReportMetric(ms(cpu/time.Duration(len(ds))), "cpu-ms/op")
 }
 
 // BenchmarkAPIHome: GET /api/v1/home on a home whose chain holds a year of
@@ -163,29 +226,29 @@ func BenchmarkAPIHome(b *testing.B) {
 }
 
 // BenchmarkAPIStatementYear: a statement over a year of settled 15-minute
-// slots (35,040 lines), as JSON and as CSV. The lines come from the chain's
-// account index; their prices from the node's price ring, which a running
-// node fills as it commits blocks (apiCommit): the history here was
-// committed without the loop, so one untimed request fills it first. "cold"
-// empties the ring before every request: the first statement after a start
-// over slots cleared before it, whose prices are read from the store.
+// slots (35,040 lines), as JSON and as CSV, each line (price included) read
+// from the chain's account index. "cold" closes and reopens the chain before
+// every request (untimed): the first statement after a start, with badger's
+// caches empty (the operating system's page cache is not dropped).
 func BenchmarkAPIStatementYear(b *testing.B) {
 	n, self := historyNode(b, 35_040)
 	h := n.guard(n.handler())
 	url := func(f string) string { return fmt.Sprintf("/api/v1/accounts/%s/statement?from=0&format=%s", self, f) }
-	warm := httptest.NewRecorder()
-	req := httptest.NewRequest("GET", url("json"), nil)
-	req.Host = "127.0.0.1"
-	h.ServeHTTP(warm, req)
 	for _, f := range []string{"json", "csv"} {
 		b.Run(f, func(b *testing.B) { benchGET(b, h, url(f)) })
 	}
-	b.Run("cold", func(b *testing.B) {
-		benchGETAfter(b, h, url("json"), func() {
-			p := &n.surf.prices
-			p.mu.Lock()
-			p.slot, p.price = nil, nil
-			p.mu.Unlock()
-		})
-	})
+	reopen := func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		g := n.chain.Genesis()
+		n.chain.Close()
+		c, err := chain.Open(filepath.Join(history.dir, "chain"), g)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n.chain = c
+	}
+	for _, f := range []string{"json", "csv"} {
+		b.Run("cold-"+f, func(b *testing.B) { benchGETAfter(b, h, url(f), reopen) })
+	}
 }

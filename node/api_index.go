@@ -33,8 +33,8 @@ type apiState struct {
 	authAt   uint64 // the head the cached record was made at
 	authList []AuthorityInfo
 
-	events broker
-	prices slotPrices // clearing prices of recent slots, for statements
+	events  broker
+	stmtMem sync.Pool // of *stmtMem: statements' reusable memory (api_statement.go)
 }
 
 const (
@@ -172,7 +172,6 @@ func (n *Node) apiCommit(blk chain.Block, events []chain.Event) {
 		x.add(blk)
 		x.mu.Unlock()
 	}
-	n.surf.prices.commit(events)
 	n.surf.events.publishBlock(n, blk, events)
 }
 

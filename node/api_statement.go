@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -48,49 +47,51 @@ type StatementLine struct {
 	Balance  unit.Money `json:"balance"` // running, after this slot
 }
 
-// statement builds a's statement of [from, to) in zone loc.
-func (n *Node) statement(a ident.Account, from, to unit.Slot, loc *time.Location) Statement {
-	st := Statement{Account: string(a), From: int64(from), To: int64(to), Zone: loc.String(), Lines: []StatementLine{}}
+// stmtMem is one statement's reusable memory (apiState.stmtMem): the lines
+// read from the chain (at most maxSlotRange, 64 bytes each) and the output
+// being formatted.
+type stmtMem struct {
+	lines []chain.StatementLine
+	out   []byte
+}
+
+// stmtFlush is the output a statement formats before writing it.
+const stmtFlush = 32 << 10
+
+func (n *Node) getStmtMem() *stmtMem {
+	if m, ok := n.surf.stmtMem.Get().(*stmtMem); ok {
+		return m
+	}
+	return &stmtMem{out: make([]byte, 0, stmtFlush+1024)}
+}
+
+// readStatement reads a's lines of the settled slots in [from, to) into
+// m.lines, and the opening balance before from, under n.mu: one view of the
+// chain, as the statement's contract needs (Opening + the lines' Nets is the
+// balance at that view when to is past the last settled slot). The lines
+// come from the chain's account index, prices included, so this reads no
+// slot's records; formatting them happens after, without the lock.
+func (n *Node) readStatement(m *stmtMem, a ident.Account, from, to unit.Slot) (opening unit.Money, err error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	last := n.chain.Status().LastSettled
 	lo, hi := max(from, 0), min(to, last+1)
-	lines, prices := n.statementPriced(a, lo, hi)
+	if m.lines, err = n.chain.AppendStatement(m.lines[:0], a, lo, hi); err != nil {
+		return 0, err
+	}
 	// The opening balance: the lines before from, or the balance on chain
 	// less the lines from from on, whichever spans fewer slots (the index
 	// reads an account's lines by range, so that is the cost).
 	if lo <= last+1-hi {
-		for _, l := range n.statementLines(a, 0, lo) {
-			st.Opening += l.Net
-		}
-	} else {
-		st.Opening = n.chain.Balances()[a]
-		for _, l := range lines {
-			st.Opening -= l.Net
-		}
-		for _, l := range n.statementLines(a, hi, last+1) {
-			st.Opening -= l.Net
-		}
+		before, err := n.chain.StatementSum(a, 0, lo)
+		return before.Net, err
 	}
-	bal := st.Opening
-	st.Total.Slot = -1
-	st.Lines = make([]StatementLine, 0, len(lines))
-	for i, l := range lines {
-		bal += l.Net
-		start := n.gen.SlotStart(l.Slot)
-		line := StatementLine{Slot: int64(l.Slot), StartUTC: utc(start), Local: time.UnixMilli(start).In(loc).Format(time.RFC3339),
-			Bought: l.Bought, Sold: l.Sold, Price: prices[i], Paid: l.Paid, Received: l.Received, Fees: l.Fees, Net: l.Net, Balance: bal}
-		st.Lines = append(st.Lines, line)
-		t := &st.Total
-		t.Bought += l.Bought
-		t.Sold += l.Sold
-		t.Paid += l.Paid
-		t.Received += l.Received
-		t.Fees += l.Fees
-		t.Net += l.Net
+	after, err := n.chain.StatementSum(a, hi, last+1)
+	opening = n.chain.Balances()[a] - after.Net
+	for _, l := range m.lines {
+		opening -= l.Net
 	}
-	st.Total.Balance = bal
-	return st
+	return opening, err
 }
 
 // statementQuery reads ?from, ?to (default: all settled slots), ?format
@@ -135,68 +136,108 @@ func (n *Node) serveStatement(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
-	st := n.statement(a, from, to, loc)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	defer bw.Flush()
-	if format == "json" {
-		w.Header().Set("Content-Type", "application/json")
-		_ = writeStatementJSON(bw, st)
+	m := n.getStmtMem()
+	defer n.surf.stmtMem.Put(m)
+	opening, err := n.readStatement(m, a, from, to)
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%d-%d.csv"`, a[:16], from, to))
-	_ = writeStatementCSV(bw, st)
+	f := stmtFormat{gen: &n.gen, loc: loc}
+	if format == "json" {
+		w.Header().Set("Content-Type", "application/json")
+		zone, _ := json.Marshal(loc.String())
+		m.out = fmt.Appendf(m.out[:0], `{"account":%q,"from":%d,"to":%d,"zone":%s,"opening_balance":%d,"lines":[`, a, from, to, zone, opening)
+	} else {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement-%s-%d-%d.csv"`, a[:16], from, to))
+		f.csv = true
+		m.out = appendCSVHeader(m.out[:0])
+	}
+	_ = f.write(w, m, opening)
 }
 
-// writeStatementJSON writes st as encoding/json would (a test holds it to
-// that), without reflection: a year's statement is 35,040 lines.
-func writeStatementJSON(w io.Writer, st Statement) error {
-	zone, _ := json.Marshal(st.Zone)
-	b := make([]byte, 0, 64<<10)
-	b = fmt.Appendf(b, `{"account":%q,"from":%d,"to":%d,"zone":%s,"opening_balance":%d,"lines":[`, st.Account, st.From, st.To, zone, st.Opening)
-	for i, l := range st.Lines {
-		if i > 0 {
-			b = append(b, ',')
+// stmtFormat writes a statement's lines as JSON (byte for byte what
+// encoding/json makes of a Statement; a test holds it to that) or as CSV
+// (RFC 4180, CRLF line ends: a header row, one row per line, and a last row
+// "total" with the sums; money in micro-units, energy in Wh). A year's
+// statement is 35,040 lines: each is appended to one reused buffer with
+// strconv and time's Append functions, so a line allocates nothing.
+type stmtFormat struct {
+	gen *chain.Genesis
+	loc *time.Location // of the lines' local times
+	csv bool
+}
+
+// write appends m.lines after what m.out holds (the JSON head or the CSV
+// header), then the total, writing to w every stmtFlush bytes.
+func (f stmtFormat) write(w io.Writer, m *stmtMem, opening unit.Money) error {
+	bal := opening
+	total := StatementLine{Slot: -1}
+	for i, l := range m.lines {
+		bal += l.Net
+		line := StatementLine{Slot: int64(l.Slot), Bought: l.Bought, Sold: l.Sold, Price: l.Price, Paid: l.Paid,
+			Received: l.Received, Fees: l.Fees, Net: l.Net, Balance: bal}
+		if f.csv {
+			m.out = f.appendCSV(m.out, line, true)
+		} else {
+			if i > 0 {
+				m.out = append(m.out, ',')
+			}
+			m.out = f.appendJSON(m.out, line, true)
 		}
-		b = appendLineJSON(b, l)
-		if len(b) > 60<<10 {
-			if _, err := w.Write(b); err != nil {
+		total.Bought += l.Bought
+		total.Sold += l.Sold
+		total.Paid += l.Paid
+		total.Received += l.Received
+		total.Fees += l.Fees
+		total.Net += l.Net
+		if len(m.out) >= stmtFlush {
+			if _, err := w.Write(m.out); err != nil {
 				return err
 			}
-			b = b[:0]
+			m.out = m.out[:0]
 		}
 	}
-	b = append(b, `],"total":`...)
-	b = appendLineJSON(b, st.Total)
-	b = append(b, "}\n"...)
-	_, err := w.Write(b)
+	total.Balance = bal
+	if f.csv {
+		m.out = f.appendCSV(m.out, total, false)
+	} else {
+		m.out = append(m.out, `],"total":`...)
+		m.out = f.appendJSON(m.out, total, false)
+		m.out = append(m.out, "}\n"...)
+	}
+	_, err := w.Write(m.out)
 	return err
 }
 
-// appendLineJSON appends l's JSON; its times are RFC 3339 strings, which
-// need no escaping.
-func appendLineJSON(b []byte, l StatementLine) []byte {
+// appendTimes appends the slot's start in UTC and in f.loc, RFC 3339, each
+// after pre and followed by post.
+func (f stmtFormat) appendTimes(b []byte, slot int64, pre1, pre2, post string) []byte {
+	t := time.UnixMilli(f.gen.SlotStart(unit.Slot(slot)))
+	b = append(b, pre1...)
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	b = append(b, post...)
+	b = append(b, pre2...)
+	b = t.In(f.loc).AppendFormat(b, time.RFC3339)
+	return append(b, post...)
+}
+
+// appendJSON appends l's JSON object, with the slot's times if times (the
+// total has none); RFC 3339 times need no escaping.
+func (f stmtFormat) appendJSON(b []byte, l StatementLine, times bool) []byte {
 	b = append(b, `{"slot":`...)
 	b = strconv.AppendInt(b, l.Slot, 10)
-	if l.StartUTC != "" {
-		b = append(b, `,"start_utc":"`...)
-		b = append(b, l.StartUTC...)
-		b = append(b, '"')
+	if times {
+		b = f.appendTimes(b, l.Slot, `,"start_utc":"`, `,"start_local":"`, `"`)
 	}
-	if l.Local != "" {
-		b = append(b, `,"start_local":"`...)
-		b = append(b, l.Local...)
-		b = append(b, '"')
-	}
-	for _, f := range [...]struct {
+	for _, x := range [...]struct {
 		k string
 		v int64
-	}{{"bought_wh", int64(l.Bought)}, {"sold_wh", int64(l.Sold)}, {"price", int64(l.Price)}, {"paid", int64(l.Paid)},
-		{"received", int64(l.Received)}, {"fees", int64(l.Fees)}, {"net", int64(l.Net)}, {"balance", int64(l.Balance)}} {
-		b = append(b, `,"`...)
-		b = append(b, f.k...)
-		b = append(b, `":`...)
-		b = strconv.AppendInt(b, f.v, 10)
+	}{{`,"bought_wh":`, int64(l.Bought)}, {`,"sold_wh":`, int64(l.Sold)}, {`,"price":`, int64(l.Price)}, {`,"paid":`, int64(l.Paid)},
+		{`,"received":`, int64(l.Received)}, {`,"fees":`, int64(l.Fees)}, {`,"net":`, int64(l.Net)}, {`,"balance":`, int64(l.Balance)}} {
+		b = append(b, x.k...)
+		b = strconv.AppendInt(b, x.v, 10)
 	}
 	return append(b, '}')
 }
@@ -204,44 +245,31 @@ func appendLineJSON(b []byte, l StatementLine) []byte {
 // StatementCSVHeader is the header row of a statement in CSV.
 var StatementCSVHeader = []string{"slot", "start_utc", "start_local", "bought_wh", "sold_wh", "price_per_kwh", "paid", "received", "fees", "net", "balance"}
 
-// writeStatementCSV writes st as CSV (RFC 4180, CRLF line ends): a header
-// row, one row per line, and a last row "total" with the sums. Money is in
-// micro-units (unit.Money), energy in Wh.
-func writeStatementCSV(w io.Writer, st Statement) error {
-	// Every field is digits, a sign, or an RFC 3339 time: none needs
-	// quoting, so rows are appended directly (a test parses them back).
-	b := make([]byte, 0, 64<<10)
+func appendCSVHeader(b []byte) []byte {
 	for i, h := range StatementCSVHeader {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, h...)
 	}
-	b = append(b, "\r\n"...)
-	row := func(slot, utc, local string, l StatementLine) {
-		b = append(b, slot...)
-		b = append(b, ',')
-		b = append(b, utc...)
-		b = append(b, ',')
-		b = append(b, local...)
-		for _, v := range [...]int64{int64(l.Bought), int64(l.Sold), int64(l.Price), int64(l.Paid), int64(l.Received), int64(l.Fees), int64(l.Net), int64(l.Balance)} {
-			b = append(b, ',')
-			b = strconv.AppendInt(b, v, 10)
-		}
-		b = append(b, "\r\n"...)
+	return append(b, "\r\n"...)
+}
+
+// appendCSV appends l's row: its slot and times if times, else "total" and
+// two empty fields. Every field is digits, a sign, or an RFC 3339 time: none
+// needs quoting (a test parses the rows back with encoding/csv).
+func (f stmtFormat) appendCSV(b []byte, l StatementLine, times bool) []byte {
+	if times {
+		b = strconv.AppendInt(b, l.Slot, 10)
+		b = f.appendTimes(b, l.Slot, ",", ",", "")
+	} else {
+		b = append(b, "total,,"...)
 	}
-	for _, l := range st.Lines {
-		row(strconv.FormatInt(l.Slot, 10), l.StartUTC, l.Local, l)
-		if len(b) > 60<<10 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
-		}
+	for _, v := range [...]int64{int64(l.Bought), int64(l.Sold), int64(l.Price), int64(l.Paid), int64(l.Received), int64(l.Fees), int64(l.Net), int64(l.Balance)} {
+		b = append(b, ',')
+		b = strconv.AppendInt(b, v, 10)
 	}
-	row("total", "", "", st.Total)
-	_, err := w.Write(b)
-	return err
+	return append(b, "\r\n"...)
 }
 
 // MonthRow is one account's month in GET /api/v1/statements?period=month.
@@ -310,19 +338,28 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 	keys = keys[:min(len(keys), maxStatementAccounts)]
 	idx := n.apiIndex()
 	rows := []MonthRow{}
+	m := n.getStmtMem()
+	defer n.surf.stmtMem.Put(m)
 	for _, a := range keys {
-		st := n.statement(a, from, to, time.UTC)
+		bal, err := n.readStatement(m, a, from, to)
+		if err != nil {
+			continue // a closed chain: no rows
+		}
 		var cur *MonthRow
 		name := ""
 		if adm, ok := idx.admission(a); ok {
 			name = adm.name
 		}
-		for _, l := range st.Lines {
-			month := l.StartUTC[:7]
-			if cur == nil || cur.Month != month {
-				rows = append(rows, MonthRow{Account: string(a), Name: name, Month: month})
+		var y int
+		var mon time.Month
+		for _, l := range m.lines {
+			t := time.UnixMilli(n.gen.SlotStart(l.Slot)).UTC()
+			if cur == nil || t.Year() != y || t.Month() != mon {
+				y, mon = t.Year(), t.Month()
+				rows = append(rows, MonthRow{Account: string(a), Name: name, Month: t.Format("2006-01")})
 				cur = &rows[len(rows)-1]
 			}
+			bal += l.Net
 			cur.Slots++
 			cur.Bought += l.Bought
 			cur.Sold += l.Sold
@@ -330,7 +367,7 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 			cur.Received += l.Received
 			cur.Fees += l.Fees
 			cur.Net += l.Net
-			cur.Balance = l.Balance
+			cur.Balance = bal
 		}
 	}
 	return rows
@@ -341,13 +378,4 @@ func (n *Node) monthRows(from, to unit.Slot) []MonthRow {
 // returns, not the number of slots. The caller holds n.mu.
 func (n *Node) statementLines(a ident.Account, from, to unit.Slot) []chain.StatementLine {
 	return n.chain.Statement(a, from, to)
-}
-
-// statementPriced is statementLines with each line's slot clearing price
-// (market.Result.Price), from the price ring (api_prices.go).
-func (n *Node) statementPriced(a ident.Account, from, to unit.Slot) ([]chain.StatementLine, []unit.Price) {
-	lines := n.statementLines(a, from, to)
-	prices := make([]unit.Price, len(lines))
-	n.surf.prices.fill(n.chain, lines, prices)
-	return lines, prices
 }
