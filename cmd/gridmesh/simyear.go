@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ type simYearResult struct {
 }
 
 func cmdSimYear(_ context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json]", `
+	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json] [--cpuprofile F]", `
 Simulate a chain's life at full speed: one process runs the real execution path
 (chain.Open on a badger store on disk, a 4-authority genesis, Propose and Commit
 of every block with a 3-of-4 precommit certificate) with a simulated clock. N
@@ -113,6 +114,7 @@ than K days, as a home does; without it the store is an authority's archive.`)
 	dir := c.fs.String("dir", "", "store directory (default: a temporary one, removed afterwards; must not exist)")
 	seed := c.fs.Uint64("seed", 1, "seed of meters and prices")
 	asJSON := c.fs.Bool("json", false, "print one JSON object (with the daily samples)")
+	prof := c.fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the run to this file")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
@@ -134,6 +136,17 @@ than K days, as a home does; without it the store is an authority's archive.`)
 					d.Day, d.Height, mb(int64(d.HeapBytes)), mb(d.RSSBytes), d.HistoryRecords, mb(int64(d.KeyListBytes)))
 			}
 		}
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := runSimYear(cfg)
 	if err != nil {
