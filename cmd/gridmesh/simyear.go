@@ -37,6 +37,8 @@ type simYearConfig struct {
 	Dir      string        // the store; "" = a temporary directory, removed afterwards
 	Seed     uint64
 	KeepDays int // > 0: prune block bodies older than this many days (a home); 0 = keep all (an authority)
+	// MemProfile, if not "", is the file for a heap profile at the end of the last day.
+	MemProfile string
 	// OnDay, if not nil, is called after each simulated day with its sample.
 	OnDay func(simDay)
 }
@@ -75,7 +77,10 @@ type simYearResult struct {
 	RSSAnonBytes int64 `json:"rss_anon_bytes"`
 	RSSFileBytes int64 `json:"rss_file_bytes"`
 
-	DiskBytes   int64            `json:"disk_bytes"` // the store directory's files
+	// The store directory's files after Close, in blocks allocated on disk
+	// (an open store has preallocated, sparse memtable and value-log files),
+	// and of them the SSTables and the value log.
+	DiskBytes   int64            `json:"disk_bytes"`
 	LSMBytes    int64            `json:"lsm_bytes"`
 	VlogBytes   int64            `json:"vlog_bytes"`
 	ByKind      map[string]int64 `json:"by_kind"` // logical key+value bytes: blocks, certificates, state, index, other
@@ -93,7 +98,7 @@ type simYearResult struct {
 }
 
 func cmdSimYear(_ context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json] [--cpuprofile F]", `
+	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json] [--cpuprofile F] [--memprofile F]", `
 Simulate a chain's life at full speed: one process runs the real execution path
 (chain.Open on a badger store on disk, a 4-authority genesis, Propose and Commit
 of every block with a 3-of-4 precommit certificate) with a simulated clock. N
@@ -115,6 +120,7 @@ than K days, as a home does; without it the store is an authority's archive.`)
 	seed := c.fs.Uint64("seed", 1, "seed of meters and prices")
 	asJSON := c.fs.Bool("json", false, "print one JSON object (with the daily samples)")
 	prof := c.fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the run to this file")
+	memProf := c.fs.String("memprofile", "", "write a heap profile (go tool pprof) at the end of the last day to this file")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
@@ -128,7 +134,7 @@ than K days, as a home does; without it the store is an authority's archive.`)
 	case *keep < 0:
 		return usagef("sim year: --keep-days: expected 0 or more, got %d", *keep)
 	}
-	cfg := simYearConfig{Homes: *homes, Days: *days, Slot: *slot, Dir: *dir, Seed: *seed, KeepDays: *keep}
+	cfg := simYearConfig{Homes: *homes, Days: *days, Slot: *slot, Dir: *dir, Seed: *seed, KeepDays: *keep, MemProfile: *memProf}
 	if !*asJSON {
 		cfg.OnDay = func(d simDay) {
 			if d.Day == 1 || d.Day%30 == 0 || d.Day == *days {
@@ -330,6 +336,14 @@ func (s *simYear) run() error {
 		}
 	}
 	s.res.WallSeconds = time.Since(began).Seconds()
+	if s.cfg.MemProfile != "" {
+		f, err := os.Create(s.cfg.MemProfile)
+		if err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		defer f.Close()
+		return pprof.WriteHeapProfile(f)
+	}
 	return nil
 }
 
@@ -441,7 +455,6 @@ func (s *simYear) measureStore() error {
 	res := &s.res
 	res.ByKind = map[string]int64{"blocks": u.Blocks, "certificates": u.Certificates, "state": u.State, "index": u.Index, "other": u.Other}
 	res.KeysByKind = u.Keys
-	res.LSMBytes, res.VlogBytes = u.LSMBytes, u.VlogBytes
 	fp := s.c.Footprint()
 	res.StateKeys, res.KeyListSize, res.HistoryHeld = fp.StateEntries, fp.KeyListBytes, fp.HistoryRecords
 	return nil
@@ -467,6 +480,7 @@ func (s *simYear) reopen(dir string) error {
 		return err
 	}
 	s.c = nil
+	s.res.DiskBytes, s.res.LSMBytes, s.res.VlogBytes = dirSize(dir)
 	runtime.GC()
 	t0 := time.Now()
 	var err error
@@ -476,7 +490,6 @@ func (s *simYear) reopen(dir string) error {
 	}
 	s.res.ReopenMs = float64(time.Since(t0).Microseconds()) / 1000
 	s.res.ReopenHeap = liveHeap()
-	s.res.DiskBytes = dirSize(dir)
 	return nil
 }
 
@@ -551,15 +564,26 @@ func procStatus(field string) int64 {
 	return 0
 }
 
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
+// dirSize is the disk space the files in dir take (allocated blocks), in
+// all and in SSTables (*.sst) and value-log files (*.vlog).
+func dirSize(dir string) (all, sst, vlog int64) {
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		n := allocated(info)
+		all += n
+		switch filepath.Ext(path) {
+		case ".sst":
+			sst += n
+		case ".vlog":
+			vlog += n
 		}
 		return nil
 	})
-	return n
+	return all, sst, vlog
 }
