@@ -743,6 +743,9 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	}
 	c.install(ex)
 	c.verified.forget(b.Txs)
+	if c.dir != "" && b.Header.Height%releaseEvery == 0 {
+		releaseMapped(c.dir)
+	}
 	// The events share nothing with the state, so a caller may keep or change them.
 	events := make([]Event, len(ex.events))
 	for i, ev := range ex.events {
