@@ -46,9 +46,14 @@ type simYearConfig struct {
 // simDay is what runSimYear measures at the end of each simulated day: the
 // live heap after runtime.GC, the process's RSS, and what the chain holds.
 type simDay struct {
-	Day            int    `json:"day"` // 1 = after the first day
-	HeapBytes      uint64 `json:"heap_bytes"`
-	RSSBytes       int64  `json:"rss_bytes"`
+	Day          int    `json:"day"` // 1 = after the first day
+	HeapBytes    uint64 `json:"heap_bytes"`
+	RSSBytes     int64  `json:"rss_bytes"`
+	RSSAnonBytes int64  `json:"rss_anon_bytes"` // of RSSBytes, anonymous memory (not mapped files)
+	// OwnHeapBytes is the live heap outside badger's own buffers (memtable
+	// arenas, table builders, caches: bounded by its options, and coming and
+	// going with its flushes), estimated from the heap profile.
+	OwnHeapBytes   uint64 `json:"own_heap_bytes"`
 	HistoryRecords int    `json:"history_records"`
 	KeyListBytes   int    `json:"keylist_bytes"`
 	Height         uint64 `json:"height"`
@@ -536,7 +541,7 @@ func signAll(txs []chain.Tx, chainID string, keys map[ident.Account]ed25519.Priv
 // be flushed adds its whole arena, 29 MB, for a while).
 func sampleDay(c *chain.Chain, day int, heap uint64) simDay {
 	fp := c.Footprint()
-	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), HistoryRecords: fp.HistoryRecords,
+	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), RSSAnonBytes: procStatus("RssAnon:"), OwnHeapBytes: ownHeap(), HistoryRecords: fp.HistoryRecords,
 		KeyListBytes: fp.KeyListBytes, Height: c.Head().Height}
 }
 
@@ -546,6 +551,49 @@ func liveHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// ownHeap estimates the live heap allocated outside badger and ristretto
+// (github.com/dgraph-io/...) from the heap profile: in-use bytes of every
+// sampled allocation site, scaled as pprof scales them.
+func ownHeap() uint64 {
+	runtime.GC()
+	runtime.GC() // the profile is as of the last completed cycle but one
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	rate := float64(runtime.MemProfileRate)
+	var total float64
+	for _, r := range recs {
+		if r.InUseBytes() <= 0 || r.AllocObjects == 0 || fromBadger(r.Stack()) {
+			continue
+		}
+		avg := float64(r.AllocBytes) / float64(r.AllocObjects)
+		total += float64(r.InUseBytes()) / (1 - math.Exp(-avg/rate))
+	}
+	return uint64(total)
+}
+
+// fromBadger reports whether an allocation's stack passes through badger
+// or ristretto.
+func fromBadger(stk []uintptr) bool {
+	frames := runtime.CallersFrames(stk)
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "github.com/dgraph-io/") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // procStatus reads a "kB" field of /proc/self/status in bytes (0 where there
