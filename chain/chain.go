@@ -170,12 +170,13 @@ func Open(dir string, g Genesis) (*Chain, error) {
 		return nil, errors.New("chain: a 64-bit platform is required: badger loses data on 32-bit builds")
 	}
 	opt := badger.DefaultOptions(dir).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
 		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(1 << 10).
+		WithCompression(options.ZSTD).
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
@@ -322,7 +323,7 @@ func (c *Chain) initGenesis() error {
 // pointer into txn.
 func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 	h := ex.block.Header
-	if err := txn.Set(heightKey(pfxBlock, h.Height), ex.block.Encode()); err != nil {
+	if err := txn.Set(heightKey(pfxBlock, h.Height), pack(ex.block.Encode())); err != nil {
 		return err
 	}
 	if err := txn.Set(heightKey(pfxCert, h.Height), slices.Clone(cert)); err != nil {
@@ -333,7 +334,7 @@ func (c *Chain) writeBlock(txn *badger.Txn, ex *execution, cert []byte) error {
 		if ch.del {
 			err = txn.Delete([]byte(pfxState + ch.key))
 		} else {
-			err = txn.Set([]byte(pfxState+ch.key), ch.e.v)
+			err = txn.Set([]byte(pfxState+ch.key), pack(ch.e.v))
 		}
 		if err != nil {
 			return err
@@ -446,7 +447,7 @@ func loadStore(txn *badger.Txn) (*state, *keyList, error) {
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
 		k := string(item.Key()[len(pfxState):])
-		v, err := item.ValueCopy(nil)
+		v, err := valueOf(item)
 		if err != nil {
 			return nil, nil, fmt.Errorf("state entry %q: %w", k, err)
 		}
@@ -482,7 +483,7 @@ func loadStore(txn *badger.Txn) (*state, *keyList, error) {
 		}
 		var v []byte
 		if err == nil {
-			v, err = item.ValueCopy(nil)
+			v, err = valueOf(item)
 		}
 		if err != nil {
 			return fmt.Errorf("state entry %q: %w", k, err)
@@ -528,7 +529,7 @@ func get(txn *badger.Txn, k []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return item.ValueCopy(nil)
+	return valueOf(item)
 }
 
 // Close closes the store. Other methods return ErrClosed afterwards.
@@ -743,6 +744,9 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	}
 	c.install(ex)
 	c.verified.forget(b.Txs)
+	if c.dir != "" && b.Header.Height%releaseEvery == 0 {
+		releaseMapped(c.dir)
+	}
 	// The events share nothing with the state, so a caller may keep or change them.
 	events := make([]Event, len(ex.events))
 	for i, ev := range ex.events {

@@ -53,7 +53,7 @@ func (h storeHist) record(k string) ([]byte, bool, error) {
 		if err != nil {
 			return err
 		}
-		v, err = item.ValueCopy(nil)
+		v, err = valueOf(item)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -67,7 +67,7 @@ func (h storeHist) scan(prefix string, fn func(k string, v []byte) error) error 
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxState + prefix)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
+			v, err := valueOf(it.Item())
 			if err != nil {
 				return err
 			}

@@ -18,14 +18,14 @@ import (
 	"github.com/gridmesh/gridmesh/unit"
 )
 
-// storedEntries is every state entry in c's store, as stored.
+// storedEntries is every state entry in c's store (uncompressed).
 func storedEntries(c *Chain) (map[string]entry, error) {
 	all := map[string]entry{}
 	err := c.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxState)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
+			v, err := valueOf(it.Item())
 			if err != nil {
 				return err
 			}

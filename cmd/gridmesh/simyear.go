@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,8 @@ type simYearConfig struct {
 	Dir      string        // the store; "" = a temporary directory, removed afterwards
 	Seed     uint64
 	KeepDays int // > 0: prune block bodies older than this many days (a home); 0 = keep all (an authority)
+	// MemProfile, if not "", is the file for a heap profile at the end of the last day.
+	MemProfile string
 	// OnDay, if not nil, is called after each simulated day with its sample.
 	OnDay func(simDay)
 }
@@ -43,9 +46,14 @@ type simYearConfig struct {
 // simDay is what runSimYear measures at the end of each simulated day: the
 // live heap after runtime.GC, the process's RSS, and what the chain holds.
 type simDay struct {
-	Day            int    `json:"day"` // 1 = after the first day
-	HeapBytes      uint64 `json:"heap_bytes"`
-	RSSBytes       int64  `json:"rss_bytes"`
+	Day          int    `json:"day"` // 1 = after the first day
+	HeapBytes    uint64 `json:"heap_bytes"`
+	RSSBytes     int64  `json:"rss_bytes"`
+	RSSAnonBytes int64  `json:"rss_anon_bytes"` // of RSSBytes, anonymous memory (not mapped files)
+	// OwnHeapBytes is the live heap outside badger's own buffers (memtable
+	// arenas, table builders, caches: bounded by its options, and coming and
+	// going with its flushes), estimated from the heap profile.
+	OwnHeapBytes   uint64 `json:"own_heap_bytes"`
 	HistoryRecords int    `json:"history_records"`
 	KeyListBytes   int    `json:"keylist_bytes"`
 	Height         uint64 `json:"height"`
@@ -74,7 +82,10 @@ type simYearResult struct {
 	RSSAnonBytes int64 `json:"rss_anon_bytes"`
 	RSSFileBytes int64 `json:"rss_file_bytes"`
 
-	DiskBytes   int64            `json:"disk_bytes"` // the store directory's files
+	// The store directory's files after Close, in blocks allocated on disk
+	// (an open store has preallocated, sparse memtable and value-log files),
+	// and of them the SSTables and the value log.
+	DiskBytes   int64            `json:"disk_bytes"`
 	LSMBytes    int64            `json:"lsm_bytes"`
 	VlogBytes   int64            `json:"vlog_bytes"`
 	ByKind      map[string]int64 `json:"by_kind"` // logical key+value bytes: blocks, certificates, state, index, other
@@ -92,7 +103,7 @@ type simYearResult struct {
 }
 
 func cmdSimYear(_ context.Context, args []string, stdout io.Writer) error {
-	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json]", `
+	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json] [--cpuprofile F] [--memprofile F]", `
 Simulate a chain's life at full speed: one process runs the real execution path
 (chain.Open on a badger store on disk, a 4-authority genesis, Propose and Commit
 of every block with a 3-of-4 precommit certificate) with a simulated clock. N
@@ -113,6 +124,8 @@ than K days, as a home does; without it the store is an authority's archive.`)
 	dir := c.fs.String("dir", "", "store directory (default: a temporary one, removed afterwards; must not exist)")
 	seed := c.fs.Uint64("seed", 1, "seed of meters and prices")
 	asJSON := c.fs.Bool("json", false, "print one JSON object (with the daily samples)")
+	prof := c.fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the run to this file")
+	memProf := c.fs.String("memprofile", "", "write a heap profile (go tool pprof) at the end of the last day to this file")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
@@ -126,7 +139,7 @@ than K days, as a home does; without it the store is an authority's archive.`)
 	case *keep < 0:
 		return usagef("sim year: --keep-days: expected 0 or more, got %d", *keep)
 	}
-	cfg := simYearConfig{Homes: *homes, Days: *days, Slot: *slot, Dir: *dir, Seed: *seed, KeepDays: *keep}
+	cfg := simYearConfig{Homes: *homes, Days: *days, Slot: *slot, Dir: *dir, Seed: *seed, KeepDays: *keep, MemProfile: *memProf}
 	if !*asJSON {
 		cfg.OnDay = func(d simDay) {
 			if d.Day == 1 || d.Day%30 == 0 || d.Day == *days {
@@ -134,6 +147,17 @@ than K days, as a home does; without it the store is an authority's archive.`)
 					d.Day, d.Height, mb(int64(d.HeapBytes)), mb(d.RSSBytes), d.HistoryRecords, mb(int64(d.KeyListBytes)))
 			}
 		}
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := runSimYear(cfg)
 	if err != nil {
@@ -317,6 +341,14 @@ func (s *simYear) run() error {
 		}
 	}
 	s.res.WallSeconds = time.Since(began).Seconds()
+	if s.cfg.MemProfile != "" {
+		f, err := os.Create(s.cfg.MemProfile)
+		if err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		defer f.Close()
+		return pprof.WriteHeapProfile(f)
+	}
 	return nil
 }
 
@@ -428,7 +460,6 @@ func (s *simYear) measureStore() error {
 	res := &s.res
 	res.ByKind = map[string]int64{"blocks": u.Blocks, "certificates": u.Certificates, "state": u.State, "index": u.Index, "other": u.Other}
 	res.KeysByKind = u.Keys
-	res.LSMBytes, res.VlogBytes = u.LSMBytes, u.VlogBytes
 	fp := s.c.Footprint()
 	res.StateKeys, res.KeyListSize, res.HistoryHeld = fp.StateEntries, fp.KeyListBytes, fp.HistoryRecords
 	return nil
@@ -454,6 +485,7 @@ func (s *simYear) reopen(dir string) error {
 		return err
 	}
 	s.c = nil
+	s.res.DiskBytes, s.res.LSMBytes, s.res.VlogBytes = dirSize(dir)
 	runtime.GC()
 	t0 := time.Now()
 	var err error
@@ -463,7 +495,6 @@ func (s *simYear) reopen(dir string) error {
 	}
 	s.res.ReopenMs = float64(time.Since(t0).Microseconds()) / 1000
 	s.res.ReopenHeap = liveHeap()
-	s.res.DiskBytes = dirSize(dir)
 	return nil
 }
 
@@ -510,7 +541,7 @@ func signAll(txs []chain.Tx, chainID string, keys map[ident.Account]ed25519.Priv
 // be flushed adds its whole arena, 29 MB, for a while).
 func sampleDay(c *chain.Chain, day int, heap uint64) simDay {
 	fp := c.Footprint()
-	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), HistoryRecords: fp.HistoryRecords,
+	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), RSSAnonBytes: procStatus("RssAnon:"), OwnHeapBytes: ownHeap(), HistoryRecords: fp.HistoryRecords,
 		KeyListBytes: fp.KeyListBytes, Height: c.Head().Height}
 }
 
@@ -520,6 +551,49 @@ func liveHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// ownHeap estimates the live heap allocated outside badger and ristretto
+// (github.com/dgraph-io/...) from the heap profile: in-use bytes of every
+// sampled allocation site, scaled as pprof scales them.
+func ownHeap() uint64 {
+	runtime.GC()
+	runtime.GC() // the profile is as of the last completed cycle but one
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	rate := float64(runtime.MemProfileRate)
+	var total float64
+	for _, r := range recs {
+		if r.InUseBytes() <= 0 || r.AllocObjects == 0 || fromBadger(r.Stack()) {
+			continue
+		}
+		avg := float64(r.AllocBytes) / float64(r.AllocObjects)
+		total += float64(r.InUseBytes()) / (1 - math.Exp(-avg/rate))
+	}
+	return uint64(total)
+}
+
+// fromBadger reports whether an allocation's stack passes through badger
+// or ristretto.
+func fromBadger(stk []uintptr) bool {
+	frames := runtime.CallersFrames(stk)
+	for {
+		f, more := frames.Next()
+		if strings.HasPrefix(f.Function, "github.com/dgraph-io/") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // procStatus reads a "kB" field of /proc/self/status in bytes (0 where there
@@ -538,15 +612,26 @@ func procStatus(field string) int64 {
 	return 0
 }
 
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
+// dirSize is the disk space the files in dir take (allocated blocks), in
+// all and in SSTables (*.sst) and value-log files (*.vlog).
+func dirSize(dir string) (all, sst, vlog int64) {
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		n := allocated(info)
+		all += n
+		switch filepath.Ext(path) {
+		case ".sst":
+			sst += n
+		case ".vlog":
+			vlog += n
 		}
 		return nil
 	})
-	return n
+	return all, sst, vlog
 }

@@ -41,6 +41,11 @@ type Meter struct {
 
 	mu   sync.Mutex
 	days [][2]int64 // days[d] = cumulative (import, export) Ws from day 0 00:00 to day d 00:00
+	// lastMin and lastCum: the cumulative Ws from day 0 00:00 to the start of
+	// absolute minute lastMin, the last one cumAt reached (0: none), so that
+	// reading forward within a day continues from there.
+	lastMin int64
+	lastCum [2]int64
 }
 
 // New returns a simulated meter reading the clock now (time.Now if nil).
@@ -145,9 +150,17 @@ func (m *Meter) cumAt(a int64) [2]int64 {
 	c := m.dayStart(day)
 	min := day * 1440
 	end := a / 60
+	m.mu.Lock()
+	if m.lastMin > min && m.lastMin <= end && m.lastMin/1440 == day {
+		min, c = m.lastMin, m.lastCum
+	}
+	m.mu.Unlock()
 	for ; min < end; min++ {
 		add(&c, m.net(min), 60)
 	}
+	m.mu.Lock()
+	m.lastMin, m.lastCum = min, c
+	m.mu.Unlock()
 	add(&c, m.net(min), a-min*60)
 	return c
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -192,5 +193,30 @@ func TestJournalAcceptsSim(t *testing.T) {
 	ji, je, ok := j.Energy(start.Add(5*time.Second), start.Add(80*time.Second))
 	if !ok || ji != fi || je != fe {
 		t.Errorf("journal Energy = %v, %v, %v; Forecast = %v, %v", ji, je, ok, fi, fe)
+	}
+}
+
+// TestForecastOrderIndependent reads one meter's forecasts in an order that
+// goes forward within days, back, and across days (cumAt continues from the
+// minute it last reached) and requires each to equal a fresh meter's.
+func TestForecastOrderIndependent(t *testing.T) {
+	c := Config{Seed: 7, PVPeak: 5000, Load: 600, Start: start}
+	m := New(c, nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	at := int64(0)
+	for i := range 500 {
+		switch rng.IntN(4) {
+		case 0:
+			at = rng.Int64N(3 * 86400)
+		default:
+			at += rng.Int64N(2000)
+		}
+		from := start.Add(time.Duration(at) * time.Second)
+		to := from.Add(time.Duration(rng.Int64N(4000)) * time.Second)
+		gi, ge := m.Forecast(from, to)
+		wi, we := New(c, nil).Forecast(from, to)
+		if gi != wi || ge != we {
+			t.Fatalf("read %d, %s..%s: got import %d, export %d; a fresh meter: %d, %d", i, from, to, gi, ge, wi, we)
+		}
 	}
 }
