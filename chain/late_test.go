@@ -53,6 +53,9 @@ func TestLateAttestation(t *testing.T) {
 		if c.Due(settleAt) {
 			t.Errorf("Due(SettleAt) with Alice's attestation missing = true; want false (the slot waits)")
 		}
+		if !c.Attested(10, kBob.acct) || c.Attested(10, kAlice.acct) {
+			t.Errorf("Attested(10, Bob), Attested(10, Alice) = %v, %v; want true, false", c.Attested(10, kBob.acct), c.Attested(10, kAlice.acct))
+		}
 		produce(t, c, settleAt) // a block for other work
 		if _, ok := c.Settlement(10); ok {
 			t.Fatalf("slot 10 settled at SettleAt without Alice's attestation; want it to wait for the late window")
