@@ -42,7 +42,7 @@ type TariffSection struct {
 	// slot whose trades miss an attestation waits for it (a home whose
 	// internet was down sends its journaled readings when it is back). 0, the
 	// default, settles every slot when the attestation window ends. An
-	// operator changes it on chain like the prices (gridmesh operator tariff
+	// operator changes it on chain like the prices (gridmesh tariff
 	// --late).
 	LateSeconds int64 `toml:"late_seconds"`
 }

@@ -20,10 +20,12 @@ const (
 // meter's forecast (market.Quote), starting cautiously and re-pricing it by
 // replace (chain.Order.Replaces) toward the homeowner's limit as gate closure
 // nears (the ramp, below), and after each slot it traded in it attests the
-// metered import and export from the journal. Its transactions are
-// re-published until a committed block includes them or they can no longer be
-// included. Slots before the network's epoch (negative indices) are never
-// traded.
+// metered import and export from the journal, until the slot's late window
+// ends (node/doc.go, Outages; also the slots a restart left unattested, and
+// never a slot whose borders fall in a gap of readings). Its transactions
+// are re-published until a committed block includes them or they can no
+// longer be included. Slots before the network's epoch (negative indices)
+// are never traded.
 //
 // The ramp. With N = [trading] max_replaces, the slot's order window runs
 // from OpenAt to the agent's deadline, rampMargin before gate closure; at

@@ -61,7 +61,12 @@ func newOutageNet(t *testing.T) *outageNet {
 	// home-1 without its simulated battery: a restarted simulated battery
 	// starts empty and soaks up the panels' surplus for simulated hours, so
 	// the power-cut test would see no sale after the cut.
-	editConfig(t, paths[4], func(c *config.Node) { c.Battery = config.DefaultNode().Battery })
+	// More panels and a small load: it sells until the simulated evening,
+	// so a test whose outage ran late still sees trading resume.
+	editConfig(t, paths[4], func(c *config.Node) {
+		c.Battery = config.DefaultNode().Battery
+		c.Meter.Sim.PVPeakW, c.Meter.Sim.LoadW = 10_000, 300
+	})
 	o := &outageNet{t: t, paths: paths}
 	for _, p := range paths {
 		o.nodes = append(o.nodes, start(t, p, Options{Log: debugLog(t)}))
@@ -493,6 +498,8 @@ func TestOutageTwoAuthorities(t *testing.T) {
 	}
 	o.nodes[2] = start(t, o.paths[2], Options{})
 	back := o.slotNow()
+	waitFor(t, "blocks to resume", 60*time.Second, func() bool { return o.auth().Status().Height > stuck+1 })
+	t.Logf("blocks resumed %s after authority-3 was started again", time.Since(resume).Round(100*time.Millisecond))
 	o.waitTrades("trading to resume with three authorities", back)
 	o.waitSettled(back)
 	for _, r := range o.nodes {
