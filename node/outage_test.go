@@ -67,6 +67,12 @@ func newOutageNet(t *testing.T) *outageNet {
 		c.Battery = config.DefaultNode().Battery
 		c.Meter.Sim.PVPeakW, c.Meter.Sim.LoadW = 10_000, 300
 	})
+	// Orders at the homeowner's limit at once (no ramp): an order on chain
+	// when an outage starts is one that trades, not a cautious first price
+	// whose replacements the outage held back.
+	for _, p := range paths[4:] {
+		editConfig(t, p, func(c *config.Node) { c.Trading.MaxReplaces = 0 })
+	}
 	o := &outageNet{t: t, paths: paths}
 	for _, p := range paths {
 		o.nodes = append(o.nodes, start(t, p, Options{Log: debugLog(t)}))
@@ -511,4 +517,42 @@ func TestOutageTwoAuthorities(t *testing.T) {
 		t.Errorf("no slot home-1 traded fell in the halt: the late path was not exercised")
 	}
 	o.checkLedger()
+}
+
+// TestReadAround: a slot border is measured when the readings either side
+// of it are at most the gap apart, and not across a power cut.
+func TestReadAround(t *testing.T) {
+	j, err := meter.OpenJournal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t0 := time.Unix(1_700_000_000, 0)
+	// A reading every second for 10 s, none from 10 s to 40 s (the cut), then
+	// one a second again.
+	for i := 0; i <= 50; i++ {
+		if i > 10 && i < 40 {
+			continue
+		}
+		if err := j.Append(meter.Reading{Time: t0.Add(time.Duration(i) * time.Second), Import: unit.Wh(i), Export: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want bool
+	}{
+		{5 * time.Second, true},           // on a reading
+		{5500 * time.Millisecond, true},   // between two a second apart
+		{10 * time.Second, true},          // the last reading before the cut
+		{10500 * time.Millisecond, false}, // inside the cut: 30 s between readings
+		{25 * time.Second, false},
+		{40 * time.Second, true},  // the first reading after it
+		{60 * time.Second, false}, // after the last reading
+		{-time.Second, false},     // before the first
+	} {
+		if got := readAround(j, t0.Add(tc.at), 2*time.Second); got != tc.want {
+			t.Errorf("readAround(t0+%s, 2s) = %v; want %v", tc.at, got, tc.want)
+		}
+	}
 }
