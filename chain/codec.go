@@ -133,6 +133,10 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = strconv.AppendInt(dst, int64(t.Fee), 10)
 		dst = append(dst, `,"seq":`...)
 		dst = strconv.AppendUint(dst, t.Seq, 10)
+		if t.LateSeconds != 0 {
+			dst = append(dst, `,"late_seconds":`...)
+			dst = strconv.AppendInt(dst, t.LateSeconds, 10)
+		}
 		dst = append(dst, '}')
 	}
 	if o := tx.Order; o != nil {

@@ -165,7 +165,7 @@ func (g txGen) tx() Tx {
 		tx.Admit = &Admit{Participant: g.account(), Name: g.str()}
 	}
 	if set(1) {
-		tx.Tariff = &Tariff{Floor: unit.Price(g.i64()), Ceiling: unit.Price(g.i64()), Fee: unit.Price(g.i64()), Seq: g.u64()}
+		tx.Tariff = &Tariff{Floor: unit.Price(g.i64()), Ceiling: unit.Price(g.i64()), Fee: unit.Price(g.i64()), Seq: g.u64(), LateSeconds: g.i64()}
 	}
 	if set(2) {
 		tx.Order = &Order{Side: market.Side(g.r.IntN(256)), Slot: unit.Slot(g.i64()), Energy: unit.Wh(g.i64()), Price: unit.Price(g.i64())}
@@ -233,7 +233,7 @@ func edgeTxs() []Tx {
 	}
 	for _, v := range edgeInts {
 		txs = append(txs,
-			Tx{Kind: TxKind(v), Nonce: uint64(v), Tariff: &Tariff{Floor: unit.Price(v), Ceiling: unit.Price(-v), Fee: unit.Price(v), Seq: uint64(v)}},
+			Tx{Kind: TxKind(v), Nonce: uint64(v), Tariff: &Tariff{Floor: unit.Price(v), Ceiling: unit.Price(-v), Fee: unit.Price(v), Seq: uint64(v), LateSeconds: -v}},
 			Tx{Order: &Order{Side: market.Side(v), Slot: unit.Slot(v), Energy: unit.Wh(v), Price: unit.Price(v)}},
 			Tx{Order: &Order{Side: market.Side(v), Curve: []CurveStep{{Energy: unit.Wh(v), Price: unit.Price(-v)}, {Energy: unit.Wh(-v), Price: unit.Price(v)}}}},
 			Tx{Attest: &Attest{Slot: unit.Slot(v), Import: unit.Wh(v), Export: unit.Wh(-v)}})

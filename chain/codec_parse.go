@@ -466,6 +466,12 @@ func (p *parser) tariff(tx *Tx) error {
 	if t.Seq, err = p.uint(1<<64 - 1); err != nil {
 		return err
 	}
+	if p.peek(`,"late_seconds":`) {
+		// Present only when not 0; the round-trip check refuses a written 0.
+		if t.LateSeconds, err = p.int64(); err != nil {
+			return err
+		}
+	}
 	return p.lit(`}`)
 }
 

@@ -18,6 +18,7 @@ func sampleTxs() []Tx {
 		attestTx(kAlice, 10, 0, 800),
 		sign(kAuth, Tx{Admit: &Admit{Participant: kCarol.acct, Name: "Carol <house & garden> \u00e9"}}),
 		sign(kAuth, Tx{Tariff: &Tariff{Floor: 1, Ceiling: 10, Fee: 2, Seq: 3}}),
+		sign(kAuth, Tx{Tariff: &Tariff{Floor: 1, Ceiling: 10, Fee: 2, Seq: 4, LateSeconds: 10_800}}),
 		sign(kAlice, Tx{Cancel: &Cancel{Order: ident.Hash{1, 2, 3}}}),
 	}
 }

@@ -22,7 +22,9 @@
 //     unless said otherwise:
 //     Tx: chain_id, kind, from, nonce, then its one payload under its name,
 //     then sig. Payloads, in this order, each omitted when absent: admit
-//     (participant, name), tariff (floor, ceiling, fee, seq), order (side,
+//     (participant, name), tariff (floor, ceiling, fee, seq, then
+//     late_seconds, omitted when 0: a tariff without it encodes as before
+//     the field existed), order (side,
 //     slot, energy, price, then replaces, expires and curve, each omitted
 //     when unset: an order without them encodes as before they existed;
 //     curve is an array of steps, each {"energy":E,"price":P} in that order,
@@ -134,6 +136,32 @@
 // blocks are produced only when there is work (pruning never asks for a block).
 // Orders and attestations for slots far from the block time are refused before
 // any slot arithmetic, which could overflow.
+//
+// Late attestations (issue 19, outages). The tariff policy's late window
+// (Tariff.LateSeconds, from the genesis's late_seconds and changed by a
+// Tariff tx like the prices; at most MaxLateSeconds) lets a home whose
+// internet was down have its journaled metering counted. A cleared slot with
+// trades settles at SettleAt if every party of its trades (each trade's
+// buyer and seller) has attested; otherwise it waits, and settles in the
+// first block in which the last party's attestation is applied or whose
+// time reaches SettleAt + late window, whichever comes first (settleDue).
+// Until then attestations for it are taken ([slot end, SettleAt + late
+// window) while it is unsettled). A party still missing at the end settles
+// by the missing-attestation rule (market.Settle), so no money is created:
+// every settlement sums to 0 as before. The window in force is the current
+// policy's at each block (a Tariff tx that shortens it settles waiting slots
+// at once). Chosen over settling at SettleAt and correcting afterwards: a
+// settled slot never changes, so a statement exported for billing stays
+// true; the price is that the counterparties of a home that missed its
+// attestation wait for their money up to the late window. A late window of
+// 0 — every chain before the field — settles every slot at SettleAt exactly
+// as before, so old chains replay to the same state hashes (the pins are
+// unchanged); it is not height-activated, as no earlier chain can hold a
+// non-zero window. A waiting slot keeps its orders and attestations (it is
+// pruned after it settles); settlements may now come out of slot order, and
+// LastSettled is the highest settled slot. TestLateAttestation checks the
+// rule; TestOutageRunDeterministic runs the outages of issue 19 on the chain
+// alone from a seed and pins the state hash.
 //
 // Block time must be after the parent's and at most MaxClockSkewMs ahead of the
 // validator's clock; Propose uses max(now, parent + 1 ms). The genesis block

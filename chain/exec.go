@@ -199,9 +199,13 @@ func (s *state) applyAttest(x *txContext) (unit.Slot, error) {
 	if !s.participants.has(tx.From) {
 		return 0, ErrNotAdmitted
 	}
-	if a.Slot > g.SlotAt(timeMs) || a.Slot < g.SlotAt(timeMs-(g.AttestWindowSeconds+g.SlotSeconds)*1000)-1 ||
-		timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot) {
-		return 0, fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot), timeMs)
+	// A slot still waiting for a late attestation (settleDue) takes
+	// attestations until the late window ends; the first test keeps absurd
+	// slots away from the time arithmetic.
+	late := s.tariff.lateMs()
+	if a.Slot > g.SlotAt(timeMs) || a.Slot < g.SlotAt(timeMs-(g.AttestWindowSeconds+g.SlotSeconds)*1000-late)-1 ||
+		timeMs < g.SlotEnd(a.Slot) || timeMs >= g.SettleAt(a.Slot)+late {
+		return 0, fmt.Errorf("%w: %s window [%d, %d) ms, block time %d", ErrAttestWindow, a.Slot, g.SlotEnd(a.Slot), g.SettleAt(a.Slot)+late, timeMs)
 	}
 	ss, ok := s.slots.get(a.Slot)
 	if !ok || s.isSettled(a.Slot) {
@@ -252,10 +256,10 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 		if !done || s.isSettled(sl) {
 			continue
 		}
-		if len(c.Result.Trades) > 0 && g.SettleAt(sl) > timeMs {
+		ss, _ := s.slots.get(sl)
+		if !s.settleDue(g, sl, ss, c, timeMs) {
 			continue
 		}
-		ss, _ := s.slots.get(sl)
 		metered := make(map[string]market.Metered, ss.attest.len())
 		for a, r := range ss.attest.all() {
 			metered[string(a)] = market.Metered{Import: r.Import, Export: r.Export}
@@ -276,6 +280,32 @@ func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 	}
 	s.prune(maxPrunePerBlock)
 	return events
+}
+
+// settleDue reports whether cleared slot sl (ss its orders and attestations)
+// settles in a block at timeMs: at once without trades; at SettleAt if every
+// party of its trades has attested or the tariff policy has no late window;
+// otherwise when the last party attests or the late window ends, whichever
+// comes first (doc.go, Late attestations).
+func (s *state) settleDue(g *Genesis, sl unit.Slot, ss *slotState, c clearedRec, timeMs int64) bool {
+	trades := c.Result.Trades
+	switch {
+	case len(trades) == 0:
+		return true
+	case timeMs < g.SettleAt(sl):
+		return false
+	case s.tariff.LateSeconds == 0 || timeMs >= g.SettleAt(sl)+s.tariff.lateMs():
+		return true
+	}
+	if ss == nil {
+		return true // no attestation can arrive for a slot without orders
+	}
+	for _, t := range trades {
+		if !ss.attest.has(ident.Account(t.Seller)) || !ss.attest.has(ident.Account(t.Buyer)) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxPrunePerBlock bounds the state entries pruning deletes in one block, so that
@@ -329,8 +359,10 @@ func (s *state) due(g *Genesis, timeMs int64) bool {
 		if !cleared && g.GateClosure(sl) <= timeMs {
 			return true
 		}
-		if cleared && (len(c.Result.Trades) == 0 || g.SettleAt(sl) <= timeMs) {
-			return true
+		if cleared {
+			if ss, _ := s.slots.get(sl); s.settleDue(g, sl, ss, c, timeMs) {
+				return true
+			}
 		}
 	}
 	return false

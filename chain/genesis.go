@@ -32,6 +32,11 @@ type Genesis struct {
 	// 0 (every genesis written before the field; omitted from the genesis
 	// encoding, so its hash is unchanged) keeps votes until they pass.
 	VoteLapse uint64 `json:"vote_lapse,omitempty"`
+	// LateSeconds is the genesis tariff policy's late window
+	// (Tariff.LateSeconds; a Tariff tx changes it like the prices). 0 (every
+	// genesis before the field; omitted from the encoding, so its hash is
+	// unchanged) settles every slot at SettleAt.
+	LateSeconds int64 `json:"late_seconds,omitempty"`
 }
 
 // MinAuthorities is the smallest authority set of a network that is not Dev.
@@ -64,6 +69,9 @@ func (g Genesis) Validate() error {
 	}
 	if g.VoteLapse > maxSeconds {
 		bad("vote lapse %d heights out of range", g.VoteLapse)
+	}
+	if g.LateSeconds < 0 || g.LateSeconds > MaxLateSeconds {
+		bad("late window must be in [0, %d] s, got %d", MaxLateSeconds, g.LateSeconds)
 	}
 	if g.AttestWindowSeconds <= 0 || g.AttestWindowSeconds > maxSeconds {
 		bad("attest window must be > 0, got %d", g.AttestWindowSeconds)

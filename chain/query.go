@@ -121,3 +121,13 @@ func cloneSettlement(s market.Settlement) market.Settlement {
 	s.Transfers = slices.Clone(s.Transfers)
 	return s
 }
+
+// Attested reports whether the chain holds account a's attestation of slot
+// s, which it does only until the slot settles (a node that restarted asks,
+// to attest only what is missing).
+func (c *Chain) Attested(s unit.Slot, a ident.Account) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ss, ok := c.st.slots.get(s)
+	return ok && ss.attest.has(a)
+}

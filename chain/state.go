@@ -361,7 +361,7 @@ type txRec struct {
 // newState is the genesis state, uncommitted: all its entries are new.
 func newState(g Genesis) *state {
 	s := &state{
-		tariff:   Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
+		tariff:   Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee, LateSeconds: g.LateSeconds},
 		hist:     newHistory(),
 		cleared:  map[unit.Slot]clearedRec{},
 		settled:  map[unit.Slot]settledRec{},

@@ -98,7 +98,16 @@ type Tariff struct {
 	Ceiling unit.Price `json:"ceiling"`
 	Fee     unit.Price `json:"fee"`
 	Seq     uint64     `json:"seq"`
+	// LateSeconds is the late window (doc.go, Late attestations): a slot
+	// whose trades miss an attestation at SettleAt waits up to this long
+	// for it. 0 (every policy before the field; omitted from the tx and
+	// state encodings, so their bytes and hashes are unchanged) settles
+	// every slot at SettleAt, as before.
+	LateSeconds int64 `json:"late_seconds,omitempty"`
 }
+
+// lateMs is the late window in ms.
+func (t Tariff) lateMs() int64 { return t.LateSeconds * 1000 }
 
 // Market returns the tariff as the market package's type.
 func (t Tariff) Market() market.Tariff {
@@ -163,6 +172,7 @@ const (
 	MaxEvidenceMsg = 1 << 10
 	MaxName        = 64
 	MaxEnergy      = market.MaxEnergy // per order or attestation
+	MaxLateSeconds = 31 * 24 * 3600   // the longest late window: a month
 	MaxPrice       = market.MaxPrice
 )
 
@@ -284,6 +294,9 @@ func (tx Tx) verifyShape() error {
 		t := tx.Tariff
 		if t.Floor < 0 || t.Fee < 0 || t.Ceiling > MaxPrice || t.Floor > MaxPrice || t.Fee > MaxPrice {
 			return bad("tariff prices must be in [0, %d]", MaxPrice)
+		}
+		if t.LateSeconds < 0 || t.LateSeconds > MaxLateSeconds {
+			return bad("tariff late window must be in [0, %d] s", MaxLateSeconds)
 		}
 	case TxOrder:
 		if err := tx.Order.checkShape(); err != nil {

@@ -226,12 +226,13 @@ func TestLoadGenesisProblems(t *testing.T) {
 				"genesis.toml: attest_window_seconds: expected seconds > 0, got -1",
 			}},
 		{"tariff", func(g *Genesis) {
-			g.Tariff = TariffSection{Floor: 300_000, Ceiling: 200_000, Fee: 1}
+			g.Tariff = TariffSection{Floor: 300_000, Ceiling: 200_000, Fee: 1, LateSeconds: -1}
 			g.KPPM = 2_000_000
 		},
 			[]string{
 				"genesis.toml: k_ppm: expected parts per million from 0 to 1000000, got 2000000",
 				"genesis.toml: tariff: expected floor + fee <= ceiling, got floor 300000 + fee 1 > ceiling 200000",
+				"genesis.toml: tariff.late_seconds: expected seconds from 0 to 2678400 (a month), got -1",
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

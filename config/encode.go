@@ -116,6 +116,9 @@ func (g Genesis) TOML() []byte {
 	w("floor = %d\n", int64(g.Tariff.Floor))
 	w("ceiling = %d\n", int64(g.Tariff.Ceiling))
 	w("fee = %d\n", int64(g.Tariff.Fee))
+	if g.Tariff.LateSeconds != 0 {
+		w("late_seconds = %d\n", g.Tariff.LateSeconds)
+	}
 	if len(g.Updates.Keys) > 0 {
 		w("\n[updates] # minisign public keys of the network's releases\n")
 		w("keys = %s\n", tomlStrings(g.Updates.Keys))

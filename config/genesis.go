@@ -38,7 +38,17 @@ type TariffSection struct {
 	Floor   unit.Price `toml:"floor"`   // feed-in tariff: lowest price of any order
 	Ceiling unit.Price `toml:"ceiling"` // retail tariff: highest price of any order
 	Fee     unit.Price `toml:"fee"`     // local grid fee, paid by the buyer to the operator
+	// LateSeconds is the late window: how long after the attestation window a
+	// slot whose trades miss an attestation waits for it (a home whose
+	// internet was down sends its journaled readings when it is back). 0, the
+	// default, settles every slot when the attestation window ends. An
+	// operator changes it on chain like the prices (gridmesh tariff
+	// --late).
+	LateSeconds int64 `toml:"late_seconds"`
 }
+
+// MaxLateSeconds bounds tariff.late_seconds: a month (chain.MaxLateSeconds).
+const MaxLateSeconds = 31 * 24 * 3600
 
 // UpdatesSection is [updates]: the release keys the network pins. A home
 // installs a release only if its manifest is signed by one of them
@@ -149,6 +159,9 @@ func (g Genesis) validate(p *problems) {
 	}
 	if t.Fee < 0 {
 		p.add("tariff.fee", "expected micro-units per kWh >= 0, got %d", int64(t.Fee))
+	}
+	if t.LateSeconds < 0 || t.LateSeconds > MaxLateSeconds {
+		p.add("tariff.late_seconds", "expected seconds from 0 to %d (a month), got %d", MaxLateSeconds, t.LateSeconds)
 	}
 	if t.Ceiling <= 0 {
 		p.add("tariff.ceiling", "expected micro-units per kWh > 0, got %d", int64(t.Ceiling))

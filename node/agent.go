@@ -7,6 +7,7 @@ import (
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -19,10 +20,12 @@ const (
 // meter's forecast (market.Quote), starting cautiously and re-pricing it by
 // replace (chain.Order.Replaces) toward the homeowner's limit as gate closure
 // nears (the ramp, below), and after each slot it traded in it attests the
-// metered import and export from the journal. Its transactions are
-// re-published until a committed block includes them or they can no longer be
-// included. Slots before the network's epoch (negative indices) are never
-// traded.
+// metered import and export from the journal, until the slot's late window
+// ends (node/doc.go, Outages; also the slots a restart left unattested, and
+// never a slot whose borders fall in a gap of readings). Its transactions
+// are re-published until a committed block includes them or they can no
+// longer be included. Slots before the network's epoch (negative indices)
+// are never traded.
 //
 // The ramp. With N = [trading] max_replaces, the slot's order window runs
 // from OpenAt to the agent's deadline, rampMargin before gate closure; at
@@ -43,6 +46,7 @@ type agent struct {
 	ordered  map[unit.Slot]*slotOrder // slots considered; the order, if one was placed
 	attested map[unit.Slot]bool
 	pending  map[ident.Hash]*pendingTx
+	scanned  unit.Slot // recover has looked at the slots up to this one
 }
 
 // slotOrder is the agent's order for one slot.
@@ -94,6 +98,7 @@ func newAgent(n *Node) *agent {
 		ordered:  make(map[unit.Slot]*slotOrder),
 		attested: make(map[unit.Slot]bool),
 		pending:  make(map[ident.Hash]*pendingTx),
+		scanned:  -1,
 	}
 }
 
@@ -120,15 +125,19 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 		}
 	}
 	a.scheduleBattery(ms)
-	// Attest a slot once the sampler has read past its end.
+	// Attest a slot once the sampler has read past its end, and until the
+	// tariff policy's late window ends: offline, the attestation is signed
+	// from the journal all the same and re-sent until it is included.
 	grace := 2 * a.n.cfg.Meter.Interval.Duration.Milliseconds()
+	late := a.lateMs()
+	a.recover(ms, late)
 	for s := range a.ordered {
-		if a.attested[s] || ms < g.SlotStart(s+1)+grace || ms >= g.SettleAt(s) {
+		if a.attested[s] || ms < g.SlotStart(s+1)+grace || ms >= g.SettleAt(s)+late {
 			continue
 		}
 		a.attested[s] = true
 		if tx, ok := a.attest(s); ok {
-			out = append(out, a.track(tx, g.SettleAt(s), now))
+			out = append(out, a.track(tx, g.SettleAt(s)+late, now))
 		}
 	}
 	for h, p := range a.pending {
@@ -136,13 +145,17 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 		case ms >= p.until:
 			delete(a.pending, h)
 		case now.Sub(p.sent) >= republishEvery:
+			if a.settled(p.tx) {
+				delete(a.pending, h) // the chain settled its slot without it: no use
+				continue
+			}
 			p.sent = now
 			out = append(out, p.tx)
 		}
 	}
 	// Forget slots long settled.
 	for s := range a.ordered {
-		if ms >= g.SettleAt(s)+g.SlotSeconds*1000 {
+		if ms >= g.SettleAt(s)+late+g.SlotSeconds*1000 {
 			delete(a.ordered, s)
 			delete(a.attested, s)
 		}
@@ -236,14 +249,91 @@ func (a *agent) myOrders() map[unit.Slot]*MyOrder {
 	return out
 }
 
+// recover finds, on the node's chain, the past slots still open to
+// attestation (their late window has not ended) in which this home has an
+// order the agent does not know and no attestation — those of a node that
+// restarted, after a power cut or a crash — and takes them up so that tick
+// attests them from the journal. Each slot is looked at once, when the
+// node's chain has passed its gate closure (its orders are then final).
+func (a *agent) recover(ms, late int64) {
+	g := &a.n.gen
+	a.n.mu.RLock()
+	defer a.n.mu.RUnlock()
+	head := a.n.chain.Head().Time
+	lo := max(a.scanned+1, g.SlotAt(ms-g.AttestWindowSeconds*1000-late)-1, 0)
+	hi := min(g.SlotAt(ms)-1, g.SlotAt(head+g.GateLeadSeconds*1000)-1)
+	for s := lo; s <= hi; s++ {
+		if _, ok := a.ordered[s]; ok || a.n.chain.Attested(s, a.n.self) {
+			continue
+		}
+		for _, o := range a.n.chain.Orders(s) {
+			if o.Owner != string(a.n.self) {
+				continue
+			}
+			if id, err := ident.ParseHash(o.ID); err == nil {
+				a.ordered[s] = &slotOrder{id: id, order: &chain.Order{Side: o.Side, Slot: s, Energy: o.Energy, Price: o.Price},
+					confirmed: true, homeWh: o.Energy, scheduled: true}
+				break
+			}
+		}
+	}
+	a.scanned = max(a.scanned, hi)
+}
+
+// lateMs is the tariff policy's late window (ms) as the node's chain knows it.
+func (a *agent) lateMs() int64 {
+	a.n.mu.RLock()
+	defer a.n.mu.RUnlock()
+	return a.n.chain.Tariff().LateSeconds * 1000
+}
+
+// settled reports whether tx is an attestation of a slot the node's chain
+// has settled (it can no longer be included).
+func (a *agent) settled(tx chain.Tx) bool {
+	if tx.Attest == nil {
+		return false
+	}
+	a.n.mu.RLock()
+	defer a.n.mu.RUnlock()
+	_, ok := a.n.chain.Settlement(tx.Attest.Slot)
+	return ok
+}
+
 func (a *agent) attest(s unit.Slot) (chain.Tx, bool) {
 	g := a.n.gen
-	imp, exp, ok := a.n.journal.Energy(time.UnixMilli(g.SlotStart(s)), time.UnixMilli(g.SlotStart(s+1)))
+	from, to := time.UnixMilli(g.SlotStart(s)), time.UnixMilli(g.SlotStart(s+1))
+	imp, exp, ok := a.n.journal.Energy(from, to)
 	if !ok {
 		a.n.log.Warn("no attestation: the meter journal does not cover the slot", "slot", s)
 		return chain.Tx{}, false
 	}
+	maxGap := max(10*a.n.cfg.Meter.Interval.Duration, time.Duration(g.SlotSeconds)*time.Second/4)
+	if !readAround(a.n.journal, from, maxGap) || !readAround(a.n.journal, to, maxGap) {
+		a.n.log.Warn("no attestation: the meter was not read around the slot's start or end (a power cut)", "slot", s, "max_gap", maxGap)
+		return chain.Tx{}, false
+	}
 	return a.sign(chain.Tx{Kind: chain.TxAttest, Attest: &chain.Attest{Slot: s, Import: imp, Export: exp, Journal: ident.Hash(a.n.journal.Head())}}), true
+}
+
+// readAround reports whether the journal's readings on either side of t (at
+// or before it, at or after it) are at most maxGap apart: the counter at t
+// is then measured, not interpolated across an outage of the meter or of
+// the node (a power cut leaves no readings, and the slots it spans are not
+// attested: they settle by the missing-attestation rule).
+func readAround(j *meter.Journal, t time.Time, maxGap time.Duration) bool {
+	var before, after time.Time
+	_ = j.Scan(t.Add(-maxGap), t.Add(maxGap), func(e meter.Entry) bool {
+		if !e.Reading.Time.After(t) {
+			before = e.Reading.Time
+			return true
+		}
+		after = e.Reading.Time
+		return false
+	})
+	if before.Equal(t) {
+		return true
+	}
+	return !before.IsZero() && !after.IsZero() && after.Sub(before) <= maxGap
 }
 
 func (a *agent) sign(tx chain.Tx) chain.Tx {

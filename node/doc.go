@@ -87,6 +87,53 @@
 // exactly those the chain cleared); Home Assistant gets the next slot's
 // indicative price.
 //
+// # Outages
+//
+// Issue 19's four outages each have a rule (the chain's side is chain/doc.go,
+// Late attestations; outage_test.go runs each on real nodes over loopback):
+//   - (a) a home's internet is down: the sampler goes on writing the journal;
+//     the agent signs each traded slot's attestation from the journal as
+//     before and re-sends it every 2 s until a block includes it or the
+//     tariff policy's late window (late_seconds) of its slot ends, so once
+//     the home is back its attestations go out and count: the slot waited
+//     for them. A pending attestation whose slot the node's chain shows
+//     settled is dropped;
+//   - (b) a home's power is cut: no readings exist. A slot is attested only
+//     if the journal's readings either side of its start and of its end are
+//     at most max(10 meter intervals, a quarter slot) apart (readAround), so
+//     no slot the cut spans is attested from values interpolated across it;
+//     those slots settle by the missing-attestation rule when the late
+//     window ends (a seller delivered nothing, a buyer consumed what it
+//     bought; no money is created). A node that restarts finds on its chain
+//     the slots of the late window it has an order in and no attestation of
+//     (recover, each slot once its gate closed on the node's chain) and
+//     attests those the journal covers, so a crash loses no interval the
+//     meter was read over;
+//   - (c) one authority of four is down: the other three are a quorum and
+//     the chain goes on; homes send to the authorities they are connected
+//     to; back, the authority syncs from its peers and votes again;
+//   - (d) two of four are down: no block can be decided (no quorum), so the
+//     chain halts at its height without conflicting blocks; homes go on
+//     reading, journaling and attesting (the live authorities pool the
+//     attestations) and their orders for slots whose gate closes meanwhile
+//     are lost; when one authority returns, consensus resumes by itself,
+//     the first block applies the pooled attestations and clears and settles
+//     the slots whose gates and windows passed, and the agents trade the
+//     next open slots. Slots traded before the halt count their metering if
+//     the halt ends within their late window.
+//
+// Determinism: within a run every node's state hash at a height is the
+// chain's (the tests check it). Two runs of the same outage test with the
+// same seed do not give the same state hash, and cannot with real-time
+// networking: block times are the proposers' wall clocks (in the state
+// through every order's and attestation's height and every slot's clearing
+// block), transaction nonces are the wall clock in nanoseconds (in every tx
+// hash, an order's id), which block includes which transaction depends on
+// scheduling and the network, and the simulated meters read the wall clock.
+// The seeded reproduction is the chain's: chain.TestOutageRunDeterministic
+// drives the same outages through the chain's rules from a seed and pins
+// the state hash.
+//
 // # Decisions
 //
 // The figures measured for these decisions, with their commands, are in

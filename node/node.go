@@ -472,6 +472,7 @@ func chainGenesis(g config.Genesis) (chain.Genesis, error) {
 		Tariff:              market.Tariff{Floor: g.Tariff.Floor, Ceiling: g.Tariff.Ceiling, Fee: g.Tariff.Fee},
 		Params:              market.Params{KPPM: g.KPPM},
 		Dev:                 g.Dev,
+		LateSeconds:         g.Tariff.LateSeconds,
 	}
 	for _, a := range g.Authorities {
 		out.Authorities = append(out.Authorities, ident.Account(a.Key))

@@ -90,17 +90,21 @@ the current policy's sequence number (genesis has 0).`)
 	ceiling := c.fs.Int64("ceiling", -1, "retail price: the highest order price")
 	fee := c.fs.Int64("fee", -1, "grid fee per kWh traded")
 	seq := c.fs.Uint64("seq", 0, "sequence number, greater than the current policy's")
+	late := c.fs.Int64("late", 0, "late window in seconds: how long a slot missing a home's attestation waits for it (the policy is replaced whole: give it again to keep it)")
 	if err := c.parse(args, stdout); err != nil {
 		return done(err)
 	}
 	if *floor < 0 || *ceiling < 0 || *fee < 0 || *seq == 0 {
 		return usagef("tariff: --floor, --ceiling, --fee (>= 0) and --seq (> 0) are all required")
 	}
-	t := &chain.Tariff{Floor: unit.Price(*floor), Ceiling: unit.Price(*ceiling), Fee: unit.Price(*fee), Seq: *seq}
+	if *late < 0 || *late > chain.MaxLateSeconds {
+		return usagef("tariff: --late must be from 0 to %d seconds", chain.MaxLateSeconds)
+	}
+	t := &chain.Tariff{Floor: unit.Price(*floor), Ceiling: unit.Price(*ceiling), Fee: unit.Price(*fee), Seq: *seq, LateSeconds: *late}
 	h, err := node.Submit(ctx, *path, *api, chain.Tx{Kind: chain.TxTariff, Tariff: t})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "tariff %d (floor %s, ceiling %s, fee %s) submitted: tx %s\n", *seq, t.Floor, t.Ceiling, t.Fee, h)
+	fmt.Fprintf(stdout, "tariff %d (floor %s, ceiling %s, fee %s, late window %d s) submitted: tx %s\n", *seq, t.Floor, t.Ceiling, t.Fee, t.LateSeconds, h)
 	return nil
 }
