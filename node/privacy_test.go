@@ -231,6 +231,7 @@ func checkProtocols(t *testing.T, streams []capturedStream, network string) {
 	for _, s := range streams {
 		bytesBy[s.Protocol] += len(s.data)
 	}
+	t.Logf("bytes sent by protocol: %v", bytesBy)
 	for _, p := range []string{
 		string(p2p.GossipSubID12),
 		p2p.ProtocolID(network, wire.TxProto),
