@@ -94,16 +94,16 @@ func (a *auditor) record(kind byte, stream uint64, head, data []byte) {
 	t := a.now().UnixNano()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.stopped.Load() { // another write failed while this one waited
+		return
+	}
 	var hdr [1 + 8 + binary.MaxVarintLen64]byte
 	hdr[0] = kind
 	binary.BigEndian.PutUint64(hdr[1:], uint64(t))
 	h := binary.AppendUvarint(hdr[:9], stream)
 	b := binary.AppendUvarint(a.buf[:0], uint64(len(h)+len(head)+len(data)))
 	b = append(append(append(b, h...), head...), data...)
-	a.buf = b[:0]
-	if len(a.buf) > 4*AuditChunk {
-		a.buf = nil // keep no large buffer after one large record
-	}
+	a.buf = b[:0] // at most a chunk and a header: data comes in AuditChunk pieces
 	if _, err := a.w.Write(b); err != nil && !a.stopped.Swap(true) {
 		a.log.Warn("the audit capture stopped: nothing more is recorded", "err", err)
 	}
