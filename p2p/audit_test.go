@@ -6,11 +6,15 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the host's goroutines.
@@ -266,4 +270,63 @@ func FuzzReadAudit(f *testing.F) {
 			t.Fatalf("AuditStreams: %v", err)
 		}
 	})
+}
+
+// TestAuditRelayed connects an audited home to another through a circuit
+// relay and checks that the relayed connection's streams are in the
+// capture in the clear (identify runs on every new connection), beside the
+// relay stream that carries them encrypted, and that the capture still
+// holds exactly the bytes the host counted.
+func TestAuditRelayed(t *testing.T) {
+	relay := newTestHost(t, 50, func(c *Config) { c.RelayService = true })
+	var capture syncBuffer
+	home := func(seed byte, audit *syncBuffer) *Host {
+		return newTestHost(t, seed, func(c *Config) {
+			c.NATTraversal = true
+			c.Bootstrap = relay.Addrs()
+			if audit != nil {
+				c.Audit = audit
+			}
+		})
+	}
+	a, b := home(51, &capture), home(52, nil)
+	for _, h := range []*Host{a, b} {
+		eventually(t, patience, "homes to reach the relay", func() bool { return len(h.Peers()) >= 1 })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if _, err := client.Reserve(ctx, b.h, peer.AddrInfo{ID: relay.h.ID(), Addrs: relay.h.Addrs()}); err != nil {
+		t.Fatalf("reservation: %v", err)
+	}
+	if err := a.Connect(ctx, fmt.Sprintf("%s/p2p-circuit/p2p/%s", relay.Addrs()[0], b.ID())); err != nil {
+		t.Fatalf("connect through the relay: %v", err)
+	}
+	eventually(t, patience, "identify over the relayed connection", func() bool {
+		streams, _ := AuditStreams(bytes.NewReader(capture.Bytes()))
+		for _, s := range streams {
+			if strings.HasPrefix(s.Addr, "relay[") && s.Protocol == "/ipfs/id/1.0.0" && s.Peer == b.ID() {
+				return true
+			}
+		}
+		return false
+	})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	streams, err := AuditStreams(bytes.NewReader(capture.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	hop := false
+	for _, s := range streams {
+		total += s.Bytes
+		hop = hop || (s.Protocol == "/libp2p/circuit/relay/0.2.0/hop" && s.Peer == relay.ID())
+	}
+	if !hop {
+		t.Errorf("no circuit relay hop stream to the relay in the capture: %+v", streams)
+	}
+	if want := a.Stats().BytesOut; total != want {
+		t.Errorf("capture holds %d bytes, the host counted %d written", total, want)
+	}
 }
