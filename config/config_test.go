@@ -126,6 +126,8 @@ func TestLoadNodeProblems(t *testing.T) {
 			}},
 		{"mqtt json without a path", minimalNode + "[meter]\ndriver = \"mqtt\"\n[meter.mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ntopic = \"m/1\"\nformat = \"json\"\n",
 			[]string{`node.toml: meter.mqtt.import_path: expected the dot-separated path of the import counter for meter.driver = "mqtt", got ""`}},
+		{"audit cap", minimalNode + "[network]\naudit_file = \"audit.bin\"\naudit_max_mib = 0\n",
+			[]string{`node.toml: network.audit_max_mib: expected the audit file's size cap in MiB, 1 to 1048576, got 0`}},
 		{"s0 without a pin", minimalNode + "[meter]\ndriver = \"s0\"\n",
 			[]string{`node.toml: meter.s0.import_pin: expected a GPIO pin such as "GPIO17" for meter.driver = "s0", got ""`}},
 		{"float for int", minimalNode + "[trading]\nbuy_max_price = 0.28\n",
@@ -255,7 +257,7 @@ func TestLoadGenesisProblems(t *testing.T) {
 func TestNodeRoundTrip(t *testing.T) {
 	n := DefaultNode()
 	n.Node = NodeSection{Name: "Ünïcode \"home\" \\ 7", Role: RoleAuthority, Key: "keys/a.key", Data: "/var/lib/gridmesh", Clock: ClockTrust}
-	n.Network = Network{Genesis: "g.toml", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"}, MDNS: false, DHT: true}
+	n.Network = Network{Genesis: "g.toml", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"}, MDNS: false, DHT: true, AuditFile: "audit \"1\".bin", AuditMaxMiB: 3}
 	n.API.Listen = "[::1]:0"
 	n.Meter.Interval = Duration{1500 * time.Millisecond}
 	n.Meter.MaxPowerW = 5750

@@ -27,7 +27,11 @@ func (n Node) TOML() []byte {
 	w("bootstrap = %s # /ip4/.../tcp/4001/p2p/<peer id> of the authorities\n", tomlStrings(n.Network.Bootstrap))
 	w("mdns = %t # find peers on the local network\n", n.Network.MDNS)
 	w("dht = %t # find peers beyond it through the network's own DHT (seeded by bootstrap)\n", n.Network.DHT)
-	w("followers = %d # peers served the chain's head at a time besides authorities; 0: the default, 2\n\n", n.Network.Followers)
+	w("followers = %d # peers served the chain's head at a time besides authorities; 0: the default, 2\n", n.Network.Followers)
+	if n.Network.AuditFile != "" {
+		w("audit_file = %s # a copy of every byte sent to peers, in the clear; gridmesh audit FILE shows it\n", tomlString(n.Network.AuditFile))
+	}
+	w("audit_max_mib = %d # the audit file's size cap\n\n", n.Network.AuditMaxMiB)
 	w("[api]\n")
 	w("listen = %s # status API and dashboard\n", tomlString(n.API.Listen))
 	if len(n.API.Hosts) > 0 {

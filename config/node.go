@@ -120,6 +120,13 @@ type Network struct {
 	// the chain's head to at a time; 0 means the role's default (2;
 	// node/follow.go).
 	Followers int `toml:"followers"`
+	// AuditFile, if set, is where the node writes a copy of every byte it
+	// sends to its peers, in the clear (before Noise or QUIC encrypts it),
+	// framed with the time, the peer and the stream; `gridmesh audit FILE`
+	// shows it. The file is rewritten at every start and stops growing at
+	// AuditMaxMiB. "" (the default) records nothing.
+	AuditFile   string `toml:"audit_file"`
+	AuditMaxMiB int64  `toml:"audit_max_mib"` // the audit file's size cap, MiB; default 64
 }
 
 // API is [api]: the local HTTP API and dashboard.
@@ -268,6 +275,8 @@ func DefaultNode() Node {
 			Bootstrap: []string{},
 			MDNS:      true,
 			DHT:       false,
+			// AuditFile "": no capture.
+			AuditMaxMiB: 64,
 		},
 		API: API{Listen: "127.0.0.1:8080", Hosts: []string{}},
 		Meter: Meter{
@@ -387,6 +396,9 @@ func (n Node) validate(p *problems) {
 		p.add("api.hosts", "expected at most 32 names, got %d", len(n.API.Hosts))
 	}
 
+	if n.Network.AuditMaxMiB < 1 || n.Network.AuditMaxMiB > 1<<20 {
+		p.add("network.audit_max_mib", "expected the audit file's size cap in MiB, 1 to 1048576, got %d", n.Network.AuditMaxMiB)
+	}
 	if n.Network.Followers < 0 || n.Network.Followers > 1000 {
 		p.add("network.followers", "expected 0 (the role's default) to 1000, got %d", n.Network.Followers)
 	}

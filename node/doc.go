@@ -207,6 +207,14 @@
 //     for inspection, reported as store_repaired in the status) and the chain
 //     is fetched again from peers; an authority whose consensus state is then
 //     ahead of its chain follows until it has caught up, and votes again;
+//   - what a home sends its peers is its orders, its attestations (slot
+//     totals and the journal's head hash), sync requests and what it serves
+//     or forwards of the public chain, never a reading at sampling
+//     resolution (README, Privacy); [network] audit_file records every byte
+//     it sends, in the clear (p2p.Config.Audit, audit.go, gridmesh audit),
+//     capped at audit_max_mib and rewritten at every start, and
+//     TestPrivacyCapture searches a home's whole capture for every value of
+//     every reading in its journal;
 //   - the demo (Demo) writes real config, genesis and key files and runs every node
 //     through Load and Run, exactly as `gridmesh run -c` does.
 package node

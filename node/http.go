@@ -64,6 +64,9 @@ type Status struct {
 	// frames on one of its message streams (transactions, votes, head
 	// pushes; p2p/penalty.go), each for 10 minutes from that stream.
 	PeersBanned int64 `json:"peers_banned"`
+	// Audit is the capture of every byte sent to peers ([network]
+	// audit_file); absent when there is none.
+	Audit *AuditStatus `json:"audit,omitempty"`
 	// UpdateServing counts the requests for update releases that this node
 	// answered and refused on update/1 (Options.Releases); absent when it
 	// serves none.
@@ -167,6 +170,9 @@ func (n *Node) Status() Status {
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
 	st.PeersBanned = ps.Banned
+	if n.audit != nil {
+		st.Audit = n.audit.status()
+	}
 	if r := n.opts.Releases; r != nil {
 		us := r.Stats()
 		st.UpdateServing = &us

@@ -108,6 +108,7 @@ type Node struct {
 	forecast forecaster
 	battery  *simBattery // the simulated battery behind the meter; nil: none
 	host     *p2p.Host
+	audit    *auditFile // [network] audit_file; nil: none
 	csTopic  *p2p.Topic
 	orders   *p2p.Topic // the live book's gossip (orders.go)
 	api      net.Listener
@@ -373,9 +374,16 @@ func (n *Node) openMeter() error {
 	return nil
 }
 
-// openHost starts the libp2p host; ctx bounds its background work.
+// openHost starts the libp2p host, recording what it sends to the audit
+// file if the config names one; ctx bounds its background work.
 func (n *Node) openHost(ctx context.Context) error {
 	var err error
+	if f := n.cfg.Network.AuditFile; f != "" {
+		if n.audit, err = openAudit(n.cfg.Path(f), n.cfg.Network.AuditMaxMiB); err != nil {
+			return fmt.Errorf("%s: %w", n.path, err)
+		}
+		n.log.Info("recording every byte sent to peers", "audit_file", n.audit.path)
+	}
 	n.host, err = p2p.New(ctx, p2p.Config{
 		Key:        n.key,
 		Network:    n.gen.ChainID,
@@ -394,6 +402,7 @@ func (n *Node) openHost(ctx context.Context) error {
 		RelayService: n.isAuthority,
 		RelayAllow:   n.relayAllowed,
 		NATTraversal: !n.isAuthority,
+		Audit:        n.auditWriter(),
 	}, n.log.With("component", "p2p"))
 	if err != nil {
 		return fmt.Errorf("%s: network: %w", n.path, err)
@@ -562,6 +571,9 @@ func (n *Node) runMeter(ctx context.Context, g *errgroup.Group) {
 func (n *Node) close() {
 	if n.host != nil {
 		n.host.Close()
+	}
+	if n.audit != nil {
+		n.audit.Close()
 	}
 	if n.api != nil {
 		n.api.Close()

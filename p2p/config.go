@@ -3,6 +3,7 @@ package p2p
 import (
 	"crypto/ed25519"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -85,6 +86,15 @@ type Config struct {
 	// a fault-injecting transport (loss, delay, byte counts; p2p/p2psim). The
 	// wrapper must pass streams through in order; nil runs gossip directly.
 	WrapGossip func(host.Host) host.Host
+
+	// Audit, if not nil, receives a copy of every byte the host writes to
+	// any stream of any connection, in the clear, framed with the time, the
+	// stream's peer and direction (audit.go; ReadAudit reads it): what the
+	// node sends, for its owner to inspect. Each record is one Write, from
+	// the host's goroutines, one at a time; when a Write fails (a size cap,
+	// a full disk) the capture stops for good. nil records nothing and
+	// costs nothing: the streams are not wrapped.
+	Audit io.Writer
 }
 
 func (c *Config) setDefaults() {

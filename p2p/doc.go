@@ -121,6 +121,17 @@
 //     nothing: honest peers send those too.
 //   - Stats.Protocols splits the stream bytes by protocol id, so a node can
 //     show where its traffic goes.
+//   - Config.Audit records a copy of every byte the host writes to any
+//     stream, in the clear, for the owner to see what the node sends
+//     (audit.go; ReadAudit and AuditStreams read it). It is taken where
+//     streams are made: a wrapping yamux (every TCP and relayed connection
+//     is upgraded through the muxer, after Noise) and a wrapping QUIC
+//     transport (QUIC has its own encryption and streams). Wrapping Noise
+//     instead would miss QUIC, and a host wrapper (like WrapGossip) would
+//     miss identify, AutoNAT, relay and the DHT, which use the libp2p host
+//     directly. The capture's data is exactly what Stats.BytesOut counts
+//     (TestAuditCapture, over TCP and over QUIC). With Audit nil nothing is
+//     wrapped.
 //
 // Measured figures (gossip latency and traffic in the 50-host simulation,
 // the idle footprint) and the commands that measure them are in

@@ -22,10 +22,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 )
 
@@ -104,7 +102,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, cm, gt, bc, err := newLibp2p(cfg, priv, append(slices.Clone(boot), direct...))
+	var audit *auditor
+	if cfg.Audit != nil {
+		if audit, err = newAuditor(cfg.Audit, log); err != nil {
+			return nil, fmt.Errorf("p2p: audit capture: %w", err)
+		}
+	}
+	h, cm, gt, bc, err := newLibp2p(cfg, priv, append(slices.Clone(boot), direct...), audit)
 	if err != nil {
 		return nil, err
 	}
@@ -161,8 +165,9 @@ func checkConfig(cfg Config) (priv crypto.PrivKey, boot, direct []peer.AddrInfo,
 }
 
 // newLibp2p builds the libp2p host with its resource manager, connection
-// manager, gater and byte counter; natPeers are the relay candidates.
-func newLibp2p(cfg Config, priv crypto.PrivKey, natPeers []peer.AddrInfo) (host.Host, *connmgr.BasicConnMgr, *gater, *byteCounter, error) {
+// manager, gater and byte counter; natPeers are the relay candidates; audit,
+// if not nil, records every stream's bytes (audit.go).
+func newLibp2p(cfg Config, priv crypto.PrivKey, natPeers []peer.AddrInfo, audit *auditor) (host.Host, *connmgr.BasicConnMgr, *gater, *byteCounter, error) {
 	rm, err := newResourceManager(cfg)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("resource manager: %w", err)
@@ -177,9 +182,7 @@ func newLibp2p(cfg Config, priv crypto.PrivKey, natPeers []peer.AddrInfo) (host.
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(gt),
@@ -187,6 +190,7 @@ func newLibp2p(cfg Config, priv crypto.PrivKey, natPeers []peer.AddrInfo) (host.
 		libp2p.BandwidthReporter(bc),
 		libp2p.UserAgent("gridmesh"),
 	}
+	opts = append(opts, auditOptions(audit)...) // QUIC and yamux, recorded or not
 	opts = append(opts, natOptions(cfg, natPeers)...)
 	if len(cfg.Listen) > 0 {
 		opts = append(opts, libp2p.ListenAddrStrings(cfg.Listen...))

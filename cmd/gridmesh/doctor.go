@@ -76,6 +76,11 @@ type nodeStatus struct {
 	FollowDepth   int    `json:"follow_depth"`
 	Admitted      *bool  `json:"admitted"`
 	StoreRepaired string `json:"store_repaired"`
+	Audit         *struct {
+		File  string `json:"file"`
+		Bytes int64  `json:"bytes"`
+		Full  bool   `json:"full"`
+	} `json:"audit"`
 }
 
 func cmdDoctor(ctx context.Context, args []string, stdout io.Writer) error {
@@ -192,6 +197,9 @@ func (e doctorEnv) run(ctx context.Context, path string) doctorReport {
 	}
 	if name, status, detail, fix := e.checkLANName(); name != "" {
 		add(name, status, detail, fix)
+	}
+	if n.Network.AuditFile != "" {
+		add(checkAudit(n, path, st, running))
 	}
 	add(e.checkDisk(n))
 	if name, status, detail, fix := e.checkWrites(); name != "" {
@@ -387,6 +395,23 @@ func checkSync(n config.Node, st nodeStatus) (name, status, detail, fix string) 
 		return name, checkOK, fmt.Sprintf("height %d, network %s", st.Height, st.Network), ""
 	}
 	return name, checkWarn, fmt.Sprintf("height %d, not following anyone: it may be behind", st.Height), "see the authorities line"
+}
+
+// checkAudit reports the capture of what the node sends ([network]
+// audit_file), when the config asks for one.
+func checkAudit(n config.Node, path string, st nodeStatus, running bool) (name, status, detail, fix string) {
+	name = "audit"
+	file := n.Path(n.Network.AuditFile)
+	switch {
+	case !running:
+		return name, checkOK, "every byte sent to peers will be recorded in " + file + " when the node runs", ""
+	case st.Audit == nil:
+		return name, checkWarn, "audit_file is set, but the running node records nothing: it was started before", "sudo systemctl restart gridmesh"
+	case st.Audit.Full:
+		return name, checkWarn, fmt.Sprintf("%s is full (%s, audit_max_mib %d): nothing more is recorded", st.Audit.File, bytesIEC(st.Audit.Bytes), n.Network.AuditMaxMiB),
+			"read it with gridmesh audit -c " + path + "; a restart starts it afresh"
+	}
+	return name, checkOK, fmt.Sprintf("every byte sent to peers is recorded in %s (%s so far; gridmesh audit -c %s shows it)", st.Audit.File, bytesIEC(st.Audit.Bytes), path), ""
 }
 
 func (e doctorEnv) checkDisk(n config.Node) (name, status, detail, fix string) {

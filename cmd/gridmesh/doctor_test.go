@@ -115,6 +115,7 @@ func TestDoctor(t *testing.T) {
 		n.Network.Bootstrap = []string{"/ip4/127.0.0.1/tcp/" + strconv.Itoa(authP2P) + "/p2p/" + authID}
 		n.API.Listen = "127.0.0.1:" + strconv.Itoa(freePort(t))
 		n.Trading.Enabled = false
+		n.Network.AuditFile = "audit.bin"
 	})
 	stopHome := startNode(t, homeCfg)
 
@@ -127,11 +128,14 @@ func TestDoctor(t *testing.T) {
 		}
 	}
 	want := map[string]string{"config": checkOK, "key": checkOK, "meter": checkWarn, "clock": checkWarn, "node": checkOK,
-		"authorities": checkOK, "admission": checkWarn, "chain": checkOK, "disk": checkOK}
+		"authorities": checkOK, "admission": checkWarn, "chain": checkOK, "disk": checkOK, "audit": checkOK}
 	for name, st := range want {
 		if c := r.status(name); c.Status != st {
 			t.Errorf("%s: %s %q (fix %q); want %s", name, c.Status, c.Detail, c.Fix, st)
 		}
+	}
+	if d := r.status("audit").Detail; !strings.Contains(d, "recorded in "+filepath.Join(homeDir, "audit.bin")) {
+		t.Errorf("audit: %q; want the running node's capture file", d)
 	}
 	if code != 0 || !r.OK {
 		t.Errorf("doctor of a running home: exit %d, ok %v; want 0, true: %+v", code, r.OK, r.Checks)

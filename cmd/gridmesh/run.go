@@ -42,6 +42,7 @@ Commands:
   tariff         set the tariff policy (as this authority node)
   statement      an account's statement, or every account's by month (billing)
   token          print the node's API token (the dashboard's login beyond loopback)
+  audit          show every byte this node sent to its peers ([network] audit_file)
   update         check, apply (signed, on trial, rolled back by itself) and status of updates
   release        make a release key; sign a release (on the utility's offline machine)
 
@@ -116,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStatement(ctx, rest, stdout)
 	case "token":
 		return cmdToken(rest, stdout)
+	case "audit":
+		return cmdAudit(rest, stdout)
 	default:
 		return usagef("unknown command %q (see gridmesh --help)", cmd)
 	}
