@@ -289,13 +289,18 @@ func (a *agent) committed(b chain.Block) {
 	}
 }
 
-// value is what the battery reckons a stored kWh is worth: the last clearing
-// price, or the middle of the tariff before any slot cleared a trade.
+// valueLookback is how many cleared slots back value looks for a trade.
+const valueLookback = 96
+
+// value is what the battery reckons a stored kWh is worth: the price of the
+// last slot that cleared a trade (within the last valueLookback cleared
+// slots), or the middle of the tariff before any.
 func (a *agent) value(t market.Tariff) unit.Price {
 	a.n.mu.RLock()
 	defer a.n.mu.RUnlock()
-	if last := a.n.chain.Status().LastCleared; last >= 0 {
-		if r, ok := a.n.chain.Result(last); ok && r.Volume > 0 {
+	last := a.n.chain.Status().LastCleared
+	for s := last; s >= 0 && s > last-valueLookback; s-- {
+		if r, ok := a.n.chain.Result(s); ok && r.Volume > 0 {
 			return r.Price
 		}
 	}
