@@ -208,14 +208,11 @@ func flexOrder(fl market.Flex, t market.Tariff, s market.Strategy, imp, exp unit
 	if len(c.Steps) == 0 {
 		return chain.Order{}, 0, part, false
 	}
-	if len(c.Steps) == 1 {
-		return chain.Order{Side: market.Buy, Energy: c.Steps[0].Energy, Price: c.Steps[0].Price}, homeWh, part, true
-	}
 	slices.SortStableFunc(c.Steps, func(x, y market.Step) int { return cmp.Compare(y.Price, x.Price) })
 	if c.Energy() > market.MaxEnergy {
 		return chain.Order{}, 0, part, false
 	}
-	return chain.CurveOrder(c), homeWh, part, true
+	return chain.CurveOrder(c), homeWh, part, true // one step: a plain order
 }
 
 // trimSteps removes e Wh from the front of steps (the best prices first).

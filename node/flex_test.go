@@ -45,6 +45,14 @@ func TestFlexOrder(t *testing.T) {
 	if o, _, _, ok := flexOrder(market.Flex{SlotsLeft: 3, MaxWh: 925, MaxPrice: 200_000}, tariff, strategy, 0, 0, market.PPM); ok {
 		t.Errorf("nothing needed by anyone: got %+v, want no order", o)
 	}
+	// A load whose limit is Floor + Fee bids all its steps at it: one step
+	// on chain, which the rules accept.
+	easy := market.Flex{Need: 10, SlotsLeft: 40, MaxWh: 925, MaxPrice: 100_000}
+	if o, _, _, ok := flexOrder(easy, tariff, strategy, 0, 0, market.PPM); !ok || len(o.Curve) != 0 || o.Energy != 10 || o.Price != 100_000 {
+		t.Errorf("limit at Floor + Fee: got %+v ok %t, want a plain order of 10 Wh at 100000", o, ok)
+	} else if o.Slot = 5; o.Check(tariff) != nil {
+		t.Errorf("limit at Floor + Fee: order %+v: Check = %v", o, o.Check(tariff))
+	}
 	// Near the deadline the must part is bid at the load's limit.
 	late := market.Flex{Need: 1_500, SlotsLeft: 1, MaxWh: 925, MaxPrice: 200_000}
 	o, _, part, _ := flexOrder(late, tariff, strategy, 0, 0, market.PPM)
