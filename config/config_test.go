@@ -63,8 +63,9 @@ func TestLoadNodeDefaults(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if got.Meter.Interval.Duration != time.Second || got.Meter.MaxPowerW != 17250 || got.Trading.BuyMaxPrice != 280000 {
-		t.Errorf("defaults: got interval %v, max power %d, buy max %d", got.Meter.Interval, got.Meter.MaxPowerW, got.Trading.BuyMaxPrice)
+	if got.Meter.Interval.Duration != time.Second || got.Meter.MaxPowerW != 17250 || got.Trading.BuyMaxPrice != 280000 || got.Trading.MaxReplaces != 3 {
+		t.Errorf("defaults: got interval %v, max power %d, buy max %d, max replaces %d; want 1s, 17250, 280000, 3 (market/PRICES.md)",
+			got.Meter.Interval, got.Meter.MaxPowerW, got.Trading.BuyMaxPrice, got.Trading.MaxReplaces)
 	}
 }
 
