@@ -1,8 +1,3 @@
-// Package markettest gives the tests of other packages (chain, node) a
-// deliberately simple reference for a slot's clearing: the largest gains
-// from trade its book allows, found by brute force over every volume, and
-// the gains a clearing's trades realise. It is for tests only; it imports
-// market and unit.
 package markettest
 
 import (
