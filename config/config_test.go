@@ -277,6 +277,7 @@ func TestNodeRoundTrip(t *testing.T) {
 	n.Meter.MaxPowerW = 5750
 	n.Meter.Sim = MeterSim{Seed: -42, PVPeakW: 0, LoadW: 1200, Speed: 60}
 	n.Trading = Trading{Enabled: false, SellMinPrice: 1, BuyMaxPrice: 999_999_999}
+	n.Flex = Flex{EnergyWh: 6000, MinPowerW: 500, MaxPowerW: 3700, MaxPrice: 210_000, From: "22:30", Until: "06:45", Source: "sim"}
 	n.Log = Log{Level: "debug", Format: "json"}
 	dir := t.TempDir()
 	path := writeFile(t, dir, "node.toml", string(n.TOML()))
