@@ -3,53 +3,18 @@ package chain
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/market/markettest"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
-// unitValues expands a book into one value per Wh: bids (a buy's price, fee
-// included) and asks (a sell's price plus the fee), each sorted best first.
-func unitValues(orders []market.Order, curves []market.Curve, fee unit.Price) (bids, asks []int64) {
-	add := func(side market.Side, e unit.Wh, p unit.Price) {
-		for range e {
-			if side == market.Buy {
-				bids = append(bids, int64(p))
-			} else {
-				asks = append(asks, int64(p+fee))
-			}
-		}
-	}
-	for _, o := range orders {
-		add(o.Side, o.Energy, o.Price)
-	}
-	for _, c := range curves {
-		for _, st := range c.Steps {
-			add(c.Side, st.Energy, st.Price)
-		}
-	}
-	slices.SortFunc(bids, func(a, b int64) int { return int(b - a) })
-	slices.Sort(asks)
-	return bids, asks
-}
-
-// welfareAt is the gains from trade of q Wh: the q highest bids less the q
-// lowest asks (in micro-units × Wh per kWh).
-func welfareAt(bids, asks []int64, q int) int64 {
-	var w int64
-	for i := range q {
-		w += bids[i] - asks[i]
-	}
-	return w
-}
-
 // TestWelfareWithBatteries: over 100 slots of households, two batteries
 // (market.Battery.Quote curves) and a flexible load (a buy curve), placed and
-// cleared on chain, every slot's cleared volume reaches the largest gains
-// from trade of its on-chain book, found by trying every volume (brute
-// force). It reports the gains realised with the batteries and the flexible
+// cleared on chain, every slot's trades realise the largest gains from trade
+// of its on-chain book, found by trying every volume (brute force,
+// markettest.MaxGains). It reports the gains realised with the batteries and the flexible
 // load against the same slots without them (same households, same seed).
 // The batteries' state of charge follows a random walk here, not their
 // trades: this checks the clearing of books with curves, not a battery's
@@ -107,16 +72,10 @@ func TestWelfareWithBatteries(t *testing.T) {
 					res = sc.Result
 				}
 			}
-			bids, asks := unitValues(orders, curves, g.Tariff.Fee)
-			best, bestQ := int64(0), 0
-			for q := 0; q <= min(len(bids), len(asks)); q++ {
-				if w := welfareAt(bids, asks, q); w > best {
-					best, bestQ = w, q
-				}
-			}
-			got := welfareAt(bids, asks, int(res.Volume))
-			if got != best {
-				t.Fatalf("batteries %t, slot %d: cleared %d Wh with gains %d, want the maximum %d (at %d Wh)", batteries, s, res.Volume, got, best, bestQ)
+			best, bestQ := markettest.MaxGains(orders, curves, g.Tariff.Fee)
+			got, err := markettest.Gains(res, orders, curves, g.Tariff.Fee)
+			if err != nil || got != best {
+				t.Fatalf("batteries %t, slot %d: cleared %d Wh with gains %d (%v), want the maximum %d (at %d Wh)", batteries, s, res.Volume, got, err, best, bestQ)
 			}
 			realised += got
 		}

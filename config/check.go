@@ -45,6 +45,10 @@ func (n Node) CheckTrading(name string, g Genesis, gname string) error {
 		p.add("trading.sell_min_price", "expected at most the network's tariff ceiling %d (tariff.ceiling in %s), got %d: no sell order could ever be placed",
 			int64(t.Ceiling), gname, int64(n.Trading.SellMinPrice))
 	}
+	if n.Flex.Present() && n.Flex.MaxPrice < t.Floor {
+		p.add("flex.max_price", "expected at least the network's tariff floor %d (tariff.floor in %s), got %d: the flexible load could never buy",
+			int64(t.Floor), gname, int64(n.Flex.MaxPrice))
+	}
 	return p.err()
 }
 

@@ -63,8 +63,9 @@ func TestLoadNodeDefaults(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if got.Meter.Interval.Duration != time.Second || got.Meter.MaxPowerW != 17250 || got.Trading.BuyMaxPrice != 280000 {
-		t.Errorf("defaults: got interval %v, max power %d, buy max %d", got.Meter.Interval, got.Meter.MaxPowerW, got.Trading.BuyMaxPrice)
+	if got.Meter.Interval.Duration != time.Second || got.Meter.MaxPowerW != 17250 || got.Trading.BuyMaxPrice != 280000 || got.Trading.MaxReplaces != 3 {
+		t.Errorf("defaults: got interval %v, max power %d, buy max %d, max replaces %d; want 1s, 17250, 280000, 3 (market/PRICES.md)",
+			got.Meter.Interval, got.Meter.MaxPowerW, got.Trading.BuyMaxPrice, got.Trading.MaxReplaces)
 	}
 }
 
@@ -96,7 +97,7 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{`node.toml: meter.interval: expected a duration such as "1s", got "abc"`}},
 		{"unknown keys", "colour = 1\n" + minimalNode + "[meter]\nintervall = \"1s\"\n",
 			[]string{
-				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, homeassistant, log)",
+				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, flex, homeassistant, log)",
 				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim, modbus, serial, s0, mqtt)",
 			}},
 		{"many at once", "version = 2\n[node]\nname = 5\nrole = \"home\"\n[api]\nlisten = true\n[log]\nlevel = \"loud\"\n",
@@ -148,6 +149,22 @@ func TestLoadNodeProblems(t *testing.T) {
 			}},
 		{"battery capacity", minimalNode + "[battery]\ncapacity_wh = -1\n",
 			[]string{`node.toml: battery.capacity_wh: expected watt-hours in [0, 10000000] (0 = no battery), got -1`}},
+		{"flex", minimalNode + "[flex]\nenergy_wh = 10000\nmin_power_w = 5000\nmax_power_w = 3700\nmax_price = 0\nfrom = \"7pm\"\nuntil = \"24:00\"\nsource = \"ocpp\"\n",
+			[]string{
+				`node.toml: flex.min_power_w: expected watts in [0, max_power_w = 3700], got 5000`,
+				`node.toml: flex.max_price: expected micro-units per kWh in [1, 1000000000], got 0`,
+				`node.toml: flex.from: expected a time of day "HH:MM" such as "18:00", got "7pm"`,
+				`node.toml: flex.until: expected a time of day "HH:MM" such as "07:00", got "24:00"`,
+				`node.toml: flex.source: expected "sim" (a load simulated behind the simulated meter), got "ocpp"`,
+			}},
+		{"flex window too short", minimalNode + "[flex]\nenergy_wh = 12000\nmax_power_w = 3700\nmax_price = 250000\nfrom = \"22:00\"\nuntil = \"01:00\"\n",
+			[]string{`node.toml: flex.energy_wh: expected at most 11100 Wh, what max_power_w = 3700 W gives from 22:00 to 01:00, got 12000`}},
+		{"flex empty window", minimalNode + "[flex]\nenergy_wh = 1000\nmax_power_w = 3700\nmax_price = 250000\nfrom = \"22:00\"\nuntil = \"22:00\"\n",
+			[]string{`node.toml: flex.until: expected a deadline other than flex.from = "22:00" (the window would be empty)`}},
+		{"flex with a battery", minimalNode + "[battery]\ncapacity_wh = 10000\nmax_charge_w = 5000\nmax_discharge_w = 5000\n[flex]\nenergy_wh = 1000\nmax_power_w = 3700\nmax_price = 250000\n",
+			[]string{`node.toml: flex.energy_wh: a home with both [battery] and [flex] is not supported yet: set battery.capacity_wh or flex.energy_wh to 0`}},
+		{"flex energy", minimalNode + "[flex]\nenergy_wh = -5\n",
+			[]string{`node.toml: flex.energy_wh: expected watt-hours in [0, 10000000] (0 = no flexible load), got -5`}},
 		{"table for value", minimalNode + "[log.level]\nx = 1\n",
 			[]string{`node.toml: log.level: expected a string, got a table`}},
 		{"syntax", "version = 1\n[node\n",
@@ -263,6 +280,7 @@ func TestNodeRoundTrip(t *testing.T) {
 	n.Meter.MaxPowerW = 5750
 	n.Meter.Sim = MeterSim{Seed: -42, PVPeakW: 0, LoadW: 1200, Speed: 60}
 	n.Trading = Trading{Enabled: false, SellMinPrice: 1, BuyMaxPrice: 999_999_999}
+	n.Flex = Flex{EnergyWh: 6000, MinPowerW: 500, MaxPowerW: 3700, MaxPrice: 210_000, From: "22:30", Until: "06:45", Source: "sim"}
 	n.Log = Log{Level: "debug", Format: "json"}
 	dir := t.TempDir()
 	path := writeFile(t, dir, "node.toml", string(n.TOML()))
@@ -407,6 +425,32 @@ bootstrap = ["/ip4/1.2.3.4/tcp/1"]
 	}, "\n")
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestFlexConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "node.toml", minimalNode+"[flex]\nenergy_wh = 8000\nmax_power_w = 3700\nmax_price = 250000\nfrom = \"22:00\"\nuntil = \"06:30\"\n")
+	n, err := LoadNode(path)
+	if err != nil {
+		t.Fatalf("LoadNode: %v", err)
+	}
+	want := Flex{EnergyWh: 8000, MaxPowerW: 3700, MaxPrice: 250_000, From: "22:00", Until: "06:30", Source: "sim"}
+	if n.Flex != want || !n.Flex.Present() {
+		t.Fatalf("flex: got %+v, want %+v (present)", n.Flex, want)
+	}
+	if got := n.Flex.Length(); got != 8*time.Hour+30*time.Minute {
+		t.Errorf("window 22:00 to 06:30: got %s, want 8h30m", got)
+	}
+	if DefaultNode().Flex.Present() {
+		t.Fatalf("the default config has a flexible load; want none")
+	}
+	g := DefaultGenesis()
+	g.Tariff = TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
+	n.Flex.MaxPrice = 79_999
+	wantErr := "node.toml: flex.max_price: expected at least the network's tariff floor 80000 (tariff.floor in genesis.toml), got 79999: the flexible load could never buy"
+	if err := n.CheckTrading("node.toml", g, "genesis.toml"); err == nil || err.Error() != wantErr {
+		t.Errorf("CheckTrading with max_price below the floor: got %v, want %s", err, wantErr)
 	}
 }
 

@@ -89,6 +89,7 @@ type Node struct {
 	Meter   Meter         `toml:"meter"`
 	Trading Trading       `toml:"trading"`
 	Battery Battery       `toml:"battery"`
+	Flex    Flex          `toml:"flex"`
 	HA      HomeAssistant `toml:"homeassistant"`
 	Log     Log           `toml:"log"`
 
@@ -253,6 +254,49 @@ type Battery struct {
 // Present reports whether the config describes a battery.
 func (b Battery) Present() bool { return b.CapacityWh > 0 }
 
+// Flex is [flex]: a flexible load behind the meter, such as an electric car
+// plugged in overnight or a heat pump heating a hot-water tank, that needs
+// EnergyWh in every daily window from From until Until (times of day,
+// "HH:MM"; the window may run past midnight) and takes between MinPowerW and
+// MaxPowerW while it still needs energy. EnergyWh 0 (the default) means none.
+// MaxPrice is the most the homeowner pays for it per kWh, fee included, in
+// micro-units. The load is simulated behind a simulated meter (source =
+// "sim", the only one so far): what it buys it consumes, and the meter shows.
+type Flex struct {
+	EnergyWh  unit.Wh    `toml:"energy_wh"`   // needed in each window
+	MinPowerW unit.W     `toml:"min_power_w"` // it runs at least this while it needs energy
+	MaxPowerW unit.W     `toml:"max_power_w"` // the most it draws
+	MaxPrice  unit.Price `toml:"max_price"`   // micro-units per kWh, fee included
+	From      string     `toml:"from"`        // the window opens, "HH:MM"
+	Until     string     `toml:"until"`       // the deadline, "HH:MM"
+	Source    string     `toml:"source"`      // "sim"
+}
+
+// Present reports whether the config describes a flexible load.
+func (f Flex) Present() bool { return f.EnergyWh > 0 }
+
+// Window returns the window's opening and deadline as times of day, ok
+// false unless both are "HH:MM" (00:00 to 23:59) and differ.
+func (f Flex) Window() (from, until time.Duration, ok bool) {
+	from, okF := timeOfDay(f.From)
+	until, okU := timeOfDay(f.Until)
+	return from, until, okF && okU && from != until
+}
+
+// Length is the window's length (Window must be ok).
+func (f Flex) Length() time.Duration {
+	from, until, _ := f.Window()
+	return ((until-from)%(24*time.Hour) + 24*time.Hour) % (24 * time.Hour)
+}
+
+func timeOfDay(s string) (time.Duration, bool) {
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != 5 {
+		return 0, false
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, true
+}
+
 // Log is [log].
 type Log struct {
 	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
@@ -291,6 +335,7 @@ func DefaultNode() Node {
 		HA:      HomeAssistant{Broker: "tcp://127.0.0.1:1883"},
 		Trading: Trading{Enabled: true, SellMinPrice: 90_000, BuyMaxPrice: 280_000, MaxReplaces: 3},
 		Battery: Battery{EfficiencyPermille: 900, Source: "sim"},
+		Flex:    Flex{From: "18:00", Until: "07:00", Source: "sim"},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }
@@ -437,6 +482,7 @@ func (n Node) validate(p *problems) {
 		p.add("trading.max_replaces", "expected replaces per slot in [0, %d], got %d", MaxReplaces, n.Trading.MaxReplaces)
 	}
 	n.validateBattery(p)
+	n.validateFlex(p)
 
 	p.oneOf("log.level", n.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", n.Log.Format, "text", "json")
@@ -576,5 +622,56 @@ func (n Node) validateBattery(p *problems) {
 	}
 	if b.EfficiencyPermille < 1 || b.EfficiencyPermille > 1000 {
 		p.add("battery.efficiency_permille", "expected a round-trip efficiency in per-mille, 1 to 1000 (900 = 90 %%), got %d", b.EfficiencyPermille)
+	}
+}
+
+// maxFlexPrice bounds flex.max_price: market.MaxPrice (1000 currency units
+// per kWh), which config may not import.
+const maxFlexPrice unit.Price = 1_000_000_000
+
+// validateFlex checks [flex]: nothing when energy_wh is 0, else a window of
+// two times of day, power limits within the connection's rating, a price,
+// an energy the window can hold at max_power_w, a simulated meter, and no
+// [battery] beside it (one home with both is not supported yet).
+func (n Node) validateFlex(p *problems) {
+	f := n.Flex
+	if f.EnergyWh < 0 || f.EnergyWh > MaxBatteryWh {
+		p.add("flex.energy_wh", "expected watt-hours in [0, %d] (0 = no flexible load), got %d", int64(MaxBatteryWh), int64(f.EnergyWh))
+		return
+	}
+	if f.Source != "sim" {
+		p.add("flex.source", `expected "sim" (a load simulated behind the simulated meter), got %q`, f.Source)
+	}
+	if !f.Present() {
+		return
+	}
+	if f.Source == "sim" && n.Meter.Driver != DriverSim {
+		p.add("flex.source", `"sim" simulates the load behind a simulated meter: expected meter.driver = "sim", got %q (switching a real charger or heat pump is not supported yet)`, n.Meter.Driver)
+	}
+	if n.Battery.Present() {
+		p.add("flex.energy_wh", "a home with both [battery] and [flex] is not supported yet: set battery.capacity_wh or flex.energy_wh to 0")
+	}
+	if _, ok := timeOfDay(f.From); !ok {
+		p.add("flex.from", `expected a time of day "HH:MM" such as "18:00", got %q`, f.From)
+	}
+	if _, ok := timeOfDay(f.Until); !ok {
+		p.add("flex.until", `expected a time of day "HH:MM" such as "07:00", got %q`, f.Until)
+	} else if f.Until == f.From {
+		p.add("flex.until", "expected a deadline other than flex.from = %q (the window would be empty)", f.From)
+	}
+	powerOK := f.MaxPowerW >= 1 && f.MaxPowerW <= n.Meter.MaxPowerW
+	if !powerOK {
+		p.add("flex.max_power_w", "expected watts in [1, meter.max_power_w = %d], got %d", int64(n.Meter.MaxPowerW), int64(f.MaxPowerW))
+	}
+	if f.MinPowerW < 0 || f.MinPowerW > max(f.MaxPowerW, 0) {
+		p.add("flex.min_power_w", "expected watts in [0, max_power_w = %d], got %d", int64(f.MaxPowerW), int64(f.MinPowerW))
+	}
+	if f.MaxPrice < 1 || f.MaxPrice > maxFlexPrice {
+		p.add("flex.max_price", "expected micro-units per kWh in [1, %d], got %d", int64(maxFlexPrice), int64(f.MaxPrice))
+	}
+	if _, _, ok := f.Window(); ok && powerOK {
+		if most := unit.Wh(int64(f.MaxPowerW) * int64(f.Length()/time.Second) / 3600); f.EnergyWh > most {
+			p.add("flex.energy_wh", "expected at most %d Wh, what max_power_w = %d W gives from %s to %s, got %d", int64(most), int64(f.MaxPowerW), f.From, f.Until, int64(f.EnergyWh))
+		}
 	}
 }

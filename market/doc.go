@@ -3,7 +3,7 @@
 // closure (Clear, ClearCurves), the indicative clearing of an open slot
 // (Indicative), the optional continuous double auction (Book), settlement of a
 // cleared slot against metered delivery (Settle), the trading agents that turn
-// a home's forecast into orders (Quote, Battery.Quote) and the order-line
+// a home's forecast into orders (Quote, Battery.Quote, Flex.Quote) and the order-line
 // format of `gridmesh market clear` (DecodeOrderLines). PRICES.md explains
 // the price rules to homeowners.
 //

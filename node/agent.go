@@ -56,8 +56,10 @@ type slotOrder struct {
 	confirmed bool         // the order is in a committed block
 	step      int          // the ramp step it was quoted at
 	replaced  int          // replaces sent (since the node started)
-	homeWh    unit.Wh      // with a battery: the home's own part of the order
+	homeWh    unit.Wh      // with a battery or flexible load: the home's own part of the order
 	scheduled bool         // with a battery: its share of the trades is scheduled
+	flex      *flexPart    // with a flexible load in its window: the load's part
+	planned   bool         // with a flexible load: its consumption is planned
 }
 
 // adopt returns the home's open order for slot s on chain, if any: a node
@@ -125,6 +127,7 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 		}
 	}
 	a.scheduleBattery(ms)
+	a.planFlex(ms)
 	// Attest a slot once the sampler has read past its end, and until the
 	// tariff policy's late window ends: offline, the attestation is signed
 	// from the journal all the same and re-sent until it is included.
@@ -209,13 +212,19 @@ func (a *agent) reprice(s unit.Slot, ms int64) (chain.Tx, bool) {
 	side, energy, price, ok := market.Quote(tariff, strategy, imp, exp, progress)
 	want := chain.Order{Side: side, Slot: s, Energy: energy, Price: price}
 	homeWh := energy
-	if a.n.battery != nil { // the battery's curve joins the home's order (battery.go)
+	var part *flexPart
+	switch {
+	case a.n.battery != nil: // the battery's curve joins the home's order (battery.go)
 		secs := a.n.battery.seconds(time.UnixMilli(g.SlotStart(s)), time.UnixMilli(g.SlotStart(s+1)))
 		want, homeWh, ok = batteryCurve(a.n.battery.Battery(), tariff, a.value(tariff), secs, progress, side, energy, price, ok)
-		want.Slot = s
+	case a.n.flex != nil: // the flexible load's curve joins it in its window (flex.go)
+		if o, h, p, fok, in := a.flexWant(s, tariff, strategy, imp, exp, progress); in {
+			want, homeWh, part, ok = o, h, p, fok
+		}
 	}
+	want.Slot = s
 	if so == nil {
-		so = &slotOrder{step: step}
+		so = &slotOrder{step: step, flex: part}
 		a.ordered[s] = so
 		if !ok {
 			return chain.Tx{}, false
@@ -232,7 +241,7 @@ func (a *agent) reprice(s unit.Slot, ms int64) (chain.Tx, bool) {
 	old := so.id
 	want.Replaces = &old
 	tx := a.sign(chain.Tx{Kind: chain.TxOrder, Order: &want})
-	so.id, so.order, so.homeWh = tx.Hash(), tx.Order, homeWh
+	so.id, so.order, so.homeWh, so.flex = tx.Hash(), tx.Order, homeWh, part
 	so.confirmed = false
 	so.replaced++
 	return tx, true
@@ -370,13 +379,18 @@ func (a *agent) committed(b chain.Block) {
 	}
 }
 
-// value is what the battery reckons a stored kWh is worth: the last clearing
-// price, or the middle of the tariff before any slot cleared a trade.
+// valueLookback is how many cleared slots back value looks for a trade.
+const valueLookback = 96
+
+// value is what the battery reckons a stored kWh is worth: the price of the
+// last slot that cleared a trade (within the last valueLookback cleared
+// slots), or the middle of the tariff before any.
 func (a *agent) value(t market.Tariff) unit.Price {
 	a.n.mu.RLock()
 	defer a.n.mu.RUnlock()
-	if last := a.n.chain.Status().LastCleared; last >= 0 {
-		if r, ok := a.n.chain.Result(last); ok && r.Volume > 0 {
+	last := a.n.chain.Status().LastCleared
+	for s := last; s >= 0 && s > last-valueLookback; s-- {
+		if r, ok := a.n.chain.Result(s); ok && r.Volume > 0 {
 			return r.Price
 		}
 	}
@@ -413,5 +427,58 @@ func (a *agent) scheduleBattery(ms int64) {
 			}
 		}
 		a.n.battery.schedule(time.UnixMilli(ms), time.UnixMilli(g.SlotStart(s+1)), so.order.Side, traded-min(traded, so.homeWh))
+	}
+}
+
+// flexWant returns the order for slot s with the flexible load (flexOrder),
+// in false if the slot does not start in the load's window. What the load's
+// earlier slots of the same window promised (their own and must parts) and
+// have not yet planned counts as done.
+func (a *agent) flexWant(s unit.Slot, t market.Tariff, st market.Strategy, imp, exp unit.Wh, progress int64) (o chain.Order, homeWh unit.Wh, part *flexPart, ok, in bool) {
+	g := &a.n.gen
+	fl, window, in := a.n.flex.load(time.UnixMilli(g.SlotStart(s)), time.UnixMilli(g.SlotStart(s+1)), 0)
+	if !in {
+		return chain.Order{}, 0, nil, false, false
+	}
+	for s2, so := range a.ordered {
+		if s2 < s && so.flex != nil && !so.planned && so.flex.window == window {
+			fl.Need = max(fl.Need-so.flex.own-so.flex.must, 0)
+		}
+	}
+	o, homeWh, p, ok := flexOrder(fl, t, st, imp, exp, progress)
+	p.window = window
+	return o, homeWh, &p, ok, true
+}
+
+// planFlex hands the flexible load, once a slot it had a part in has
+// started, what it consumes over the slot: what it takes from the home's
+// surplus, and what the home bought beyond its own part or, if that is less,
+// its must part (bought from the utility if not from the neighbours).
+func (a *agent) planFlex(ms int64) {
+	if a.n.flex == nil {
+		return
+	}
+	g := &a.n.gen
+	for s, so := range a.ordered {
+		if so.flex == nil || so.planned || ms < g.SlotStart(s) {
+			continue
+		}
+		so.planned = true
+		if ms >= g.SlotStart(s+1) {
+			continue // too late to carry out
+		}
+		var bought unit.Wh
+		if so.order != nil && so.order.Side == market.Buy {
+			a.n.mu.RLock()
+			r, _ := a.n.chain.Result(s)
+			a.n.mu.RUnlock()
+			for _, t := range r.Trades {
+				if t.Buyer == string(a.n.self) {
+					bought += t.Energy
+				}
+			}
+		}
+		e := so.flex.own + max(bought-min(bought, so.homeWh), so.flex.must)
+		a.n.flex.plan(time.UnixMilli(ms), time.UnixMilli(g.SlotStart(s+1)), so.flex.window, e)
 	}
 }

@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"testing"
 	"time"
 
+	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/meter/sim"
@@ -156,5 +159,50 @@ func TestBatterySchedule(t *testing.T) {
 	}
 	if got := sb.Battery().SoC; got != b.Reserve {
 		t.Errorf("SoC after selling everything: got %d, want the reserve %d", got, b.Reserve)
+	}
+}
+
+// TestBatteryValue: the battery values a stored kWh at the price of the
+// last slot that cleared a trade, not at a later slot's that cleared none,
+// and at the middle of the tariff before any trade.
+func TestBatteryValue(t *testing.T) {
+	paths := demoNet(t, 2, 1, nil)
+	n := loaded(t, paths[1])
+	a := newAgent(n)
+	tariff := n.chain.Tariff().Market()
+	if got, want := a.value(tariff), (tariff.Floor+tariff.Ceiling)/2; got != want {
+		t.Fatalf("before any trade: value %d, want the middle of the tariff %d", got, want)
+	}
+	order := func(path string, side market.Side, slot unit.Slot, price unit.Price) chain.Tx {
+		key := nodeKey(t, path)
+		tx := chain.Tx{ChainID: n.gen.ChainID, Kind: chain.TxOrder, From: ident.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: uint64(slot)*10 + uint64(side),
+			Order: &chain.Order{Side: side, Slot: slot, Energy: 500, Price: price}}
+		tx.Sign(key)
+		return tx
+	}
+	g := &n.gen
+	commit := func(ms int64, txs ...chain.Tx) {
+		t.Helper()
+		blk, errs := n.chain.Propose(ms, g.Authorities[0], txs)
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := n.chain.Commit(blk, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Slot 0 trades; slot 1 has orders that do not cross.
+	commit(g.OpenAt(0)+10, order(paths[1], market.Sell, 0, tariff.Floor), order(paths[2], market.Buy, 0, tariff.Ceiling))
+	commit(g.OpenAt(1)+10, order(paths[1], market.Sell, 1, tariff.Ceiling), order(paths[2], market.Buy, 1, tariff.Floor+tariff.Fee))
+	commit(g.GateClosure(1) + 10)
+	r0, ok0 := n.chain.Result(0)
+	r1, ok1 := n.chain.Result(1)
+	if !ok0 || !ok1 || r0.Volume == 0 || r1.Volume != 0 {
+		t.Fatalf("setup: slot 0 %+v (%t), slot 1 %+v (%t); want slot 0 traded and slot 1 cleared without a trade", r0, ok0, r1, ok1)
+	}
+	if got := a.value(tariff); got != r0.Price {
+		t.Errorf("after a slot without trades: value %d, want the last traded price %d", got, r0.Price)
 	}
 }

@@ -273,7 +273,7 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 		// One slot of the demo stands for 15 simulated minutes.
 		c.Meter.Sim.Speed = 900 / slot
 		c.Meter.Sim.Seed = opts.Seed*1000 + int64(i)
-		demoHousehold(&c, i, m.name, rng)
+		demoHousehold(&c, i-opts.Authorities, m.name, rng)
 		path := filepath.Join(m.dir, "node.toml")
 		if err := os.WriteFile(path, c.TOML(), 0o600); err != nil {
 			return nil, err
@@ -283,9 +283,12 @@ func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, er
 	return paths, nil
 }
 
-// demoHousehold sets member i's household (name is its node name): panels
-// on every other one, a load, the homeowner's limits from rng, and on home-1
-// a 10 kWh battery behind the meter.
+// demoHousehold sets member i's household (name is its node name; i counts
+// the homes from 0 for home-1, the authorities before them negative): panels
+// on every other home (home-1, home-3, …), a load, the homeowner's limits from rng, on home-1 a
+// 10 kWh battery behind the meter and on home-2 an electric car at home by
+// day (a flexible load: 8 kWh between 10:00 and 16:00 of the simulated day,
+// at up to 3.7 kW and 0.20 per kWh).
 func demoHousehold(c *config.Node, i int, name string, rng *rand.Rand) {
 	if i%2 == 0 {
 		c.Meter.Sim.PVPeakW = unit.W(3000 + rng.Int64N(4000)) // a roof full of panels
@@ -297,6 +300,9 @@ func demoHousehold(c *config.Node, i int, name string, rng *rand.Rand) {
 	c.Trading.BuyMaxPrice = unit.Price(200_000 + rng.Int64N(80_000))
 	if name == "home-1" {
 		c.Battery = config.Battery{CapacityWh: 10_000, ReserveWh: 2_000, MaxChargeW: 5_000, MaxDischargeW: 5_000, EfficiencyPermille: 900, Source: "sim"}
+	}
+	if name == "home-2" {
+		c.Flex = config.Flex{EnergyWh: 8_000, MaxPowerW: 3_700, MaxPrice: 200_000, From: "10:00", Until: "16:00", Source: "sim"}
 	}
 }
 

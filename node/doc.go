@@ -61,8 +61,16 @@
 // behind the simulated meter, battery.go) forecasts through it, and its order
 // becomes a curve order: its own part plus the battery's steps
 // (market.Battery.Quote); the battery's share of what cleared is charged from
-// or discharged to the grid during the slot, within [reserve, capacity]. The
-// live book holds a curve order step by step.
+// or discharged to the grid during the slot, within [reserve, capacity]. A
+// home with a [flex] load (source "sim", flex.go: a car or heat pump that
+// needs energy_wh in a daily window) lets the load take the home's own
+// forecast surplus first; what it still wants in a slot of its window
+// (market.Flex.Quote: its must part at its max_price, the rest in falling
+// steps priced by how much of the remaining window it needs) joins the
+// home's buy order as curve steps. At the slot's start the load consumes,
+// over the slot, that surplus and what the home bought beyond its own part,
+// or its must part if that is more, whatever the market gave. The live book
+// holds a curve order step by step.
 //
 // # The live book
 //

@@ -42,6 +42,12 @@ func start(t *testing.T, path string, opts Options) *running {
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
+	return runLoaded(t, n)
+}
+
+// runLoaded runs the loaded node n; the test's cleanup stops it.
+func runLoaded(t *testing.T, n *Node) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{n: n, stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- n.Run(ctx) }()

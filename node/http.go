@@ -115,6 +115,17 @@ type Status struct {
 	// Battery is the home battery's state ([battery]; battery.go), absent
 	// without one.
 	Battery *BatteryStatus `json:"battery,omitempty"`
+	// Flex is the flexible load's state ([flex]; flex.go), absent without
+	// one.
+	Flex *FlexStatus `json:"flex,omitempty"`
+}
+
+// FlexStatus is the flexible load now: what it still needs before its
+// deadline (0 outside its window) and its daily window.
+type FlexStatus struct {
+	Need  unit.Wh `json:"need_wh"`
+	From  string  `json:"from"`
+	Until string  `json:"until"`
 }
 
 // BatteryStatus is the home battery now: its state of charge, always in
@@ -181,6 +192,9 @@ func (n *Node) Status() Status {
 	if n.battery != nil {
 		b := n.battery.Battery()
 		st.Battery = &BatteryStatus{SoC: b.SoC, Capacity: b.Capacity, Reserve: b.Reserve}
+	}
+	if n.flex != nil {
+		st.Flex = &FlexStatus{Need: n.flex.needNow(n.now()), From: n.cfg.Flex.From, Until: n.cfg.Flex.Until}
 	}
 	if b := n.book.Load(); b != nil {
 		st.OpenBook, st.GateChecks, st.BookDropped = b.open, b.gates, b.drops

@@ -129,9 +129,11 @@ func TestIndicativeAtGate(t *testing.T) {
 // order in force is confirmed, at most max_replaces, the last at the limit
 // before gate closure.
 func TestAgentRamp(t *testing.T) {
-	paths := demoNet(t, 1, 1, nil)
-	editConfig(t, paths[1], func(c *config.Node) { c.Trading.MaxReplaces = 3 })
-	n := loaded(t, paths[1])
+	// home-3: a home's own order, without a battery's or a car's steps
+	// (those ramp by their own rules: market.Battery.Quote, market.Flex.Quote).
+	paths := demoNet(t, 3, 1, nil)
+	editConfig(t, paths[3], func(c *config.Node) { c.Trading.MaxReplaces = 3 })
+	n := loaded(t, paths[3])
 	a := newAgent(n)
 	g := &n.gen
 	s := unit.Slot(0)
@@ -352,5 +354,72 @@ func TestLocalBookCurves(t *testing.T) {
 	open, _ = b.status()
 	if len(open) != 1 || open[0].Orders != 2 || open[0].IndicativeVolume != 100 {
 		t.Fatalf("after the replace: got %+v, want 2 orders clearing 100 Wh", open)
+	}
+}
+
+// TestRampMargin: the ramp's last step (the limit) is due 10 s before gate
+// closure on a 15-minute network, and a quarter of the order window before
+// it on a network with very short slots; steps before it are equal shares of
+// the window.
+func TestRampMargin(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		g      chain.Genesis
+		margin int64 // ms before gate closure
+	}{
+		{"15-minute slots", chain.Genesis{SlotSeconds: 900, OpenLeadSeconds: 3600, GateLeadSeconds: 60}, 10_000},
+		{"4-second slots", chain.Genesis{SlotSeconds: 4, OpenLeadSeconds: 8, GateLeadSeconds: 1}, 1_750}, // (8 − 1) s / 4
+	} {
+		s := unit.Slot(5)
+		open, gate := c.g.OpenAt(s), c.g.GateClosure(s)
+		end := gate - c.margin
+		if got := rampStep(&c.g, s, end-1, 3); got != 2 {
+			t.Errorf("%s: step 1 ms before the limit is due: got %d, want 2", c.name, got)
+		}
+		if got := rampStep(&c.g, s, end, 3); got != 3 {
+			t.Errorf("%s: step %d ms before gate closure: got %d, want 3 (the limit)", c.name, c.margin, got)
+		}
+		if got := rampStep(&c.g, s, open+(end-open+2)/3, 3); got != 1 {
+			t.Errorf("%s: step a third of the way: got %d, want 1", c.name, got)
+		}
+		if got := rampStep(&c.g, s, end, 0); got != 0 {
+			t.Errorf("%s: max_replaces 0: step %d, want 0 (the limit at once)", c.name, got)
+		}
+	}
+}
+
+// TestAgentNoRamp: with max_replaces = 0 the agent places its order at the
+// homeowner's limit at once and never replaces it.
+func TestAgentNoRamp(t *testing.T) {
+	paths := demoNet(t, 3, 1, nil)
+	editConfig(t, paths[3], func(c *config.Node) { c.Trading.MaxReplaces = 0 }) // home-3: no battery, no car
+	n := loaded(t, paths[3])
+	a := newAgent(n)
+	s := unit.Slot(0)
+	open, gate := n.gen.OpenAt(s), n.gen.GateClosure(s)
+	var first *chain.Tx
+	for _, tx := range a.tick(time.UnixMilli(open)) {
+		if tx.Kind == chain.TxOrder && tx.Order.Slot == s {
+			first = &tx
+		}
+	}
+	if first == nil {
+		t.Fatal("no order at the slot's opening")
+	}
+	tariff := n.chain.Tariff().Market()
+	limit := min(max(n.cfg.Trading.SellMinPrice, tariff.Floor), tariff.Ceiling)
+	if first.Order.Side == market.Buy {
+		limit = min(n.cfg.Trading.BuyMaxPrice, tariff.Ceiling)
+	}
+	if first.Order.Price != limit {
+		t.Errorf("%s at the opening: price %d, want the limit %d at once", first.Order.Side, first.Order.Price, limit)
+	}
+	for ms := open; ms < gate; ms += 100 {
+		a.committed(chain.Block{Txs: []chain.Tx{*first}})
+		for _, tx := range a.tick(time.UnixMilli(ms)) {
+			if tx.Kind == chain.TxOrder && tx.Order.Slot == s && tx.Hash() != first.Hash() {
+				t.Fatalf("at %d ms: a new order %+v, want none with max_replaces = 0", ms-open, *tx.Order)
+			}
+		}
 	}
 }

@@ -107,6 +107,7 @@ type Node struct {
 	device   *Device        // the meter; nil on nodes without one
 	forecast forecaster
 	battery  *simBattery // the simulated battery behind the meter; nil: none
+	flex     *simFlex    // the simulated flexible load behind the meter; nil: none
 	host     *p2p.Host
 	audit    *auditFile // [network] audit_file; nil: none
 	csTopic  *p2p.Topic
@@ -370,6 +371,13 @@ func (n *Node) openMeter() error {
 		}
 		n.battery = newSimBattery(n.device.sim, batteryOf(b))
 		n.device.Reader, n.forecast = n.battery, n.battery
+	}
+	if f := n.cfg.Flex; f.Present() {
+		if n.device.sim == nil || n.battery != nil { // config.validateFlex refuses these
+			return fmt.Errorf("%s: flex.source: \"sim\" needs meter.driver = \"sim\" and no [battery]", n.path)
+		}
+		n.flex = newSimFlex(n.device.sim, f)
+		n.device.Reader, n.forecast = n.flex, n.flex
 	}
 	return nil
 }

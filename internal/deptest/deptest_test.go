@@ -30,7 +30,8 @@ var rules = []rule{
 	{"unit", nil},
 	{"ident", nil}, // the shared identity and hash types: a leaf
 	{"market", []string{"unit"}},
-	{"chain/consensus", []string{"ident"}}, // DESIGN's "imports nothing of ours", amended for ident (issue 18)
+	{"market/markettest", []string{"market", "unit"}}, // test helper: the brute-force reference for chain's and node's tests
+	{"chain/consensus", []string{"ident"}},            // DESIGN's "imports nothing of ours", amended for ident (issue 18)
 	{"chain/sim", []string{"chain", "chain/consensus", "ident", "market", "unit"}},
 	{"chain", []string{"ident", "unit", "market"}},
 	{"meter", []string{"unit"}},
