@@ -150,6 +150,15 @@ type Attest struct {
 	Journal ident.Hash `json:"journal"`
 }
 
+// Format versions of the canonical encoding (chain/doc.go, Format versions).
+// Format 0 is every encoding so far; it is never written. A later format
+// opens its object with {"format":N, so a binary that reads only older ones
+// refuses it with ErrFormat instead of calling it malformed.
+const (
+	TxFormat    = 0 // of a transaction
+	BlockFormat = 0 // of a block header
+)
+
 // Limits on transaction contents (structural, checked by Verify).
 const (
 	MaxTxBytes    = 4 << 10 // encoded transaction
@@ -170,6 +179,9 @@ const (
 var (
 	ErrEncoding = errors.New("chain: malformed encoding")
 	ErrTooLarge = errors.New("chain: encoding too large")
+	// ErrFormat is an encoding of a format newer than this binary reads
+	// (TxFormat, BlockFormat); it comes wrapped with ErrEncoding.
+	ErrFormat = errors.New("chain: encoding of a newer format")
 	// ErrAccount is ident.ErrAccount: Account.Check and PublicKey return it.
 	ErrAccount         = ident.ErrAccount
 	ErrSignature       = errors.New("chain: bad signature")

@@ -49,6 +49,10 @@ type Status struct {
 	Voting       bool  `json:"voting"`        // an authority in the current set, running consensus
 	Authorities  int   `json:"authorities"`   // size of the authority set of the next height
 	VotesFetched int64 `json:"votes_fetched"` // consensus messages a peer supplied on request
+	// FutureFormat counts transactions and blocks from peers of a newer
+	// encoding format than this binary reads: the network has moved on and
+	// this node needs an update.
+	FutureFormat int64 `json:"future_format"`
 	// ProposalsFetched counts proposals that arrived as transaction hashes
 	// while some transaction was not in this node's pool, so it asked the
 	// proposer for the whole proposal (package wire, vote/2).
@@ -163,6 +167,7 @@ func (n *Node) Status() Status {
 	st.Evidence = n.stats.evidence.Load()
 	st.PendingTxs = n.pool.Len()
 	st.VotesFetched = n.stats.votesFetched.Load()
+	st.FutureFormat = n.stats.futureFormat.Load()
 	st.ProposalsFetched = n.stats.proposalsFetched.Load()
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols
