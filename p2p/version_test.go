@@ -16,8 +16,12 @@ func TestRequestFirst(t *testing.T) {
 	old := newTestHost(t, 1, nil)
 	cur := newTestHost(t, 2, nil)
 	me := newTestHost(t, 3, nil)
-	v1 := func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) { return append([]byte("v1:"), req...), nil }
-	v2 := func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) { return append([]byte("v2:"), req...), nil }
+	v1 := func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+		return append([]byte("v1:"), req...), nil
+	}
+	v2 := func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+		return append([]byte("v2:"), req...), nil
+	}
 	old.Handle("sum/1", 16, v1)
 	cur.Handle("sum/2", 16, v2)
 	cur.Handle("sum/1", 16, v1)
