@@ -369,6 +369,11 @@ func (p *parser) tx(tx *Tx) error {
 			return err
 		}
 	}
+	if p.peek(`,"upgrade":`) {
+		if err = p.upgrade(tx); err != nil {
+			return err
+		}
+	}
 	if p.peek(`,"sig":`) {
 		at := p.i
 		if tx.Sig, err = p.bytes(false); err != nil {
@@ -379,7 +384,7 @@ func (p *parser) tx(tx *Tx) error {
 		}
 	}
 	if !p.peek("}") {
-		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, sig)")
+		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, upgrade, sig)")
 	}
 	return nil
 }
@@ -432,6 +437,25 @@ func (p *parser) authority(tx *Tx) error {
 		return err
 	}
 	a.Key = ident.Account(key)
+	return p.lit(`}`)
+}
+
+func (p *parser) upgrade(tx *Tx) error {
+	u := new(UpgradeVote)
+	tx.Upgrade = u
+	var err error
+	if err = p.lit(`{"name":`); err != nil {
+		return err
+	}
+	if u.Name, err = p.string(); err != nil {
+		return err
+	}
+	if err = p.lit(`,"height":`); err != nil {
+		return err
+	}
+	if u.Height, err = p.uint(1<<64 - 1); err != nil {
+		return err
+	}
 	return p.lit(`}`)
 }
 

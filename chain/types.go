@@ -26,6 +26,9 @@ const (
 	// TxAuthority is an authority's vote to add or remove an authority; a change
 	// voted by more than 2/3 of the current set takes effect two heights later.
 	TxAuthority TxKind = 7
+	// TxUpgrade is an authority's vote that a rule change activates at a
+	// height (upgrade.go).
+	TxUpgrade TxKind = 8
 )
 
 func (k TxKind) String() string {
@@ -44,6 +47,8 @@ func (k TxKind) String() string {
 		return "evidence"
 	case TxAuthority:
 		return "authority"
+	case TxUpgrade:
+		return "upgrade"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -66,6 +71,7 @@ type Tx struct {
 	// encoding of the older kinds is unchanged.
 	Evidence  *Evidence        `json:"evidence,omitempty"`
 	Authority *AuthorityChange `json:"authority,omitempty"`
+	Upgrade   *UpgradeVote     `json:"upgrade,omitempty"`
 	Sig       []byte           `json:"sig,omitempty"`
 }
 
@@ -215,7 +221,7 @@ var (
 // payloads returns how many payloads are set and whether the one set matches Kind.
 func (tx Tx) shapeOK() bool {
 	n := 0
-	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil} {
+	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil, tx.Upgrade != nil} {
 		if set {
 			n++
 		}
@@ -238,6 +244,8 @@ func (tx Tx) shapeOK() bool {
 		return tx.Evidence != nil
 	case TxAuthority:
 		return tx.Authority != nil
+	case TxUpgrade:
+		return tx.Upgrade != nil
 	}
 	return false
 }
@@ -318,6 +326,10 @@ func (tx Tx) verifyShape() error {
 	case TxAuthority:
 		if err := tx.Authority.Key.Check(); err != nil {
 			return fmt.Errorf("authority key: %w", err)
+		}
+	case TxUpgrade:
+		if !checkUpgradeName(tx.Upgrade.Name) {
+			return bad("upgrade name must be 1..%d of a-z, 0-9 and '-'", MaxUpgradeName)
 		}
 	}
 	if n := len(tx.Encode()); n > MaxTxBytes {
