@@ -116,6 +116,19 @@ type Status struct {
 	// Battery is the home battery's state ([battery]; battery.go), absent
 	// without one.
 	Battery *BatteryStatus `json:"battery,omitempty"`
+	// Upgrades are the rule changes the authorities voted (chain: Upgrades),
+	// by height; omitted when there is none.
+	Upgrades []UpgradeStatus `json:"upgrades,omitempty"`
+}
+
+// UpgradeStatus is one scheduled upgrade: in force from block Height
+// (Active once the chain is there); Known false means this binary does not
+// implement it and stops at Height until it is updated.
+type UpgradeStatus struct {
+	Name   string `json:"name"`
+	Height uint64 `json:"height"`
+	Active bool   `json:"active"`
+	Known  bool   `json:"known"`
 }
 
 // BatteryStatus is the home battery now: its state of charge, always in
@@ -138,7 +151,12 @@ func (n *Node) publishStatus() {
 	if !admitted {
 		qr, lan = n.enrolQR(), lanName()
 	}
+	var ups []UpgradeStatus
+	for _, u := range n.chain.Upgrades() {
+		ups = append(ups, UpgradeStatus{Name: u.Name, Height: u.Height, Active: cs.Height >= u.Height, Known: u.Known})
+	}
 	n.status.Store(&Status{
+		Upgrades:      ups,
 		Admitted:      admitted,
 		EnrolmentCode: enrol.Code(n.key.Public().(ed25519.PublicKey)),
 		EnrolmentQR:   qr,

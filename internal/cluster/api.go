@@ -34,7 +34,14 @@ type Status struct {
 		In  int64 `json:"in"`
 		Out int64 `json:"out"`
 	} `json:"p2p_protocols"`
-	NodeID    string `json:"node_id"`
+	NodeID string `json:"node_id"`
+	// Upgrades are the scheduled rule changes (chain: Upgrades).
+	Upgrades []struct {
+		Name   string `json:"name"`
+		Height uint64 `json:"height"`
+		Active bool   `json:"active"`
+		Known  bool   `json:"known"`
+	} `json:"upgrades"`
 	Upstream  string `json:"upstream"`  // the peer a home follows
 	Followers int    `json:"followers"` // the peers this node serves the head to
 }

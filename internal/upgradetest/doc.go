@@ -15,6 +15,6 @@
 //
 // It is a test harness: the shipped binary must not link it.
 //
-// Imports: internal/cluster of gridmesh (enforced by internal/deptest) and
+// Imports: chain, config, ident and internal/cluster of gridmesh (enforced by internal/deptest) and
 // the standard library.
 package upgradetest

@@ -2,6 +2,7 @@ package upgradetest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/internal/cluster"
 )
 
@@ -47,7 +51,10 @@ func binaries(t *testing.T) (old, cur string) {
 // previous release's binary; while the homes trade in 4 s slots, every node
 // in turn is stopped (SIGTERM, as systemd stops it for an update) and
 // started again on the same data directory with this tree's binary, so the
-// network runs mixed through the whole switch. Afterwards: no slot was
+// network runs mixed through the whole switch. Then, every node being new,
+// three of the four authorities vote the release's upgrade
+// (tariff-seq-next), which comes into force on every node at the voted
+// height and applies its rule. Afterwards: no slot was
 // lost (every slot from the first cleared one to the last settled one has
 // cleared and settled, on every node), trades happened, every node has the
 // same state hash at a common height, and no incarnation exited by itself.
@@ -96,12 +103,13 @@ func TestRollingUpgrade(t *testing.T) {
 			t.Fatalf("upgrading %s: %v", p.Name, err)
 		}
 	}
-	// Three more slots on the new binaries alone.
+	// Every node runs the new release: the authorities vote its upgrade.
+	activate(t, ctx, c, procs)
 	st, err := c.Status(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := waitSettled(ctx, c, c.Nodes[0], st.LastCleared+3)
+	last, err := waitSettled(ctx, c, c.Nodes[0], st.LastCleared+2)
 	if err != nil {
 		t.Fatalf("the upgraded network stopped settling: %v", err)
 	}
@@ -112,6 +120,61 @@ func TestRollingUpgrade(t *testing.T) {
 		if u := p.Unwanted(); len(u) > 0 {
 			t.Errorf("%s: %v; want no incarnation to exit by itself", p.Name, u)
 		}
+	}
+}
+
+// activate has three of the four authorities vote that tariff-seq-next
+// activates 8 blocks ahead, waits until every node shows it in force, and
+// checks its rule: a tariff that skips a seq is refused, the next one taken.
+func activate(t *testing.T, ctx context.Context, c *cluster.Cluster, procs []*cluster.Proc) {
+	t.Helper()
+	st, err := c.Status(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := st.Height + 8
+	keys := make([]ed25519.PrivateKey, len(c.Nodes))
+	for i, p := range c.Nodes {
+		if keys[i], err = config.LoadKey(filepath.Join(p.Dir, "node.key")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed := func(k ed25519.PrivateKey, tx chain.Tx) []byte {
+		tx.ChainID, tx.From = c.Genesis.ChainID, ident.AccountOf(k.Public().(ed25519.PublicKey))
+		tx.Sign(k)
+		return tx.Encode()
+	}
+	for i := range 3 {
+		tx := signed(keys[i], chain.Tx{Kind: chain.TxUpgrade, Upgrade: &chain.UpgradeVote{Name: chain.UpgradeTariffSeqNext, Height: at}})
+		if err := c.PostTx(ctx, i, tx); err != nil {
+			t.Fatalf("authority-%d's vote for %s at %d: %v", i+1, chain.UpgradeTariffSeqNext, at, err)
+		}
+	}
+	for _, p := range procs {
+		for {
+			st, err := c.StatusOf(ctx, p)
+			if err == nil && len(st.Upgrades) == 1 && st.Upgrades[0].Active {
+				if u := st.Upgrades[0]; u.Name != chain.UpgradeTariffSeqNext || u.Height != at || !u.Known {
+					t.Errorf("%s: upgrades %+v; want %s at %d, known", p.Name, st.Upgrades, chain.UpgradeTariffSeqNext, at)
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: upgrade %s at height %d never in force (height %d, upgrades %+v)", p.Name, chain.UpgradeTariffSeqNext, at, st.Height, st.Upgrades)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	t.Logf("upgrade %s voted by 3 of 4 authorities, in force from height %d on every node", chain.UpgradeTariffSeqNext, at)
+	g := c.Genesis.Tariff
+	tariff := func(seq uint64) []byte {
+		return signed(keys[0], chain.Tx{Kind: chain.TxTariff, Tariff: &chain.Tariff{Floor: g.Floor, Ceiling: g.Ceiling, Fee: g.Fee, Seq: seq}})
+	}
+	if err := c.PostTx(ctx, 0, tariff(2)); !errors.Is(err, cluster.ErrRejected) || !strings.Contains(err.Error(), chain.UpgradeTariffSeqNext) {
+		t.Errorf("tariff seq 2 after seq 0 with %s in force: %v; want it refused by that rule", chain.UpgradeTariffSeqNext, err)
+	}
+	if err := c.PostTx(ctx, 0, tariff(1)); err != nil {
+		t.Errorf("tariff seq 1 after seq 0: %v; want it taken", err)
 	}
 }
 
