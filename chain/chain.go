@@ -594,6 +594,9 @@ func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
 // strict mode the first invalid tx fails the execution; otherwise invalid txs are
 // skipped and errs[i] says why txs[i] was left out.
 func (c *Chain) execute(txs []Tx, height uint64, timeMs int64, strict bool) (ex *execution, included []Tx, errs []error, err error) {
+	if err := c.st.unknownUpgrade(height); err != nil {
+		return nil, nil, nil, err
+	}
 	st := c.st.clone()
 	errs = make([]error, len(txs))
 	sigErrs := c.verified.verifyAll(txs)
@@ -636,7 +639,14 @@ func (c *Chain) Propose(nowMs int64, proposer ident.Account, txs []Tx) (Block, [
 		return Block{}, errs
 	}
 	t := c.nextTime(nowMs)
-	ex, included, errs, _ := c.execute(txs, c.head.Height+1, t, false)
+	ex, included, errs, err := c.execute(txs, c.head.Height+1, t, false)
+	if err != nil { // an unknown upgrade is in force (upgrade.go): no block
+		errs = make([]error, len(txs))
+		for i := range errs {
+			errs[i] = err
+		}
+		return Block{}, errs
+	}
 	if included == nil {
 		included = []Tx{}
 	}
@@ -712,7 +722,7 @@ func (c *Chain) validate(b Block, nowMs int64) (*execution, error) {
 	}
 	ex, _, _, err := c.execute(b.Txs, h.Height, h.Time, true)
 	if err != nil {
-		return nil, bad("%v", err)
+		return nil, fmt.Errorf("%w %d: %w", ErrBlock, h.Height, err)
 	}
 	if got := ex.st.hash(ex.diff); got != h.StateHash {
 		return nil, bad("state hash %s after execution, header says %s", got, h.StateHash)

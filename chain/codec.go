@@ -202,6 +202,13 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = appendString(dst, string(a.Key))
 		dst = append(dst, '}')
 	}
+	if u := tx.Upgrade; u != nil {
+		dst = append(dst, `,"upgrade":{"name":`...)
+		dst = appendString(dst, u.Name)
+		dst = append(dst, `,"height":`...)
+		dst = strconv.AppendUint(dst, u.Height, 10)
+		dst = append(dst, '}')
+	}
 	if len(tx.Sig) > 0 { // omitempty: nil and empty are both omitted
 		dst = append(dst, `,"sig":`...)
 		dst = appendBytes(dst, tx.Sig)

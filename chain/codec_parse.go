@@ -285,9 +285,27 @@ func isBase64(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || isDigit(c) || c == '+' || c == '/' || c == '='
 }
 
+// format refuses an encoding of a later format than this package reads: one
+// that opens with a format field (`{"format":N,`, chain/doc.go, Format
+// versions). what names the object.
+func (p *parser) format(what string, current uint64) error {
+	at := p.i
+	if !p.peek(`{"format":`) {
+		return nil
+	}
+	n, err := p.uint(1<<64 - 1)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: at byte %d: %w: %s format %d, this binary reads format %d (update gridmesh)", ErrEncoding, at, ErrFormat, what, n, current)
+}
+
 // tx reads a transaction at the current offset.
 func (p *parser) tx(tx *Tx) error {
 	var err error
+	if err = p.format("transaction", TxFormat); err != nil {
+		return err
+	}
 	if err = p.lit(`{"chain_id":`); err != nil {
 		return err
 	}
@@ -351,6 +369,11 @@ func (p *parser) tx(tx *Tx) error {
 			return err
 		}
 	}
+	if p.peek(`,"upgrade":`) {
+		if err = p.upgrade(tx); err != nil {
+			return err
+		}
+	}
 	if p.peek(`,"sig":`) {
 		at := p.i
 		if tx.Sig, err = p.bytes(false); err != nil {
@@ -361,7 +384,7 @@ func (p *parser) tx(tx *Tx) error {
 		}
 	}
 	if !p.peek("}") {
-		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, sig)")
+		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, upgrade, sig)")
 	}
 	return nil
 }
@@ -414,6 +437,25 @@ func (p *parser) authority(tx *Tx) error {
 		return err
 	}
 	a.Key = ident.Account(key)
+	return p.lit(`}`)
+}
+
+func (p *parser) upgrade(tx *Tx) error {
+	u := new(UpgradeVote)
+	tx.Upgrade = u
+	var err error
+	if err = p.lit(`{"name":`); err != nil {
+		return err
+	}
+	if u.Name, err = p.string(); err != nil {
+		return err
+	}
+	if err = p.lit(`,"height":`); err != nil {
+		return err
+	}
+	if u.Height, err = p.uint(1<<64 - 1); err != nil {
+		return err
+	}
 	return p.lit(`}`)
 }
 
@@ -572,6 +614,9 @@ func (p *parser) attest(tx *Tx) error {
 // header reads a block header at the current offset.
 func (p *parser) header(h *Header) error {
 	var err error
+	if err = p.format("block header", BlockFormat); err != nil {
+		return err
+	}
 	if err = p.lit(`{"chain_id":`); err != nil {
 		return err
 	}

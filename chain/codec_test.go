@@ -129,6 +129,10 @@ func FuzzDecodeTx(f *testing.F) {
 	}
 	f.Add([]byte(`{"chain_id":"a","kind":9,"from":"","nonce":0}`))
 	f.Add([]byte(`{}`))
+	// An upgrade vote (upgrade.go) and a transaction of a later format.
+	up := upgradeTx(kAuth, UpgradeTariffSeqNext, 12, 1).Encode()
+	f.Add(up)
+	f.Add(append([]byte(`{"format":2,`), up[1:]...))
 	// The order lifecycle's optional fields (order_rules.go).
 	life := orderTx(kAlice, market.Sell, 10, 5, 100_000, 3)
 	life.Order.Replaces, life.Order.Expires = &ident.Hash{0xab}, 42

@@ -29,8 +29,8 @@
 //     when unset: an order without them encodes as before they existed;
 //     curve is an array of steps, each {"energy":E,"price":P} in that order,
 //     omitted when empty, never [] or null), cancel (order), attest (slot, import, export,
-//     journal), evidence (a, b), authority (add, key). sig is omitted when
-//     empty (SignBytes encodes the tx without it).
+//     journal), evidence (a, b), authority (add, key), upgrade (name, height).
+//     sig is omitted when empty (SignBytes encodes the tx without it).
 //     Header: chain_id, height, time, parent, tx_root, state_hash, proposer.
 //     Block: header, txs (an array of Tx; [] when empty, never null).
 //   - Integers are decimal, without plus sign, leading zeros, fraction or
@@ -50,6 +50,16 @@
 //   - Byte strings (sig, evidence.a, evidence.b) are standard padded base64
 //     (RFC 4648 §4) in a string; a nil evidence message is null (Verify
 //     refuses it).
+//
+// Format versions. Everything above is format 0 (TxFormat, BlockFormat),
+// which is never written. A later format of a transaction or a header
+// opens its object with a format field, {"format":N, followed by that
+// format's fields; a decoder that reads older formats only refuses it with
+// ErrFormat (wrapped with ErrEncoding), naming the format, instead of
+// calling it malformed, and the node counts it (future_format) without
+// holding it against the peer. A new format may only be written from a
+// height the authorities voted (Upgrades, upgrade.go), so that no node
+// meets it before every node reads it.
 //
 // Decoding accepts the canonical form only: DecodeTx (at most MaxTxBytes) and
 // DecodeBlock (at most MaxBlockBytes, each tx at most MaxTxBytes) parse this
@@ -119,6 +129,11 @@
 // bounds how late a signed order held back by a peer can be included.
 // TestOrderLifecycle checks each. Nonce has no rule: it only makes otherwise
 // identical transactions distinct.
+// Upgrade, an authority's vote that a named rule change activates at a
+// height, scheduled by more than 2/3 of the set; a binary that does not know
+// a scheduled upgrade executes no block from its height on and says so
+// (upgrade.go; the one rule behind it today is tariff-seq-next: a tariff's
+// Seq must then be exactly the current Seq + 1).
 // applyTx checks what all kinds share and dispatches one function per kind.
 //
 // After a block's transactions, every slot with orders whose gate closure is at

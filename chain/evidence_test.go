@@ -158,7 +158,7 @@ func otherChainVote(k key, height uint64) []byte {
 	return m.Encode()
 }
 
-// FuzzStateKeys: the evidence and vote key parsers (which read the store)
+// FuzzStateKeys: the evidence, vote and upgrade vote key parsers (which read the store)
 // never panic, and accept only the keys their encoders write.
 func FuzzStateKeys(f *testing.F) {
 	f.Add(offenceKey(Offence{Offender: kAuth.acct, Height: 7, Round: 2, Type: 3})[2:])
@@ -166,7 +166,13 @@ func FuzzStateKeys(f *testing.F) {
 	f.Add(voteKey{change: change{Key: kAlice.acct}, Voter: kAuth.acct}.key()[2:])
 	f.Add("0000000000000001/" + string(kAuth.acct) + "/80000000/02")
 	f.Add("a//")
+	f.Add(upVoteKey{Name: UpgradeTariffSeqNext, Height: 9, Voter: kAuth.acct}.key()[2:])
 	f.Fuzz(func(t *testing.T, rest string) {
+		if k, err := parseUpVoteKey(rest); err == nil {
+			if got := k.key(); got != "w/"+rest {
+				t.Fatalf("parseUpVoteKey(%q) = %+v, which encodes as %q", rest, k, got)
+			}
+		}
 		if o, err := parseOffenceKey(rest); err == nil {
 			if got := offenceKey(o); got != "e/"+rest {
 				t.Fatalf("parseOffenceKey(%q) = %+v, which encodes as %q", rest, o, got)

@@ -70,6 +70,8 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		apply = (*state).applyEvidenceTx
 	case TxAuthority:
 		apply = (*state).applyAuthority
+	case TxUpgrade:
+		apply = (*state).applyUpgrade
 	default:
 		return fmt.Errorf("%w: kind %s", ErrTxShape, tx.Kind)
 	}
@@ -107,6 +109,9 @@ func (s *state) applyTariff(x *txContext) (unit.Slot, error) {
 	}
 	if tx.Tariff.Seq <= s.tariff.Seq {
 		return 0, fmt.Errorf("%w: %d after %d", ErrTariffSeq, tx.Tariff.Seq, s.tariff.Seq)
+	}
+	if s.active(UpgradeTariffSeqNext, x.height) && tx.Tariff.Seq != s.tariff.Seq+1 {
+		return 0, fmt.Errorf("%w: %d after %d: since upgrade %s the next seq only", ErrTariffSeq, tx.Tariff.Seq, s.tariff.Seq, UpgradeTariffSeqNext)
 	}
 	if err := checkTariff(tx.Tariff.Market()); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrTariff, err)
@@ -236,6 +241,7 @@ func (s *state) applyAuthority(x *txContext) (unit.Slot, error) {
 // whose attestation window ended, in slot order.
 func (s *state) endBlock(g *Genesis, height uint64, timeMs int64) []Event {
 	s.tallyVotes(g, height)
+	s.lapseUpgradeVotes(height)
 	var events []Event
 	slots := slices.Sorted(s.slots.keys())
 	for _, sl := range slots {

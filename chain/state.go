@@ -30,6 +30,8 @@ import (
 //	u/<from>             authority set in force from block <from> (authority.go);
 //	                     u/0000000000000000 is the genesis set
 //	v/<a|r>/<key>/<voter> a vote to add or remove key (authority.go)
+//	w/<name>/<height>/<voter> an upgrade vote (upgrade.go)
+//	x/<name>             a scheduled upgrade (upgrade.go)
 //	t/<tx hash>          processed tx (replay protection); order, cancel and attest
 //	                     records are pruned after their slot settles, at most
 //	                     maxPrunePerBlock entries per block (timing rules make a
@@ -50,7 +52,9 @@ type state struct {
 	authBase     int         // auth[:authBase] are the committed state's epochs
 	votes        overlay[voteKey, voteRec]
 	evidence     overlay[Offence, evidenceRec]
-	keys         *keyList // the entries of the committed state s derives from; shared, never modified
+	upVotes      overlay[upVoteKey, voteRec] // upgrade.go
+	upgrades     overlay[string, upgradeRec] // scheduled upgrades, by name
+	keys         *keyList                    // the entries of the committed state s derives from; shared, never modified
 }
 
 // Incremental state.
@@ -394,6 +398,8 @@ func (s *state) clone() *state {
 		authBase:     len(s.auth),
 		votes:        s.votes.derive(),
 		evidence:     s.evidence.derive(),
+		upVotes:      s.upVotes.derive(),
+		upgrades:     s.upgrades.derive(),
 		keys:         s.keys,
 	}
 }
@@ -418,6 +424,8 @@ func (s *state) commit(diff []keyChange) {
 	s.txs.fold()
 	s.votes.fold()
 	s.evidence.fold()
+	s.upVotes.fold()
+	s.upgrades.fold()
 	s.hist.absorb(s)
 	s.authBase = len(s.auth)
 }

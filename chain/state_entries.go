@@ -78,6 +78,12 @@ func (s *state) memEntries() map[string]entry {
 	for o, r := range s.evidence.all() {
 		put(offenceKey(o), r)
 	}
+	for k, r := range s.upVotes.all() {
+		put(k.key(), r)
+	}
+	for n, r := range s.upgrades.all() {
+		put(upgradeKey(n), r)
+	}
 	put("y", s.tariff)
 	return m
 }
@@ -166,6 +172,14 @@ func (s *state) diff() []keyChange {
 	for o := range s.evidence.delta {
 		r, ok := s.evidence.get(o)
 		put(offenceKey(o), r, ok)
+	}
+	for k := range s.upVotes.delta {
+		r, ok := s.upVotes.get(k)
+		put(k.key(), r, ok)
+	}
+	for n := range s.upgrades.delta {
+		r, ok := s.upgrades.get(n)
+		put(upgradeKey(n), r, ok)
 	}
 	put("y", s.tariff, true)
 

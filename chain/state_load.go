@@ -108,6 +108,25 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			return err
 		}
 		s.votes.set(vk, r)
+	case "w":
+		k, err := parseUpVoteKey(rest)
+		if err != nil {
+			return err
+		}
+		var r voteRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.upVotes.set(k, r)
+	case "x":
+		if !checkUpgradeName(rest) {
+			return fmt.Errorf("malformed upgrade key")
+		}
+		var r upgradeRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.upgrades.set(rest, r)
 	case "y":
 		if rest != "" {
 			return fmt.Errorf("unknown key")

@@ -26,6 +26,9 @@ const (
 	// TxAuthority is an authority's vote to add or remove an authority; a change
 	// voted by more than 2/3 of the current set takes effect two heights later.
 	TxAuthority TxKind = 7
+	// TxUpgrade is an authority's vote that a rule change activates at a
+	// height (upgrade.go).
+	TxUpgrade TxKind = 8
 )
 
 func (k TxKind) String() string {
@@ -44,6 +47,8 @@ func (k TxKind) String() string {
 		return "evidence"
 	case TxAuthority:
 		return "authority"
+	case TxUpgrade:
+		return "upgrade"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -66,6 +71,7 @@ type Tx struct {
 	// encoding of the older kinds is unchanged.
 	Evidence  *Evidence        `json:"evidence,omitempty"`
 	Authority *AuthorityChange `json:"authority,omitempty"`
+	Upgrade   *UpgradeVote     `json:"upgrade,omitempty"`
 	Sig       []byte           `json:"sig,omitempty"`
 }
 
@@ -159,6 +165,15 @@ type Attest struct {
 	Journal ident.Hash `json:"journal"`
 }
 
+// Format versions of the canonical encoding (chain/doc.go, Format versions).
+// Format 0 is every encoding so far; it is never written. A later format
+// opens its object with {"format":N, so a binary that reads only older ones
+// refuses it with ErrFormat instead of calling it malformed.
+const (
+	TxFormat    = 0 // of a transaction
+	BlockFormat = 0 // of a block header
+)
+
 // Limits on transaction contents (structural, checked by Verify).
 const (
 	MaxTxBytes    = 4 << 10 // encoded transaction
@@ -180,6 +195,9 @@ const (
 var (
 	ErrEncoding = errors.New("chain: malformed encoding")
 	ErrTooLarge = errors.New("chain: encoding too large")
+	// ErrFormat is an encoding of a format newer than this binary reads
+	// (TxFormat, BlockFormat); it comes wrapped with ErrEncoding.
+	ErrFormat = errors.New("chain: encoding of a newer format")
 	// ErrAccount is ident.ErrAccount: Account.Check and PublicKey return it.
 	ErrAccount         = ident.ErrAccount
 	ErrSignature       = errors.New("chain: bad signature")
@@ -213,7 +231,7 @@ var (
 // payloads returns how many payloads are set and whether the one set matches Kind.
 func (tx Tx) shapeOK() bool {
 	n := 0
-	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil} {
+	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil, tx.Upgrade != nil} {
 		if set {
 			n++
 		}
@@ -236,6 +254,8 @@ func (tx Tx) shapeOK() bool {
 		return tx.Evidence != nil
 	case TxAuthority:
 		return tx.Authority != nil
+	case TxUpgrade:
+		return tx.Upgrade != nil
 	}
 	return false
 }
@@ -319,6 +339,10 @@ func (tx Tx) verifyShape() error {
 	case TxAuthority:
 		if err := tx.Authority.Key.Check(); err != nil {
 			return fmt.Errorf("authority key: %w", err)
+		}
+	case TxUpgrade:
+		if !checkUpgradeName(tx.Upgrade.Name) {
+			return bad("upgrade name must be 1..%d of a-z, 0-9 and '-'", MaxUpgradeName)
 		}
 	}
 	if n := len(tx.Encode()); n > MaxTxBytes {

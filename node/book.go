@@ -116,7 +116,7 @@ func (n *Node) fetchBook(ctx context.Context, peer string) {
 	for _, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		if err != nil {
-			n.stats.rejected.Add(1)
+			n.undecodable(err)
 			n.log.Warn("malformed tx in book response", "peer", peer, "err", err)
 			return
 		}

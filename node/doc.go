@@ -161,6 +161,14 @@
 //     POSTed to its API) the same way, to the next authority each round
 //     (resender);
 //   - a slot index before the network's epoch is never traded;
+//   - rolling upgrades (README, Upgrading a network): a transaction or block
+//     of a newer encoding format (chain.ErrFormat) from a peer is ignored,
+//     not rejected, so that a node of a later release is not scored down by
+//     this one, and counted in the status (future_format, logged once); when
+//     the authorities have scheduled an upgrade this binary does not know,
+//     the loop stops at the block before its height and Run returns
+//     chain.ErrUnknownUpgrade, which says to update (haltForUpgrade; the
+//     status lists the schedule under upgrades), rather than fork;
 //   - a node whose clock is not synchronised (node.clock = "kernel" and the
 //     kernel says so) does not trade, attest or propose, and says so in its log
 //     at most once a minute (clockWarner) and in its status (clock_synced);

@@ -49,6 +49,10 @@ type Status struct {
 	Voting       bool  `json:"voting"`        // an authority in the current set, running consensus
 	Authorities  int   `json:"authorities"`   // size of the authority set of the next height
 	VotesFetched int64 `json:"votes_fetched"` // consensus messages a peer supplied on request
+	// FutureFormat counts transactions and blocks from peers of a newer
+	// encoding format than this binary reads: the network has moved on and
+	// this node needs an update.
+	FutureFormat int64 `json:"future_format"`
 	// ProposalsFetched counts proposals that arrived as transaction hashes
 	// while some transaction was not in this node's pool, so it asked the
 	// proposer for the whole proposal (package wire, vote/2).
@@ -118,6 +122,9 @@ type Status struct {
 	// Flex is the flexible load's state ([flex]; flex.go), absent without
 	// one.
 	Flex *FlexStatus `json:"flex,omitempty"`
+	// Upgrades are the rule changes the authorities voted (chain: Upgrades),
+	// by height; omitted when there is none.
+	Upgrades []UpgradeStatus `json:"upgrades,omitempty"`
 }
 
 // FlexStatus is the flexible load now: what it still needs before its
@@ -126,6 +133,16 @@ type FlexStatus struct {
 	Need  unit.Wh `json:"need_wh"`
 	From  string  `json:"from"`
 	Until string  `json:"until"`
+}
+
+// UpgradeStatus is one scheduled upgrade: in force from block Height
+// (Active once the chain is there); Known false means this binary does not
+// implement it and stops at Height until it is updated.
+type UpgradeStatus struct {
+	Name   string `json:"name"`
+	Height uint64 `json:"height"`
+	Active bool   `json:"active"`
+	Known  bool   `json:"known"`
 }
 
 // BatteryStatus is the home battery now: its state of charge, always in
@@ -148,7 +165,12 @@ func (n *Node) publishStatus() {
 	if !admitted {
 		qr, lan = n.enrolQR(), lanName()
 	}
+	var ups []UpgradeStatus
+	for _, u := range n.chain.Upgrades() {
+		ups = append(ups, UpgradeStatus{Name: u.Name, Height: u.Height, Active: cs.Height >= u.Height, Known: u.Known})
+	}
 	n.status.Store(&Status{
+		Upgrades:      ups,
 		Admitted:      admitted,
 		EnrolmentCode: enrol.Code(n.key.Public().(ed25519.PublicKey)),
 		EnrolmentQR:   qr,
@@ -177,6 +199,7 @@ func (n *Node) Status() Status {
 	st.Evidence = n.stats.evidence.Load()
 	st.PendingTxs = n.pool.Len()
 	st.VotesFetched = n.stats.votesFetched.Load()
+	st.FutureFormat = n.stats.futureFormat.Load()
 	st.ProposalsFetched = n.stats.proposalsFetched.Load()
 	ps := n.host.Stats()
 	st.P2PBytesIn, st.P2PBytesOut, st.P2PProtocols = ps.BytesIn, ps.BytesOut, ps.Protocols

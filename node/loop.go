@@ -42,6 +42,9 @@ func (n *Node) loop(ctx context.Context, started chan<- struct{}) error {
 	if err := l.reconfigure(); err != nil {
 		return err
 	}
+	if err := n.haltForUpgrade(); err != nil {
+		return err
+	}
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	close(started)
@@ -94,6 +97,19 @@ func (n *Node) loop(ctx context.Context, started chan<- struct{}) error {
 	}
 }
 
+// haltForUpgrade returns chain.ErrUnknownUpgrade, and logs it, when an
+// upgrade the authorities voted and this binary does not know is in force
+// in the next block: the node stops there instead of forking (chain:
+// upgrade.go), and Run returns the error, which says what to do ("upgrade X
+// activates at height H; this binary does not know it: update gridmesh").
+func (n *Node) haltForUpgrade() error {
+	if err := n.chain.UnknownUpgrade(); err != nil {
+		n.log.Error("halted", "height", n.chain.Status().Height, "err", err)
+		return err
+	}
+	return nil
+}
+
 // afterInput carries out the engine's Ready and, after a commit, reconfigures
 // the engine for the next height's authority set and carries out its Ready.
 func (l *loop) afterInput(ctx context.Context) error {
@@ -106,6 +122,9 @@ func (l *loop) afterInput(ctx context.Context) error {
 	// The authority set of the next height may differ (authority.go); the
 	// engine is replaced only between Readys.
 	l.committed = false
+	if err := l.n.haltForUpgrade(); err != nil {
+		return err
+	}
 	if err := l.reconfigure(); err != nil {
 		return err
 	}

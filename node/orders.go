@@ -27,7 +27,10 @@ const ordersTopic = "orders"
 // limit; per-owner and per-slot bounds are the book's (localbook.go).
 func (n *Node) validateOrderGossip(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	tx, err := chain.DecodeTx(payload)
-	if err != nil || tx.Kind != chain.TxOrder && tx.Kind != chain.TxCancel || tx.From != ident.AccountOf(from) {
+	if err != nil {
+		return n.undecodable(err)
+	}
+	if tx.Kind != chain.TxOrder && tx.Kind != chain.TxCancel || tx.From != ident.AccountOf(from) {
 		n.stats.rejected.Add(1)
 		return p2p.Reject
 	}

@@ -139,7 +139,7 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 	}
 	a, err := wire.DecodeSyncResponse(resp)
 	if err != nil {
-		l.n.stats.rejected.Add(1)
+		l.n.undecodable(err)
 		l.n.log.Debug("bad sync response", "peer", p.id, "err", err)
 		return false, false, noDepth
 	}

@@ -207,8 +207,7 @@ func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) 
 	for _, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		if err != nil {
-			n.stats.rejected.Add(1)
-			return p2p.Reject, nil, nil
+			return n.undecodable(err), nil, nil
 		}
 		// CheckTx verifies the signature first (remembered by hash, so the
 		// loop and the block validation do not verify it again).

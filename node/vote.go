@@ -74,8 +74,7 @@ func (n *Node) allowVotes(from ed25519.PublicKey) bool {
 func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	m, missing, err := wire.DecodeVoteFrame(payload, n.pool.Get)
 	if err != nil {
-		n.stats.rejected.Add(1)
-		return p2p.Reject
+		return n.undecodable(err)
 	}
 	if missing > 0 {
 		n.fetchProposal(ctx, from, m)
@@ -94,8 +93,7 @@ func (n *Node) receiveVote(ctx context.Context, from ed25519.PublicKey, payload 
 func (n *Node) validateConsensus(from ed25519.PublicKey, payload []byte) p2p.Verdict {
 	m, err := wire.DecodeVote(payload)
 	if err != nil {
-		n.stats.rejected.Add(1)
-		return p2p.Reject
+		return n.undecodable(err)
 	}
 	return n.admitVote(m)
 }

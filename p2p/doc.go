@@ -103,6 +103,14 @@
 //     preceded by one status byte (0 ok, 1 error text). Each side enforces its size
 //     limit before reading the body, every exchange has a deadline, and inbound
 //     requests are rate limited per peer and protocol.
+//   - Versions: a protocol's name ends in its version (sync/2), and a host
+//     may serve several versions of one protocol (one Handle each).
+//     RequestFirst offers a list, most preferred first, and libp2p's
+//     multistream-select agrees on the first the peer serves, so a node of
+//     the next release falls back to the previous version with an older
+//     peer; Speaks reports which of a list a peer announced (identify), for
+//     a one-way sender to choose its frame format. Which versions gridmesh
+//     serves is package wire's rule (wire: Versions).
 //   - Send and HandleMessages keep one stream per peer and protocol open and
 //     write length-prefixed frames on it in order, best-effort: a full queue
 //     (256 frames) or a failed write drops the frame (Stats.SendDropped); the

@@ -81,41 +81,50 @@ func (n *Host) serve(s network.Stream, pid protocol.ID, max int, fn func(context
 // bounded by ctx and by DefaultTimeout, whichever ends first. A handler's error
 // comes back wrapped in ErrRemote.
 func (n *Host) Request(ctx context.Context, peerAddr string, proto string, req []byte, maxResp int) ([]byte, error) {
-	var p peer.ID
-	if strings.HasPrefix(peerAddr, "/") {
-		ai, err := peer.AddrInfoFromString(peerAddr)
-		if err != nil {
-			return nil, fmt.Errorf("parse %q: %w", peerAddr, err)
-		}
-		n.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-		p = ai.ID
-	} else {
-		var err error
-		if p, err = peer.Decode(peerAddr); err != nil {
-			return nil, fmt.Errorf("peer id %q: %w", peerAddr, err)
-		}
+	_, resp, err := n.RequestFirst(ctx, peerAddr, []string{proto}, func(string) []byte { return req }, maxResp)
+	return resp, err
+}
+
+// RequestFirst is Request on the first of protos (most preferred first) that
+// the peer speaks: libp2p's multistream-select agrees on it as the stream
+// opens, so a node that speaks "sync/3" and "sync/2" asks a peer of the
+// previous release, which serves only "sync/2", in that. req builds the
+// request for the protocol agreed on, whose name (as in protos) comes back
+// with the response.
+func (n *Host) RequestFirst(ctx context.Context, peerAddr string, protos []string, req func(proto string) []byte, maxResp int) (string, []byte, error) {
+	p, err := n.peerOf(peerAddr)
+	if err != nil {
+		return "", nil, err
 	}
-	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
+	pids := make([]protocol.ID, len(protos))
+	for i, proto := range protos {
+		pids[i] = protocol.ID(ProtocolID(n.cfg.Network, proto))
+	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
-	s, err := n.h.NewStream(ctx, p, pid)
+	s, err := n.h.NewStream(ctx, p, pids...)
 	if err != nil {
-		return nil, fmt.Errorf("open %s to %s: %w", pid, p, err)
+		return "", nil, fmt.Errorf("open %s to %s: %w", pids[0], p, err)
 	}
 	defer s.Close()
+	pid := s.Protocol()
+	proto := protos[0]
+	if i := slices.Index(pids, pid); i >= 0 {
+		proto = protos[i]
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	defer stop()
 
-	if err := writeFrame(s, req); err != nil {
+	if err := writeFrame(s, req(proto)); err != nil {
 		_ = s.Reset()
-		return nil, fmt.Errorf("send %s to %s: %w", pid, p, err)
+		return "", nil, fmt.Errorf("send %s to %s: %w", pid, p, err)
 	}
 	if err := s.CloseWrite(); err != nil {
 		_ = s.Reset()
-		return nil, fmt.Errorf("send %s to %s: %w", pid, p, err)
+		return "", nil, fmt.Errorf("send %s to %s: %w", pid, p, err)
 	}
 	resp, err := readResponse(bufio.NewReader(s), maxResp)
 	if err != nil {
@@ -127,9 +136,47 @@ func (n *Host) Request(ctx context.Context, peerAddr string, proto string, req [
 				err = ctx.Err()
 			}
 		}
-		return nil, fmt.Errorf("response %s from %s: %w", pid, p, err)
+		return "", nil, fmt.Errorf("response %s from %s: %w", pid, p, err)
 	}
-	return resp, nil
+	return proto, resp, nil
+}
+
+// peerOf parses a peer id, or a full multiaddr with /p2p/<id> (whose address
+// it adds to the peerstore for a while).
+func (n *Host) peerOf(peerAddr string) (peer.ID, error) {
+	if strings.HasPrefix(peerAddr, "/") {
+		ai, err := peer.AddrInfoFromString(peerAddr)
+		if err != nil {
+			return "", fmt.Errorf("parse %q: %w", peerAddr, err)
+		}
+		n.h.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+		return ai.ID, nil
+	}
+	p, err := peer.Decode(peerAddr)
+	if err != nil {
+		return "", fmt.Errorf("peer id %q: %w", peerAddr, err)
+	}
+	return p, nil
+}
+
+// Speaks returns the first of protos (most preferred first) that peerID has
+// announced it serves (libp2p's identify exchange, done as a connection
+// opens), and false if it announced none of them or is not known yet. A
+// sender of one-way messages (Send) picks the version to write with it.
+func (n *Host) Speaks(peerID string, protos ...string) (string, bool) {
+	p, err := peer.Decode(peerID)
+	if err != nil {
+		return "", false
+	}
+	ids := make([]protocol.ID, len(protos))
+	for i, proto := range protos {
+		ids[i] = protocol.ID(ProtocolID(n.cfg.Network, proto))
+	}
+	got, err := n.h.Peerstore().FirstSupportedProtocol(p, ids...)
+	if err != nil || got == "" {
+		return "", false
+	}
+	return protos[slices.Index(ids, got)], true
 }
 
 func writeFrame(w io.Writer, b []byte) error {

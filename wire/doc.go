@@ -11,6 +11,26 @@
 // bytes (testdata/golden.txt) pin every format: nodes of the previous release
 // must interoperate.
 //
+// # Versions
+//
+// Every protocol id ends in its version (sync/2), and so do the gossip
+// topics (/gridmesh/<network>/orders/1, p2p.TopicID). An id's version goes
+// up whenever its bytes change in a way the previous release would not
+// read; the release that changes it keeps serving the previous id (with the
+// previous format) beside the new one, listed in Served, and asks with the
+// new id first (p2p.Host.RequestFirst; a one-way sender picks the version
+// its peer announced, p2p.Host.Speaks), so a network moves from one release
+// to the next node by node. The release after drops the old id.
+// TestPreviousReleaseServed pins the ids of the previous release;
+// internal/upgradetest runs that release's binary against this one's.
+//
+// Transactions and blocks inside these payloads carry their own format
+// version (chain.TxFormat, chain.BlockFormat): a later format is refused
+// with chain.ErrFormat, which a node counts and does not hold against the
+// peer (node: future_format). A change of consensus or market rules is not
+// a format change: it activates at a height the authorities vote (chain:
+// Upgrades).
+//
 // # Framing
 //
 // A list (a commit certificate in full form, a sync answer, a tx batch, a

@@ -219,3 +219,25 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// previousRelease is every protocol id and topic name of the previous
+// release (internal/upgradetest.Previous, commit 497ddbb), below the
+// network's prefix.
+var previousRelease = []string{"sync/2", "vote/2", "votes/1", "head/1", "txs/1", "book/1"}
+
+// TestPreviousReleaseServed: this release serves every protocol id of the
+// previous one, so the two interoperate during a rolling upgrade; an id
+// replaced by a new version must stay in Served until the release after.
+func TestPreviousReleaseServed(t *testing.T) {
+	for _, id := range previousRelease {
+		if !slices.Contains(Served, id) {
+			t.Errorf("the previous release speaks %s; this one does not serve it (Served = %v): keep its handler until the next release", id, Served)
+		}
+	}
+	for _, id := range Served {
+		name, v, ok := strings.Cut(id, "/")
+		if !ok || name == "" || v == "" || strings.Trim(v, "0123456789") != "" {
+			t.Errorf("protocol id %q: want name/version", id)
+		}
+	}
+}

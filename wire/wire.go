@@ -16,6 +16,13 @@ const (
 	BookProto  = "book/1"
 )
 
+// Served lists every protocol id this release serves (doc.go, Versions):
+// the current ones, then the previous release's ids that a current one
+// replaced (none today: no protocol changed since the previous release). A
+// node registers a handler for each and asks with the current id first
+// (p2p.Host.RequestFirst), so a network runs both releases at once.
+var Served = []string{SyncProto, VoteProto, VotesProto, HeadProto, TxProto, BookProto}
+
 // Kind bytes: the first byte of a payload that may be one of several kinds.
 const (
 	KindVote      byte = 1 // a whole consensus.Message

@@ -29,7 +29,7 @@ func TestBinaryLinksNoHarness(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	// ("testing" itself comes in with go-libp2p-kad-dht, not from gridmesh.)
-	for _, banned := range []string{"github.com/gridmesh/gridmesh/internal/crashtest", "github.com/gridmesh/gridmesh/market/markettest"} {
+	for _, banned := range []string{"github.com/gridmesh/gridmesh/internal/crashtest", "github.com/gridmesh/gridmesh/market/markettest", "github.com/gridmesh/gridmesh/internal/upgradetest"} {
 		for _, dep := range strings.Fields(string(out)) {
 			if dep == banned {
 				t.Errorf("cmd/gridmesh links %s; the shipped binary must not link a test harness", banned)

@@ -49,7 +49,7 @@ func TestHelp(t *testing.T) {
 		{"config", "check", "--help"}, {"config", "check", "-h"},
 		{"version", "--help"}, {"version", "-h"},
 		{"sim", "--help"}, {"market", "--help"}, {"market", "clear", "--help"},
-		{"authority", "--help"}, {"admit", "--help"}, {"tariff", "--help"},
+		{"authority", "--help"}, {"admit", "--help"}, {"activate", "--help"}, {"tariff", "--help"},
 	} {
 		stdout, stderr, code := gridmesh(t, args...)
 		if code != 0 || stderr != "" {
@@ -86,6 +86,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "now"}, `gridmesh: version: unexpected argument "now" (see gridmesh version --help)`},
 		{[]string{"authority", "promote", "ab"}, "gridmesh: authority: expected add|remove KEY (see gridmesh authority --help)"},
 		{[]string{"authority", "add", "ab"}, "gridmesh: authority add: KEY: ident: malformed account: 2 characters, want 64"},
+		{[]string{"activate", "warp-drive", "--height", "9"}, "gridmesh: activate: this release does not know upgrade \"warp-drive\" (it knows tariff-seq-next)"},
+		{[]string{"activate", "tariff-seq-next"}, "gridmesh: activate tariff-seq-next: --height H is required"},
 		{[]string{"admit"}, "gridmesh: admit: expected KEY (see gridmesh admit --help)"},
 		{[]string{"tariff", "--floor", "1"}, "gridmesh: tariff: --floor, --ceiling, --fee (>= 0) and --seq (> 0) are all required"},
 	} {

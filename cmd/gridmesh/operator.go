@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/ident"
@@ -106,5 +108,48 @@ the current policy's sequence number (genesis has 0).`)
 		return err
 	}
 	fmt.Fprintf(stdout, "tariff %d (floor %s, ceiling %s, fee %s, late window %d s) submitted: tx %s\n", *seq, t.Floor, t.Ceiling, t.Fee, t.LateSeconds, h)
+	return nil
+}
+
+func cmdActivate(ctx context.Context, args []string, stdout io.Writer) error {
+	names, about := chain.KnownUpgrades()
+	var known strings.Builder
+	for i, n := range names {
+		fmt.Fprintf(&known, "\n  %-20s %s", n, about[i])
+	}
+	c := newCommand("activate", "NAME --height H [-c node.toml] [--api HOST:PORT]", `
+Vote, as this authority node, that the rule change NAME activates at block
+height H. It is scheduled when more than 2/3 of the authorities have voted
+for the same NAME and H, and applies to every block from H on. Vote only
+when every node of the network runs a release that knows NAME (roll the
+update out node by node first: README, Upgrading a network): a node that
+does not know it stops at H and asks to be updated. H must be at least 2
+above the current height; choose it far enough ahead for every authority
+to vote. Check "upgrades" in the status. Upgrades this release knows:`+known.String())
+	path := c.fs.String("c", "node.toml", "the node config file (its key signs the vote)")
+	api := c.fs.String("api", "", "the node's API as host:port (default: api.listen of the config)")
+	height := c.fs.Uint64("height", 0, "the block height from which the rule applies")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		c.printUsage(stdout)
+		return nil
+	}
+	if len(args) < 1 || strings.HasPrefix(args[0], "-") {
+		return usagef("activate: expected NAME --height H (see gridmesh activate --help)")
+	}
+	name := args[0]
+	if err := c.parse(args[1:], stdout); err != nil {
+		return done(err)
+	}
+	if !slices.Contains(names, name) {
+		return usagef("activate: this release does not know upgrade %q (it knows %s)", name, strings.Join(names, ", "))
+	}
+	if *height == 0 {
+		return usagef("activate %s: --height H is required", name)
+	}
+	h, err := node.Submit(ctx, *path, *api, chain.Tx{Kind: chain.TxUpgrade, Upgrade: &chain.UpgradeVote{Name: name, Height: *height}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "vote to activate %s at height %d submitted: tx %s\n", name, *height, h)
 	return nil
 }

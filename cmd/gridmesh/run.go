@@ -36,6 +36,7 @@ Commands:
   bench chain    finality and tx/s of authorities run as processes
   authority      vote to add or remove an authority (as this authority node)
   admit          admit a participant by key or enrolment code (as this authority node)
+  activate       vote that a rule change activates at a height (as this authority node)
   keygen         create the node key on the device if missing; print its enrolment code
   doctor         the installer's checklist: config, meter, clock, network, chain, Pi health
   provision      write first-boot files onto a Raspberry Pi OS boot partition
@@ -105,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAuthority(ctx, rest, stdout)
 	case "admit":
 		return cmdAdmit(ctx, rest, stdout)
+	case "activate":
+		return cmdActivate(ctx, rest, stdout)
 	case "keygen":
 		return cmdKeygen(rest, stdout)
 	case "doctor":

@@ -18,6 +18,8 @@ type Status struct {
 	Role        string `json:"role"`
 	Height      uint64 `json:"height"`
 	StateHash   string `json:"state_hash"`
+	LastCleared int64  `json:"last_cleared"` // -1 before the first
+	LastSettled int64  `json:"last_settled"`
 	Peers       int    `json:"peers"`
 	ClockSynced bool   `json:"clock_synced"`
 	Evidence    int64  `json:"evidence"`
@@ -32,7 +34,14 @@ type Status struct {
 		In  int64 `json:"in"`
 		Out int64 `json:"out"`
 	} `json:"p2p_protocols"`
-	NodeID    string `json:"node_id"`
+	NodeID string `json:"node_id"`
+	// Upgrades are the scheduled rule changes (chain: Upgrades).
+	Upgrades []struct {
+		Name   string `json:"name"`
+		Height uint64 `json:"height"`
+		Active bool   `json:"active"`
+		Known  bool   `json:"known"`
+	} `json:"upgrades"`
 	Upstream  string `json:"upstream"`  // the peer a home follows
 	Followers int    `json:"followers"` // the peers this node serves the head to
 }
@@ -45,6 +54,27 @@ type Block struct {
 	Proposer  string   `json:"proposer"`
 	StateHash string   `json:"state_hash"`
 	Txs       []string `json:"txs"`
+}
+
+// Slot is one row of GET /api/v1/slots: a slot that cleared (it had
+// orders), and whether it has settled.
+type Slot struct {
+	Slot    int64 `json:"slot"`
+	Price   int64 `json:"price"`
+	Volume  int64 `json:"volume_wh"`
+	Trades  int   `json:"trades"`
+	Settled bool  `json:"settled"`
+	Energy  int64 `json:"settled_wh"`
+}
+
+// Slots reads the slots in [from, to) that p's chain has cleared (at most
+// 500 of them).
+func (c *Cluster) Slots(ctx context.Context, p *Proc, from, to int64) ([]Slot, error) {
+	var page struct {
+		Items []Slot `json:"items"`
+	}
+	err := c.get(ctx, fmt.Sprintf("%s/api/v1/slots?from=%d&to=%d&limit=500", p.API, from, to), &page)
+	return page.Items, err
 }
 
 // Status reads authority i's status.
@@ -61,8 +91,13 @@ func (c *Cluster) StatusOf(ctx context.Context, p *Proc) (Status, error) {
 
 // Block reads node i's committed block at height h.
 func (c *Cluster) Block(ctx context.Context, i int, h uint64) (Block, error) {
+	return c.BlockOf(ctx, c.Nodes[i], h)
+}
+
+// BlockOf reads p's committed block at height h, an authority's or a home's.
+func (c *Cluster) BlockOf(ctx context.Context, p *Proc, h uint64) (Block, error) {
 	var b Block
-	err := c.get(ctx, c.Nodes[i].API+"/api/v1/blocks/"+strconv.FormatUint(h, 10), &b)
+	err := c.get(ctx, p.API+"/api/v1/blocks/"+strconv.FormatUint(h, 10), &b)
 	return b, err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/internal/portlease"
 	"github.com/gridmesh/gridmesh/p2p"
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 // Options say what network Write creates.
@@ -31,6 +32,16 @@ type Options struct {
 	Homes int
 	// Followers is every node's [network] followers (0 = the role's default).
 	Followers int
+	// SlotSeconds, if > 0, gives the network short slots that trade during a
+	// test (as `gridmesh demo`'s do): orders open two slots ahead, gate
+	// closure 1 s before a slot starts, attestations for one slot after it
+	// ends, and slot 0 opens a few seconds after Write. 0 keeps the
+	// benchmark's layout (900 s slots, no gate closure for 25 minutes).
+	SlotSeconds int64
+	// TradingHomes admits the homes in the genesis and lets them trade: each
+	// runs a simulated meter (panels on every other home) and its trading
+	// agent, and attests its slots. Without it a home only follows.
+	TradingHomes bool
 }
 
 // Cluster is a network of authorities, and optionally homes, run as child
@@ -60,6 +71,7 @@ type Proc struct {
 	Stderr string // the stderr of every incarnation, appended
 	Stdout string
 
+	binary   string // "" = the cluster's (SetBinary)
 	p2pAddr  string // full libp2p address with /p2p/<id>
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -99,6 +111,13 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	gen.GateLeadSeconds = 300
 	gen.AttestWindowSeconds = 900
 	gen.Epoch = now.Unix()
+	if o.SlotSeconds > 0 {
+		gen.SlotSeconds = o.SlotSeconds
+		gen.OpenLeadSeconds = 2 * o.SlotSeconds
+		gen.GateLeadSeconds = 1
+		gen.AttestWindowSeconds = o.SlotSeconds
+		gen.Epoch = now.Unix() + 5 + gen.OpenLeadSeconds // slot 0 opens 5 s after Write
+	}
 	gen.Tariff = config.TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
 	var ps []ports
 	var bootstrap []string
@@ -114,9 +133,12 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	}
 	var homePorts []ports
 	for i := range o.Homes {
-		p, pp, _, err := newProc(dir, i, config.RoleHome)
+		p, pp, pub, err := newProc(dir, i, config.RoleHome)
 		if err != nil {
 			return nil, err
+		}
+		if o.TradingHomes {
+			gen.Participants = append(gen.Participants, config.Member{Name: p.Name, Key: string(ident.AccountOf(pub))})
 		}
 		homePorts = append(homePorts, pp)
 		c.Homes = append(c.Homes, p)
@@ -150,19 +172,39 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 		}
 	}
 	for i, p := range c.Homes {
-		// A home needs a meter driver; the simulated one reads no device. Its
-		// key is not admitted, so it does not trade: it only follows.
+		// A home needs a meter driver; the simulated one reads no device.
+		// Unless TradingHomes, its key is not admitted, so it does not
+		// trade: it only follows.
 		err := writeNodeConfig(p, homePorts[i], genBytes, slices.Clone(bootstrap), func(n *config.Node) {
 			n.Meter.Driver = "sim"
 			n.Trading.Enabled = false
 			n.Network.DHT = true
 			n.Network.Followers = o.Followers
+			if o.TradingHomes {
+				tradingHome(n, i, gen.SlotSeconds)
+			}
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// tradingHome makes home i a household that trades: panels on every other
+// home, a load on each, limits that let the two kinds meet, and a meter
+// whose simulated day runs 15 minutes per slot.
+func tradingHome(n *config.Node, i int, slot int64) {
+	n.Trading.Enabled = true
+	n.Trading.SellMinPrice, n.Trading.BuyMaxPrice = 100_000, 250_000
+	n.Meter.Sim.Seed = int64(i + 1)
+	n.Meter.Sim.LoadW = unit.W(600 + 300*int64(i%3))
+	n.Meter.Sim.PVPeakW = 0
+	if i%2 == 0 {
+		n.Meter.Sim.PVPeakW = 6000
+	}
+	n.Meter.Sim.Speed = max(900/slot, 1)
+	n.Meter.Interval = config.Duration{Duration: min(max(time.Duration(slot)*time.Second/10, 100*time.Millisecond), time.Second)}
 }
 
 // writeNodeConfig writes p's genesis and node.toml: its role, a trusted clock,

@@ -9,13 +9,19 @@
 //     genesis, node configs with fixed loopback ports); with Options.Homes it
 //     also writes home nodes (Cluster.Homes: role home, not admitted, trading
 //     off, bootstrapped to every authority), which only follow the chain.
+//   - Short trading slots (Options.SlotSeconds, Options.TradingHomes): a
+//     genesis laid out as `gridmesh demo`'s, and homes admitted in it that
+//     trade from simulated meters, for tests that need slots to clear and
+//     settle while they run (internal/upgradetest).
 //   - Processes (proc.go): Start, Kill (SIGKILL), Stop (SIGTERM, then SIGKILL
-//     after a grace period) and restart on the same data directories;
+//     after a grace period; Proc.Stop for one) and restart on the same data
+//     directories, each process on the cluster's binary or its own
+//     (Proc.SetBinary: a rolling upgrade);
 //     Running, Pid, Starts and Unwanted (incarnations that exited by
 //     themselves). The index-based methods (Start(i), Kill(i), Status(ctx,
 //     i), ...) address the authorities in Cluster.Nodes; StartProc, StatusOf,
 //     WaitPeers and the Proc methods any process, homes included.
-//   - The nodes' read API (api.go): Status, Block, PostTx (ErrRejected for
+//   - The nodes' read API (api.go): Status, Block, BlockOf, Slots, PostTx (ErrRejected for
 //     any answer but 202), WaitConnected and WaitPeers.
 //   - /proc figures (procfs.go): PeakRSS (VmHWM) and CPUTime of a process.
 //   - Orders (orders.go): deterministic signed order txs from the

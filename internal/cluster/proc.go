@@ -46,7 +46,12 @@ func (c *Cluster) StartProc(p *Proc) error {
 		// A heap profile per incarnation, written when it stops.
 		args = append(args, "--memprofile", filepath.Join(d, fmt.Sprintf("%s-%d.heap", p.Name, p.starts)))
 	}
-	cmd := exec.Command(c.binary, args...)
+	bin := c.binary
+	if p.binary != "" {
+		bin = p.binary
+	}
+	fmt.Fprintf(stderr, "--- cluster: binary %s\n", bin)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := cmd.Start(); err != nil {
@@ -70,6 +75,15 @@ func (c *Cluster) StartProc(p *Proc) error {
 		close(done)
 	}()
 	return nil
+}
+
+// SetBinary makes bin the executable of p's next incarnations (a rolling
+// upgrade replaces a node's binary between two of them); "" goes back to the
+// cluster's.
+func (p *Proc) SetBinary(bin string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.binary = bin
 }
 
 // Kill sends SIGKILL to authority i and waits until the process is gone.
@@ -97,29 +111,31 @@ func (p *Proc) Kill() error {
 func (c *Cluster) Stop(grace time.Duration) {
 	var wg sync.WaitGroup
 	for _, p := range slices.Concat(c.Nodes, c.Homes) {
-		p.mu.Lock()
-		cmd, done := p.cmd, p.done
-		if cmd != nil {
-			p.killed = true
-		}
-		p.mu.Unlock()
-		if cmd == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(grace):
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				<-done
-			}
-		}()
+		wg.Go(func() { p.Stop(grace) })
 	}
 	wg.Wait()
 	c.client.CloseIdleConnections()
+}
+
+// Stop ends p's current incarnation, if any, with SIGTERM (SIGKILL after the
+// grace period) and waits until it is gone, as systemd stops a service.
+func (p *Proc) Stop(grace time.Duration) {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	if cmd != nil {
+		p.killed = true
+	}
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
 }
 
 // Running reports whether authority i's current incarnation is alive.
