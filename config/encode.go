@@ -30,8 +30,9 @@ func (n Node) TOML() []byte {
 	w("followers = %d # peers served the chain's head at a time besides authorities; 0: the default, 2\n", n.Network.Followers)
 	if n.Network.AuditFile != "" {
 		w("audit_file = %s # a copy of every byte sent to peers, in the clear; gridmesh audit FILE shows it\n", tomlString(n.Network.AuditFile))
+		w("audit_max_mib = %d # the audit file's size cap\n", n.Network.AuditMaxMiB)
 	}
-	w("audit_max_mib = %d # the audit file's size cap\n\n", n.Network.AuditMaxMiB)
+	w("\n")
 	w("[api]\n")
 	w("listen = %s # status API and dashboard\n", tomlString(n.API.Listen))
 	if len(n.API.Hosts) > 0 {
@@ -89,14 +90,19 @@ func (n Node) TOML() []byte {
 	w("max_discharge_w = %d\n", int64(n.Battery.MaxDischargeW))
 	w("efficiency_permille = %d # round trip, 900 = 90 %%\n", n.Battery.EfficiencyPermille)
 	w("source = %s # state of charge: sim\n\n", tomlString(n.Battery.Source))
-	w("[flex] # a flexible load (car, heat pump) behind the meter; energy_wh = 0: none\n")
-	w("energy_wh = %d # needed in every window\n", int64(n.Flex.EnergyWh))
-	w("min_power_w = %d\n", int64(n.Flex.MinPowerW))
-	w("max_power_w = %d\n", int64(n.Flex.MaxPowerW))
-	w("max_price = %d # micro-units per kWh, fee included\n", int64(n.Flex.MaxPrice))
-	w("from = %s # the window opens (time of day)\n", tomlString(n.Flex.From))
-	w("until = %s # the deadline\n", tomlString(n.Flex.Until))
-	w("source = %s # sim\n\n", tomlString(n.Flex.Source))
+	// Written only when set, as audit_file above: a config that does not use
+	// a feature the previous release lacks stays readable by it (a rolling
+	// upgrade's old nodes, a rollback to the other binary slot).
+	if n.Flex.EnergyWh > 0 {
+		w("[flex] # a flexible load (car, heat pump) behind the meter; energy_wh = 0: none\n")
+		w("energy_wh = %d # needed in every window\n", int64(n.Flex.EnergyWh))
+		w("min_power_w = %d\n", int64(n.Flex.MinPowerW))
+		w("max_power_w = %d\n", int64(n.Flex.MaxPowerW))
+		w("max_price = %d # micro-units per kWh, fee included\n", int64(n.Flex.MaxPrice))
+		w("from = %s # the window opens (time of day)\n", tomlString(n.Flex.From))
+		w("until = %s # the deadline\n", tomlString(n.Flex.Until))
+		w("source = %s # sim\n\n", tomlString(n.Flex.Source))
+	}
 	w("[homeassistant] # readings and trading state over MQTT, with discovery\n")
 	w("enabled = %t\n", n.HA.Enabled)
 	w("broker = %s\n", tomlString(n.HA.Broker))
