@@ -39,7 +39,7 @@ import (
 // its bytes add up to exactly what the host counted written to its streams.
 func TestPrivacyCapture(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs real nodes for about half a minute")
+		t.Skip("runs real nodes for about half a minute; runs without -short")
 	}
 	dir := t.TempDir()
 	opts := DefaultDemoOptions()

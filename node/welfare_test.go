@@ -194,7 +194,7 @@ func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[strin
 // per run (15; README's figures are of 100).
 func TestWelfareInNetwork(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs two networks of seven nodes")
+		t.Skip("runs two networks of seven nodes; runs without -short")
 	}
 	slots := welfareSlots(t)
 	runs := map[bool]*welfareRun{}

@@ -221,7 +221,7 @@ func TestGolden(t *testing.T) {
 }
 
 // previousRelease is every protocol id and topic name of the previous
-// release (internal/upgradetest.Previous, commit 497ddbb), below the
+// release (internal/upgradetest's previous, commit 497ddbb), below the
 // network's prefix.
 var previousRelease = []string{"sync/2", "vote/2", "votes/1", "head/1", "txs/1", "book/1"}
 

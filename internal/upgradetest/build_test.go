@@ -11,17 +11,17 @@ import (
 	"strings"
 )
 
-// Previous is the commit of main whose code stands for the previous
+// previous is the commit of main whose code stands for the previous
 // release: the binary every node runs before the rolling upgrade. It is
 // main just before the rolling-upgrade work (issue 17); a release bumps it
 // to its own predecessor's tag or commit.
-const Previous = "497ddbb5e59446820863f2914331e5f8cde6551a"
+const previous = "497ddbb5e59446820863f2914331e5f8cde6551a"
 
-// ErrNoGit is returned by BuildCommit when git is not installed.
-var ErrNoGit = errors.New("upgradetest: git is not installed")
+// errNoGit is returned by buildCommit when git is not installed.
+var errNoGit = errors.New("upgradetest: git is not installed")
 
-// RepoRoot is the root of the module that holds the working directory.
-func RepoRoot() (string, error) {
+// repoRoot is the root of the module that holds the working directory.
+func repoRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
@@ -33,9 +33,9 @@ func RepoRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// Build builds gridmesh from the module at root into out (with -trimpath,
+// build builds gridmesh from the module at root into out (with -trimpath,
 // so that the packages two builds share come from the build cache).
-func Build(root, out string) error {
+func build(root, out string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/gridmesh")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
@@ -45,13 +45,13 @@ func Build(root, out string) error {
 	return nil
 }
 
-// BuildCommit builds gridmesh as it was at commit of the git repository at
+// buildCommit builds gridmesh as it was at commit of the git repository at
 // root: `git archive` of the commit unpacked into dir/src (the working tree
-// and the index are not touched), then Build into dir/gridmesh-<commit>.
+// and the index are not touched), then build into dir/gridmesh-<commit>.
 // It returns the binary's path.
-func BuildCommit(root, commit, dir string) (string, error) {
+func buildCommit(root, commit, dir string) (string, error) {
 	if _, err := exec.LookPath("git"); err != nil {
-		return "", ErrNoGit
+		return "", errNoGit
 	}
 	src := filepath.Join(dir, "src-"+commit[:min(len(commit), 12)])
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -76,7 +76,7 @@ func BuildCommit(root, commit, dir string) (string, error) {
 		return "", fmt.Errorf("unpack git archive %s: %w", commit, uerr)
 	}
 	bin := filepath.Join(dir, "gridmesh-"+commit[:min(len(commit), 12)])
-	return bin, Build(src, bin)
+	return bin, build(src, bin)
 }
 
 // untar writes the regular files and directories of the tar stream r under
