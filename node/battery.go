@@ -91,11 +91,7 @@ func (s *simBattery) Read(ctx context.Context) (meter.Reading, error) {
 		gi, ge = gi+pi, ge+pe
 		s.imp += gi
 		s.exp += ge
-		r.Power = unit.W(int64(gi-ge) * 3600 / secs)
-		r.Phases[0].Power = r.Power
-		if v := r.Phases[0].Voltage; v > 0 {
-			r.Phases[0].Current = int64(r.Power) * 1_000_000 / v
-		}
+		setGridPower(&r, gi, ge, secs)
 	} else if secs <= 0 {
 		// Within the same simulated second: nothing moved since.
 		r.Import, r.Export = s.imp, s.exp
@@ -104,6 +100,17 @@ func (s *simBattery) Read(ctx context.Context) (meter.Reading, error) {
 	s.lastSim, s.lastImp, s.lastExp = sim, r.Import, r.Export
 	r.Import, r.Export = s.imp, s.exp
 	return r, nil
+}
+
+// setGridPower sets a reading's power (and its first phase's power and
+// current) to the mean over secs seconds of what it imported and exported
+// from the grid: the meter sees the home with its battery or flexible load.
+func setGridPower(r *meter.Reading, imp, exp unit.Wh, secs int64) {
+	r.Power = unit.W(int64(imp-exp) * 3600 / secs)
+	r.Phases[0].Power = r.Power
+	if v := r.Phases[0].Voltage; v > 0 {
+		r.Phases[0].Current = int64(r.Power) * 1_000_000 / v
+	}
 }
 
 // Forecast is the simulator's forecast for [from, to) through a copy of the

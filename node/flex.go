@@ -70,11 +70,7 @@ func (f *simFlex) Read(ctx context.Context) (meter.Reading, error) {
 		di, de = di+use-fromPV, de-fromPV
 		f.imp += di
 		f.exp += de
-		r.Power = unit.W(int64(di-de) * 3600 / secs)
-		r.Phases[0].Power = r.Power
-		if v := r.Phases[0].Voltage; v > 0 {
-			r.Phases[0].Current = int64(r.Power) * 1_000_000 / v
-		}
+		setGridPower(&r, di, de, secs)
 	} else if secs <= 0 {
 		r.Import, r.Export = f.imp, f.exp
 		return r, nil
