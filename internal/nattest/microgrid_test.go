@@ -4,10 +4,12 @@ package nattest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,8 +103,17 @@ func TestMicrogrid(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.WaitPeers(ctx, procs, 1); err != nil {
-		t.Fatal(err)
+	sctx, scancel := context.WithTimeout(ctx, 60*time.Second+time.Duration(len(procs))*3*time.Second)
+	err = c.WaitPeers(sctx, procs, 1)
+	scancel()
+	if err != nil {
+		var alone []string
+		for _, p := range procs {
+			if st, serr := c.StatusOf(ctx, p); serr != nil || st.Peers == 0 {
+				alone = append(alone, fmt.Sprintf("%s (%d peers, %v)", p.Name, st.Peers, serr))
+			}
+		}
+		t.Fatalf("%v; without a peer: %s", err, strings.Join(alone, ", "))
 	}
 	t.Logf("%d processes up and connected %.0f s after the test started", len(procs), time.Since(started).Seconds())
 
