@@ -107,6 +107,10 @@ func (w *watch) report(first, last int64, rows []cluster.Slot, before, after []n
 	w.mu.Unlock()
 	r.FinalityP50, r.FinalityP99 = percentile(fin, 50), percentile(fin, 99)
 	head := after[0].height
+	names := map[string]string{}
+	for i, p := range w.procs {
+		names[after[i].id] = p.Name
+	}
 	for i, p := range w.procs {
 		b, a := before[i], after[i]
 		secs := elapsed.Seconds()
@@ -115,6 +119,9 @@ func (w *watch) report(first, last int64, rows []cluster.Slot, before, after []n
 			CPUSec: (a.cpu - b.cpu).Seconds(), RSSMiB: float64(a.rssKiB) / 1024, PeakMiB: float64(a.peakKiB) / 1024,
 			P2PIn: rate(b.p2pIn, a.p2pIn), P2POut: rate(b.p2pOut, a.p2pOut), WireRx: rate(b.wireRx, a.wireRx), WireTx: rate(b.wireTx, a.wireTx),
 			Behind: int64(head) - int64(a.height), Upstream: a.upstream, Error: a.status}
+		if name, ok := names[a.upstream]; ok {
+			n.Upstream = name
+		}
 		n.CPUPct = 100 * n.CPUSec / secs
 		r.Nodes = append(r.Nodes, n)
 	}
@@ -177,15 +184,15 @@ func (r *mgReport) text() string {
 		}
 		fmt.Fprintf(&b, "%6d  %8s  %-16s  %10s  %-7s  %10s  %6d  %6d Wh  %9d\n", s.Slot, s.Start, cl, gate, st, fin, s.Trades, s.VolumeWh, s.Price)
 	}
-	fmt.Fprintf(&b, "\n%-13s  %3s  %-24s  %6s  %5s  %6s  %6s  %8s  %8s  %8s  %8s  %6s\n",
-		"node", "lan", "link", "cpu s", "cpu %", "rss MB", "peak", "p2p in", "p2p out", "wire rx", "wire tx", "behind")
+	fmt.Fprintf(&b, "\n%-13s  %3s  %-24s  %6s  %5s  %6s  %6s  %8s  %8s  %8s  %8s  %6s  %s\n",
+		"node", "lan", "link", "cpu s", "cpu %", "rss MB", "peak", "p2p in", "p2p out", "wire rx", "wire tx", "behind", "follows")
 	for _, nd := range r.Nodes {
 		lan := "pub"
 		if nd.LAN > 0 {
 			lan = fmt.Sprint(nd.LAN)
 		}
-		fmt.Fprintf(&b, "%-13s  %3s  %-24s  %6.1f  %5.1f  %6.1f  %6.1f  %8s  %8s  %8s  %8s  %6d %s\n", nd.Name, lan, nd.Link,
-			nd.CPUSec, nd.CPUPct, nd.RSSMiB, nd.PeakMiB, rateStr(nd.P2PIn), rateStr(nd.P2POut), rateStr(nd.WireRx), rateStr(nd.WireTx), nd.Behind, nd.Error)
+		fmt.Fprintf(&b, "%-13s  %3s  %-24s  %6.1f  %5.1f  %6.1f  %6.1f  %8s  %8s  %8s  %8s  %6d  %s%s\n", nd.Name, lan, nd.Link,
+			nd.CPUSec, nd.CPUPct, nd.RSSMiB, nd.PeakMiB, rateStr(nd.P2PIn), rateStr(nd.P2POut), rateStr(nd.WireRx), rateStr(nd.WireTx), nd.Behind, nd.Upstream, nd.Error)
 	}
 	b.WriteString("(traffic in bytes per second over the window; p2p: the node's libp2p streams, wire: its interface)\n")
 	b.WriteString(r.homeSummary())

@@ -227,6 +227,7 @@ type nodeSample struct {
 	wireRx, wireTx   int64
 	height           uint64
 	upstream, status string
+	id               string // the node's peer id
 }
 
 func (w *watch) sample(ctx context.Context) []nodeSample {
@@ -245,7 +246,7 @@ func (w *watch) sample(ctx context.Context) []nodeSample {
 				s.status = err.Error()
 				return
 			}
-			s.p2pIn, s.p2pOut, s.height, s.upstream = st.P2PBytesIn, st.P2PBytesOut, st.Height, st.Upstream
+			s.p2pIn, s.p2pOut, s.height, s.upstream, s.id = st.P2PBytesIn, st.P2PBytesOut, st.Height, st.Upstream, st.NodeID
 		})
 	}
 	wg.Wait()
