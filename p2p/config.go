@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/x/rate"
 )
 
 // Defaults for Config fields left zero.
@@ -154,5 +156,33 @@ func newResourceManager(cfg Config) (network.ResourceManager, error) {
 			Streams: 128,
 		},
 	}
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Build(base)))
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Build(base)), behindOneAddress(cfg.MaxConns)...)
+}
+
+// behindOneAddress lifts libp2p's limits per remote address. By default a
+// host takes at most 8 connections from one IPv4 address (one IPv6 /56) and
+// a new one every 5 s after a burst of 16; but a NAT puts every home behind
+// it on one public address (a home router with several nodes, a carrier-grade
+// NAT a whole neighbourhood), and with those limits an authority refused the
+// ninth home behind a router: in issue 19's microgrid (46 homes behind 3
+// routers) authorities held 8 connections per router and 2 homes never got
+// a peer. One address may now hold as many connections as the host allows
+// in all (maxConns, which still bounds them) and open 2 a second after a
+// burst of maxConns; loopback stays unlimited, as libp2p has it.
+func behindOneAddress(maxConns int) []rcmgr.Option {
+	count4 := []rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: maxConns}}
+	count6 := []rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: maxConns}}
+	perAddr := rate.Limit{RPS: 2, Burst: maxConns}
+	limiter := &rate.Limiter{
+		NetworkPrefixLimits: []rate.PrefixLimit{
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+			{Prefix: netip.MustParsePrefix("::1/128")},
+		},
+		SubnetRateLimiter: rate.SubnetLimiter{
+			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: perAddr}},
+			IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: perAddr}},
+			GracePeriod:      time.Minute,
+		},
+	}
+	return []rcmgr.Option{rcmgr.WithLimitPerSubnet(count4, count6), rcmgr.WithConnRateLimiters(limiter)}
 }

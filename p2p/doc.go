@@ -14,7 +14,10 @@
 //     The resource manager uses explicit limits sized for a 512 MB Raspberry Pi
 //     (64 MiB for the whole stack, at most 128 connections) and the connection
 //     manager keeps ConnLow..ConnHigh peers (16/32 by default). Bootstrap and
-//     direct peers are protected from trimming.
+//     direct peers are protected from trimming. One remote address may hold
+//     all of them (behindOneAddress): the homes behind a NAT share its public
+//     address, and libp2p's default of 8 per IPv4 address left the ninth home
+//     behind a router without an authority.
 //   - Gossipsub runs with StrictNoSign and no author: authenticity comes from the
 //     Envelope, which the node key signs over a domain tag, the network id, the
 //     expiry, the payload and the sender key. The message id is SHA-256 of the

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 // Status is the part of GET /api/v1/status the cluster reads.
@@ -77,6 +80,15 @@ func (c *Cluster) Slots(ctx context.Context, p *Proc, from, to int64) ([]Slot, e
 	return page.Items, err
 }
 
+// Balance reads account's balance on p's chain.
+func (c *Cluster) Balance(ctx context.Context, p *Proc, account string) (unit.Money, error) {
+	var a struct {
+		Balance unit.Money `json:"balance"`
+	}
+	err := c.get(ctx, p.API+"/api/v1/accounts/"+account, &a)
+	return a.Balance, err
+}
+
 // Status reads authority i's status.
 func (c *Cluster) Status(ctx context.Context, i int) (Status, error) {
 	return c.StatusOf(ctx, c.Nodes[i])
@@ -99,6 +111,15 @@ func (c *Cluster) BlockOf(ctx context.Context, p *Proc, h uint64) (Block, error)
 	var b Block
 	err := c.get(ctx, p.API+"/api/v1/blocks/"+strconv.FormatUint(h, 10), &b)
 	return b, err
+}
+
+// dial connects the cluster's HTTP client: to a placed node's API inside
+// its namespace, to anything else from the host's.
+func (c *Cluster) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if ns := c.netns[addr]; ns != "" {
+		return dialIn(ctx, ns, network, addr)
+	}
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
 }
 
 func (c *Cluster) get(ctx context.Context, url string, v any) error {

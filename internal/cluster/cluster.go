@@ -42,6 +42,27 @@ type Options struct {
 	// runs a simulated meter (panels on every other home) and its trading
 	// agent, and attests its slots. Without it a home only follows.
 	TradingHomes bool
+	// Place, if not nil, puts each node in a network namespace that the
+	// caller has made (internal/nattest's microgrid): role and i say which
+	// node (i counts within the role). A node with a Place listens on
+	// IP:4001 (TCP and QUIC) there, an authority is dialled at that address,
+	// its API listens on the namespace's loopback, and the cluster starts it
+	// with `ip netns exec` and reaches its API inside the namespace. A zero
+	// Place leaves the node on the host's loopback.
+	Place func(role config.Role, i int) Place
+}
+
+// Place is where a node of a placed cluster runs (Options.Place).
+type Place struct {
+	Netns string // the namespace's name under /run/netns
+	IP    string // the node's address in it
+}
+
+func (o Options) place(role config.Role, i int) Place {
+	if o.Place == nil {
+		return Place{}
+	}
+	return o.Place(role, i)
 }
 
 // Cluster is a network of authorities, and optionally homes, run as child
@@ -57,6 +78,7 @@ type Cluster struct {
 	Homes    []*Proc              // the homes (Options.Homes), none started by Write
 	binary   string
 	client   *http.Client
+	netns    map[string]string // API host:port -> namespace, for the placed nodes
 }
 
 // Proc is one node, an authority or a home: its files, its fixed loopback
@@ -72,6 +94,7 @@ type Proc struct {
 	Stdout string
 
 	binary   string // "" = the cluster's (SetBinary)
+	netns    string // run inside this network namespace (Options.Place)
 	p2pAddr  string // full libp2p address with /p2p/<id>
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -91,16 +114,14 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	if o.ChainID == "" {
 		o.ChainID = "gridmesh-crashtest"
 	}
-	c := &Cluster{
-		Dir:    dir,
-		binary: o.Binary,
-		client: &http.Client{
-			Timeout: 5 * time.Second,
-			Transport: &http.Transport{
-				MaxIdleConns:        512,
-				MaxIdleConnsPerHost: 128,
-				IdleConnTimeout:     30 * time.Second,
-			},
+	c := &Cluster{Dir: dir, binary: o.Binary, netns: map[string]string{}}
+	c.client = &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns:        512,
+			MaxIdleConnsPerHost: 128,
+			IdleConnTimeout:     30 * time.Second,
+			DialContext:         c.dial,
 		},
 	}
 	gen := config.DefaultGenesis()
@@ -122,7 +143,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	var ps []ports
 	var bootstrap []string
 	for i := range o.Authorities {
-		p, pp, pub, err := newProc(dir, i, config.RoleAuthority)
+		p, pp, pub, err := c.newProc(dir, i, config.RoleAuthority, o.place(config.RoleAuthority, i))
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +154,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	}
 	var homePorts []ports
 	for i := range o.Homes {
-		p, pp, pub, err := newProc(dir, i, config.RoleHome)
+		p, pp, pub, err := c.newProc(dir, i, config.RoleHome, o.place(config.RoleHome, i))
 		if err != nil {
 			return nil, err
 		}
@@ -220,6 +241,9 @@ func writeNodeConfig(p *Proc, pp ports, genesis []byte, peers []string, edit fun
 	n.Node.Clock = config.ClockTrust
 	n.Network.MDNS = false
 	n.Network.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", pp.p2p)}
+	if pp.ip != "" {
+		n.Network.Listen = []string{fmt.Sprintf("/ip4/%s/tcp/%d", pp.ip, pp.p2p), fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", pp.ip, pp.p2p)}
+	}
 	n.Network.Bootstrap = peers
 	n.API.Listen = fmt.Sprintf("127.0.0.1:%d", pp.api)
 	if edit != nil {
@@ -231,14 +255,23 @@ func writeNodeConfig(p *Proc, pp ports, genesis []byte, peers []string, edit fun
 	return os.WriteFile(p.Config, n.TOML(), 0o600)
 }
 
-// ports are a node's fixed loopback ports.
-type ports struct{ p2p, api int }
+// ports are a node's fixed ports: on loopback, or with ip on that address
+// in its namespace.
+type ports struct {
+	p2p, api int
+	ip       string
+}
+
+// placedP2P is the p2p port of every node in a namespace: each has its own
+// address.
+const placedP2P = 4001
 
 // newProc creates the directory and key of the i-th node of a role under dir
-// and picks its ports.
-func newProc(dir string, i int, role config.Role) (*Proc, ports, ed25519.PublicKey, error) {
+// and picks its ports; a placed node (pl.Netns set) gets pl.IP and an API
+// port unique in the cluster, by which c.dial finds its namespace.
+func (c *Cluster) newProc(dir string, i int, role config.Role, pl Place) (*Proc, ports, ed25519.PublicKey, error) {
 	var pp ports
-	p := &Proc{Index: i, Name: fmt.Sprintf("%s-%d", role, i+1), Role: role}
+	p := &Proc{Index: i, Name: fmt.Sprintf("%s-%d", role, i+1), Role: role, netns: pl.Netns}
 	p.Dir = filepath.Join(dir, p.Name)
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return nil, pp, nil, err
@@ -251,17 +284,28 @@ func newProc(dir string, i int, role config.Role) (*Proc, ports, ed25519.PublicK
 	// The p2p port stays leased while the cluster runs, so a killed node
 	// finds it free when it restarts; the API listener does not bind with
 	// SO_REUSEPORT, so its port is only picked.
-	if pp.p2p, err = portlease.TCP(time.Hour); err != nil {
+	host := "127.0.0.1"
+	if pl.Netns != "" {
+		host, pp.ip, pp.p2p = pl.IP, pl.IP, placedP2P
+	} else if pp.p2p, err = portlease.TCP(time.Hour); err != nil {
 		return nil, pp, nil, err
 	}
-	if pp.api, err = freePort(); err != nil {
-		return nil, pp, nil, err
+	for {
+		if pp.api, err = freePort(); err != nil {
+			return nil, pp, nil, err
+		}
+		if _, taken := c.netns[fmt.Sprintf("127.0.0.1:%d", pp.api)]; !taken {
+			break
+		}
+	}
+	if pl.Netns != "" {
+		c.netns[fmt.Sprintf("127.0.0.1:%d", pp.api)] = pl.Netns
 	}
 	id, err := p2p.PeerID(pub)
 	if err != nil {
 		return nil, pp, nil, err
 	}
-	p.p2pAddr = fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", pp.p2p, id)
+	p.p2pAddr = fmt.Sprintf("/ip4/%s/tcp/%d/p2p/%s", host, pp.p2p, id)
 	p.Config = filepath.Join(p.Dir, "node.toml")
 	p.API = fmt.Sprintf("http://127.0.0.1:%d", pp.api)
 	p.Stderr = filepath.Join(p.Dir, "stderr.log")

@@ -4,8 +4,12 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +32,113 @@ func TestPeakRSS(t *testing.T) {
 	}
 	if _, err := PeakRSS(-1); err == nil {
 		t.Errorf("PeakRSS(-1): got no error, want one")
+	}
+}
+
+func TestRSS(t *testing.T) {
+	now, err := RSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak, err := PeakRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now <= 0 || now > peak {
+		t.Errorf("RSS(self) = %d KiB with a peak of %d KiB; want 0 < RSS <= peak", now, peak)
+	}
+	if _, err := RSS(-1); err == nil {
+		t.Errorf("RSS(-1): got no error, want one")
+	}
+}
+
+// TestNetBytes sends 256 KiB over loopback and reads lo's counters before
+// and after: both directions grow by at least that much (other traffic on
+// lo only adds to them).
+func TestNetBytes(t *testing.T) {
+	rx0, tx0, err := NetBytes(os.Getpid(), "lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const n = 256 << 10
+	got := make(chan int64, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		k, _ := io.Copy(io.Discard, c)
+		got <- k
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if k := <-got; k != n {
+		t.Fatalf("received %d bytes over loopback, want %d", k, n)
+	}
+	rx1, tx1, err := NetBytes(os.Getpid(), "lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rx1-rx0 < n || tx1-tx0 < n {
+		t.Errorf("lo grew by %d bytes received and %d sent after %d bytes over it; want at least %d each", rx1-rx0, tx1-tx0, n, n)
+	}
+	if _, _, err := NetBytes(os.Getpid(), "no-such-dev0"); err == nil {
+		t.Errorf("NetBytes of a missing interface: got no error, want one")
+	}
+}
+
+// TestWritePlaced checks the configs of a cluster whose nodes live in
+// namespaces: each listens on its own address at port 4001, the homes
+// bootstrap to the authorities' addresses, every API port is distinct and
+// the client's dialer knows the namespace behind each.
+func TestWritePlaced(t *testing.T) {
+	place := func(role config.Role, i int) Place {
+		if role == config.RoleAuthority {
+			return Place{Netns: fmt.Sprintf("ns-a%d", i), IP: fmt.Sprintf("192.0.0.%d", 129+i)}
+		}
+		return Place{Netns: fmt.Sprintf("ns-h%d", i), IP: fmt.Sprintf("192.168.1.%d", 10+i)}
+	}
+	cl, err := Write(t.TempDir(), Options{Binary: "gridmesh", Authorities: 4, Homes: 3, SlotSeconds: 4, TradingHomes: true, Place: place}, time.Unix(1_800_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apis := map[string]bool{}
+	for _, p := range slices.Concat(cl.Nodes, cl.Homes) {
+		n, err := config.LoadNode(p.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := place(p.Role, p.Index)
+		want := []string{"/ip4/" + pl.IP + "/tcp/4001", "/ip4/" + pl.IP + "/udp/4001/quic-v1"}
+		if !slices.Equal(n.Network.Listen, want) {
+			t.Errorf("%s: listen %q, want %q", p.Name, n.Network.Listen, want)
+		}
+		host := strings.TrimPrefix(p.API, "http://")
+		if apis[host] || n.API.Listen != host {
+			t.Errorf("%s: API %s (config %s): want a loopback address of its own, the config's", p.Name, host, n.API.Listen)
+		}
+		apis[host] = true
+		if got := cl.netns[host]; got != pl.Netns {
+			t.Errorf("%s: the dialer puts %s in namespace %q, want %q", p.Name, host, got, pl.Netns)
+		}
+		if p.Role == config.RoleHome {
+			if len(n.Network.Bootstrap) != 4 || !strings.HasPrefix(n.Network.Bootstrap[0], "/ip4/192.0.0.129/tcp/4001/p2p/") {
+				t.Errorf("%s: bootstrap %q, want the 4 authorities at their addresses, 192.0.0.129:4001 first", p.Name, n.Network.Bootstrap)
+			}
+		}
 	}
 }
 

@@ -13,6 +13,13 @@
 //     genesis laid out as `gridmesh demo`'s, and homes admitted in it that
 //     trade from simulated meters, for tests that need slots to clear and
 //     settle while they run (internal/upgradetest).
+//   - Network namespaces (Options.Place, netns_linux.go): a placed node
+//     listens on its own address at port 4001 in a namespace the caller made,
+//     is started with `ip netns exec` (and gets SIGKILL if the process that
+//     started it dies), and its API, on the namespace's loopback at a port
+//     unique in the cluster, is reached by dialling from inside the
+//     namespace (InNetns runs a function on a thread there). Used by
+//     internal/nattest's microgrid.
 //   - Processes (proc.go): Start, Kill (SIGKILL), Stop (SIGTERM, then SIGKILL
 //     after a grace period; Proc.Stop for one) and restart on the same data
 //     directories, each process on the cluster's binary or its own
@@ -21,9 +28,11 @@
 //     themselves). The index-based methods (Start(i), Kill(i), Status(ctx,
 //     i), ...) address the authorities in Cluster.Nodes; StartProc, StatusOf,
 //     WaitPeers and the Proc methods any process, homes included.
-//   - The nodes' read API (api.go): Status, Block, BlockOf, Slots, PostTx (ErrRejected for
+//   - The nodes' read API (api.go): Status, Block, BlockOf, Slots, Balance, PostTx (ErrRejected for
 //     any answer but 202), WaitConnected and WaitPeers.
-//   - /proc figures (procfs.go): PeakRSS (VmHWM) and CPUTime of a process.
+//   - /proc figures (procfs.go): PeakRSS (VmHWM), RSS (VmRSS), CPUTime and
+//     WriteBytes of a process, and NetBytes of an interface in its network
+//     namespace.
 //   - Orders (orders.go): deterministic signed order txs from the
 //     cluster's admitted accounts.
 //   - Observer (observer.go): a libp2p peer on the consensus topic that
@@ -49,7 +58,7 @@
 // the process does, Stop waits for every process.
 //
 // Imports: chain, chain/consensus, config, ident, internal/portlease, market, p2p and unit of gridmesh
-// (enforced by internal/deptest) and the standard library. It does not import
+// (enforced by internal/deptest), the standard library and golang.org/x/sys/unix (namespaces). It does not import
 // node; the one thing it repeats from node is the first byte of a consensus
 // gossip payload (kindVote, node/wire.go). Nothing in it is a test: it has
 // no testing import, so the shipped binary may link it for `bench chain`.

@@ -52,6 +52,10 @@ func (c *Cluster) StartProc(p *Proc) error {
 	}
 	fmt.Fprintf(stderr, "--- cluster: binary %s\n", bin)
 	cmd := exec.Command(bin, args...)
+	if p.netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", p.netns, bin}, args...)...)
+		cmd.SysProcAttr = dieWithParent()
+	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	if err := cmd.Start(); err != nil {

@@ -10,20 +10,50 @@ import (
 )
 
 // PeakRSS reads VmHWM (the peak resident set) of a process from /proc, in KiB.
-func PeakRSS(pid int) (int64, error) {
+func PeakRSS(pid int) (int64, error) { return statusKiB(pid, "VmHWM:") }
+
+// RSS reads VmRSS (the resident set now) of a process from /proc, in KiB.
+func RSS(pid int) (int64, error) { return statusKiB(pid, "VmRSS:") }
+
+func statusKiB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(v)
 			if len(f) >= 1 {
 				return strconv.ParseInt(f[0], 10, 64)
 			}
 		}
 	}
-	return 0, fmt.Errorf("cluster: no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("cluster: no %s in /proc/%d/status", field, pid)
+}
+
+// NetBytes reads the bytes received and sent so far on interface dev of the
+// network namespace a process runs in (/proc/<pid>/net/dev): for a node
+// alone in its namespace, everything it put on the wire, IP and TCP or
+// QUIC overhead included.
+func NetBytes(pid int, dev string) (rx, tx int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) != dev {
+			continue
+		}
+		f := strings.Fields(rest) // rx bytes packets errs drop fifo frame compressed multicast, then tx bytes
+		if len(f) < 9 {
+			break
+		}
+		rx, err1 := strconv.ParseInt(f[0], 10, 64)
+		tx, err2 := strconv.ParseInt(f[8], 10, 64)
+		return rx, tx, errors.Join(err1, err2)
+	}
+	return 0, 0, fmt.Errorf("cluster: no interface %s in /proc/%d/net/dev", dev, pid)
 }
 
 // CPUTime reads the user plus system CPU time a process has used so far from

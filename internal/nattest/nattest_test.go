@@ -31,14 +31,21 @@ func required() bool {
 }
 
 // need fails (CI, GRIDMESH_REQUIRE_ALL) or skips the test when a prerequisite
-// is missing.
-func need(t *testing.T) {
+// is missing: root, ip and nft, and the extra ones: tools (all of
+// iproute2's, such as tc) or, starting with "/", device files.
+func need(t *testing.T, extra ...string) {
 	t.Helper()
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (network namespaces)")
 	}
-	for _, tool := range []string{"ip", "nft"} {
+	for _, tool := range append([]string{"ip", "nft"}, extra...) {
+		if strings.HasPrefix(tool, "/") {
+			if _, err := os.Stat(tool); err != nil {
+				missing = append(missing, tool+" (a kernel with the driver)")
+			}
+			continue
+		}
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool+" (apt-get install iproute2 nftables)")
 		}
