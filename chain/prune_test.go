@@ -9,7 +9,8 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
-	"github.com/gridmesh/gridmesh/ident")
+	"github.com/gridmesh/gridmesh/ident"
+)
 
 // TestPruneHome: a home's pruning stubs the old cleared and settled records
 // and the other accounts' old index lines, keeps the state hash (the state
