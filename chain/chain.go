@@ -172,8 +172,8 @@ func Open(dir string, g Genesis) (*Chain, error) {
 	opt := badger.DefaultOptions(dir).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
-		WithBlockCacheSize(16 << 20).
-		WithIndexCacheSize(8 << 20).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(2 << 20).
 		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(1 << 10).
 		WithCompression(options.ZSTD).
