@@ -46,10 +46,22 @@ func (c *Chain) Block(h uint64) (Block, []byte, error) {
 // PruneBlocks deletes the bodies and certificates of blocks 1 .. below−1 (a home
 // node that follows the chain need not keep them; authorities archive). The
 // head block is always kept, and the genesis block too. Block and Blocks return
-// ErrPruned for deleted heights. It returns how many blocks it deleted.
+// ErrPruned for deleted heights. Deleted bodies free disk only when badger
+// rewrites the value-log files holding them, so it then lets badger do so
+// (collectValueLog). It returns how many blocks it deleted. PruneHome also
+// prunes old history records.
 func (c *Chain) PruneBlocks(below uint64) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	n, err := c.pruneBlocks(below)
+	c.mu.Unlock()
+	if n > 0 && err == nil {
+		c.collectValueLog()
+	}
+	return n, err
+}
+
+// pruneBlocks is PruneBlocks without the value-log collection; c.mu is held.
+func (c *Chain) pruneBlocks(below uint64) (int, error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
@@ -95,19 +107,7 @@ func (c *Chain) PruneBlocksBefore(tMs int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := c.PruneBlocks(below)
-	if err != nil || n == 0 {
-		return n, err
-	}
-	// Deleted bodies free disk only when badger rewrites the value-log files
-	// holding them: a few passes, each rewriting at most one file that is at
-	// least half garbage.
-	for range 4 {
-		if c.db.RunValueLogGC(0.5) != nil {
-			break // badger.ErrNoRewrite: nothing (more) worth rewriting
-		}
-	}
-	return n, nil
+	return c.PruneBlocks(below)
 }
 
 // firstBlockAt is the lowest kept height >= 1 whose block time is at least

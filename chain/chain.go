@@ -172,8 +172,8 @@ func Open(dir string, g Genesis) (*Chain, error) {
 	opt := badger.DefaultOptions(dir).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
-		WithBlockCacheSize(16 << 20).
-		WithIndexCacheSize(8 << 20).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(2 << 20).
 		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(1 << 10).
 		WithCompression(options.ZSTD).
@@ -451,7 +451,7 @@ func loadStore(txn *badger.Txn) (*state, *keyList, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("state entry %q: %w", k, err)
 		}
-		e := newEntry(v)
+		e := storedEntry(k, v) // a pruned record's stub gives its digest (prune.go)
 		keys.stream = appendRecord(keys.stream, k, &e.d)
 		keys.offs = append(keys.offs, len(keys.stream))
 		if len(k) == 18 && (k[:2] == "c/" || k[:2] == "d/") {

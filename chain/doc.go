@@ -217,7 +217,13 @@
 // when read (Block, Blocks). Open refuses 32-bit platforms (badger loses data
 // there). PruneBlocks lets a home node delete old block bodies and certificates
 // (state, head and genesis stay); Block and Blocks then answer ErrPruned for
-// those heights.
+// those heights. PruneHome, what a home's loop calls, also replaces the
+// cleared and settled records of the older settled slots by stubs that carry
+// the SHA-256 of the record (the state hash reads only that, so it does not
+// change) and deletes those slots' index lines of every account but the
+// home's own; Result and Settlement then report none for those slots
+// (prune.go). Both let badger collect its value log afterwards: deleted values
+// free disk only when badger rewrites the files that hold them.
 //
 // History lives in the store, not in memory (state.go: history; history.go).
 // Cleared and settled records are state entries (c/<slot>, d/<slot>) written

@@ -56,12 +56,13 @@ func (h storeHist) record(k string) ([]byte, bool, error) {
 		v, err = valueOf(item)
 		return err
 	})
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, false, nil
+	if errors.Is(err, badger.ErrKeyNotFound) || (err == nil && isStub(k, v)) {
+		return nil, false, nil // a pruned record (prune.go) is not there either
 	}
 	return v, err == nil, err
 }
 
+// scan passes stubs of pruned records (prune.go) as they are stored.
 func (h storeHist) scan(prefix string, fn func(k string, v []byte) error) error {
 	return h.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxState + prefix)})
@@ -212,14 +213,23 @@ func (c *Chain) checkIndex() error {
 // rebuildIndex deletes the account index and writes it again from every
 // settled record in the store (and its slot's cleared record, for the price),
 // then its record. Its memory does not grow with
-// the chain's age (one settlement at a time, written in batches).
+// the chain's age (one settlement at a time, written in batches). The lines
+// of slots whose records a home pruned (below keyHistPruned, prune.go) stay
+// as they are: they cannot be derived again.
 func (c *Chain) rebuildIndex() error {
+	kept, err := c.histPrunedBelow()
+	if err != nil {
+		return err
+	}
 	del := c.db.NewWriteBatch()
 	defer del.Cancel()
-	err := c.db.View(func(txn *badger.Txn) error {
+	err = c.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxAccount)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
+			if sl, err := lineSlot(it.Item().Key()); err != nil || sl < kept {
+				continue
+			}
 			if err := del.Delete(it.Item().KeyCopy(nil)); err != nil {
 				return err
 			}
@@ -251,6 +261,9 @@ func (c *Chain) rebuildIndex() error {
 		sl, err := parseSlotKey(k[2:])
 		if err != nil {
 			return err
+		}
+		if isStub(k, v) {
+			return nil // its lines stayed
 		}
 		var st market.Settlement
 		if err := strictDecode(v, &st); err != nil {

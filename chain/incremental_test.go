@@ -29,7 +29,8 @@ func storedEntries(c *Chain) (map[string]entry, error) {
 			if err != nil {
 				return err
 			}
-			all[string(it.Item().Key()[len(pfxState):])] = newEntry(v)
+			k := string(it.Item().Key()[len(pfxState):])
+			all[k] = storedEntry(k, v)
 		}
 		return nil
 	})

@@ -1,7 +1,8 @@
 package chain
 
-// badger maps its SSTables and value-log files into memory and writes the
-// value log through the mapping: every page it has written or read stays in
+// badger maps its SSTables, value-log files and memtable logs (.mem, 16 MiB
+// each, one or two at a time) into memory and writes the logs through the
+// mapping: every page it has written or read stays in
 // the process's RSS until the kernel needs the memory back. Those pages are
 // page cache, not the node's own memory, but on an authority the value log
 // grows by about 2 MB a day of 100 homes, so RSS would grow with the chain's

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// releaseMapped pages out dir's SSTable and value-log files mapped into this
+// releaseMapped pages out dir's SSTable, value-log and memtable-log files mapped into this
 // process (see releaseEvery) and returns the bytes of mappings it advised.
 // An address range that badger unmaps meanwhile, even one reused for other
 // memory, comes to no harm: MADV_PAGEOUT is a hint that keeps contents.
@@ -37,7 +37,7 @@ func releaseMapped(dir string) int64 {
 			continue
 		}
 		path := string(fields[5])
-		if filepath.Dir(path) != abs || !(strings.HasSuffix(path, ".vlog") || strings.HasSuffix(path, ".sst")) {
+		if filepath.Dir(path) != abs || !(strings.HasSuffix(path, ".vlog") || strings.HasSuffix(path, ".sst") || strings.HasSuffix(path, ".mem")) {
 			continue
 		}
 		lo, hi, ok := strings.Cut(string(fields[0]), "-")

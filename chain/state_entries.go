@@ -23,7 +23,7 @@ func (s *state) entries() map[string]entry {
 	for _, pfx := range []string{"c/", "d/"} {
 		err := s.hist.src.scan(pfx, func(k string, v []byte) error {
 			if _, ok := m[k]; !ok {
-				m[k] = newEntry(v)
+				m[k] = storedEntry(k, v)
 			}
 			return nil
 		})

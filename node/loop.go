@@ -497,10 +497,12 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	l.committed = true
 	l.work.committed(l.n.now())
 	if keep := l.n.keepBlocks; !l.n.isAuthority && blk.Header.Height > keep && blk.Header.Height%max(keep/20, 1) == 0 {
-		// Homes follow without archiving: they keep the state and the last
-		// keep bodies (enough to serve a neighbour's catch-up).
+		// Homes follow without archiving: they keep the state, the last
+		// keep bodies (enough to serve a neighbour's catch-up), the cleared
+		// and settled records of those blocks' slots and their own statement
+		// lines (chain.PruneHome; gridmesh sim year --keep-days measures it).
 		l.n.mu.Lock()
-		_, err := l.n.chain.PruneBlocks(blk.Header.Height - keep)
+		_, _, err := l.n.chain.PruneHome(blk.Header.Height-keep, l.n.self)
 		l.n.mu.Unlock()
 		if err != nil {
 			l.n.log.Warn("prune old blocks", "err", err)

@@ -31,12 +31,17 @@ import (
 
 // simYearConfig configures a simulated stretch of a chain's life (runSimYear).
 type simYearConfig struct {
-	Homes    int
-	Days     int
-	Slot     time.Duration // a multiple of a second, at least 30 s
-	Dir      string        // the store; "" = a temporary directory, removed afterwards
-	Seed     uint64
-	KeepDays int // > 0: prune block bodies older than this many days (a home); 0 = keep all (an authority)
+	Homes int
+	Days  int
+	Slot  time.Duration // a multiple of a second, at least 30 s
+	Dir   string        // the store; "" = a temporary directory, removed afterwards
+	Seed  uint64
+	// KeepDays > 0 makes the store a home's: it keeps the bodies of the last
+	// KeepDays days' blocks (counted in blocks, as a node's keep_blocks: the
+	// blocks of the first day times KeepDays) and prunes as node/loop.go
+	// does, every 1/20 of the window, with chain.PruneHome for the first
+	// home. 0 = keep all (an authority's archive).
+	KeepDays int
 	// MemProfile, if not "", is the file for a heap profile at the end of the last day.
 	MemProfile string
 	// OnDay, if not nil, is called after each simulated day with its sample.
@@ -81,6 +86,12 @@ type simYearResult struct {
 	// kernel may reclaim, but they count in RSS).
 	RSSAnonBytes int64 `json:"rss_anon_bytes"`
 	RSSFileBytes int64 `json:"rss_file_bytes"`
+	// Of RSSFileBytes, the pages of the store's mapped files (badger's
+	// SSTables, value log and memtable logs) and of the executable itself
+	// (its code and tables, which reading heap profiles for
+	// own_heap_bytes walks: shared, and reclaimable page cache).
+	RSSStoreBytes int64 `json:"rss_store_bytes"`
+	RSSExeBytes   int64 `json:"rss_exe_bytes"`
 
 	// The store directory's files after Close, in blocks allocated on disk
 	// (an open store has preallocated, sparse memtable and value-log files),
@@ -115,12 +126,17 @@ authorities take turns proposing.
 It prints the live heap (after GC) and RSS at the end and per day, the store's
 size by kind (block bodies, certificates, state, account index), the time per
 slot (p50, p99), the time of one home's statement over the whole run, and the
-time and heap of reopening the store. --keep-days K prunes block bodies older
-than K days, as a home does; without it the store is an authority's archive.`)
+time and heap of reopening the store. --keep-days K makes the store a home's:
+it keeps the bodies of K days of blocks (counted in blocks, like a node's
+keep_blocks), and prunes as a home's loop does (chain.PruneHome: old bodies,
+old cleared and settled records, the other accounts' old statement lines);
+without it the store is an authority's archive. The process's memory stands
+for the node whose store it keeps (the simulated homes' meters and keys add
+little: a few MB).`)
 	homes := c.fs.Int("homes", 100, "simulated homes")
 	days := c.fs.Int("days", 365, "simulated days")
 	slot := c.fs.Duration("slot", 15*time.Minute, "slot length (whole seconds, at least 30s)")
-	keep := c.fs.Int("keep-days", 0, "prune block bodies older than K days (0 = keep all)")
+	keep := c.fs.Int("keep-days", 0, "a home's store: keep K days of block bodies, prune as a home does (0 = an authority's: keep all)")
 	dir := c.fs.String("dir", "", "store directory (default: a temporary one, removed afterwards; must not exist)")
 	seed := c.fs.Uint64("seed", 1, "seed of meters and prices")
 	asJSON := c.fs.Bool("json", false, "print one JSON object (with the daily samples)")
@@ -172,8 +188,8 @@ than K days, as a home does; without it the store is an authority's archive.`)
 	fmt.Fprintf(stdout, "%d homes, %d days of %s slots (%d slots, %d blocks, %d txs, %d trades) in %.0f s\n",
 		res.Homes, res.Days, *slot, res.Slots, res.Height, res.Txs, res.Trades, res.WallSeconds)
 	fmt.Fprintf(stdout, "time per slot: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", res.SlotP50Ms, res.SlotP99Ms, res.SlotMaxMs)
-	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB), peak RSS %.1f MB; %d history records held, %d state entries, key list %.2f MB\n",
-		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.PeakRSSBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
+	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB: the store's %.1f MB, the executable's %.1f MB), peak RSS %.1f MB; %d history records held, %d state entries, key list %.2f MB\n",
+		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.RSSStoreBytes), mb(res.RSSExeBytes), mb(res.PeakRSSBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
 	fmt.Fprintf(stdout, "store: %.1f MB on disk (SSTables %.1f MB, value log %.1f MB); logical: blocks %.1f MB, certificates %.1f MB, state %.1f MB, account index %.1f MB, other %.3f MB\n",
 		mb(res.DiskBytes), mb(res.LSMBytes), mb(res.VlogBytes), mb(res.ByKind["blocks"]), mb(res.ByKind["certificates"]),
 		mb(res.ByKind["state"]), mb(res.ByKind["index"]), mb(res.ByKind["other"]))
@@ -218,6 +234,7 @@ func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
 		return s.res, err
 	}
 	s.summarize()
+	s.res.RSSStoreBytes, s.res.RSSExeBytes = mappedRSS(dir)
 	if err := s.measureStore(); err != nil {
 		return s.res, err
 	}
@@ -261,6 +278,9 @@ type simYear struct {
 	nodeTime time.Duration              // Propose and Commit of the current slot's blocks
 	ordered  map[unit.Slot][]simOrdered // homes with an order in the slot, and their (perfect) forecast
 	perSlot  []time.Duration            // nodeTime of every slot so far
+	// keepBlocks is the home's window of block bodies (0: an authority, or
+	// the first day, before it is known).
+	keepBlocks uint64
 }
 
 // simOrdered is a home with an order in a slot and its metered energy there.
@@ -328,10 +348,8 @@ func (s *simYear) run() error {
 			s.perSlot = append(s.perSlot, s.nodeTime)
 			s.res.Slots++
 		}
-		if s.cfg.KeepDays > 0 {
-			if _, err := s.c.PruneBlocksBefore(s.c.Head().Time - int64(s.cfg.KeepDays)*86_400_000); err != nil {
-				return err
-			}
+		if day == 0 && s.cfg.KeepDays > 0 {
+			s.keepBlocks = uint64(s.cfg.KeepDays) * s.c.Head().Height
 		}
 		d := sampleDay(s.c, day+1, heapMin)
 		heapMin = math.MaxUint64
@@ -427,6 +445,16 @@ func (s *simYear) produce(nowMs int64, txs []chain.Tx) error {
 		return err
 	}
 	s.res.Txs += len(txs)
+	if keep := s.keepBlocks; keep > 0 && h > keep && h%max(keep/20, 1) == 0 {
+		// What a home's loop does after a commit (node/loop.go); its time is
+		// the node's.
+		t0 = time.Now()
+		_, _, err := s.c.PruneHome(h-keep, s.homes[0].acct)
+		s.nodeTime += time.Since(t0)
+		if err != nil {
+			return err
+		}
+	}
 	for _, ev := range events {
 		if ev, ok := ev.(chain.SlotSettled); ok {
 			s.res.Trades += len(ev.Settlement.Trades)
@@ -610,6 +638,40 @@ func procStatus(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// mappedRSS is the resident memory of the files mapped from the store in
+// dir and of the executable (/proc/self/smaps; 0 where there is none).
+func mappedRSS(dir string) (store, exe int64) {
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return 0, 0
+	}
+	self, _ := os.Executable()
+	abs, _ := filepath.Abs(dir)
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = r
+	}
+	var path string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			path = "" // a mapping's first line: range perms offset dev inode [path]
+			if len(f) >= 6 {
+				path = f[5]
+			}
+		case len(f) == 3 && f[0] == "Rss:":
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			switch {
+			case path != "" && filepath.Dir(path) == abs:
+				store += n << 10
+			case path != "" && path == self:
+				exe += n << 10
+			}
+		}
+	}
+	return store, exe
 }
 
 // dirSize is the disk space the files in dir take (allocated blocks), in

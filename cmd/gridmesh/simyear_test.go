@@ -54,7 +54,8 @@ func TestSimYearHeapFlat(t *testing.T) {
 }
 
 func TestSimYearCommand(t *testing.T) {
-	stdout, stderr, code := gridmesh(t, "sim", "year", "--homes", "5", "--days", "1", "--slot", "1h", "--keep-days", "1")
+	// 3 days keeping 1: the home's pruning (chain.PruneHome) runs.
+	stdout, stderr, code := gridmesh(t, "sim", "year", "--homes", "5", "--days", "3", "--slot", "1h", "--keep-days", "1")
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -65,5 +66,32 @@ func TestSimYearCommand(t *testing.T) {
 	}
 	if _, _, code := gridmesh(t, "sim", "year", "--slot", "7s"); code != 2 {
 		t.Errorf("--slot 7s: exit %d, want 2", code)
+	}
+}
+
+// TestSimYearHome: with --keep-days the simulated store is a home's, pruned
+// as a home's loop prunes (chain.PruneHome): it keeps about a day of block
+// bodies, and of the index only the first home's old lines, whose statement
+// stays whole.
+func TestSimYearHome(t *testing.T) {
+	var archive, home simYearResult
+	for _, keep := range []int{0, 1} {
+		res, err := runSimYear(simYearConfig{Homes: 5, Days: 4, Slot: time.Hour, Seed: 1, KeepDays: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep == 0 {
+			archive = res
+		} else {
+			home = res
+		}
+	}
+	day := home.Daily[0].Height
+	if got := uint64(home.KeysByKind["blocks"]); got > day+day/20+1 || home.Height != archive.Height {
+		t.Errorf("home: %d block bodies kept of %d (a day is %d blocks); archive height %d", got, home.Height, day, archive.Height)
+	}
+	if home.KeysByKind["index"] >= archive.KeysByKind["index"] || home.StatementLines != archive.StatementLines || home.StatementLines == 0 {
+		t.Errorf("home: %d index lines (archive %d), own statement %d lines (archive %d)",
+			home.KeysByKind["index"], archive.KeysByKind["index"], home.StatementLines, archive.StatementLines)
 	}
 }
