@@ -97,7 +97,7 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{`node.toml: meter.interval: expected a duration such as "1s", got "abc"`}},
 		{"unknown keys", "colour = 1\n" + minimalNode + "[meter]\nintervall = \"1s\"\n",
 			[]string{
-				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, flex, homeassistant, log)",
+				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, flex, homeassistant, log, updates)",
 				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim, modbus, serial, s0, mqtt)",
 			}},
 		{"many at once", "version = 2\n[node]\nname = 5\nrole = \"home\"\n[api]\nlisten = true\n[log]\nlevel = \"loud\"\n",
