@@ -39,7 +39,11 @@ import (
 // are refused (ErrReleaseNoChange). When more than 2/3 of the block's set
 // hold the same vote (counting voters still in the set), it is decided in
 // that block: the announced release, or the key set, is replaced, and
-// every open vote of that shape is cleared. The chain does not compare
+// every open vote of that shape is cleared. The count is made when a vote
+// is cast (not at the end of every block, as authority-set votes are), so a
+// set that shrinks decides nothing by itself: the next vote does; an
+// authority that left the set keeps its entry, counted by no one, until the
+// shape is decided. The chain does not compare
 // versions (it knows no semver): a home refuses a release that is not
 // newer than what it runs, whatever the chain says.
 //
