@@ -81,7 +81,7 @@ type ReleaseVote struct {
 // IsKeys reports whether v is a key rotation (else an announcement).
 func (v ReleaseVote) IsKeys() bool { return len(v.Keys) > 0 }
 
-// same reports whether a and b vote for the same thing.
+// same reports whether v and o vote for the same thing.
 func (v ReleaseVote) same(o ReleaseVote) bool {
 	if v.IsKeys() || o.IsKeys() {
 		return slices.Equal(v.Keys, o.Keys)

@@ -212,12 +212,12 @@ func (n *Node) fetchAnnounced(ctx context.Context, r *update.Server, a update.An
 			Manifest: a.Manifest, Note: fmt.Sprintf("announced on chain at height %d, from peer %s", a.Height, pid),
 			Window: autoTrialWindow, MinPeers: autoTrialPeers, Settle: autoTrialSettle,
 		}
-		src := update.NewPinnedPeerSource(pid, a.Manifest, releaseRequester(n.host, pid))
+		src := update.NewPinnedPeerSource(pid, a.Manifest, ReleaseRequester(n.host, pid))
 		if _, err := r.Slots.Check(ctx, src, o); errors.Is(err, update.ErrNotHeld) {
 			continue // not refused: that peer does not have it (yet)
 		}
 		tried++
-		src = update.NewPinnedPeerSource(pid, a.Manifest, releaseRequester(n.host, pid))
+		src = update.NewPinnedPeerSource(pid, a.Manifest, ReleaseRequester(n.host, pid))
 		p, err := r.Slots.Apply(ctx, src, o)
 		if err != nil {
 			n.log.Warn("update: the announced release from a peer was refused", "version", a.Version, "peer", pid, "err", err)
@@ -236,13 +236,15 @@ func (n *Node) fetchAnnounced(ctx context.Context, r *update.Server, a update.An
 
 func (n *Node) setAutoUpdate(s string) { n.autoUpdate.Store(&s) }
 
-// releaseRequester asks peer pid through h on update.PeerProtocol; its
-// "not held" answer comes back as update.ErrNotHeld.
-func releaseRequester(h *p2p.Host, pid string) update.Requester {
+// ReleaseRequester asks the peer at addr (a multiaddr with /p2p/<id>, or
+// a peer id) through h on update.PeerProtocol; the peer's "not held"
+// answer comes back as update.ErrNotHeld, which the peer source does not
+// ask again for. (gridmesh update --from-peer uses it too.)
+func ReleaseRequester(h *p2p.Host, addr string) update.Requester {
 	return func(ctx context.Context, req []byte, maxResp int) ([]byte, error) {
-		b, err := h.Request(ctx, pid, update.PeerProtocol, req, maxResp)
+		b, err := h.Request(ctx, addr, update.PeerProtocol, req, maxResp)
 		if err != nil && errors.Is(err, p2p.ErrRemote) && strings.Contains(err.Error(), update.ErrNotHeld.Error()) {
-			return nil, fmt.Errorf("%w (peer %s)", update.ErrNotHeld, pid)
+			return nil, fmt.Errorf("%w (%s)", update.ErrNotHeld, addr)
 		}
 		return b, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/node"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/update"
 )
@@ -459,7 +460,7 @@ func updateSource(ctx context.Context, from, fromPeer, network string) (_ *updat
 	if err != nil {
 		return nil, nil, fmt.Errorf("update: --from-peer: %w", err)
 	}
-	return update.NewPeerSource(fromPeer, peerRequester(h, fromPeer)), func() { h.Close() }, nil
+	return update.NewPeerSource(fromPeer, node.ReleaseRequester(h, fromPeer)), func() { h.Close() }, nil
 }
 
 // pickPeer returns the first of addrs whose release slots.Check takes,
@@ -481,19 +482,6 @@ func pickPeer(ctx context.Context, slots update.Slots, o update.Options, addrs [
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 	}
 	return "", fmt.Errorf("update: no bootstrap peer has a release this node takes:\n%w", errors.Join(errs...))
-}
-
-// peerRequester asks the node at addr through h on update.PeerProtocol;
-// the node's "not held" answer comes back as update.ErrNotHeld, which the
-// peer source does not ask again for.
-func peerRequester(h *p2p.Host, addr string) update.Requester {
-	return func(ctx context.Context, req []byte, maxResp int) ([]byte, error) {
-		b, err := h.Request(ctx, addr, update.PeerProtocol, req, maxResp)
-		if err != nil && errors.Is(err, p2p.ErrRemote) && strings.Contains(err.Error(), update.ErrNotHeld.Error()) {
-			return nil, fmt.Errorf("%w (%s)", update.ErrNotHeld, addr)
-		}
-		return b, err
-	}
 }
 
 // statusReport is `gridmesh update status --json`.
