@@ -209,6 +209,9 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = strconv.AppendUint(dst, u.Height, 10)
 		dst = append(dst, '}')
 	}
+	if r := tx.Release; r != nil {
+		dst = appendRelease(dst, r)
+	}
 	if len(tx.Sig) > 0 { // omitempty: nil and empty are both omitted
 		dst = append(dst, `,"sig":`...)
 		dst = appendBytes(dst, tx.Sig)
@@ -362,4 +365,33 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendRelease writes a release vote: {"keys":[...]} for a key rotation,
+// else {"version":V,"manifest":H} (either omitted when unset, as
+// encoding/json's omitempty does; Verify requires both).
+func appendRelease(dst []byte, r *ReleaseVote) []byte {
+	dst = append(dst, `,"release":{`...)
+	sep := ""
+	if r.Version != "" {
+		dst = append(dst, `"version":`...)
+		dst = appendString(dst, r.Version)
+		sep = ","
+	}
+	if r.Manifest != nil {
+		dst = append(dst, sep+`"manifest":`...)
+		dst = appendHash(dst, r.Manifest)
+		sep = ","
+	}
+	if len(r.Keys) > 0 {
+		dst = append(dst, sep+`"keys":[`...)
+		for i, k := range r.Keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
 }

@@ -374,6 +374,11 @@ func (p *parser) tx(tx *Tx) error {
 			return err
 		}
 	}
+	if p.peek(`,"release":`) {
+		if err = p.release(tx); err != nil {
+			return err
+		}
+	}
 	if p.peek(`,"sig":`) {
 		at := p.i
 		if tx.Sig, err = p.bytes(false); err != nil {
@@ -384,7 +389,7 @@ func (p *parser) tx(tx *Tx) error {
 		}
 	}
 	if !p.peek("}") {
-		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, upgrade, sig)")
+		return p.fail("`}` or the next field in declaration order (admit, tariff, order, cancel, attest, evidence, authority, upgrade, release, sig)")
 	}
 	return nil
 }
@@ -455,6 +460,49 @@ func (p *parser) upgrade(tx *Tx) error {
 	}
 	if u.Height, err = p.uint(1<<64 - 1); err != nil {
 		return err
+	}
+	return p.lit(`}`)
+}
+
+// release reads a release vote's object (after `,"release":`): version,
+// manifest and keys in that order, each omitted when unset; an empty
+// object or an empty keys array has no canonical form (Verify refuses the
+// first; the encoder omits the second).
+func (p *parser) release(tx *Tx) error {
+	r := new(ReleaseVote)
+	tx.Release = r
+	var err error
+	if err = p.lit(`{`); err != nil {
+		return err
+	}
+	sep := ""
+	if p.peek(`"version":`) {
+		if r.Version, err = p.string(); err != nil {
+			return err
+		}
+		sep = ","
+	}
+	if p.peek(sep + `"manifest":`) {
+		r.Manifest = new(ident.Hash)
+		if err = p.hash(r.Manifest); err != nil {
+			return err
+		}
+		sep = ","
+	}
+	if p.peek(sep + `"keys":[`) {
+		for {
+			k, err := p.string()
+			if err != nil {
+				return err
+			}
+			r.Keys = append(r.Keys, k)
+			if p.peek(`]`) {
+				break
+			}
+			if err = p.lit(`,`); err != nil {
+				return err
+			}
+		}
 	}
 	return p.lit(`}`)
 }

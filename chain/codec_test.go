@@ -133,6 +133,11 @@ func FuzzDecodeTx(f *testing.F) {
 	up := upgradeTx(kAuth, UpgradeTariffSeqNext, 12, 1).Encode()
 	f.Add(up)
 	f.Add(append([]byte(`{"format":2,`), up[1:]...))
+	// Release votes (release.go): an announcement, a key rotation, and an
+	// empty keys array (no canonical form).
+	f.Add(announceTx(kAuth, "v1.5.0", "manifest", 1).Encode())
+	f.Add(keysTx(kAuth, 1, releaseKeyString("a"), releaseKeyString("b")).Encode())
+	f.Add([]byte(`{"chain_id":"a","kind":9,"from":"","nonce":0,"release":{"keys":[]}}`))
 	// The order lifecycle's optional fields (order_rules.go).
 	life := orderTx(kAlice, market.Sell, 10, 5, 100_000, 3)
 	life.Order.Replaces, life.Order.Expires = &ident.Hash{0xab}, 42

@@ -29,7 +29,10 @@
 //     when unset: an order without them encodes as before they existed;
 //     curve is an array of steps, each {"energy":E,"price":P} in that order,
 //     omitted when empty, never [] or null), cancel (order), attest (slot, import, export,
-//     journal), evidence (a, b), authority (add, key), upgrade (name, height).
+//     journal), evidence (a, b), authority (add, key), upgrade (name, height),
+//     release (version, manifest, keys, each omitted when unset: an
+//     announcement has the first two, a key rotation only keys, an array
+//     of strings, never [] or null).
 //     sig is omitted when empty (SignBytes encodes the tx without it).
 //     Header: chain_id, height, time, parent, tx_root, state_hash, proposer.
 //     Block: header, txs (an array of Tx; [] when empty, never null).
@@ -134,6 +137,12 @@
 // a scheduled upgrade executes no block from its height on and says so
 // (upgrade.go; the one rule behind it today is tariff-seq-next: a tariff's
 // Seq must then be exactly the current Seq + 1).
+// Release, an authority's vote announcing a release (its version and
+// manifest sha256) or replacing the release keys, decided by more than 2/3
+// of the set and accepted only once the upgrade release-votes is in force
+// (release.go). It is kind 9, a payload after the older ones, and its
+// state keys (q/, r/) exist only once such a tx does, so no earlier
+// transaction, block or state encodes or hashes differently.
 // applyTx checks what all kinds share and dispatches one function per kind.
 //
 // After a block's transactions, every slot with orders whose gate closure is at

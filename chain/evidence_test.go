@@ -167,7 +167,13 @@ func FuzzStateKeys(f *testing.F) {
 	f.Add("0000000000000001/" + string(kAuth.acct) + "/80000000/02")
 	f.Add("a//")
 	f.Add(upVoteKey{Name: UpgradeTariffSeqNext, Height: 9, Voter: kAuth.acct}.key()[2:])
+	f.Add(relVoteKey{Keys: true, Voter: kAuth.acct}.key()[2:])
 	f.Fuzz(func(t *testing.T, rest string) {
+		if k, err := parseRelVoteKey(rest); err == nil {
+			if got := k.key(); got != "q/"+rest {
+				t.Fatalf("parseRelVoteKey(%q) = %+v, which encodes as %q", rest, k, got)
+			}
+		}
 		if k, err := parseUpVoteKey(rest); err == nil {
 			if got := k.key(); got != "w/"+rest {
 				t.Fatalf("parseUpVoteKey(%q) = %+v, which encodes as %q", rest, k, got)

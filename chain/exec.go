@@ -72,6 +72,8 @@ func (s *state) applyTx(g *Genesis, verify EvidenceVerifier, tx Tx, height uint6
 		apply = (*state).applyAuthority
 	case TxUpgrade:
 		apply = (*state).applyUpgrade
+	case TxRelease:
+		apply = (*state).applyRelease
 	default:
 		return fmt.Errorf("%w: kind %s", ErrTxShape, tx.Kind)
 	}

@@ -32,6 +32,8 @@ import (
 //	v/<a|r>/<key>/<voter> a vote to add or remove key (authority.go)
 //	w/<name>/<height>/<voter> an upgrade vote (upgrade.go)
 //	x/<name>             a scheduled upgrade (upgrade.go)
+//	q/<a|k>/<voter>      an open release announcement or key vote (release.go)
+//	r/<a|k>              the announced release, the voted release keys (release.go)
 //	t/<tx hash>          processed tx (replay protection); order, cancel and attest
 //	                     records are pruned after their slot settles, at most
 //	                     maxPrunePerBlock entries per block (timing rules make a
@@ -52,9 +54,11 @@ type state struct {
 	authBase     int         // auth[:authBase] are the committed state's epochs
 	votes        overlay[voteKey, voteRec]
 	evidence     overlay[Offence, evidenceRec]
-	upVotes      overlay[upVoteKey, voteRec] // upgrade.go
-	upgrades     overlay[string, upgradeRec] // scheduled upgrades, by name
-	keys         *keyList                    // the entries of the committed state s derives from; shared, never modified
+	upVotes      overlay[upVoteKey, voteRec]     // upgrade.go
+	upgrades     overlay[string, upgradeRec]     // scheduled upgrades, by name
+	relVotes     overlay[relVoteKey, releaseRec] // release.go
+	released     overlay[bool, releaseRec]       // decided release votes: true keys, false the announcement
+	keys         *keyList                        // the entries of the committed state s derives from; shared, never modified
 }
 
 // Incremental state.
@@ -400,6 +404,8 @@ func (s *state) clone() *state {
 		evidence:     s.evidence.derive(),
 		upVotes:      s.upVotes.derive(),
 		upgrades:     s.upgrades.derive(),
+		relVotes:     s.relVotes.derive(),
+		released:     s.released.derive(),
 		keys:         s.keys,
 	}
 }
@@ -426,6 +432,8 @@ func (s *state) commit(diff []keyChange) {
 	s.evidence.fold()
 	s.upVotes.fold()
 	s.upgrades.fold()
+	s.relVotes.fold()
+	s.released.fold()
 	s.hist.absorb(s)
 	s.authBase = len(s.auth)
 }

@@ -84,6 +84,12 @@ func (s *state) memEntries() map[string]entry {
 	for n, r := range s.upgrades.all() {
 		put(upgradeKey(n), r)
 	}
+	for k, r := range s.relVotes.all() {
+		put(k.key(), r)
+	}
+	for k, r := range s.released.all() {
+		put(releaseKey(k), r)
+	}
 	put("y", s.tariff)
 	return m
 }
@@ -180,6 +186,14 @@ func (s *state) diff() []keyChange {
 	for n := range s.upgrades.delta {
 		r, ok := s.upgrades.get(n)
 		put(upgradeKey(n), r, ok)
+	}
+	for k := range s.relVotes.delta {
+		r, ok := s.relVotes.get(k)
+		put(k.key(), r, ok)
+	}
+	for k := range s.released.delta {
+		r, ok := s.released.get(k)
+		put(releaseKey(k), r, ok)
 	}
 	put("y", s.tariff, true)
 

@@ -127,6 +127,25 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 			return err
 		}
 		s.upgrades.set(rest, r)
+	case "q":
+		k, err := parseRelVoteKey(rest)
+		if err != nil {
+			return err
+		}
+		var r releaseRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.relVotes.set(k, r)
+	case "r":
+		if rest != "a" && rest != "k" {
+			return fmt.Errorf("malformed release key")
+		}
+		var r releaseRec
+		if err := dec(&r); err != nil {
+			return err
+		}
+		s.released.set(rest == "k", r)
 	case "y":
 		if rest != "" {
 			return fmt.Errorf("unknown key")

@@ -29,6 +29,9 @@ const (
 	// TxUpgrade is an authority's vote that a rule change activates at a
 	// height (upgrade.go).
 	TxUpgrade TxKind = 8
+	// TxRelease is an authority's vote announcing a release or replacing
+	// the release keys (release.go).
+	TxRelease TxKind = 9
 )
 
 func (k TxKind) String() string {
@@ -49,6 +52,8 @@ func (k TxKind) String() string {
 		return "authority"
 	case TxUpgrade:
 		return "upgrade"
+	case TxRelease:
+		return "release"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -72,6 +77,7 @@ type Tx struct {
 	Evidence  *Evidence        `json:"evidence,omitempty"`
 	Authority *AuthorityChange `json:"authority,omitempty"`
 	Upgrade   *UpgradeVote     `json:"upgrade,omitempty"`
+	Release   *ReleaseVote     `json:"release,omitempty"`
 	Sig       []byte           `json:"sig,omitempty"`
 }
 
@@ -231,7 +237,7 @@ var (
 // payloads returns how many payloads are set and whether the one set matches Kind.
 func (tx Tx) shapeOK() bool {
 	n := 0
-	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil, tx.Upgrade != nil} {
+	for _, set := range []bool{tx.Admit != nil, tx.Tariff != nil, tx.Order != nil, tx.Cancel != nil, tx.Attest != nil, tx.Evidence != nil, tx.Authority != nil, tx.Upgrade != nil, tx.Release != nil} {
 		if set {
 			n++
 		}
@@ -256,6 +262,8 @@ func (tx Tx) shapeOK() bool {
 		return tx.Authority != nil
 	case TxUpgrade:
 		return tx.Upgrade != nil
+	case TxRelease:
+		return tx.Release != nil
 	}
 	return false
 }
@@ -343,6 +351,10 @@ func (tx Tx) verifyShape() error {
 	case TxUpgrade:
 		if !checkUpgradeName(tx.Upgrade.Name) {
 			return bad("upgrade name must be 1..%d of a-z, 0-9 and '-'", MaxUpgradeName)
+		}
+	case TxRelease:
+		if err := tx.Release.checkShape(); err != nil {
+			return err
 		}
 	}
 	if n := len(tx.Encode()); n > MaxTxBytes {

@@ -60,6 +60,9 @@ var knownUpgrades = map[string]string{
 	// any higher Seq was taken, so one authority could set the largest Seq
 	// and no tariff could follow.
 	UpgradeTariffSeqNext: "a tariff's seq must be exactly the current seq + 1",
+	// Release votes (release.go): a binary before them cannot read the
+	// kind, so it is refused until every node knows it.
+	UpgradeReleaseVotes: "authorities may announce a release and rotate the release keys on chain (tx kind release)",
 }
 
 // UpgradeTariffSeqNext is the upgrade that makes tariff seqs consecutive.

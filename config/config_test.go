@@ -97,7 +97,7 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{`node.toml: meter.interval: expected a duration such as "1s", got "abc"`}},
 		{"unknown keys", "colour = 1\n" + minimalNode + "[meter]\nintervall = \"1s\"\n",
 			[]string{
-				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, flex, homeassistant, log)",
+				"node.toml: colour: unknown key (known keys here: version, node, network, api, meter, trading, battery, flex, homeassistant, log, updates)",
 				"node.toml: meter.intervall: unknown key (known keys here: driver, interval, max_power_w, sim, modbus, serial, s0, mqtt)",
 			}},
 		{"many at once", "version = 2\n[node]\nname = 5\nrole = \"home\"\n[api]\nlisten = true\n[log]\nlevel = \"loud\"\n",
@@ -127,6 +127,8 @@ func TestLoadNodeProblems(t *testing.T) {
 			}},
 		{"mqtt json without a path", minimalNode + "[meter]\ndriver = \"mqtt\"\n[meter.mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ntopic = \"m/1\"\nformat = \"json\"\n",
 			[]string{`node.toml: meter.mqtt.import_path: expected the dot-separated path of the import counter for meter.driver = "mqtt", got ""`}},
+		{"update window", minimalNode + "[updates]\nauto = true\nwindow = \"48h\"\n",
+			[]string{`node.toml: updates.window: expected a duration from 0s to 24h, got 48h0m0s`}},
 		{"audit cap", minimalNode + "[network]\naudit_file = \"audit.bin\"\naudit_max_mib = 0\n",
 			[]string{`node.toml: network.audit_max_mib: expected the audit file's size cap in MiB, 1 to 1048576, got 0`}},
 		{"s0 without a pin", minimalNode + "[meter]\ndriver = \"s0\"\n",
@@ -282,6 +284,7 @@ func TestNodeRoundTrip(t *testing.T) {
 	n.Trading = Trading{Enabled: false, SellMinPrice: 1, BuyMaxPrice: 999_999_999}
 	n.Flex = Flex{EnergyWh: 6000, MinPowerW: 500, MaxPowerW: 3700, MaxPrice: 210_000, From: "22:30", Until: "06:45", Source: "sim"}
 	n.Log = Log{Level: "debug", Format: "json"}
+	n.Updates = Updates{Auto: true, Window: Duration{5 * time.Minute}}
 	dir := t.TempDir()
 	path := writeFile(t, dir, "node.toml", string(n.TOML()))
 	got, err := LoadNode(path)

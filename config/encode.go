@@ -111,6 +111,12 @@ func (n Node) TOML() []byte {
 	w("[log]\n")
 	w("level = %s # debug, info, warn, error\n", tomlString(n.Log.Level))
 	w("format = %s # text or json\n", tomlString(n.Log.Format))
+	if n.Updates != DefaultNode().Updates {
+		// Only when set: a release before [updates] refuses the section.
+		w("\n[updates] # install a release the authorities announced on chain\n")
+		w("auto = %t\n", n.Updates.Auto)
+		w("window = %s # wait a random time within this before fetching it\n", tomlString(n.Updates.Window.Duration.String()))
+	}
 	return b.Bytes()
 }
 

@@ -92,6 +92,7 @@ type Node struct {
 	Flex    Flex          `toml:"flex"`
 	HA      HomeAssistant `toml:"homeassistant"`
 	Log     Log           `toml:"log"`
+	Updates Updates       `toml:"updates"`
 
 	// Dir is the directory of the file the config was loaded from; relative
 	// paths in the config are relative to it (see Path). "" = working directory.
@@ -297,6 +298,26 @@ func timeOfDay(s string) (time.Duration, bool) {
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, true
 }
 
+// Updates is [updates]: whether the node installs a release the
+// authorities announced on chain by itself (node/release.go).
+type Updates struct {
+	// Auto: when the chain announces a release newer than this node's, fetch
+	// it from a peer, verify it as `gridmesh update apply` does and install
+	// it into the inactive slot, on trial. Default false: the node only says
+	// that a release was announced (status "announced"), and someone runs
+	// `gridmesh update apply`. Written to node.toml only when true: a
+	// release before the key refuses it, so set it once a release that
+	// knows it is kept.
+	Auto bool `toml:"auto"`
+	// Window: the node waits a random time in [0, window) after it sees an
+	// announcement before it fetches, so that a neighbourhood does not
+	// download and restart at once. Default 30m; at most 24h.
+	Window Duration `toml:"window"`
+}
+
+// MaxUpdateWindow bounds updates.window.
+const MaxUpdateWindow = 24 * time.Hour
+
 // Log is [log].
 type Log struct {
 	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
@@ -337,6 +358,7 @@ func DefaultNode() Node {
 		Battery: Battery{EfficiencyPermille: 900, Source: "sim"},
 		Flex:    Flex{From: "18:00", Until: "07:00", Source: "sim"},
 		Log:     Log{Level: "info", Format: "text"},
+		Updates: Updates{Window: Duration{30 * time.Minute}},
 	}
 }
 
@@ -484,6 +506,9 @@ func (n Node) validate(p *problems) {
 	n.validateBattery(p)
 	n.validateFlex(p)
 
+	if w := n.Updates.Window.Duration; w < 0 || w > MaxUpdateWindow {
+		p.add("updates.window", "expected a duration from 0s to 24h, got %s", w)
+	}
 	p.oneOf("log.level", n.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", n.Log.Format, "text", "json")
 }

@@ -125,6 +125,15 @@ type Status struct {
 	// Upgrades are the rule changes the authorities voted (chain: Upgrades),
 	// by height; omitted when there is none.
 	Upgrades []UpgradeStatus `json:"upgrades,omitempty"`
+	// Announced is the release the authorities announced on chain
+	// (release.go), ReleaseVotes the release votes not yet decided,
+	// ReleaseKeys the release keys they voted (absent: genesis.toml's);
+	// AutoUpdate what this node did about the announcement ([updates]
+	// auto), absent while it did nothing.
+	Announced    *AnnouncedStatus    `json:"announced,omitempty"`
+	ReleaseVotes []ReleaseVoteStatus `json:"release_votes,omitempty"`
+	ReleaseKeys  *ReleaseKeysStatus  `json:"release_keys,omitempty"`
+	AutoUpdate   string              `json:"auto_update,omitempty"`
 }
 
 // FlexStatus is the flexible load now: what it still needs before its
@@ -169,7 +178,7 @@ func (n *Node) publishStatus() {
 	for _, u := range n.chain.Upgrades() {
 		ups = append(ups, UpgradeStatus{Name: u.Name, Height: u.Height, Active: cs.Height >= u.Height, Known: u.Known})
 	}
-	n.status.Store(&Status{
+	st := &Status{
 		Upgrades:      ups,
 		Admitted:      admitted,
 		EnrolmentCode: enrol.Code(n.key.Public().(ed25519.PublicKey)),
@@ -184,7 +193,9 @@ func (n *Node) publishStatus() {
 		BlockTime:     cs.Time,
 		LastCleared:   cs.LastCleared,
 		LastSettled:   cs.LastSettled,
-	})
+	}
+	n.releaseStatus(st)
+	n.status.Store(st)
 }
 
 // Status returns the node's current status.
@@ -210,6 +221,9 @@ func (n *Node) Status() Status {
 	if r := n.opts.Releases; r != nil {
 		us := r.Stats()
 		st.UpdateServing = &us
+	}
+	if s := n.autoUpdate.Load(); s != nil {
+		st.AutoUpdate = *s
 	}
 	st.StoreRepaired = n.repairedFrom
 	if n.battery != nil {

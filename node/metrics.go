@@ -64,6 +64,9 @@ package node
 //	gridmesh_meter_import_wh_total                            counter    the meter's import register, last accepted reading
 //	gridmesh_meter_export_wh_total                            counter    the meter's export register, last accepted reading
 //	gridmesh_meter_power_watts                                gauge      power of the last accepted reading, + import, − export
+//	gridmesh_update_served_total                              counter    release file requests of peers answered (nodes serving releases)
+//	gridmesh_update_served_bytes_total                        counter    bytes of releases sent to peers
+//	gridmesh_update_refused_total{reason}                     counter    release file requests refused: busy, not_held, malformed
 //
 // plus go_* and process_* from client_golang's collectors.
 //
@@ -195,6 +198,9 @@ func newMetrics(n *Node, names map[ident.Account]string) *metrics {
 		newNodeCollector(n),
 		m.blockInterval, m.commitSeconds, m.finality, m.txs, m.votesMissed, m.lastSigned,
 		m.slotsCleared, m.slotsSettled, m.traded, m.settled, m.fees,
+	}
+	if n.opts.Releases != nil {
+		m.collectors = append(m.collectors, newUpdateCollector(n.opts.Releases))
 	}
 	m.reg.MustRegister(m.collectors...)
 	return m

@@ -19,6 +19,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/gridmesh/gridmesh/update"
 )
 
 // promtool returns the path of promtool (Debian package prometheus), or
@@ -43,7 +45,7 @@ var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 // process collectors' and the node's own.
 func describedNames(t *testing.T) map[string]bool {
 	t.Helper()
-	m := newMetrics(&Node{}, nil)
+	m := newMetrics(&Node{opts: Options{Releases: update.NewServer(update.Slots{Dir: t.TempDir()}, "linux/arm64", 0)}}, nil)
 	ch := make(chan *prometheus.Desc, 1024)
 	for _, c := range m.collectors {
 		c.Describe(ch)
@@ -323,8 +325,11 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	var events collected
-	auth := start(t, paths[0], Options{OnEvent: events.event})
-	home := start(t, paths[1], Options{})
+	// The authority and the first home serve releases (their slots are
+	// empty: the update series are there, at zero).
+	serve := func() *update.Server { return update.NewServer(update.Slots{Dir: t.TempDir()}, platformHere, 0) }
+	auth := start(t, paths[0], Options{OnEvent: events.event, Releases: serve()})
+	home := start(t, paths[1], Options{Releases: serve()})
 	start(t, paths[2], Options{})
 	waitFor(t, "a settled slot with trades", 90*time.Second, func() bool {
 		_, trades, energy := events.counts()
@@ -393,6 +398,9 @@ func TestMetricsScrape(t *testing.T) {
 			check("gridmesh_consensus_votes_missed_total", func(v float64) bool { return v >= 0 }, "a series per authority", "authority", string(a))
 			check("gridmesh_consensus_last_signed_height", positive, "> 0 (the only authority signs every block)", "authority", string(a))
 		}
+		us := r.n.opts.Releases.Stats()
+		check("gridmesh_update_served_total", func(v float64) bool { return v == float64(us.Served) }, fmt.Sprint(us.Served, ", the server's count"))
+		check("gridmesh_update_refused_total", func(v float64) bool { return v == float64(us.NotHeld) }, fmt.Sprint(us.NotHeld, ", the server's count"), "reason", "not_held")
 		if r == auth {
 			check("gridmesh_chain_block_finality_seconds", positive, "decisions observed")
 			check("gridmesh_chain_txs_committed_total", positive, "orders and attestations committed")

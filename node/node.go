@@ -86,8 +86,13 @@ type Options struct {
 	// peers on update.PeerProtocol (/gridmesh/<network>/update/1): the
 	// composition root builds it on the node's update slots (cmd/gridmesh,
 	// update.NewServer). Its counts appear in the status (update_serving).
-	// nil serves none (the demo's and tests' nodes).
+	// nil serves none (the demo's and tests' nodes). With it, the node also
+	// keeps network.json in those slots and, with [updates] auto, installs
+	// a release the authorities announced (release.go).
 	Releases *update.Server
+	// Version is the version of the running binary (`gridmesh version`),
+	// which an announced release must be newer than; "" is v0.0.0.
+	Version string
 }
 
 // Node is one gridmesh node: a chain replica, a libp2p host, a meter sampler and a
@@ -162,6 +167,9 @@ type Node struct {
 	// when a status first needs it: the key never changes.
 	enrolQR    func() string
 	keepBlocks uint64
+
+	genesisReleaseKeys []string               // genesis.toml's [updates] keys
+	autoUpdate         atomic.Pointer[string] // what runReleases did last (release.go)
 }
 
 // now reads the node's clock (Options.Now).
@@ -254,26 +262,27 @@ func newNode(path string, opts Options) (*Node, error) {
 	}
 	opts.FollowEvery = cmp.Or(opts.FollowEvery, followEvery)
 	n := &Node{
-		cfg:        cfg,
-		gen:        gen,
-		key:        key,
-		self:       ident.AccountOf(key.Public().(ed25519.PublicKey)),
-		log:        opts.Log.With("node", cfg.Node.Name),
-		opts:       opts,
-		path:       path,
-		txIn:       make(chan chain.Tx, 4096),
-		bookIn:     make(chan chain.Tx, 4096),
-		txOut:      make(chan outTx, txQueueSize),
-		pool:       chain.NewPool(poolSize),
-		voteIn:     make(chan consensus.Message, 4096),
-		votesIn:    make(chan votesQuery),
-		timeoutIn:  make(chan consensus.Timeout, 256),
-		headWake:   make(chan struct{}, 1),
-		headIn:     make(chan struct{}, 1),
-		fetch:      make(fetchPolicy),
-		heard:      make(map[ident.Account]uint64),
-		keepBlocks: cmp.Or(opts.KeepBlocks, keepBlocks),
-		enrolQR:    sync.OnceValue(func() string { return enrolmentQR(key.Public().(ed25519.PublicKey)) }),
+		cfg:                cfg,
+		gen:                gen,
+		key:                key,
+		self:               ident.AccountOf(key.Public().(ed25519.PublicKey)),
+		log:                opts.Log.With("node", cfg.Node.Name),
+		opts:               opts,
+		path:               path,
+		txIn:               make(chan chain.Tx, 4096),
+		bookIn:             make(chan chain.Tx, 4096),
+		txOut:              make(chan outTx, txQueueSize),
+		pool:               chain.NewPool(poolSize),
+		voteIn:             make(chan consensus.Message, 4096),
+		votesIn:            make(chan votesQuery),
+		timeoutIn:          make(chan consensus.Timeout, 256),
+		headWake:           make(chan struct{}, 1),
+		headIn:             make(chan struct{}, 1),
+		fetch:              make(fetchPolicy),
+		heard:              make(map[ident.Account]uint64),
+		keepBlocks:         cmp.Or(opts.KeepBlocks, keepBlocks),
+		genesisReleaseKeys: gcfg.Updates.Keys,
+		enrolQR:            sync.OnceValue(func() string { return enrolmentQR(key.Public().(ed25519.PublicKey)) }),
 	}
 	n.isAuthority = cfg.Node.Role == config.RoleAuthority
 	maxFollowers := followersHome
@@ -533,6 +542,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.runBookSync(ctx) })
 	g.Go(func() error { return n.runOrders(ctx) })
 	g.Go(func() error { return n.runHeadNotifier(ctx) })
+	g.Go(func() error { return n.runReleases(ctx) })
 	n.handleMessages(ctx)
 	if n.journal != nil {
 		n.runMeter(ctx, g)

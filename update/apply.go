@@ -29,6 +29,12 @@ type Options struct {
 	Window   time.Duration
 	MinPeers int
 	Settle   time.Duration
+	// Manifest, if set, is the lowercase hex sha256 the manifest must have:
+	// the release the authorities announced on chain (ErrNotAnnounced).
+	Manifest string
+	// Note, if set, is added to the reason a refusal is recorded with
+	// (refused.json): where the release came from and why it was fetched.
+	Note string
 	// AfterStep, if not nil, is called after each step of Apply (tests
 	// kill the process there to check that every step is safe to die in).
 	AfterStep func(Step)
@@ -91,6 +97,8 @@ var (
 	ErrBadBinary  = errors.New("update: the binary does not match the manifest")
 	ErrTruncated  = errors.New("update: truncated download")
 	ErrWrongSlots = errors.New("update: the slot state cannot be read")
+	// ErrNotAnnounced: the manifest is not the one the chain names.
+	ErrNotAnnounced = errors.New("update: the manifest is not the announced release")
 )
 
 // current is the version a release must be newer than: the launcher's
@@ -118,6 +126,11 @@ func (s Slots) Check(ctx context.Context, src *Source, o Options) (Plan, error) 
 	manifest, sig, err := src.Manifest(ctx)
 	if err != nil {
 		return Plan{}, &Refusal{Err: err}
+	}
+	if o.Manifest != "" {
+		if sum := sha256.Sum256(manifest); hex.EncodeToString(sum[:]) != o.Manifest {
+			return Plan{}, &Refusal{Err: fmt.Errorf("%w: %s has sha256 %x, the chain announced %s", ErrNotAnnounced, src, sum, o.Manifest)}
+		}
 	}
 	m, err := Verify(o.Keys, manifest, sig)
 	if err != nil {
@@ -187,7 +200,11 @@ func (s Slots) Apply(ctx context.Context, src *Source, o Options) (Plan, error) 
 	p, err := s.apply(ctx, src, o)
 	var r *Refusal
 	if errors.As(err, &r) {
-		s.recordRefusal(Event{At: o.Now, Version: r.Version, Reason: r.Err.Error()}) // best effort: the caller reports err
+		reason := r.Err.Error()
+		if o.Note != "" {
+			reason += " (" + o.Note + ")"
+		}
+		s.recordRefusal(Event{At: o.Now, Version: r.Version, Reason: reason}) // best effort: the caller reports err
 	}
 	return p, err
 }

@@ -26,10 +26,12 @@
 // newer than the running one, the active slot's or the highest ever kept,
 // State.Highest), freeze protection (Expires, and a clock far behind the
 // release's creation is refused, ErrClock), thresholds and key rotation
-// (a follow-up: keys changed by the authorities' vote on chain).
+// (the authorities replace the keys by a vote on chain: more than 2/3 of
+// them, never one key holder alone).
 //
 // The network pins its release keys in genesis.toml ([updates] keys,
-// config.UpdatesSection); cmd/gridmesh passes them in as Keys.
+// config.UpdatesSection) until the authorities vote others (network.json
+// then has them); cmd/gridmesh and the node pass them in as Keys.
 //
 // # Slots
 //
@@ -105,11 +107,17 @@
 // loopback (lying peers included), and between two gridmesh nodes in
 // network namespaces (internal/nattest).
 //
-// Not here yet: announcing a release on chain by the authorities' vote
-// (README.md, "Announcing a release on chain": a design), so that a home
-// knows which release to ask its peers for and fetches it by itself;
-// rotating the release keys by vote; and the versioned protocols that let
-// a network upgrade home by home.
+// # Announced on chain
+//
+// The authorities announce a release on chain by vote (chain/release.go:
+// its version and its manifest's sha256) and may replace the release keys
+// by vote; the node keeps what its chain says in network.json (Network,
+// announce.go) for the commands beside it, and with [updates] auto asks
+// its peers for the announced release by hash (NewPinnedPeerSource) and
+// applies it with Options.Manifest set: a manifest of another hash is
+// refused (ErrNotAnnounced) before its signature is read, and the
+// signature by a key in force is still required (package node: release.go).
+// Options.Note says in refused.json where a refused release came from.
 //
 // Imports: nothing of gridmesh (enforced by internal/deptest): the command
 // (cmd/gridmesh) reads the pinned keys from genesis.toml and the node's

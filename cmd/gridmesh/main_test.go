@@ -86,9 +86,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"version", "now"}, `gridmesh: version: unexpected argument "now" (see gridmesh version --help)`},
 		{[]string{"authority", "promote", "ab"}, "gridmesh: authority: expected add|remove KEY (see gridmesh authority --help)"},
 		{[]string{"authority", "add", "ab"}, "gridmesh: authority add: KEY: ident: malformed account: 2 characters, want 64"},
-		{[]string{"activate", "warp-drive", "--height", "9"}, "gridmesh: activate: this release does not know upgrade \"warp-drive\" (it knows tariff-seq-next)"},
+		{[]string{"activate", "warp-drive", "--height", "9"}, "gridmesh: activate: this release does not know upgrade \"warp-drive\" (it knows release-votes, tariff-seq-next)"},
 		{[]string{"activate", "tariff-seq-next"}, "gridmesh: activate tariff-seq-next: --height H is required"},
 		{[]string{"admit"}, "gridmesh: admit: expected KEY (see gridmesh admit --help)"},
+		{[]string{"release", "announce"}, "gridmesh: release announce: expected DIR or MANIFEST (see gridmesh release announce --help)"},
+		{[]string{"release", "keys"}, "gridmesh: release keys: expected 1 to 8 minisign public keys (see gridmesh release keys --help)"},
 		{[]string{"tariff", "--floor", "1"}, "gridmesh: tariff: --floor, --ceiling, --fee (>= 0) and --seq (> 0) are all required"},
 	} {
 		stdout, stderr, code := gridmesh(t, tc.args...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,13 +17,16 @@ import (
 	"github.com/gridmesh/gridmesh/update"
 )
 
-func cmdRelease(args []string, stdin io.Reader, stdout io.Writer) error {
+func cmdRelease(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	const about = `
 Commands (run them on the offline machine that holds the release key):
   keygen   make a release key pair (minisign format; minisign -G works too)
-  sign     write a release directory: binaries, manifest.json and its signature`
+  sign     write a release directory: binaries, manifest.json and its signature
+Commands of an authority (on its node, with its node.toml):
+  announce vote that the network moves to a signed release
+  keys     vote that other keys sign releases from now on`
 	if len(args) == 0 {
-		return usagef("release: expected a command: keygen or sign (see gridmesh release --help)")
+		return usagef("release: expected a command: keygen, sign, announce or keys (see gridmesh release --help)")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help":
@@ -32,6 +36,10 @@ Commands (run them on the offline machine that holds the release key):
 		return cmdReleaseKeygen(args[1:], stdin, stdout)
 	case "sign":
 		return cmdReleaseSign(args[1:], stdin, stdout)
+	case "announce":
+		return cmdReleaseAnnounce(ctx, args[1:], stdout)
+	case "keys":
+		return cmdReleaseKeys(ctx, args[1:], stdout)
 	default:
 		return usagef("release: unknown command %q (see gridmesh release --help)", args[0])
 	}

@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "update":
 		return cmdUpdate(ctx, rest, stdout, stderr)
 	case "release":
-		return cmdRelease(rest, os.Stdin, stdout)
+		return cmdRelease(ctx, rest, os.Stdin, stdout)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "config":
@@ -209,7 +209,7 @@ func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
 	// The node serves the releases its update slots hold to its peers
 	// (update/1), so that a neighbour with no route to a download server
 	// can take them (gridmesh update apply --from-peer).
-	opts := node.Options{Log: log, Heartbeat: sd.Heartbeat, Releases: update.NewServer(slotsFor(cfg), platform(), 0)}
+	opts := node.Options{Log: log, Heartbeat: sd.Heartbeat, Releases: update.NewServer(slotsFor(cfg), platform(), 0), Version: runningVersion()}
 	opts.Ready = func() {
 		// n is set: Ready is called from Run, which starts after Load returned.
 		st := n.Status()

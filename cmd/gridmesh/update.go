@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/gridmesh/gridmesh/config"
+	"github.com/gridmesh/gridmesh/node"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/update"
 )
@@ -300,8 +301,8 @@ func cmdUpdate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 Commands:
   check    fetch and verify a release, say whether this node would take it
   apply    verify a release and install it into the inactive slot, on trial
-  status   the active and previous versions, the trial, the last rollback
-           and the last refused update`
+  status   the active and previous versions, the announced release, the
+           trial, the last rollback and the last refused update`
 	if len(args) == 0 {
 		return usagef("update: expected a command: check, apply or status (see gridmesh update --help)")
 	}
@@ -325,7 +326,8 @@ func updateAbout(apply bool) (name, about string) {
 	name, about = "update check", `
 Fetch a release's manifest and signature from --from (a directory, the
 manifest file, or an http(s) URL of either), verify the signature against
-the release keys in the network's genesis.toml ([updates] keys) and check
+the network's release keys (genesis.toml's [updates] keys, or those the
+authorities voted on chain, as the running node last saw them) and check
 that the release is newer than what this node runs, not expired and has a
 binary for this platform. check writes nothing.`
 	if apply {
@@ -381,7 +383,7 @@ func cmdUpdateCheck(ctx context.Context, args []string, stdout io.Writer, apply 
 	if err != nil {
 		return err
 	}
-	keys, err := update.ParseKeys(g.Updates.Keys)
+	keys, err := releaseKeys(n)
 	if err != nil {
 		return err
 	}
@@ -458,7 +460,7 @@ func updateSource(ctx context.Context, from, fromPeer, network string) (_ *updat
 	if err != nil {
 		return nil, nil, fmt.Errorf("update: --from-peer: %w", err)
 	}
-	return update.NewPeerSource(fromPeer, peerRequester(h, fromPeer)), func() { h.Close() }, nil
+	return update.NewPeerSource(fromPeer, node.ReleaseRequester(h, fromPeer)), func() { h.Close() }, nil
 }
 
 // pickPeer returns the first of addrs whose release slots.Check takes,
@@ -482,19 +484,6 @@ func pickPeer(ctx context.Context, slots update.Slots, o update.Options, addrs [
 	return "", fmt.Errorf("update: no bootstrap peer has a release this node takes:\n%w", errors.Join(errs...))
 }
 
-// peerRequester asks the node at addr through h on update.PeerProtocol;
-// the node's "not held" answer comes back as update.ErrNotHeld, which the
-// peer source does not ask again for.
-func peerRequester(h *p2p.Host, addr string) update.Requester {
-	return func(ctx context.Context, req []byte, maxResp int) ([]byte, error) {
-		b, err := h.Request(ctx, addr, update.PeerProtocol, req, maxResp)
-		if err != nil && errors.Is(err, p2p.ErrRemote) && strings.Contains(err.Error(), update.ErrNotHeld.Error()) {
-			return nil, fmt.Errorf("%w (%s)", update.ErrNotHeld, addr)
-		}
-		return b, err
-	}
-}
-
 // statusReport is `gridmesh update status --json`.
 type statusReport struct {
 	Running      string        `json:"running"`  // this binary's version
@@ -505,13 +494,20 @@ type statusReport struct {
 	LastRollback *update.Event `json:"last_rollback,omitempty"`
 	LastRefusal  *update.Event `json:"last_refusal,omitempty"`
 	Trial        *update.Trial `json:"trial,omitempty"`
+	// Announced is the release the authorities announced on chain and
+	// ReleaseKeys the keys they voted, as the running node last saw them
+	// (network.json).
+	Announced   *update.Announcement `json:"announced,omitempty"`
+	ReleaseKeys []string             `json:"release_keys,omitempty"`
 }
 
 func cmdUpdateStatus(args []string, stdout io.Writer) error {
 	c := newCommand("update status", "[-c node.toml] [--json]", `
 Show what this node runs: the active version (a slot, or the installed
-binary), the previous one, a release on trial, the last rollback and its
-reason, and the last update that was refused and why.`)
+binary), the previous one, the release the authorities announced on chain
+(and the release keys they voted, if they did), a release on trial, the
+last rollback and its reason, and the last update that was refused and
+why.`)
 	path := c.fs.String("c", "node.toml", "the node config file")
 	asJSON := c.fs.Bool("json", false, "print one JSON object")
 	if err := c.parse(args, stdout); err != nil {
@@ -538,6 +534,11 @@ reason, and the last update that was refused and why.`)
 		return fmt.Sprintf("%s (slot %s)", st.Slots[slot].Version, slot)
 	}
 	r := statusReport{Running: running, Slots: slots.Dir, Active: version(st.Active), Previous: version(st.Previous), State: st, LastRollback: st.LastRollback, LastRefusal: refused, Trial: st.Trial}
+	net, _, err := slots.LoadNetwork()
+	if err != nil {
+		return err
+	}
+	r.Announced, r.ReleaseKeys = net.Announced, net.Keys
 	if *asJSON {
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -551,6 +552,12 @@ reason, and the last update that was refused and why.`)
 	fmt.Fprintf(w, "active:        %s\n", r.Active)
 	if st.Active != "" || st.Previous != "" {
 		fmt.Fprintf(w, "previous:      %s\n", r.Previous)
+	}
+	if a := r.Announced; a != nil {
+		fmt.Fprintf(w, "announced:     %s (manifest sha256 %s) at height %d, by %d authorities\n", a.Version, a.Manifest, a.Height, a.Votes)
+	}
+	if len(r.ReleaseKeys) > 0 {
+		fmt.Fprintf(w, "release keys:  %s (voted at height %d; genesis.toml's no longer count)\n", strings.Join(r.ReleaseKeys, ", "), net.KeysHeight)
 	}
 	if t := st.Trial; t != nil {
 		fmt.Fprintf(w, "on trial:      %s (slot %s): must have %d peer(s) for %s within %s of its start\n", t.Version, t.Slot, t.MinPeers, t.Settle, t.Window)

@@ -633,6 +633,7 @@ func TestUpdateHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"update", "--help"}, {"update", "check", "--help"}, {"update", "apply", "--help"}, {"update", "status", "--help"},
 		{"release", "--help"}, {"release", "keygen", "--help"}, {"release", "sign", "--help"}, {"help", "update"},
+		{"release", "announce", "--help"}, {"release", "keys", "--help"},
 	} {
 		stdout, stderr, code := gridmesh(t, args...)
 		if code != 0 || stderr != "" || !strings.Contains(stdout, "Usage: gridmesh") {
