@@ -89,10 +89,44 @@ func TestAge(t *testing.T) {
 func TestWriteRefusesDevNetwork(t *testing.T) {
 	_, err := Write(t.TempDir(), Options{Authorities: 3}, time.Now())
 	if err == nil {
-		t.Fatal("Write with 3 authorities: got no error, want one (dev networks are not what this package tests)")
+		t.Fatal("Write with 3 authorities: got no error, want one (a dev network only with Options.Dev)")
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Write with 3 authorities: got %v, want a refusal", err)
+	}
+	if _, err := Write(t.TempDir(), Options{Authorities: 0, Dev: true}, time.Now()); err == nil {
+		t.Error("Write with 0 authorities and Dev: got no error, want one")
+	}
+}
+
+func TestWriteDevNetwork(t *testing.T) {
+	cl, err := Write(t.TempDir(), Options{Binary: "gridmesh", Authorities: 1, Homes: 3, SlotSeconds: 5, TradingHomes: true, Dev: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := config.LoadGenesis(filepath.Join(cl.Homes[2].Dir, "genesis.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Dev || len(g.Authorities) != 1 || len(g.Participants) != 3 || g.SlotSeconds != 5 {
+		t.Errorf("genesis: dev %v, %d authorities, %d participants, %d s slots; want true, 1, 3, 5", g.Dev, len(g.Authorities), len(g.Participants), g.SlotSeconds)
+	}
+}
+
+func TestRSS(t *testing.T) {
+	now, err := RSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak, err := PeakRSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now <= 0 || now > peak {
+		t.Errorf("RSS(self) = %d KiB with peak %d KiB, want 0 < RSS <= peak", now, peak)
+	}
+	if _, err := RSS(-1); err == nil {
+		t.Errorf("RSS(-1): got no error, want one")
 	}
 }
 

@@ -12,7 +12,9 @@
 //   - Short trading slots (Options.SlotSeconds, Options.TradingHomes): a
 //     genesis laid out as `gridmesh demo`'s, and homes admitted in it that
 //     trade from simulated meters, for tests that need slots to clear and
-//     settle while they run (internal/upgradetest).
+//     settle while they run (internal/upgradetest). Options.Dev writes a
+//     development genesis, which allows a single authority (the RSS soak
+//     test, internal/soaktest, runs one with four trading homes).
 //   - Processes (proc.go): Start, Kill (SIGKILL), Stop (SIGTERM, then SIGKILL
 //     after a grace period; Proc.Stop for one) and restart on the same data
 //     directories, each process on the cluster's binary or its own
@@ -23,7 +25,8 @@
 //     WaitPeers and the Proc methods any process, homes included.
 //   - The nodes' read API (api.go): Status, Block, BlockOf, Slots, PostTx (ErrRejected for
 //     any answer but 202), WaitConnected and WaitPeers.
-//   - /proc figures (procfs.go): PeakRSS (VmHWM) and CPUTime of a process.
+//   - /proc figures (procfs.go): PeakRSS (VmHWM), RSS (VmRSS) and CPUTime of
+//     a process.
 //   - Orders (orders.go): deterministic signed order txs from the
 //     cluster's admitted accounts.
 //   - Observer (observer.go): a libp2p peer on the consensus topic that

@@ -10,20 +10,27 @@ import (
 )
 
 // PeakRSS reads VmHWM (the peak resident set) of a process from /proc, in KiB.
-func PeakRSS(pid int) (int64, error) {
+func PeakRSS(pid int) (int64, error) { return statusKiB(pid, "VmHWM:") }
+
+// RSS reads VmRSS (the resident set now) of a process from /proc, in KiB.
+func RSS(pid int) (int64, error) { return statusKiB(pid, "VmRSS:") }
+
+// statusKiB reads the field named key (with its colon) of
+// /proc/<pid>/status, in KiB.
+func statusKiB(pid int, key string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			f := strings.Fields(v)
 			if len(f) >= 1 {
 				return strconv.ParseInt(f[0], 10, 64)
 			}
 		}
 	}
-	return 0, fmt.Errorf("cluster: no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("cluster: no %s in /proc/%d/status", key, pid)
 }
 
 // CPUTime reads the user plus system CPU time a process has used so far from
