@@ -21,6 +21,8 @@ import (
 //	                             P's answer; prints stop or next
 //	resort? t=S [behind]         whether to ask an authority as the last resort
 //	resort t=S peer=P depth=D    authority P served us as the last resort
+//	order peers=A,B,...          the home peers after the authorities, as
+//	                             rotated; prints them sorted (order)
 //
 // Every command prints the decision and the policy's upstream, flags and
 // depth.
@@ -61,6 +63,18 @@ func TestFollowPolicy(t *testing.T) {
 				d.ScanArgs(t, "depth", &depth)
 				p := syncPeer{id: peer, authority: d.HasArg("auth")}
 				out = yesNo(f.answer(now, p, f.flagsFor(peer), d.HasArg("useful"), d.HasArg("ok"), byte(depth)), "stop", "next")
+			case "order":
+				var list string
+				d.ScanArgs(t, "peers", &list)
+				var peers []syncPeer
+				for _, p := range strings.Split(list, ",") {
+					peers = append(peers, syncPeer{id: p})
+				}
+				var ids []string
+				for _, p := range f.order(peers) {
+					ids = append(ids, p.id)
+				}
+				out = strings.Join(ids, ",")
 			case "resort?":
 				out = yesNo(f.needLastResort(now, d.HasArg("behind")), "last resort", "no last resort")
 			case "resort":

@@ -179,7 +179,7 @@ type syncPeer struct {
 // syncPeers lists the connected peers: a home's upstream first, then the
 // authorities deciding height h (rotated by one on every call), then the
 // others (rotated too, so that homes refused by the authorities spread over
-// the other homes).
+// the other homes, and then sorted shallowest first: followPolicy.order).
 func (l *loop) syncPeers(h uint64) []syncPeer {
 	auth := make(map[string]bool)
 	for _, a := range l.n.authoritiesAt(h) {
@@ -199,7 +199,7 @@ func (l *loop) syncPeers(h uint64) []syncPeer {
 		}
 	}
 	l.syncTurn++
-	return slices.Concat(up, rotate(first, l.syncTurn), rotate(rest, l.syncTurn))
+	return slices.Concat(up, rotate(first, l.syncTurn), l.follow.order(rotate(rest, l.syncTurn)))
 }
 
 func rotate[T any](s []T, k int) []T {
