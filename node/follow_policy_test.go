@@ -16,10 +16,12 @@ import (
 //
 //	init [authority]             a new policy at t=0
 //	probe t=S peers=A,B*,...     a round starts with these peers (* = an authority)
-//	retry t=S                    whether a last-resort upstream is given up
+//	retry t=S [nohomes]          whether a last-resort upstream is given up
+//	                             (nohomes: no home among the peers)
 //	answer t=S peer=P [auth] [useful] [ok] depth=D
 //	                             P's answer; prints stop or next
-//	resort? t=S [behind]         whether to ask an authority as the last resort
+//	resort? t=S [behind] [nohomes]
+//	                             whether to ask an authority as the last resort
 //	resort t=S peer=P depth=D    authority P served us as the last resort
 //	order peers=A,B,...          the home peers after the authorities, as
 //	                             rotated; prints them sorted (order)
@@ -55,7 +57,7 @@ func TestFollowPolicy(t *testing.T) {
 				}
 				out = yesNo(f.probe(now, peers), "probe", "no probe")
 			case "retry":
-				out = yesNo(f.retryHomes(now), "retry homes", "keep")
+				out = yesNo(f.retryHomes(now, !d.HasArg("nohomes")), "retry homes", "keep")
 			case "answer":
 				var peer string
 				var depth int
@@ -76,7 +78,7 @@ func TestFollowPolicy(t *testing.T) {
 				}
 				out = strings.Join(ids, ",")
 			case "resort?":
-				out = yesNo(f.needLastResort(now, d.HasArg("behind")), "last resort", "no last resort")
+				out = yesNo(f.needLastResort(now, d.HasArg("behind"), !d.HasArg("nohomes")), "last resort", "no last resort")
 			case "resort":
 				var peer string
 				var depth int

@@ -33,12 +33,13 @@ import (
 // clock is simulated, so 1,000 homes over minutes take seconds, and a seed
 // gives the same run.
 //
-// Why not 1,000 real hosts: a real libp2p host with its node (badger, the
-// loop, gossipsub) costs about 40 MB and some 0.5 % of a core idle; 1,000 of
-// them are 40 GB and more than both cores of this machine, whose load would
-// then be what is measured (the 30-home demo already shows CPU starvation
-// at 34 nodes in one process). The simulation keeps what decides the tree's
-// shape and its lag: the policies, the order of asks and the per-hop cost.
+// Why not 1,000 real hosts: a node process (host, badger, loop, gossip)
+// holds about 37 MB and uses about 1 % of a core in 5-s slots (README
+// figures), so 1,000 of them are 37 GB (this machine has 24) and 10 cores'
+// worth (it has 2, shared): what would be measured is the machine's load.
+// p2p/p2psim runs real hosts, but gossip only, up to a few hundred. The
+// simulation keeps what decides the tree's shape and its lag: the policies,
+// the order of asks and the cost of a hop.
 //
 // GRIDMESH_FOLLOWTREE (a JSON followTreeConfig, e.g. '{"Homes":1000}')
 // runs it at that size and prints the figures; without it a 200-home run
@@ -324,7 +325,7 @@ func (s *followTree) round(nd *ftNode) {
 	now, f := s.wall(), &nd.follow
 	peers := s.syncPeers(nd)
 	steps := func() {
-		if f.retryHomes(now) {
+		if f.retryHomes(now, hasHome(peers)) {
 			peers = s.syncPeers(nd)
 		}
 		s.askEach(nd, now, peers, 0)
@@ -355,7 +356,7 @@ func (s *followTree) askEach(nd *ftNode, now time.Time, peers []syncPeer, k int)
 
 func (s *followTree) lastResort(nd *ftNode, now time.Time, peers []syncPeer, k int) {
 	f := &nd.follow
-	if k == 0 && !f.needLastResort(now, nd.bestSeen > nd.height) {
+	if k == 0 && !f.needLastResort(now, nd.bestSeen > nd.height, hasHome(peers)) {
 		s.endRound(nd)
 		return
 	}

@@ -87,7 +87,7 @@ func (l *loop) sync(ctx context.Context) {
 		// upstream keeps up.
 		l.askSync(ctx, peers[1], 0)
 	}
-	if f.retryHomes(now) {
+	if f.retryHomes(now, hasHome(peers)) {
 		peers = l.syncPeers(l.n.chain.Status().Height + 1)
 	}
 	for _, p := range peers {
@@ -97,7 +97,7 @@ func (l *loop) sync(ctx context.Context) {
 			return
 		}
 	}
-	if !f.needLastResort(now, l.n.bestSeen.Load() > l.n.chain.Status().Height) {
+	if !f.needLastResort(now, l.n.bestSeen.Load() > l.n.chain.Status().Height, hasHome(peers)) {
 		return
 	}
 	// Nobody else has served us for a while and the chain is ahead: an
@@ -174,6 +174,11 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 type syncPeer struct {
 	id        string
 	authority bool
+}
+
+// hasHome reports whether a home is among peers.
+func hasHome(peers []syncPeer) bool {
+	return slices.ContainsFunc(peers, func(p syncPeer) bool { return !p.authority })
 }
 
 // syncPeers lists the connected peers: a home's upstream first, then the
