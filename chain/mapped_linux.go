@@ -11,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// releaseMapped pages out dir's SSTable, value-log and memtable-log files mapped into this
-// process (see releaseEvery) and returns the bytes of mappings it advised.
+// releaseMapped pages out dir's SSTable, value-log and memtable-log (.mem)
+// files mapped into this process (see releaseEvery) and returns the bytes of
+// mappings it advised.
 // An address range that badger unmaps meanwhile, even one reused for other
 // memory, comes to no harm: MADV_PAGEOUT is a hint that keeps contents.
 func releaseMapped(dir string) int64 {
@@ -37,7 +38,7 @@ func releaseMapped(dir string) int64 {
 			continue
 		}
 		path := string(fields[5])
-		if filepath.Dir(path) != abs || !(strings.HasSuffix(path, ".vlog") || strings.HasSuffix(path, ".sst") || strings.HasSuffix(path, ".mem")) {
+		if filepath.Dir(path) != abs || !mappedStore(path) {
 			continue
 		}
 		lo, hi, ok := strings.Cut(string(fields[0]), "-")
@@ -54,4 +55,12 @@ func releaseMapped(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// mappedStore reports whether path is one of badger's mapped files:
+// SSTables, the value log and the memtables' write-ahead logs (.mem, written
+// through the mapping up to the memtable's size, 8 MiB, before it is
+// flushed and a new one begun).
+func mappedStore(path string) bool {
+	return strings.HasSuffix(path, ".vlog") || strings.HasSuffix(path, ".sst") || strings.HasSuffix(path, ".mem")
 }

@@ -56,9 +56,18 @@ type Summary struct {
 	MoneyMoved      unit.Money `json:"money_moved"`
 	Height          uint64     `json:"height"`
 	StateHash       string     `json:"state_hash"`
-	NodesInSync     int        `json:"nodes_in_sync"`
-	BalanceSum      unit.Money `json:"balance_sum"`
-	FirstSlot       *SlotFig   `json:"first_slot"`
+	// NodesInSync counts the nodes that held the first authority's head
+	// block of the moment the time was up within syncWait (demosync.go);
+	// LagAtStop is the most blocks any node was behind it at that moment,
+	// SyncWaitMs how long it took until every node held it (syncWait if
+	// some never did), and Behind says, for each node that did not, how
+	// far behind it is and why.
+	NodesInSync int        `json:"nodes_in_sync"`
+	LagAtStop   uint64     `json:"lag_at_stop"`
+	SyncWaitMs  int64      `json:"sync_wait_ms"`
+	Behind      []NodeLag  `json:"behind,omitempty"`
+	BalanceSum  unit.Money `json:"balance_sum"`
+	FirstSlot   *SlotFig   `json:"first_slot"`
 }
 
 // SlotFig is one cleared slot's price and volume.
@@ -143,20 +152,9 @@ func Demo(ctx context.Context, opts DemoOptions, stdout, stderr io.Writer) (err 
 	case <-gctx.Done():
 	}
 	sum := rep.summary(opts)
-	// Homes follow by asking for new blocks every followEvery: give them a
-	// few rounds to reach the first authority's head before counting.
-	for deadline := time.Now().Add(3 * followEvery); ; time.Sleep(100 * time.Millisecond) {
-		final := nodes[0].Status()
-		sum.Height, sum.StateHash, sum.NodesInSync = final.Height, final.StateHash, 0
-		for _, n := range nodes {
-			if st := n.Status(); st.Height == final.Height && st.StateHash == final.StateHash {
-				sum.NodesInSync++
-			}
-		}
-		if sum.NodesInSync == len(nodes) || time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-	}
+	c := waitInSync(ctx, nodes)
+	sum.Height, sum.StateHash, sum.NodesInSync = c.height, c.stateHash, c.inSync
+	sum.LagAtStop, sum.SyncWaitMs, sum.Behind = c.lagAtStop, c.waited.Milliseconds(), c.behind
 	nodes[0].mu.RLock()
 	for _, b := range nodes[0].chain.Balances() {
 		sum.BalanceSum += b
@@ -369,6 +367,11 @@ func (r *reporter) print(s Summary) error {
 		s.SlotsCleared, s.SlotsSettled, s.Trades, s.EnergyTradedWh, s.EnergySettledWh, s.MoneyMoved)
 	fmt.Fprintf(r.out, "chain: height %d, state %s, %d of %d nodes in sync, balances sum to %d\n",
 		s.Height, s.StateHash, s.NodesInSync, s.Homes+s.Authorities, int64(s.BalanceSum))
+	fmt.Fprintf(r.out, "sync: the slowest node was %d blocks behind when the time was up; %d of %d held that head %d ms later\n",
+		s.LagAtStop, s.NodesInSync, s.Homes+s.Authorities, s.SyncWaitMs)
+	for _, l := range s.Behind {
+		fmt.Fprintf(r.out, "not in sync: %s: %s\n", l.Name, l.Reason)
+	}
 	if s.FirstSlot != nil {
 		fmt.Fprintf(r.out, "first trade: %s, %s at %s\n", s.FirstSlot.Slot, s.FirstSlot.Volume, s.FirstSlot.Price)
 	}

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
+	"slices"
 	"sync"
 	"time"
 
@@ -124,13 +126,18 @@ func (n *Node) followDepth() byte {
 // mayFollow reports whether a sync request from peer for the blocks from
 // height h is served, head being this node's height (see the top of this file).
 func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint64) bool {
-	if h+followSpan <= head || flags&wire.SyncLastResort != 0 {
+	return n.followers.serves(peer, h, flags, head, n.isNearAuthority(peer), n.now())
+}
+
+// serves is mayFollow's rule on a node with these followers: a catch-up, a
+// last resort or an authority's request is served, else the peer must hold
+// or get a follower slot (the follow-tree simulation, followtree_test.go,
+// runs it on simulated nodes).
+func (f *followers) serves(peer ed25519.PublicKey, h uint64, flags byte, head uint64, authority bool, now time.Time) bool {
+	if h+followSpan <= head || flags&wire.SyncLastResort != 0 || authority {
 		return true
 	}
-	if n.isNearAuthority(peer) {
-		return true
-	}
-	return n.followers.admit(peer, n.now())
+	return f.admit(peer, now)
 }
 
 // keys returns the peers served now.
@@ -238,10 +245,51 @@ type followPolicy struct {
 	// lastUseful is when a sync answer last brought blocks or confirmed the
 	// head.
 	lastUseful time.Time
+	// peerDepth is the depth each home peer gave in its last sync answer
+	// (busy answers carry it too), for order; only connected peers are
+	// kept.
+	peerDepth map[string]byte
 }
 
 func newFollowPolicy(authority bool, now time.Time) followPolicy {
-	return followPolicy{authority: authority, depth: noDepth, lastUseful: now}
+	return followPolicy{authority: authority, depth: noDepth, lastUseful: now, peerDepth: map[string]byte{}}
+}
+
+// unknownDepth is where order puts a home peer that has not answered yet:
+// behind those known to be shallow, before those known to be deep.
+const unknownDepth = maxFollowDepth / 2
+
+// order sorts the home peers a round asks after the upstream and the
+// authorities (rest, already rotated) by the depth each last gave,
+// shallowest first, keeping the rotation among equals. A home looking for
+// an upstream thus takes the shallowest that has a free follower slot,
+// and the tree fills level by level instead of growing as deep as the
+// order of asks happens to make it (with 8 neighbours a home, a random
+// order built 1,000 homes 15-16 levels deep, against 7 for a full binary
+// tree under 4 authorities: followtree_test.go). It forgets the depths of
+// peers not in rest (no longer connected), except the upstream's.
+func (f *followPolicy) order(rest []syncPeer) []syncPeer {
+	if f.peerDepth == nil {
+		f.peerDepth = map[string]byte{}
+	}
+	keep := make(map[string]byte, len(rest)+1)
+	if d, ok := f.peerDepth[f.upstream]; ok {
+		keep[f.upstream] = d
+	}
+	for _, p := range rest {
+		if d, ok := f.peerDepth[p.id]; ok {
+			keep[p.id] = d
+		}
+	}
+	f.peerDepth = keep
+	depth := func(p syncPeer) byte {
+		if d, ok := keep[p.id]; ok {
+			return d
+		}
+		return unknownDepth
+	}
+	slices.SortStableFunc(rest, func(a, b syncPeer) int { return cmp.Compare(depth(a), depth(b)) })
+	return rest
 }
 
 // probe reports whether a round that starts with peers (syncPeers' order)
@@ -259,9 +307,10 @@ func (f *followPolicy) probe(now time.Time, peers []syncPeer) bool {
 // retryHomes reports whether a home served by an authority as the last
 // resort gives it up at now to look for a home again (every probeEvery; if
 // none serves it, it goes back to the last resort at once). The loop then
-// lists its peers again.
-func (f *followPolicy) retryHomes(now time.Time) bool {
-	if f.flags == 0 || now.Sub(f.lastProbe) < probeEvery {
+// lists its peers again. Without a home among its peers (homes) there is
+// none to look for: it keeps the last resort.
+func (f *followPolicy) retryHomes(now time.Time, homes bool) bool {
+	if f.flags == 0 || !homes || now.Sub(f.lastProbe) < probeEvery {
 		return false
 	}
 	f.set("", 0, noDepth)
@@ -282,6 +331,9 @@ func (f *followPolicy) flagsFor(id string) byte {
 // depth. It reports whether the round ends here (else the loop asks the next
 // peer).
 func (f *followPolicy) answer(now time.Time, p syncPeer, flags byte, useful, ok bool, depth byte) (stop bool) {
+	if !p.authority && f.peerDepth != nil {
+		f.peerDepth[p.id] = depth
+	}
 	if !f.authority && !p.authority && depth >= maxFollowDepth {
 		// Not connected to the authorities (or in a loop of homes): its
 		// blocks are welcome, but it is nobody's upstream.
@@ -308,10 +360,14 @@ func (f *followPolicy) answer(now time.Time, p syncPeer, flags byte, useful, ok 
 }
 
 // needLastResort reports, after a round in which no peer ended it, whether a
-// home asks the authorities with wire.SyncLastResort: nobody has served it
-// for upstreamStale and the chain is ahead (behind).
-func (f *followPolicy) needLastResort(now time.Time, behind bool) bool {
-	return !f.authority && behind && now.Sub(f.lastUseful) >= upstreamStale
+// home asks the authorities with wire.SyncLastResort: the chain is ahead
+// (behind) and nobody has served it for upstreamStale, or at once when no
+// home is among its peers (homes false), since no home could serve it
+// after the wait either (the 30-home demo's homes know only the
+// authorities: one that lost its last resort to a timeout at load 20 went
+// 9 s without a block).
+func (f *followPolicy) needLastResort(now time.Time, behind, homes bool) bool {
+	return !f.authority && behind && (!homes || now.Sub(f.lastUseful) >= upstreamStale)
 }
 
 // lastResort records that authority id served us as the last resort.

@@ -16,11 +16,15 @@ import (
 //
 //	init [authority]             a new policy at t=0
 //	probe t=S peers=A,B*,...     a round starts with these peers (* = an authority)
-//	retry t=S                    whether a last-resort upstream is given up
+//	retry t=S [nohomes]          whether a last-resort upstream is given up
+//	                             (nohomes: no home among the peers)
 //	answer t=S peer=P [auth] [useful] [ok] depth=D
 //	                             P's answer; prints stop or next
-//	resort? t=S [behind]         whether to ask an authority as the last resort
+//	resort? t=S [behind] [nohomes]
+//	                             whether to ask an authority as the last resort
 //	resort t=S peer=P depth=D    authority P served us as the last resort
+//	order peers=A,B,...          the home peers after the authorities, as
+//	                             rotated; prints them sorted (order)
 //
 // Every command prints the decision and the policy's upstream, flags and
 // depth.
@@ -53,7 +57,7 @@ func TestFollowPolicy(t *testing.T) {
 				}
 				out = yesNo(f.probe(now, peers), "probe", "no probe")
 			case "retry":
-				out = yesNo(f.retryHomes(now), "retry homes", "keep")
+				out = yesNo(f.retryHomes(now, !d.HasArg("nohomes")), "retry homes", "keep")
 			case "answer":
 				var peer string
 				var depth int
@@ -61,8 +65,20 @@ func TestFollowPolicy(t *testing.T) {
 				d.ScanArgs(t, "depth", &depth)
 				p := syncPeer{id: peer, authority: d.HasArg("auth")}
 				out = yesNo(f.answer(now, p, f.flagsFor(peer), d.HasArg("useful"), d.HasArg("ok"), byte(depth)), "stop", "next")
+			case "order":
+				var list string
+				d.ScanArgs(t, "peers", &list)
+				var peers []syncPeer
+				for _, p := range strings.Split(list, ",") {
+					peers = append(peers, syncPeer{id: p})
+				}
+				var ids []string
+				for _, p := range f.order(peers) {
+					ids = append(ids, p.id)
+				}
+				out = strings.Join(ids, ",")
 			case "resort?":
-				out = yesNo(f.needLastResort(now, d.HasArg("behind")), "last resort", "no last resort")
+				out = yesNo(f.needLastResort(now, d.HasArg("behind"), !d.HasArg("nohomes")), "last resort", "no last resort")
 			case "resort":
 				var peer string
 				var depth int

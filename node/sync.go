@@ -87,7 +87,7 @@ func (l *loop) sync(ctx context.Context) {
 		// upstream keeps up.
 		l.askSync(ctx, peers[1], 0)
 	}
-	if f.retryHomes(now) {
+	if f.retryHomes(now, hasHome(peers)) {
 		peers = l.syncPeers(l.n.chain.Status().Height + 1)
 	}
 	for _, p := range peers {
@@ -97,7 +97,7 @@ func (l *loop) sync(ctx context.Context) {
 			return
 		}
 	}
-	if !f.needLastResort(now, l.n.bestSeen.Load() > l.n.chain.Status().Height) {
+	if !f.needLastResort(now, l.n.bestSeen.Load() > l.n.chain.Status().Height, hasHome(peers)) {
 		return
 	}
 	// Nobody else has served us for a while and the chain is ahead: an
@@ -176,10 +176,15 @@ type syncPeer struct {
 	authority bool
 }
 
+// hasHome reports whether a home is among peers.
+func hasHome(peers []syncPeer) bool {
+	return slices.ContainsFunc(peers, func(p syncPeer) bool { return !p.authority })
+}
+
 // syncPeers lists the connected peers: a home's upstream first, then the
 // authorities deciding height h (rotated by one on every call), then the
 // others (rotated too, so that homes refused by the authorities spread over
-// the other homes).
+// the other homes, and then sorted shallowest first: followPolicy.order).
 func (l *loop) syncPeers(h uint64) []syncPeer {
 	auth := make(map[string]bool)
 	for _, a := range l.n.authoritiesAt(h) {
@@ -199,7 +204,7 @@ func (l *loop) syncPeers(h uint64) []syncPeer {
 		}
 	}
 	l.syncTurn++
-	return slices.Concat(up, rotate(first, l.syncTurn), rotate(rest, l.syncTurn))
+	return slices.Concat(up, rotate(first, l.syncTurn), l.follow.order(rotate(rest, l.syncTurn)))
 }
 
 func rotate[T any](s []T, k int) []T {

@@ -22,7 +22,7 @@ import (
 // Options say what network Write creates.
 type Options struct {
 	Binary      string // the gridmesh executable
-	Authorities int    // at least 4 (dev = false)
+	Authorities int    // at least 4, or at least 1 with Dev
 	Accounts    int    // pre-admitted participants whose keys the cluster keeps
 	ChainID     string // "" = "gridmesh-crashtest"
 	// Homes is how many home nodes to write besides the authorities (0 = none).
@@ -42,6 +42,9 @@ type Options struct {
 	// runs a simulated meter (panels on every other home) and its trading
 	// agent, and attests its slots. Without it a home only follows.
 	TradingHomes bool
+	// Dev writes a development genesis (dev = true), which allows fewer
+	// than 4 authorities: one authority and its homes, as `gridmesh demo`.
+	Dev bool
 	// Place, if not nil, puts each node in a network namespace that the
 	// caller has made (internal/nattest's microgrid): role and i say which
 	// node (i counts within the role). A node with a Place listens on
@@ -108,8 +111,12 @@ type Proc struct {
 // Write creates the network's files under dir (which must exist) and returns
 // the cluster; nothing runs yet.
 func Write(dir string, o Options, now time.Time) (*Cluster, error) {
-	if o.Authorities < config.MinAuthorities {
-		return nil, fmt.Errorf("cluster: %d authorities: expected at least %d", o.Authorities, config.MinAuthorities)
+	minAuth := config.MinAuthorities
+	if o.Dev {
+		minAuth = 1
+	}
+	if o.Authorities < minAuth {
+		return nil, fmt.Errorf("cluster: %d authorities: expected at least %d", o.Authorities, minAuth)
 	}
 	if o.ChainID == "" {
 		o.ChainID = "gridmesh-crashtest"
@@ -126,7 +133,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	}
 	gen := config.DefaultGenesis()
 	gen.ChainID = o.ChainID
-	gen.Dev = false
+	gen.Dev = o.Dev
 	gen.SlotSeconds = 900
 	gen.OpenLeadSeconds = 86400
 	gen.GateLeadSeconds = 300

@@ -200,13 +200,29 @@ func TestAge(t *testing.T) {
 func TestWriteRefusesDevNetwork(t *testing.T) {
 	_, err := Write(t.TempDir(), Options{Authorities: 3}, time.Now())
 	if err == nil {
-		t.Fatal("Write with 3 authorities: got no error, want one (dev networks are not what this package tests)")
+		t.Fatal("Write with 3 authorities: got no error, want one (a dev network only with Options.Dev)")
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Write with 3 authorities: got %v, want a refusal", err)
 	}
+	if _, err := Write(t.TempDir(), Options{Authorities: 0, Dev: true}, time.Now()); err == nil {
+		t.Error("Write with 0 authorities and Dev: got no error, want one")
+	}
 }
 
+func TestWriteDevNetwork(t *testing.T) {
+	cl, err := Write(t.TempDir(), Options{Binary: "gridmesh", Authorities: 1, Homes: 3, SlotSeconds: 5, TradingHomes: true, Dev: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := config.LoadGenesis(filepath.Join(cl.Homes[2].Dir, "genesis.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Dev || len(g.Authorities) != 1 || len(g.Participants) != 3 || g.SlotSeconds != 5 {
+		t.Errorf("genesis: dev %v, %d authorities, %d participants, %d s slots; want true, 1, 3, 5", g.Dev, len(g.Authorities), len(g.Participants), g.SlotSeconds)
+	}
+}
 func TestWriteAndOrders(t *testing.T) {
 	dir := t.TempDir()
 	cl, err := Write(dir, Options{Binary: "gridmesh", Authorities: 4, Accounts: 3}, time.Unix(1_800_000_000, 0))

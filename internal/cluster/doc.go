@@ -12,7 +12,9 @@
 //   - Short trading slots (Options.SlotSeconds, Options.TradingHomes): a
 //     genesis laid out as `gridmesh demo`'s, and homes admitted in it that
 //     trade from simulated meters, for tests that need slots to clear and
-//     settle while they run (internal/upgradetest).
+//     settle while they run (internal/upgradetest). Options.Dev writes a
+//     development genesis, which allows a single authority (the RSS soak
+//     test, internal/soaktest, runs one with four trading homes).
 //   - Network namespaces (Options.Place, netns_linux.go): a placed node
 //     listens on its own address at port 4001 in a namespace the caller made,
 //     is started with `ip netns exec` (and gets SIGKILL if the process that

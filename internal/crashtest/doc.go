@@ -1,6 +1,7 @@
 // Package crashtest holds the SIGKILL test of issue 4 and Build, which builds
 // the gridmesh binary for the tests that run nodes as processes (this
-// package's, internal/nattest's, cmd/gridmesh's bench test). It runs the
+// package's, internal/nattest's, internal/soaktest's, cmd/gridmesh's bench
+// test). It runs the
 // nodes with package internal/cluster. It is a test harness: the shipped
 // binary must not link it (`go list -deps ./cmd/gridmesh` shows no
 // internal/crashtest; cmd/gridmesh's TestBinaryLinksNoHarness checks it).

@@ -49,6 +49,7 @@ var rules = []rule{
 	{"internal/cluster", []string{"chain", "chain/consensus", "config", "ident", "internal/portlease", "market", "p2p", "unit"}}, // gridmesh processes for bench chain and the crash tests
 	{"internal/crashtest", []string{"internal/cluster"}},                                                                         // tests only; cmd/gridmesh must not link it
 	{"internal/upgradetest", []string{"chain", "config", "ident", "internal/cluster"}},                                           // the rolling-upgrade test (issue 17); tests only
+	{"internal/soaktest", []string{"internal/cluster", "internal/crashtest"}},                                                    // the RSS soak test (issue 19); tests only
 	{"internal/nattest", []string{"p2p"}},
 	{"internal/portlease", nil}, // loopback ports leased for the demo's and the clusters' listeners
 	{"configs/...", nil},        // data embedded as packages (configs/meters)
