@@ -223,6 +223,7 @@ func TestWriteDevNetwork(t *testing.T) {
 		t.Errorf("genesis: dev %v, %d authorities, %d participants, %d s slots; want true, 1, 3, 5", g.Dev, len(g.Authorities), len(g.Participants), g.SlotSeconds)
 	}
 }
+
 func TestWriteAndOrders(t *testing.T) {
 	dir := t.TempDir()
 	cl, err := Write(dir, Options{Binary: "gridmesh", Authorities: 4, Accounts: 3}, time.Unix(1_800_000_000, 0))
