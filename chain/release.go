@@ -78,12 +78,12 @@ type ReleaseVote struct {
 	Keys     []string    `json:"keys,omitempty"`
 }
 
-// IsKeys reports whether v is a key rotation (else an announcement).
-func (v ReleaseVote) IsKeys() bool { return len(v.Keys) > 0 }
+// isKeys reports whether v is a key rotation (else an announcement).
+func (v ReleaseVote) isKeys() bool { return len(v.Keys) > 0 }
 
 // same reports whether v and o vote for the same thing.
 func (v ReleaseVote) same(o ReleaseVote) bool {
-	if v.IsKeys() || o.IsKeys() {
+	if v.isKeys() || o.isKeys() {
 		return slices.Equal(v.Keys, o.Keys)
 	}
 	return v.Version == o.Version && v.Manifest != nil && o.Manifest != nil && *v.Manifest == *o.Manifest
@@ -94,7 +94,7 @@ func (v ReleaseVote) checkShape() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: release vote: %s", ErrTxShape, fmt.Sprintf(format, a...))
 	}
-	if v.IsKeys() {
+	if v.isKeys() {
 		if v.Version != "" || v.Manifest != nil {
 			return bad("either keys or a version and a manifest, not both")
 		}
@@ -181,10 +181,10 @@ func (s *state) applyRelease(x *txContext) (unit.Slot, error) {
 	if _, ok := slices.BinarySearch(set, from); !ok {
 		return 0, fmt.Errorf("%w: %s at height %d", ErrNotAuthority, from, x.height)
 	}
-	if r, ok := s.released.get(v.IsKeys()); ok && r.vote().same(v) {
+	if r, ok := s.released.get(v.isKeys()); ok && r.vote().same(v) {
 		return 0, fmt.Errorf("%w: in force since height %d", ErrReleaseNoChange, r.Height)
 	}
-	k := relVoteKey{Keys: v.IsKeys(), Voter: from}
+	k := relVoteKey{Keys: v.isKeys(), Voter: from}
 	if r, ok := s.relVotes.get(k); ok && r.vote().same(v) {
 		return 0, fmt.Errorf("%w: %s holds this release vote since height %d", ErrVoted, from, r.Height)
 	}
@@ -269,7 +269,7 @@ func (c *Chain) ReleaseVotes() []OpenReleaseVote {
 		}
 		r, _ := c.st.relVotes.get(k)
 		v := r.vote()
-		if i := slices.IndexFunc(out, func(o OpenReleaseVote) bool { return o.Vote.IsKeys() == v.IsKeys() && o.Vote.same(v) }); i >= 0 {
+		if i := slices.IndexFunc(out, func(o OpenReleaseVote) bool { return o.Vote.isKeys() == v.isKeys() && o.Vote.same(v) }); i >= 0 {
 			out[i].Voters++
 			continue
 		}

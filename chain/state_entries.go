@@ -94,6 +94,15 @@ func (s *state) memEntries() map[string]entry {
 	return m
 }
 
+// putWritten calls put for every key of m that an execution wrote, under its
+// state key, with its value and whether it is present (not deleted).
+func putWritten[K comparable, V any](m *overlay[K, V], key func(K) string, put func(string, any, bool)) {
+	for k := range m.delta {
+		v, ok := m.get(k)
+		put(key(k), v, ok)
+	}
+}
+
 // diff returns the entries that s added, changed or deleted since the
 // committed state it derives from (s.keys), sorted by key. It encodes only the
 // entries under keys its overlays recorded a write for, the tariff, the new
@@ -171,30 +180,12 @@ func (s *state) diff() []keyChange {
 	for _, e := range s.auth[s.authBase:] {
 		put(authKey(e.From), authEntry{Set: e.Set}, true)
 	}
-	for vk := range s.votes.delta {
-		r, ok := s.votes.get(vk)
-		put(vk.key(), r, ok)
-	}
-	for o := range s.evidence.delta {
-		r, ok := s.evidence.get(o)
-		put(offenceKey(o), r, ok)
-	}
-	for k := range s.upVotes.delta {
-		r, ok := s.upVotes.get(k)
-		put(k.key(), r, ok)
-	}
-	for n := range s.upgrades.delta {
-		r, ok := s.upgrades.get(n)
-		put(upgradeKey(n), r, ok)
-	}
-	for k := range s.relVotes.delta {
-		r, ok := s.relVotes.get(k)
-		put(k.key(), r, ok)
-	}
-	for k := range s.released.delta {
-		r, ok := s.released.get(k)
-		put(releaseKey(k), r, ok)
-	}
+	putWritten(&s.votes, voteKey.key, put)
+	putWritten(&s.evidence, offenceKey, put)
+	putWritten(&s.upVotes, upVoteKey.key, put)
+	putWritten(&s.upgrades, upgradeKey, put)
+	putWritten(&s.relVotes, relVoteKey.key, put)
+	putWritten(&s.released, releaseKey, put)
 	put("y", s.tariff, true)
 
 	diff := make([]keyChange, 0, len(out))

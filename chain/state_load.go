@@ -47,6 +47,20 @@ func loadState(m map[string]entry) (*state, error) {
 	return s, nil
 }
 
+// loadInto sets m[k] to the entry's value decoded by dec, unless parsing the
+// entry's key failed with err.
+func loadInto[K comparable, V any](m *overlay[K, V], k K, err error, dec func(any) error) error {
+	if err != nil {
+		return err
+	}
+	var r V
+	if err := dec(&r); err != nil {
+		return err
+	}
+	m.set(k, r)
+	return nil
+}
+
 func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 	dec := func(out any) error { return strictDecode(e.v, out) }
 	prefix, rest, _ := strings.Cut(k, "/")
@@ -69,24 +83,10 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		return s.loadSlotEntry(prefix, rest, e, dec)
 	case "t":
 		h, err := ident.ParseHash(rest)
-		if err != nil {
-			return err
-		}
-		var r txRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.txs.set(h, r)
+		return loadInto(&s.txs, h, err, dec)
 	case "e":
 		o, err := parseOffenceKey(rest)
-		if err != nil {
-			return err
-		}
-		var r evidenceRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.evidence.set(o, r)
+		return loadInto(&s.evidence, o, err, dec)
 	case "u":
 		from, err := parseHex(rest, 8)
 		if err != nil {
@@ -100,52 +100,25 @@ func (s *state) loadEntry(k string, e entry, haveTariff *bool) error {
 		s.auth = append(s.auth, authEpoch{From: from, Set: r.Set})
 	case "v":
 		vk, err := parseVoteKey(rest)
-		if err != nil {
-			return err
-		}
-		var r voteRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.votes.set(vk, r)
+		return loadInto(&s.votes, vk, err, dec)
 	case "w":
 		k, err := parseUpVoteKey(rest)
-		if err != nil {
-			return err
-		}
-		var r voteRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.upVotes.set(k, r)
+		return loadInto(&s.upVotes, k, err, dec)
 	case "x":
+		var err error
 		if !checkUpgradeName(rest) {
-			return fmt.Errorf("malformed upgrade key")
+			err = fmt.Errorf("malformed upgrade key")
 		}
-		var r upgradeRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.upgrades.set(rest, r)
+		return loadInto(&s.upgrades, rest, err, dec)
 	case "q":
 		k, err := parseRelVoteKey(rest)
-		if err != nil {
-			return err
-		}
-		var r releaseRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.relVotes.set(k, r)
+		return loadInto(&s.relVotes, k, err, dec)
 	case "r":
+		var err error
 		if rest != "a" && rest != "k" {
-			return fmt.Errorf("malformed release key")
+			err = fmt.Errorf("malformed release key")
 		}
-		var r releaseRec
-		if err := dec(&r); err != nil {
-			return err
-		}
-		s.released.set(rest == "k", r)
+		return loadInto(&s.released, rest == "k", err, dec)
 	case "y":
 		if rest != "" {
 			return fmt.Errorf("unknown key")
