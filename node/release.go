@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"time"
 
@@ -141,6 +142,7 @@ func (n *Node) runReleases(ctx context.Context) error {
 	t := time.NewTicker(releaseEvery)
 	defer t.Stop()
 	var au autoUpdate
+	var saved *update.Network // what network.json holds, once written
 	saveFailed := false
 	for {
 		select {
@@ -149,11 +151,16 @@ func (n *Node) runReleases(ctx context.Context) error {
 		case <-t.C:
 		}
 		net := n.releaseNetwork()
-		err := r.Slots.SaveNetwork(net)
-		if err != nil && !saveFailed {
-			n.log.Warn("update: cannot write what the chain says about releases", "err", err)
+		if releasesChanged(saved, net) {
+			err := r.Slots.SaveNetwork(net)
+			if err != nil && !saveFailed {
+				n.log.Warn("update: cannot write what the chain says about releases", "err", err)
+			}
+			saveFailed = err != nil
+			if err == nil {
+				saved = &net
+			}
 		}
-		saveFailed = err != nil
 		a := net.Announced
 		if !n.cfg.Updates.Auto || a == nil {
 			continue
@@ -170,6 +177,19 @@ func (n *Node) runReleases(ctx context.Context) error {
 			au.at = time.Now().Add(releaseRetry)
 		}
 	}
+}
+
+// releasesChanged reports whether net says something about releases that
+// last (nil: nothing written yet) does not. The height alone does not count:
+// it moves with every block, and writing network.json (fsynced) every tick
+// for it would wear a home's SD card for nothing.
+func releasesChanged(last *update.Network, net update.Network) bool {
+	if last == nil {
+		return true
+	}
+	a := *last
+	a.Height = net.Height
+	return !reflect.DeepEqual(a, net)
 }
 
 // planUpdate decides what to do about the announcement a: nothing (not

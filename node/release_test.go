@@ -294,3 +294,31 @@ func checkKeyRotation(t *testing.T, nodes []*running, paths []string, submit fun
 		return slices.Equal(net.Keys, []string{update.PublicKeyText(newPub)})
 	})
 }
+
+// TestReleasesChanged: network.json is rewritten when the announcement or
+// the keys change, not when only the height moves.
+func TestReleasesChanged(t *testing.T) {
+	base := update.Network{ChainID: "c", Height: 10}
+	announced := base
+	announced.Announced = &update.Announcement{Version: "v1.1.0", Manifest: "ab", Height: 9, Votes: 3}
+	later := announced
+	later.Height = 11
+	keys := later
+	keys.Keys, keys.KeysHeight = []string{"RWQ"}, 11
+	for _, c := range []struct {
+		name string
+		last *update.Network
+		net  update.Network
+		want bool
+	}{
+		{"nothing written yet", nil, base, true},
+		{"height only", &base, update.Network{ChainID: "c", Height: 12}, false},
+		{"announced", &base, announced, true},
+		{"announced, height moved", &announced, later, false},
+		{"keys voted", &later, keys, true},
+	} {
+		if got := releasesChanged(c.last, c.net); got != c.want {
+			t.Errorf("%s: releasesChanged = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -27,7 +27,7 @@ import (
 // Network is what the node last read from its chain about releases.
 type Network struct {
 	ChainID string `json:"chain_id"`
-	Height  uint64 `json:"height"` // the chain's height when written
+	Height  uint64 `json:"height"` // the chain's height when the rest last changed
 	// Announced is the release the authorities announced last, if any.
 	Announced *Announcement `json:"announced,omitempty"`
 	// Keys are the release keys the authorities voted (minisign public
