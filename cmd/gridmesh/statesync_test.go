@@ -425,7 +425,7 @@ func TestStateSyncShaped(t *testing.T) {
 		}
 		src.c = c
 	})
-	script := "ip link set lo up && tc qdisc add dev lo root tbf rate 10mbit burst 32kb latency 200ms && exec \"$0\" -test.run '^TestStateSyncShaped$' -test.v"
+	script := "ip link set lo mtu 1500 up && tc qdisc add dev lo root tbf rate 10mbit burst 32kb latency 200ms && exec \"$0\" -test.run '^TestStateSyncShaped$' -test.v"
 	cmd := exec.Command("unshare", "-n", "sh", "-c", script, exe)
 	cmd.Env = append(os.Environ(), "GRIDMESH_STATESYNC_SHAPED=1", "GRIDMESH_STATESYNC_STORE="+src.dir)
 	out, err := cmd.CombinedOutput()
