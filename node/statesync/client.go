@@ -1,6 +1,7 @@
 package statesync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -162,31 +163,11 @@ func (r *run) offers(ctx context.Context) []offer {
 	wg.Wait()
 	slices.SortFunc(out, func(a, b offer) int {
 		if a.Height != b.Height {
-			return -cmpU(a.Height, b.Height)
+			return cmp.Compare(b.Height, a.Height)
 		}
-		return cmpS(a.peer, b.peer)
+		return cmp.Compare(a.peer, b.peer)
 	})
 	return out
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpS(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ask sends one request and counts the answer's bytes.
