@@ -32,6 +32,9 @@ func (n Node) TOML() []byte {
 		w("audit_file = %s # a copy of every byte sent to peers, in the clear; gridmesh audit FILE shows it\n", tomlString(n.Network.AuditFile))
 		w("audit_max_mib = %d # the audit file's size cap\n", n.Network.AuditMaxMiB)
 	}
+	if !n.Network.StateSync {
+		w("state_sync = false # a home far behind replays every block instead of joining from a snapshot\n")
+	}
 	w("\n")
 	w("[api]\n")
 	w("listen = %s # status API and dashboard\n", tomlString(n.API.Listen))

@@ -129,6 +129,11 @@ type Network struct {
 	// AuditMaxMiB. "" (the default) records nothing.
 	AuditFile   string `toml:"audit_file"`
 	AuditMaxMiB int64  `toml:"audit_max_mib"` // the audit file's size cap, MiB; default 64
+	// StateSync lets a home that is far behind (new, or long offline) join
+	// from a state snapshot its peers serve, verified against a certified
+	// block, instead of replaying every block (node/statesync). Default
+	// true; authorities ignore it (they archive every block).
+	StateSync bool `toml:"state_sync"`
 }
 
 // API is [api]: the local HTTP API and dashboard.
@@ -342,6 +347,7 @@ func DefaultNode() Node {
 			DHT:       false,
 			// AuditFile "": no capture.
 			AuditMaxMiB: 64,
+			StateSync:   true,
 		},
 		API: API{Listen: "127.0.0.1:8080", Hosts: []string{}},
 		Meter: Meter{

@@ -16,6 +16,7 @@ import (
 	"github.com/gridmesh/gridmesh/firmware/enrol"
 	"github.com/gridmesh/gridmesh/node/web"
 
+	"github.com/gridmesh/gridmesh/node/statesync"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
 	"github.com/gridmesh/gridmesh/update"
@@ -93,6 +94,12 @@ type Status struct {
 	// StoreRepaired is where a corrupt chain store found at start was moved
 	// (the chain was fetched again from peers); empty normally.
 	StoreRepaired string `json:"store_repaired,omitempty"`
+	// StateSync is the progress of this home's last join from a snapshot
+	// (snapshots.go): phase, height, entries done of all, bytes, peers
+	// serving and dropped; absent when it never state-synced.
+	StateSync *statesync.Progress `json:"state_sync,omitempty"`
+	// Snapshots are the state snapshots this node serves and its answers.
+	Snapshots *statesync.ServerStats `json:"snapshots,omitempty"`
 	// OpenBook is the live book (localbook.go): per open slot this node
 	// holds orders for, the indicative price and volume and the home's own
 	// order; GateChecks compares, for the last slots whose gate closed, the
@@ -226,6 +233,11 @@ func (n *Node) Status() Status {
 		st.AutoUpdate = *s
 	}
 	st.StoreRepaired = n.repairedFrom
+	st.StateSync = n.syncProgress.Load()
+	if n.snaps != nil {
+		ss := n.snaps.Stats()
+		st.Snapshots = &ss
+	}
 	if n.battery != nil {
 		b := n.battery.Battery()
 		st.Battery = &BatteryStatus{SoC: b.SoC, Capacity: b.Capacity, Reserve: b.Reserve}

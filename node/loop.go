@@ -149,6 +149,8 @@ type loop struct {
 	clockWarn clockWarner
 	syncTurn  int // rotates the peers asked first (syncPeers)
 
+	stateSyncAt time.Time // the last state sync attempt (snapshots.go)
+
 	unlimited []ed25519.PublicKey // the authority keys the host exempts from its gossip rate limit
 }
 
@@ -508,6 +510,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 			l.n.log.Warn("prune old blocks", "err", err)
 		}
 	}
+	l.n.snapshotAfter(blk.Header.Height)
 	l.n.publishStatus()
 	l.n.apiCommit(blk, events)
 	l.n.notifyHead(blk.Header.Height)

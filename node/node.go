@@ -28,6 +28,7 @@ import (
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/meter"
+	"github.com/gridmesh/gridmesh/node/statesync"
 	"github.com/gridmesh/gridmesh/node/web"
 	"github.com/gridmesh/gridmesh/p2p"
 	"github.com/gridmesh/gridmesh/unit"
@@ -51,6 +52,12 @@ type Options struct {
 	// KeepBlocks is how many recent block bodies a home keeps; older ones are
 	// pruned (authorities keep all). 0 means 2,000.
 	KeepBlocks uint64
+	// SnapshotEvery is the height interval at which the node takes a state
+	// snapshot to serve (snapshots.go). 0 means 256.
+	SnapshotEvery uint64
+	// StateSyncBehind is how far behind a home must be to join from a
+	// snapshot rather than by blocks. 0 means 1,000.
+	StateSyncBehind uint64
 	// FollowEvery is how often a home asks for new blocks when no head push
 	// woke it (follow.go). 0 means 1 s.
 	FollowEvery time.Duration
@@ -170,6 +177,11 @@ type Node struct {
 
 	genesisReleaseKeys []string               // genesis.toml's [updates] keys
 	autoUpdate         atomic.Pointer[string] // what runReleases did last (release.go)
+
+	snaps           *statesync.Server                  // the snapshots this node serves (snapshots.go)
+	syncProgress    atomic.Pointer[statesync.Progress] // the last state sync's progress; nil: none
+	snapshotEvery   uint64
+	stateSyncBehind uint64
 }
 
 // now reads the node's clock (Options.Now).
@@ -282,7 +294,10 @@ func newNode(path string, opts Options) (*Node, error) {
 		heard:              make(map[ident.Account]uint64),
 		keepBlocks:         cmp.Or(opts.KeepBlocks, keepBlocks),
 		genesisReleaseKeys: gcfg.Updates.Keys,
-		enrolQR:            sync.OnceValue(func() string { return enrolmentQR(key.Public().(ed25519.PublicKey)) }),
+
+		snapshotEvery:   cmp.Or(opts.SnapshotEvery, snapshotEvery),
+		stateSyncBehind: cmp.Or(opts.StateSyncBehind, stateSyncBehind),
+		enrolQR:         sync.OnceValue(func() string { return enrolmentQR(key.Public().(ed25519.PublicKey)) }),
 	}
 	n.isAuthority = cfg.Node.Role == config.RoleAuthority
 	maxFollowers := followersHome
@@ -446,6 +461,7 @@ func (n *Node) registerHandlers() error {
 		return err
 	}
 	n.host.Handle(wire.SyncProto, 16, n.serveSync)
+	n.registerSnapshots()
 	n.host.Handle(wire.BookProto, 0, n.serveBook)    // max: the request size (empty)
 	n.host.Handle(wire.VotesProto, 12, n.serveVotes) // max: the request size
 	if r := n.opts.Releases; r != nil {
@@ -595,6 +611,9 @@ func (n *Node) close() {
 	}
 	if n.api != nil {
 		n.api.Close()
+	}
+	if n.snaps != nil {
+		n.snaps.Close() // before the chain: they hold its read transactions
 	}
 	if n.chain != nil {
 		n.chain.Close()

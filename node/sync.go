@@ -80,6 +80,9 @@ func (l *loop) applyOne(c wire.Certified) error {
 // soon, not a follow interval later.
 func (l *loop) sync(ctx context.Context) {
 	defer l.publishFollow()
+	if l.maybeStateSync(ctx) {
+		return
+	}
 	now, f := l.n.now(), &l.follow
 	peers := l.syncPeers(l.n.chain.Status().Height + 1)
 	if f.probe(now, peers) {
@@ -150,6 +153,12 @@ func (l *loop) askSync(ctx context.Context, p syncPeer, flags byte) (useful, ok 
 	}
 	if a.Busy {
 		return false, false, a.Depth
+	}
+	if p.authority && l.stateSyncDue(a.Head) {
+		// Far behind: join from a snapshot at the next turn rather than
+		// replay these blocks (snapshots.go).
+		l.pacer.full()
+		return false, true, a.Depth
 	}
 	applied := 0
 	for _, c := range a.Blocks {

@@ -21,7 +21,7 @@ const (
 // replaced (none today: no protocol changed since the previous release). A
 // node registers a handler for each and asks with the current id first
 // (p2p.Host.RequestFirst), so a network runs both releases at once.
-var Served = []string{SyncProto, VoteProto, VotesProto, HeadProto, TxProto, BookProto}
+var Served = []string{SyncProto, VoteProto, VotesProto, HeadProto, TxProto, BookProto, SnapProto}
 
 // Kind bytes: the first byte of a payload that may be one of several kinds.
 const (

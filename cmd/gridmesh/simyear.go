@@ -27,6 +27,7 @@ import (
 	"github.com/gridmesh/gridmesh/market"
 	metersim "github.com/gridmesh/gridmesh/meter/sim"
 	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/wire"
 )
 
 // simYearConfig configures a simulated stretch of a chain's life (runSimYear).
@@ -526,22 +527,25 @@ func (s *simYear) reopen(dir string) error {
 	return nil
 }
 
-// simCert is a commit certificate as the node stores it (chain keeps it
-// opaque): precommits of three of the four authorities for b, each
-// length-prefixed after their count.
+// simCert is a commit certificate as the node stores it (wire.EncodeCommit,
+// which chain keeps opaque and a state sync verifies): precommits of three
+// of the four authorities for b.
 func simCert(chainID string, auth []ed25519.PrivateKey, proposer int, b chain.Block) []byte {
 	h := b.Hash()
-	cert := binary.AppendUvarint(nil, 3)
+	set := make([]ident.Account, len(auth))
+	for i, k := range auth {
+		set[i] = ident.AccountOf(k.Public().(ed25519.PublicKey))
+	}
+	slices.Sort(set) // the chain's order
+	votes := make([]consensus.Message, 0, 3)
 	for i := range 3 {
 		k := auth[(proposer+i)%len(auth)]
 		m := consensus.Message{Type: consensus.Precommit, Height: b.Header.Height, ValueID: h, ValidRound: -1,
 			From: ident.AccountOf(k.Public().(ed25519.PublicKey))}
 		m.Sig = ed25519.Sign(k, m.SignBytes(chainID))
-		e := m.Encode()
-		cert = binary.AppendUvarint(cert, uint64(len(e)))
-		cert = append(cert, e...)
+		votes = append(votes, m)
 	}
-	return cert
+	return wire.EncodeCommit(votes, set)
 }
 
 // signAll numbers and signs txs (each From's key in keys) on all cores.

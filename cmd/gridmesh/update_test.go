@@ -68,6 +68,7 @@ func buildVersions(t *testing.T) (old, new string) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	closeSyncSource()
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
 	}

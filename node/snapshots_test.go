@@ -1,0 +1,60 @@
+package node
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gridmesh/gridmesh/chain"
+)
+
+// TestStateSyncNode: a home started on an empty store while the chain is
+// far ahead joins from the snapshots an authority and a home serve (it
+// replays no block: the blocks below the snapshot are not in its store),
+// shows the progress in its status, and follows the chain from there.
+func TestStateSyncNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a network for about a minute; runs without -short")
+	}
+	dir := t.TempDir()
+	opts := DefaultDemoOptions()
+	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
+	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving := Options{SnapshotEvery: 8}
+	auth := start(t, paths[0], serving)
+	start(t, paths[1], serving)
+	waitFor(t, "the chain to reach height 24", 120*time.Second, func() bool { return auth.n.Status().Height >= 24 })
+	late := start(t, paths[2], Options{SnapshotEvery: 8, StateSyncBehind: 10})
+	waitFor(t, "the new home to join from a snapshot", 120*time.Second, func() bool {
+		p := late.n.Status().StateSync
+		return p != nil && p.Phase == "done"
+	})
+	p := late.n.Status().StateSync
+	if p.Height < 16 || p.Done != p.Entries || p.Entries == 0 || len(p.Dropped) != 0 {
+		t.Errorf("state sync progress %+v: want a snapshot at 16 or above, every entry, nobody dropped", p)
+	}
+	target := auth.n.Status().Height
+	waitFor(t, "the new home to follow the chain", 60*time.Second, func() bool { return late.n.Status().Height >= target })
+	st := late.n.Status()
+	auth.n.mu.RLock()
+	blk, _, err := auth.n.chain.Block(st.Height)
+	auth.n.mu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.StateHash, blk.Header.StateHash.String(); got != want {
+		t.Errorf("joined home at %d: state %s, the authority's block says %s", st.Height, got, want)
+	}
+	late.n.mu.RLock()
+	_, _, err = late.n.chain.Block(1)
+	late.n.mu.RUnlock()
+	if !errors.Is(err, chain.ErrPruned) {
+		t.Errorf("block 1 on the joined home: %v, want chain.ErrPruned (no replay)", err)
+	}
+	if s := auth.n.Status().Snapshots; s == nil || s.Answers == 0 || len(s.Held) == 0 {
+		t.Errorf("authority's snapshots %+v: want some held and answered", s)
+	}
+}

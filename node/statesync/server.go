@@ -1,0 +1,149 @@
+// Package statesync joins a home to the chain from a snapshot of the state
+// (chain: snapshot.go) instead of replaying every block since genesis, and
+// serves snapshots to other joining nodes over snapshot/1 (wire:
+// snapshot.go). The node wires it (node/statesync.go in package node).
+//
+// Serving. Every node that has the state serves it, homes as well as
+// authorities: a Server holds the snapshots its node took (at most two, the
+// newest and the one before, so that a download in progress when a new one
+// is taken can finish). The node takes one at every height that is a
+// multiple of a fixed interval (node.Options.SnapshotEvery), so that all
+// peers hold the same heights and one download spreads over all of them, and
+// one at start, so that a node just restarted serves at once. A snapshot is
+// a badger read transaction: taking one copies nothing.
+//
+// Joining (Run). The home asks every peer for its newest snapshot and picks
+// the highest height whose block verifies as certified (the caller's
+// Verify: the commit certificate against the authority set the home knows;
+// a home whose known set no longer signs the chain cannot verify a snapshot
+// and follows by blocks). It fetches the manifest from one peer offering
+// that height and verifies it whole against the certified state hash; a
+// peer whose manifest does not verify is dropped and the next one asked.
+// The values come in units of UnitEntries entries, one worker per peer that
+// holds the height, each value checked against its digest in the manifest
+// as it arrives, so a bad value is pinned on the peer that sent it: that
+// peer is dropped (p2p.Host.Block: its connections are closed and it is
+// refused for the rest of the process's life; a corrupt value is proof of a
+// bad peer or a damaged store, never of load) and its unit goes back to
+// the queue for another peer. Verified values are staged in the store and
+// installed at the end (chain.InstallSnapshot), after which the home
+// follows blocks from the snapshot's height as usual.
+package statesync
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gridmesh/gridmesh/chain"
+	"github.com/gridmesh/gridmesh/wire"
+)
+
+// held is how many snapshots a Server keeps.
+const held = 2
+
+// respBytes is how many value bytes (before compression) a values answer
+// carries at most.
+const respBytes = 1 << 20
+
+// Server serves the snapshots its node took. Safe for concurrent use.
+type Server struct {
+	mu    sync.Mutex
+	snaps []*chain.Snapshot // oldest first
+	shut  bool
+
+	answers, notHeld atomic.Int64
+}
+
+// ServerStats counts a Server's answers.
+type ServerStats struct {
+	Held    []uint64 `json:"held"`     // the heights held, oldest first
+	Answers int64    `json:"answers"`  // requests answered with data
+	NotHeld int64    `json:"not_held"` // requests for a height not held
+}
+
+// Add makes sn the newest snapshot, closing the oldest beyond two. The
+// Server owns sn.
+func (s *Server) Add(sn *chain.Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		sn.Close()
+		return
+	}
+	s.snaps = append(s.snaps, sn)
+	for len(s.snaps) > held {
+		s.snaps[0].Close()
+		s.snaps = s.snaps[1:]
+	}
+}
+
+// Close closes every snapshot; later Adds close theirs at once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sn := range s.snaps {
+		sn.Close()
+	}
+	s.snaps, s.shut = nil, true
+}
+
+// Stats returns the heights held and the answers counted.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	st := ServerStats{Answers: s.answers.Load(), NotHeld: s.notHeld.Load()}
+	for _, sn := range s.snaps {
+		st.Held = append(st.Held, sn.Height)
+	}
+	s.mu.Unlock()
+	return st
+}
+
+// find returns the snapshot of height h (0: the newest), or nil.
+func (s *Server) find(h uint64) *chain.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.snaps) - 1; i >= 0; i-- {
+		if h == 0 || s.snaps[i].Height == h {
+			return s.snaps[i]
+		}
+	}
+	return nil
+}
+
+// Handle answers a snapshot/1 request (p2p.Host.Handle).
+func (s *Server) Handle(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
+	r, err := wire.DecodeSnapRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	sn := s.find(r.Height)
+	if sn == nil {
+		s.notHeld.Add(1)
+		return wire.NotHeld(), nil
+	}
+	var out []byte
+	switch r.Kind {
+	case wire.SnapOffer:
+		out = wire.EncodeSnapOffer(sn.Height, uint64(len(sn.Manifest)), wire.EncodeCertified(sn.Block, sn.Cert))
+	case wire.SnapManifest:
+		if r.Arg >= uint64(len(sn.Manifest)) {
+			return nil, fmt.Errorf("manifest offset %d of %d", r.Arg, len(sn.Manifest))
+		}
+		end := min(uint64(len(sn.Manifest)), r.Arg+wire.MaxSnapPiece)
+		out = wire.EncodeSnapPiece(sn.Manifest[r.Arg:end])
+	default:
+		if r.Arg >= uint64(sn.Len()) {
+			return nil, fmt.Errorf("entry %d of %d", r.Arg, sn.Len())
+		}
+		vals, err := sn.Values(int(r.Arg), int(r.Count), respBytes)
+		if err != nil {
+			return nil, err
+		}
+		out = wire.EncodeSnapValues(vals)
+	}
+	s.answers.Add(1)
+	return out, nil
+}
