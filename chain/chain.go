@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -59,6 +60,9 @@ type Chain struct {
 
 	verified verifiedSet      // hashes of txs whose signature checked out
 	verifier EvidenceVerifier // nil = evidence is refused
+
+	gc     sync.WaitGroup // a running value-log collection (collectValueLog)
+	gcBusy atomic.Bool
 }
 
 // verifiedSet remembers transactions (by hash, which covers the signature) that
@@ -540,6 +544,7 @@ func (c *Chain) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.gc.Wait() // it holds no lock of c's, and starts only while c is open
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("chain: close store: %w", err)
 	}

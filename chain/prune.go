@@ -226,18 +226,31 @@ func (h storeHist) scanRange(prefix string, from, to unit.Slot, fn func(sl unit.
 // collectValueLog lets badger rewrite value-log files that are mostly
 // deleted values (block bodies, pruned records): a few passes, each
 // rewriting at most one file that is at least half garbage. Deleted values
-// free disk only this way.
+// free disk only this way. It runs in the background, one at a time (a call
+// while one runs does nothing), and holds none of the chain's locks: a pass
+// rewrites up to 16 MB, seconds on an SD card, and the node's loop, its
+// commits and its API readers go on meanwhile. Close waits for it.
 func (c *Chain) collectValueLog() {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
+	if !c.gcBusy.CompareAndSwap(false, true) {
 		return
 	}
-	for range 4 {
-		if c.db.RunValueLogGC(0.5) != nil {
-			break // badger.ErrNoRewrite: nothing (more) worth rewriting; or closed, or in memory
-		}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		c.gcBusy.Store(false)
+		return
 	}
+	c.gc.Add(1) // under the lock: Close, which sets closed under it, waits for this
+	c.mu.RUnlock()
+	go func() {
+		defer c.gc.Done()
+		defer c.gcBusy.Store(false)
+		for range 4 {
+			if c.db.RunValueLogGC(0.5) != nil {
+				break // badger.ErrNoRewrite: nothing (more) worth rewriting; or in memory
+			}
+		}
+	}()
 }
 
 // lineSlot is the slot of an index key (its last 8 bytes).

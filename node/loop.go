@@ -503,6 +503,8 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 		// keep bodies (enough to serve a neighbour's catch-up), the cleared
 		// and settled records of those blocks' slots and their own statement
 		// lines (chain.PruneHome; gridmesh sim year --keep-days measures it).
+		// The value-log collection that frees the disk runs in the
+		// background, holding no lock: the loop does not wait for it.
 		l.n.mu.Lock()
 		_, _, err := l.n.chain.PruneHome(blk.Header.Height-keep, l.n.self)
 		l.n.mu.Unlock()
