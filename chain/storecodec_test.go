@@ -89,14 +89,7 @@ func TestUncompressedStoreOpens(t *testing.T) {
 	}
 	bigSlot(t, c, 20, 40, 100)
 	want := c.Status()
-	var blocks []Block
-	for h := range want.Height + 1 {
-		b, _, err := c.Block(h)
-		if err != nil {
-			t.Fatalf("Block(%d): %v", h, err)
-		}
-		blocks = append(blocks, b)
-	}
+	blocks := allBlocks(t, c)
 	c.Close()
 	if p, l := countPacked(rawValues(t, dir, pfxBlock)); p == 0 || l == 0 {
 		t.Fatalf("%d packed blocks, %d large plain ones; want both old plain and new packed blocks", p, l)
@@ -109,12 +102,7 @@ func TestUncompressedStoreOpens(t *testing.T) {
 	if got := c.Status(); got != want {
 		t.Fatalf("reopened status %+v, want %+v", got, want)
 	}
-	for h, b := range blocks {
-		got, _, err := c.Block(uint64(h))
-		if err != nil || got.Hash() != b.Hash() {
-			t.Fatalf("Block(%d) after reopen: hash %s, %v; want %s", h, got.Hash(), err, b.Hash())
-		}
-	}
+	sameBlocks(t, c, blocks)
 	if r, ok := c.Result(10); !ok || len(r.Trades) == 0 {
 		t.Fatalf("slot 10's cleared record (stored plain): ok %v, %d trades", ok, len(r.Trades))
 	}

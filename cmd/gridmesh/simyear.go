@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	metersim "github.com/gridmesh/gridmesh/meter/sim"
@@ -82,6 +84,9 @@ type simYearResult struct {
 	HeapBytes    uint64  `json:"heap_bytes"`     // live heap after GC at the end
 	RSSBytes     int64   `json:"rss_bytes"`      // at the end
 	PeakRSSBytes int64   `json:"peak_rss_bytes"` // VmHWM
+	// The Go runtime's soft memory limit the run had: the role's default
+	// (config.DefaultMemoryLimitMiB), or GOMEMLIMIT if set.
+	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
 	// RSS in anonymous memory (heap, stacks, runtime) and in mapped files
 	// (badger maps its value log and tables: those pages are page cache the
 	// kernel may reclaim, but they count in RSS).
@@ -133,7 +138,9 @@ keep_blocks), and prunes as a home's loop does (chain.PruneHome: old bodies,
 old cleared and settled records, the other accounts' old statement lines);
 without it the store is an authority's archive. The process's memory stands
 for the node whose store it keeps (the simulated homes' meters and keys add
-little: a few MB).`)
+little: a few MB): it runs with that node's memory limit (the role's default
+memory_limit_mib, the authority's or with --keep-days the home's), unless
+GOMEMLIMIT is set.`)
 	homes := c.fs.Int("homes", 100, "simulated homes")
 	days := c.fs.Int("days", 365, "simulated days")
 	slot := c.fs.Duration("slot", 15*time.Minute, "slot length (whole seconds, at least 30s)")
@@ -176,10 +183,19 @@ little: a few MB).`)
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The process runs with the memory limit of the node whose store it
+	// keeps (config.DefaultMemoryLimitMiB), so its figures stand for that node.
+	role := config.RoleAuthority
+	if *keep > 0 {
+		role = config.RoleHome
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	limit := setMemoryLimit(config.DefaultMemoryLimitMiB(role) << 20)
 	res, err := runSimYear(cfg)
 	if err != nil {
 		return fmt.Errorf("sim year: %w", err)
 	}
+	res.MemoryLimitBytes = limit
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(stdout, "%s\n", b)
@@ -189,8 +205,8 @@ little: a few MB).`)
 	fmt.Fprintf(stdout, "%d homes, %d days of %s slots (%d slots, %d blocks, %d txs, %d trades) in %.0f s\n",
 		res.Homes, res.Days, *slot, res.Slots, res.Height, res.Txs, res.Trades, res.WallSeconds)
 	fmt.Fprintf(stdout, "time per slot: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", res.SlotP50Ms, res.SlotP99Ms, res.SlotMaxMs)
-	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB: the store's %.1f MB, the executable's %.1f MB), peak RSS %.1f MB; %d history records held, %d state entries, key list %.2f MB\n",
-		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.RSSStoreBytes), mb(res.RSSExeBytes), mb(res.PeakRSSBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
+	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB: the store's %.1f MB, the executable's %.1f MB), peak RSS %.1f MB, memory limit %.0f MiB; %d history records held, %d state entries, key list %.2f MB\n",
+		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.RSSStoreBytes), mb(res.RSSExeBytes), mb(res.PeakRSSBytes), mb(res.MemoryLimitBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
 	fmt.Fprintf(stdout, "store: %.1f MB on disk (SSTables %.1f MB, value log %.1f MB); logical: blocks %.1f MB, certificates %.1f MB, state %.1f MB, account index %.1f MB, other %.3f MB\n",
 		mb(res.DiskBytes), mb(res.LSMBytes), mb(res.VlogBytes), mb(res.ByKind["blocks"]), mb(res.ByKind["certificates"]),
 		mb(res.ByKind["state"]), mb(res.ByKind["index"]), mb(res.ByKind["other"]))
