@@ -127,7 +127,11 @@ of every block with a 3-of-4 precommit certificate) with a simulated clock. N
 homes with simulated meters (PV and load profiles) each place one order per slot
 for their forecast net energy; slots clear at gate closure; homes attest their
 metered energy after the slot; slots settle. No consensus network runs: the
-authorities take turns proposing.
+authorities take turns proposing. While the node produces a slot's blocks,
+the homes sign the next slot's txs and the node checks each as it arrives
+(Chain.CheckTx, as its mempool does: the signature is verified there, once,
+and not again in Propose), on the other cores; the time per slot is Propose
+and Commit.
 
 It prints the live heap (after GC) and RSS at the end and per day, the store's
 size by kind (block bodies, certificates, state, account index), the time per
@@ -298,6 +302,7 @@ type simYear struct {
 	// keepBlocks is the home's window of block bodies (0: an authority, or
 	// the first day, before it is known).
 	keepBlocks uint64
+	next       *simBatch // the next slot's block-A txs, being signed (runSlot)
 }
 
 // simOrdered is a home with an order in a slot and its metered energy there.
@@ -375,6 +380,9 @@ func (s *simYear) run() error {
 			s.cfg.OnDay(d)
 		}
 	}
+	if s.next != nil {
+		<-s.next.done // the slot after the last, for a caller's runSlot
+	}
 	s.res.WallSeconds = time.Since(began).Seconds()
 	if s.cfg.MemProfile != "" {
 		f, err := os.Create(s.cfg.MemProfile)
@@ -393,7 +401,16 @@ func (s *simYear) run() error {
 // k+1 (its gate has closed). B and C only when due.
 func (s *simYear) runSlot(k unit.Slot) error {
 	s0 := s.g.SlotStart(k)
-	if err := s.produce(s0+1000, s.blockATxs(k)); err != nil {
+	b := s.next
+	if b == nil || b.slot != k {
+		b = s.prepare(k)
+	}
+	<-b.done
+	// While the node produces slot k's blocks, the homes sign slot k+1's
+	// block-A txs and the node checks them as they arrive: what they depend
+	// on (slot k's clearing, in slot k-1's block C) is known.
+	s.next = s.prepare(k + 1)
+	if err := s.produce(s0+1000, b.txs); err != nil {
 		return err
 	}
 	L := s.g.SlotSeconds
@@ -407,10 +424,42 @@ func (s *simYear) runSlot(k unit.Slot) error {
 	return nil
 }
 
-// blockATxs are the signed txs of slot k's block A: orders for slot k+1
-// (forecast net energy) and attestations for slot k-1 (its metered energy,
-// which the simulated meters forecast exactly). The homes sign on their own
-// devices: here on all cores, outside the slot's time.
+// simBatch is the txs of a slot's block A, being signed and checked on
+// another goroutine until done is closed.
+type simBatch struct {
+	slot unit.Slot
+	txs  []chain.Tx
+	done chan struct{}
+}
+
+// prepare builds and numbers slot k's block-A txs, then, on another
+// goroutine, signs them (the homes sign on their own devices: here on all
+// cores, outside the slot's time) and hands each to Chain.CheckTx, as a
+// node's mempool does with a tx when it arrives: the chain remembers the
+// txs whose signature it verified, so Propose does not verify them again.
+// CheckTx's verdict on the state is not used: the txs are for the next
+// block, whose Propose checks each one against its state and must include
+// all (produce).
+func (s *simYear) prepare(k unit.Slot) *simBatch {
+	b := &simBatch{slot: k, txs: s.blockATxs(k), done: make(chan struct{})}
+	for i := range b.txs {
+		s.nonce++
+		b.txs[i].ChainID, b.txs[i].Nonce = s.g.ChainID, s.nonce
+	}
+	c, keys, nowMs := s.c, s.keys, s.g.SlotStart(k)
+	go func() {
+		defer close(b.done)
+		signAll(b.txs, keys)
+		for _, tx := range b.txs {
+			c.CheckTx(tx, nowMs)
+		}
+	}()
+	return b
+}
+
+// blockATxs are the txs of slot k's block A, not yet numbered and signed
+// (prepare): orders for slot k+1 (forecast net energy) and attestations for
+// slot k-1 (its metered energy, which the simulated meters forecast exactly).
 func (s *simYear) blockATxs(k unit.Slot) []chain.Tx {
 	var txs []chain.Tx
 	next := k + 1
@@ -436,7 +485,6 @@ func (s *simYear) blockATxs(k unit.Slot) []chain.Tx {
 		}
 	}
 	delete(s.ordered, k-1)
-	signAll(txs, s.g.ChainID, s.keys, &s.nonce)
 	return txs
 }
 
@@ -564,12 +612,8 @@ func simCert(chainID string, auth []ed25519.PrivateKey, proposer int, b chain.Bl
 	return wire.EncodeCommit(votes, set)
 }
 
-// signAll numbers and signs txs (each From's key in keys) on all cores.
-func signAll(txs []chain.Tx, chainID string, keys map[ident.Account]ed25519.PrivateKey, nonce *uint64) {
-	for i := range txs {
-		*nonce++
-		txs[i].ChainID, txs[i].Nonce = chainID, *nonce
-	}
+// signAll signs txs (each From's key in keys) on all cores.
+func signAll(txs []chain.Tx, keys map[ident.Account]ed25519.PrivateKey) {
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for w := range workers {
