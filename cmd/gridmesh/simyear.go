@@ -432,9 +432,9 @@ type simBatch struct {
 	done chan struct{}
 }
 
-// prepare builds and numbers slot k's block-A txs, then, on another
-// goroutine, signs them (the homes sign on their own devices: here on all
-// cores, outside the slot's time) and hands each to Chain.CheckTx, as a
+// prepare builds and numbers slot k's block-A txs, then, on other
+// goroutines (all cores), signs them (the homes sign on their own devices)
+// and hands each to Chain.CheckTx, as a
 // node's mempool does with a tx when it arrives: the chain remembers the
 // txs whose signature it verified, so Propose does not verify them again.
 // CheckTx's verdict on the state is not used: the txs are for the next
@@ -449,10 +449,10 @@ func (s *simYear) prepare(k unit.Slot) *simBatch {
 	c, keys, nowMs := s.c, s.keys, s.g.SlotStart(k)
 	go func() {
 		defer close(b.done)
-		signAll(b.txs, keys)
-		for _, tx := range b.txs {
-			c.CheckTx(tx, nowMs)
-		}
+		onAllCores(len(b.txs), func(i int) {
+			b.txs[i].Sign(keys[b.txs[i].From])
+			c.CheckTx(b.txs[i], nowMs)
+		})
 	}()
 	return b
 }
@@ -612,16 +612,16 @@ func simCert(chainID string, auth []ed25519.PrivateKey, proposer int, b chain.Bl
 	return wire.EncodeCommit(votes, set)
 }
 
-// signAll signs txs (each From's key in keys) on all cores.
-func signAll(txs []chain.Tx, keys map[ident.Account]ed25519.PrivateKey) {
+// onAllCores calls f(0) .. f(n-1) on GOMAXPROCS goroutines.
+func onAllCores(n int, f func(i int)) {
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(txs); i += workers {
-				txs[i].Sign(keys[txs[i].From])
+			for i := w; i < n; i += workers {
+				f(i)
 			}
 		}()
 	}
