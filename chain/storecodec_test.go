@@ -83,26 +83,15 @@ func TestUncompressedStoreOpens(t *testing.T) {
 	if p, l := countPacked(rawValues(t, dir, pfxBlock)); p != 0 || l == 0 {
 		t.Fatalf("store written without compression: %d packed blocks, %d large plain ones; want 0 and some", p, l)
 	}
-	c = openDir(t, dir, g)
-	if got := c.Status(); got != old {
-		t.Fatalf("reopened status %+v, want %+v", got, old)
-	}
-	bigSlot(t, c, 20, 40, 100)
-	want := c.Status()
-	blocks := allBlocks(t, c)
-	c.Close()
+	want, blocks := goOn(t, dir, g, old)
 	if p, l := countPacked(rawValues(t, dir, pfxBlock)); p == 0 || l == 0 {
 		t.Fatalf("%d packed blocks, %d large plain ones; want both old plain and new packed blocks", p, l)
 	}
 	if p, _ := countPacked(rawValues(t, dir, pfxState)); p == 0 {
 		t.Fatalf("no state value stored packed")
 	}
-	c = openDir(t, dir, g)
+	c = reopenSame(t, dir, g, want, blocks)
 	defer c.Close()
-	if got := c.Status(); got != want {
-		t.Fatalf("reopened status %+v, want %+v", got, want)
-	}
-	sameBlocks(t, c, blocks)
 	if r, ok := c.Result(10); !ok || len(r.Trades) == 0 {
 		t.Fatalf("slot 10's cleared record (stored plain): ok %v, %d trades", ok, len(r.Trades))
 	}

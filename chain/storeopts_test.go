@@ -44,23 +44,39 @@ func TestOldOptionsStoreOpens(t *testing.T) {
 	if compressed == 0 {
 		t.Fatalf("the store written with the old options has no compressed SSTable; want some")
 	}
-	c = openDir(t, dir, g)
-	if got := c.Status(); got != old {
-		t.Fatalf("status with today's options %+v, want %+v", got, old)
-	}
-	bigSlot(t, c, 20, 40, 100)
-	want := c.Status()
-	blocks := allBlocks(t, c)
-	c.Close()
-	c = openDir(t, dir, g)
+	want, blocks := goOn(t, dir, g, old)
+	c = reopenSame(t, dir, g, want, blocks)
 	defer c.Close()
-	if got := c.Status(); got != want {
-		t.Fatalf("reopened status %+v, want %+v", got, want)
-	}
-	sameBlocks(t, c, blocks)
 	if r, ok := c.Result(10); !ok || len(r.Trades) == 0 {
 		t.Fatalf("slot 10's cleared record (written with the old options): ok %v, %d trades", ok, len(r.Trades))
 	}
+}
+
+// goOn opens the store in dir, checks that its status is old, commits
+// another slot (slot 20, 40 orders) and closes it; it returns the status and
+// the blocks then.
+func goOn(t *testing.T, dir string, g Genesis, old Status) (Status, []Block) {
+	t.Helper()
+	c := openDir(t, dir, g)
+	defer c.Close()
+	if got := c.Status(); got != old {
+		t.Fatalf("reopened status %+v, want %+v", got, old)
+	}
+	bigSlot(t, c, 20, 40, 100)
+	return c.Status(), allBlocks(t, c)
+}
+
+// reopenSame opens the store in dir and checks that it has status want and
+// holds blocks.
+func reopenSame(t *testing.T, dir string, g Genesis, want Status, blocks []Block) *Chain {
+	t.Helper()
+	c := openDir(t, dir, g)
+	if got := c.Status(); got != want {
+		c.Close()
+		t.Fatalf("reopened status %+v, want %+v", got, want)
+	}
+	sameBlocks(t, c, blocks)
+	return c
 }
 
 // allBlocks is c's blocks from genesis to the head.
