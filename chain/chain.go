@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
@@ -173,26 +172,11 @@ func Open(dir string, g Genesis) (*Chain, error) {
 	if bits.UintSize != 64 {
 		return nil, errors.New("chain: a 64-bit platform is required: badger loses data on 32-bit builds")
 	}
-	opt := badger.DefaultOptions(dir).
-		WithMemTableSize(8 << 20).
-		WithNumMemtables(2).
-		WithBlockCacheSize(4 << 20).
-		WithIndexCacheSize(2 << 20).
-		WithValueLogFileSize(16 << 20).
-		WithValueThreshold(1 << 10).
-		WithCompression(options.ZSTD).
-		WithNumCompactors(2).
-		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(8).
-		WithChecksumVerificationMode(options.OnBlockRead).
-		WithVerifyValueChecksum(true).
-		WithMetricsEnabled(false).
-		WithLogger(nil)
 	// A store that has been created before has a MANIFEST; if it then looks
 	// empty, it is damaged, not new.
 	_, statErr := os.Stat(filepath.Join(dir, "MANIFEST"))
 	existed := statErr == nil
-	return open(dir, opt, g, existed)
+	return open(dir, storeOptions(dir), g, existed)
 }
 
 // OpenMemory opens a chain kept in memory only (tests, the simulator).

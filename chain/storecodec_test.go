@@ -83,38 +83,15 @@ func TestUncompressedStoreOpens(t *testing.T) {
 	if p, l := countPacked(rawValues(t, dir, pfxBlock)); p != 0 || l == 0 {
 		t.Fatalf("store written without compression: %d packed blocks, %d large plain ones; want 0 and some", p, l)
 	}
-	c = openDir(t, dir, g)
-	if got := c.Status(); got != old {
-		t.Fatalf("reopened status %+v, want %+v", got, old)
-	}
-	bigSlot(t, c, 20, 40, 100)
-	want := c.Status()
-	var blocks []Block
-	for h := range want.Height + 1 {
-		b, _, err := c.Block(h)
-		if err != nil {
-			t.Fatalf("Block(%d): %v", h, err)
-		}
-		blocks = append(blocks, b)
-	}
-	c.Close()
+	want, blocks := goOn(t, dir, g, old)
 	if p, l := countPacked(rawValues(t, dir, pfxBlock)); p == 0 || l == 0 {
 		t.Fatalf("%d packed blocks, %d large plain ones; want both old plain and new packed blocks", p, l)
 	}
 	if p, _ := countPacked(rawValues(t, dir, pfxState)); p == 0 {
 		t.Fatalf("no state value stored packed")
 	}
-	c = openDir(t, dir, g)
+	c = reopenSame(t, dir, g, want, blocks)
 	defer c.Close()
-	if got := c.Status(); got != want {
-		t.Fatalf("reopened status %+v, want %+v", got, want)
-	}
-	for h, b := range blocks {
-		got, _, err := c.Block(uint64(h))
-		if err != nil || got.Hash() != b.Hash() {
-			t.Fatalf("Block(%d) after reopen: hash %s, %v; want %s", h, got.Hash(), err, b.Hash())
-		}
-	}
 	if r, ok := c.Result(10); !ok || len(r.Trades) == 0 {
 		t.Fatalf("slot 10's cleared record (stored plain): ok %v, %d trades", ok, len(r.Trades))
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -131,6 +132,12 @@ func TestLoadNodeProblems(t *testing.T) {
 			[]string{`node.toml: updates.window: expected a duration from 0s to 24h, got 48h0m0s`}},
 		{"audit cap", minimalNode + "[network]\naudit_file = \"audit.bin\"\naudit_max_mib = 0\n",
 			[]string{`node.toml: network.audit_max_mib: expected the audit file's size cap in MiB, 1 to 1048576, got 0`}},
+		{"memory limit too small", minimalNode + "memory_limit_mib = 8\n",
+			[]string{`node.toml: node.memory_limit_mib: expected 0 (the role's default) or 16 to 65536 MiB, got 8`}},
+		{"memory limit negative", minimalNode + "memory_limit_mib = -1\n",
+			[]string{`node.toml: node.memory_limit_mib: expected 0 (the role's default) or 16 to 65536 MiB, got -1`}},
+		{"memory limit too large", minimalNode + "memory_limit_mib = 65537\n",
+			[]string{`node.toml: node.memory_limit_mib: expected 0 (the role's default) or 16 to 65536 MiB, got 65537`}},
 		{"s0 without a pin", minimalNode + "[meter]\ndriver = \"s0\"\n",
 			[]string{`node.toml: meter.s0.import_pin: expected a GPIO pin such as "GPIO17" for meter.driver = "s0", got ""`}},
 		{"float for int", minimalNode + "[trading]\nbuy_max_price = 0.28\n",
@@ -275,7 +282,7 @@ func TestLoadGenesisProblems(t *testing.T) {
 
 func TestNodeRoundTrip(t *testing.T) {
 	n := DefaultNode()
-	n.Node = NodeSection{Name: "Ünïcode \"home\" \\ 7", Role: RoleAuthority, Key: "keys/a.key", Data: "/var/lib/gridmesh", Clock: ClockTrust}
+	n.Node = NodeSection{Name: "Ünïcode \"home\" \\ 7", Role: RoleAuthority, Key: "keys/a.key", Data: "/var/lib/gridmesh", Clock: ClockTrust, MemoryLimitMiB: 80}
 	n.Network = Network{Genesis: "g.toml", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWabc"}, MDNS: false, DHT: true, AuditFile: "audit \"1\".bin", AuditMaxMiB: 3}
 	n.API.Listen = "[::1]:0"
 	n.Meter.Interval = Duration{1500 * time.Millisecond}
@@ -305,6 +312,31 @@ func TestNodeRoundTrip(t *testing.T) {
 	d.Dir = "."
 	if diff := cmp.Diff(d, got); diff != "" {
 		t.Errorf("defaults round trip (-want +got):\n%s", diff)
+	}
+}
+
+// The memory limit is the configured one, or the role's default for 0, and a
+// config at a bound of the range is accepted.
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		role Role
+		mib  int64
+		want int64
+	}{
+		{RoleHome, 0, 32 << 20},
+		{RoleAuthority, 0, 64 << 20},
+		{RoleHome, 16, 16 << 20},
+		{RoleAuthority, 65536, 65536 << 20},
+	} {
+		toml := fmt.Sprintf("version = 1\n[node]\nname = \"n\"\nrole = %q\nmemory_limit_mib = %d\n", tc.role, tc.mib)
+		n, err := ParseNode("node.toml", []byte(toml))
+		if err != nil {
+			t.Errorf("%s, memory_limit_mib = %d: %v", tc.role, tc.mib, err)
+			continue
+		}
+		if got := n.Node.MemoryLimit(); got != tc.want {
+			t.Errorf("%s, memory_limit_mib = %d: MemoryLimit() = %d, want %d", tc.role, tc.mib, got, tc.want)
+		}
 	}
 }
 

@@ -20,7 +20,11 @@ func (n Node) TOML() []byte {
 	w("role = %s # \"home\" or \"authority\"\n", tomlString(string(n.Node.Role)))
 	w("key = %s # ed25519 key file, mode 0600\n", tomlString(n.Node.Key))
 	w("data = %s # chain and meter journal\n", tomlString(n.Node.Data))
-	w("clock = %s # \"kernel\": trade only once NTP has set the clock; \"trust\": take it as it is\n\n", tomlString(n.Node.Clock))
+	w("clock = %s # \"kernel\": trade only once NTP has set the clock; \"trust\": take it as it is\n", tomlString(n.Node.Clock))
+	if n.Node.MemoryLimitMiB != 0 {
+		w("memory_limit_mib = %d # the Go runtime's soft memory limit; 0: the role's default\n", n.Node.MemoryLimitMiB)
+	}
+	w("\n")
 	w("[network]\n")
 	w("genesis = %s # the network's genesis file, from its operator\n", tomlString(n.Network.Genesis))
 	w("listen = %s\n", tomlStrings(n.Network.Listen))

@@ -205,6 +205,8 @@ func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	limit := setMemoryLimit(cfg.Node.MemoryLimit())
+	log.Info("memory limit", "mib", limit>>20, "from_env", os.Getenv("GOMEMLIMIT") != "")
 	var n *node.Node
 	// The node serves the releases its update slots hold to its peers
 	// (update/1), so that a neighbour with no route to a download server

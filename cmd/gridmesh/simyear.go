@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/chain/consensus"
+	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
 	metersim "github.com/gridmesh/gridmesh/meter/sim"
@@ -82,6 +84,9 @@ type simYearResult struct {
 	HeapBytes    uint64  `json:"heap_bytes"`     // live heap after GC at the end
 	RSSBytes     int64   `json:"rss_bytes"`      // at the end
 	PeakRSSBytes int64   `json:"peak_rss_bytes"` // VmHWM
+	// The Go runtime's soft memory limit the run had: the role's default
+	// (config.DefaultMemoryLimitMiB), or GOMEMLIMIT if set.
+	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
 	// RSS in anonymous memory (heap, stacks, runtime) and in mapped files
 	// (badger maps its value log and tables: those pages are page cache the
 	// kernel may reclaim, but they count in RSS).
@@ -122,7 +127,11 @@ of every block with a 3-of-4 precommit certificate) with a simulated clock. N
 homes with simulated meters (PV and load profiles) each place one order per slot
 for their forecast net energy; slots clear at gate closure; homes attest their
 metered energy after the slot; slots settle. No consensus network runs: the
-authorities take turns proposing.
+authorities take turns proposing. While the node produces a slot's blocks,
+the homes sign the next slot's txs and the node checks each as it arrives
+(Chain.CheckTx, as its mempool does: the signature is verified there, once,
+and not again in Propose), on the other cores; the time per slot is Propose
+and Commit.
 
 It prints the live heap (after GC) and RSS at the end and per day, the store's
 size by kind (block bodies, certificates, state, account index), the time per
@@ -133,7 +142,9 @@ keep_blocks), and prunes as a home's loop does (chain.PruneHome: old bodies,
 old cleared and settled records, the other accounts' old statement lines);
 without it the store is an authority's archive. The process's memory stands
 for the node whose store it keeps (the simulated homes' meters and keys add
-little: a few MB).`)
+little: a few MB): it runs with that node's memory limit (the role's default
+memory_limit_mib, the authority's or with --keep-days the home's), unless
+GOMEMLIMIT is set.`)
 	homes := c.fs.Int("homes", 100, "simulated homes")
 	days := c.fs.Int("days", 365, "simulated days")
 	slot := c.fs.Duration("slot", 15*time.Minute, "slot length (whole seconds, at least 30s)")
@@ -176,10 +187,19 @@ little: a few MB).`)
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// The process runs with the memory limit of the node whose store it
+	// keeps (config.DefaultMemoryLimitMiB), so its figures stand for that node.
+	role := config.RoleAuthority
+	if *keep > 0 {
+		role = config.RoleHome
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	limit := setMemoryLimit(config.DefaultMemoryLimitMiB(role) << 20)
 	res, err := runSimYear(cfg)
 	if err != nil {
 		return fmt.Errorf("sim year: %w", err)
 	}
+	res.MemoryLimitBytes = limit
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(stdout, "%s\n", b)
@@ -189,8 +209,8 @@ little: a few MB).`)
 	fmt.Fprintf(stdout, "%d homes, %d days of %s slots (%d slots, %d blocks, %d txs, %d trades) in %.0f s\n",
 		res.Homes, res.Days, *slot, res.Slots, res.Height, res.Txs, res.Trades, res.WallSeconds)
 	fmt.Fprintf(stdout, "time per slot: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", res.SlotP50Ms, res.SlotP99Ms, res.SlotMaxMs)
-	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB: the store's %.1f MB, the executable's %.1f MB), peak RSS %.1f MB; %d history records held, %d state entries, key list %.2f MB\n",
-		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.RSSStoreBytes), mb(res.RSSExeBytes), mb(res.PeakRSSBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
+	fmt.Fprintf(stdout, "memory at the end: heap %.1f MB (after GC), RSS %.1f MB (anonymous %.1f MB, mapped files %.1f MB: the store's %.1f MB, the executable's %.1f MB), peak RSS %.1f MB, memory limit %.0f MiB; %d history records held, %d state entries, key list %.2f MB\n",
+		mb(int64(res.HeapBytes)), mb(res.RSSBytes), mb(res.RSSAnonBytes), mb(res.RSSFileBytes), mb(res.RSSStoreBytes), mb(res.RSSExeBytes), mb(res.PeakRSSBytes), mb(res.MemoryLimitBytes), res.HistoryHeld, res.StateKeys, mb(int64(res.KeyListSize)))
 	fmt.Fprintf(stdout, "store: %.1f MB on disk (SSTables %.1f MB, value log %.1f MB); logical: blocks %.1f MB, certificates %.1f MB, state %.1f MB, account index %.1f MB, other %.3f MB\n",
 		mb(res.DiskBytes), mb(res.LSMBytes), mb(res.VlogBytes), mb(res.ByKind["blocks"]), mb(res.ByKind["certificates"]),
 		mb(res.ByKind["state"]), mb(res.ByKind["index"]), mb(res.ByKind["other"]))
@@ -282,6 +302,7 @@ type simYear struct {
 	// keepBlocks is the home's window of block bodies (0: an authority, or
 	// the first day, before it is known).
 	keepBlocks uint64
+	next       *simBatch // the next slot's block-A txs, being signed (runSlot)
 }
 
 // simOrdered is a home with an order in a slot and its metered energy there.
@@ -359,6 +380,9 @@ func (s *simYear) run() error {
 			s.cfg.OnDay(d)
 		}
 	}
+	if s.next != nil {
+		<-s.next.done // the slot after the last, for a caller's runSlot
+	}
 	s.res.WallSeconds = time.Since(began).Seconds()
 	if s.cfg.MemProfile != "" {
 		f, err := os.Create(s.cfg.MemProfile)
@@ -377,7 +401,16 @@ func (s *simYear) run() error {
 // k+1 (its gate has closed). B and C only when due.
 func (s *simYear) runSlot(k unit.Slot) error {
 	s0 := s.g.SlotStart(k)
-	if err := s.produce(s0+1000, s.blockATxs(k)); err != nil {
+	b := s.next
+	if b == nil || b.slot != k {
+		b = s.prepare(k)
+	}
+	<-b.done
+	// While the node produces slot k's blocks, the homes sign slot k+1's
+	// block-A txs and the node checks them as they arrive: what they depend
+	// on (slot k's clearing, in slot k-1's block C) is known.
+	s.next = s.prepare(k + 1)
+	if err := s.produce(s0+1000, b.txs); err != nil {
 		return err
 	}
 	L := s.g.SlotSeconds
@@ -391,10 +424,42 @@ func (s *simYear) runSlot(k unit.Slot) error {
 	return nil
 }
 
-// blockATxs are the signed txs of slot k's block A: orders for slot k+1
-// (forecast net energy) and attestations for slot k-1 (its metered energy,
-// which the simulated meters forecast exactly). The homes sign on their own
-// devices: here on all cores, outside the slot's time.
+// simBatch is the txs of a slot's block A, being signed and checked on
+// another goroutine until done is closed.
+type simBatch struct {
+	slot unit.Slot
+	txs  []chain.Tx
+	done chan struct{}
+}
+
+// prepare builds and numbers slot k's block-A txs, then, on other
+// goroutines (all cores), signs them (the homes sign on their own devices)
+// and hands each to Chain.CheckTx, as a
+// node's mempool does with a tx when it arrives: the chain remembers the
+// txs whose signature it verified, so Propose does not verify them again.
+// CheckTx's verdict on the state is not used: the txs are for the next
+// block, whose Propose checks each one against its state and must include
+// all (produce).
+func (s *simYear) prepare(k unit.Slot) *simBatch {
+	b := &simBatch{slot: k, txs: s.blockATxs(k), done: make(chan struct{})}
+	for i := range b.txs {
+		s.nonce++
+		b.txs[i].ChainID, b.txs[i].Nonce = s.g.ChainID, s.nonce
+	}
+	c, keys, nowMs := s.c, s.keys, s.g.SlotStart(k)
+	go func() {
+		defer close(b.done)
+		onAllCores(len(b.txs), func(i int) {
+			b.txs[i].Sign(keys[b.txs[i].From])
+			c.CheckTx(b.txs[i], nowMs)
+		})
+	}()
+	return b
+}
+
+// blockATxs are the txs of slot k's block A, not yet numbered and signed
+// (prepare): orders for slot k+1 (forecast net energy) and attestations for
+// slot k-1 (its metered energy, which the simulated meters forecast exactly).
 func (s *simYear) blockATxs(k unit.Slot) []chain.Tx {
 	var txs []chain.Tx
 	next := k + 1
@@ -420,7 +485,6 @@ func (s *simYear) blockATxs(k unit.Slot) []chain.Tx {
 		}
 	}
 	delete(s.ordered, k-1)
-	signAll(txs, s.g.ChainID, s.keys, &s.nonce)
 	return txs
 }
 
@@ -548,20 +612,16 @@ func simCert(chainID string, auth []ed25519.PrivateKey, proposer int, b chain.Bl
 	return wire.EncodeCommit(votes, set)
 }
 
-// signAll numbers and signs txs (each From's key in keys) on all cores.
-func signAll(txs []chain.Tx, chainID string, keys map[ident.Account]ed25519.PrivateKey, nonce *uint64) {
-	for i := range txs {
-		*nonce++
-		txs[i].ChainID, txs[i].Nonce = chainID, *nonce
-	}
+// onAllCores calls f(0) .. f(n-1) on GOMAXPROCS goroutines.
+func onAllCores(n int, f func(i int)) {
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(txs); i += workers {
-				txs[i].Sign(keys[txs[i].From])
+			for i := w; i < n; i += workers {
+				f(i)
 			}
 		}()
 	}

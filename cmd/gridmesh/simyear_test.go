@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmesh/gridmesh/config"
 )
 
 // TestSimYearHeapFlat runs a short simulated stretch of a chain's life through
@@ -93,5 +97,33 @@ func TestSimYearHome(t *testing.T) {
 	if home.KeysByKind["index"] >= archive.KeysByKind["index"] || home.StatementLines != archive.StatementLines || home.StatementLines == 0 {
 		t.Errorf("home: %d index lines (archive %d), own statement %d lines (archive %d)",
 			home.KeysByKind["index"], archive.KeysByKind["index"], home.StatementLines, archive.StatementLines)
+	}
+}
+
+// TestSimYearMemoryLimit: the run has the memory limit of the node whose
+// store it keeps (an authority's, or with --keep-days a home's), unless
+// GOMEMLIMIT is set (here it is empty: unset), and the process's limit is
+// as before afterwards.
+func TestSimYearMemoryLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	before := debug.SetMemoryLimit(-1)
+	for _, tc := range []struct {
+		keep string
+		want int64
+	}{{"0", config.DefaultMemoryLimitMiB(config.RoleAuthority) << 20}, {"1", config.DefaultMemoryLimitMiB(config.RoleHome) << 20}} {
+		stdout, stderr, code := gridmesh(t, "sim", "year", "--homes", "3", "--days", "2", "--slot", "1h", "--keep-days", tc.keep, "--json")
+		if code != 0 || stderr != "" {
+			t.Fatalf("--keep-days %s: exit %d, stderr %q", tc.keep, code, stderr)
+		}
+		var res simYearResult
+		if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+			t.Fatalf("--keep-days %s: %v", tc.keep, err)
+		}
+		if res.MemoryLimitBytes != tc.want {
+			t.Errorf("--keep-days %s: memory_limit_bytes = %d, want %d", tc.keep, res.MemoryLimitBytes, tc.want)
+		}
+		if got := debug.SetMemoryLimit(-1); got != before {
+			t.Errorf("--keep-days %s: memory limit %d after the run, want %d as before", tc.keep, got, before)
+		}
 	}
 }
