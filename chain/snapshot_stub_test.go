@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
 )
@@ -21,19 +19,7 @@ import (
 func storedValues(t *testing.T, c *Chain) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	err := c.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxState)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := valueOf(it.Item())
-			if err != nil {
-				return err
-			}
-			out[string(it.Item().Key()[len(pfxState):])] = bytes.Clone(v)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := walkStored(c, func(k string, v []byte) { out[k] = bytes.Clone(v) }); err != nil {
 		t.Fatal(err)
 	}
 	return out
