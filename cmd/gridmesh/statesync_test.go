@@ -562,7 +562,9 @@ func TestStateSyncShaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The child opens the stores itself.
+	// The child opens the stores itself; afterwards they are reopened with
+	// new snapshots of their heads (the child committed the source's last
+	// blocks to the pruned copy) for the tests that follow.
 	for _, x := range []*syncSource{src, src.pruned} {
 		x.close()
 		t.Cleanup(func() {
@@ -572,6 +574,9 @@ func TestStateSyncShaped(t *testing.T) {
 				return
 			}
 			x.c = c
+			if err := x.snapshot(); err != nil {
+				t.Errorf("snapshot %s: %v", x.dir, err)
+			}
 		})
 	}
 	script := "ip link set lo mtu 1500 up && tc qdisc add dev lo root tbf rate 10mbit burst 32kb latency 200ms && exec \"$0\" -test.run '^TestStateSyncShaped$' -test.v"
