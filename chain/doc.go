@@ -232,7 +232,10 @@
 // change) and deletes those slots' index lines of every account but the
 // home's own; Result and Settlement then report none for those slots
 // (prune.go). Both let badger collect its value log afterwards: deleted values
-// free disk only when badger rewrites the files that hold them.
+// free disk only when badger rewrites the files that hold them. A home that
+// joins from a snapshot writes those stubs itself from the manifest instead
+// of downloading the records (Fetch, InstallSnapshot: snapshot_stub.go), and
+// a store that pruned serves no stub as a value (Snapshot.Values: ErrPruned).
 //
 // History lives in the store, not in memory (state.go: history; history.go).
 // Cleared and settled records are state entries (c/<slot>, d/<slot>) written

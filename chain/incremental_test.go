@@ -21,7 +21,14 @@ import (
 // storedEntries is every state entry in c's store (uncompressed).
 func storedEntries(c *Chain) (map[string]entry, error) {
 	all := map[string]entry{}
-	err := c.db.View(func(txn *badger.Txn) error {
+	err := walkStored(c, func(k string, v []byte) { all[k] = storedEntry(k, v) })
+	return all, err
+}
+
+// walkStored calls fn with every committed state entry's key and stored
+// (uncompressed) value, in key order; v is valid during the call only.
+func walkStored(c *Chain, fn func(k string, v []byte)) error {
+	return c.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxState)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -29,12 +36,10 @@ func storedEntries(c *Chain) (map[string]entry, error) {
 			if err != nil {
 				return err
 			}
-			k := string(it.Item().Key()[len(pfxState):])
-			all[k] = storedEntry(k, v)
+			fn(string(it.Item().Key()[len(pfxState):]), v)
 		}
 		return nil
 	})
-	return all, err
 }
 
 // trueDiff is the diff from before to after, the simple way: every key of both.

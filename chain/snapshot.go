@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 
 	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 // State snapshots (state sync, node/statesync).
@@ -45,11 +47,11 @@ import (
 // What a home needs. Execution reads only the open slots' orders and
 // attestations, balances, admissions, the tariff, votes and the recent
 // history records (history: above the floor); it never reads old cleared and
-// settled records. They are still installed whole: Open checks every stored
-// value against the state hash, the account index (every home's statement
-// and the explorer) is built from them, and a node that has them can serve
-// them on. Their values are most of the bytes (zstd on the wire shrinks
-// them several times over; README figures).
+// settled records, and a home prunes them to stubs (prune.go). A joining home
+// does not download them at all (Fetch): InstallSnapshot writes their stubs
+// from the manifest's digests, so that the store is a pruned home's
+// (snapshot_stub.go). A store that pruned serves no stub as a value: Values
+// answers ErrPruned for it and the joiner asks another peer.
 
 const pfxStaged = "Z/" // + state key: a staged snapshot value (StageSnapshot)
 
@@ -100,6 +102,8 @@ func (s *Snapshot) Len() int { return s.keys.len() }
 
 // Values returns the values of entries from, from+1, … in key order: at most
 // max of them, and no more once their size reaches maxBytes (at least one).
+// It stops before a record this store pruned (a stub is not the value) and
+// answers ErrPruned when entry from is one: the joiner asks another peer.
 func (s *Snapshot) Values(from, max, maxBytes int) ([][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,6 +127,12 @@ func (s *Snapshot) Values(from, max, maxBytes int) ([][]byte, error) {
 		v, err := valueOf(it.Item())
 		if err != nil {
 			return nil, fmt.Errorf("chain: snapshot at %d: entry %q: %w", s.Height, k, err)
+		}
+		if isStub(string(k), v) {
+			if len(out) == 0 {
+				return nil, fmt.Errorf("%w: snapshot at %d: entry %d (%q) is a pruned record", ErrPruned, s.Height, i, k)
+			}
+			break // a pruned record's value is not here: never sent as one
 		}
 		out = append(out, v)
 		size += len(v)
@@ -148,6 +158,7 @@ func (s *Snapshot) Close() {
 type Manifest struct {
 	StateHash ident.Hash
 	keys      *keyList
+	cut       unit.Slot // records of slots below it are stubbed (Fetch; snapshot_stub.go)
 }
 
 // ParseManifest checks that b is a key list that hashes to stateHash (a
@@ -176,7 +187,7 @@ func ParseManifest(b []byte, stateHash ident.Hash) (*Manifest, error) {
 		off += w + int(n) + 32
 		l.offs = append(l.offs, off)
 	}
-	return &Manifest{StateHash: stateHash, keys: l}, nil
+	return &Manifest{StateHash: stateHash, keys: l, cut: unit.Slot(math.MinInt64)}, nil
 }
 
 // Len is the number of state entries.
@@ -278,7 +289,7 @@ func (c *Chain) InstallSnapshot(m *Manifest, blk Block, cert []byte) error {
 	if err := c.installState(m); err != nil {
 		return fmt.Errorf("chain: install snapshot: %w", err)
 	}
-	if err := c.installHead(blk, cert); err != nil {
+	if err := c.installHead(blk, cert, m.cut); err != nil {
 		return fmt.Errorf("chain: install snapshot: %w", err)
 	}
 	if err := c.load(); err != nil {
@@ -306,7 +317,21 @@ func (c *Chain) installState(m *Manifest) error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxStaged)})
 		defer it.Close()
 		i := 0
+		stubs := func() error { // the records this home prunes: their stubs (snapshot_stub.go)
+			for ; i < m.Len() && m.stubbed(i); i++ {
+				if err := wb.Set([]byte(pfxState+m.Key(i)), m.stubFor(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		for it.Rewind(); it.Valid() && i < m.Len(); it.Next() {
+			if err := stubs(); err != nil {
+				return err
+			}
+			if i == m.Len() {
+				break
+			}
 			k := it.Item().Key()[len(pfxStaged):]
 			if string(k) != m.Key(i) {
 				return fmt.Errorf("entry %d (%q) is not staged", i, m.Key(i))
@@ -323,6 +348,9 @@ func (c *Chain) installState(m *Manifest) error {
 			}
 			i++
 		}
+		if err := stubs(); err != nil {
+			return err
+		}
 		if i < m.Len() {
 			return fmt.Errorf("entry %d (%q) is not staged", i, m.Key(i))
 		}
@@ -335,8 +363,11 @@ func (c *Chain) installState(m *Manifest) error {
 }
 
 // installHead writes blk as the head with cert, marks the bodies below it
-// pruned and deletes them, and syncs.
-func (c *Chain) installHead(blk Block, cert []byte) error {
+// pruned and deletes them, sets the history cut (the records below cut are
+// stubs: snapshot_stub.go; the least slot: none), keeps the index lines
+// below it and deletes the rest (rebuilt from the installed records), and
+// syncs.
+func (c *Chain) installHead(blk Block, cert []byte, cut unit.Slot) error {
 	h := blk.Header.Height
 	below := func(pfx string) func(k []byte) bool {
 		return func(k []byte) bool {
@@ -344,10 +375,15 @@ func (c *Chain) installHead(blk Block, cert []byte) error {
 			return n == 0 || n >= h
 		}
 	}
+	old, err := c.histPrunedBelow()
+	if err != nil {
+		return err
+	}
+	cut = max(cut, old) // a returning home that pruned keeps the lines it kept
 	for _, pfx := range []string{pfxBlock, pfxCert, pfxAccount} {
 		keep := below(pfx)
 		if pfx == pfxAccount {
-			keep = nil // rebuilt from the installed records
+			keep = func(k []byte) bool { sl, err := lineSlot(k); return err == nil && sl < cut }
 		}
 		if err := c.deletePrefix(pfx, keep); err != nil {
 			return err
@@ -355,13 +391,17 @@ func (c *Chain) installHead(blk Block, cert []byte) error {
 	}
 	var pv [8]byte
 	binary.BigEndian.PutUint64(pv[:], h)
-	err := c.db.Update(func(txn *badger.Txn) error {
-		for _, kv := range [][2][]byte{
-			{heightKey(pfxBlock, h), pack(blk.Encode())},
-			{heightKey(pfxCert, h), cert},
-			{[]byte(keyPruned), pv[:]},
-			{[]byte(keyHead), recordJSON(headRec{Height: h, Hash: blk.Hash(), StateHash: blk.Header.StateHash})},
-		} {
+	kvs := [][2][]byte{
+		{heightKey(pfxBlock, h), pack(blk.Encode())},
+		{heightKey(pfxCert, h), cert},
+		{[]byte(keyPruned), pv[:]},
+		{[]byte(keyHead), recordJSON(headRec{Height: h, Hash: blk.Hash(), StateHash: blk.Header.StateHash})},
+	}
+	if cut != unit.Slot(math.MinInt64) {
+		kvs = append(kvs, [2][]byte{[]byte(keyHistPruned), slotKeyBytes(cut)})
+	}
+	err = c.db.Update(func(txn *badger.Txn) error {
+		for _, kv := range kvs {
 			if err := txn.Set(kv[0], kv[1]); err != nil {
 				return err
 			}

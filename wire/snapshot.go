@@ -14,7 +14,9 @@ import (
 // kind, height (8, big-endian; 0 in an offer request), arg (8: the
 // manifest offset or the first entry's index), count (4: the most entries
 // wanted; 0 otherwise). Every answer opens with a status byte: SnapOK or
-// SnapNotHeld (the peer holds no snapshot of that height; nothing follows).
+// SnapNotHeld (the peer holds no snapshot of that height, or, to a values
+// request, not the value of its first entry: a record it pruned to a stub;
+// nothing follows).
 //
 //	offer:    SnapOK, height (8), manifest length (8), EncodeCertified(block, cert)
 //	manifest: SnapOK, up to MaxSnapPiece bytes of the manifest from the offset

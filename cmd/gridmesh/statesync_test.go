@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,8 +33,10 @@ import (
 // size the history (default 10 days of 30 homes; the README's figure is a
 // year of 100 homes: GRIDMESH_STATESYNC_DAYS=365 GRIDMESH_STATESYNC_HOMES=100).
 
-// syncSource is a simulated chain's store with a snapshot taken at its
-// head, and the blocks of one more slot committed after it.
+// syncSource is a simulated chain's store with snapshots taken at its
+// head, and the blocks of one more slot committed after it; pruned is a
+// copy of it that pruned as a home does (chain.PruneHome: its old records
+// are stubs), with snapshots at the same height.
 type syncSource struct {
 	g       chain.Genesis
 	c       *chain.Chain
@@ -40,6 +44,7 @@ type syncSource struct {
 	height  uint64 // the snapshots'
 	entries int    // the snapshots' state entries
 	days    int
+	pruned  *syncSource
 
 	mu    sync.Mutex
 	snaps []*chain.Snapshot // taken at height, one for each server
@@ -61,6 +66,29 @@ func (s *syncSource) take(t *testing.T) *chain.Snapshot {
 	return sn
 }
 
+// snapshot takes the spare snapshots of s's head.
+func (s *syncSource) snapshot() error {
+	s.height = s.c.Status().Height
+	for range spare {
+		sn, err := s.c.TakeSnapshot()
+		if err != nil {
+			return err
+		}
+		s.snaps = append(s.snaps, sn)
+		s.entries = sn.Len()
+	}
+	return nil
+}
+
+// close closes the snapshots and the store.
+func (s *syncSource) close() {
+	for _, sn := range s.snaps {
+		sn.Close()
+	}
+	s.snaps = nil
+	s.c.Close()
+}
+
 var (
 	sourceOnce sync.Once
 	source     *syncSource
@@ -75,8 +103,9 @@ func envInt(name string, def int) int {
 }
 
 // buildSource runs the simulation into dir (or opens dir when it holds one
-// already: the shaped test's child process), snapshots the head and (when
-// it built it) commits one more slot.
+// already: a store `gridmesh sim year` wrote, or the shaped test's child
+// process), makes the pruned copy, snapshots both heads and (when it built
+// the source) commits one more slot.
 func buildSource(dir string, built bool) (*syncSource, error) {
 	cfg := simYearConfig{Homes: envInt("GRIDMESH_STATESYNC_HOMES", 30), Days: envInt("GRIDMESH_STATESYNC_DAYS", 10), Slot: 15 * time.Minute, Seed: 1}
 	s := newSimYear(cfg)
@@ -91,28 +120,91 @@ func buildSource(dir string, built bool) (*syncSource, error) {
 			return nil, err
 		}
 	}
-	src := &syncSource{g: s.g, c: c, dir: dir, height: c.Status().Height, days: cfg.Days}
-	for range spare {
-		sn, err := c.TakeSnapshot()
-		if err != nil {
-			c.Close()
+	src := &syncSource{g: s.g, c: c, dir: dir, days: cfg.Days}
+	if err := src.prunedCopy(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("pruned copy: %w", err)
+	}
+	s.c = src.c // reopened after the copy
+	for _, x := range []*syncSource{src, src.pruned} {
+		if err := x.snapshot(); err != nil {
+			src.close()
+			src.pruned.close()
 			return nil, err
 		}
-		src.snaps = append(src.snaps, sn)
-		src.entries = sn.Len()
 	}
 	if !built {
 		// The blocks of one more slot, for the joined home to follow.
 		if err := s.runSlot(unit.Slot(1 + cfg.Days*int(86400/s.g.SlotSeconds))); err != nil {
-			c.Close()
+			src.close()
+			src.pruned.close()
 			return nil, err
 		}
 	}
 	return src, nil
 }
 
+// prunedCopy opens s.dir + "-pruned", first copying s's store there (s is
+// closed meanwhile) when it is not there yet, commits the blocks s has
+// above it and prunes it as a home (the second participant) that keeps only
+// its head block: every record a home may stub is a stub.
+func (s *syncSource) prunedCopy() error {
+	dir := s.dir + "-pruned"
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := s.c.Close(); err != nil {
+			return err
+		}
+		err := os.CopyFS(dir+".tmp", os.DirFS(s.dir))
+		if err == nil {
+			err = os.Rename(dir+".tmp", dir)
+		}
+		if s.c, err = reopen(s.dir, s.g, err); err != nil {
+			return err
+		}
+	}
+	c, err := chain.Open(dir, s.g)
+	if err != nil {
+		return err
+	}
+	s.pruned = &syncSource{g: s.g, c: c, dir: dir, days: s.days}
+	for h := c.Status().Height + 1; h <= s.c.Status().Height; h++ {
+		b, cert, err := s.c.Block(h)
+		if err == nil {
+			_, err = c.Commit(b, cert)
+		}
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("block %d: %w", h, err)
+		}
+	}
+	for {
+		_, slots, err := c.PruneHome(c.Status().Height, s.g.Participants[1])
+		if err != nil {
+			c.Close()
+			return err
+		}
+		if slots == 0 {
+			return nil
+		}
+	}
+}
+
+// reopen opens dir after an operation that returned err (which it returns).
+func reopen(dir string, g chain.Genesis, err error) (*chain.Chain, error) {
+	c, oerr := chain.Open(dir, g)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // sharedSource builds the source once per test binary, in
-// GRIDMESH_STATESYNC_STORE when the parent process built it there.
+// GRIDMESH_STATESYNC_STORE when set (a store `gridmesh sim year` wrote, or
+// the one the shaped test's parent process built).
 func sharedSource(t *testing.T) *syncSource {
 	t.Helper()
 	sourceOnce.Do(func() {
@@ -133,13 +225,12 @@ func sharedSource(t *testing.T) *syncSource {
 	return source
 }
 
-// closeSyncSource closes and removes the source (TestMain).
+// closeSyncSource closes and removes the source (TestMain); a store given
+// in GRIDMESH_STATESYNC_STORE stays, and so does its pruned copy.
 func closeSyncSource() {
 	if source != nil {
-		for _, sn := range source.snaps {
-			sn.Close()
-		}
-		source.c.Close()
+		source.close()
+		source.pruned.close()
 		if os.Getenv("GRIDMESH_STATESYNC_STORE") == "" {
 			os.RemoveAll(filepath.Dir(source.dir))
 		}
@@ -173,16 +264,42 @@ const (
 // serve starts a peer serving the source's snapshot, spoiled as t says.
 func serve(t *testing.T, src *syncSource, i int, how tamper) *p2p.Host {
 	t.Helper()
-	h := syncHost(t, src.g, i)
-	srv := &statesync.Server{}
-	srv.Add(src.take(t))
-	t.Cleanup(srv.Close)
-	h.Handle(wire.SnapProto, wire.SnapRequestBytes, func(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error) {
-		resp, err := srv.Handle(ctx, from, req)
+	return serveSnap(t, src, i, how, [2]int{}).h
+}
+
+// snapPeer is a test server: its host, its snapshot server and how many values
+// requests it answered "not held" for lacking their first entry.
+type snapPeer struct {
+	h       *p2p.Host
+	srv     *statesync.Server
+	lacking atomic.Int64
+}
+
+// serveSnap is serve for a peer that, besides, does not hold the values of
+// entries lack[0] .. lack[1]-1 (as a pruned home does not hold its stubbed
+// records' values): it answers "not held" to a values request that begins
+// there and stops an answer before them.
+func serveSnap(t *testing.T, src *syncSource, i int, how tamper, lack [2]int) *snapPeer {
+	t.Helper()
+	p := &snapPeer{h: syncHost(t, src.g, i), srv: &statesync.Server{}}
+	p.srv.Add(src.take(t))
+	t.Cleanup(p.srv.Close)
+	p.h.Handle(wire.SnapProto, wire.SnapRequestBytes, func(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error) {
+		r, err := wire.DecodeSnapRequest(req)
+		if err == nil && r.Kind == wire.SnapValues && lack[0] < lack[1] {
+			switch at := int(r.Arg); {
+			case at >= lack[0] && at < lack[1]:
+				p.lacking.Add(1)
+				return wire.NotHeld(), nil
+			case at < lack[0] && at+int(r.Count) > lack[0]:
+				r.Count = uint32(lack[0] - at)
+				req = wire.EncodeSnapRequest(r)
+			}
+		}
+		resp, err := p.srv.Handle(ctx, from, req)
 		if err != nil || len(resp) < 2 {
 			return resp, err
 		}
-		r, _ := wire.DecodeSnapRequest(req)
 		switch {
 		case how == badValues && r.Kind == wire.SnapValues:
 			vals, _, err := wire.DecodeSnapValues(resp)
@@ -197,7 +314,34 @@ func serve(t *testing.T, src *syncSource, i int, how tamper) *p2p.Host {
 		}
 		return resp, nil
 	})
-	return h
+	return p
+}
+
+// fetchSpans is what a home joining from the source's snapshot downloads
+// (chain.Fetch): spans of entry indices.
+func fetchSpans(t *testing.T, src *syncSource) [][2]int {
+	t.Helper()
+	blk, _, err := src.c.Block(src.height)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	man := src.snaps[0].Manifest
+	src.mu.Unlock()
+	m, err := chain.ParseManifest(man, blk.Header.StateHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.c.Fetch(m, blk)
+}
+
+// fetched is how many entries the spans hold.
+func fetched(spans [][2]int) int {
+	n := 0
+	for _, sp := range spans {
+		n += sp[1] - sp[0]
+	}
+	return n
 }
 
 // joiner is a fresh home: an empty store of the source's genesis and a host.
@@ -277,10 +421,16 @@ func (j *joiner) checkJoined(t *testing.T, src *syncSource) {
 	if got, want := j.c.Balances(), src.c.Balances(); !maps.Equal(got, want) {
 		t.Errorf("balances differ: got %d accounts, want %d", len(got), len(want))
 	}
+	// A new home has the lines of the slots whose records it holds (those
+	// below the history cut it stubbed): the source's from there on.
 	home := src.g.Participants[0]
-	gotSt, wantSt := j.c.Statement(home, 0, 1<<40), src.c.Statement(home, 0, 1<<40)
-	if gb, wb := mustJSON(t, gotSt), mustJSON(t, wantSt); gb != wb || len(wantSt) == 0 {
-		t.Errorf("statement of %s: got %d lines, want %d (and some)", home, len(gotSt), len(wantSt))
+	gotSt := j.c.Statement(home, 0, 1<<40)
+	if len(gotSt) == 0 {
+		t.Fatalf("statement of %s on the joined home: no line", home)
+	}
+	wantSt := src.c.Statement(home, gotSt[0].Slot, 1<<40)
+	if gb, wb := mustJSON(t, gotSt), mustJSON(t, wantSt); gb != wb {
+		t.Errorf("statement of %s from slot %d: got %d lines, want the source's %d", home, gotSt[0].Slot, len(gotSt), len(wantSt))
 	}
 	if err := j.c.Close(); err != nil {
 		t.Fatal(err)
@@ -327,6 +477,9 @@ func TestStateSyncJoin(t *testing.T) {
 	}
 	if p.Phase != "done" || p.Done != p.Entries || p.Entries == 0 || p.Bytes == 0 {
 		t.Errorf("progress %+v: want done with every entry", p)
+	}
+	if want := p.Entries - fetched(fetchSpans(t, src)); p.Stubbed != want || want < p.Entries/2 {
+		t.Errorf("%d of %d entries stubbed, want %d (the old records, most of the state)", p.Stubbed, p.Entries, want)
 	}
 	if len(j.prog) < 3 {
 		t.Errorf("%d progress reports, want one per unit and more", len(j.prog))
@@ -409,22 +562,23 @@ func TestStateSyncShaped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The child opens the store itself.
-	for _, sn := range src.snaps {
-		sn.Close()
+	// The child opens the stores itself; afterwards they are reopened with
+	// new snapshots of their heads (the child committed the source's last
+	// blocks to the pruned copy) for the tests that follow.
+	for _, x := range []*syncSource{src, src.pruned} {
+		x.close()
+		t.Cleanup(func() {
+			c, err := chain.Open(x.dir, x.g)
+			if err != nil {
+				t.Errorf("reopen %s: %v", x.dir, err)
+				return
+			}
+			x.c = c
+			if err := x.snapshot(); err != nil {
+				t.Errorf("snapshot %s: %v", x.dir, err)
+			}
+		})
 	}
-	src.snaps = nil
-	if err := src.c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := chain.Open(src.dir, src.g)
-		if err != nil {
-			t.Errorf("reopen the source: %v", err)
-			return
-		}
-		src.c = c
-	})
 	script := "ip link set lo mtu 1500 up && tc qdisc add dev lo root tbf rate 10mbit burst 32kb latency 200ms && exec \"$0\" -test.run '^TestStateSyncShaped$' -test.v"
 	cmd := exec.Command("unshare", "-n", "sh", "-c", script, exe)
 	cmd.Env = append(os.Environ(), "GRIDMESH_STATESYNC_SHAPED=1", "GRIDMESH_STATESYNC_STORE="+src.dir)
@@ -435,12 +589,15 @@ func TestStateSyncShaped(t *testing.T) {
 	}
 }
 
-// shapedChild is TestStateSyncShaped inside its namespace.
+// shapedChild is TestStateSyncShaped inside its namespace: the joiner's
+// peers are an archive, a home that pruned and a peer serving corrupt
+// values.
 func shapedChild(t *testing.T) {
 	src := sharedSource(t)
-	servers := []*p2p.Host{serve(t, src, 6, honest), serve(t, src, 7, honest), serve(t, src, 8, badValues)}
+	pruned := serveSnap(t, src.pruned, 7, honest, [2]int{})
+	servers := []*p2p.Host{serve(t, src, 6, honest), pruned.h, serve(t, src, 8, badValues)}
 	j := newJoiner(t, src)
-	j.unit = max(32, src.entries/12) // enough units for the corrupt peer to get one
+	j.unit = max(32, fetched(fetchSpans(t, src))/12) // enough units for the corrupt peer to get one
 	p, err := j.join(t, src.g, servers...)
 	if err != nil {
 		t.Fatalf("state sync: %v", err)
@@ -448,12 +605,69 @@ func shapedChild(t *testing.T) {
 	if !slices.Equal(p.Dropped, []string{servers[2].ID()}) {
 		t.Errorf("dropped %v, want the corrupt peer", p.Dropped)
 	}
-	if got := j.c.Status().Height; got != src.c.Status().Height {
-		t.Errorf("height %d, want the head %d", got, src.c.Status().Height)
+	if got := j.c.Status(); got.Height != src.height || got.StateHash != src.c.Status().StateHash {
+		t.Errorf("joined: height %d state %s, want the head %d %s", got.Height, got.StateHash, src.height, src.c.Status().StateHash)
 	}
-	fmt.Printf("SHAPED 10 Mbit/s: %d days, height %d, %d entries, %d bytes received, %.1f s (budget 60 s)\n",
-		src.days, src.height, p.Entries, p.Bytes, p.Seconds)
-	if p.Seconds >= 60 {
-		t.Errorf("state sync took %.1f s over 10 Mbit/s, budget 60 s", p.Seconds)
+	fmt.Printf("SHAPED 10 Mbit/s: %d days, height %d, %d entries (%d stubbed, %d fetched), %d bytes received, %.1f s to join (budget 60 s); pruned peer answered %d\n",
+		src.days, src.height, p.Entries, p.Stubbed, p.Entries-p.Stubbed, p.Bytes, p.Seconds, pruned.srv.Stats().Answers)
+}
+
+// TestStateSyncPruned: a home that pruned its old records serves a joining
+// home without being taken for corrupt: a values request that begins at a
+// record it holds as a stub is answered "not held" (never the stub), and a
+// joiner whose peers for part of the state are that home, a peer lacking
+// those values and a corrupt peer still completes, dropping the corrupt
+// peer only.
+func TestStateSyncPruned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a simulated chain (about a minute); runs without -short")
 	}
+	src := sharedSource(t)
+	spans := fetchSpans(t, src)
+	const unit = 16
+	pruned := serveSnap(t, src.pruned, 9, honest, [2]int{})
+	// The lacking peer holds the first unit only: from its second one on,
+	// every unit it takes is one it lacks.
+	lacking := serveSnap(t, src, 10, honest, [2]int{spans[0][0] + unit, src.entries})
+	bad := serve(t, src, 11, badValues)
+
+	// A stub is never served as a value.
+	ctx := context.Background()
+	if err := lacking.h.Connect(ctx, pruned.h.Addrs()[0]+"/p2p/"+pruned.h.ID()); err != nil {
+		t.Fatal(err)
+	}
+	stub := 0 // an entry the pruned home stubbed: one the joiner does not fetch
+	for _, sp := range spans {
+		if sp[0] > stub {
+			break
+		}
+		stub = sp[1]
+	}
+	resp, err := lacking.h.Request(ctx, pruned.h.ID(), wire.SnapProto, wire.EncodeSnapRequest(wire.SnapRequest{Kind: wire.SnapValues, Height: src.height, Arg: uint64(stub), Count: 4}), wire.MaxSnapResponseBytes)
+	if err != nil {
+		t.Fatalf("values of stubbed entry %d from the pruned home: %v", stub, err)
+	}
+	if vals, held, err := wire.DecodeSnapValues(resp); held || err != nil || pruned.srv.Stats().Pruned != 1 {
+		t.Fatalf("values of stubbed entry %d from the pruned home: %d values, held %v, err %v, stats %+v; want not held, counted pruned", stub, len(vals), held, err, pruned.srv.Stats())
+	}
+
+	j := newJoiner(t, src)
+	j.unit = unit
+	p, err := j.join(t, src.g, pruned.h, lacking.h, bad)
+	if err != nil {
+		t.Fatalf("state sync: %v (progress %+v)", err, p)
+	}
+	if !slices.Equal(p.Dropped, []string{bad.ID()}) {
+		t.Errorf("dropped %v, want only the corrupt peer %s (not the pruned home %s, nor the lacking peer %s)", p.Dropped, bad.ID(), pruned.h.ID(), lacking.h.ID())
+	}
+	for _, ok := range []*snapPeer{pruned, lacking} {
+		if !slices.Contains(j.h.Peers(), ok.h.ID()) {
+			t.Errorf("peer %s was disconnected", ok.h.ID())
+		}
+	}
+	if lacking.lacking.Load() == 0 || pruned.srv.Stats().Answers < 2 {
+		t.Errorf("the lacking peer answered %d requests not held, the pruned home %+v: want both used", lacking.lacking.Load(), pruned.srv.Stats())
+	}
+	t.Logf("%d entries, %d stubbed, %d bytes, lacking peer said not held %d times", p.Entries, p.Stubbed, p.Bytes, lacking.lacking.Load())
+	j.checkJoined(t, src)
 }

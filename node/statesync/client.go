@@ -46,7 +46,8 @@ type Progress struct {
 	Phase   string   `json:"phase"`  // offers, manifest, values, install, done, failed
 	Height  uint64   `json:"height"` // the snapshot's
 	Entries int      `json:"entries"`
-	Done    int      `json:"done"`          // entries verified and staged
+	Done    int      `json:"done"`          // entries verified and staged, or stubbed
+	Stubbed int      `json:"stubbed"`       // old records not downloaded: their stubs written from the manifest
 	Bytes   int64    `json:"bytes"`         // answer bytes received
 	Peers   int      `json:"peers"`         // peers serving values now
 	Dropped []string `json:"dropped"`       // peers dropped for bad data
@@ -64,8 +65,9 @@ type run struct {
 
 	mu       sync.Mutex
 	p        Progress
-	queue    []int // the first entries of the units still to fetch
-	inflight int   // units being fetched
+	queue    []span // the units still to fetch
+	inflight int    // units being fetched
+	mlen     uint64 // the manifest's length in bytes
 }
 
 // Run state-syncs cfg.Chain from cfg.Peers: it returns the final progress
@@ -110,13 +112,18 @@ func (r *run) run(ctx context.Context) error {
 	if err := r.cfg.Chain.ClearStaged(); err != nil {
 		return err
 	}
+	fetch := r.cfg.Chain.Fetch(m, blk.Block)
 	r.mu.Lock()
 	r.p.Phase, r.p.Height, r.p.Entries = "values", best, m.Len()
-	for i := 0; i < m.Len(); i += r.cfg.Unit {
-		r.queue = append(r.queue, i)
+	r.p.Stubbed = m.Stubbed()
+	r.p.Done = r.p.Stubbed
+	for _, f := range fetch {
+		for i := f[0]; i < f[1]; i += r.cfg.Unit {
+			r.queue = append(r.queue, span{i, min(i+r.cfg.Unit, f[1])})
+		}
 	}
 	r.mu.Unlock()
-	r.cfg.Log.Info("state sync: fetching values", "height", best, "entries", m.Len(), "peers", len(from))
+	r.cfg.Log.Info("state sync: fetching values", "height", best, "entries", m.Len(), "stubbed", r.p.Stubbed, "peers", len(from))
 	if err := r.values(ctx, m, best, from); err != nil {
 		return err
 	}
@@ -202,6 +209,7 @@ func (r *run) manifest(ctx context.Context, offers []offer, h uint64) (*chain.Ma
 			r.drop(o.peer, err)
 			continue
 		}
+		r.mlen = uint64(len(b))
 		return m, o.Block, nil
 	}
 	return nil, wire.Certified{}, fmt.Errorf("%w: no peer served the manifest of height %d", ErrNoSnapshot, h)

@@ -25,7 +25,13 @@
 // peer is dropped (p2p.Host.Block: its connections are closed and it is
 // refused for the rest of the process's life; a corrupt value is proof of a
 // bad peer or a damaged store, never of load) and its unit goes back to
-// the queue for another peer. Verified values are staged in the store and
+// the queue for another peer. A home that pruned its old records (chain:
+// prune.go) holds stubs of them, never sent as values: it answers "not
+// held" for a unit that begins at one, and the joiner takes that unit from
+// another peer without counting it against the home (it is not corrupt).
+// A joiner fetches no such record anyway (chain.Fetch: it writes their
+// stubs itself), so this happens only when the peers disagree on what is
+// old. Verified values are staged in the store and
 // installed at the end (chain.InstallSnapshot), after which the home
 // follows blocks from the snapshot's height as usual.
 package statesync
@@ -33,6 +39,7 @@ package statesync
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -54,7 +61,7 @@ type Server struct {
 	snaps []*chain.Snapshot // oldest first
 	shut  bool
 
-	answers, notHeld atomic.Int64
+	answers, notHeld, pruned atomic.Int64
 }
 
 // ServerStats counts a Server's answers.
@@ -62,6 +69,9 @@ type ServerStats struct {
 	Held    []uint64 `json:"held"`     // the heights held, oldest first
 	Answers int64    `json:"answers"`  // requests answered with data
 	NotHeld int64    `json:"not_held"` // requests for a height not held
+	// Pruned counts values requests answered "not held" because their
+	// first entry is a record this node pruned (its stub is no value).
+	Pruned int64 `json:"pruned"`
 }
 
 // Add makes sn the newest snapshot, closing the oldest beyond two. The
@@ -93,7 +103,7 @@ func (s *Server) Close() {
 // Stats returns the heights held and the answers counted.
 func (s *Server) Stats() ServerStats {
 	s.mu.Lock()
-	st := ServerStats{Answers: s.answers.Load(), NotHeld: s.notHeld.Load()}
+	st := ServerStats{Answers: s.answers.Load(), NotHeld: s.notHeld.Load(), Pruned: s.pruned.Load()}
 	for _, sn := range s.snaps {
 		st.Held = append(st.Held, sn.Height)
 	}
@@ -139,6 +149,10 @@ func (s *Server) Handle(_ context.Context, _ ed25519.PublicKey, req []byte) ([]b
 			return nil, fmt.Errorf("entry %d of %d", r.Arg, sn.Len())
 		}
 		vals, err := sn.Values(int(r.Arg), int(r.Count), respBytes)
+		if errors.Is(err, chain.ErrPruned) {
+			s.pruned.Add(1)
+			return wire.NotHeld(), nil // never a stub as a value: the joiner asks another peer
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
@@ -39,9 +40,27 @@ func (r *run) values(ctx context.Context, m *chain.Manifest, h uint64, peers []s
 	return nil
 }
 
-// worker fetches units from peer p until the queue is empty or p fails: a
-// peer that sends a value that does not verify is dropped; one that
-// errs three times in a row, or does not hold the height, is left.
+// span is a unit of entries to fetch: from .. end−1.
+type span struct{ from, end int }
+
+// take removes from the queue the first unit p has not said it lacks; ok
+// is false when there is none.
+func (r *run) take(lacks map[int]bool) (sp span, ok bool) {
+	for i, q := range r.queue {
+		if !lacks[q.from] {
+			r.queue = slices.Delete(r.queue, i, i+1)
+			return q, true
+		}
+	}
+	return span{}, false
+}
+
+// worker fetches units from peer p until the queue has none left that p
+// can serve: a peer that sends a value that does not verify is dropped; one
+// that errs three times in a row, or does not hold the height, is left; one
+// that does not hold some values (a pruned home holds stubs of old records,
+// never sent as values) is asked for the other units, and the ones it
+// lacks go to other peers, without counting against it.
 func (r *run) worker(ctx context.Context, m *chain.Manifest, h uint64, p string) {
 	defer func() {
 		r.mu.Lock()
@@ -49,9 +68,11 @@ func (r *run) worker(ctx context.Context, m *chain.Manifest, h uint64, p string)
 		r.mu.Unlock()
 	}()
 	fails := 0
+	lacks := map[int]bool{} // the first entries of the units p does not hold
 	for ctx.Err() == nil {
 		r.mu.Lock()
-		if len(r.queue) == 0 {
+		sp, ok := r.take(lacks)
+		if !ok {
 			// Another worker may still put the rest of a unit back.
 			busy := r.inflight > 0
 			r.mu.Unlock()
@@ -64,23 +85,26 @@ func (r *run) worker(ctx context.Context, m *chain.Manifest, h uint64, p string)
 			}
 			continue
 		}
-		from := r.queue[0]
-		r.queue = r.queue[1:]
 		r.inflight++
 		r.mu.Unlock()
-		next, bad, err := r.unit(ctx, m, h, p, from)
+		next, bad, err := r.unit(ctx, m, h, p, sp)
 		r.mu.Lock()
 		r.inflight--
-		if next < min(from-from%r.cfg.Unit+r.cfg.Unit, m.Len()) {
-			r.queue = append(r.queue, next) // the rest of the unit, for any worker
+		if next < sp.end {
+			r.queue = append(r.queue, span{next, sp.end}) // the rest of the unit, for any worker
 		}
 		r.mu.Unlock()
 		switch {
 		case bad != nil:
 			r.drop(p, bad)
 			return
+		case errors.Is(err, errNotHeld) && next > sp.from:
+			lacks[next] = true // a pruned record at next
 		case errors.Is(err, errNotHeld):
-			return
+			lacks[next] = true
+			if !r.holds(ctx, p, h) {
+				return // the snapshot went (a newer one replaced it)
+			}
 		case err != nil:
 			fails++
 			r.cfg.Log.Debug("state sync: values not fetched", "peer", p, "from", next, "err", err)
@@ -93,15 +117,26 @@ func (r *run) worker(ctx context.Context, m *chain.Manifest, h uint64, p string)
 	}
 }
 
+// holds asks p whether it still offers a snapshot of height h (for the
+// manifest's last byte: a short answer).
+func (r *run) holds(ctx context.Context, p string, h uint64) bool {
+	resp, err := r.ask(ctx, p, wire.SnapRequest{Kind: wire.SnapManifest, Height: h, Arg: r.mlen - 1})
+	if err != nil {
+		return false
+	}
+	_, held, err := wire.DecodeSnapPiece(resp)
+	return err == nil && held
+}
+
 // errNotHeld is a peer's answer that it does not hold the height.
 var errNotHeld = fmt.Errorf("snapshot not held")
 
-// unit fetches the entries from .. the unit's end from p and stages them;
+// unit fetches the entries of sp from p and stages them;
 // next is the first entry not staged; bad is set when p sent data that
 // does not verify.
-func (r *run) unit(ctx context.Context, m *chain.Manifest, h uint64, p string, from int) (next int, bad, err error) {
-	end := min(from-from%r.cfg.Unit+r.cfg.Unit, m.Len())
-	next = from
+func (r *run) unit(ctx context.Context, m *chain.Manifest, h uint64, p string, sp span) (next int, bad, err error) {
+	end := sp.end
+	next = sp.from
 	for next < end {
 		resp, err := r.ask(ctx, p, wire.SnapRequest{Kind: wire.SnapValues, Height: h, Arg: uint64(next), Count: uint32(end - next)})
 		if err != nil {
