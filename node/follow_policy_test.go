@@ -104,3 +104,40 @@ func yesNo(b bool, yes, no string) string {
 	}
 	return no
 }
+
+// TestPushAction: a home applies the next block pushed by its upstream,
+// syncs for a later one, and ignores the rest; an authority, which follows
+// nobody, ignores every push. An applied push counts as the upstream's
+// useful answer (it keeps the upstream from going stale).
+func TestPushAction(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		authority       bool
+		up, from        string
+		height, pushed  uint64
+		want            pushAction
+		keepsUpstreamOn bool
+	}{
+		{"next block from the upstream", false, "u", "u", 10, 11, pushApply, true},
+		{"a later block from the upstream", false, "u", "u", 10, 13, pushSync, false},
+		{"a block we have", false, "u", "u", 10, 10, pushIgnore, false},
+		{"an older block", false, "u", "u", 10, 4, pushIgnore, false},
+		{"next block from another peer", false, "u", "x", 10, 11, pushIgnore, false},
+		{"a later block from another peer", false, "u", "x", 10, 13, pushIgnore, false},
+		{"a home with no upstream", false, "", "x", 10, 11, pushIgnore, false},
+		{"an authority", true, "", "x", 10, 11, pushIgnore, false},
+	} {
+		if got := pushActionFor(c.up, c.from, c.height, c.pushed); !c.authority && got != c.want {
+			t.Errorf("%s: pushActionFor(%q, %q, %d, %d) = %d; want %d", c.name, c.up, c.from, c.height, c.pushed, got, c.want)
+		}
+		f := newFollowPolicy(c.authority, t0)
+		f.set(c.up, 0, 3)
+		now := t0.Add(time.Minute)
+		if got := f.pushed(now, c.from, c.height, c.pushed); got != c.want {
+			t.Errorf("%s: followPolicy.pushed = %d; want %d", c.name, got, c.want)
+		}
+		if kept := f.got.Equal(now) && f.lastUseful.Equal(now); kept != c.keepsUpstreamOn {
+			t.Errorf("%s: the push counted as a useful answer: %v; want %v", c.name, kept, c.keepsUpstreamOn)
+		}
+	}
+}

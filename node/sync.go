@@ -54,6 +54,11 @@ func (l *loop) applyOne(c wire.Certified) error {
 	if err := l.n.verifyCertified(c); err != nil {
 		return err
 	}
+	return l.applyChecked(c)
+}
+
+// applyChecked is applyOne for a block whose certificate checked.
+func (l *loop) applyChecked(c wire.Certified) error {
 	l.n.mu.RLock()
 	err := l.n.chain.Validate(c.Block, l.n.now().UnixMilli())
 	l.n.mu.RUnlock()
@@ -68,6 +73,25 @@ func (l *loop) applyOne(c wire.Certified) error {
 		return l.startEngine()
 	}
 	return l.reconfigure()
+}
+
+// pushed applies a block its upstream pushed (head/2), whose certificate
+// receiveBlock checked and which it forwarded: when the follow policy
+// takes it as the next block from the upstream (followPolicy.pushed); a
+// later block syncs, as a head/1 push does.
+func (l *loop) pushed(ctx context.Context, b pushedBlock) {
+	switch l.follow.pushed(l.n.now(), b.from, l.n.chain.Status().Height, b.c.Block.Header.Height) {
+	case pushApply:
+		if err := l.applyChecked(b.c); err != nil {
+			l.n.log.Warn("pushed block not applied", "height", b.c.Block.Header.Height, "peer", b.from, "err", err)
+			return
+		}
+		l.n.stats.pushedBlocks.Add(1)
+	case pushSync:
+		if l.pacer.head(l.n.now()) {
+			l.sync(ctx)
+		}
+	}
 }
 
 // sync asks peers for blocks after our height and applies those that verify.
