@@ -284,11 +284,14 @@ func (n *Node) receiveBlock(from ed25519.PublicKey, payload []byte) p2p.Verdict 
 		return n.undecodable(err)
 	}
 	id, perr := p2p.PeerID(from)
-	up := ""
+	up, left := "", ""
 	if u := n.upstream.Load(); u != nil && perr == nil {
 		up = *u
 	}
-	switch pushActionFor(up, id, n.status.Load().Height, c.Block.Header.Height) {
+	if l := n.leftUpstream.Load(); l != nil {
+		left = *l
+	}
+	switch pushActionFor(up, left, id, n.status.Load().Height, c.Block.Header.Height) {
 	case pushIgnore:
 		return p2p.Ignore
 	case pushSync:
@@ -335,6 +338,24 @@ type followPolicy struct {
 	// (busy answers carry it too), for order; only connected peers are
 	// kept.
 	peerDepth map[string]byte
+	// lastClimb is when a home last asked a shallower home for a slot
+	// (climb), lastWide when it last asked one not known to be shallower;
+	// refused is when each home peer last refused it.
+	lastClimb, lastWide time.Time
+	refused             map[string]time.Time
+	// left is the upstream a home left by climbing, at leftAt: its pushes
+	// are taken for followExpire more, while it holds the home's slot.
+	left   string
+	leftAt time.Time
+}
+
+// leftFor returns the upstream left by climbing whose pushes are still
+// taken at now ("" for none).
+func (f *followPolicy) leftFor(now time.Time) string {
+	if now.Sub(f.leftAt) >= followExpire {
+		return ""
+	}
+	return f.left
 }
 
 func newFollowPolicy(authority bool, now time.Time) followPolicy {
@@ -368,6 +389,11 @@ func (f *followPolicy) order(rest []syncPeer) []syncPeer {
 		}
 	}
 	f.peerDepth = keep
+	for id := range f.refused {
+		if _, ok := keep[id]; !ok && !slices.ContainsFunc(rest, func(p syncPeer) bool { return p.id == id }) {
+			delete(f.refused, id)
+		}
+	}
 	depth := func(p syncPeer) byte {
 		if d, ok := keep[p.id]; ok {
 			return d
@@ -376,6 +402,88 @@ func (f *followPolicy) order(rest []syncPeer) []syncPeer {
 	}
 	slices.SortStableFunc(rest, func(a, b syncPeer) int { return cmp.Compare(depth(a), depth(b)) })
 	return rest
+}
+
+// A tree built by first come, first served ends deeper than it need be
+// (simulated, 1,000 homes with 24 neighbours each: 15 levels against 7 for a
+// full binary tree under 4 authorities, followtree_test.go): a home takes
+// the first slot it finds, and a slot that frees later, or that it did not
+// find, is taken by nobody nearer. So a home that follows a home also
+// climbs: every climbEvery, after a round's answer, it asks one home peer
+// that last told a depth below its upstream's for the blocks after its
+// height, or every climbRetry one that did not (its depth may have
+// changed: the others move too); if
+// that peer serves it (it had a free follower slot) and is shallower than
+// the upstream, it becomes the upstream, and the home and the homes that
+// follow it move up. A peer that refused, or was not shallower, is not
+// asked again for climbRetry. Every move lowers the home's depth by at
+// least one, so the moves end; the slot left behind expires after
+// followExpire. The cost: at most a request and its answer a second, one
+// per peer per climbRetry once no peer has room; a peer that served but
+// was not taken holds a slot for the home, and pushes it blocks, until the
+// slot expires (followExpire), which the rarer wide asks keep rare.
+const (
+	climbEvery = 5 * time.Second
+	climbRetry = time.Minute
+)
+
+// climb returns the home of peers (syncPeers' order: the upstream, the
+// authorities, then home peers shallowest known first) that a round asks
+// at now, after its answer, for a slot nearer the authorities, and false
+// for none (above); followers are the ids of the peers this home serves in
+// its slots, which it never asks. A home on the last resort does not climb
+// (retryHomes).
+func (f *followPolicy) climb(now time.Time, peers []syncPeer, followers []string) (syncPeer, bool) {
+	if f.authority || f.upstream == "" || f.flags != 0 || f.depth == 0 || f.depth >= maxFollowDepth || now.Sub(f.lastClimb) < climbEvery {
+		return syncPeer{}, false
+	}
+	// First a peer known to be shallower, else, every climbRetry, any: the
+	// depths known are those of the last answers, and the other homes move
+	// too.
+	for _, any := range []bool{false, true} {
+		if any && now.Sub(f.lastWide) < climbRetry {
+			break
+		}
+		for _, p := range peers {
+			if p.authority || p.id == f.upstream || now.Sub(f.refused[p.id]) < climbRetry || slices.Contains(followers, p.id) {
+				continue
+			}
+			d, ok := f.peerDepth[p.id]
+			if !ok {
+				d = unknownDepth
+			}
+			if any || d < f.depth {
+				f.lastClimb = now
+				if any {
+					f.lastWide = now
+				}
+				return p, true
+			}
+		}
+	}
+	return syncPeer{}, false
+}
+
+// climbed takes the answer of the peer climb named: useful (it served
+// blocks or confirmed the head) and its depth. The peer becomes the
+// upstream if it served and is shallower than the upstream; else it is not
+// asked again for climbRetry. It reports whether the upstream changed.
+func (f *followPolicy) climbed(now time.Time, p syncPeer, useful bool, depth byte) bool {
+	if f.peerDepth != nil {
+		f.peerDepth[p.id] = depth
+	}
+	if useful && depth < f.depth {
+		old := f.upstream
+		f.set(p.id, 0, depth)
+		f.got, f.lastUseful = now, now
+		f.left, f.leftAt = old, now
+		return true
+	}
+	if f.refused == nil {
+		f.refused = map[string]time.Time{}
+	}
+	f.refused[p.id] = now
+	return false
 }
 
 // probe reports whether a round that starts with peers (syncPeers' order)
@@ -449,19 +557,21 @@ func (f *followPolicy) answer(now time.Time, p syncPeer, flags byte, useful, ok 
 type pushAction int
 
 const (
-	pushIgnore pushAction = iota // not from the upstream, or not above our height
+	pushIgnore pushAction = iota // not from the upstream (or the one left), or not above our height
 	pushApply                    // the next block: check its certificate, forward it, apply it
 	pushSync                     // a later block: sync from the upstream, as for a head/1 push
 )
 
 // pushActionFor is the rule for a block of height pushed, sent by peer
 // from to a node at height whose upstream is up ("" for none: an authority,
-// or a home that follows nobody). receiveBlock applies it to the upstream
-// and height it last published, before the block's certificate is checked;
-// the loop again to its own (followPolicy.pushed).
-func pushActionFor(up, from string, height, pushed uint64) pushAction {
+// or a home that follows nobody) and which left the upstream left for it
+// by climbing ("" for none): a block the home's new upstream forwarded just
+// before it took the home in comes from the one it left. receiveBlock
+// applies the rule to what the loop last published, before the block's
+// certificate is checked; the loop again to its own (followPolicy.pushed).
+func pushActionFor(up, left, from string, height, pushed uint64) pushAction {
 	switch {
-	case up == "" || from != up || pushed <= height:
+	case up == "" || from != up && (left == "" || from != left) || pushed <= height:
 		return pushIgnore
 	case pushed == height+1:
 		return pushApply
@@ -476,7 +586,7 @@ func (f *followPolicy) pushed(now time.Time, from string, height, pushed uint64)
 	if f.authority {
 		return pushIgnore
 	}
-	a := pushActionFor(f.upstream, from, height, pushed)
+	a := pushActionFor(f.upstream, f.leftFor(now), from, height, pushed)
 	if a == pushApply {
 		f.got, f.lastUseful = now, now
 	}
@@ -501,7 +611,7 @@ func (f *followPolicy) lastResort(now time.Time, id string, depth byte) {
 }
 
 func (f *followPolicy) set(id string, flags, depth byte) {
-	f.upstream, f.flags, f.depth = id, flags, depth
+	f.upstream, f.flags, f.depth, f.left = id, flags, depth, ""
 }
 
 // followDepth is this home's depth: its upstream's plus one (noDepth for

@@ -166,7 +166,10 @@ type Node struct {
 
 	followers *followers             // the peers this node serves the chain's head to (follow.go)
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
-	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
+	// leftUpstream is the upstream a home left by climbing, whose pushes it
+	// still takes for a while (followPolicy.leftFor), for receiveBlock.
+	leftUpstream atomic.Pointer[string]
+	depth        atomic.Uint32 // a home's followDepth: its upstream's plus one, noDepth for none
 
 	surf apiState // the read API's index and event stream (api_index.go)
 

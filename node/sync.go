@@ -121,6 +121,7 @@ func (l *loop) sync(ctx context.Context) {
 		flags := f.flagsFor(p.id)
 		useful, ok, depth := l.askSync(ctx, p, flags)
 		if f.answer(now, p, flags, useful, ok, depth) {
+			l.climb(ctx, now, peers, l.n.followerIDs(now))
 			return
 		}
 	}
@@ -139,6 +140,27 @@ func (l *loop) sync(ctx context.Context) {
 	}
 }
 
+// climb asks the home the follow policy names for a follower slot nearer
+// the authorities (followPolicy.climb), which becomes the upstream if it
+// serves.
+func (l *loop) climb(ctx context.Context, now time.Time, peers []syncPeer, followers []string) {
+	if p, ok := l.follow.climb(now, peers, followers); ok {
+		useful, _, depth := l.askSync(ctx, p, 0)
+		l.follow.climbed(now, p, useful, depth)
+	}
+}
+
+// followerIDs returns the peer ids of the node's followers now.
+func (n *Node) followerIDs(now time.Time) []string {
+	var ids []string
+	for _, k := range n.followers.keys(now) {
+		if id, err := p2p.PeerID(k); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // publishFollow shows the follow policy's upstream and depth to the status
 // and to receiveHead.
 func (l *loop) publishFollow() {
@@ -150,6 +172,8 @@ func (l *loop) publishFollow() {
 	if id := l.follow.upstream; id != cur {
 		l.n.upstream.Store(&id)
 	}
+	left := l.follow.leftFor(l.n.now())
+	l.n.leftUpstream.Store(&left)
 }
 
 // askSync asks p for the blocks after our height and applies those that
