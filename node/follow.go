@@ -29,8 +29,7 @@ import (
 //
 // The defaults keep a node within the 100 kbit/s budget at 1,000 homes'
 // load (the figures are in DECISIONS.md): each level of homes lags the one
-// above by a head push (below, at most headPause late) and a sync round
-// trip.
+// above by a head/2 push and a certificate check (below).
 //
 // The bound does not cut off a home connected to an authority:
 //   - requests from authorities, and catch-up requests (further than followSpan
@@ -440,8 +439,8 @@ func (f *followPolicy) climb(now time.Time, peers []syncPeer, followers []string
 	// First a peer known to be shallower, else, every climbRetry, any: the
 	// depths known are those of the last answers, and the other homes move
 	// too.
-	for _, any := range []bool{false, true} {
-		if any && now.Sub(f.lastWide) < climbRetry {
+	for _, wide := range []bool{false, true} {
+		if wide && now.Sub(f.lastWide) < climbRetry {
 			break
 		}
 		for _, p := range peers {
@@ -452,9 +451,9 @@ func (f *followPolicy) climb(now time.Time, peers []syncPeer, followers []string
 			if !ok {
 				d = unknownDepth
 			}
-			if any || d < f.depth {
+			if wide || d < f.depth {
 				f.lastClimb = now
-				if any {
+				if wide {
 					f.lastWide = now
 				}
 				return p, true

@@ -57,6 +57,20 @@ func followNet(t *testing.T, dht bool) (auth *running, homes []*running, work *f
 	return auth, homes, work
 }
 
+// noTradeNet writes a network of one authority and homes that do not trade
+// (a feeder makes the blocks); a multi-node run, skipped under -short.
+func noTradeNet(t *testing.T, homes int) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a multi-node run; runs without -short")
+	}
+	paths := demoNet(t, homes, 1, farSlots)
+	for _, p := range paths {
+		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
+	}
+	return paths
+}
+
 // An authority that serves one follower turns the other homes away, and they
 // follow the home it serves: the blocks leave the authority once.
 func TestHomesFollowHomes(t *testing.T) {
@@ -134,13 +148,7 @@ func TestHomesFollowWithoutOtherHomes(t *testing.T) {
 // follows at once, not a poll interval later: here the home polls once an
 // hour and still keeps up.
 func TestHeadPush(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a multi-node run; runs without -short")
-	}
-	paths := demoNet(t, 1, 1, farSlots)
-	for _, p := range paths {
-		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
-	}
+	paths := noTradeNet(t, 1)
 	auth := start(t, paths[0], Options{})
 	home := start(t, paths[1], Options{FollowEvery: time.Hour})
 	waitFor(t, "the home to follow the authority", 20*time.Second, func() bool { return home.n.Status().Upstream == auth.n.host.ID() })
@@ -197,13 +205,7 @@ func TestHeadBlockPushTwoLevels(t *testing.T) {
 // the height (head/1) and syncs at once: it follows though it polls once
 // an hour, and applies no block as pushed.
 func TestHeadPushToPreviousRelease(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a multi-node run; runs without -short")
-	}
-	paths := demoNet(t, 1, 1, farSlots)
-	for _, p := range paths {
-		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
-	}
+	paths := noTradeNet(t, 1)
 	var v1, v2 atomic.Int64
 	count := func(proto string, _ ed25519.PublicKey, _ []byte) bool {
 		switch proto {
@@ -242,13 +244,7 @@ func TestHeadPushToPreviousRelease(t *testing.T) {
 // connects to one, not a follow interval later: here the authority starts
 // after the home has ticked, and the home polls once an hour.
 func TestHomeFollowsOnFirstConnection(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a multi-node run; runs without -short")
-	}
-	paths := demoNet(t, 1, 1, farSlots)
-	for _, p := range paths {
-		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
-	}
+	paths := noTradeNet(t, 1)
 	var beats atomic.Int64
 	home := start(t, paths[1], Options{FollowEvery: time.Hour, Heartbeat: func() { beats.Add(1) }})
 	waitFor(t, "the home's first sync rounds", 10*time.Second, func() bool { return beats.Load() >= 3 })
