@@ -83,9 +83,10 @@ type Options struct {
 	// where its rotation of sync peers starts. nil means math/rand/v2.IntN.
 	Choose func(n int) int
 	// Filter, if set, sees every frame a peer sends on the node's message
-	// streams (wire.TxProto, wire.VoteProto, wire.HeadProto, wire.HeadV1Proto) before the node
-	// decodes it; a frame it returns false for is dropped as if lost on the
-	// way (p2p.Ignore, not held against the peer). It is for tests and chaos
+	// streams (wire.TxProto, wire.VoteProto, wire.HeadProto,
+	// wire.HeadV1Proto) before the node decodes it; a frame it returns
+	// false for is dropped as if lost on the way (p2p.Ignore, not held
+	// against the peer). It is for tests and chaos
 	// runs (a lossy link, an authority that never gets a transaction); it is
 	// called from the p2p host's goroutines and must be safe for that.
 	Filter func(proto string, from ed25519.PublicKey, payload []byte) bool
