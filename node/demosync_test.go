@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gridmesh/gridmesh/config"
 )
 
 func TestNodeLagReason(t *testing.T) {
@@ -30,13 +28,7 @@ func TestNodeLagReason(t *testing.T) {
 // moves on while it counts, and reports a home that never ran as behind,
 // following nobody.
 func TestWaitInSync(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a multi-node run; runs without -short")
-	}
-	paths := demoNet(t, 2, 1, farSlots)
-	for _, p := range paths {
-		editConfig(t, p, func(c *config.Node) { c.Trading.Enabled = false })
-	}
+	paths := noTradeNet(t, 2)
 	auth := start(t, paths[0], Options{})
 	home := start(t, paths[1], Options{})
 	idle := loaded(t, paths[2]) // never runs

@@ -195,9 +195,12 @@
 //     proposals_fetched in the status);
 //   - a home subscribes to no topic but the orders topic, and follows by
 //     sync, receiving each block once;
-//   - a node tells its followers its new height as it commits (head/1,
-//     coalesced), and a home whose upstream reports a height above its own
-//     syncs at once (syncPacer); the poll stays as the fallback; a home
+//   - a node pushes each block it commits, certified, to its followers
+//     (head/2, coalesced; head/1, the height alone, to a follower of the
+//     previous release), and a home checks the next block from its
+//     upstream as a synced one, forwards it to its own followers before it
+//     applies it, and applies it; one further ahead, or head/1, makes it
+//     sync at once (syncPacer); the poll stays as the fallback; a home
 //     that follows nobody yet also syncs at once when it connects to a peer
 //     (book.go), as its first poll may have found no peer;
 //   - a node serves the chain's head to a bounded number of followers (2 on
@@ -206,8 +209,10 @@
 //     does not grow with the number of homes (follow.go). A home that finds
 //     no other home is still served, as a last resort. A home looking for
 //     an upstream asks the homes it knows to be shallowest first (the depth
-//     every sync answer carries), so the tree fills level by level;
-//     followtree_test.go simulates the tree at 1,000 homes;
+//     every sync answer carries), so the tree fills level by level, and a
+//     home that follows a home climbs to a shallower one with a free slot
+//     (followPolicy.climb); followtree_test.go simulates the tree at 1,000
+//     homes;
 //   - NAT traversal is on by role: an authority declares itself publicly
 //     reachable, answers AutoNAT, is a DHT server and offers circuit relay v2
 //     without limits to admitted participants and authorities only

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"container/heap"
 	"crypto/ed25519"
 	"encoding/json"
@@ -55,12 +56,22 @@ type followTreeConfig struct {
 	BlockBytes         int // a certified block in a sync answer
 	Warmup, Measure    time.Duration
 	Seed               uint64
+	// Verify is the part of Apply that checks a pushed block's
+	// certificate, after which it is forwarded (cut-through, follow.go).
+	Verify time.Duration
 	// Random asks home peers in rotation only, as before
 	// followPolicy.order (for comparison).
 	Random bool
-	// PushBlocks is a what-if: the head push carries the block (one
-	// message a hop, not three), which head/1 does not do.
-	PushBlocks bool
+	// HeightOnly pushes heights alone (head/1, as before head/2): a
+	// follower syncs the block from its upstream after each push (for
+	// comparison).
+	HeightOnly bool
+	// NoClimb leaves homes where they first found a slot, as before
+	// followPolicy.climb (for comparison).
+	NoClimb bool
+	// Followers and AuthFollowers override followersHome and
+	// followersAuthority (for comparison).
+	Followers, AuthFollowers int
 }
 
 func defaultFollowTree() followTreeConfig {
@@ -68,7 +79,7 @@ func defaultFollowTree() followTreeConfig {
 		Homes: 200, Authorities: 4, Peers: 8,
 		// 20-80 ms is the issue's microgrid delay; a synced block of a
 		// 1,000-home network (2-3 txs) takes a few ms to verify and commit.
-		Latency: 40 * time.Millisecond, Apply: 5 * time.Millisecond,
+		Latency: 40 * time.Millisecond, Apply: 5 * time.Millisecond, Verify: time.Millisecond,
 		// 1,000 homes' load: 102 blocks a minute, 19 kbit/s a chain copy
 		// (README figures: `gridmesh bench chain --rate 4.4`).
 		BlockEvery: 590 * time.Millisecond, BlockBytes: 1400,
@@ -107,13 +118,21 @@ type ftNode struct {
 	syncTurn int
 	bestSeen uint64
 	upPub    string // the upstream as published after a round (receiveHead reads it)
+	leftPub  string // and the upstream left by climbing
 	depthPub byte
 	busy     bool // in a sync round: the loop is blocked
 	wake     bool // a head push waits (headIn)
 	paused   bool // the head notifier waits headPause
 	sent     uint64
-	out      int64 // bytes sent during the measurement
-	applying bool  // a pushed block is being applied (PushBlocks)
+	out      int64      // bytes sent during the measurement
+	fwd      uint64     // the highest block verified and forwarded before it was applied (cut-through)
+	inbox    []ftPushed // pushed blocks waiting for the loop (Node.blockIn)
+}
+
+// ftPushed is a pushedBlock.
+type ftPushed struct {
+	from   *ftNode
+	height uint64
 }
 
 type ftEvent struct {
@@ -167,9 +186,9 @@ func newFollowTree(cfg followTreeConfig) *followTree {
 	for i := range n {
 		nd := &ftNode{i: i, auth: i < cfg.Authorities, id: fmt.Sprintf("n%05d", i), key: make(ed25519.PublicKey, ed25519.PublicKeySize)}
 		copy(nd.key, nd.id)
-		max := followersHome
+		max := cmp.Or(cfg.Followers, followersHome)
 		if nd.auth {
-			max = followersAuthority
+			max = cmp.Or(cfg.AuthFollowers, followersAuthority)
 		}
 		nd.fol = newFollowers(max)
 		nd.follow = newFollowPolicy(nd.auth, s.epoch)
@@ -261,39 +280,82 @@ func (s *followTree) send(from *ftNode, bytes int, fn func()) {
 // committed runs a node's head notifier (runHeadNotifier): it tells its
 // followers the new height at once, then at most every headPause.
 func (s *followTree) committed(nd *ftNode) {
-	if nd.paused || nd.height <= nd.sent {
+	h := max(nd.height, nd.fwd)
+	if nd.paused || h <= nd.sent {
 		return
 	}
-	nd.sent, nd.paused = nd.height, true
-	h := nd.height
+	nd.sent, nd.paused = h, true
 	for _, k := range nd.fol.keys(s.wall()) {
 		to := s.byID[string(k[:6])]
 		size := len(wire.EncodeHead(h))
-		if s.cfg.PushBlocks {
-			size += s.cfg.BlockBytes
+		if !s.cfg.HeightOnly {
+			size = len(wire.EncodeCertified(make([]byte, s.cfg.BlockBytes-300), make([]byte, 300)))
 		}
 		s.send(nd, size, func() { s.receiveHead(to, nd, h) })
 	}
 	s.at(headPause, func() { nd.paused = false; s.committed(nd) })
 }
 
-// receiveHead is node.receiveHead and the loop's headIn case.
+// receiveHead is node.receiveHead (head/1) and node.receiveBlock
+// (head/2): the next block from the upstream is verified on the stream's
+// goroutine, beside the loop, forwarded at once and queued for the loop.
 func (s *followTree) receiveHead(nd, from *ftNode, h uint64) {
-	if nd.upPub != from.id || h <= nd.height {
-		return
+	a := pushSync
+	if !s.cfg.HeightOnly {
+		a = pushActionFor(nd.upPub, nd.leftPub, from.id, nd.height, h)
+	} else if nd.upPub != from.id || h <= nd.height {
+		a = pushIgnore
 	}
-	if s.cfg.PushBlocks && h == nd.height+1 && !nd.applying {
-		// The pushed block is the next one: applied as it comes.
-		nd.applying = true
-		s.apply(nd, h, 1, func() { nd.applying = false })
-		return
+	switch a {
+	case pushApply:
+		s.at(s.cfg.Verify, func() {
+			nd.fwd = max(nd.fwd, h)
+			s.committed(nd)
+			if len(nd.inbox) >= pushedQueue {
+				s.wakeSync(nd) // the loop is behind: it syncs
+				return
+			}
+			nd.inbox = append(nd.inbox, ftPushed{from, h})
+			if !nd.busy {
+				s.endRound(nd)
+			}
+		})
+	case pushSync:
+		s.wakeSync(nd)
 	}
+}
+
+// wakeSync is node.wakeSync and the loop's headIn case.
+func (s *followTree) wakeSync(nd *ftNode) {
 	if nd.busy {
 		nd.wake = true
 		return
 	}
 	if nd.pacer.head(s.wall()) {
 		s.round(nd)
+	}
+}
+
+// pushed is loop.pushed: a block whose certificate checked is applied (the
+// rest of Apply) if the policy takes it; a later one syncs.
+func (s *followTree) pushed(nd *ftNode, p ftPushed) {
+	switch nd.follow.pushed(s.wall(), p.from.id, nd.height, p.height) {
+	case pushApply:
+		nd.busy = true
+		s.at(s.cfg.Apply-s.cfg.Verify, func() {
+			nd.height = p.height
+			if s.measuring {
+				d := int(nd.depthPub)
+				s.deepLat[d] = append(s.deepLat[d], s.now-s.madeAt[p.height])
+			}
+			s.committed(nd)
+			s.endRound(nd)
+		})
+	case pushSync:
+		nd.wake = true
+		s.endRound(nd)
+	default:
+		s.endRound(nd)
 	}
 }
 
@@ -347,10 +409,33 @@ func (s *followTree) askEach(nd *ftNode, now time.Time, peers []syncPeer, k int)
 	flags := f.flagsFor(p.id)
 	s.ask(nd, p, flags, func(useful, ok bool, depth byte) {
 		if f.answer(now, p, flags, useful, ok, depth) {
-			s.endRound(nd)
+			s.climb(nd, now, peers)
 			return
 		}
 		s.askEach(nd, now, peers, k+1)
+	})
+}
+
+// followerIDs is Node.followerIDs.
+func (s *followTree) followerIDs(nd *ftNode) []string {
+	var ids []string
+	for _, k := range nd.fol.keys(s.wall()) {
+		ids = append(ids, string(k[:6]))
+	}
+	return ids
+}
+
+// climb is loop.climb.
+func (s *followTree) climb(nd *ftNode, now time.Time, peers []syncPeer) {
+	followers := s.followerIDs(nd)
+	p, ok := nd.follow.climb(now, peers, followers)
+	if !ok || s.cfg.NoClimb {
+		s.endRound(nd)
+		return
+	}
+	s.ask(nd, p, 0, func(useful, _ bool, depth byte) {
+		nd.follow.climbed(now, p, useful, depth)
+		s.endRound(nd)
 	})
 }
 
@@ -382,6 +467,13 @@ func (s *followTree) endRound(nd *ftNode) {
 	nd.busy = false
 	nd.depthPub = nd.follow.followDepth()
 	nd.upPub = nd.follow.upstream
+	nd.leftPub = nd.follow.leftFor(s.wall())
+	if len(nd.inbox) > 0 {
+		p := nd.inbox[0]
+		nd.inbox = nd.inbox[1:]
+		s.pushed(nd, p)
+		return
+	}
 	if nd.wake {
 		nd.wake = false
 		if nd.pacer.head(s.wall()) {
@@ -506,18 +598,26 @@ func TestFollowTree(t *testing.T) {
 	if r.MaxDepth < 2 {
 		t.Errorf("max depth %d; want homes to follow homes (a tree, not a star)", r.MaxDepth)
 	}
-	// Each level adds at most a head push and a sync round trip (three
-	// messages), the block's apply and the pacer's headSyncGap: a level
-	// that waited for its follow poll instead (a push lost, a follower
-	// not told) would add up to followEvery.
-	hop := 3*cfg.Latency + cfg.Apply + headSyncGap
-	if cfg.PushBlocks {
-		hop = cfg.Latency + cfg.Apply + headSyncGap
+	// With head/2 a level adds a push and the certificate's check (the
+	// block is forwarded before it is applied), and the deepest home's own
+	// apply may wait for its loop to end a round (its follow poll and a
+	// climb's ask, four messages); with head/1 alone a level adds a push, a
+	// sync round trip (three messages), the apply and the pacer's
+	// headSyncGap. A level that waited for its follow poll instead (a push
+	// lost, a follower not told) would add up to followEvery.
+	hop, bound := cfg.Latency+cfg.Verify, cfg.Apply+4*cfg.Latency
+	if cfg.HeightOnly {
+		hop, bound = 3*cfg.Latency+cfg.Apply+headSyncGap, 0
 	}
-	if bound := time.Duration(r.MaxDepth) * hop; r.DeepP99 > bound {
+	if bound += time.Duration(r.MaxDepth) * hop; r.DeepP99 > bound {
 		t.Errorf("the deepest homes (depth %d) commit p99 %v behind the authorities; want at most %v (%v a level)", r.MaxDepth, r.DeepP99, bound, hop)
 	}
-	// Issue 19's goal, every home within one block of the head, is not met
-	// at 1,000 homes (node/DECISIONS.md): reported, not asserted.
+	// Issue 19's goal, every home within one block of the head whenever the
+	// authorities commit one, is met at 200 homes for 17 seeds of 20 and at
+	// 1,000 homes (seed 1); the misses are a home on the authorities' last
+	// resort that gives it up to look for a home (retryHomes): while it
+	// asks, it and its followers get no blocks, and it may take one of its
+	// own followers as its upstream (node/DECISIONS.md). Reported, not
+	// asserted.
 	t.Logf("every home within one block of the head: %v", r.MaxLagBlocks <= 1)
 }

@@ -91,6 +91,9 @@ type Status struct {
 	// follows (0 on an authority, 1 following one, 255 while it follows
 	// nobody).
 	FollowDepth int `json:"follow_depth"`
+	// PushedBlocks counts the blocks a home applied as its upstream pushed
+	// them (head/2, follow.go) rather than by sync, since it started.
+	PushedBlocks int64 `json:"pushed_blocks"`
 	// StoreRepaired is where a corrupt chain store found at start was moved
 	// (the chain was fetched again from peers); empty normally.
 	StoreRepaired string `json:"store_repaired,omitempty"`
@@ -250,6 +253,7 @@ func (n *Node) Status() Status {
 	}
 	st.Followers, st.SyncBusy = n.followers.stats(n.now())
 	st.FollowDepth = int(n.followDepth())
+	st.PushedBlocks = n.stats.pushedBlocks.Load()
 	if up := n.upstream.Load(); up != nil {
 		st.Upstream = *up
 		st.UpstreamVia = n.host.Via(st.Upstream)

@@ -72,6 +72,8 @@ func (n *Node) loop(ctx context.Context, started chan<- struct{}) error {
 			if l.pacer.head(n.now()) {
 				l.sync(ctx)
 			}
+		case b := <-n.blockIn:
+			l.pushed(ctx, b)
 		case t := <-n.timeoutIn:
 			if l.engine != nil {
 				if err := l.engine.Step(t); err != nil {
@@ -515,7 +517,7 @@ func (l *loop) commit(blk chain.Block, raw, cert []byte) error {
 	l.n.snapshotAfter(blk.Header.Height)
 	l.n.publishStatus()
 	l.n.apiCommit(blk, events)
-	l.n.notifyHead(blk.Header.Height)
+	l.n.notifyHead(blk.Header.Height, wire.EncodeCertified(raw, cert))
 	l.n.log.Debug("committed", "height", blk.Header.Height, "txs", len(blk.Txs))
 	if l.n.opts.OnEvent != nil {
 		for _, ev := range events {

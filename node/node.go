@@ -83,9 +83,10 @@ type Options struct {
 	// where its rotation of sync peers starts. nil means math/rand/v2.IntN.
 	Choose func(n int) int
 	// Filter, if set, sees every frame a peer sends on the node's message
-	// streams (wire.TxProto, wire.VoteProto, wire.HeadProto) before the node
-	// decodes it; a frame it returns false for is dropped as if lost on the
-	// way (p2p.Ignore, not held against the peer). It is for tests and chaos
+	// streams (wire.TxProto, wire.VoteProto, wire.HeadProto,
+	// wire.HeadV1Proto) before the node decodes it; a frame it returns
+	// false for is dropped as if lost on the way (p2p.Ignore, not held
+	// against the peer). It is for tests and chaos
 	// runs (a lossy link, an authority that never gets a transaction); it is
 	// called from the p2p host's goroutines and must be safe for that.
 	Filter func(proto string, from ed25519.PublicKey, payload []byte) bool
@@ -145,11 +146,13 @@ type Node struct {
 	voteIn    chan consensus.Message
 	votesIn   chan votesQuery // peers' missing-vote requests, for the loop
 	timeoutIn chan consensus.Timeout
-	// The head push (follow.go): the height to tell followers and its
-	// wake-up, and the upstream's word that the chain moved on.
-	headOut  atomic.Uint64
+	// The head push (follow.go): the block or height to tell followers and
+	// its wake-up, the upstream's word that the chain moved on, and the
+	// blocks it pushed (head/2), checked, for the loop.
+	headOut  atomic.Pointer[headPush]
 	headWake chan struct{}
 	headIn   chan struct{}
+	blockIn  chan pushedBlock
 	bestSeen atomic.Uint64 // the height to catch up to (seen)
 	heardMu  sync.Mutex
 	heard    map[ident.Account]uint64 // the highest height each authority claimed (seen)
@@ -164,7 +167,10 @@ type Node struct {
 
 	followers *followers             // the peers this node serves the chain's head to (follow.go)
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
-	depth     atomic.Uint32          // a home's followDepth: its upstream's plus one, noDepth for none
+	// leftUpstream is the upstream a home left by climbing, whose pushes it
+	// still takes for a while (followPolicy.leftFor), for receiveBlock.
+	leftUpstream atomic.Pointer[string]
+	depth        atomic.Uint32 // a home's followDepth: its upstream's plus one, noDepth for none
 
 	surf apiState // the read API's index and event stream (api_index.go)
 
@@ -290,6 +296,7 @@ func newNode(path string, opts Options) (*Node, error) {
 		timeoutIn:          make(chan consensus.Timeout, 256),
 		headWake:           make(chan struct{}, 1),
 		headIn:             make(chan struct{}, 1),
+		blockIn:            make(chan pushedBlock, pushedQueue),
 		fetch:              make(fetchPolicy),
 		heard:              make(map[ident.Account]uint64),
 		keepBlocks:         cmp.Or(opts.KeepBlocks, keepBlocks),
@@ -478,7 +485,8 @@ func (n *Node) registerHandlers() error {
 // authority transactions and votes), each behind Options.Filter.
 func (n *Node) handleMessages(ctx context.Context) {
 	anyone := func(ed25519.PublicKey) bool { return true }
-	n.host.HandleMessages(wire.HeadProto, binary.MaxVarintLen64, headRate, anyone, n.filtered(wire.HeadProto, n.receiveHead))
+	n.host.HandleMessages(wire.HeadProto, wire.MaxHeadBlockBytes, headRate, anyone, n.filtered(wire.HeadProto, n.receiveBlock))
+	n.host.HandleMessages(wire.HeadV1Proto, binary.MaxVarintLen64, headRate, anyone, n.filtered(wire.HeadV1Proto, n.receiveHead))
 	if n.isAuthority {
 		n.host.HandleMessages(wire.TxProto, wire.MaxBatchBytes+binary.MaxVarintLen64, txRate, anyone,
 			n.filtered(wire.TxProto, func(from ed25519.PublicKey, b []byte) p2p.Verdict { return n.receiveTxs(ctx, from, b) }))

@@ -97,6 +97,6 @@ func (l *loop) maybeStateSync(ctx context.Context) bool {
 		n.log.Warn("after state sync", "err", err)
 	}
 	n.publishStatus()
-	n.notifyHead(n.chain.Status().Height)
+	n.notifyHead(n.chain.Status().Height, nil)
 	return true
 }

@@ -22,6 +22,9 @@ type stats struct {
 	// of a newer encoding format than this binary reads (chain.ErrFormat):
 	// the network has moved on, and this node needs an update.
 	futureFormat atomic.Int64
+	// pushedBlocks counts blocks applied as their upstream pushed them
+	// (head/2), not synced.
+	pushedBlocks atomic.Int64
 	formatLogged atomic.Bool
 }
 

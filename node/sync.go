@@ -54,6 +54,11 @@ func (l *loop) applyOne(c wire.Certified) error {
 	if err := l.n.verifyCertified(c); err != nil {
 		return err
 	}
+	return l.applyChecked(c)
+}
+
+// applyChecked is applyOne for a block whose certificate checked.
+func (l *loop) applyChecked(c wire.Certified) error {
 	l.n.mu.RLock()
 	err := l.n.chain.Validate(c.Block, l.n.now().UnixMilli())
 	l.n.mu.RUnlock()
@@ -68,6 +73,25 @@ func (l *loop) applyOne(c wire.Certified) error {
 		return l.startEngine()
 	}
 	return l.reconfigure()
+}
+
+// pushed applies a block its upstream pushed (head/2), whose certificate
+// receiveBlock checked and which it forwarded: when the follow policy
+// takes it as the next block from the upstream (followPolicy.pushed); a
+// later block syncs, as a head/1 push does.
+func (l *loop) pushed(ctx context.Context, b pushedBlock) {
+	switch l.follow.pushed(l.n.now(), b.from, l.n.chain.Status().Height, b.c.Block.Header.Height) {
+	case pushApply:
+		if err := l.applyChecked(b.c); err != nil {
+			l.n.log.Warn("pushed block not applied", "height", b.c.Block.Header.Height, "peer", b.from, "err", err)
+			return
+		}
+		l.n.stats.pushedBlocks.Add(1)
+	case pushSync:
+		if l.pacer.head(l.n.now()) {
+			l.sync(ctx)
+		}
+	}
 }
 
 // sync asks peers for blocks after our height and applies those that verify.
@@ -97,6 +121,7 @@ func (l *loop) sync(ctx context.Context) {
 		flags := f.flagsFor(p.id)
 		useful, ok, depth := l.askSync(ctx, p, flags)
 		if f.answer(now, p, flags, useful, ok, depth) {
+			l.climb(ctx, now, peers, l.n.followerIDs(now))
 			return
 		}
 	}
@@ -115,6 +140,27 @@ func (l *loop) sync(ctx context.Context) {
 	}
 }
 
+// climb asks the home the follow policy names for a follower slot nearer
+// the authorities (followPolicy.climb), which becomes the upstream if it
+// serves.
+func (l *loop) climb(ctx context.Context, now time.Time, peers []syncPeer, followers []string) {
+	if p, ok := l.follow.climb(now, peers, followers); ok {
+		useful, _, depth := l.askSync(ctx, p, 0)
+		l.follow.climbed(now, p, useful, depth)
+	}
+}
+
+// followerIDs returns the peer ids of the node's followers now.
+func (n *Node) followerIDs(now time.Time) []string {
+	var ids []string
+	for _, k := range n.followers.keys(now) {
+		if id, err := p2p.PeerID(k); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // publishFollow shows the follow policy's upstream and depth to the status
 // and to receiveHead.
 func (l *loop) publishFollow() {
@@ -126,6 +172,8 @@ func (l *loop) publishFollow() {
 	if id := l.follow.upstream; id != cur {
 		l.n.upstream.Store(&id)
 	}
+	left := l.follow.leftFor(l.n.now())
+	l.n.leftUpstream.Store(&left)
 }
 
 // askSync asks p for the blocks after our height and applies those that

@@ -159,6 +159,15 @@ func (n *Host) peerOf(peerAddr string) (peer.ID, error) {
 	return p, nil
 }
 
+// Unhandle stops serving proto (under /gridmesh/<network>/), a request or
+// message protocol: its handler is removed and libp2p's identify push tells
+// the connected peers, whose Speaks then picks another version. A node
+// turns off a protocol version with it (node's tests make a node of the
+// previous release so).
+func (n *Host) Unhandle(proto string) {
+	n.h.RemoveStreamHandler(protocol.ID(ProtocolID(n.cfg.Network, proto)))
+}
+
 // Speaks returns the first of protos (most preferred first) that peerID has
 // announced it serves (libp2p's identify exchange, done as a connection
 // opens), and false if it announced none of them or is not known yet. A

@@ -44,6 +44,12 @@ func TestRequestFirst(t *testing.T) {
 			return ok && got == c.proto
 		})
 	}
+	// cur turns sum/2 off: its peers hear it and fall back to sum/1.
+	cur.Unhandle("sum/2")
+	eventually(t, 5*time.Second, "sum/2's removal announced", func() bool {
+		got, ok := me.Speaks(cur.ID(), protos...)
+		return ok && got == "sum/1"
+	})
 	if got, ok := me.Speaks(old.ID(), "sum/3"); ok {
 		t.Errorf("Speaks(sum/3) of a peer that serves only sum/1: got %q, true; want false", got)
 	}

@@ -91,10 +91,18 @@
 // negative). Response: the list of whole consensus messages (EncodeMessages),
 // empty when the peer is at another height; at most MaxVotesResponseBytes.
 //
-// # head/1 (HeadProto): a node's new height, to its followers
+// # head/2 (HeadProto): a node's new block, to its followers
+//
+// One certified block, as sync/2 carries it (2 | uvarint len(block) | block
+// | uvarint len(cert) | cert), at most MaxHeadBlockBytes; the block's height
+// is the height pushed. The receiver checks the certificate as for a synced
+// block (VerifyCertified) before it forwards or applies it.
+//
+// # head/1 (HeadV1Proto): a node's new height, to its followers
 //
 // One shortest-form uvarint, nothing after it (at most binary.MaxVarintLen64
-// bytes).
+// bytes). Replaced by head/2; served, and sent to followers that do not
+// speak head/2, until the release after this one.
 //
 // # txs/1 (TxProto): a batch of transactions, to the authorities
 //

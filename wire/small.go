@@ -25,7 +25,7 @@ func DecodeVotesRequest(b []byte) (uint64, int32, error) {
 	return binary.BigEndian.Uint64(b), r, nil
 }
 
-// EncodeHead encodes a head/1 frame for height h.
+// EncodeHead encodes a head/1 frame (HeadV1Proto) for height h.
 func EncodeHead(h uint64) []byte { return binary.AppendUvarint(nil, h) }
 
 // DecodeHead reads a head/1 frame: one shortest-form uvarint, nothing after.
@@ -35,6 +35,16 @@ func DecodeHead(b []byte) (uint64, error) {
 		return 0, fmt.Errorf("%w: head frame %x", ErrMalformed, b)
 	}
 	return h, nil
+}
+
+// DecodeHeadBlock reads a head/2 frame: a certified block
+// (EncodeCertified) of at most MaxHeadBlockBytes. Raw and Cert alias b. It
+// does not verify the certificate (VerifyCertified).
+func DecodeHeadBlock(b []byte) (Certified, error) {
+	if len(b) > MaxHeadBlockBytes {
+		return Certified{}, fmt.Errorf("%w: head/2 frame of %d bytes, limit %d", ErrMalformed, len(b), MaxHeadBlockBytes)
+	}
+	return DecodeCertified(b)
 }
 
 // EncodeTxBatch encodes a txs/1 batch of canonical transaction encodings.

@@ -11,17 +11,21 @@ const (
 	SyncProto  = "sync/2"
 	VoteProto  = "vote/2"
 	VotesProto = "votes/1"
-	HeadProto  = "head/1"
+	HeadProto  = "head/2"
 	TxProto    = "txs/1"
 	BookProto  = "book/1"
+	// HeadV1Proto is head/1, which head/2 replaces (a height alone): served
+	// until the release after this one, and what a node sends a follower
+	// that does not speak head/2, or when it has no block to send.
+	HeadV1Proto = "head/1"
 )
 
 // Served lists every protocol id this release serves (doc.go, Versions):
 // the current ones, then the previous release's ids that a current one
-// replaced (none today: no protocol changed since the previous release). A
-// node registers a handler for each and asks with the current id first
-// (p2p.Host.RequestFirst), so a network runs both releases at once.
-var Served = []string{SyncProto, VoteProto, VotesProto, HeadProto, TxProto, BookProto, SnapProto}
+// replaced (head/1, by head/2). A node registers a handler for each and
+// asks with the current id first (p2p.Host.RequestFirst; a one-way sender
+// picks by p2p.Host.Speaks), so a network runs both releases at once.
+var Served = []string{SyncProto, VoteProto, VotesProto, HeadProto, TxProto, BookProto, SnapProto, HeadV1Proto}
 
 // Kind bytes: the first byte of a payload that may be one of several kinds.
 const (
@@ -52,6 +56,9 @@ const (
 	MaxBatchBytes         = 512 << 10 // well under MaxGossipBytes
 	MaxBookTxs            = 8192
 	MaxBookBytes          = 4 << 20
+	// MaxHeadBlockBytes bounds a head/2 frame, a certified block: a
+	// proposal's block with its certificate fits (MaxProposalTxBytes).
+	MaxHeadBlockBytes = MaxGossipBytes
 )
 
 // ErrMalformed is wrapped by every decoding error.

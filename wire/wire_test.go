@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -293,6 +294,40 @@ func FuzzDecodeHead(f *testing.F) {
 			t.Fatalf("head frame %x decodes to %d, which encodes as %x", b, h, again)
 		}
 	})
+}
+
+// FuzzDecodeHeadBlock: what decodes is at most MaxHeadBlockBytes and
+// re-encodes to the same bytes.
+func FuzzDecodeHeadBlock(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{KindBlock, 0, 0})
+	f.Add(EncodeCertified(goldenBlock(2).Encode(), EncodeMessages(nil)))
+	f.Add(EncodeCertified(make([]byte, MaxHeadBlockBytes), nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeHeadBlock(b)
+		if err != nil {
+			return
+		}
+		if len(b) > MaxHeadBlockBytes {
+			t.Fatalf("a head/2 frame of %d bytes decoded; limit %d", len(b), MaxHeadBlockBytes)
+		}
+		if got := EncodeCertified(c.Raw, c.Cert); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoding differs:\n got %x\nwant %x", got, b)
+		}
+	})
+}
+
+func TestDecodeHeadBlockLimit(t *testing.T) {
+	// A certified block within MaxBlockBytes but over the frame's limit.
+	b := EncodeCertified(make([]byte, MaxHeadBlockBytes), nil)
+	if _, err := DecodeHeadBlock(b); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a head/2 frame of %d bytes: got %v; want ErrMalformed (limit %d)", len(b), err, MaxHeadBlockBytes)
+	}
+	blk := goldenBlock(2)
+	c, err := DecodeHeadBlock(EncodeCertified(blk.Encode(), []byte{1}))
+	if err != nil || c.Block.Header.Height != blk.Header.Height || len(c.Cert) != 1 {
+		t.Errorf("a golden block's head/2 frame: got height %d, cert %x, %v; want height %d, cert 01", c.Block.Header.Height, c.Cert, err, blk.Header.Height)
+	}
 }
 
 func FuzzDecodeTxList(f *testing.F) {
