@@ -65,7 +65,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 func TestReadAPI(t *testing.T) {
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) [
 	t.Helper()
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities = homes, authorities
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

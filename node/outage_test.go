@@ -43,7 +43,7 @@ func newOutageNet(t *testing.T) *outageNet {
 	}
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 4, outageSlot
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func TestCorruptStoreRepairedFromPeers(t *testing.T) {
 	}
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 1, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

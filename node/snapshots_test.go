@@ -19,7 +19,7 @@ func TestStateSyncNode(t *testing.T) {
 	dir := t.TempDir()
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	paths, err := WriteDemoNetwork(dir, opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

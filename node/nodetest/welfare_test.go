@@ -1,4 +1,4 @@
-package node
+package nodetest
 
 import (
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/market"
 	"github.com/gridmesh/gridmesh/market/markettest"
+	"github.com/gridmesh/gridmesh/node"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -52,27 +53,24 @@ func (w *welfareRun) event(ev chain.Event) {
 	}
 }
 
-// onChainBooks rebuilds every slot's book from n's blocks, as the chain
-// holds it at gate closure: each order a block includes (IDs, owners and
-// heights as the chain gives them to the clearing), less those a later order
-// replaced or a cancel withdrew. (The chain's own Book is empty once a slot
-// has settled, and a slot that clears no trade settles in the block that
-// clears it.)
-func onChainBooks(t *testing.T, n *Node) map[unit.Slot]*slotBook {
+// onChainBooks rebuilds every slot's book from n's blocks (its API's
+// blocks and transactions), as the chain holds it at gate closure: each
+// order a block includes (IDs, owners and heights as the chain gives them to
+// the clearing), less those a later order replaced or a cancel withdrew.
+// (The chain's own book is empty once a slot has settled, and a slot that
+// clears no trade settles in the block that clears it.)
+func onChainBooks(t *testing.T, n *node.Node) map[unit.Slot]*slotBook {
 	t.Helper()
-	n.mu.RLock()
-	defer n.mu.RUnlock()
 	books := map[unit.Slot]*slotBook{}
 	slotOf := map[string]unit.Slot{}
-	for h := uint64(1); h <= n.chain.Status().Height; h++ {
-		b, _, err := n.chain.Block(h)
-		if err != nil {
-			t.Fatalf("block %d: %v", h, err)
-		}
-		for _, tx := range b.Txs {
+	for h := uint64(1); h <= n.Status().Height; h++ {
+		for _, id := range block(t, n, h).Txs {
+			var info node.TxInfo
+			getJSON(t, api(n)+"txs/"+id, &info)
+			tx := info.Tx
 			switch tx.Kind {
 			case chain.TxOrder:
-				o, id := tx.Order, tx.Hash().String()
+				o := tx.Order
 				if books[o.Slot] == nil {
 					books[o.Slot] = &slotBook{orders: map[string]market.Order{}, curves: map[string]market.Curve{}}
 				}
@@ -110,13 +108,11 @@ type slotBook struct {
 }
 
 // check compares every clearing of w with the brute-force maximum of its
-// slot's on-chain book (fee from n's tariff: the demo's never changes).
-func (w *welfareRun) check(t *testing.T, n *Node, slots int) {
+// slot's on-chain book (fee from the genesis tariff: the demo's never
+// changes).
+func (w *welfareRun) check(t *testing.T, n *node.Node, fee unit.Price, slots int) {
 	t.Helper()
 	books := onChainBooks(t, n)
-	n.mu.RLock()
-	fee := n.chain.Tariff().Market().Fee
-	n.mu.RUnlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for s := range unit.Slot(slots) {
@@ -150,27 +146,23 @@ func (w *welfareRun) check(t *testing.T, n *Node, slots int) {
 // seed 1) until slots 0 to slots−1 have cleared, and checks them.
 func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[string]string) {
 	t.Helper()
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 6, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	const slot = 2 * time.Second
+	paths := demoNetwork(t, 6, 1, slot)
 	if !batteries {
 		editConfig(t, paths[1], func(c *config.Node) { c.Battery = config.DefaultNode().Battery })
 	}
 	w := &welfareRun{results: map[unit.Slot]market.Result{}, curves: map[string]int{}}
-	auth := start(t, paths[0], Options{OnEvent: w.event}).n
+	auth := start(t, paths[0], node.Options{OnEvent: w.event}).n
 	names := map[string]string{} // account → node name
 	for _, p := range paths[1:] {
-		o := Options{}
+		o := node.Options{}
 		if os.Getenv("GRIDMESH_WELFARE_LOG") != "" {
 			o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 		h := start(t, p, o).n
-		names[string(h.self)] = h.cfg.Node.Name
+		names[string(h.Account())] = h.Status().Name
 	}
-	waitFor(t, fmt.Sprintf("slots 0 to %d cleared", slots-1), time.Duration(slots)*3*opts.Slot+90*time.Second, func() bool {
+	waitFor(t, fmt.Sprintf("slots 0 to %d cleared", slots-1), time.Duration(slots)*3*slot+90*time.Second, func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		for s := range unit.Slot(slots) {
@@ -180,7 +172,7 @@ func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[strin
 		}
 		return true
 	})
-	w.check(t, auth, slots)
+	w.check(t, auth, genesisOf(t, paths[0]).Tariff.Fee, slots)
 	return w, names
 }
 
