@@ -190,8 +190,13 @@ func (o DemoOptions) validate() error {
 // authorities first, then the homes with their simulated meters, home-1's
 // battery and home-2's car), and returns the node.toml paths, for Load or
 // `gridmesh run -c` of each. Slot 0 opens a few seconds after now. The
-// whole-network tests (package node/nodetest) run it in-process.
+// whole-network tests (package node/nodetest) run it in-process. opts are
+// checked as Demo checks them (a slot of whole seconds, at least one home
+// and one authority).
 func WriteDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x67726964))
 	slot := int64(opts.Slot / time.Second)
 	type member struct {

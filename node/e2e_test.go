@@ -120,6 +120,25 @@ func (c *collected) counts() (settled int, trades int, energy unit.Wh) {
 	return len(c.settled), trades, energy
 }
 
+// WriteDemoNetwork refuses the options Demo refuses (a slot of 0 divided
+// by zero before), and writes nothing for them.
+func TestWriteDemoNetworkChecksOptions(t *testing.T) {
+	for _, edit := range []func(*DemoOptions){
+		func(o *DemoOptions) { o.Slot = 0 },
+		func(o *DemoOptions) { o.Slot = 1500 * time.Millisecond },
+		func(o *DemoOptions) { o.Homes = 0 },
+		func(o *DemoOptions) { o.Authorities = 0 },
+	} {
+		opts := DefaultDemoOptions()
+		edit(&opts)
+		dir := t.TempDir()
+		paths, err := WriteDemoNetwork(dir, opts, time.Now())
+		if entries, _ := os.ReadDir(dir); err == nil || len(paths) != 0 || len(entries) != 0 {
+			t.Errorf("WriteDemoNetwork(%+v): %d paths, %d entries written, error %v; want an error and nothing written", opts, len(paths), len(entries), err)
+		}
+	}
+}
+
 // TestLoadErrors checks that the ways a node can fail to start each give one
 // clear error naming what is wrong.
 func TestLoadErrors(t *testing.T) {

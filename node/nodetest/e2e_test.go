@@ -177,7 +177,7 @@ func TestBurstOfOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	paths := demoNetwork(t, 1, 4, 0)
+	paths := demoNetwork(t, 1, 4, node.DefaultDemoOptions().Slot)
 	editGenesis(t, paths, func(g *config.Genesis) { g.OpenLeadSeconds = 3600 }) // orders an hour ahead: none can come too late
 	var nodes []*running
 	for _, p := range paths[:4] {
