@@ -63,6 +63,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // settle with trades, then reads every route of the read API, checks that
 // statements add up to the balances on chain, and that bad input gets 400.
 func TestReadAPI(t *testing.T) {
+	parallelNetwork(t)
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
 	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())

@@ -45,6 +45,19 @@ func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) [
 	return paths
 }
 
+// parallelNetwork lets go test run t, a test of a whole network of nodes
+// that mostly waits for its slots, beside another such test (at most
+// -parallel at once: GOMAXPROCS, 2 on the development machine), so the
+// package's tests take about half the time. Such a test must change no
+// package variable (TestReleaseAnnounced sets releaseEvery) nor the
+// environment (the watchdog tests' t.Setenv); each network has its own
+// ports and data, and the demo's nodes find no peer beyond their own
+// network (no mDNS).
+func parallelNetwork(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+}
+
 // loaded opens the node configured at path without running it; the test's
 // cleanup closes it.
 func loaded(t *testing.T, path string) *Node {

@@ -41,6 +41,7 @@ func newOutageNet(t *testing.T) *outageNet {
 	if testing.Short() {
 		t.Skip("a multi-node outage run of about a minute; runs without -short")
 	}
+	parallelNetwork(t)
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 4, outageSlot
 	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())

@@ -38,6 +38,7 @@ import (
 // the capture holds gossip, transaction, sync and identify streams; and
 // its bytes add up to exactly what the host counted written to its streams.
 func TestPrivacyCapture(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("runs real nodes for about half a minute; runs without -short")
 	}

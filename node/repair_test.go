@@ -12,6 +12,7 @@ import (
 // nor use the damage: it moves the store aside, fetches the chain again from
 // its peers, and ends at the same state hash as they.
 func TestCorruptStoreRepairedFromPeers(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
@@ -75,6 +76,7 @@ func TestCorruptStoreRepairedFromPeers(t *testing.T) {
 // An authority whose store is damaged has a consensus state ahead of its
 // (re-fetched) chain: it follows until it has caught up, then proposes again.
 func TestCorruptAuthorityStoreRepaired(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}

@@ -13,6 +13,7 @@ import (
 // replays no block: the blocks below the snapshot are not in its store),
 // shows the progress in its status, and follows the chain from there.
 func TestStateSyncNode(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("runs a network for about a minute; runs without -short")
 	}
