@@ -18,6 +18,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -70,8 +71,8 @@ func TestReadAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events collected
-	auth := start(t, paths[0], Options{OnEvent: events.event})
+	var events nodetest.Settlements
+	auth := start(t, paths[0], Options{OnEvent: events.Event})
 	home := start(t, paths[1], Options{})
 	start(t, paths[2], Options{})
 	base := "http://" + auth.n.api.Addr().String() + "/api/v1"
@@ -99,7 +100,7 @@ func TestReadAPI(t *testing.T) {
 	}()
 
 	waitFor(t, "three settled slots with trades", 90*time.Second, func() bool {
-		settled, trades, energy := events.counts()
+		settled, trades, energy := events.Counts()
 		return settled >= 3 && trades > 0 && energy > 0
 	})
 

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,19 +18,18 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
-	"github.com/gridmesh/gridmesh/unit"
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/wire"
 )
 
-// running is a node started by a test, with a way to stop it and wait.
+// running is a node started by a test.
 type running struct {
-	n    *Node
-	stop context.CancelFunc
-	done chan error
+	n *Node
+	*nodetest.Background
 }
 
 // start loads and runs the node configured at path; the test's cleanup
-// stops it.
+// halts it.
 func start(t *testing.T, path string, opts Options) *running {
 	t.Helper()
 	n, err := Load(context.Background(), path, opts)
@@ -41,83 +39,24 @@ func start(t *testing.T, path string, opts Options) *running {
 	return runLoaded(t, n)
 }
 
-// runLoaded runs the loaded node n; the test's cleanup stops it.
+// runLoaded runs the loaded node n; the test's cleanup halts it.
 func runLoaded(t *testing.T, n *Node) *running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{n: n, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- n.Run(ctx) }()
-	t.Cleanup(func() { r.halt(t) })
+	r := &running{n: n, Background: nodetest.Go(n.cfg.Node.Name, n.Run)}
+	t.Cleanup(func() { r.Halt(t) })
 	return r
 }
 
-func (r *running) halt(t *testing.T) {
-	t.Helper()
-	if r.stop == nil {
-		return
-	}
-	r.stop()
-	r.stop = nil
-	if err := <-r.done; err != nil {
-		t.Errorf("node %s stopped with %v", r.n.cfg.Node.Name, err)
-	}
-}
-
-// waitFor polls cond until it holds; the deadline only decides failure, it
-// asserts nothing about speed.
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	if !eventually(limit, cond) {
-		t.Fatalf("timed out after %s waiting for %s", limit, what)
-	}
-}
-
-// eventually polls cond until it holds or limit has passed, and reports
-// whether it held.
-func eventually(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		// The poll interval: these tests watch real nodes on a real
-		// (loopback) network, whose state changes raise no event a test
-		// could wait on.
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
-}
+// waitFor and eventually poll real nodes; they are node/nodetest's, shared
+// with the whole-network tests there.
+var (
+	waitFor    = nodetest.WaitFor
+	eventually = nodetest.Eventually
+)
 
 // dropProto is an Options.Filter that loses every frame of proto.
 func dropProto(proto string) func(string, ed25519.PublicKey, []byte) bool {
 	return func(p string, _ ed25519.PublicKey, _ []byte) bool { return p != proto }
-}
-
-type collected struct {
-	mu      sync.Mutex
-	cleared []chain.SlotCleared
-	settled []chain.SlotSettled
-}
-
-func (c *collected) event(ev chain.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch ev := ev.(type) {
-	case chain.SlotCleared:
-		c.cleared = append(c.cleared, ev)
-	case chain.SlotSettled:
-		c.settled = append(c.settled, ev)
-	}
-}
-
-func (c *collected) counts() (settled int, trades int, energy unit.Wh) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.settled {
-		energy += s.Settlement.Energy
-		trades += len(s.Settlement.Trades)
-	}
-	return len(c.settled), trades, energy
 }
 
 // WriteDemoNetwork refuses the options Demo refuses (a slot of 0 divided

@@ -128,7 +128,7 @@ func (o *outageNet) dump() {
 	for _, r := range o.nodes {
 		st := r.n.Status()
 		o.t.Logf("%s running %v: height %d, peers %d, last cleared %d, last settled %d, voting %v, pending %d",
-			r.n.cfg.Node.Name, r.stop != nil, st.Height, st.Peers, st.LastCleared, st.LastSettled, st.Voting, st.PendingTxs)
+			r.n.cfg.Node.Name, !r.Halted(), st.Height, st.Peers, st.LastCleared, st.LastSettled, st.Voting, st.PendingTxs)
 		for _, b := range st.OpenBook {
 			if b.MyOrder != nil {
 				o.t.Logf("  slot %d: own order %+v", b.Slot, *b.MyOrder)
@@ -249,8 +249,8 @@ func (o *outageNet) checkLedger() {
 	var homes []*Node
 	for _, r := range o.nodes {
 		n := r.n
-		if r.stop == nil {
-			continue // halted
+		if r.Halted() {
+			continue
 		}
 		st := n.Status()
 		waitFor(o.t, "the first authority to reach "+n.cfg.Node.Name+"'s height", 30*time.Second, func() bool {
@@ -415,7 +415,7 @@ func TestOutagePower(t *testing.T) {
 	o.homeOrdered(r.n)
 	down := o.slotNow()
 	cutAt := time.Now() // the meter's last reading is before this
-	r.halt(t)
+	r.Halt(t)
 	o.waitSlots(down, outageSlots)
 	powered := time.Now()
 	r = start(t, o.paths[4], Options{Log: debugLog(t)})
@@ -469,7 +469,7 @@ func TestOutagePower(t *testing.T) {
 func TestOutageOneAuthority(t *testing.T) {
 	o := newOutageNet(t)
 	down := o.slotNow()
-	o.nodes[3].halt(t)
+	o.nodes[3].Halt(t)
 	o.waitTrades("trading with one authority down", down+1)
 	o.waitSlots(down, outageSlots)
 	o.nodes[3] = start(t, o.paths[3], Options{})
@@ -492,8 +492,8 @@ func TestOutageTwoAuthorities(t *testing.T) {
 	o := newOutageNet(t)
 	o.homeOrdered(o.nodes[4].n)
 	down := o.slotNow()
-	o.nodes[3].halt(t)
-	o.nodes[2].halt(t)
+	o.nodes[3].Halt(t)
+	o.nodes[2].Halt(t)
 	haltAt := time.Now()
 	stuck := o.auth().Status().Height
 	o.waitSlots(down, outageSlots)
@@ -516,7 +516,7 @@ func TestOutageTwoAuthorities(t *testing.T) {
 	o.waitTrades("trading to resume with three authorities", back)
 	o.waitSettled(back)
 	for _, r := range o.nodes {
-		if r.stop != nil && r.n.Status().Evidence != 0 {
+		if !r.Halted() && r.n.Status().Evidence != 0 {
 			t.Errorf("%s saw %d conflicting signed messages; want 0", r.n.cfg.Node.Name, r.n.Status().Evidence)
 		}
 	}

@@ -86,7 +86,7 @@ func TestPrivacyCapture(t *testing.T) {
 	if st := home.n.Status(); st.Audit == nil || st.Audit.Bytes == 0 || st.Audit.Full {
 		t.Errorf("status audit = %+v, want a file being written, not full", st.Audit)
 	}
-	home.halt(t) // closes the host: the capture is complete
+	home.Halt(t) // closes the host: the capture is complete
 	sent := home.n.host.Stats().BytesOut
 
 	streams := readCapture(t, audited.Network.AuditFile)

@@ -25,7 +25,7 @@ func TestCorruptStoreRepairedFromPeers(t *testing.T) {
 	auth := start(t, paths[0], Options{})
 	home := start(t, paths[1], Options{})
 	waitFor(t, "a few blocks", 60*time.Second, func() bool { return home.n.Status().Height >= 3 })
-	home.halt(t)
+	home.Halt(t)
 
 	chainDir := filepath.Join(filepath.Dir(paths[1]), "data", "chain")
 	entries, err := os.ReadDir(chainDir)
@@ -92,7 +92,7 @@ func TestCorruptAuthorityStoreRepaired(t *testing.T) {
 
 	victim := nodes[3]
 	self := victim.n.self
-	victim.halt(t)
+	victim.Halt(t)
 	chainDir := filepath.Join(filepath.Dir(paths[3]), "data", "chain")
 	if err := os.WriteFile(filepath.Join(chainDir, "MANIFEST"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)

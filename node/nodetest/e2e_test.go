@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,15 +27,15 @@ import (
 // state hash.
 func TestEndToEnd(t *testing.T) {
 	paths := demoNetwork(t, 3, 1, 2*time.Second)
-	var events collected
-	auth := start(t, paths[0], node.Options{OnEvent: events.event})
+	var events Settlements
+	auth := start(t, paths[0], node.Options{OnEvent: events.Event})
 	homes := make([]*running, 0, 3)
 	for _, p := range paths[1:] {
 		homes = append(homes, start(t, p, node.Options{KeepBlocks: 4}))
 	}
 
 	waitFor(t, "three settled slots with trades", 90*time.Second, func() bool {
-		settled, trades, energy := events.counts()
+		settled, trades, energy := events.Counts()
 		return settled >= 3 && trades > 0 && energy > 0
 	})
 	if sum := balanceSum(t, auth.n); sum != 0 {
@@ -48,7 +47,7 @@ func TestEndToEnd(t *testing.T) {
 	// Stop a home, let the chain move on, and reopen it on its directory.
 	home := homes[0]
 	stoppedAt := home.n.Status().Height
-	home.halt(t)
+	home.Halt(t)
 	waitFor(t, "the chain to move on without the stopped home", 30*time.Second, func() bool {
 		return auth.n.Status().Height >= stoppedAt+3
 	})
@@ -92,10 +91,7 @@ func checkHTTP(t *testing.T, auth *node.Node, authConfig, homeConfig string) {
 		t.Errorf("POST a garbled tx: status %d; want 400", resp.StatusCode)
 	}
 
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(homeConfig), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := NodeKey(t, homeConfig)
 	gen := genesisOf(t, authConfig)
 	slot := slices.Max(st.OpenSlots) // two slots ahead: open for a while yet
 	tx := chain.Tx{ChainID: gen.ChainID, Kind: chain.TxOrder, From: ident.AccountOf(key.Public().(ed25519.PublicKey)), Nonce: 7,
@@ -132,19 +128,19 @@ func TestFourAuthorities(t *testing.T) {
 		t.Skip("a multi-node run of half a minute; runs without -short")
 	}
 	paths := demoNetwork(t, 2, 4, 2*time.Second)
-	var events collected
-	nodes := []*running{start(t, paths[0], node.Options{OnEvent: events.event})}
+	var events Settlements
+	nodes := []*running{start(t, paths[0], node.Options{OnEvent: events.Event})}
 	for _, p := range paths[1:] {
 		nodes = append(nodes, start(t, p, node.Options{}))
 	}
 	first := nodes[0].n
 	waitFor(t, "two settled slots with trades", 90*time.Second, func() bool {
-		settled, trades, _ := events.counts()
+		settled, trades, _ := events.Counts()
 		return settled >= 2 && trades > 0
 	})
 
 	stopped := nodes[3]
-	stopped.halt(t)
+	stopped.Halt(t)
 	h := first.Status().Height
 	waitFor(t, "three more blocks with one authority stopped", 60*time.Second, func() bool {
 		return first.Status().Height >= h+3
@@ -178,17 +174,14 @@ func TestBurstOfOrders(t *testing.T) {
 		t.Skip("a multi-node run; runs without -short")
 	}
 	paths := demoNetwork(t, 1, 4, node.DefaultDemoOptions().Slot)
-	editGenesis(t, paths, func(g *config.Genesis) { g.OpenLeadSeconds = 3600 }) // orders an hour ahead: none can come too late
+	EditGenesis(t, paths, func(g *config.Genesis) { g.OpenLeadSeconds = 3600 }) // orders an hour ahead: none can come too late
 	var nodes []*running
 	for _, p := range paths[:4] {
 		nodes = append(nodes, start(t, p, node.Options{}))
 	}
 	auth := nodes[0].n
 	waitFor(t, "the authorities to connect", 30*time.Second, func() bool { return auth.Status().Peers >= 3 })
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(paths[4]), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := NodeKey(t, paths[4])
 	gen := genesisOf(t, paths[0])
 	const n = 1200 // about 340 KB of orders: several proposals' worth at the old 64 KiB limit
 	slot := slotAt(gen, time.Now()) + 100

@@ -6,52 +6,33 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/node"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
-// running is a node started by a test, with a way to stop it and wait.
+// running is a node started by a test.
 type running struct {
-	n    *node.Node
-	name string
-	stop context.CancelFunc
-	done chan error
+	n *node.Node
+	*Background
 }
 
 // start loads and runs the node configured at path; the test's cleanup
-// stops it.
+// halts it.
 func start(t *testing.T, path string, opts node.Options) *running {
 	t.Helper()
 	n, err := node.Load(context.Background(), path, opts)
 	if err != nil {
 		t.Fatalf("load %s: %v", path, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{n: n, name: n.Status().Name, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- n.Run(ctx) }()
-	t.Cleanup(func() { r.halt(t) })
+	r := &running{n: n, Background: Go(n.Status().Name, n.Run)}
+	t.Cleanup(func() { r.Halt(t) })
 	return r
-}
-
-func (r *running) halt(t *testing.T) {
-	t.Helper()
-	if r.stop == nil {
-		return
-	}
-	r.stop()
-	r.stop = nil
-	if err := <-r.done; err != nil {
-		t.Errorf("node %s stopped with %v", r.name, err)
-	}
 }
 
 // api is the base URL of n's HTTP API, ending in /api/v1/.
@@ -80,18 +61,6 @@ func genesisOf(t *testing.T, path string) config.Genesis {
 	return g
 }
 
-// editGenesis changes the genesis of every node in paths the same way.
-func editGenesis(t *testing.T, paths []string, edit func(*config.Genesis)) {
-	t.Helper()
-	for _, p := range paths {
-		g := genesisOf(t, p)
-		edit(&g)
-		if err := os.WriteFile(filepath.Join(filepath.Dir(p), "genesis.toml"), g.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // slotAt is the slot of g that contains at (chain.Genesis.SlotAt's rule).
 func slotAt(g config.Genesis, at time.Time) unit.Slot {
 	ms, slot := at.UnixMilli()-g.Epoch*1000, g.SlotSeconds*1000
@@ -102,34 +71,10 @@ func slotAt(g config.Genesis, at time.Time) unit.Slot {
 	return unit.Slot(s)
 }
 
-// editConfig rewrites the node config at path.
-func editConfig(t *testing.T, path string, edit func(*config.Node)) {
-	t.Helper()
-	c, err := config.LoadNode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(&c)
-	if err := os.WriteFile(path, c.TOML(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds; the deadline only decides failure, it
-// asserts nothing about speed, and is scaled by raceScale under -race.
+// waitFor is WaitFor with limit stretched by raceScale under -race.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
-	limit *= raceScale
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		// The poll interval: these tests watch real nodes on a real
-		// (loopback) network, whose state changes raise no event a test
-		// could wait on.
-		time.Sleep(100 * time.Millisecond)
-	}
+	WaitFor(t, what, limit*raceScale, cond)
 }
 
 // get fetches url and returns its status and body.
@@ -190,32 +135,4 @@ func balanceSum(t *testing.T, n *node.Node) unit.Money {
 		sum += r.Balance
 	}
 	return sum
-}
-
-// collected are the chain events a node's Options.OnEvent saw.
-type collected struct {
-	mu      sync.Mutex
-	cleared []chain.SlotCleared
-	settled []chain.SlotSettled
-}
-
-func (c *collected) event(ev chain.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch ev := ev.(type) {
-	case chain.SlotCleared:
-		c.cleared = append(c.cleared, ev)
-	case chain.SlotSettled:
-		c.settled = append(c.settled, ev)
-	}
-}
-
-func (c *collected) counts() (settled int, trades int, energy unit.Wh) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.settled {
-		energy += s.Settlement.Energy
-		trades += len(s.Settlement.Trades)
-	}
-	return len(c.settled), trades, energy
 }

@@ -149,7 +149,7 @@ func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[strin
 	const slot = 2 * time.Second
 	paths := demoNetwork(t, 6, 1, slot)
 	if !batteries {
-		editConfig(t, paths[1], func(c *config.Node) { c.Battery = config.DefaultNode().Battery })
+		EditConfig(t, paths[1], func(c *config.Node) { c.Battery = config.DefaultNode().Battery })
 	}
 	w := &welfareRun{results: map[unit.Slot]market.Result{}, curves: map[string]int{}}
 	auth := start(t, paths[0], node.Options{OnEvent: w.event}).n
