@@ -6,7 +6,10 @@
 // welfare in the running network. They are among the longest of node's
 // tests under -race, so they run as a package of their own, beside node's
 // (go test runs packages side by side), and node's own test binary is
-// short enough to be run again and again.
+// short enough to be run again and again. Each test calls t.Parallel: go
+// test runs two of these networks at a time (-parallel, GOMAXPROCS), which
+// mostly wait for their slots, so that -count=3 fits in go test's default
+// 10 minutes on the loaded two-core machine.
 //
 // Its tests see the node only as a user does: node's exported API (Load,
 // Run, Options with OnEvent, Status, Account, StatusURL) and its HTTP API.

@@ -26,6 +26,7 @@ import (
 // the home on its badger directory and checks that it catches up to the same
 // state hash.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	paths := demoNetwork(t, 3, 1, 2*time.Second)
 	var events Settlements
 	auth := start(t, paths[0], node.Options{OnEvent: events.Event})
@@ -127,6 +128,7 @@ func TestFourAuthorities(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run of half a minute; runs without -short")
 	}
+	t.Parallel()
 	paths := demoNetwork(t, 2, 4, 2*time.Second)
 	var events Settlements
 	nodes := []*running{start(t, paths[0], node.Options{OnEvent: events.Event})}
@@ -173,6 +175,7 @@ func TestBurstOfOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
+	t.Parallel()
 	paths := demoNetwork(t, 1, 4, node.DefaultDemoOptions().Slot)
 	EditGenesis(t, paths, func(g *config.Genesis) { g.OpenLeadSeconds = 3600 }) // orders an hour ahead: none can come too late
 	var nodes []*running

@@ -12,6 +12,7 @@ import (
 // it held then are exactly the ones cleared; the slots where they were not
 // are reported.
 func TestIndicativeAtGate(t *testing.T) {
+	t.Parallel()
 	paths := demoNetwork(t, 3, 1, 4*time.Second)
 	start(t, paths[0], node.Options{})
 	var homes []*node.Node

@@ -162,16 +162,26 @@ func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[strin
 		h := start(t, p, o).n
 		names[string(h.Account())] = h.Status().Name
 	}
-	waitFor(t, fmt.Sprintf("slots 0 to %d cleared", slots-1), time.Duration(slots)*3*slot+90*time.Second, func() bool {
+	missing := func() []unit.Slot {
 		w.mu.Lock()
 		defer w.mu.Unlock()
+		var m []unit.Slot
 		for s := range unit.Slot(slots) {
 			if _, ok := w.results[s]; !ok {
-				return false
+				m = append(m, s)
 			}
 		}
-		return true
-	})
+		return m
+	}
+	// Not stretched by raceScale: both networks must fit in go test's
+	// default 10 minutes beside the package's other tests, and a network
+	// that has not cleared its slots by then has stalled.
+	limit := time.Duration(slots)*3*slot + 90*time.Second
+	if !Eventually(limit, func() bool { return len(missing()) == 0 }) {
+		st := auth.Status()
+		t.Fatalf("timed out after %s waiting for slots 0 to %d cleared: slots %v not cleared; the authority at height %d, last cleared %d, %d peers, clock synced %v, voting %v, %d pending",
+			limit, slots-1, missing(), st.Height, st.LastCleared, st.Peers, st.ClockSynced, st.Voting, st.PendingTxs)
+	}
 	w.check(t, auth, genesisOf(t, paths[0]).Tariff.Fee, slots)
 	return w, names
 }
@@ -188,6 +198,7 @@ func TestWelfareInNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs two networks of seven nodes; runs without -short")
 	}
+	t.Parallel()
 	slots := welfareSlots(t)
 	runs := map[bool]*welfareRun{}
 	for _, batteries := range []bool{true, false} {
