@@ -37,6 +37,7 @@ type welfareRun struct {
 	mu       sync.Mutex
 	results  map[unit.Slot]market.Result // the clearings, from the authority's events
 	slots    int                         // cleared slots checked
+	empty    int                         // slots no order reached: not cleared
 	traded   int                         // of them, with trades
 	volume   unit.Wh
 	gains    int64          // realised, markettest units (price × Wh)
@@ -116,7 +117,16 @@ func (w *welfareRun) check(t *testing.T, n *node.Node, fee unit.Price, slots int
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for s := range unit.Slot(slots) {
-		res := w.results[s]
+		res, cleared := w.results[s]
+		if !cleared {
+			// No order reached the chain for s: nothing to clear. Its book
+			// must then be empty.
+			if bk := books[s]; bk != nil && len(bk.orders)+len(bk.curves) > 0 {
+				w.failures = append(w.failures, fmt.Sprintf("%s: %d orders and %d curves on chain but no clearing", s, len(bk.orders), len(bk.curves)))
+			}
+			w.empty++
+			continue
+		}
 		var orders []market.Order
 		var curves []market.Curve
 		if bk := books[s]; bk != nil {
@@ -162,25 +172,25 @@ func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[strin
 		h := start(t, p, o).n
 		names[string(h.Account())] = h.Status().Name
 	}
-	missing := func() []unit.Slot {
+	// A slot no order reached before its gate is never cleared (the chain
+	// clears the slots it holds orders for; on a loaded machine an order
+	// can miss a 2-s slot's gate): wait for the clearing of a slot at or
+	// past the last one, after which every earlier slot with orders has
+	// cleared (a block clears them in slot order, before OnEvent sees the
+	// next block's).
+	last := func() unit.Slot {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		var m []unit.Slot
-		for s := range unit.Slot(slots) {
-			if _, ok := w.results[s]; !ok {
-				m = append(m, s)
-			}
-		}
-		return m
+		return slices.Max(append(slices.Collect(maps.Keys(w.results)), -1))
 	}
 	// Not stretched by raceScale: both networks must fit in go test's
 	// default 10 minutes beside the package's other tests, and a network
 	// that has not cleared its slots by then has stalled.
 	limit := time.Duration(slots)*3*slot + 90*time.Second
-	if !Eventually(limit, func() bool { return len(missing()) == 0 }) {
+	if !Eventually(limit, func() bool { return last() >= unit.Slot(slots-1) }) {
 		st := auth.Status()
-		t.Fatalf("timed out after %s waiting for slots 0 to %d cleared: slots %v not cleared; the authority at height %d, last cleared %d, %d peers, clock synced %v, voting %v, %d pending",
-			limit, slots-1, missing(), st.Height, st.LastCleared, st.Peers, st.ClockSynced, st.Voting, st.PendingTxs)
+		t.Fatalf("timed out after %s waiting for a slot at or past %d cleared: the last cleared %d; the authority at height %d, last cleared %d, %d peers, clock synced %v, voting %v, %d pending",
+			limit, slots-1, last(), st.Height, st.LastCleared, st.Peers, st.ClockSynced, st.Voting, st.PendingTxs)
 	}
 	w.check(t, auth, genesisOf(t, paths[0]).Tariff.Fee, slots)
 	return w, names
@@ -220,8 +230,8 @@ func TestWelfareInNetwork(t *testing.T) {
 			if w.best > 0 {
 				share = float64(w.gains) * 100 / float64(w.best)
 			}
-			t.Logf("%d slots cleared, %d with trades, %d Wh traded; gains from trade %d micro-units of the books' maximum %d (%.1f %%); curve orders by home %v",
-				w.slots, w.traded, w.volume, w.gains/1000, w.best/1000, share, byName)
+			t.Logf("%d slots cleared (%d without orders), %d with trades, %d Wh traded; gains from trade %d micro-units of the books' maximum %d (%.1f %%); curve orders by home %v",
+				w.slots, w.empty, w.traded, w.volume, w.gains/1000, w.best/1000, share, byName)
 			if byName["home-2"] == 0 {
 				t.Error("no curve order of home-2's car in any cleared book; want its flexible load in the market")
 			}
