@@ -153,16 +153,12 @@ func (w *welfareRun) check(t *testing.T, n *node.Node, fee unit.Price, slots int
 
 // runWelfare runs the demo's network (its six households, home-1's battery
 // unless batteries is false, home-2's car; one authority; 2-second slots
-// open 4 slots ahead; seed 1) until slots 0 to slots−1 have cleared, and
+// open 4 slots ahead (demoNetwork); seed 1) until slots 0 to slots−1 have cleared, and
 // checks them.
 func runWelfare(t *testing.T, slots int, batteries bool) (*welfareRun, map[string]string) {
 	t.Helper()
 	const slot = 2 * time.Second
 	paths := demoNetwork(t, 6, 1, slot)
-	// Orders open 8 s (4 slots) ahead, not the demo's 2 slots: with 3 s
-	// from a slot's opening to its gate, on a loaded machine (load average
-	// 23–28) most orders missed it and 0 or 1 of 15 slots traded.
-	EditGenesis(t, paths, func(g *config.Genesis) { g.OpenLeadSeconds = 4 * int64(slot/time.Second) })
 	if !batteries {
 		EditConfig(t, paths[1], func(c *config.Node) { c.Battery = config.DefaultNode().Battery })
 	}
