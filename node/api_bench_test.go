@@ -82,7 +82,7 @@ func buildHistory(tb testing.TB, slots int, dir string, epoch int64) (*Node, ide
 	defer os.RemoveAll(cfgDir) // the node reads nothing more from it
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities = 2, 1
-	paths, err := writeDemoNetwork(cfgDir, opts, time.Now())
+	paths, err := WriteDemoNetwork(cfgDir, opts, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 func FuzzReadQueries(f *testing.F) {
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities = 1, 1
-	paths, err := writeDemoNetwork(f.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(f.TempDir(), opts, time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}

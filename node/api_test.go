@@ -18,6 +18,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -63,14 +64,15 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // settle with trades, then reads every route of the read API, checks that
 // statements add up to the balances on chain, and that bad input gets 400.
 func TestReadAPI(t *testing.T) {
+	parallelNetwork(t)
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events collected
-	auth := start(t, paths[0], Options{OnEvent: events.event})
+	var events nodetest.Settlements
+	auth := start(t, paths[0], Options{OnEvent: events.Event})
 	home := start(t, paths[1], Options{})
 	start(t, paths[2], Options{})
 	base := "http://" + auth.n.api.Addr().String() + "/api/v1"
@@ -98,7 +100,7 @@ func TestReadAPI(t *testing.T) {
 	}()
 
 	waitFor(t, "three settled slots with trades", 90*time.Second, func() bool {
-		settled, trades, energy := events.counts()
+		settled, trades, energy := events.Counts()
 		return settled >= 3 && trades > 0 && energy > 0
 	})
 

@@ -18,6 +18,7 @@ import (
 // it is in the set, and its node, started only after the vote, catches up and
 // proposes blocks of its own.
 func TestAuthorityVotedIn(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
@@ -142,6 +143,7 @@ func TestAuthorityVotedIn(t *testing.T) {
 // other two cannot decide alone, so blocks are made only because the two ask
 // their peers for the messages of a round that makes no progress (votes.go).
 func TestMissingVotesRequested(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}

@@ -117,7 +117,7 @@ func TestBookReachesLateAndPartitionedNodes(t *testing.T) {
 	if k := pooled(home.n, before); k != 0 {
 		t.Errorf("the home's mempool holds %d of the 50 orders after connecting; want none (homes do not fetch books)", k)
 	}
-	home.halt(t)
+	home.Halt(t)
 
 	// Partition: the late authority refuses the first one; orders accepted
 	// meanwhile cannot arrive by gossip.

@@ -19,7 +19,7 @@ func TestAgentWaitsForClock(t *testing.T) {
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities = 1, 1
 	now := time.Now()
-	paths, err := writeDemoNetwork(t.TempDir(), opts, now)
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func Demo(ctx context.Context, opts DemoOptions, stdout, stderr io.Writer) (err 
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 
-	paths, err := writeDemoNetwork(data, opts, time.Now())
+	paths, err := WriteDemoNetwork(data, opts, time.Now())
 	if err != nil {
 		return err
 	}
@@ -185,9 +185,18 @@ func (o DemoOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-// writeDemoNetwork writes keys, configs and a shared genesis for every node under
-// dir, authorities first, and returns the config paths.
-func writeDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, error) {
+// WriteDemoNetwork writes the network Demo runs, without running it: keys,
+// configs and a shared genesis for every node under dir (a directory each,
+// authorities first, then the homes with their simulated meters, home-1's
+// battery and home-2's car), and returns the node.toml paths, for Load or
+// `gridmesh run -c` of each. Slot 0 opens a few seconds after now. The
+// whole-network tests (package node/nodetest) run it in-process. opts are
+// checked as Demo checks them (a slot of whole seconds, at least one home
+// and one authority).
+func WriteDemoNetwork(dir string, opts DemoOptions, now time.Time) ([]string, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x67726964))
 	slot := int64(opts.Slot / time.Second)
 	type member struct {

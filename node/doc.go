@@ -42,6 +42,12 @@
 // API), stats.go (the status counters). The bytes of every protocol are in
 // package wire.
 //
+// The whole-network tests that need nothing unexported (end to end, four
+// authorities, a burst of orders, the indicative price at the gate, welfare)
+// are in node/nodetest, an external package that sees the node as a user
+// does; those that need a seam of node's own (the outages cut a home's p2p
+// host and read its meter journal) stay here.
+//
 // # Roles
 //
 // An authority (configured so, and its key in the chain's authority set

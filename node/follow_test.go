@@ -21,6 +21,7 @@ func followNet(t *testing.T, dht bool) (auth *running, homes []*running, work *f
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
+	parallelNetwork(t)
 	paths := demoNet(t, 3, 1, farSlots)
 	for _, p := range paths {
 		editConfig(t, p, func(c *config.Node) {

@@ -65,10 +65,7 @@ func TestHaltsAtUnknownUpgrade(t *testing.T) {
 	}
 	for seq := uint64(1); ; seq++ {
 		submit(chain.Tx{Kind: chain.TxTariff, Tariff: &chain.Tariff{Floor: n.gen.Tariff.Floor, Ceiling: n.gen.Tariff.Ceiling, Fee: n.gen.Tariff.Fee, Seq: seq}})
-		select {
-		case err := <-r.done:
-			r.stop() // Run has returned: nothing left to stop
-			r.stop = nil
+		if ok, err := r.Returned(3 * time.Second); ok {
 			if !errors.Is(err, chain.ErrUnknownUpgrade) || !strings.Contains(err.Error(), fmt.Sprintf(`upgrade "no-such-rule" activates at height %d; this binary does not know it: update gridmesh`, at)) {
 				t.Fatalf("Run returned %v; want the unknown upgrade, its height and what to do", err)
 			}
@@ -76,10 +73,9 @@ func TestHaltsAtUnknownUpgrade(t *testing.T) {
 				t.Errorf("halted at height %d; want %d, the last block before the upgrade", got, at-1)
 			}
 			return
-		case <-time.After(3 * time.Second):
-			if seq > 10 {
-				t.Fatalf("still running at height %d, upgrade at %d", n.chain.Status().Height, at)
-			}
+		}
+		if seq > 10 {
+			t.Fatalf("still running at height %d, upgrade at %d", n.chain.Status().Height, at)
 		}
 	}
 }

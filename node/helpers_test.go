@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -24,25 +23,27 @@ func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) [
 	t.Helper()
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities = homes, authorities
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if edit == nil {
-		return paths
-	}
-	for _, p := range paths {
-		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
-		g, err := config.LoadGenesis(gp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		edit(&g)
-		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	if edit != nil {
+		nodetest.EditGenesis(t, paths, edit)
 	}
 	return paths
+}
+
+// parallelNetwork lets go test run t, a test of a whole network of nodes
+// that mostly waits for its slots, beside another such test (at most
+// -parallel at once: GOMAXPROCS, 2 on the development machine), so the
+// package's tests take about half the time. Such a test must change no
+// package variable (TestReleaseAnnounced sets releaseEvery) nor the
+// environment (the watchdog tests' t.Setenv); each network has its own
+// ports and data, and the demo's nodes find no peer beyond their own
+// network (no mDNS).
+func parallelNetwork(t *testing.T) {
+	t.Helper()
+	t.Parallel()
 }
 
 // loaded opens the node configured at path without running it; the test's
@@ -57,31 +58,14 @@ func loaded(t *testing.T, path string) *Node {
 	return n
 }
 
-// editConfig changes the node config at path with edit.
-func editConfig(t *testing.T, path string, edit func(*config.Node)) {
-	t.Helper()
-	c, err := config.LoadNode(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(&c)
-	if err := writeFileSync(path, c.TOML()); err != nil {
-		t.Fatal(err)
-	}
-}
+// editConfig and nodeKey are node/nodetest's (EditConfig, NodeKey).
+var (
+	editConfig = nodetest.EditConfig
+	nodeKey    = nodetest.NodeKey
+)
 
 // farSlots lets orders be placed an hour ahead, so that none comes too late.
 func farSlots(g *config.Genesis) { g.OpenLeadSeconds = 3600 }
-
-// nodeKey loads the key of the node configured at path.
-func nodeKey(t *testing.T, path string) ed25519.PrivateKey {
-	t.Helper()
-	key, err := config.LoadKey(filepath.Join(filepath.Dir(path), "node.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
 
 // sellOrder is an order of nonce Wh at the floor price for slot, signed by key.
 func sellOrder(n *Node, key ed25519.PrivateKey, nonce uint64, slot unit.Slot) chain.Tx {

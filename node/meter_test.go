@@ -21,7 +21,7 @@ func TestHomeWithMQTTMeter(t *testing.T) {
 	mqtttest.Each(t, func(t *testing.T, b mqtttest.Broker) {
 		opts := DefaultDemoOptions()
 		opts.Homes, opts.Authorities = 1, 1
-		paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+		paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

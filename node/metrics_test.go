@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/update"
 )
 
@@ -320,19 +321,19 @@ func TestMetricsScrape(t *testing.T) {
 	dir := t.TempDir()
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	paths, err := WriteDemoNetwork(dir, opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events collected
+	var events nodetest.Settlements
 	// The authority and the first home serve releases (their slots are
 	// empty: the update series are there, at zero).
 	serve := func() *update.Server { return update.NewServer(update.Slots{Dir: t.TempDir()}, platformHere, 0) }
-	auth := start(t, paths[0], Options{OnEvent: events.event, Releases: serve()})
+	auth := start(t, paths[0], Options{OnEvent: events.Event, Releases: serve()})
 	home := start(t, paths[1], Options{Releases: serve()})
 	start(t, paths[2], Options{})
 	waitFor(t, "a settled slot with trades", 90*time.Second, func() bool {
-		_, trades, energy := events.counts()
+		_, trades, energy := events.Counts()
 		return trades > 0 && energy > 0
 	})
 	waitFor(t, "the home to follow and read its meter", 30*time.Second, func() bool {

@@ -5,27 +5,36 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/meter"
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
 // Issue 19's outage tests (a)–(d) on real nodes over loopback. The scaled
-// clock: the network's slot is 2 s and stands for 15 minutes (the demo's
-// scale, 450×; the simulated meters run that much faster), so 3 hours are
+// clock: the network's slot is 2 s and stands for 15 minutes, so 3 hours are
 // outageSlots = 12 slots (24 s), and the late window of outageLate = 18
 // slots (36 s) stands for 4.5 hours. Nodes: authorities 0–3, then home-1
-// (panels: it sells in the simulated day's afternoon) and home-2 (it buys),
+// (panels: it sells while its simulated sun shines) and home-2 (it buys),
 // so every trade is between the two homes.
+//
+// The homes' simulated meters run outageMeterSpeed times faster than real
+// time, not the demo's 450× (a slot's 15 minutes): their simulated day
+// starts at 10:00 at the epoch and the sun sets at 20:00, which at 450× is
+// 80 s into the network. On a loaded machine a test ran past that, home-1
+// bought like home-2 and no trade could resume (TestOutageTwoAuthorities
+// at slot 68, 2026-12-07). At 60× the sun shines for 600 s of the test,
+// longer than all its waits together; a slot then meters 2 simulated
+// minutes, hundreds of Wh from home-1's panels, which is all a trade needs.
 const (
-	outageSlot  = 2 * time.Second
-	outageSlots = 12
-	outageLate  = 18 * 2 // seconds
+	outageSlot       = 2 * time.Second
+	outageSlots      = 12
+	outageLate       = 18 * 2 // seconds
+	outageMeterSpeed = 60
 )
 
 type outageNet struct {
@@ -41,28 +50,20 @@ func newOutageNet(t *testing.T) *outageNet {
 	if testing.Short() {
 		t.Skip("a multi-node outage run of about a minute; runs without -short")
 	}
+	parallelNetwork(t)
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 4, outageSlot
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range paths {
-		gp := filepath.Join(filepath.Dir(p), "genesis.toml")
-		g, err := config.LoadGenesis(gp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.Tariff.LateSeconds = outageLate
-		if err := os.WriteFile(gp, g.TOML(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	nodetest.EditGenesis(t, paths, func(g *config.Genesis) { g.Tariff.LateSeconds = outageLate })
 	// home-1 without its simulated battery: a restarted simulated battery
 	// starts empty and soaks up the panels' surplus for simulated hours, so
 	// the power-cut test would see no sale after the cut.
-	// More panels and a small load: it sells until the simulated evening,
-	// so a test whose outage ran late still sees trading resume.
+	// More panels and a small load: it sells whenever its sun shines
+	// (outageMeterSpeed), so a test whose outage ran late still sees
+	// trading resume.
 	editConfig(t, paths[4], func(c *config.Node) {
 		c.Battery = config.DefaultNode().Battery
 		c.Meter.Sim.PVPeakW, c.Meter.Sim.LoadW = 10_000, 300
@@ -71,7 +72,10 @@ func newOutageNet(t *testing.T) *outageNet {
 	// when an outage starts is one that trades, not a cautious first price
 	// whose replacements the outage held back.
 	for _, p := range paths[4:] {
-		editConfig(t, p, func(c *config.Node) { c.Trading.MaxReplaces = 0 })
+		editConfig(t, p, func(c *config.Node) {
+			c.Trading.MaxReplaces = 0
+			c.Meter.Sim.Speed = outageMeterSpeed
+		})
 	}
 	o := &outageNet{t: t, paths: paths}
 	for _, p := range paths {
@@ -127,7 +131,7 @@ func (o *outageNet) dump() {
 	for _, r := range o.nodes {
 		st := r.n.Status()
 		o.t.Logf("%s running %v: height %d, peers %d, last cleared %d, last settled %d, voting %v, pending %d",
-			r.n.cfg.Node.Name, r.stop != nil, st.Height, st.Peers, st.LastCleared, st.LastSettled, st.Voting, st.PendingTxs)
+			r.n.cfg.Node.Name, !r.Halted(), st.Height, st.Peers, st.LastCleared, st.LastSettled, st.Voting, st.PendingTxs)
 		for _, b := range st.OpenBook {
 			if b.MyOrder != nil {
 				o.t.Logf("  slot %d: own order %+v", b.Slot, *b.MyOrder)
@@ -248,8 +252,8 @@ func (o *outageNet) checkLedger() {
 	var homes []*Node
 	for _, r := range o.nodes {
 		n := r.n
-		if r.stop == nil {
-			continue // halted
+		if r.Halted() {
+			continue
 		}
 		st := n.Status()
 		waitFor(o.t, "the first authority to reach "+n.cfg.Node.Name+"'s height", 30*time.Second, func() bool {
@@ -359,6 +363,12 @@ func (o *outageNet) cut(n *Node, block bool) {
 // the next one, so that an outage that starts now catches a traded slot.
 func (o *outageNet) homeOrdered(home *Node) {
 	o.t.Helper()
+	found := false
+	defer func() {
+		if !found {
+			o.dump()
+		}
+	}()
 	waitFor(o.t, home.cfg.Node.Name+"'s order for a coming slot", 30*time.Second, func() bool {
 		a := o.auth()
 		a.mu.RLock()
@@ -366,6 +376,7 @@ func (o *outageNet) homeOrdered(home *Node) {
 		for s := o.slotNow() + 1; s <= o.slotNow()+2; s++ {
 			for _, ord := range a.chain.Orders(s) {
 				if ord.Owner == string(home.self) {
+					found = true
 					return true
 				}
 			}
@@ -414,7 +425,7 @@ func TestOutagePower(t *testing.T) {
 	o.homeOrdered(r.n)
 	down := o.slotNow()
 	cutAt := time.Now() // the meter's last reading is before this
-	r.halt(t)
+	r.Halt(t)
 	o.waitSlots(down, outageSlots)
 	powered := time.Now()
 	r = start(t, o.paths[4], Options{Log: debugLog(t)})
@@ -468,7 +479,7 @@ func TestOutagePower(t *testing.T) {
 func TestOutageOneAuthority(t *testing.T) {
 	o := newOutageNet(t)
 	down := o.slotNow()
-	o.nodes[3].halt(t)
+	o.nodes[3].Halt(t)
 	o.waitTrades("trading with one authority down", down+1)
 	o.waitSlots(down, outageSlots)
 	o.nodes[3] = start(t, o.paths[3], Options{})
@@ -491,8 +502,8 @@ func TestOutageTwoAuthorities(t *testing.T) {
 	o := newOutageNet(t)
 	o.homeOrdered(o.nodes[4].n)
 	down := o.slotNow()
-	o.nodes[3].halt(t)
-	o.nodes[2].halt(t)
+	o.nodes[3].Halt(t)
+	o.nodes[2].Halt(t)
 	haltAt := time.Now()
 	stuck := o.auth().Status().Height
 	o.waitSlots(down, outageSlots)
@@ -515,7 +526,7 @@ func TestOutageTwoAuthorities(t *testing.T) {
 	o.waitTrades("trading to resume with three authorities", back)
 	o.waitSettled(back)
 	for _, r := range o.nodes {
-		if r.stop != nil && r.n.Status().Evidence != 0 {
+		if !r.Halted() && r.n.Status().Evidence != 0 {
 			t.Errorf("%s saw %d conflicting signed messages; want 0", r.n.cfg.Node.Name, r.n.Status().Evidence)
 		}
 	}

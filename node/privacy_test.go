@@ -38,13 +38,14 @@ import (
 // the capture holds gossip, transaction, sync and identify streams; and
 // its bytes add up to exactly what the host counted written to its streams.
 func TestPrivacyCapture(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("runs real nodes for about half a minute; runs without -short")
 	}
 	dir := t.TempDir()
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	paths, err := WriteDemoNetwork(dir, opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestPrivacyCapture(t *testing.T) {
 	if st := home.n.Status(); st.Audit == nil || st.Audit.Bytes == 0 || st.Audit.Full {
 		t.Errorf("status audit = %+v, want a file being written, not full", st.Audit)
 	}
-	home.halt(t) // closes the host: the capture is complete
+	home.Halt(t) // closes the host: the capture is complete
 	sent := home.n.host.Stats().BytesOut
 
 	streams := readCapture(t, audited.Network.AuditFile)

@@ -17,7 +17,7 @@ func TestReadyAndHeartbeat(t *testing.T) {
 	})
 	waitFor(t, "Ready", 10*time.Second, func() bool { return ready.Load() > 0 })
 	waitFor(t, "heartbeats", 10*time.Second, func() bool { return beats.Load() >= 5 })
-	r.halt(t)
+	r.Halt(t)
 	if got := ready.Load(); got != 1 {
 		t.Errorf("Ready called %d times; want 1", got)
 	}

@@ -12,19 +12,20 @@ import (
 // nor use the damage: it moves the store aside, fetches the chain again from
 // its peers, and ends at the same state hash as they.
 func TestCorruptStoreRepairedFromPeers(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 1, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := start(t, paths[0], Options{})
 	home := start(t, paths[1], Options{})
 	waitFor(t, "a few blocks", 60*time.Second, func() bool { return home.n.Status().Height >= 3 })
-	home.halt(t)
+	home.Halt(t)
 
 	chainDir := filepath.Join(filepath.Dir(paths[1]), "data", "chain")
 	entries, err := os.ReadDir(chainDir)
@@ -75,6 +76,7 @@ func TestCorruptStoreRepairedFromPeers(t *testing.T) {
 // An authority whose store is damaged has a consensus state ahead of its
 // (re-fetched) chain: it follows until it has caught up, then proposes again.
 func TestCorruptAuthorityStoreRepaired(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
@@ -90,7 +92,7 @@ func TestCorruptAuthorityStoreRepaired(t *testing.T) {
 
 	victim := nodes[3]
 	self := victim.n.self
-	victim.halt(t)
+	victim.Halt(t)
 	chainDir := filepath.Join(filepath.Dir(paths[3]), "data", "chain")
 	if err := os.WriteFile(filepath.Join(chainDir, "MANIFEST"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)

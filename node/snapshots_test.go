@@ -15,13 +15,14 @@ import (
 // does), shows the progress in its status, drops neither peer, and follows
 // the chain from there.
 func TestStateSyncNode(t *testing.T) {
+	parallelNetwork(t)
 	if testing.Short() {
 		t.Skip("runs a network for about a minute; runs without -short")
 	}
 	dir := t.TempDir()
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(dir, opts, time.Now())
+	paths, err := WriteDemoNetwork(dir, opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/gridmesh/gridmesh/node/nodetest"
 	"github.com/gridmesh/gridmesh/node/web"
 )
 
@@ -153,17 +154,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	opts := DefaultDemoOptions()
 	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := writeDemoNetwork(t.TempDir(), opts, time.Now())
+	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events collected
-	start(t, paths[0], Options{OnEvent: events.event})
+	var events nodetest.Settlements
+	start(t, paths[0], Options{OnEvent: events.Event})
 	home := start(t, paths[1], Options{})
 	start(t, paths[2], Options{})
 	origin := "http://" + home.n.api.Addr().String()
 	waitFor(t, "two settled slots with trades", 90*time.Second, func() bool {
-		settled, trades, _ := events.counts()
+		settled, trades, _ := events.Counts()
 		return settled >= 2 && trades > 0
 	})
 

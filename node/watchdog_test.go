@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridmesh/gridmesh/chain"
 	"github.com/gridmesh/gridmesh/firmware/sdnotify"
+	"github.com/gridmesh/gridmesh/node/nodetest"
 )
 
 // notifySocket listens on a unix datagram socket as systemd's notify socket
@@ -93,10 +94,8 @@ func TestWatchdogStopsWhenLoopBlocked(t *testing.T) {
 	if m, ok := readUntil(t, ln, time.Now().Add(50*time.Millisecond)); ok {
 		t.Fatalf("before Run: got %q on the notify socket; want nothing until the node runs", m)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{n: n, stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- n.Run(ctx) }()
-	defer r.halt(t)
+	r := nodetest.Go(n.cfg.Node.Name, n.Run)
+	defer r.Halt(t)
 	freed := false
 	defer func() {
 		if !freed {

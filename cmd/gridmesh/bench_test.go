@@ -21,15 +21,16 @@ import (
 
 // TestBinaryLinksNoHarness checks that the shipped binary links no test
 // harness: `gridmesh bench chain` runs its processes with internal/cluster,
-// and internal/crashtest (the SIGKILL test, Build) and market/markettest (the
-// brute-force welfare reference) stay with the tests.
+// and internal/crashtest (the SIGKILL test, Build), market/markettest (the
+// brute-force welfare reference) and node/nodetest (the whole-network
+// tests' helpers) stay with the tests.
 func TestBinaryLinksNoHarness(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	// ("testing" itself comes in with go-libp2p-kad-dht, not from gridmesh.)
-	for _, banned := range []string{"github.com/gridmesh/gridmesh/internal/crashtest", "github.com/gridmesh/gridmesh/market/markettest", "github.com/gridmesh/gridmesh/internal/upgradetest"} {
+	for _, banned := range []string{"github.com/gridmesh/gridmesh/internal/crashtest", "github.com/gridmesh/gridmesh/market/markettest", "github.com/gridmesh/gridmesh/internal/upgradetest", "github.com/gridmesh/gridmesh/node/nodetest"} {
 		for _, dep := range strings.Fields(string(out)) {
 			if dep == banned {
 				t.Errorf("cmd/gridmesh links %s; the shipped binary must not link a test harness", banned)

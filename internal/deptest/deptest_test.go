@@ -43,6 +43,7 @@ var rules = []rule{
 	{"wire", []string{"chain", "chain/consensus", "ident", "unit"}},
 	{"node/web", nil}, // the dashboard's embedded pages: the node registers it
 	{"node", []string{"*"}},
+	{"node/nodetest", []string{"chain", "config", "unit"}}, // node's whole-network tests and the helpers node's tests share with them; tests only
 	{"node/...", []string{"*"}},
 	{"cmd/gridmesh", []string{"*"}},
 	{"internal/deptest", nil},
@@ -208,6 +209,8 @@ func TestRules(t *testing.T) {
 		{"wire", "p2p", false},
 		{"wire", "node", false},
 		{"cmd/gridmesh", "node", true},
+		{"node/nodetest", "node", false}, // node's tests import it
+		{"node/nodetest", "p2p", false},
 		{"update", "config", false},
 	} {
 		r, ok := ruleFor(tc.from)
