@@ -206,7 +206,6 @@ func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
 		return err
 	}
 	limit := setMemoryLimit(cfg.Node.MemoryLimit())
-	log.Info("memory limit", "mib", limit>>20, "from_env", os.Getenv("GOMEMLIMIT") != "")
 	var n *node.Node
 	// The node serves the releases its update slots hold to its peers
 	// (update/1), so that a neighbour with no route to a download server
@@ -226,6 +225,9 @@ func runNode(ctx context.Context, path string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "gridmesh %s node %s (%s), status at %s\n", cfg.Node.Role, cfg.Node.Name, n.Status().NodeID, n.StatusURL())
+	// Logged once the node is up: a node that cannot start says one line,
+	// its error.
+	log.Info("memory limit", "mib", limit>>20, "from_env", os.Getenv("GOMEMLIMIT") != "")
 	defer sd.Stopping()
 	return n.Run(ctx)
 }

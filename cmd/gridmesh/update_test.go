@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -446,11 +448,13 @@ func TestUpdateLifecycle(t *testing.T) {
 }
 
 // snapshotDir returns every file under dir with its contents, but
-// refused.json (the note of the last refusal) and the lock file.
+// refused.json (the note of the last refusal), network.json (the running
+// node writes it whenever what the chain says about releases changes) and
+// the lock file.
 func snapshotDir(dir string) map[string]string {
 	files := map[string]string{}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() == "refused.json" || strings.HasSuffix(d.Name(), ".lock") {
+		if err != nil || d.IsDir() || d.Name() == "refused.json" || d.Name() == "network.json" || strings.HasSuffix(d.Name(), ".lock") {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
@@ -542,7 +546,7 @@ func TestUpdateRefused(t *testing.T) {
 				t.Errorf("exit %d, output\n%s\nwant exit 1 and %q", code, out, tc.want)
 			}
 			if after := snapshotDir(n.slots.Dir); fmt.Sprint(after) != fmt.Sprint(before) {
-				t.Errorf("the slots changed: before %d files, after %d", len(before), len(after))
+				t.Errorf("the slots changed: before %d files, after %d: %v", len(before), len(after), slices.Sorted(maps.Keys(after)))
 			}
 			if st := n.status(t, old); !strings.Contains(st, "last refused:") {
 				t.Errorf("update status shows no refusal:\n%s", st)
