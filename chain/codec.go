@@ -125,52 +125,10 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = append(dst, '}')
 	}
 	if t := tx.Tariff; t != nil {
-		dst = append(dst, `,"tariff":{"floor":`...)
-		dst = strconv.AppendInt(dst, int64(t.Floor), 10)
-		dst = append(dst, `,"ceiling":`...)
-		dst = strconv.AppendInt(dst, int64(t.Ceiling), 10)
-		dst = append(dst, `,"fee":`...)
-		dst = strconv.AppendInt(dst, int64(t.Fee), 10)
-		dst = append(dst, `,"seq":`...)
-		dst = strconv.AppendUint(dst, t.Seq, 10)
-		if t.LateSeconds != 0 {
-			dst = append(dst, `,"late_seconds":`...)
-			dst = strconv.AppendInt(dst, t.LateSeconds, 10)
-		}
-		dst = append(dst, '}')
+		dst = appendTariff(dst, t)
 	}
 	if o := tx.Order; o != nil {
-		dst = append(dst, `,"order":{"side":`...)
-		dst = strconv.AppendUint(dst, uint64(o.Side), 10)
-		dst = append(dst, `,"slot":`...)
-		dst = strconv.AppendInt(dst, int64(o.Slot), 10)
-		dst = append(dst, `,"energy":`...)
-		dst = strconv.AppendInt(dst, int64(o.Energy), 10)
-		dst = append(dst, `,"price":`...)
-		dst = strconv.AppendInt(dst, int64(o.Price), 10)
-		if o.Replaces != nil {
-			dst = append(dst, `,"replaces":`...)
-			dst = appendHash(dst, o.Replaces)
-		}
-		if o.Expires != 0 {
-			dst = append(dst, `,"expires":`...)
-			dst = strconv.AppendUint(dst, o.Expires, 10)
-		}
-		if len(o.Curve) > 0 {
-			dst = append(dst, `,"curve":[`...)
-			for i, st := range o.Curve {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				dst = append(dst, `{"energy":`...)
-				dst = strconv.AppendInt(dst, int64(st.Energy), 10)
-				dst = append(dst, `,"price":`...)
-				dst = strconv.AppendInt(dst, int64(st.Price), 10)
-				dst = append(dst, '}')
-			}
-			dst = append(dst, ']')
-		}
-		dst = append(dst, '}')
+		dst = appendOrder(dst, o)
 	}
 	if c := tx.Cancel; c != nil {
 		dst = append(dst, `,"cancel":{"order":`...)
@@ -178,15 +136,7 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = append(dst, '}')
 	}
 	if a := tx.Attest; a != nil {
-		dst = append(dst, `,"attest":{"slot":`...)
-		dst = strconv.AppendInt(dst, int64(a.Slot), 10)
-		dst = append(dst, `,"import":`...)
-		dst = strconv.AppendInt(dst, int64(a.Import), 10)
-		dst = append(dst, `,"export":`...)
-		dst = strconv.AppendInt(dst, int64(a.Export), 10)
-		dst = append(dst, `,"journal":`...)
-		dst = appendHash(dst, &a.Journal)
-		dst = append(dst, '}')
+		dst = appendAttest(dst, a)
 	}
 	if e := tx.Evidence; e != nil {
 		dst = append(dst, `,"evidence":{"a":`...)
@@ -216,6 +166,71 @@ func appendTxPtr(dst []byte, tx *Tx) []byte {
 		dst = append(dst, `,"sig":`...)
 		dst = appendBytes(dst, tx.Sig)
 	}
+	return append(dst, '}')
+}
+
+// appendTariff appends a tx's tariff field (with its leading comma).
+func appendTariff(dst []byte, t *Tariff) []byte {
+	dst = append(dst, `,"tariff":{"floor":`...)
+	dst = strconv.AppendInt(dst, int64(t.Floor), 10)
+	dst = append(dst, `,"ceiling":`...)
+	dst = strconv.AppendInt(dst, int64(t.Ceiling), 10)
+	dst = append(dst, `,"fee":`...)
+	dst = strconv.AppendInt(dst, int64(t.Fee), 10)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendUint(dst, t.Seq, 10)
+	if t.LateSeconds != 0 {
+		dst = append(dst, `,"late_seconds":`...)
+		dst = strconv.AppendInt(dst, t.LateSeconds, 10)
+	}
+	return append(dst, '}')
+}
+
+// appendOrder appends a tx's order field (with its leading comma).
+func appendOrder(dst []byte, o *Order) []byte {
+	dst = append(dst, `,"order":{"side":`...)
+	dst = strconv.AppendUint(dst, uint64(o.Side), 10)
+	dst = append(dst, `,"slot":`...)
+	dst = strconv.AppendInt(dst, int64(o.Slot), 10)
+	dst = append(dst, `,"energy":`...)
+	dst = strconv.AppendInt(dst, int64(o.Energy), 10)
+	dst = append(dst, `,"price":`...)
+	dst = strconv.AppendInt(dst, int64(o.Price), 10)
+	if o.Replaces != nil {
+		dst = append(dst, `,"replaces":`...)
+		dst = appendHash(dst, o.Replaces)
+	}
+	if o.Expires != 0 {
+		dst = append(dst, `,"expires":`...)
+		dst = strconv.AppendUint(dst, o.Expires, 10)
+	}
+	if len(o.Curve) > 0 {
+		dst = append(dst, `,"curve":[`...)
+		for i, st := range o.Curve {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"energy":`...)
+			dst = strconv.AppendInt(dst, int64(st.Energy), 10)
+			dst = append(dst, `,"price":`...)
+			dst = strconv.AppendInt(dst, int64(st.Price), 10)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// appendAttest appends a tx's attest field (with its leading comma).
+func appendAttest(dst []byte, a *Attest) []byte {
+	dst = append(dst, `,"attest":{"slot":`...)
+	dst = strconv.AppendInt(dst, int64(a.Slot), 10)
+	dst = append(dst, `,"import":`...)
+	dst = strconv.AppendInt(dst, int64(a.Import), 10)
+	dst = append(dst, `,"export":`...)
+	dst = strconv.AppendInt(dst, int64(a.Export), 10)
+	dst = append(dst, `,"journal":`...)
+	dst = appendHash(dst, &a.Journal)
 	return append(dst, '}')
 }
 

@@ -131,22 +131,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 			DialContext:         c.dial,
 		},
 	}
-	gen := config.DefaultGenesis()
-	gen.ChainID = o.ChainID
-	gen.Dev = o.Dev
-	gen.SlotSeconds = 900
-	gen.OpenLeadSeconds = 86400
-	gen.GateLeadSeconds = 300
-	gen.AttestWindowSeconds = 900
-	gen.Epoch = now.Unix()
-	if o.SlotSeconds > 0 {
-		gen.SlotSeconds = o.SlotSeconds
-		gen.OpenLeadSeconds = 2 * o.SlotSeconds
-		gen.GateLeadSeconds = 1
-		gen.AttestWindowSeconds = o.SlotSeconds
-		gen.Epoch = now.Unix() + 5 + gen.OpenLeadSeconds // slot 0 opens 5 s after Write
-	}
-	gen.Tariff = config.TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
+	gen := clusterGenesis(o, now)
 	var ps []ports
 	var bootstrap []string
 	for i := range o.Authorities {
@@ -184,7 +169,38 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 	}
 	gen.Operator = gen.Authorities[0].Key
 	c.Genesis = gen
-	genBytes := gen.TOML()
+	if err := c.writeConfigs(o, ps, homePorts, bootstrap); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// clusterGenesis is the genesis of a cluster Write makes at now, without
+// its members.
+func clusterGenesis(o Options, now time.Time) config.Genesis {
+	gen := config.DefaultGenesis()
+	gen.ChainID = o.ChainID
+	gen.Dev = o.Dev
+	gen.SlotSeconds = 900
+	gen.OpenLeadSeconds = 86400
+	gen.GateLeadSeconds = 300
+	gen.AttestWindowSeconds = 900
+	gen.Epoch = now.Unix()
+	if o.SlotSeconds > 0 {
+		gen.SlotSeconds = o.SlotSeconds
+		gen.OpenLeadSeconds = 2 * o.SlotSeconds
+		gen.GateLeadSeconds = 1
+		gen.AttestWindowSeconds = o.SlotSeconds
+		gen.Epoch = now.Unix() + 5 + gen.OpenLeadSeconds // slot 0 opens 5 s after Write
+	}
+	gen.Tariff = config.TariffSection{Floor: 80_000, Ceiling: 300_000, Fee: 20_000}
+	return gen
+}
+
+// writeConfigs writes every process's node.toml and the genesis beside it:
+// authorities bootstrap from the other authorities, homes from them all.
+func (c *Cluster) writeConfigs(o Options, ps, homePorts []ports, bootstrap []string) error {
+	genBytes := c.Genesis.TOML()
 	for i, p := range c.Nodes {
 		var others []string
 		for j, b := range bootstrap {
@@ -196,7 +212,7 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 			n.Network.DHT = o.Homes > 0
 			n.Network.Followers = o.Followers
 		}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i, p := range c.Homes {
@@ -209,14 +225,14 @@ func Write(dir string, o Options, now time.Time) (*Cluster, error) {
 			n.Network.DHT = true
 			n.Network.Followers = o.Followers
 			if o.TradingHomes {
-				tradingHome(n, i, gen.SlotSeconds)
+				tradingHome(n, i, c.Genesis.SlotSeconds)
 			}
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // tradingHome makes home i a household that trades: panels on every other

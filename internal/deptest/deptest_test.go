@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
@@ -246,4 +248,52 @@ func TestDocGo(t *testing.T) {
 	for _, m := range missing {
 		t.Error(m)
 	}
+}
+
+// Source sizes (issue 18): no function in a non-test file over maxFunc
+// lines and no non-test file over maxFile, in every package of ours. A
+// file may be exempt with a line "// size: <reason>" before its package
+// clause; generated files are exempt.
+const maxFunc, maxFile = 100, 800
+
+func TestSourceSizes(t *testing.T) {
+	for _, p := range goList(t) {
+		for _, name := range p.GoFiles {
+			for _, problem := range sourceSizes(t, filepath.Join(p.Dir, name)) {
+				t.Errorf("%s/%s: %s", p.ImportPath, name, problem)
+			}
+		}
+	}
+}
+
+// sourceSizes lists what in the Go file at path is over the limits.
+func sourceSizes(t *testing.T, path string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range f.Comments {
+		if g.Pos() > f.Package {
+			break
+		}
+		for _, c := range g.List {
+			if strings.HasPrefix(c.Text, "// size: ") || strings.HasPrefix(c.Text, "// Code generated ") {
+				return nil
+			}
+		}
+	}
+	var out []string
+	if n := fset.Position(f.End()).Line; n > maxFile {
+		out = append(out, fmt.Sprintf("%d lines; want at most %d (or a \"// size: <reason>\" line at its top)", n, maxFile))
+	}
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok {
+			if n := fset.Position(fn.End()).Line - fset.Position(fn.Pos()).Line + 1; n > maxFunc {
+				out = append(out, fmt.Sprintf("func %s is %d lines; want at most %d", fn.Name.Name, n, maxFunc))
+			}
+		}
+	}
+	return out
 }
