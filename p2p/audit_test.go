@@ -82,6 +82,12 @@ func TestAuditCapture(t *testing.T) {
 			if _, err := tb.Next(ctx); err != nil {
 				t.Fatal(err)
 			}
+			// A stream's bytes are recorded, then counted, just after they
+			// go out: b may have the gossip before a's writer has done either.
+			eventually(t, patience, "the gossip recorded and counted", func() bool {
+				data := streamData(t, capture.Bytes())
+				return bytes.Contains(data, []byte("gossip-from-a")) && int64(len(data)) == a.Stats().BytesOut
+			})
 			if err := a.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +96,8 @@ func TestAuditCapture(t *testing.T) {
 	}
 }
 
-func checkCapture(t *testing.T, capture []byte, a *Host) {
+// streamData is the stream data of a capture, every stream's in turn.
+func streamData(t *testing.T, capture []byte) []byte {
 	t.Helper()
 	var data []byte
 	if err := ReadAudit(bytes.NewReader(capture), func(r AuditRecord) error {
@@ -102,6 +109,12 @@ func checkCapture(t *testing.T, capture []byte, a *Host) {
 	}); err != nil {
 		t.Fatalf("ReadAudit: %v", err)
 	}
+	return data
+}
+
+func checkCapture(t *testing.T, capture []byte, a *Host) {
+	t.Helper()
+	data := streamData(t, capture)
 	for _, want := range []string{"question-from-a", "a-answers-question-from-b", "gossip-from-a"} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("capture of %d bytes lacks %q, which the host sent", len(data), want)
