@@ -119,7 +119,7 @@ type simYearResult struct {
 	Daily []simDay `json:"daily,omitempty"`
 }
 
-func cmdSimYear(_ context.Context, args []string, stdout io.Writer) error {
+func cmdSimYear(ctx context.Context, args []string, stdout io.Writer) error {
 	c := newCommand("sim year", "[--homes N] [--days D] [--slot 15m] [--keep-days K] [--dir D] [--seed X] [--json] [--cpuprofile F] [--memprofile F]", `
 Simulate a chain's life at full speed: one process runs the real execution path
 (chain.Open on a badger store on disk, a 4-authority genesis, Propose and Commit
@@ -195,7 +195,7 @@ GOMEMLIMIT is set.`)
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	limit := setMemoryLimit(config.DefaultMemoryLimitMiB(role) << 20)
-	res, err := runSimYear(cfg)
+	res, err := runSimYear(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("sim year: %w", err)
 	}
@@ -233,8 +233,9 @@ func simKey(name string, i int) (ed25519.PrivateKey, ident.Account) {
 	return k, ident.AccountOf(k.Public().(ed25519.PublicKey))
 }
 
-// runSimYear runs the simulation cfg describes (see cmdSimYear).
-func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
+// runSimYear runs the simulation cfg describes (see cmdSimYear) until it
+// ends or ctx is done (SIGINT or SIGTERM from the command line).
+func runSimYear(ctx context.Context, cfg simYearConfig) (res simYearResult, err error) {
 	dir, remove, err := simYearDir(cfg.Dir)
 	if err != nil {
 		return res, err
@@ -251,7 +252,7 @@ func runSimYear(cfg simYearConfig) (res simYearResult, err error) {
 		}
 	}()
 	s.res = simYearResult{Homes: cfg.Homes, Days: cfg.Days, SlotSeconds: s.g.SlotSeconds, KeepDays: cfg.KeepDays}
-	if err := s.run(); err != nil {
+	if err := s.run(ctx); err != nil {
 		return s.res, err
 	}
 	s.summarize()
@@ -353,13 +354,16 @@ func newSimYear(cfg simYearConfig) *simYear {
 
 // run simulates cfg.Days days of slots, pruning at the end of each day when
 // cfg.KeepDays asks for it and sampling the day (cfg.OnDay sees the sample).
-func (s *simYear) run() error {
+func (s *simYear) run(ctx context.Context) error {
 	slotsPerDay := int(86400 / s.g.SlotSeconds)
 	heapMin := uint64(math.MaxUint64)
 	first := unit.Slot(1)
 	began := time.Now()
 	for day := range s.cfg.Days {
 		for i := range slotsPerDay {
+			if ctx.Err() != nil {
+				return fmt.Errorf("sim year: stopped on day %d of %d: %w", day+1, s.cfg.Days, context.Cause(ctx))
+			}
 			s.nodeTime = 0
 			if err := s.runSlot(first + unit.Slot(day*slotsPerDay+i)); err != nil {
 				return err

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -34,7 +36,7 @@ func TestSimYearHeapFlat(t *testing.T) {
 	early := cfg.Days / 3
 	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
 	runtime.MemProfileRate = 4 << 10 // ownHeap within a few KB
-	res, err := runSimYear(cfg)
+	res, err := runSimYear(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestSimYearCommand(t *testing.T) {
 func TestSimYearHome(t *testing.T) {
 	var archive, home simYearResult
 	for _, keep := range []int{0, 1} {
-		res, err := runSimYear(simYearConfig{Homes: 5, Days: 4, Slot: time.Hour, Seed: 1, KeepDays: keep})
+		res, err := runSimYear(t.Context(), simYearConfig{Homes: 5, Days: 4, Slot: time.Hour, Seed: 1, KeepDays: keep})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,5 +127,25 @@ func TestSimYearMemoryLimit(t *testing.T) {
 		if got := debug.SetMemoryLimit(-1); got != before {
 			t.Errorf("--keep-days %s: memory limit %d after the run, want %d as before", tc.keep, got, before)
 		}
+	}
+}
+
+// TestSimYearStops: a simulation whose context ends (SIGTERM, SIGINT) stops
+// at the next slot and says where, instead of running to its last day.
+func TestSimYearStops(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	defer cancel(nil)
+	cfg := simYearConfig{Homes: 2, Days: 5, Slot: time.Hour, Seed: 1}
+	cfg.OnDay = func(d simDay) {
+		if d.Day == 1 {
+			cancel(errors.New("terminated"))
+		}
+	}
+	res, err := runSimYear(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "stopped on day 2 of 5: terminated") {
+		t.Errorf("runSimYear cancelled after day 1: error %v, want one saying it stopped on day 2 of 5: terminated", err)
+	}
+	if len(res.Daily) != 1 {
+		t.Errorf("runSimYear cancelled after day 1: %d days sampled, want 1", len(res.Daily))
 	}
 }

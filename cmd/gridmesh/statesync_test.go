@@ -115,7 +115,7 @@ func buildSource(dir string, built bool) (*syncSource, error) {
 	}
 	s.c = c
 	if !built {
-		if err := s.run(); err != nil {
+		if err := s.run(context.Background()); err != nil {
 			c.Close()
 			return nil, err
 		}
