@@ -115,8 +115,8 @@
 //     a one-way sender to choose its frame format. Which versions gridmesh
 //     serves is package wire's rule (wire: Versions). Config.Withhold builds
 //     a host that does not serve some of the versions its code registers (a
-//     release retiring one; a test's node of the previous release): what a
-//     host serves is fixed when it is built, never changed while it runs.
+//     release retiring one; a test's node of the previous release); nothing
+//     takes a version away from a running host.
 //   - Send and HandleMessages keep one stream per peer and protocol open and
 //     write length-prefixed frames on it in order, best-effort: a full queue
 //     (256 frames) or a failed write drops the frame (Stats.SendDropped); the
