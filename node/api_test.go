@@ -65,12 +65,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // statements add up to the balances on chain, and that bad input gets 400.
 func TestReadAPI(t *testing.T) {
 	parallelNetwork(t)
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 1, 2*time.Second)
 	var events nodetest.Settlements
 	auth := start(t, paths[0], Options{OnEvent: events.Event})
 	home := start(t, paths[1], Options{})

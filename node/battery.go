@@ -26,14 +26,10 @@ import (
 type simBattery struct {
 	inner simMeter
 
-	mu       sync.Mutex
-	bat      market.Battery
-	started  bool
-	lastSim  time.Duration // simulated time of the last inner reading
-	lastImp  unit.Wh       // the inner meter's counters then
-	lastExp  unit.Wh
-	imp, exp unit.Wh    // the counters at the grid connection
-	plans    []gridPlan // scheduled grid charging and discharging (the battery's trades)
+	mu    sync.Mutex
+	grid  gridView
+	bat   market.Battery
+	plans []gridPlan // scheduled grid charging and discharging (the battery's trades)
 }
 
 // simMeter is what simBattery needs of the simulator.
@@ -63,43 +59,70 @@ func (s *simBattery) Read(ctx context.Context) (meter.Reading, error) {
 	if err != nil {
 		return r, err
 	}
-	sim := s.inner.SimTime(r.Time)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.started {
-		s.started = true
-		s.imp, s.exp = r.Import, r.Export
-	} else if secs := int64((sim - s.lastSim) / time.Second); secs > 0 && r.Import >= s.lastImp && r.Export >= s.lastExp {
-		var gi, ge unit.Wh
-		before := s.bat.SoC
-		// While the battery trades through the grid it does not also serve
-		// the home the other way: energy it bought is not spent on the
-		// home's load at once, energy it sold not replaced from the home's
-		// surplus, so the meter shows the trade (and the attestation with it).
-		di, de := r.Import-s.lastImp, r.Export-s.lastExp
-		keepImp, keepExp := unit.Wh(0), unit.Wh(0)
-		switch s.trading(s.lastSim, sim) {
-		case market.Buy:
-			keepImp, di = di, 0
-		case market.Sell:
-			keepExp, de = de, 0
-		}
-		s.bat, gi, ge = s.bat.Dispatch(di, de, secs)
-		gi, ge = gi+keepImp, ge+keepExp
-		charged, discharged := max(s.bat.SoC-before, 0), max(before-s.bat.SoC, 0)
-		pi, pe := s.runPlans(s.lastSim, sim, secs, charged, discharged)
-		gi, ge = gi+pi, ge+pe
-		s.imp += gi
-		s.exp += ge
+	return s.grid.advance(r, s.inner.SimTime(r.Time), s.step), nil
+}
+
+// step dispatches the battery over the inner meter's import di and export
+// de of the simulated interval (a, b] of secs seconds and carries out the
+// scheduled trades; it returns the grid connection's import and export.
+// The caller holds mu.
+func (s *simBattery) step(a, b time.Duration, secs int64, di, de unit.Wh) (gi, ge unit.Wh) {
+	before := s.bat.SoC
+	// While the battery trades through the grid it does not also serve
+	// the home the other way: energy it bought is not spent on the
+	// home's load at once, energy it sold not replaced from the home's
+	// surplus, so the meter shows the trade (and the attestation with it).
+	keepImp, keepExp := unit.Wh(0), unit.Wh(0)
+	switch s.trading(a, b) {
+	case market.Buy:
+		keepImp, di = di, 0
+	case market.Sell:
+		keepExp, de = de, 0
+	}
+	s.bat, gi, ge = s.bat.Dispatch(di, de, secs)
+	gi, ge = gi+keepImp, ge+keepExp
+	charged, discharged := max(s.bat.SoC-before, 0), max(before-s.bat.SoC, 0)
+	pi, pe := s.runPlans(a, b, secs, charged, discharged)
+	return gi + pi, ge + pe
+}
+
+// gridView is what a device between the simulator and the sampler (a
+// battery, a flexible load) keeps to turn the simulator's readings into
+// those of the meter at the grid connection.
+type gridView struct {
+	started  bool
+	lastSim  time.Duration // simulated time of the last inner reading
+	lastImp  unit.Wh       // the inner meter's counters then
+	lastExp  unit.Wh
+	imp, exp unit.Wh // the counters at the grid connection
+}
+
+// advance returns the grid connection's view of the inner reading r, taken
+// at simulated time sim. step gets the inner meter's import and export
+// since the last reading, over the simulated interval (a, b] of secs
+// seconds, and returns the grid's, which the counters add and the power is
+// the mean of. A first reading starts the counters at r's; a later one in
+// the same simulated second repeats the counters; one whose counters went
+// back moves nothing but is the next one's start.
+func (g *gridView) advance(r meter.Reading, sim time.Duration, step func(a, b time.Duration, secs int64, di, de unit.Wh) (gi, ge unit.Wh)) meter.Reading {
+	if !g.started {
+		g.started = true
+		g.imp, g.exp = r.Import, r.Export
+	} else if secs := int64((sim - g.lastSim) / time.Second); secs > 0 && r.Import >= g.lastImp && r.Export >= g.lastExp {
+		gi, ge := step(g.lastSim, sim, secs, r.Import-g.lastImp, r.Export-g.lastExp)
+		g.imp += gi
+		g.exp += ge
 		setGridPower(&r, gi, ge, secs)
 	} else if secs <= 0 {
 		// Within the same simulated second: nothing moved since.
-		r.Import, r.Export = s.imp, s.exp
-		return r, nil
+		r.Import, r.Export = g.imp, g.exp
+		return r
 	}
-	s.lastSim, s.lastImp, s.lastExp = sim, r.Import, r.Export
-	r.Import, r.Export = s.imp, s.exp
-	return r, nil
+	g.lastSim, g.lastImp, g.lastExp = sim, r.Import, r.Export
+	r.Import, r.Export = g.imp, g.exp
+	return r
 }
 
 // setGridPower sets a reading's power (and its first phase's power and
@@ -118,7 +141,7 @@ func setGridPower(r *meter.Reading, imp, exp unit.Wh, secs int64) {
 // does before it starts).
 func (s *simBattery) Forecast(from, to time.Time) (imp, exp unit.Wh) {
 	imp, exp = s.inner.Forecast(from, to)
-	secs := int64((s.inner.SimTime(to) - s.inner.SimTime(from)) / time.Second)
+	secs := s.seconds(from, to)
 	s.mu.Lock()
 	b := s.bat
 	s.mu.Unlock()
@@ -189,11 +212,7 @@ func batteryCurve(b market.Battery, t market.Tariff, value unit.Price, slotSecon
 		}
 		return cmp.Compare(x.Price, y.Price)
 	})
-	var total unit.Wh
-	for _, st := range c.Steps {
-		total += st.Energy
-	}
-	if total > market.MaxEnergy {
+	if c.Energy() > market.MaxEnergy {
 		return chain.Order{}, 0, false
 	}
 	return chain.CurveOrder(c), homeWh, true
@@ -241,11 +260,7 @@ func (s *simBattery) runPlans(a, b time.Duration, secs int64, charged, discharge
 			keep = append(keep, p)
 			continue
 		}
-		lo, hi := max(a, p.from), min(b, p.to)
-		want := p.left
-		if hi < p.to && p.to > lo {
-			want = unit.Wh(int64(p.left) * int64(hi-lo) / int64(p.to-lo))
-		}
+		want := dueBy(a, b, p.from, p.to, p.left)
 		room := unit.Wh(int64(s.bat.ChargeW)*secs/3600) - charged
 		if p.side == market.Buy {
 			e := max(min(want, s.bat.Capacity-s.bat.SoC, room), 0)
@@ -269,4 +284,16 @@ func (s *simBattery) runPlans(a, b time.Duration, secs int64, charged, discharge
 	}
 	s.plans = keep
 	return imp, exp
+}
+
+// dueBy is the part of left, what remains of energy planned evenly over
+// the simulated interval (from, to], that falls in (a, b]: all of it once
+// b reaches to, else the share of (max(a, from), b] in what is left of the
+// interval.
+func dueBy(a, b, from, to time.Duration, left unit.Wh) unit.Wh {
+	lo, hi := max(a, from), min(b, to)
+	if hi < to && to > lo {
+		return unit.Wh(int64(left) * int64(hi-lo) / int64(to-lo))
+	}
+	return left
 }

@@ -28,14 +28,10 @@ type simFlex struct {
 	from  time.Duration // the window's opening, time of day
 	span  time.Duration // the window's length
 
-	mu       sync.Mutex
-	started  bool
-	lastSim  time.Duration
-	lastImp  unit.Wh
-	lastExp  unit.Wh
-	imp, exp unit.Wh
-	runs     []flexRun
-	used     map[time.Duration]unit.Wh // energy planned in each window, by its opening (simulated time since Start)
+	mu   sync.Mutex
+	grid gridView
+	runs []flexRun
+	used map[time.Duration]unit.Wh // energy planned in each window, by its opening (simulated time since Start)
 }
 
 // flexRun is planned consumption over a simulated interval.
@@ -57,27 +53,13 @@ func (f *simFlex) Read(ctx context.Context) (meter.Reading, error) {
 	if err != nil {
 		return r, err
 	}
-	now := f.inner.SimTime(r.Time)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.started {
-		f.started = true
-		f.imp, f.exp = r.Import, r.Export
-	} else if secs := int64((now - f.lastSim) / time.Second); secs > 0 && r.Import >= f.lastImp && r.Export >= f.lastExp {
-		di, de := r.Import-f.lastImp, r.Export-f.lastExp
-		use := f.consume(f.lastSim, now)
+	return f.grid.advance(r, f.inner.SimTime(r.Time), func(a, b time.Duration, _ int64, di, de unit.Wh) (unit.Wh, unit.Wh) {
+		use := f.consume(a, b)
 		fromPV := min(use, de)
-		di, de = di+use-fromPV, de-fromPV
-		f.imp += di
-		f.exp += de
-		setGridPower(&r, di, de, secs)
-	} else if secs <= 0 {
-		r.Import, r.Export = f.imp, f.exp
-		return r, nil
-	}
-	f.lastSim, f.lastImp, f.lastExp = now, r.Import, r.Export
-	r.Import, r.Export = f.imp, f.exp
-	return r, nil
+		return di + use - fromPV, de - fromPV
+	}), nil
 }
 
 // consume returns the planned consumption of the simulated interval (a, b]
@@ -90,11 +72,7 @@ func (f *simFlex) consume(a, b time.Duration) unit.Wh {
 			keep = append(keep, r)
 			continue
 		}
-		lo, hi := max(a, r.from), min(b, r.to)
-		e := r.left
-		if hi < r.to && r.to > lo {
-			e = unit.Wh(int64(r.left) * int64(hi-lo) / int64(r.to-lo))
-		}
+		e := dueBy(a, b, r.from, r.to, r.left)
 		use += e
 		r.left -= e
 		if r.left > 0 && b < r.to {

@@ -218,10 +218,8 @@ func TestHeadPushToPreviousRelease(t *testing.T) {
 		return true
 	}
 	auth := start(t, paths[0], Options{})
-	ready := make(chan struct{})
-	home := start(t, paths[1], Options{FollowEvery: time.Hour, Filter: count, Ready: func() { close(ready) }})
-	<-ready                              // its handlers are registered
-	home.n.host.Unhandle(wire.HeadProto) // as the previous release, which never served it
+	// As the previous release, which never served head/2.
+	home := start(t, paths[1], Options{FollowEvery: time.Hour, Filter: count, Withhold: []string{wire.HeadProto}})
 	waitFor(t, "the authority to hear that the home speaks head/1 only", 20*time.Second, func() bool {
 		v, ok := auth.n.host.Speaks(home.n.host.ID(), wire.HeadProto, wire.HeadV1Proto)
 		return ok && v == wire.HeadV1Proto

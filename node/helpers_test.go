@@ -21,14 +21,23 @@ import (
 // genesis of every node the same way.
 func demoNet(t *testing.T, homes, authorities int, edit func(*config.Genesis)) []string {
 	t.Helper()
+	paths := slotNet(t, homes, authorities, DefaultDemoOptions().Slot)
+	if edit != nil {
+		nodetest.EditGenesis(t, paths, edit)
+	}
+	return paths
+}
+
+// slotNet is demoNet with slots of the given length and the genesis as the
+// demo writes it: short slots (2 s) let a test see slots clear and settle
+// within a minute.
+func slotNet(t *testing.T, homes, authorities int, slot time.Duration) []string {
+	t.Helper()
 	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities = homes, authorities
+	opts.Homes, opts.Authorities, opts.Slot = homes, authorities, slot
 	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
 	if err != nil {
 		t.Fatal(err)
-	}
-	if edit != nil {
-		nodetest.EditGenesis(t, paths, edit)
 	}
 	return paths
 }

@@ -135,6 +135,9 @@ type metrics struct {
 // newMetrics builds n's registry; names gives authorities' names by account
 // (from genesis; missing ones get "").
 func newMetrics(n *Node, names map[ident.Account]string) *metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
 	m := &metrics{
 		reg:     prometheus.NewPedanticRegistry(),
 		names:   names,
@@ -156,10 +159,8 @@ func newMetrics(n *Node, names map[ident.Account]string) *metrics {
 			Help:    "Time from a block's time (its proposer's clock) to its decision by consensus on this node, in seconds; observed on voting authorities only.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30},
 		}),
-		txs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridmesh_chain_txs_committed_total",
-			Help: "Transactions in the blocks this node committed since it started.",
-		}),
+		txs: counter("gridmesh_chain_txs_committed_total",
+			"Transactions in the blocks this node committed since it started."),
 		votesMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gridmesh_consensus_votes_missed_total",
 			Help: "Blocks this node committed whose commit certificate lacks the authority's precommit (offline, or its precommit came after the quorum), by authority account and genesis name.",
@@ -168,26 +169,16 @@ func newMetrics(n *Node, names map[ident.Account]string) *metrics {
 			Name: "gridmesh_consensus_last_signed_height",
 			Help: "The last height this node committed whose certificate holds the authority's precommit (0 none seen), by authority account and genesis name.",
 		}, []string{"authority", "name"}),
-		slotsCleared: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridmesh_market_slots_cleared_total",
-			Help: "Slots cleared (gate closed, auction run) in the blocks this node committed since it started.",
-		}),
-		slotsSettled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridmesh_market_slots_settled_total",
-			Help: "Slots settled in the blocks this node committed since it started.",
-		}),
-		traded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridmesh_market_traded_wh_total",
-			Help: "Energy matched at clearing in the blocks this node committed since it started, in watt-hours.",
-		}),
-		settled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridmesh_market_settled_wh_total",
-			Help: "Energy settled against metered delivery in the blocks this node committed since it started, in watt-hours.",
-		}),
-		fees: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridmesh_market_fees_microunits_total",
-			Help: "Grid fees paid to the operator in the settlements of the blocks this node committed since it started, in micro-units of the network's currency.",
-		}),
+		slotsCleared: counter("gridmesh_market_slots_cleared_total",
+			"Slots cleared (gate closed, auction run) in the blocks this node committed since it started."),
+		slotsSettled: counter("gridmesh_market_slots_settled_total",
+			"Slots settled in the blocks this node committed since it started."),
+		traded: counter("gridmesh_market_traded_wh_total",
+			"Energy matched at clearing in the blocks this node committed since it started, in watt-hours."),
+		settled: counter("gridmesh_market_settled_wh_total",
+			"Energy settled against metered delivery in the blocks this node committed since it started, in watt-hours."),
+		fees: counter("gridmesh_market_fees_microunits_total",
+			"Grid fees paid to the operator in the settlements of the blocks this node committed since it started, in micro-units of the network's currency."),
 	}
 	for a := range names {
 		m.know(a)

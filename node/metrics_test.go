@@ -318,13 +318,7 @@ next:
 // meter's on an authority), and its values agree with the node's state.
 func TestMetricsScrape(t *testing.T) {
 	tool := promtool(t)
-	dir := t.TempDir()
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := WriteDemoNetwork(dir, opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 1, 2*time.Second)
 	var events nodetest.Settlements
 	// The authority and the first home serve releases (their slots are
 	// empty: the update series are there, at zero).

@@ -90,6 +90,13 @@ type Options struct {
 	// runs (a lossy link, an authority that never gets a transaction); it is
 	// called from the p2p host's goroutines and must be safe for that.
 	Filter func(proto string, from ed25519.PublicKey, payload []byte) bool
+	// Withhold names protocols of the node's request and message streams
+	// (wire.HeadProto, ...) that its p2p host does not serve though the
+	// node's code registers them (p2p.Config.Withhold): its peers pick
+	// another version. It is for a node withholding a protocol version: a
+	// release that retires one, and tests of mixed releases (a node of the
+	// previous release, which never served it). nil serves all.
+	Withhold []string
 	// Releases, if set, serves the update releases this node holds to its
 	// peers on update.PeerProtocol (/gridmesh/<network>/update/1): the
 	// composition root builds it on the node's update slots (cmd/gridmesh,
@@ -442,6 +449,7 @@ func (n *Node) openHost(ctx context.Context) error {
 		RelayAllow:   n.relayAllowed,
 		NATTraversal: !n.isAuthority,
 		Audit:        n.auditWriter(),
+		Withhold:     n.opts.Withhold,
 	}, n.log.With("component", "p2p"))
 	if err != nil {
 		return fmt.Errorf("%s: network: %w", n.path, err)

@@ -55,12 +55,7 @@ func newOutageNet(t *testing.T) *outageNet {
 		t.Skip("a multi-node outage run of about a minute; runs without -short")
 	}
 	parallelNetwork(t)
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 4, outageSlot
-	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 4, outageSlot)
 	nodetest.EditGenesis(t, paths, func(g *config.Genesis) { g.Tariff.LateSeconds = outageLate })
 	// home-1 without its simulated battery: a restarted simulated battery
 	// starts empty and soaks up the panels' surplus for simulated hours, so

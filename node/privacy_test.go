@@ -42,13 +42,7 @@ func TestPrivacyCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real nodes for about half a minute; runs without -short")
 	}
-	dir := t.TempDir()
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := WriteDemoNetwork(dir, opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 1, 2*time.Second)
 	audited := auditedHome(t, paths[2])
 	// The other home sells (a roof of panels), so that the audited home's
 	// bids trade and its slots have something to settle: only those take

@@ -113,12 +113,7 @@ func TestReleaseAnnounced(t *testing.T) {
 	t.Cleanup(func() { releaseEvery, releaseRetry = prevEvery, prevRetry })
 
 	dir := t.TempDir()
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 4, 2*time.Second
-	paths, err := WriteDemoNetwork(dir, opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 4, 2*time.Second)
 	pub, priv, err := minisign.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)

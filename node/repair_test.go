@@ -16,12 +16,7 @@ func TestCorruptStoreRepairedFromPeers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a multi-node run; runs without -short")
 	}
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 1, 1, 2*time.Second
-	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 1, 1, 2*time.Second)
 	auth := start(t, paths[0], Options{})
 	home := start(t, paths[1], Options{})
 	waitFor(t, "a few blocks", 60*time.Second, func() bool { return home.n.Status().Height >= 3 })

@@ -19,13 +19,7 @@ func TestStateSyncNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a network for about a minute; runs without -short")
 	}
-	dir := t.TempDir()
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := WriteDemoNetwork(dir, opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 1, 2*time.Second)
 	serving := Options{SnapshotEvery: 8}
 	auth := start(t, paths[0], serving)
 	pruned := start(t, paths[1], Options{SnapshotEvery: 8, KeepBlocks: 4})

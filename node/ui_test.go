@@ -152,12 +152,7 @@ func (b *browser) report() (errs, reqs []string) {
 // phone, to docs/screenshots/.
 func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
-	opts := DefaultDemoOptions()
-	opts.Homes, opts.Authorities, opts.Slot = 2, 1, 2*time.Second
-	paths, err := WriteDemoNetwork(t.TempDir(), opts, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	paths := slotNet(t, 2, 1, 2*time.Second)
 	var events nodetest.Settlements
 	start(t, paths[0], Options{OnEvent: events.Event})
 	home := start(t, paths[1], Options{})

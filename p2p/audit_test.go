@@ -55,14 +55,7 @@ func TestAuditCapture(t *testing.T) {
 			b.Handle("ask", 64, func(_ context.Context, _ ed25519.PublicKey, req []byte) ([]byte, error) {
 				return []byte("b-answers-" + string(req)), nil
 			})
-			ta, err := a.Join("t", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tb, err := b.Join("t", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ta, tb := joinBoth(t, "t", a, b)
 			connect(t, a, b)
 			if got := a.ConnAddrs(b.ID()); len(got) != 1 || !strings.Contains(got[0], tc.name) {
 				t.Fatalf("a's connections to b: %v, want one over %s", got, tc.name)

@@ -89,6 +89,15 @@ type Config struct {
 	// wrapper must pass streams through in order; nil runs gossip directly.
 	WrapGossip func(host.Host) host.Host
 
+	// Withhold names request and message protocols (as given to Handle and
+	// HandleMessages, e.g. "head/2") that the host does not serve: Handle and
+	// HandleMessages for them register nothing, so libp2p's identify does
+	// not announce them and a peer's Speaks and RequestFirst pick another
+	// version. It is for a node that withholds a protocol version: a release
+	// that retires one while its code still registers it, and tests of mixed
+	// releases (a node of the previous release, which never served it).
+	Withhold []string
+
 	// Audit, if not nil, receives a copy of every byte the host writes to
 	// any stream of any connection, in the clear, framed with the time, the
 	// stream's peer and direction (audit.go; ReadAudit reads it): what the

@@ -113,7 +113,10 @@
 //     the next release falls back to the previous version with an older
 //     peer; Speaks reports which of a list a peer announced (identify), for
 //     a one-way sender to choose its frame format. Which versions gridmesh
-//     serves is package wire's rule (wire: Versions).
+//     serves is package wire's rule (wire: Versions). Config.Withhold builds
+//     a host that does not serve some of the versions its code registers (a
+//     release retiring one; a test's node of the previous release); nothing
+//     takes a version away from a running host.
 //   - Send and HandleMessages keep one stream per peer and protocol open and
 //     write length-prefixed frames on it in order, best-effort: a full queue
 //     (256 frames) or a failed write drops the frame (Stats.SendDropped); the

@@ -116,11 +116,7 @@ func TestPartitionHealWithReannouncement(t *testing.T) {
 	connect(t, c, d)
 	topics := make([]*Topic, 4)
 	for i, h := range hosts {
-		tp, err := h.Join("tx", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		topics[i] = tp
+		topics[i] = join(t, h, "tx", nil)
 	}
 	waitMeshAll(t, topics...)
 
@@ -211,14 +207,7 @@ func TestGossipPerSenderRateLimit(t *testing.T) {
 	a := newTestHost(t, 51, nil)
 	b := newTestHost(t, 52, func(c *Config) { c.SenderRate = 2 }) // burst 4
 	connect(t, a, b)
-	ta, err := a.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := b.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta, tb := joinBoth(t, "tx", a, b)
 	waitMeshAll(t, ta, tb)
 	ctx := context.Background()
 	start := time.Now()
@@ -255,14 +244,7 @@ func TestGossipUnlimitedSigner(t *testing.T) {
 	a := newTestHost(t, 53, nil)
 	b := newTestHost(t, 54, func(c *Config) { c.SenderRate = 2; c.Unlimited = []ed25519.PublicKey{a.PublicKey()} })
 	connect(t, a, b)
-	ta, err := a.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := b.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta, tb := joinBoth(t, "tx", a, b)
 	waitMeshAll(t, ta, tb)
 	for i := 0; i < 20; i++ {
 		if err := ta.Publish(context.Background(), fmt.Appendf(nil, "burst %d", i)); err != nil {
@@ -296,14 +278,7 @@ func TestDirectPeers(t *testing.T) {
 	a := newTestHost(t, 71, nil)
 	b := newTestHost(t, 72, func(c *Config) { c.Direct = a.Addrs() })
 	eventually(t, patience, "b to connect to its direct peer", func() bool { return len(b.Peers()) == 1 })
-	ta, err := a.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := b.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta, tb := joinBoth(t, "tx", a, b)
 	// A direct peer gets every message without a mesh: no waitMesh.
 	eventually(t, patience, "topic peers", func() bool { return len(ta.Peers()) == 1 && len(tb.Peers()) == 1 })
 	if err := tb.Publish(context.Background(), []byte("to authority")); err != nil {
@@ -337,14 +312,7 @@ func TestJoinPublishOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta, err := auth.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	to, err := other.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta, to := joinBoth(t, "tx", auth, other)
 	eventually(t, patience, "the home to see the authority subscribed", func() bool { return len(th.Peers()) == 1 })
 	waitMesh(t, ta, other)
 	waitMesh(t, to, auth)

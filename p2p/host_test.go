@@ -195,16 +195,29 @@ func mesh(t *testing.T, n int, validate func(ed25519.PublicKey, []byte) Verdict)
 		}
 	}
 	for i, h := range hosts {
-		tp, err := h.Join("tx", validate)
-		if err != nil {
-			t.Fatalf("Join: %v", err)
-		}
-		topics[i] = tp
+		topics[i] = join(t, h, "tx", validate)
 	}
 	// Gossip is best-effort: a message published before the mesh exists may
 	// reach only direct neighbours.
 	waitMeshAll(t, topics...)
 	return hosts, topics
+}
+
+// join joins topic name on h with validate (nil accepts every message);
+// an error fails the test.
+func join(t *testing.T, h *Host, name string, validate func(ed25519.PublicKey, []byte) Verdict) *Topic {
+	t.Helper()
+	tp, err := h.Join(name, validate)
+	if err != nil {
+		t.Fatalf("Join(%q): %v", name, err)
+	}
+	return tp
+}
+
+// joinBoth joins topic name on a and b, accepting every message.
+func joinBoth(t *testing.T, name string, a, b *Host) (*Topic, *Topic) {
+	t.Helper()
+	return join(t, a, name, nil), join(t, b, name, nil)
 }
 
 // collect reads messages from tp until ctx ends.
@@ -545,10 +558,7 @@ func TestCloseStopsNext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp, err := h.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tp := join(t, h, "tx", nil)
 	done := make(chan error, 1)
 	go func() {
 		_, err := tp.Next(context.Background())

@@ -156,7 +156,11 @@ func (n *Host) runOutbox(key string, pid peer.ID, proto protocol.ID, o *outbox) 
 // refused on this protocol (Stats.Banned, Stats.StreamsRefused): each
 // protocol keeps its own score, so a peer an older or stricter handler
 // rejects on one stream keeps the others (votes among authorities above all).
+// A proto in Config.Withhold is not served: HandleMessages does nothing.
 func (n *Host) HandleMessages(proto string, max int, rate float64, allow func(from ed25519.PublicKey) bool, fn func(from ed25519.PublicKey, payload []byte) Verdict) {
+	if n.withheld(proto) {
+		return
+	}
 	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	limit := newRateLimiter(rate, 2*rate)
 	box := newPenaltyBox()

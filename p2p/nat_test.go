@@ -53,14 +53,7 @@ func TestRelayCarriesGossipForAdmittedPeers(t *testing.T) {
 			t.Errorf("connection %s is limited; gossipsub would not use it", conn.RemoteMultiaddr())
 		}
 	}
-	ta, err := a.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := b.Join("tx", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta, tb := joinBoth(t, "tx", a, b)
 	waitMesh(t, ta, b)
 	waitMesh(t, tb, a)
 	if err := ta.Publish(ctx, []byte("via relay")); err != nil {

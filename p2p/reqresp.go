@@ -41,8 +41,12 @@ func ProtocolID(network, proto string) string {
 // within DefaultTimeout (fn's ctx carries that deadline); each peer may make
 // PeerReqRate requests per second per protocol (burst twice that), the rest are
 // answered with an error. An error from fn is sent to the requester as its text.
-// Handle replaces any earlier handler of proto.
+// Handle replaces any earlier handler of proto. A proto in Config.Withhold
+// is not served: Handle does nothing.
 func (n *Host) Handle(proto string, max int, fn func(ctx context.Context, from ed25519.PublicKey, req []byte) ([]byte, error)) {
+	if n.withheld(proto) {
+		return
+	}
 	pid := protocol.ID(ProtocolID(n.cfg.Network, proto))
 	n.h.SetStreamHandler(pid, func(s network.Stream) {
 		n.serve(s, pid, max, fn)
@@ -159,13 +163,11 @@ func (n *Host) peerOf(peerAddr string) (peer.ID, error) {
 	return p, nil
 }
 
-// Unhandle stops serving proto (under /gridmesh/<network>/), a request or
-// message protocol: its handler is removed and libp2p's identify push tells
-// the connected peers, whose Speaks then picks another version. A node
-// turns off a protocol version with it (node's tests make a node of the
-// previous release so).
-func (n *Host) Unhandle(proto string) {
-	n.h.RemoveStreamHandler(protocol.ID(ProtocolID(n.cfg.Network, proto)))
+// withheld reports whether proto is in Config.Withhold.
+func (n *Host) withheld(proto string) bool {
+	return slices.ContainsFunc(n.cfg.Withhold, func(w string) bool {
+		return strings.TrimPrefix(w, "/") == strings.TrimPrefix(proto, "/")
+	})
 }
 
 // Speaks returns the first of protos (most preferred first) that peerID has

@@ -225,6 +225,16 @@ func sharedSource(t *testing.T) *syncSource {
 	return source
 }
 
+// syncTest opens a state-sync test on the shared source, which takes
+// about a minute to build: -short skips the test.
+func syncTest(t *testing.T) *syncSource {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a simulated chain (about a minute); runs without -short")
+	}
+	return sharedSource(t)
+}
+
 // closeSyncSource closes and removes the source (TestMain); a store given
 // in GRIDMESH_STATESYNC_STORE stays, and so does its pruned copy.
 func closeSyncSource() {
@@ -458,10 +468,7 @@ func mustJSON(t *testing.T, v any) string {
 // from three peers, one of which serves corrupt values: it is dropped, the
 // join completes, and the home follows the later blocks to the head.
 func TestStateSyncJoin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a simulated chain (about a minute); runs without -short")
-	}
-	src := sharedSource(t)
+	src := syncTest(t)
 	good1, bad, good2 := serve(t, src, 1, honest), serve(t, src, 2, badValues), serve(t, src, 3, honest)
 	j := newJoiner(t, src)
 	j.unit = 32 // many units, so that every peer serves some
@@ -492,10 +499,7 @@ func TestStateSyncJoin(t *testing.T) {
 // state hash is refused and its peer dropped; with no other peer the join
 // fails and the store is left as it was.
 func TestStateSyncBadManifest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a simulated chain (about a minute); runs without -short")
-	}
-	src := sharedSource(t)
+	src := syncTest(t)
 	bad := serve(t, src, 4, badManifest)
 	j := newJoiner(t, src)
 	p, err := j.join(t, src.g, bad)
@@ -513,10 +517,7 @@ func TestStateSyncBadManifest(t *testing.T) {
 // TestStateSyncForgedOffer: an offer whose block is not certified by the
 // known authorities is not taken.
 func TestStateSyncForgedOffer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a simulated chain (about a minute); runs without -short")
-	}
-	src := sharedSource(t)
+	src := syncTest(t)
 	good := serve(t, src, 5, honest)
 	j := newJoiner(t, src)
 	ctx := context.Background()
@@ -620,10 +621,7 @@ func shapedChild(t *testing.T) {
 // those values and a corrupt peer still completes, dropping the corrupt
 // peer only.
 func TestStateSyncPruned(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a simulated chain (about a minute); runs without -short")
-	}
-	src := sharedSource(t)
+	src := syncTest(t)
 	spans := fetchSpans(t, src)
 	const unit = 16
 	pruned := serveSnap(t, src.pruned, 9, honest, [2]int{})

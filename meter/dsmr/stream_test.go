@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/gridmesh/gridmesh/meter"
@@ -49,5 +50,26 @@ func TestRunEncrypted(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("RunEncrypted at end of stream = %v", err)
+	}
+}
+
+// TestRunEncryptedWrongKey: a frame that does not decrypt is pushed as an
+// error (the pusher has no reading, only that error), and the stream goes on
+// to its end.
+func TestRunEncryptedWrongKey(t *testing.T) {
+	frame, err := Encrypt(fixture(t, "sagemcom_t210_d_r"), testKey, SmartyAuthKey, testTitle, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := meter.NewPusher(nil)
+	wrong := bytes.Repeat([]byte{0xcc}, 16)
+	if err := RunEncrypted(context.Background(), bytes.NewReader(frame), wrong, SmartyAuthKey, p); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("RunEncrypted at end of stream = %v; want io.ErrUnexpectedEOF", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := p.Read(ctx)
+	if err == nil || !strings.Contains(err.Error(), ErrDecrypt.Error()) {
+		t.Errorf("Read after a frame with the wrong key = %+v, %v; want an error naming %q", r, err, ErrDecrypt)
 	}
 }

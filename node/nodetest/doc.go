@@ -20,8 +20,13 @@
 // Its one non-test file, nodetest.go, holds the helpers node's own tests
 // share with these (WaitFor, Eventually, Go and Background, EditGenesis,
 // EditConfig, NodeKey, Settlements); it does not import node, so node's
-// tests can import it. Test code only: the gridmesh binary does not link
-// it (cmd/gridmesh's TestBinaryLinksNoHarness).
+// tests can import it.
+//
+// Those helpers are exported on purpose: nodetest is a test-support
+// package, as net/http/httptest is, and every exported identifier in it is
+// used by node's tests (one used only here would be unexported). It is test
+// code only: the gridmesh binary does not link it (cmd/gridmesh's
+// TestBinaryLinksNoHarness).
 //
 // Imports: chain, config and unit (internal/deptest); its tests also node,
 // ident, market and market/markettest.
