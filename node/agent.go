@@ -138,6 +138,9 @@ func (a *agent) tick(now time.Time) []chain.Tx {
 		if a.attested[s] || ms < g.SlotStart(s+1)+grace || ms >= g.SettleAt(s)+late {
 			continue
 		}
+		if !a.readPast(time.UnixMilli(g.SlotStart(s + 1))) {
+			continue // the sampler is late (a slow meter, a loaded machine): the next tick
+		}
 		a.attested[s] = true
 		if tx, ok := a.attest(s); ok {
 			out = append(out, a.track(tx, g.SettleAt(s)+late, now))
@@ -316,12 +319,30 @@ func (a *agent) attest(s unit.Slot) (chain.Tx, bool) {
 		a.n.log.Warn("no attestation: the meter journal does not cover the slot", "slot", s)
 		return chain.Tx{}, false
 	}
-	maxGap := max(10*a.n.cfg.Meter.Interval.Duration, time.Duration(g.SlotSeconds)*time.Second/4)
+	maxGap := a.n.maxReadGap()
 	if !readAround(a.n.journal, from, maxGap) || !readAround(a.n.journal, to, maxGap) {
 		a.n.log.Warn("no attestation: the meter was not read around the slot's start or end (a power cut)", "slot", s, "max_gap", maxGap)
 		return chain.Tx{}, false
 	}
 	return a.sign(chain.Tx{Kind: chain.TxAttest, Attest: &chain.Attest{Slot: s, Import: imp, Export: exp, Journal: ident.Hash(a.n.journal.Head())}}), true
+}
+
+// readPast reports whether the journal holds a reading at or after t. Until
+// it does, whether the meter was read around t is not known yet: a reading
+// late by more than the grace (a meter that answers slowly, a sampler the
+// machine's load held up) must not count as a gap, or the slot would never
+// be attested (TestAgentWaitsForReadingPastSlot). After a power cut the
+// first reading is the one after it, and readAround then sees the gap.
+func (a *agent) readPast(t time.Time) bool {
+	r, ok := a.n.journal.Last()
+	return ok && !r.Time.Before(t)
+}
+
+// maxReadGap is the longest time between two readings across a slot's
+// start or end for the slot to be attested: ten meter intervals, or a
+// quarter of a slot if that is longer.
+func (n *Node) maxReadGap() time.Duration {
+	return max(10*n.cfg.Meter.Interval.Duration, time.Duration(n.gen.SlotSeconds)*time.Second/4)
 }
 
 // readAround reports whether the journal's readings on either side of t (at

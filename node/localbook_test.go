@@ -9,6 +9,7 @@ import (
 	"github.com/gridmesh/gridmesh/config"
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/meter"
 	"github.com/gridmesh/gridmesh/unit"
 )
 
@@ -365,5 +366,64 @@ func TestAgentNoRamp(t *testing.T) {
 				t.Fatalf("at %d ms: a new order %+v, want none with max_replaces = 0", ms-open, *tx.Order)
 			}
 		}
+	}
+}
+
+// TestAgentWaitsForReadingPastSlot: when the sampler has not yet read past a
+// slot's end at the time the agent would attest it (a slow meter, a loaded
+// machine), the agent waits for that reading instead of taking the missing
+// reading for a gap and never attesting the slot; a real gap (a power cut
+// across the slot's end) is still not attested.
+func TestAgentWaitsForReadingPastSlot(t *testing.T) {
+	paths := demoNet(t, 1, 1, nil)
+	n := loaded(t, paths[1])
+	a := newAgent(n)
+	g := n.gen
+	attests := func(ms int64) []unit.Slot {
+		var out []unit.Slot
+		for _, tx := range a.tick(time.UnixMilli(ms)) {
+			if tx.Kind == chain.TxAttest {
+				out = append(out, tx.Attest.Slot)
+			}
+		}
+		return out
+	}
+	ordered := func(s unit.Slot) {
+		t.Helper()
+		for ms := g.OpenAt(s); ms < g.GateClosure(s) && a.ordered[s] == nil; ms += 100 {
+			a.tick(time.UnixMilli(ms))
+		}
+		if a.ordered[s] == nil {
+			t.Fatalf("the agent placed no order for slot %d", s)
+		}
+	}
+	read := func(ms int64, wh unit.Wh) {
+		t.Helper()
+		if err := n.journal.Append(meter.Reading{Time: time.UnixMilli(ms), Import: wh}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := n.cfg.Meter.Interval.Duration.Milliseconds()
+	s := unit.Slot(1)
+	ordered(s)
+	ordered(s + 1)
+	start, end := g.SlotStart(s), g.SlotStart(s+1)
+	for ms := start - step; ms < end; ms += step {
+		read(ms, unit.Wh(ms-start+step))
+	}
+	late := end + 5*step // past the grace of two intervals, no reading after the end yet
+	if got := attests(late); len(got) != 0 {
+		t.Fatalf("at %d ms past slot %d's end with no reading after it: attested %v, want none yet", late-end, s, got)
+	}
+	read(late+step, unit.Wh(late+step-start+step))
+	if got := attests(late + step); len(got) != 1 || got[0] != s {
+		t.Errorf("once the meter was read past slot %d's end: attested %v, want [%d]", s, got, s)
+	}
+	// Slot s+1: the next reading comes long after its end (a power cut).
+	end2 := g.SlotStart(s + 2)
+	back := end2 + n.maxReadGap().Milliseconds() + 10*step
+	read(back, unit.Wh(back-start+step))
+	if got := attests(back + step); len(got) != 0 {
+		t.Errorf("slot %d, whose end no reading came near (the next %d ms after it): attested %v, want none", s+1, back-end2, got)
 	}
 }

@@ -227,7 +227,16 @@ func (o *outageNet) checkMetered(homes []*Node, last unit.Slot, skip func(*Node,
 			}
 			a, ok := att[s]
 			if !ok {
-				o.t.Errorf("%s traded in slot %d but no attestation of it is on chain: a metered interval lost", h.cfg.Node.Name, s)
+				// The rule for a gap in readings (a power cut) holds for
+				// any gap: a loaded machine that stalls the sampler past
+				// maxReadGap is one, and the slot is rightly not attested.
+				from, to := time.UnixMilli(o.gen.SlotStart(s)), time.UnixMilli(o.gen.SlotStart(s+1))
+				gap := max(readGap(o.t, h.journal, from), readGap(o.t, h.journal, to))
+				if limit := h.maxReadGap(); gap > limit {
+					o.t.Logf("%s slot %d not attested: its meter was not read for %v across the slot's start or end (more than %v)", h.cfg.Node.Name, s, gap, limit)
+					continue
+				}
+				o.t.Errorf("%s traded in slot %d but no attestation of it is on chain (readings %v apart at most across its start and end): a metered interval lost", h.cfg.Node.Name, s, gap)
 				continue
 			}
 			if a.Import != imp || a.Export != exp {
@@ -326,6 +335,30 @@ func debugLog(t *testing.T) *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// readGap is the time between the journal's last reading at or before t and
+// its first after t (0 for a reading at t), looking a minute either side.
+func readGap(t *testing.T, j *meter.Journal, at time.Time) time.Duration {
+	t.Helper()
+	var before, after time.Time
+	if err := j.Scan(at.Add(-time.Minute), at.Add(time.Minute), func(e meter.Entry) bool {
+		if !e.Reading.Time.After(at) {
+			before = e.Reading.Time
+			return true
+		}
+		after = e.Reading.Time
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case before.Equal(at):
+		return 0
+	case before.IsZero() || after.IsZero():
+		return 2 * time.Minute
+	}
+	return after.Sub(before)
 }
 
 // readingsIn counts the journal's readings in [from, to).
