@@ -148,6 +148,7 @@ func New(cfg Config) (*Publisher, error) {
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
 		SetCleanSession(true).
+		SetStore(newResumeStore()).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
