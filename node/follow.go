@@ -49,7 +49,7 @@ import (
 //
 // Homes never follow in a loop: every sync answer carries the server's
 // depth, 0 on an authority and its upstream's plus one on a home (noDepth
-// while it has none), and a home takes or keeps as upstream only a peer whose
+// while it has none; lastResortDepth on the last resort, below), and a home takes or keeps as upstream only a peer whose
 // depth is below maxFollowDepth. Homes that picked each other count up until
 // they give each other up; a home with no upstream is nobody's.
 //
@@ -114,7 +114,7 @@ func (f *followers) expire(now time.Time) {
 	}
 }
 
-// followDepth is this node's depth in the sync answers it gives: 0 on an
+// followDepth is this node's depth, as the status shows it: 0 on an
 // authority of the next two heights, else its upstream's plus one (noDepth
 // while it has none).
 func (n *Node) followDepth() byte {
@@ -122,6 +122,15 @@ func (n *Node) followDepth() byte {
 		return 0
 	}
 	return byte(n.depth.Load())
+}
+
+// toldDepth is the depth in the sync answers this node gives:
+// followDepth, lastResortDepth on the last resort (followPolicy.toldDepth).
+func (n *Node) toldDepth() byte {
+	if n.onLastResort.Load() {
+		return lastResortDepth
+	}
+	return n.followDepth()
 }
 
 // mayFollow reports whether a sync request from peer for the blocks from
@@ -536,7 +545,7 @@ func (f *followPolicy) probe(now time.Time, peers []syncPeer) bool {
 // simulated 200-home runs had a home 3 blocks behind, followtree_test.go).
 // So after every round's answer it asks one home peer (seek), shallowest
 // known first, not one it serves in its slots, not one refused (or asked)
-// within climbRetry; the last resort's answer came first, so the round
+// within seekRetry; the last resort's answer came first, so the round
 // brought the blocks. The home becomes the upstream only once it gives
 // this home a block it did not have, in the answer (sought) or in a push
 // while it holds the slot (followExpire, pushed): every block a home's
@@ -564,18 +573,28 @@ const (
 // is on the last resort (above).
 func (f *followPolicy) open() bool { return f.flags == 0 }
 
-// seek is climb for a home on the last resort (above).
+// seek is climb for a home on the last resort (above): of the home peers
+// not asked within seekRetry, the one asked longest ago (never first), the
+// shallowest known among equals. So every peer is asked in turn, those last
+// known too deep too: the depth known is that of a peer's last answer, and
+// a peer not asked keeps it (simulated, 1,000 homes: a home asking the
+// shallowest first asked the same 10 full homes over and over, never the
+// 14 others, of which 9 had a free slot).
 func (f *followPolicy) seek(now time.Time, peers []syncPeer, followers []string) (syncPeer, bool) {
+	var best syncPeer
+	found := false
 	for _, p := range peers {
-		// A home last known too deep is asked too (last: order): the depth
-		// is that of its last answer, and it is not asked otherwise.
 		if p.authority || p.id == f.upstream || now.Sub(f.refused[p.id]) < seekRetry || slices.Contains(followers, p.id) {
 			continue
 		}
-		f.lastClimb = now
-		return p, true
+		if !found || f.refused[p.id].Before(f.refused[best.id]) {
+			best, found = p, true
+		}
 	}
-	return syncPeer{}, false
+	if found {
+		f.lastClimb = now
+	}
+	return best, found
 }
 
 // sought takes the answer of the home seek named (climbed's arguments): it
@@ -713,10 +732,16 @@ func (f *followPolicy) set(id string, flags, depth byte) {
 }
 
 // followDepth is this home's depth: its upstream's plus one (noDepth for
-// none), lastResortDepth on the last resort.
+// none).
 func (f *followPolicy) followDepth() byte {
+	return byte(min(int(f.depth)+1, noDepth))
+}
+
+// toldDepth is the depth this home's sync answers carry: followDepth,
+// lastResortDepth on the last resort.
+func (f *followPolicy) toldDepth() byte {
 	if f.flags != 0 {
 		return lastResortDepth
 	}
-	return byte(min(int(f.depth)+1, noDepth))
+	return f.followDepth()
 }

@@ -41,7 +41,7 @@ import (
 //	                             rotated; prints them sorted (order)
 //
 // Every command prints the decision and the policy's upstream, flags and
-// depth.
+// depth (as its sync answers tell it: followPolicy.toldDepth).
 func TestFollowPolicy(t *testing.T) {
 	datadriven.Walk(t, "testdata/follow", func(t *testing.T, path string) {
 		var f followPolicy
@@ -124,7 +124,7 @@ func TestFollowPolicy(t *testing.T) {
 			if up == "" {
 				up = "none"
 			}
-			return fmt.Sprintf("%s\nupstream=%s flags=%d depth=%d\n", out, up, f.flags, f.followDepth())
+			return fmt.Sprintf("%s\nupstream=%s flags=%d depth=%d\n", out, up, f.flags, f.toldDepth())
 		})
 	})
 }

@@ -132,10 +132,10 @@ type ftNode struct {
 
 // treeDepth is the node's depth in the tree for the figures: 1 on the
 // last resort (an authority serves it), which it does not tell
-// (lastResortDepth).
+// (followPolicy.toldDepth).
 func (nd *ftNode) treeDepth() int {
 	if nd.follow.flags != 0 {
-		return 1
+		return int(nd.follow.followDepth())
 	}
 	return int(nd.depthPub)
 }
@@ -471,7 +471,7 @@ func (s *followTree) lastResort(nd *ftNode, now time.Time, peers []syncPeer, k i
 // endRound is publishFollow and the loop taking its next input.
 func (s *followTree) endRound(nd *ftNode) {
 	nd.busy = false
-	nd.depthPub = nd.follow.followDepth()
+	nd.depthPub = nd.follow.toldDepth()
 	nd.openPub = nd.follow.open()
 	nd.upPub = nd.follow.upstream
 	nd.alsoPub = nd.follow.alsoFrom(s.wall())

@@ -26,7 +26,7 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 	head := n.chain.Status().Height
 	n.mu.RUnlock()
 	if !n.mayFollow(from, h, flags, head) {
-		return wire.EncodeSyncResponse(head, true, n.followDepth(), nil), nil
+		return wire.EncodeSyncResponse(head, true, n.toldDepth(), nil), nil
 	}
 	n.mu.RLock()
 	blocks, certs, err := n.chain.Blocks(h, wire.MaxSyncBlocks)
@@ -44,7 +44,7 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 		}
 		items = append(items, wire.EncodeCertified(raw, certs[i]))
 	}
-	return wire.EncodeSyncResponse(head, false, n.followDepth(), items), nil
+	return wire.EncodeSyncResponse(head, false, n.toldDepth(), items), nil
 }
 
 // applyOne applies a synced block: its certificate checked against the
