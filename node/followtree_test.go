@@ -83,7 +83,10 @@ func defaultFollowTree() followTreeConfig {
 		// 1,000 homes' load: 102 blocks a minute, 19 kbit/s a chain copy
 		// (README figures: `gridmesh bench chain --rate 4.4`).
 		BlockEvery: 590 * time.Millisecond, BlockBytes: 1400,
-		Warmup: 90 * time.Second, Measure: 120 * time.Second, Seed: 1,
+		// Seed 12 is one of seeds 1-20 where a home was 3 blocks behind
+		// with the last resort's earlier rules (its retry, and slots open
+		// at depth 1 on the last resort: TestFollowTree's last check).
+		Warmup: 90 * time.Second, Measure: 120 * time.Second, Seed: 12,
 	}
 }
 
@@ -624,7 +627,8 @@ func TestFollowTree(t *testing.T) {
 	// neighbours) for seeds 1-20 and at 1,000 homes (seed 1) since a home
 	// on the last resort keeps it while it looks for a home (followPolicy.
 	// seek), gives no new follower a slot and tells lastResortDepth; before,
-	// 3 seeds of 20 had a home 3 blocks behind (node/DECISIONS.md).
+	// seeds 6, 7 and 12 had a home 3 blocks behind, and seed 12 still did
+	// with the seek but slots open at depth 1 (node/DECISIONS.md).
 	// Asserted at the default shape, whatever the seed and durations;
 	// reported for the others.
 	want := defaultFollowTree()
