@@ -559,9 +559,9 @@ func (f *followPolicy) probe(now time.Time, peers []syncPeer) bool {
 // followers climb away to any home known shallower, and homes looking for
 // an upstream ask it last. At the start, when every home but the
 // authorities' followers is on the last resort, the tree thus grows from
-// the authorities' slots, not under homes that poll (simulated: with slots
-// open at depth 1, 4-14 homes of 200 were still on the last resort after
-// 3.5 min, each with a subtree, and homes 3 blocks behind in every run).
+// the authorities' slots, not under homes that poll (simulated, 200 homes,
+// seeds 1-20: with slots open and depth 1 told on the last resort, seed 12
+// had a home 3 blocks behind; node/DECISIONS.md).
 // A home refused on the last resort is asked again after seekRetry, not
 // climbRetry: a slot frees when a follower leaves it (followExpire).
 const (
@@ -579,7 +579,7 @@ func (f *followPolicy) open() bool { return f.flags == 0 }
 // known too deep too: the depth known is that of a peer's last answer, and
 // a peer not asked keeps it (simulated, 1,000 homes: a home asking the
 // shallowest first asked the same 10 full homes over and over, never the
-// 14 others, of which 9 had a free slot).
+// 17 others, 13 of which had a free slot).
 func (f *followPolicy) seek(now time.Time, peers []syncPeer, followers []string) (syncPeer, bool) {
 	var best syncPeer
 	found := false
