@@ -36,10 +36,11 @@ import (
 //     behind), are always served;
 //   - a home that has been served nothing by any peer for upstreamStale while
 //     the chain is ahead asks an authority with wire.SyncLastResort set, which is
-//     always served; every probeEvery it looks for a home to follow again
-//     (and goes back to the last resort at once if none serves it). A home
-//     that knows no other home (no mDNS neighbour, DHT off, no home in its
-//     bootstrap list) thus follows an authority as before.
+//     always served; it keeps the last resort while it looks for a home to
+//     follow (followPolicy.seek), and leaves it only once a home served it
+//     a block it did not have. A home that knows no other home (no mDNS
+//     neighbour, DHT off, no home in its bootstrap list) thus follows an
+//     authority as before.
 //
 // The price: an authority serves every home that cannot reach another home,
 // and a home that claims the last resort without need is served too (the
@@ -48,7 +49,7 @@ import (
 //
 // Homes never follow in a loop: every sync answer carries the server's
 // depth, 0 on an authority and its upstream's plus one on a home (noDepth
-// while it has none), and a home takes or keeps as upstream only a peer whose
+// while it has none; lastResortDepth on the last resort, below), and a home takes or keeps as upstream only a peer whose
 // depth is below maxFollowDepth. Homes that picked each other count up until
 // they give each other up; a home with no upstream is nobody's.
 //
@@ -82,13 +83,14 @@ func newFollowers(max int) *followers {
 	return &followers{max: max, last: make(map[string]time.Time)}
 }
 
-// admit reports whether peer may be served the head now, and records it.
-func (f *followers) admit(peer ed25519.PublicKey, now time.Time) bool {
+// admit reports whether peer may be served the head now, and records it;
+// a peer not in a slot gets one only if open.
+func (f *followers) admit(peer ed25519.PublicKey, open bool, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.expire(now)
 	k := string(peer)
-	if _, ok := f.last[k]; ok || len(f.last) < f.max {
+	if _, ok := f.last[k]; ok || open && len(f.last) < f.max {
 		f.last[k] = now
 		return true
 	}
@@ -112,7 +114,7 @@ func (f *followers) expire(now time.Time) {
 	}
 }
 
-// followDepth is this node's depth in the sync answers it gives: 0 on an
+// followDepth is this node's depth, as the status shows it: 0 on an
 // authority of the next two heights, else its upstream's plus one (noDepth
 // while it has none).
 func (n *Node) followDepth() byte {
@@ -122,21 +124,31 @@ func (n *Node) followDepth() byte {
 	return byte(n.depth.Load())
 }
 
+// toldDepth is the depth in the sync answers this node gives:
+// followDepth, lastResortDepth on the last resort (followPolicy.toldDepth).
+func (n *Node) toldDepth() byte {
+	if n.onLastResort.Load() {
+		return lastResortDepth
+	}
+	return n.followDepth()
+}
+
 // mayFollow reports whether a sync request from peer for the blocks from
 // height h is served, head being this node's height (see the top of this file).
 func (n *Node) mayFollow(peer ed25519.PublicKey, h uint64, flags byte, head uint64) bool {
-	return n.followers.serves(peer, h, flags, head, n.isNearAuthority(peer), n.now())
+	return n.followers.serves(peer, h, flags, head, n.isNearAuthority(peer), !n.onLastResort.Load(), n.now())
 }
 
 // serves is mayFollow's rule on a node with these followers: a catch-up, a
 // last resort or an authority's request is served, else the peer must hold
-// or get a follower slot (the follow-tree simulation, followtree_test.go,
-// runs it on simulated nodes).
-func (f *followers) serves(peer ed25519.PublicKey, h uint64, flags byte, head uint64, authority bool, now time.Time) bool {
+// or get a follower slot, which a home on the last resort (open false)
+// gives nobody new (followPolicy.open; the follow-tree simulation,
+// followtree_test.go, runs it on simulated nodes).
+func (f *followers) serves(peer ed25519.PublicKey, h uint64, flags byte, head uint64, authority, open bool, now time.Time) bool {
 	if h+followSpan <= head || flags&wire.SyncLastResort != 0 || authority {
 		return true
 	}
-	return f.admit(peer, now)
+	return f.admit(peer, open, now)
 }
 
 // keys returns the peers served now.
@@ -283,14 +295,14 @@ func (n *Node) receiveBlock(from ed25519.PublicKey, payload []byte) p2p.Verdict 
 		return n.undecodable(err)
 	}
 	id, perr := p2p.PeerID(from)
-	up, left := "", ""
+	up, also := "", ""
 	if u := n.upstream.Load(); u != nil && perr == nil {
 		up = *u
 	}
-	if l := n.leftUpstream.Load(); l != nil {
-		left = *l
+	if a := n.alsoUpstream.Load(); a != nil {
+		also = *a
 	}
-	switch pushActionFor(up, left, id, n.status.Load().Height, c.Block.Header.Height) {
+	switch pushActionFor(up, also, id, n.status.Load().Height, c.Block.Header.Height) {
 	case pushIgnore:
 		return p2p.Ignore
 	case pushSync:
@@ -346,6 +358,13 @@ type followPolicy struct {
 	// are taken for followExpire more, while it holds the home's slot.
 	left   string
 	leftAt time.Time
+	// cand is the home that served a home on the last resort (seek) at
+	// candAt, with no block it lacked, and its depth then: it holds the
+	// home's slot for followExpire, and its first push above the home's
+	// height makes it the upstream (pushed).
+	cand      string
+	candAt    time.Time
+	candDepth byte
 }
 
 // leftFor returns the upstream left by climbing whose pushes are still
@@ -355,6 +374,19 @@ func (f *followPolicy) leftFor(now time.Time) string {
 		return ""
 	}
 	return f.left
+}
+
+// alsoFrom returns the peer besides the upstream whose pushes a home takes
+// at now: the upstream it left by climbing, or the home it asked on the
+// last resort ("" for none; never both: the last resort clears left).
+func (f *followPolicy) alsoFrom(now time.Time) string {
+	if l := f.leftFor(now); l != "" {
+		return l
+	}
+	if now.Sub(f.candAt) >= followExpire {
+		return ""
+	}
+	return f.cand
 }
 
 func newFollowPolicy(authority bool, now time.Time) followPolicy {
@@ -430,10 +462,12 @@ const (
 // authorities, then home peers shallowest known first) that a round asks
 // at now, after its answer, for a slot nearer the authorities, and false
 // for none (above); followers are the ids of the peers this home serves in
-// its slots, which it never asks. A home on the last resort does not climb
-// (retryHomes).
+// its slots, which it never asks. A home on the last resort seeks instead.
 func (f *followPolicy) climb(now time.Time, peers []syncPeer, followers []string) (syncPeer, bool) {
-	if f.authority || f.upstream == "" || f.flags != 0 || f.depth == 0 || f.depth >= maxFollowDepth || now.Sub(f.lastClimb) < climbEvery {
+	if !f.authority && f.upstream != "" && f.flags != 0 {
+		return f.seek(now, peers, followers)
+	}
+	if f.authority || f.upstream == "" || f.depth == 0 || f.depth >= maxFollowDepth || now.Sub(f.lastClimb) < climbEvery {
 		return syncPeer{}, false
 	}
 	// First a peer known to be shallower, else, every climbRetry, any: the
@@ -464,12 +498,18 @@ func (f *followPolicy) climb(now time.Time, peers []syncPeer, followers []string
 }
 
 // climbed takes the answer of the peer climb named: useful (it served
-// blocks or confirmed the head) and its depth. The peer becomes the
-// upstream if it served and is shallower than the upstream; else it is not
-// asked again for climbRetry. It reports whether the upstream changed.
-func (f *followPolicy) climbed(now time.Time, p syncPeer, useful bool, depth byte) bool {
+// blocks or confirmed the head), ok (it served: not busy, no error),
+// brought (it served a block this home did not have) and its depth. The
+// peer becomes the upstream if it served and is shallower than the
+// upstream; else it is not asked again for climbRetry. On the last resort
+// the answer is the seek's (sought). It reports whether the upstream
+// changed.
+func (f *followPolicy) climbed(now time.Time, p syncPeer, useful, ok, brought bool, depth byte) bool {
 	if f.peerDepth != nil {
 		f.peerDepth[p.id] = depth
+	}
+	if f.flags != 0 {
+		return f.sought(now, p, ok, brought, depth)
 	}
 	if useful && depth < f.depth {
 		old := f.upstream
@@ -497,18 +537,85 @@ func (f *followPolicy) probe(now time.Time, peers []syncPeer) bool {
 	return false
 }
 
-// retryHomes reports whether a home served by an authority as the last
-// resort gives it up at now to look for a home again (every probeEvery; if
-// none serves it, it goes back to the last resort at once). The loop then
-// lists its peers again. Without a home among its peers (homes) there is
-// none to look for: it keeps the last resort.
-func (f *followPolicy) retryHomes(now time.Time, homes bool) bool {
-	if f.flags == 0 || !homes || now.Sub(f.lastProbe) < probeEvery {
+// A home on the last resort looks for a home to follow without giving the
+// last resort up (make before break): giving it up first left the home and
+// its followers without blocks while it asked, and a home it then found
+// could be one of its own subtree, which only has blocks the home
+// forwarded (a loop until the depths counted up to maxFollowDepth; 3 of 20
+// simulated 200-home runs had a home 3 blocks behind, followtree_test.go).
+// So after every round's answer it asks one home peer (seek), shallowest
+// known first, not one it serves in its slots, not one refused (or asked)
+// within seekRetry; the last resort's answer came first, so the round
+// brought the blocks. The home becomes the upstream only once it gives
+// this home a block it did not have, in the answer (sought) or in a push
+// while it holds the slot (followExpire, pushed): every block a home's
+// subtree has came from the home, so a home in its subtree never does. A
+// home that knows no other home keeps the last resort.
+
+// A home on the last resort polls: the authority pushes it nothing (it
+// holds no slot), so it is up to a followEvery behind, and so would be a
+// subtree under it. So it gives no new follower a slot (open); those it
+// has keep theirs, and it tells its depth as lastResortDepth, not 1: its
+// followers climb away to any home known shallower, and homes looking for
+// an upstream ask it last. At the start, when every home but the
+// authorities' followers is on the last resort, the tree thus grows from
+// the authorities' slots, not under homes that poll (simulated, 200 homes,
+// seeds 1-20: with slots open and depth 1 told on the last resort, seed 12
+// had a home 3 blocks behind; node/DECISIONS.md).
+// A home refused on the last resort is asked again after seekRetry, not
+// climbRetry: a slot frees when a follower leaves it (followExpire).
+const (
+	lastResortDepth = unknownDepth
+	seekRetry       = followExpire
+)
+
+// open reports whether this home gives new followers a slot: not while it
+// is on the last resort (above).
+func (f *followPolicy) open() bool { return f.flags == 0 }
+
+// seek is climb for a home on the last resort (above): of the home peers
+// not asked within seekRetry, the one asked longest ago (never first), the
+// shallowest known among equals. So every peer is asked in turn, those last
+// known too deep too: the depth known is that of a peer's last answer, and
+// a peer not asked keeps it (simulated, 1,000 homes: a home asking the
+// shallowest first asked the same 10 full homes over and over, never the
+// 17 others, 13 of which had a free slot).
+func (f *followPolicy) seek(now time.Time, peers []syncPeer, followers []string) (syncPeer, bool) {
+	var best syncPeer
+	found := false
+	for _, p := range peers {
+		if p.authority || p.id == f.upstream || now.Sub(f.refused[p.id]) < seekRetry || slices.Contains(followers, p.id) {
+			continue
+		}
+		if !found || f.refused[p.id].Before(f.refused[best.id]) {
+			best, found = p, true
+		}
+	}
+	if found {
+		f.lastClimb = now
+	}
+	return best, found
+}
+
+// sought takes the answer of the home seek named (climbed's arguments): it
+// becomes the upstream if it brought a block; if it served none it is the
+// candidate whose push may make it the upstream (pushed). Either way it is
+// not asked again for seekRetry.
+func (f *followPolicy) sought(now time.Time, p syncPeer, ok, brought bool, depth byte) bool {
+	if f.refused == nil {
+		f.refused = map[string]time.Time{}
+	}
+	f.refused[p.id] = now
+	if !ok || depth >= maxFollowDepth {
 		return false
 	}
-	f.set("", 0, noDepth)
-	f.lastUseful = time.Time{}
-	return true
+	if brought {
+		f.set(p.id, 0, depth)
+		f.got, f.lastUseful = now, now
+		return true
+	}
+	f.cand, f.candAt, f.candDepth = p.id, now, depth
+	return false
 }
 
 // flagsFor returns the flags a sync request to peer id carries.
@@ -556,21 +663,23 @@ func (f *followPolicy) answer(now time.Time, p syncPeer, flags byte, useful, ok 
 type pushAction int
 
 const (
-	pushIgnore pushAction = iota // not from the upstream (or the one left), or not above our height
+	pushIgnore pushAction = iota // not from the upstream (or alsoFrom's peer), or not above our height
 	pushApply                    // the next block: check its certificate, forward it, apply it
 	pushSync                     // a later block: sync from the upstream, as for a head/1 push
 )
 
 // pushActionFor is the rule for a block of height pushed, sent by peer
 // from to a node at height whose upstream is up ("" for none: an authority,
-// or a home that follows nobody) and which left the upstream left for it
-// by climbing ("" for none): a block the home's new upstream forwarded just
-// before it took the home in comes from the one it left. receiveBlock
-// applies the rule to what the loop last published, before the block's
-// certificate is checked; the loop again to its own (followPolicy.pushed).
-func pushActionFor(up, left, from string, height, pushed uint64) pushAction {
+// or a home that follows nobody) and which also takes the pushes of also
+// ("" for none; followPolicy.alsoFrom): the upstream it left by climbing (a
+// block the home's new upstream forwarded just before it took the home in
+// comes from the one it left), or the home a home on the last resort asked
+// (seek). receiveBlock applies the rule to what the loop last published,
+// before the block's certificate is checked; the loop again to its own
+// (followPolicy.pushed).
+func pushActionFor(up, also, from string, height, pushed uint64) pushAction {
 	switch {
-	case up == "" || from != up && (left == "" || from != left) || pushed <= height:
+	case up == "" || from != up && (also == "" || from != also) || pushed <= height:
 		return pushIgnore
 	case pushed == height+1:
 		return pushApply
@@ -579,13 +688,22 @@ func pushActionFor(up, left, from string, height, pushed uint64) pushAction {
 	}
 }
 
-// pushed is pushActionFor for the loop, with the policy's upstream; a block
-// it applies counts as a useful answer of the upstream.
+// pushed is pushActionFor for the loop, with the policy's upstream and the
+// peer whose pushes it also takes (alsoFrom); a block it applies counts as
+// a useful answer of the upstream. A block above the home's height from
+// the candidate of a seek makes the candidate the upstream (a block the
+// home did not have: the candidate is not in its subtree); receiveBlock
+// hands the loop the next block only, so that is the one.
 func (f *followPolicy) pushed(now time.Time, from string, height, pushed uint64) pushAction {
 	if f.authority {
 		return pushIgnore
 	}
-	a := pushActionFor(f.upstream, f.leftFor(now), from, height, pushed)
+	also := f.alsoFrom(now)
+	a := pushActionFor(f.upstream, also, from, height, pushed)
+	if a != pushIgnore && from == also && also == f.cand {
+		f.set(f.cand, 0, f.candDepth)
+		f.got, f.lastUseful = now, now
+	}
 	if a == pushApply {
 		f.got, f.lastUseful = now, now
 	}
@@ -610,11 +728,20 @@ func (f *followPolicy) lastResort(now time.Time, id string, depth byte) {
 }
 
 func (f *followPolicy) set(id string, flags, depth byte) {
-	f.upstream, f.flags, f.depth, f.left = id, flags, depth, ""
+	f.upstream, f.flags, f.depth, f.left, f.cand = id, flags, depth, "", ""
 }
 
 // followDepth is this home's depth: its upstream's plus one (noDepth for
 // none).
 func (f *followPolicy) followDepth() byte {
 	return byte(min(int(f.depth)+1, noDepth))
+}
+
+// toldDepth is the depth this home's sync answers carry: followDepth,
+// lastResortDepth on the last resort.
+func (f *followPolicy) toldDepth() byte {
+	if f.flags != 0 {
+		return lastResortDepth
+	}
+	return f.followDepth()
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,18 +19,29 @@ import (
 //
 //	init [authority]             a new policy at t=0
 //	probe t=S peers=A,B*,...     a round starts with these peers (* = an authority)
-//	retry t=S [nohomes]          whether a last-resort upstream is given up
-//	                             (nohomes: no home among the peers)
+//	climb t=S peers=A,B*,... [followers=F,...]
+//	                             after a round's answer, the peer asked for a
+//	                             slot (climb, or seek on the last resort), the
+//	                             followers being the peers this home serves
+//	climbed t=S peer=P [useful] [ok] [brought] depth=D
+//	                             P's answer to that ask (brought: blocks this
+//	                             home lacked); prints moved or stay, and the
+//	                             peer whose pushes are also taken (alsoFrom)
+//	push t=S from=P height=H pushed=K
+//	                             P pushed block K to this home at height H
+//	                             (followPolicy.pushed); prints apply, sync or
+//	                             ignore
 //	answer t=S peer=P [auth] [useful] [ok] depth=D
 //	                             P's answer; prints stop or next
 //	resort? t=S [behind] [nohomes]
 //	                             whether to ask an authority as the last resort
 //	resort t=S peer=P depth=D    authority P served us as the last resort
+//	open?                        whether new followers get a slot
 //	order peers=A,B,...          the home peers after the authorities, as
 //	                             rotated; prints them sorted (order)
 //
 // Every command prints the decision and the policy's upstream, flags and
-// depth.
+// depth (as its sync answers tell it: followPolicy.toldDepth).
 func TestFollowPolicy(t *testing.T) {
 	datadriven.Walk(t, "testdata/follow", func(t *testing.T, path string) {
 		var f followPolicy
@@ -50,16 +62,31 @@ func TestFollowPolicy(t *testing.T) {
 				f = newFollowPolicy(d.HasArg("authority"), t0)
 				out = "ok"
 			case "probe":
-				var list string
-				d.ScanArgs(t, "peers", &list)
-				var peers []syncPeer
-				for _, p := range strings.Split(list, ",") {
-					id, auth := strings.CutSuffix(p, "*")
-					peers = append(peers, syncPeer{id: id, authority: auth})
+				out = yesNo(f.probe(now, scanPeers(t, d, "peers")), "probe", "no probe")
+			case "climb":
+				peers := scanPeers(t, d, "peers")
+				var followers []string
+				for _, p := range scanPeers(t, d, "followers") {
+					followers = append(followers, p.id)
 				}
-				out = yesNo(f.probe(now, peers), "probe", "no probe")
-			case "retry":
-				out = yesNo(f.retryHomes(now, !d.HasArg("nohomes")), "retry homes", "keep")
+				out = "no climb"
+				if p, ok := f.climb(now, peers, followers); ok {
+					out = "ask " + p.id
+				}
+			case "climbed":
+				var peer string
+				var depth int
+				d.ScanArgs(t, "peer", &peer)
+				d.ScanArgs(t, "depth", &depth)
+				moved := f.climbed(now, syncPeer{id: peer}, d.HasArg("useful"), d.HasArg("ok"), d.HasArg("brought"), byte(depth))
+				out = yesNo(moved, "moved", "stay") + " also=" + cmp.Or(f.alsoFrom(now), "none")
+			case "push":
+				var from string
+				var height, pushed uint64
+				d.ScanArgs(t, "from", &from)
+				d.ScanArgs(t, "height", &height)
+				d.ScanArgs(t, "pushed", &pushed)
+				out = [...]string{pushIgnore: "ignore", pushApply: "apply", pushSync: "sync"}[f.pushed(now, from, height, pushed)]
 			case "answer":
 				var peer string
 				var depth int
@@ -67,6 +94,8 @@ func TestFollowPolicy(t *testing.T) {
 				d.ScanArgs(t, "depth", &depth)
 				p := syncPeer{id: peer, authority: d.HasArg("auth")}
 				out = yesNo(f.answer(now, p, f.flagsFor(peer), d.HasArg("useful"), d.HasArg("ok"), byte(depth)), "stop", "next")
+			case "open?":
+				out = yesNo(f.open(), "open", "closed")
 			case "order":
 				var list string
 				d.ScanArgs(t, "peers", &list)
@@ -95,9 +124,25 @@ func TestFollowPolicy(t *testing.T) {
 			if up == "" {
 				up = "none"
 			}
-			return fmt.Sprintf("%s\nupstream=%s flags=%d depth=%d\n", out, up, f.flags, f.followDepth())
+			return fmt.Sprintf("%s\nupstream=%s flags=%d depth=%d\n", out, up, f.flags, f.toldDepth())
 		})
 	})
+}
+
+// scanPeers reads a list of peers, * marking an authority (none if the
+// argument is absent).
+func scanPeers(t *testing.T, d *datadriven.TestData, arg string) []syncPeer {
+	if !d.HasArg(arg) {
+		return nil
+	}
+	var list string
+	d.ScanArgs(t, arg, &list)
+	var peers []syncPeer
+	for _, p := range strings.Split(list, ",") {
+		id, auth := strings.CutSuffix(p, "*")
+		peers = append(peers, syncPeer{id: id, authority: auth})
+	}
+	return peers
 }
 
 func yesNo(b bool, yes, no string) string {
@@ -147,8 +192,9 @@ func TestPushAction(t *testing.T) {
 // TestClimb: a home following a home asks, every climbEvery, a home peer
 // known to be shallower than its upstream (else, every climbRetry, any not
 // refused lately) and moves there if it serves and is still shallower; a
-// home following an authority, an authority and a home on the last resort
-// do not climb, and no home climbs to a follower of its own.
+// home following an authority and an authority do not climb, a home on the
+// last resort seeks (last_resort.txt), and no home climbs to a follower of
+// its own.
 func TestClimb(t *testing.T) {
 	homes := []syncPeer{{"up", false}, {"a1", true}, {"h1", false}, {"h2", false}, {"h3", false}}
 	policy := func(authority bool, up string, flags, depth byte) followPolicy {
@@ -169,7 +215,9 @@ func TestClimb(t *testing.T) {
 		{"under an authority", policy(false, "a1", 0, 0), nil, ""},
 		{"an authority", policy(true, "", 0, noDepth), nil, ""},
 		{"no upstream", policy(false, "", 0, noDepth), nil, ""},
-		{"last resort", policy(false, "a1", wire.SyncLastResort, 0), nil, ""},
+		// A home on the last resort seeks any home instead, not its
+		// followers (testdata/follow/last_resort.txt).
+		{"last resort: the first home that is not a follower", policy(false, "a1", wire.SyncLastResort, 0), []string{"up"}, "h1"},
 	} {
 		now := t0.Add(time.Hour)
 		p, ok := c.f.climb(now, homes, c.followers)
@@ -187,7 +235,7 @@ func TestClimb(t *testing.T) {
 		at := now.Add(time.Duration(i) * climbEvery)
 		if p, ok := f.climb(at, homes, nil); ok {
 			asked = append(asked, p.id)
-			f.climbed(at, p, false, f.peerDepth[p.id]) // refused
+			f.climbed(at, p, false, false, false, f.peerDepth[p.id]) // refused
 		}
 		if _, ok := f.climb(at.Add(climbEvery/2), homes, nil); ok {
 			t.Errorf("climbed twice within climbEvery at %v", at)
@@ -210,7 +258,7 @@ func TestClimb(t *testing.T) {
 		{"busy", false, 2, false},
 	} {
 		f := policy(false, "up", 0, 5)
-		moved := f.climbed(now, syncPeer{"h1", false}, c.useful, c.depth)
+		moved := f.climbed(now, syncPeer{"h1", false}, c.useful, c.useful, c.useful, c.depth)
 		if moved != c.moved || moved && (f.upstream != "h1" || f.flags != 0 || f.depth != c.depth || f.leftFor(now) != "up") || !moved && f.upstream != "up" {
 			t.Errorf("%s: moved %v, upstream %s flags %d depth %d left %q; want moved %v", c.name, moved, f.upstream, f.flags, f.depth, f.leftFor(now), c.moved)
 		}

@@ -83,7 +83,10 @@ func defaultFollowTree() followTreeConfig {
 		// 1,000 homes' load: 102 blocks a minute, 19 kbit/s a chain copy
 		// (README figures: `gridmesh bench chain --rate 4.4`).
 		BlockEvery: 590 * time.Millisecond, BlockBytes: 1400,
-		Warmup: 90 * time.Second, Measure: 120 * time.Second, Seed: 1,
+		// Seed 12 is one of seeds 1-20 where a home was 3 blocks behind
+		// with the last resort's earlier rules (its retry, and slots open
+		// at depth 1 on the last resort: TestFollowTree's last check).
+		Warmup: 90 * time.Second, Measure: 120 * time.Second, Seed: 12,
 	}
 }
 
@@ -118,8 +121,9 @@ type ftNode struct {
 	syncTurn int
 	bestSeen uint64
 	upPub    string // the upstream as published after a round (receiveHead reads it)
-	leftPub  string // and the upstream left by climbing
+	alsoPub  string // and the peer whose pushes it also takes (followPolicy.alsoFrom)
 	depthPub byte
+	openPub  bool // it gives new followers a slot (followPolicy.open)
 	busy     bool // in a sync round: the loop is blocked
 	wake     bool // a head push waits (headIn)
 	paused   bool // the head notifier waits headPause
@@ -127,6 +131,16 @@ type ftNode struct {
 	out      int64      // bytes sent during the measurement
 	fwd      uint64     // the highest block verified and forwarded before it was applied (cut-through)
 	inbox    []ftPushed // pushed blocks waiting for the loop (Node.blockIn)
+}
+
+// treeDepth is the node's depth in the tree for the figures: 1 on the
+// last resort (an authority serves it), which it does not tell
+// (followPolicy.toldDepth).
+func (nd *ftNode) treeDepth() int {
+	if nd.follow.flags != 0 {
+		return int(nd.follow.followDepth())
+	}
+	return int(nd.depthPub)
 }
 
 // ftPushed is a pushedBlock.
@@ -194,7 +208,7 @@ func newFollowTree(cfg followTreeConfig) *followTree {
 		nd.follow = newFollowPolicy(nd.auth, s.epoch)
 		nd.pacer = syncPacer{every: followEvery}
 		nd.syncTurn = rng.IntN(1 << 16)
-		nd.depthPub = noDepth
+		nd.depthPub, nd.openPub = noDepth, true
 		if nd.auth {
 			nd.depthPub = 0
 		}
@@ -302,7 +316,7 @@ func (s *followTree) committed(nd *ftNode) {
 func (s *followTree) receiveHead(nd, from *ftNode, h uint64) {
 	a := pushSync
 	if !s.cfg.HeightOnly {
-		a = pushActionFor(nd.upPub, nd.leftPub, from.id, nd.height, h)
+		a = pushActionFor(nd.upPub, nd.alsoPub, from.id, nd.height, h)
 	} else if nd.upPub != from.id || h <= nd.height {
 		a = pushIgnore
 	}
@@ -345,7 +359,7 @@ func (s *followTree) pushed(nd *ftNode, p ftPushed) {
 		s.at(s.cfg.Apply-s.cfg.Verify, func() {
 			nd.height = p.height
 			if s.measuring {
-				d := int(nd.depthPub)
+				d := nd.treeDepth()
 				s.deepLat[d] = append(s.deepLat[d], s.now-s.madeAt[p.height])
 			}
 			s.committed(nd)
@@ -386,17 +400,11 @@ func (s *followTree) round(nd *ftNode) {
 	nd.busy = true
 	now, f := s.wall(), &nd.follow
 	peers := s.syncPeers(nd)
-	steps := func() {
-		if f.retryHomes(now, hasHome(peers)) {
-			peers = s.syncPeers(nd)
-		}
-		s.askEach(nd, now, peers, 0)
-	}
 	if f.probe(now, peers) {
-		s.ask(nd, peers[1], 0, func(bool, bool, byte) { steps() })
+		s.ask(nd, peers[1], 0, func(bool, bool, byte) { s.askEach(nd, now, peers, 0) })
 		return
 	}
-	steps()
+	s.askEach(nd, now, peers, 0)
 }
 
 func (s *followTree) askEach(nd *ftNode, now time.Time, peers []syncPeer, k int) {
@@ -425,16 +433,17 @@ func (s *followTree) followerIDs(nd *ftNode) []string {
 	return ids
 }
 
-// climb is loop.climb.
+// climb is loop.climb (NoClimb leaves the last resort's seek).
 func (s *followTree) climb(nd *ftNode, now time.Time, peers []syncPeer) {
 	followers := s.followerIDs(nd)
 	p, ok := nd.follow.climb(now, peers, followers)
-	if !ok || s.cfg.NoClimb {
+	if !ok || s.cfg.NoClimb && nd.follow.flags == 0 {
 		s.endRound(nd)
 		return
 	}
-	s.ask(nd, p, 0, func(useful, _ bool, depth byte) {
-		nd.follow.climbed(now, p, useful, depth)
+	h := nd.height
+	s.ask(nd, p, 0, func(useful, served bool, depth byte) {
+		nd.follow.climbed(now, p, useful, served, nd.height > h, depth)
 		s.endRound(nd)
 	})
 }
@@ -465,9 +474,10 @@ func (s *followTree) lastResort(nd *ftNode, now time.Time, peers []syncPeer, k i
 // endRound is publishFollow and the loop taking its next input.
 func (s *followTree) endRound(nd *ftNode) {
 	nd.busy = false
-	nd.depthPub = nd.follow.followDepth()
+	nd.depthPub = nd.follow.toldDepth()
+	nd.openPub = nd.follow.open()
 	nd.upPub = nd.follow.upstream
-	nd.leftPub = nd.follow.leftFor(s.wall())
+	nd.alsoPub = nd.follow.alsoFrom(s.wall())
 	if len(nd.inbox) > 0 {
 		p := nd.inbox[0]
 		nd.inbox = nd.inbox[1:]
@@ -489,7 +499,7 @@ func (s *followTree) ask(nd *ftNode, p syncPeer, flags byte, done func(useful, o
 	srv := s.byID[p.id]
 	s.send(nd, len(wire.EncodeSyncRequest(from, flags)), func() {
 		head, depth := srv.height, srv.depthPub
-		if !srv.fol.serves(nd.key, from, flags, head, nd.auth, s.wall()) {
+		if !srv.fol.serves(nd.key, from, flags, head, nd.auth, srv.openPub, s.wall()) {
 			s.send(srv, len(wire.EncodeSyncResponse(head, true, depth, nil)), func() {
 				if p.authority {
 					nd.bestSeen = max(nd.bestSeen, head)
@@ -525,7 +535,7 @@ func (s *followTree) apply(nd *ftNode, from, n uint64, done func()) {
 	s.at(s.cfg.Apply, func() {
 		nd.height = from
 		if s.measuring {
-			d := int(nd.depthPub)
+			d := nd.treeDepth()
 			s.deepLat[d] = append(s.deepLat[d], s.now-s.madeAt[from])
 		}
 		s.committed(nd)
@@ -546,7 +556,7 @@ func (s *followTree) result() followTreeResult {
 		}
 		homeSum += kbps
 		r.HomeMaxKbps = max(r.HomeMaxKbps, kbps)
-		d := int(nd.depthPub)
+		d := nd.treeDepth()
 		r.Depths[d]++
 		if d != noDepth {
 			r.MaxDepth = max(r.MaxDepth, d)
@@ -558,7 +568,7 @@ func (s *followTree) result() followTreeResult {
 	}
 	r.HomeMeanKbps = homeSum / float64(s.cfg.Homes)
 	for _, nd := range s.nodes {
-		if !nd.auth && int(nd.depthPub) == r.MaxDepth {
+		if !nd.auth && nd.treeDepth() == r.MaxDepth {
 			r.DeepLagBlocks = max(r.DeepLagBlocks, s.homeLag[nd.i])
 		}
 	}
@@ -612,12 +622,19 @@ func TestFollowTree(t *testing.T) {
 	if bound += time.Duration(r.MaxDepth) * hop; r.DeepP99 > bound {
 		t.Errorf("the deepest homes (depth %d) commit p99 %v behind the authorities; want at most %v (%v a level)", r.MaxDepth, r.DeepP99, bound, hop)
 	}
-	// Issue 19's goal, every home within one block of the head whenever the
-	// authorities commit one, is met at 200 homes for 17 seeds of 20 and at
-	// 1,000 homes (seed 1); the misses are a home on the authorities' last
-	// resort that gives it up to look for a home (retryHomes): while it
-	// asks, it and its followers get no blocks, and it may take one of its
-	// own followers as its upstream (node/DECISIONS.md). Reported, not
-	// asserted.
+	// Issue 19's goal: every home within one block of the head whenever
+	// the authorities commit one. Met at the default shape (200 homes, 8
+	// neighbours) for seeds 1-20 and at 1,000 homes (seed 1) since a home
+	// on the last resort keeps it while it looks for a home (followPolicy.
+	// seek), gives no new follower a slot and tells lastResortDepth; before,
+	// seeds 6, 7 and 12 had a home 3 blocks behind, and seed 12 still did
+	// with the seek but slots open at depth 1 (node/DECISIONS.md).
+	// Asserted at the default shape, whatever the seed and durations;
+	// reported for the others.
+	want := defaultFollowTree()
+	want.Seed, want.Warmup, want.Measure = cfg.Seed, cfg.Warmup, cfg.Measure
+	if cfg == want && r.MaxLagBlocks > 1 {
+		t.Errorf("a home was %d blocks behind the head when the authorities committed a block; want every home within one block", r.MaxLagBlocks)
+	}
 	t.Logf("every home within one block of the head: %v", r.MaxLagBlocks <= 1)
 }

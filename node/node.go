@@ -174,10 +174,12 @@ type Node struct {
 
 	followers *followers             // the peers this node serves the chain's head to (follow.go)
 	upstream  atomic.Pointer[string] // the peer a home follows, for the status
-	// leftUpstream is the upstream a home left by climbing, whose pushes it
-	// still takes for a while (followPolicy.leftFor), for receiveBlock.
-	leftUpstream atomic.Pointer[string]
+	// alsoUpstream is the peer besides the upstream whose pushes a home
+	// takes for a while (followPolicy.alsoFrom: the upstream it left by
+	// climbing, or the home it asked on the last resort), for receiveBlock.
+	alsoUpstream atomic.Pointer[string]
 	depth        atomic.Uint32 // a home's followDepth: its upstream's plus one, noDepth for none
+	onLastResort atomic.Bool   // a home served as the last resort: it gives no new follower a slot (followPolicy.open)
 
 	surf apiState // the read API's index and event stream (api_index.go)
 

@@ -26,7 +26,7 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 	head := n.chain.Status().Height
 	n.mu.RUnlock()
 	if !n.mayFollow(from, h, flags, head) {
-		return wire.EncodeSyncResponse(head, true, n.followDepth(), nil), nil
+		return wire.EncodeSyncResponse(head, true, n.toldDepth(), nil), nil
 	}
 	n.mu.RLock()
 	blocks, certs, err := n.chain.Blocks(h, wire.MaxSyncBlocks)
@@ -44,7 +44,7 @@ func (n *Node) serveSync(ctx context.Context, from ed25519.PublicKey, req []byte
 		}
 		items = append(items, wire.EncodeCertified(raw, certs[i]))
 	}
-	return wire.EncodeSyncResponse(head, false, n.followDepth(), items), nil
+	return wire.EncodeSyncResponse(head, false, n.toldDepth(), items), nil
 }
 
 // applyOne applies a synced block: its certificate checked against the
@@ -80,6 +80,7 @@ func (l *loop) applyChecked(c wire.Certified) error {
 // takes it as the next block from the upstream (followPolicy.pushed); a
 // later block syncs, as a head/1 push does.
 func (l *loop) pushed(ctx context.Context, b pushedBlock) {
+	defer l.publishFollow() // a seek's candidate may have become the upstream
 	switch l.follow.pushed(l.n.now(), b.from, l.n.chain.Status().Height, b.c.Block.Header.Height) {
 	case pushApply:
 		if err := l.applyChecked(b.c); err != nil {
@@ -114,9 +115,6 @@ func (l *loop) sync(ctx context.Context) {
 		// upstream keeps up.
 		l.askSync(ctx, peers[1], 0)
 	}
-	if f.retryHomes(now, hasHome(peers)) {
-		peers = l.syncPeers(l.n.chain.Status().Height + 1)
-	}
 	for _, p := range peers {
 		flags := f.flagsFor(p.id)
 		useful, ok, depth := l.askSync(ctx, p, flags)
@@ -141,12 +139,14 @@ func (l *loop) sync(ctx context.Context) {
 }
 
 // climb asks the home the follow policy names for a follower slot nearer
-// the authorities (followPolicy.climb), which becomes the upstream if it
-// serves.
+// the authorities (followPolicy.climb), or, on the last resort, for any
+// slot (followPolicy.seek), and tells the policy the answer: whether it
+// served and whether it brought blocks this home did not have.
 func (l *loop) climb(ctx context.Context, now time.Time, peers []syncPeer, followers []string) {
 	if p, ok := l.follow.climb(now, peers, followers); ok {
-		useful, _, depth := l.askSync(ctx, p, 0)
-		l.follow.climbed(now, p, useful, depth)
+		h := l.n.chain.Status().Height
+		useful, served, depth := l.askSync(ctx, p, 0)
+		l.follow.climbed(now, p, useful, served, l.n.chain.Status().Height > h, depth)
 	}
 }
 
@@ -165,6 +165,7 @@ func (n *Node) followerIDs(now time.Time) []string {
 // and to receiveHead.
 func (l *loop) publishFollow() {
 	l.n.depth.Store(uint32(l.follow.followDepth()))
+	l.n.onLastResort.Store(!l.follow.open())
 	cur := ""
 	if up := l.n.upstream.Load(); up != nil {
 		cur = *up
@@ -172,8 +173,8 @@ func (l *loop) publishFollow() {
 	if id := l.follow.upstream; id != cur {
 		l.n.upstream.Store(&id)
 	}
-	left := l.follow.leftFor(l.n.now())
-	l.n.leftUpstream.Store(&left)
+	also := l.follow.alsoFrom(l.n.now())
+	l.n.alsoUpstream.Store(&also)
 }
 
 // askSync asks p for the blocks after our height and applies those that
