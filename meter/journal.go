@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -55,9 +57,26 @@ type Journal struct {
 	repaired int
 }
 
-func badgerOptions(dir string) badger.Options {
+// The journal's memtable is small: readings arrive at about 16 KB a minute
+// (one entry a few seconds), so a 4 MiB memtable took over four hours to
+// fill, and its arena (Go memory, paged in as it is written) and its mapped
+// log's written pages made the node's RSS rise all that time, about 30 KiB
+// a minute, before dropping at the flush (internal/soaktest). At 256 KiB a
+// memtable is flushed every quarter of an hour and holds at most about
+// 0.6 MiB of RSS. Every transaction of the journal is one entry or a
+// WriteBatch (which splits itself), far below badger's batch limit (15 % of
+// the memtable, 38 KiB). A memtable log is replayed at open into an arena
+// of the current memtable's size, so a log written with a larger memtable
+// and not flushed (a crash, or a journal of an older version) is replayed
+// with the size it was written with first (flushOldLogs).
+const (
+	memTableSize    = 256 << 10
+	oldMemTableSize = 4 << 20 // before; the largest a journal has used
+)
+
+func badgerOptions(dir string, memTable int64) badger.Options {
 	return badger.DefaultOptions(dir).
-		WithMemTableSize(4 << 20).
+		WithMemTableSize(memTable).
 		WithNumMemtables(2).
 		WithBlockCacheSize(4 << 20).
 		WithIndexCacheSize(2 << 20).
@@ -83,7 +102,10 @@ func OpenJournal(dir string) (*Journal, error) {
 	if strconv.IntSize != 64 {
 		return nil, errors.New("meter: the journal needs a 64-bit platform (badger loses data on 32-bit)")
 	}
-	db, err := badger.Open(badgerOptions(dir))
+	if err := flushOldLogs(dir); err != nil {
+		return nil, fmt.Errorf("meter: open journal %s: %w", dir, err)
+	}
+	db, err := badger.Open(badgerOptions(dir, memTableSize))
 	if err != nil {
 		return nil, fmt.Errorf("meter: open journal %s: %w", dir, err)
 	}
@@ -93,6 +115,32 @@ func OpenJournal(dir string) (*Journal, error) {
 		return nil, fmt.Errorf("meter: open journal %s: %w", dir, err)
 	}
 	return j, nil
+}
+
+// flushOldLogs opens and closes the store in dir with the old memtable size
+// if it holds a memtable log larger than the current size's (badger creates
+// a log at twice its memtable's size): badger replays the log into an arena
+// of that size, and closing flushes it into a table and removes it, so the
+// store then opens with the current size. Nothing happens otherwise.
+func flushOldLogs(dir string) error {
+	logs, err := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if err != nil {
+		return err
+	}
+	old := false
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err == nil && fi.Size() > 2*memTableSize {
+			old = true
+		}
+	}
+	if !old {
+		return nil
+	}
+	db, err := badger.Open(badgerOptions(dir, oldMemTableSize))
+	if err != nil {
+		return err
+	}
+	return db.Close()
 }
 
 func entryKey(seq uint64) []byte {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,7 +133,7 @@ func TestJournalAppendRejects(t *testing.T) {
 // rawSet writes value at key in the badger store of a closed journal.
 func rawSet(t *testing.T, dir string, fn func(txn *badger.Txn) error) {
 	t.Helper()
-	db, err := badger.Open(badgerOptions(dir))
+	db, err := badger.Open(badgerOptions(dir, memTableSize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,5 +426,60 @@ func TestScanAndPrune(t *testing.T) {
 	defer j.Close()
 	if err := j.Verify(); err != nil || j.Len() != 8 || j.Repaired() != 0 {
 		t.Errorf("after reopen: Verify %v, Len %d, Repaired %d; want nil, 8, 0", err, j.Len(), j.Repaired())
+	}
+}
+
+// TestOldMemtableLogOpens: a journal written with the old 4 MiB memtable
+// and not closed (its directory copied while open, as a power cut leaves
+// it) holds a memtable log of more entries than the current memtable's
+// arena takes; OpenJournal replays it (flushOldLogs) and keeps every entry.
+func TestOldMemtableLogOpens(t *testing.T) {
+	dir, crashed := t.TempDir(), t.TempDir()
+	db, err := badger.Open(badgerOptions(dir, oldMemTableSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &Journal{db: db}
+	if err := j.load(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000 // about 1 MB of log: four times the current memtable
+	fill(t, j, n)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBytes int64
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(e.Name(), ".mem") {
+			logBytes += int64(len(bytes.TrimRight(b, "\x00")))
+		}
+		if err := os.WriteFile(filepath.Join(crashed, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if logBytes <= 2*memTableSize {
+		t.Fatalf("the copy's memtable logs hold %d bytes, want more than %d (else the test tests nothing)", logBytes, 2*memTableSize)
+	}
+	j = openT(t, crashed)
+	defer j.Close()
+	if got := j.Len(); got != n {
+		t.Errorf("reopened with the current memtable: %d entries, want %d", got, n)
+	}
+	if err := j.Verify(); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	logs, _ := filepath.Glob(filepath.Join(crashed, "*.mem"))
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err == nil && fi.Size() > 2*memTableSize {
+			t.Errorf("%s: %d bytes after reopening, want the old log flushed and gone", l, fi.Size())
+		}
 	}
 }
