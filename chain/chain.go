@@ -176,6 +176,9 @@ func Open(dir string, g Genesis) (*Chain, error) {
 	// empty, it is damaged, not new.
 	_, statErr := os.Stat(filepath.Join(dir, "MANIFEST"))
 	existed := statErr == nil
+	if err := flushOldLogs(dir); err != nil {
+		return nil, err
+	}
 	return open(dir, storeOptions(dir), g, existed)
 }
 
