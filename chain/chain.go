@@ -60,6 +60,8 @@ type Chain struct {
 	verified verifiedSet      // hashes of txs whose signature checked out
 	verifier EvidenceVerifier // nil = evidence is refused
 
+	tables uint64 // badger's SSTables when Commit last looked (tablesChanged)
+
 	gc     sync.WaitGroup // a running value-log collection (collectValueLog)
 	gcBusy atomic.Bool
 }
@@ -746,7 +748,7 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	}
 	c.install(ex)
 	c.verified.forget(b.Txs)
-	if c.dir != "" && b.Header.Height%releaseEvery == 0 {
+	if c.dir != "" && (b.Header.Height%releaseEvery == 0 || c.tablesChanged()) {
 		releaseMapped(c.dir)
 	}
 	// The events share nothing with the state, so a caller may keep or change them.
