@@ -89,7 +89,7 @@ func TestSlowClients(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("normal client, request %d: status %d; want 200", i, resp.StatusCode)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // five requests spread over half a second of the flood, not one burst
 	}
 	if got := ln.peak.Load(); got > apiMaxConns {
 		t.Errorf("the listener held %d connections at once; want at most %d", got, apiMaxConns)
