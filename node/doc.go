@@ -115,7 +115,10 @@
 //   - (b) a home's power is cut: no readings exist. A slot is attested only
 //     if the journal's readings either side of its start and of its end are
 //     at most max(10 meter intervals, a quarter slot) apart (readAround), so
-//     no slot the cut spans is attested from values interpolated across it;
+//     no slot the cut spans is attested from values interpolated across it.
+//     The agent judges a slot once the journal holds a reading past its end
+//     (readPast): a reading that is only late (a slow meter, a loaded
+//     machine) is waited for, not taken for a cut;
 //     those slots settle by the missing-attestation rule when the late
 //     window ends (a seller delivered nothing, a buyer consumed what it
 //     bought; no money is created). A node that restarts finds on its chain
