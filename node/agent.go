@@ -351,8 +351,17 @@ func (n *Node) maxReadGap() time.Duration {
 // the node (a power cut leaves no readings, and the slots it spans are not
 // attested: they settle by the missing-attestation rule).
 func readAround(j *meter.Journal, t time.Time, maxGap time.Duration) bool {
-	var before, after time.Time
-	_ = j.Scan(t.Add(-maxGap), t.Add(maxGap), func(e meter.Entry) bool {
+	before, after := readingsAround(j, t, maxGap)
+	if before.Equal(t) {
+		return true
+	}
+	return !before.IsZero() && !after.IsZero() && after.Sub(before) <= maxGap
+}
+
+// readingsAround returns the times of the journal's last reading at or
+// before t and its first after t, each zero if none is within window of t.
+func readingsAround(j *meter.Journal, t time.Time, window time.Duration) (before, after time.Time) {
+	_ = j.Scan(t.Add(-window), t.Add(window), func(e meter.Entry) bool {
 		if !e.Reading.Time.After(t) {
 			before = e.Reading.Time
 			return true
@@ -360,10 +369,7 @@ func readAround(j *meter.Journal, t time.Time, maxGap time.Duration) bool {
 		after = e.Reading.Time
 		return false
 	})
-	if before.Equal(t) {
-		return true
-	}
-	return !before.IsZero() && !after.IsZero() && after.Sub(before) <= maxGap
+	return before, after
 }
 
 func (a *agent) sign(tx chain.Tx) chain.Tx {

@@ -341,17 +341,7 @@ func debugLog(t *testing.T) *slog.Logger {
 // its first after t (0 for a reading at t), looking a minute either side.
 func readGap(t *testing.T, j *meter.Journal, at time.Time) time.Duration {
 	t.Helper()
-	var before, after time.Time
-	if err := j.Scan(at.Add(-time.Minute), at.Add(time.Minute), func(e meter.Entry) bool {
-		if !e.Reading.Time.After(at) {
-			before = e.Reading.Time
-			return true
-		}
-		after = e.Reading.Time
-		return false
-	}); err != nil {
-		t.Fatal(err)
-	}
+	before, after := readingsAround(j, at, time.Minute)
 	switch {
 	case before.Equal(at):
 		return 0
