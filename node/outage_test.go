@@ -410,7 +410,7 @@ func (o *outageNet) homeOrdered(home *Node) {
 }
 
 // crossed reports whether one of owner's orders meets an order of another
-// owner on the other side at a price both accept.
+// owner on the other side with crossing limit prices (before the fee).
 func crossed(orders []market.Order, owner string) bool {
 	for _, o := range orders {
 		if o.Owner != owner {
