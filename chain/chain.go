@@ -60,7 +60,9 @@ type Chain struct {
 	verified verifiedSet      // hashes of txs whose signature checked out
 	verifier EvidenceVerifier // nil = evidence is refused
 
-	tables uint64 // badger's SSTables when Commit last looked (tablesChanged)
+	tables        uint64       // badger's SSTables when Commit last looked (tablesChanged)
+	flushed       uint64       // the newest level-0 table's ID seen by tablesChanged
+	arenaReleases atomic.Int64 // flushed memtables' arenas returned (releaseArena)
 
 	gc     sync.WaitGroup // a running value-log collection (collectValueLog)
 	gcBusy atomic.Bool
@@ -748,8 +750,14 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	}
 	c.install(ex)
 	c.verified.forget(b.Txs)
-	if c.dir != "" && (b.Header.Height%releaseEvery == 0 || c.tablesChanged()) {
-		releaseMapped(c.dir)
+	if c.dir != "" {
+		changed, flushed := c.tablesChanged()
+		if changed || b.Header.Height%releaseEvery == 0 {
+			releaseMapped(c.dir)
+		}
+		if flushed {
+			c.releaseArena()
+		}
 	}
 	// The events share nothing with the state, so a caller may keep or change them.
 	events := make([]Event, len(ex.events))

@@ -1,5 +1,10 @@
 package chain
 
+import (
+	"runtime/debug"
+	"time"
+)
+
 // badger maps its SSTables, value-log and memtable-log files into memory and
 // writes the logs through the mapping: every page it has written or read stays in
 // the process's RSS until the kernel needs the memory back. Those pages are
@@ -24,15 +29,45 @@ package chain
 // time), they no longer accumulate.
 const releaseEvery = 64
 
+// A memtable's arena is Go memory (about 10.4 MiB, allocated whole when the
+// memtable opens), freed when the memtable has been flushed. Go keeps freed
+// pages resident for reuse (its scavenger returns them only past about 1.1
+// times the heap goal), and a new arena placed in used pages is zeroed, so
+// resident, at once: after a few flushes a node held its live arena and a
+// dead one, 10 MB more than before (the hour's soak, README). So Commit,
+// once it sees that a memtable was flushed (a new level-0 table: badger
+// writes level 0 only from memtables), returns the freed memory to the
+// system arenaDelay later (runtime/debug.FreeOSMemory: a collection and a
+// scavenge of the whole heap, off the chain's lock), after badger has
+// dropped the flushed memtable. A flush comes every 8 MiB written: about
+// every half hour at a few homes, a few hundred times a simulated year of
+// 100 homes.
+const arenaDelay = time.Second
+
 // tablesChanged reports whether badger's set of SSTables differs from the
-// one at the last call (the first call: from none). Commit calls it under
-// the write lock; it costs a walk over the tables' list, not their files.
-func (c *Chain) tablesChanged() bool {
-	var sum uint64
+// one at the last call (the first call: from none), and whether a memtable
+// was flushed since (a level-0 table newer than any seen). Commit calls it
+// under the write lock; it costs a walk over the tables' list, not their
+// files.
+func (c *Chain) tablesChanged() (changed, flushed bool) {
+	var sum, l0 uint64
 	for _, t := range c.db.Tables() {
 		sum = sum*1_000_003 + t.ID + 1
+		if t.Level == 0 {
+			l0 = max(l0, t.ID)
+		}
 	}
-	changed := sum != c.tables
-	c.tables = sum
-	return changed
+	changed = sum != c.tables
+	flushed = l0 > c.flushed
+	c.tables, c.flushed = sum, max(c.flushed, l0)
+	return changed, flushed
+}
+
+// releaseArena returns a flushed memtable's arena to the system, arenaDelay
+// from now, and counts it (Chain.arenaReleases).
+func (c *Chain) releaseArena() {
+	time.AfterFunc(arenaDelay, func() {
+		debug.FreeOSMemory()
+		c.arenaReleases.Add(1)
+	})
 }

@@ -1,9 +1,14 @@
 package chain
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestTablesChanged: tablesChanged reports a change of badger's SSTables
-// once, and not again while they stay the same.
+// once, and not again while they stay the same; a new level-0 table (a
+// flushed memtable) also as a flush, and Commit then returns the flushed
+// memtable's arena to the system, once.
 func TestTablesChanged(t *testing.T) {
 	dir := t.TempDir()
 	g := testGenesis()
@@ -11,20 +16,35 @@ func TestTablesChanged(t *testing.T) {
 	if n := len(c.db.Tables()); n != 0 {
 		t.Fatalf("a new store has %d SSTables, want 0", n)
 	}
-	if c.tablesChanged() {
-		t.Fatalf("tablesChanged on a new store with no SSTables: true, want false")
+	if changed, flushed := c.tablesChanged(); changed || flushed {
+		t.Fatalf("tablesChanged on a new store with no SSTables: %v, %v; want false, false", changed, flushed)
 	}
 	bigSlot(t, c, 10, 40, 1)
-	c.Close() // flushes the memtable: an SSTable
+	c.Close() // flushes the memtable: an SSTable at level 0
 	c = openDir(t, dir, g)
 	defer c.Close()
 	if n := len(c.db.Tables()); n == 0 {
 		t.Fatalf("the reopened store has no SSTable; want the flushed memtable's")
 	}
-	if !c.tablesChanged() {
-		t.Fatalf("tablesChanged after the store's first SSTable: false, want true")
+	if changed, flushed := c.tablesChanged(); !changed || !flushed {
+		t.Fatalf("tablesChanged after the store's first SSTable: %v, %v; want true, true", changed, flushed)
 	}
-	if c.tablesChanged() {
-		t.Fatalf("tablesChanged again with the same SSTables: true, want false")
+	if changed, flushed := c.tablesChanged(); changed || flushed {
+		t.Fatalf("tablesChanged again with the same SSTables: %v, %v; want false, false", changed, flushed)
+	}
+
+	// A reopened store: its first Commit sees the level-0 table as new.
+	c.Close()
+	c = openDir(t, dir, g)
+	defer c.Close()
+	bigSlot(t, c, 20, 2, 41)
+	deadline := time.Now().Add(10 * arenaDelay)
+	for c.arenaReleases.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(arenaDelay / 10)
+	}
+	bigSlot(t, c, 30, 2, 43) // no new table: nothing more to release
+	time.Sleep(2 * arenaDelay)
+	if got := c.arenaReleases.Load(); got != 1 {
+		t.Errorf("arenas released after two blocks on a store with one flushed memtable: %d, want 1", got)
 	}
 }
