@@ -434,7 +434,7 @@ func (c *Chain) load() error {
 // slots. The older ones are checked against the state hash here and decoded
 // when read.
 func loadStore(txn *badger.Txn) (*state, *keyList, error) {
-	keys := &keyList{offs: []int{0}}
+	var keys keyListBuilder
 	rest := map[string]entry{}
 	last := map[byte]unit.Slot{'c': -1, 'd': -1}
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pfxState)})
@@ -447,8 +447,7 @@ func loadStore(txn *badger.Txn) (*state, *keyList, error) {
 			return nil, nil, fmt.Errorf("state entry %q: %w", k, err)
 		}
 		e := storedEntry(k, v) // a pruned record's stub gives its digest (prune.go)
-		keys.stream = appendRecord(keys.stream, k, &e.d)
-		keys.offs = append(keys.offs, len(keys.stream))
+		keys.addRecord(k, &e.d)
 		if len(k) == 18 && (k[:2] == "c/" || k[:2] == "d/") {
 			if sl, err := parseSlotKey(k[2:]); err == nil {
 				last[k[0]] = sl // keys come in slot order
@@ -513,7 +512,7 @@ func loadStore(txn *badger.Txn) (*state, *keyList, error) {
 	// every record above floor is in memory.
 	st.hist.floor = floor
 	st.hist.lastCleared, st.hist.lastSettled = last['c'], last['d']
-	return st, keys, nil
+	return st, keys.list(), nil
 }
 
 func get(txn *badger.Txn, k []byte) ([]byte, error) {

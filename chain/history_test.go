@@ -414,7 +414,7 @@ func BenchmarkStateHashYear(b *testing.B) {
 		d[fmt.Sprintf("t/%064d", i)] = newEntry([]byte(fmt.Sprint(i)))
 	}
 	diff := changesOf(d)
-	b.ReportMetric(float64(len(keys.stream)+8*len(keys.offs)), "keylist-bytes")
+	b.ReportMetric(float64(keys.size()), "keylist-bytes")
 	b.Run("hash", func(b *testing.B) {
 		for b.Loop() {
 			hashDiff(keys, diff)

@@ -118,7 +118,7 @@ func checkKeys(t *testing.T, what string, st *state) map[string]entry {
 		t.Fatalf("%s: committed key list has %d keys, from scratch %d; first difference at %d", what, len(got), len(want), i)
 	}
 	scratch := mergeKeys(nil, changesOf(full))
-	if !bytes.Equal(st.keys.stream, scratch.stream) || !slices.Equal(st.keys.offs, scratch.offs) {
+	if !bytes.Equal(st.keys.bytes(), scratch.bytes()) || st.keys.len() != scratch.len() {
 		t.Fatalf("%s: committed key list's records differ from those built from scratch", what)
 	}
 	return full

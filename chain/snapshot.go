@@ -20,7 +20,7 @@ import (
 // A snapshot at height h is the committed state after block h, whose hash is
 // the state_hash of header h, certified by block h's commit certificate. It
 // needs no format of its own and no change to consensus: its manifest is the
-// state hash's own input, the key list (keyList.stream: for every entry in key
+// state hash's own input, the key list (keyList.bytes: for every entry in key
 // order uvarint(len key), key, SHA-256(value)), so the manifest is verified
 // whole by hashing it ("gridmesh/state/v1\n" || manifest = header h's
 // state_hash), and every value on its own against its digest in the
@@ -91,10 +91,7 @@ func (c *Chain) TakeSnapshot() (*Snapshot, error) {
 		return nil, fmt.Errorf("chain: snapshot at %d: %w", h, err)
 	}
 	keys := c.st.keys
-	if keys == nil {
-		keys = &keyList{offs: []int{0}}
-	}
-	return &Snapshot{Height: h, Block: blk, Cert: cert, Manifest: keys.stream, keys: keys, txn: txn}, nil
+	return &Snapshot{Height: h, Block: blk, Cert: cert, Manifest: keys.bytes(), keys: keys, txn: txn}, nil
 }
 
 // Len is the number of state entries.
@@ -172,7 +169,7 @@ func ParseManifest(b []byte, stateHash ident.Hash) (*Manifest, error) {
 	if got := ident.Hash(d.Sum(nil)); got != stateHash {
 		return nil, fmt.Errorf("%w: manifest hashes to %s, the certified state hash is %s", ErrEncoding, got, stateHash)
 	}
-	l := &keyList{stream: b, offs: []int{0}}
+	var l keyListBuilder
 	var prev []byte
 	for off := 0; off < len(b); {
 		n, w := binary.Uvarint(b[off:])
@@ -184,10 +181,10 @@ func ParseManifest(b []byte, stateHash ident.Hash) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: manifest key at offset %d", ErrEncoding, off)
 		}
 		prev = k
+		l.add(b[off : off+w+int(n)+32])
 		off += w + int(n) + 32
-		l.offs = append(l.offs, off)
 	}
-	return &Manifest{StateHash: stateHash, keys: l, cut: unit.Slot(math.MinInt64)}, nil
+	return &Manifest{StateHash: stateHash, keys: l.list(), cut: unit.Slot(math.MinInt64)}, nil
 }
 
 // Len is the number of state entries.

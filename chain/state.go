@@ -169,48 +169,6 @@ func newSettled(st market.Settlement) settledRec {
 	return settledRec{st: st, enc: newEntry(recordJSON(st))}
 }
 
-// keyList is the committed state's entries in key order, as the state hash
-// reads them: record i is uvarint(len key), key, SHA-256(value), and the
-// records lie back to back in stream, so that hashing a stretch of unchanged
-// entries is one Write and merging a block's diff in copies stretches. It is
-// shared and never modified; nil is the empty list.
-type keyList struct {
-	stream []byte
-	offs   []int // record i is stream[offs[i]:offs[i+1]]; len(offs) = entries + 1
-}
-
-func (l *keyList) len() int {
-	if l == nil {
-		return 0
-	}
-	return len(l.offs) - 1
-}
-
-func (l *keyList) key(i int) []byte {
-	r := l.stream[l.offs[i]:l.offs[i+1]]
-	n, w := binary.Uvarint(r)
-	return r[w : w+int(n)]
-}
-
-func (l *keyList) digest(i int) ident.Hash {
-	return ident.Hash(l.stream[l.offs[i+1]-len(ident.Hash{}) : l.offs[i+1]])
-}
-
-// search returns the first index from lo on whose key is not below k, and
-// whether its key is k.
-func (l *keyList) search(lo int, k string) (int, bool) {
-	i, j := lo, l.len()
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if string(l.key(h)) < k {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	return i, i < l.len() && string(l.key(i)) == k
-}
-
 // appendRecord appends the state hash's record of an entry to b.
 func appendRecord(b []byte, k string, d *ident.Hash) []byte {
 	b = binary.AppendUvarint(b, uint64(len(k)))

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -228,32 +227,6 @@ func merge(l *keyList, diff []keyChange, run func(a, b int), one func(*keyChange
 	}
 }
 
-// mergeKeys is the key list of l with diff applied.
-func mergeKeys(l *keyList, diff []keyChange) *keyList {
-	size := 0
-	if l != nil {
-		size = len(l.stream)
-	}
-	for _, ch := range diff {
-		size += binary.MaxVarintLen64 + len(ch.key) + len(ident.Hash{})
-	}
-	out := &keyList{stream: make([]byte, 0, size), offs: make([]int, 0, l.len()+len(diff)+1)}
-	merge(l, diff,
-		func(a, b int) {
-			shift := len(out.stream) - l.offs[a]
-			out.stream = append(out.stream, l.stream[l.offs[a]:l.offs[b]]...)
-			for _, o := range l.offs[a:b] {
-				out.offs = append(out.offs, o+shift)
-			}
-		},
-		func(ch *keyChange) {
-			out.offs = append(out.offs, len(out.stream))
-			out.stream = appendRecord(out.stream, ch.key, &ch.e.d)
-		})
-	out.offs = append(out.offs, len(out.stream))
-	return out
-}
-
 // hashDiff is the state hash of the committed entries l with diff applied:
 // SHA-256 over all entries in key order, each written as uvarint(len key),
 // key, SHA-256(value). Hashing value digests rather than values keeps the
@@ -263,7 +236,7 @@ func hashDiff(l *keyList, diff []keyChange) ident.Hash {
 	d.Write([]byte("gridmesh/state/v1\n"))
 	var rec []byte
 	merge(l, diff,
-		func(a, b int) { d.Write(l.stream[l.offs[a]:l.offs[b]]) },
+		func(a, b int) { l.each(a, b, func(p []byte) { d.Write(p) }) },
 		func(ch *keyChange) {
 			rec = appendRecord(rec[:0], ch.key, &ch.e.d)
 			d.Write(rec)

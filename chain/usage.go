@@ -24,7 +24,7 @@ func (c *Chain) Footprint() Footprint {
 		HistoryRecords: c.st.hist.held(),
 		Slots:          c.st.slots.len(),
 		StateEntries:   c.st.keys.len(),
-		KeyListBytes:   len(c.st.keys.stream) + 8*len(c.st.keys.offs),
+		KeyListBytes:   c.st.keys.size(),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -368,9 +369,7 @@ func (s *simYear) run(ctx context.Context) error {
 			if err := s.runSlot(first + unit.Slot(day*slotsPerDay+i)); err != nil {
 				return err
 			}
-			if i%6 == 5 {
-				heapMin = min(heapMin, liveHeap())
-			}
+			heapMin = min(heapMin, markedHeap())
 			s.perSlot = append(s.perSlot, s.nodeTime)
 			s.res.Slots++
 		}
@@ -632,13 +631,27 @@ func onAllCores(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// sampleDay is the day's sample; heap is the least live heap measured after
-// every 6th slot of the day (badger's memtables come and go: one waiting to
+// sampleDay is the day's sample; heap is the least live heap marked by a
+// collection during the day (markedHeap after every slot) (badger's memtables come and go: one waiting to
 // be flushed adds its whole arena, 29 MB, for a while).
 func sampleDay(c *chain.Chain, day int, heap uint64) simDay {
 	fp := c.Footprint()
 	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), RSSAnonBytes: procStatus("RssAnon:"), OwnHeapBytes: ownHeap(), HistoryRecords: fp.HistoryRecords,
 		KeyListBytes: fp.KeyListBytes, Height: c.Head().Height}
+}
+
+// markedHeap is the heap the last garbage collection found live
+// (runtime/metrics /gc/heap/live:bytes). The day's least of it, read after
+// every slot, is the day's live heap without forcing a collection: a forced
+// one every 6th slot (runtime.GC, 5,840 a year) was a full mark of the
+// heap that the node's goroutine waited for.
+func markedHeap() uint64 {
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindUint64 {
+		return math.MaxUint64 // an older runtime: no sample
+	}
+	return m[0].Value.Uint64()
 }
 
 // liveHeap is the heap in use after a garbage collection.
