@@ -40,8 +40,9 @@ type keyChunk struct {
 
 // chunkRecords is the size of the chunks a keyListBuilder makes: from
 // chunkRecords to 2·chunkRecords records (about 7.5 to 15 KB at 59 bytes a
-// record), fewer only at the list's end or where keys were deleted, never
-// under half of it but for the last chunk.
+// record), fewer only for the list's last chunk or a chunk closed before a
+// shared one (then at least half of chunkRecords); a shared chunk shrinks
+// when its keys are deleted, until a diff touches it again.
 const chunkRecords = 128
 
 func (k *keyChunk) len() int { return len(k.offs) - 1 }
