@@ -259,10 +259,11 @@
 // its sorted key list (keyList: per entry a varint, the key and a 32-byte
 // digest, and an 8-byte offset) is in memory: each settled slot adds two
 // records (c/ and d/) of 59 bytes, about 4 MB per year of 15-minute slots, and
-// SHA-256 reads them all once per block (2.7 ms at a year on this machine's
-// cores). Merging a block's diff into it no longer copies it: the list is in
-// chunks a block shares with its parent but for the few it touches (80 µs
-// and 177 KB a block at a year, were 1.6 ms and 4.4 MB; keylist.go). That is the one part of memory that
+// SHA-256 reads them all once per block (2.7–2.9 ms at a year on this
+// machine's cores). Merging a block's diff into it no longer copies it: the
+// list is in chunks a block shares with its parent but for the ones it
+// touches (68–77 µs and 118 KB a block at a year, were 1.6 ms and 4.4 MB;
+// BenchmarkStateHashYear, keylist.go). That is the one part of memory that
 // still grows with the chain's age; bounding it without changing the state
 // hash would mean keeping the key list's old stretch on disk and still
 // reading it every block (the balances, b/, sort before it, so no SHA-256

@@ -16,16 +16,19 @@ import (
 // records, and a block's key list shares every chunk its diff does not
 // touch with its parent's. It was one stream, copied whole at every block:
 // at a year of 100 homes (70,681 entries, 4.2 MB) 4.4 MB allocated per
-// block (BenchmarkStateHashYear), growing with the list, some 190 GB over a
-// year by that estimate; after 30 simulated days already a quarter of the
-// bytes `gridmesh sim year` allocated (--memprofile, alloc_space), so the
-// collector ran ever more often as the chain aged. Now a block copies the chunks its diff
-// touches (a few: the keys of a block's changes cluster by prefix, slot and
-// account) and a list of chunk pointers. Hashing still reads every record
-// (the state hash is SHA-256 over them all, unchanged: hashDiff writes the
-// same bytes in the same order). Chunks shrink only when their keys are
-// deleted; a chunk being filled under half full takes the next one's records
-// rather than sharing it, so small chunks do not pile up.
+// block (BenchmarkStateHashYear), growing with the list; after 30 simulated
+// days already a quarter of the bytes `gridmesh sim year` allocated, each
+// of them bringing the collector's next cycle nearer. Now a block copies
+// the chunks its diff touches and a list of chunk pointers: 118 KB a block
+// in the benchmark at a year; in 30 simulated days of 100 homes mergeKeys
+// allocated 779 MB over 7,221 blocks, 108 KB a block, where copying the
+// whole list had allocated 1.83 GB (`gridmesh sim year --homes 100 --days
+// 30 --memprofile F`, `go tool pprof -sample_index=alloc_space`). Hashing
+// still reads every record (the state hash is SHA-256 over them all,
+// unchanged: hashDiff writes the same bytes in the same order). Chunks
+// shrink only when their keys are deleted; records being gathered under
+// half a chunk take the next chunk's records rather than sharing it, so
+// small chunks do not pile up.
 type keyList struct {
 	chunks []*keyChunk
 	first  []int // first[c] is the index of chunk c's first record; first[len(chunks)] is the list's length
@@ -109,7 +112,14 @@ func (l *keyList) each(a, b int, f func([]byte)) {
 // bytes is all the records back to back: the state hash's input after its
 // prefix, and a snapshot's manifest.
 func (l *keyList) bytes() []byte {
-	var b []byte
+	if l.len() == 0 {
+		return nil
+	}
+	n := 0
+	for _, ch := range l.chunks {
+		n += len(ch.stream)
+	}
+	b := make([]byte, 0, n)
 	l.each(0, l.len(), func(p []byte) { b = append(b, p...) })
 	return b
 }
@@ -131,34 +141,34 @@ func (l *keyList) size() int {
 // (add) or whole chunks of another list, shared (copyRun).
 type keyListBuilder struct {
 	l    keyList
-	open *keyChunk // being filled; nil: none
+	open keyChunk // the records being gathered into the next chunk; its buffers are reused
 }
 
-// add appends a copy of one record. A chunk being filled that would pass
-// 2·chunkRecords records is split in two of chunkRecords, so that what is
-// left to fill is at least half a chunk and the next chunk of the parent
-// list can be shared (copyRun): an insertion copies one or two chunks, not
-// every chunk after it.
+// openLen is the number of records being gathered.
+func (b *keyListBuilder) openLen() int { return max(len(b.open.offs)-1, 0) }
+
+// add appends a copy of one record. Gathered records that would pass
+// 2·chunkRecords are split: the first chunkRecords become a chunk, the rest
+// stay gathered, so that what is left to fill is at least half a chunk and
+// the next chunk of the parent list can be shared (copyRun): an insertion
+// copies one or two chunks, not every chunk after it.
 func (b *keyListBuilder) add(rec []byte) {
-	if b.open != nil && b.open.len() >= 2*chunkRecords {
-		full := b.open
-		b.open = nil
-		b.appendRecords(full, 0, chunkRecords)
-		b.closeOpen()
-		b.appendRecords(full, chunkRecords, full.len())
+	o := &b.open
+	if b.openLen() >= 2*chunkRecords {
+		cut := o.offs[chunkRecords]
+		b.l.chunks = append(b.l.chunks, &keyChunk{stream: slices.Clone(o.stream[:cut]), offs: slices.Clone(o.offs[:chunkRecords+1])})
+		o.stream = o.stream[:copy(o.stream, o.stream[cut:])]
+		for i, off := range o.offs[chunkRecords:] {
+			o.offs[i] = off - cut
+		}
+		o.offs = o.offs[:len(o.offs)-chunkRecords]
 	}
-	if b.open == nil {
-		b.open = &keyChunk{stream: make([]byte, 0, 2*chunkRecords*64), offs: make([]int, 1, 2*chunkRecords+1)}
+	if o.offs == nil {
+		o.stream = make([]byte, 0, 2*chunkRecords*64)
+		o.offs = append(make([]int, 0, 2*chunkRecords+1), 0)
 	}
-	b.open.stream = append(b.open.stream, rec...)
-	b.open.offs = append(b.open.offs, len(b.open.stream))
-}
-
-// appendRecords appends a copy of ch's records [from, to).
-func (b *keyListBuilder) appendRecords(ch *keyChunk, from, to int) {
-	for r := from; r < to; r++ {
-		b.add(ch.stream[ch.offs[r]:ch.offs[r+1]])
-	}
+	o.stream = append(o.stream, rec...)
+	o.offs = append(o.offs, len(o.stream))
 }
 
 // addRecord appends the record of key k with digest d.
@@ -167,12 +177,14 @@ func (b *keyListBuilder) addRecord(k string, d *ident.Hash) {
 	b.add(appendRecord(rec[:0], k, d))
 }
 
-// closeOpen ends the chunk being filled, in memory of its own size.
+// closeOpen makes the gathered records a chunk, in memory of its own size.
 func (b *keyListBuilder) closeOpen() {
-	if b.open != nil && b.open.len() > 0 {
-		b.l.chunks = append(b.l.chunks, &keyChunk{stream: slices.Clone(b.open.stream), offs: slices.Clone(b.open.offs)})
+	if b.openLen() == 0 {
+		return
 	}
-	b.open = nil
+	o := &b.open
+	b.l.chunks = append(b.l.chunks, &keyChunk{stream: slices.Clone(o.stream), offs: slices.Clone(o.offs)})
+	o.stream, o.offs = o.stream[:0], o.offs[:1]
 }
 
 // copyRun appends l's records [a, c): a chunk of l that lies whole in the
@@ -183,11 +195,13 @@ func (b *keyListBuilder) copyRun(l *keyList, a, c int) {
 	for a < c {
 		ch, j := l.at(a)
 		n := min(c-a, ch.len()-j)
-		if j == 0 && n == ch.len() && (b.open == nil || b.open.len() >= chunkRecords/2) {
+		if j == 0 && n == ch.len() && (b.openLen() == 0 || b.openLen() >= chunkRecords/2) {
 			b.closeOpen()
 			b.l.chunks = append(b.l.chunks, ch)
 		} else {
-			b.appendRecords(ch, j, j+n)
+			for r := j; r < j+n; r++ {
+				b.add(ch.stream[ch.offs[r]:ch.offs[r+1]])
+			}
 		}
 		a += n
 	}
@@ -197,6 +211,7 @@ func (b *keyListBuilder) copyRun(l *keyList, a, c int) {
 func (b *keyListBuilder) list() *keyList {
 	b.closeOpen()
 	l := &b.l
+	b.open = keyChunk{}
 	l.first = make([]int, 1, len(l.chunks)+1)
 	for _, ch := range l.chunks {
 		l.first = append(l.first, l.first[len(l.first)-1]+ch.len())

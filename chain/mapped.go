@@ -31,17 +31,17 @@ const releaseEvery = 64
 
 // A memtable's arena is Go memory (about 10.4 MiB, allocated whole when the
 // memtable opens), freed when the memtable has been flushed. Go keeps freed
-// pages resident for reuse (its scavenger returns them only past about 1.1
-// times the heap goal), and a new arena placed in used pages is zeroed, so
-// resident, at once: after a few flushes a node held its live arena and a
-// dead one, 10 MB more than before (the hour's soak, README). So Commit,
+// pages resident for reuse (its background scavenger returns them only past
+// the heap goal plus 10 %: retainExtraPercent, runtime/mgcscavenge.go), and
+// by our reading of the hour's soak (README) a new arena placed in used
+// pages is zeroed, so resident, at once: the authority rose 9 MB between
+// the same points of two memtable cycles, and does not since. So Commit,
 // once it sees that a memtable was flushed (a new level-0 table: badger
 // writes level 0 only from memtables), returns the freed memory to the
 // system arenaDelay later (runtime/debug.FreeOSMemory: a collection and a
 // scavenge of the whole heap, off the chain's lock), after badger has
 // dropped the flushed memtable. A flush comes every 8 MiB written: about
-// every half hour at a few homes, a few hundred times a simulated year of
-// 100 homes.
+// every half hour at the soak's five nodes.
 const arenaDelay = time.Second
 
 // tablesChanged reports whether badger's set of SSTables differs from the

@@ -631,9 +631,10 @@ func onAllCores(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// sampleDay is the day's sample; heap is the least live heap marked by a
-// collection during the day (markedHeap after every slot) (badger's memtables come and go: one waiting to
-// be flushed adds its whole arena, 29 MB, for a while).
+// sampleDay is the day's sample; heap is the least live heap a collection
+// marked during the day (markedHeap, read after every slot): badger's
+// memtables come and go, and one waiting to be flushed adds its whole
+// arena, 29 MB, for a while.
 func sampleDay(c *chain.Chain, day int, heap uint64) simDay {
 	fp := c.Footprint()
 	return simDay{Day: day, HeapBytes: heap, RSSBytes: procStatus("VmRSS:"), RSSAnonBytes: procStatus("RssAnon:"), OwnHeapBytes: ownHeap(), HistoryRecords: fp.HistoryRecords,
@@ -648,9 +649,6 @@ func sampleDay(c *chain.Chain, day int, heap uint64) simDay {
 func markedHeap() uint64 {
 	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(m)
-	if m[0].Value.Kind() != metrics.KindUint64 {
-		return math.MaxUint64 // an older runtime: no sample
-	}
 	return m[0].Value.Uint64()
 }
 

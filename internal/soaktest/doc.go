@@ -32,9 +32,10 @@
 // Measured in the hour's run with this fit (README): the anonymous memory
 // followed the arena in one of two ways, chosen at each flush: ramping with
 // the fill (about 1.2 KiB of RSS per KiB of log) and dropping 8–10 MB at
-// the next flush, or resident at once and flat (the new arena in reused,
-// zeroed memory, the freed one kept resident by Go beside it): the
-// authority rose 9 MB between same-phase points and failed (+374 KiB/min).
+// the next flush, or resident at once and flat (by our reading, the new
+// arena in reused, zeroed memory, the freed one still resident beside it):
+// the authority rose 9 MB between same-phase points and failed
+// (+374 KiB/min).
 // Since the chain returns a flushed memtable's freed arena to the system
 // (chain/mapped.go, releaseArena) every process passes (authority
 // −36.9 KiB/min, homes −335 to −377).
