@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 
 	"github.com/gridmesh/gridmesh/ident"
 	"github.com/gridmesh/gridmesh/unit"
@@ -60,9 +61,11 @@ type Chain struct {
 	verified verifiedSet      // hashes of txs whose signature checked out
 	verifier EvidenceVerifier // nil = evidence is refused
 
-	tables        uint64       // badger's SSTables when Commit last looked (tablesChanged)
-	flushed       uint64       // the newest level-0 table's ID seen by tablesChanged
-	arenaReleases atomic.Int64 // flushed memtables' arenas returned (releaseArena)
+	tables        uint64            // badger's SSTables when Commit last looked (tablesChanged)
+	flushed       uint64            // the newest level-0 table's ID seen by tablesChanged
+	arenaReleases atomic.Int64      // flushed memtables' arenas returned (releaseArena)
+	builders      chan *z.Allocator // badger's pool of table builders' memory (builderPool); nil: left to badger
+	builderBytes  atomic.Int64      // released from it by Commit (releaseBuilders)
 
 	gc     sync.WaitGroup // a running value-log collection (collectValueLog)
 	gcBusy atomic.Bool
@@ -215,7 +218,7 @@ func open(dir string, opt badger.Options, g Genesis, existed bool) (c *Chain, er
 		}
 		return nil, &corruptError{dir, err}
 	}
-	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[ident.Hash]*execution{}}
+	c = &Chain{g: g.clone(), dir: dir, db: db, cache: map[ident.Hash]*execution{}, builders: builderPool(db)}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &corruptError{dir, fmt.Errorf("%v", r)}
@@ -749,6 +752,9 @@ func (c *Chain) Commit(b Block, cert []byte) ([]Event, error) {
 	}
 	c.install(ex)
 	c.verified.forget(b.Txs)
+	if c.builders != nil {
+		c.builderBytes.Add(int64(releaseBuilders(c.builders)))
+	}
 	if c.dir != "" {
 		changed, flushed := c.tablesChanged()
 		if changed || b.Header.Height%releaseEvery == 0 {
