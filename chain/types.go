@@ -270,7 +270,7 @@ func (tx Tx) shapeOK() bool {
 
 // Sign sets Sig to the signature of priv over SignBytes. It does not set From.
 func (tx *Tx) Sign(priv ed25519.PrivateKey) {
-	tx.Sig = ed25519.Sign(priv, tx.SignBytes())
+	tx.Sig = signEd25519(priv, tx.SignBytes())
 }
 
 // SignBytes is what From signs: a domain tag and the canonical encoding without Sig.
@@ -290,8 +290,7 @@ func (tx Tx) Verify() error {
 	if err := tx.verifyShape(); err != nil {
 		return err
 	}
-	pub, _ := tx.From.PublicKey()
-	if len(tx.Sig) != ed25519.SignatureSize || !ed25519.Verify(pub, tx.SignBytes(), tx.Sig) {
+	if !verifySig(tx.From, tx.SignBytes(), tx.Sig) {
 		return ErrSignature
 	}
 	return nil
