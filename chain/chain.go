@@ -588,6 +588,26 @@ func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
 	return c.st.applyTx(&c.g, c.verifier, tx, c.head.Height+1, c.nextTime(nowMs), true)
 }
 
+// CheckTxs is CheckTx for each of txs (errs[i] is txs[i]'s verdict), with
+// the signatures checked first, on all cores and without the chain's lock
+// (a block being committed meanwhile does not hold them up), then the
+// state-machine rules under one read lock.
+func (c *Chain) CheckTxs(txs []Tx, nowMs int64) (errs []error) {
+	errs = c.verified.verifyAll(txs)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i, tx := range txs {
+		switch {
+		case errs[i] != nil:
+		case c.closed:
+			errs[i] = ErrClosed
+		default:
+			errs[i] = c.st.applyTx(&c.g, c.verifier, tx, c.head.Height+1, c.nextTime(nowMs), true)
+		}
+	}
+	return errs
+}
+
 // execute runs txs on a scratch copy of the head state as block height/timeMs. In
 // strict mode the first invalid tx fails the execution; otherwise invalid txs are
 // skipped and errs[i] says why txs[i] was left out.

@@ -6,12 +6,15 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"testing"
 
 	"github.com/gridmesh/gridmesh/ident"
+	"github.com/gridmesh/gridmesh/market"
+	"github.com/gridmesh/gridmesh/unit"
 )
 
 // sigCase is a public key, message and signature, and Go's verdict on it.
@@ -167,4 +170,47 @@ func BenchmarkSig(b *testing.B) {
 			signEd25519(priv, msg)
 		}
 	})
+}
+
+// TestCheckTxs: CheckTxs gives each tx CheckTx's verdict: valid orders,
+// a bad signature, a sender never admitted, a slot not open, a replay.
+func TestCheckTxs(t *testing.T) {
+	c := openMem(t, testGenesis())
+	s := unit.Slot(5)
+	done := orderTx(kAlice, market.Sell, s, 10, 60_000, 1)
+	produce(t, c, ms(s, -200), done)
+	bad := orderTx(kBob, market.Buy, s, 10, 290_000, 2)
+	bad.Sig = bytes.Clone(bad.Sig)
+	bad.Sig[3] ^= 1
+	txs := []Tx{
+		orderTx(kBob, market.Buy, s, 10, 290_000, 3),
+		bad,
+		orderTx(kMallory, market.Buy, s, 10, 290_000, 4),
+		orderTx(kAlice, market.Sell, s+40, 10, 60_000, 5),
+		done,
+	}
+	for i := range 40 { // enough for verifyAll to use every core
+		txs = append(txs, orderTx(kAlice, market.Sell, s, unit.Wh(11+i), 60_000, uint64(10+i)))
+	}
+	now := ms(s, -190)
+	got := c.CheckTxs(txs, now)
+	if len(got) != len(txs) {
+		t.Fatalf("CheckTxs returned %d verdicts for %d txs", len(got), len(txs))
+	}
+	valid := 0
+	for i, tx := range txs {
+		want := c.CheckTx(tx, now)
+		if (got[i] == nil) != (want == nil) || got[i] != nil && got[i].Error() != want.Error() {
+			t.Errorf("tx %d: CheckTxs says %v, CheckTx %v", i, got[i], want)
+		}
+		if want == nil {
+			valid++
+		}
+	}
+	if valid != 41 {
+		t.Errorf("%d of the txs valid, want 41 (the test's cases are not what it meant)", valid)
+	}
+	if got[0] != nil || !errors.Is(got[1], ErrSignature) || got[2] == nil || got[3] == nil || got[4] == nil {
+		t.Errorf("CheckTxs on a valid order, a bad signature, a stranger, a slot not open, a replay: %v; want nil, %v, then three errors", got[:5], ErrSignature)
+	}
 }

@@ -201,22 +201,25 @@ func (n *Node) checkTxBatch(payload []byte) (p2p.Verdict, []chain.Tx, [][]byte) 
 		n.stats.rejected.Add(1)
 		return p2p.Reject, nil, nil
 	}
-	now := n.now().UnixMilli()
-	var txs []chain.Tx
-	var ok [][]byte
-	for _, raw := range raws {
+	all := make([]chain.Tx, len(raws))
+	for i, raw := range raws {
 		tx, err := chain.DecodeTx(raw)
 		if err != nil {
 			return n.undecodable(err), nil, nil
 		}
-		// CheckTx verifies the signature first (remembered by hash, so the
-		// loop and the block validation do not verify it again).
-		n.mu.RLock()
-		err = n.chain.CheckTx(tx, now)
-		n.mu.RUnlock()
+		all[i] = tx
+	}
+	// CheckTxs verifies the signatures first, on all cores (remembered by
+	// hash, so the loop and the block validation do not verify them again).
+	n.mu.RLock()
+	errs := n.chain.CheckTxs(all, n.now().UnixMilli())
+	n.mu.RUnlock()
+	var txs []chain.Tx
+	var ok [][]byte
+	for i, err := range errs {
 		switch {
 		case err == nil:
-			txs, ok = append(txs, tx), append(ok, raw)
+			txs, ok = append(txs, all[i]), append(ok, raws[i])
 		case errors.Is(err, chain.ErrSignature), errors.Is(err, chain.ErrTxShape),
 			errors.Is(err, chain.ErrAccount), errors.Is(err, chain.ErrTooLarge):
 			n.stats.rejected.Add(1)

@@ -437,10 +437,11 @@ type simBatch struct {
 
 // prepare builds and numbers slot k's block-A txs, then, on other
 // goroutines (all cores), signs them (the homes sign on their own devices)
-// and hands each to Chain.CheckTx, as a
-// node's mempool does with a tx when it arrives: the chain remembers the
-// txs whose signature it verified, so Propose does not verify them again.
-// CheckTx's verdict on the state is not used: the txs are for the next
+// and hands them to Chain.CheckTxs, as a node does with a batch of txs
+// from a peer: the chain remembers the txs whose signature it verified, so
+// Propose does not verify them again. CheckTxs checks the signatures
+// before it takes the chain's lock, so a Commit holding it does not stall
+// them. Its verdict on the state is not used: the txs are for the next
 // block, whose Propose checks each one against its state and must include
 // all (produce).
 func (s *simYear) prepare(k unit.Slot) *simBatch {
@@ -452,10 +453,8 @@ func (s *simYear) prepare(k unit.Slot) *simBatch {
 	c, keys, nowMs := s.c, s.keys, s.g.SlotStart(k)
 	go func() {
 		defer close(b.done)
-		onAllCores(len(b.txs), func(i int) {
-			b.txs[i].Sign(keys[b.txs[i].From])
-			c.CheckTx(b.txs[i], nowMs)
-		})
+		onAllCores(len(b.txs), func(i int) { b.txs[i].Sign(keys[b.txs[i].From]) })
+		c.CheckTxs(b.txs, nowMs)
 	}()
 	return b
 }
