@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -426,6 +427,26 @@ func BenchmarkStateHashYear(b *testing.B) {
 			mergeKeys(keys, diff)
 		}
 	})
+	// What a block's state.hash does: merge, then hash from the SHA-256
+	// state kept before the first chunk the diff touches. A block of
+	// orders (t/ keys, after the history) and one that also changes a
+	// balance (b/, before it).
+	hashKeys(keys, nil) // keeps the states
+	settle := changesOf(maps.Collect(func(yield func(string, entry) bool) {
+		maps.All(d)(yield)
+		yield(fmt.Sprintf("b/%064d", 7), newEntry([]byte("paid")))
+	}))
+	for _, bc := range []struct {
+		name string
+		diff []keyChange
+	}{{"merge+hashKeys/orders", diff}, {"merge+hashKeys/settlement", settle}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				hashKeys(mergeKeys(keys, bc.diff), keys)
+			}
+		})
+	}
 }
 
 // FuzzDecodeLine: decodeLine (which reads the account index from the store)

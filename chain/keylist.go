@@ -1,6 +1,8 @@
 package chain
 
 import (
+	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"slices"
 	"sort"
@@ -32,6 +34,10 @@ import (
 type keyList struct {
 	chunks []*keyChunk
 	first  []int // first[c] is the index of chunk c's first record; first[len(chunks)] is the list's length
+	// mids is the state hash's SHA-256 state before chunks 0, midEvery,
+	// 2·midEvery, … (midSize bytes each), set by hashKeys; empty if the
+	// list was not hashed so.
+	mids []byte
 }
 
 // keyChunk is a stretch of a key list's records: record j is
@@ -130,7 +136,7 @@ func (l *keyList) size() int {
 	if l == nil {
 		return 0
 	}
-	n := 16 * len(l.chunks) // a pointer and an index
+	n := 16*len(l.chunks) + len(l.mids) // a pointer and an index a chunk
 	for _, ch := range l.chunks {
 		n += len(ch.stream) + 8*len(ch.offs)
 	}
@@ -226,4 +232,68 @@ func mergeKeys(l *keyList, diff []keyChange) *keyList {
 		func(a, c int) { b.copyRun(l, a, c) },
 		func(ch *keyChange) { b.addRecord(ch.key, &ch.e.d) })
 	return b.list()
+}
+
+// stateHashTag is what the state hash writes before the first record.
+const stateHashTag = "gridmesh/state/v1\n"
+
+// The state hash is SHA-256 over the whole key list, so a block whose diff
+// touches only its last keys would still read every record before them. A
+// key list therefore keeps the hash's SHA-256 state before every midEvery-th
+// chunk (keyList.mids), and the next block's hash (hashKeys) starts from the
+// last one before the first chunk its list does not share with its parent:
+// the same bytes in the same order, so the same state hash. Its keys sort
+// by prefix (a/ participants, b/ balances, c/ and d/ the cleared and settled
+// records of every slot, most of the list, then o/ orders, s/ attestations,
+// t/ txs, …), so a block of orders and attestations rehashes only what
+// follows the records, a clearing what follows its cleared record, and a
+// settlement, which changes balances, nearly all of it.
+const midEvery = 4
+
+// midSize is the size of a SHA-256 state as crypto/sha256 marshals it.
+var midSize = len(must(sha256.New().(encoding.BinaryMarshaler).MarshalBinary()))
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// hashKeys is the state hash of the key list l, made by mergeKeys from
+// parent (nil: hashed from the start). It reads the chunks l does not share
+// with parent from the last SHA-256 state parent kept before them (from is
+// the first chunk it read), and sets l.mids; l must not be shared yet.
+func hashKeys(l, parent *keyList) (h ident.Hash, from int) {
+	d := sha256.New()
+	start := 0
+	l.mids = l.mids[:0]
+	if parent != nil && len(parent.mids) > 0 {
+		shared := 0
+		for shared < len(l.chunks) && shared < len(parent.chunks) && l.chunks[shared] == parent.chunks[shared] {
+			shared++
+		}
+		if m := min(shared/midEvery, len(parent.mids)/midSize-1); m > 0 {
+			if err := d.(encoding.BinaryUnmarshaler).UnmarshalBinary(parent.mids[m*midSize : (m+1)*midSize]); err != nil {
+				panic("chain: state hash: " + err.Error())
+			}
+			start = m * midEvery
+			l.mids = append(make([]byte, 0, (len(l.chunks)/midEvery+1)*midSize), parent.mids[:m*midSize]...)
+		}
+	}
+	if start == 0 {
+		d.Write([]byte(stateHashTag))
+	}
+	for c := start; c < len(l.chunks); c++ {
+		if c%midEvery == 0 {
+			var err error
+			if l.mids, err = d.(encoding.BinaryAppender).AppendBinary(l.mids); err != nil {
+				panic("chain: state hash: " + err.Error())
+			}
+		}
+		ch := l.chunks[c]
+		d.Write(ch.stream[ch.offs[0]:ch.offs[len(ch.offs)-1]])
+	}
+	d.Sum(h[:0])
+	return h, start
 }

@@ -13,15 +13,22 @@ import (
 // built from scratch holds, hashes the same, stays in chunks of at most
 // 2·chunkRecords records that are not fragmented by deletes (at most twice
 // the chunks a full packing needs, plus one), and shares the chunks a diff
-// does not touch with its parent.
+// does not touch with its parent; hashKeys, which starts from the SHA-256
+// state kept before the first chunk a list does not share, gives the same
+// hash.
 func TestKeyListMerge(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := map[string]entry{}
 	var l *keyList
+	resumed := 0 // rounds whose hashKeys started past the first chunk
 	for round := range 300 {
 		d := map[string]*entry{} // nil: delete
+		prefixes := "abcd"
+		if round%3 == 0 {
+			prefixes = "d" // a diff at the list's end, as a block of orders makes
+		}
 		for range 1 + rng.IntN(40) {
-			k := fmt.Sprintf("%c/%06d", "abcd"[rng.IntN(4)], rng.IntN(5_000))
+			k := fmt.Sprintf("%c/%06d", prefixes[rng.IntN(len(prefixes))], rng.IntN(5_000))
 			if _, ok := m[k]; ok && rng.IntN(3) == 0 {
 				d[k] = nil
 				continue
@@ -60,6 +67,16 @@ func TestKeyListMerge(t *testing.T) {
 		if got := stateHash(nil, m); got != wantHash {
 			t.Fatalf("round %d: from scratch the state hashes to %s, the merge to %s", round, got, wantHash)
 		}
+		got, from := hashKeys(next, l)
+		if got != wantHash {
+			t.Fatalf("round %d: hashKeys from chunk %d of %d = %s, want %s", round, from, len(next.chunks), got, wantHash)
+		}
+		if from > 0 {
+			resumed++
+		}
+		if want := (len(next.chunks) + midEvery - 1) / midEvery * midSize; len(next.mids) != want {
+			t.Fatalf("round %d: %d bytes of SHA-256 states kept for %d chunks, want %d", round, len(next.mids), len(next.chunks), want)
+		}
 		for i, ch := range next.chunks {
 			if ch.len() == 0 || ch.len() > 2*chunkRecords {
 				t.Fatalf("round %d: chunk %d has %d records, want 1 to %d", round, i, ch.len(), 2*chunkRecords)
@@ -89,5 +106,8 @@ func TestKeyListMerge(t *testing.T) {
 			}
 		}
 		l = next
+	}
+	if resumed < 50 {
+		t.Errorf("hashKeys started past the first chunk in %d of 300 rounds, want at least 50 (a third of the diffs touch only the last prefix)", resumed)
 	}
 }

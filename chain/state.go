@@ -59,6 +59,12 @@ type state struct {
 	relVotes     overlay[relVoteKey, releaseRec] // release.go
 	released     overlay[bool, releaseRec]       // decided release votes: true keys, false the announcement
 	keys         *keyList                        // the entries of the committed state s derives from; shared, never modified
+	// merged is s.keys with merged's diff applied, as hash built it; commit
+	// takes it rather than merging again.
+	merged struct {
+		keys *keyList
+		diff []keyChange
+	}
 }
 
 // Incremental state.
@@ -374,7 +380,12 @@ func (s *state) clone() *state {
 // (also in place). Every other state derived from the same parent must be
 // discarded.
 func (s *state) commit(diff []keyChange) {
-	s.keys = mergeKeys(s.keys, diff)
+	if m := s.merged; m.keys != nil && len(m.diff) == len(diff) && (len(diff) == 0 || &m.diff[0] == &diff[0]) {
+		s.keys = m.keys
+	} else {
+		s.keys = mergeKeys(s.keys, diff)
+	}
+	s.merged.keys, s.merged.diff = nil, nil
 	for _, p := range s.slots.delta {
 		if !p.del {
 			p.v.orders.fold()

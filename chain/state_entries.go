@@ -233,7 +233,7 @@ func merge(l *keyList, diff []keyChange, run func(a, b int), one func(*keyChange
 // per-block cost small, and the committed records are hashed as they lie.
 func hashDiff(l *keyList, diff []keyChange) ident.Hash {
 	d := sha256.New()
-	d.Write([]byte("gridmesh/state/v1\n"))
+	d.Write([]byte(stateHashTag))
 	var rec []byte
 	merge(l, diff,
 		func(a, b int) { l.each(a, b, func(p []byte) { d.Write(p) }) },
@@ -260,5 +260,12 @@ func changesOf(m map[string]entry) []keyChange {
 	return diff
 }
 
-// hash is the state hash of s given its diff.
-func (s *state) hash(diff []keyChange) ident.Hash { return hashDiff(s.keys, diff) }
+// hash is the state hash of s given its diff: the key list of s.keys with
+// diff applied, hashed from where it parts from s.keys (hashKeys); the list
+// is kept for commit.
+func (s *state) hash(diff []keyChange) ident.Hash {
+	l := mergeKeys(s.keys, diff)
+	s.merged.keys, s.merged.diff = l, diff
+	h, _ := hashKeys(l, s.keys)
+	return h
+}
