@@ -71,3 +71,33 @@ func (c *Chain) releaseArena() {
 		c.arenaReleases.Add(1)
 	})
 }
+
+// releaseMappedSoon pages out the store's mappings (releaseMapped) on
+// another goroutine, so that Commit, which asks for it, does not wait for
+// the walk of the process's mappings and the kernel's reclaim of their
+// pages: at a simulated year a table changes every few blocks, and paging
+// out writes back what a compaction wrote. One release runs at a time;
+// asked for while one runs, another follows it. Commit asks under the
+// chain's lock, and Close waits for the last.
+func (c *Chain) releaseMappedSoon() {
+	c.pageAgain.Store(true)
+	if !c.pageBusy.CompareAndSwap(false, true) {
+		return
+	}
+	c.paging.Add(1)
+	go func() {
+		defer c.paging.Done()
+		for {
+			for c.pageAgain.Swap(false) {
+				releaseMapped(c.dir)
+				c.pageRuns.Add(1)
+			}
+			c.pageBusy.Store(false)
+			// Asked for after the last Swap, before pageBusy was cleared:
+			// that Commit saw a release running and left it to this one.
+			if !c.pageAgain.Load() || !c.pageBusy.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
+}

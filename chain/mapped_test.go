@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,5 +47,43 @@ func TestTablesChanged(t *testing.T) {
 	time.Sleep(2 * arenaDelay)
 	if got := c.arenaReleases.Load(); got != 1 {
 		t.Errorf("arenas released after two blocks on a store with one flushed memtable: %d, want 1", got)
+	}
+}
+
+// TestReleaseMappedSoon: requests from many goroutines at once run the
+// release at least once and at most once each, one at a time, and leave
+// nothing pending; a request after that runs it again.
+func TestReleaseMappedSoon(t *testing.T) {
+	c := openDir(t, t.TempDir(), testGenesis())
+	defer c.Close()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				c.mu.Lock() // as Commit asks
+				c.releaseMappedSoon()
+				c.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	c.paging.Wait()
+	c.mu.Unlock()
+	runs := c.pageRuns.Load()
+	if runs < 1 || runs > 400 {
+		t.Fatalf("400 requests ran the release %d times, want 1 to 400", runs)
+	}
+	if c.pageBusy.Load() || c.pageAgain.Load() {
+		t.Fatalf("after the releases: busy %v, pending %v; want neither", c.pageBusy.Load(), c.pageAgain.Load())
+	}
+	c.mu.Lock()
+	c.releaseMappedSoon()
+	c.paging.Wait()
+	c.mu.Unlock()
+	if got := c.pageRuns.Load(); got != runs+1 {
+		t.Fatalf("a request after the others ran the release %d more times, want 1", got-runs)
 	}
 }
