@@ -199,14 +199,17 @@
 // Execution cost. An execution reads through copy-on-write overlays of the
 // committed state, re-encodes only the keys it wrote (its diff), and merges the
 // diff into the committed sorted list of hash records, so a block costs what it
-// changes plus one pass of SHA-256 over the records. TestIncrementalState checks
-// every block's diff and hash against a from-scratch computation. Propose and
+// changes plus SHA-256 over the records from the first one it changed (the
+// list keeps the hash's state every few chunks: keylist.go). TestIncrementalState
+// checks every block's diff and hash against a from-scratch computation. Propose and
 // Validate remember their execution by block hash, so Commit of a block just
 // proposed or validated does not execute it again. Signatures of a block's
 // transactions are verified on all cores (the only goroutines here, waited
-// for), and a tx that verified once (CheckTx, an earlier proposal) is
-// remembered by hash until it is committed (bounded: the set forgets
-// everything when it holds 65,536).
+// for); CheckTxs, a batch from a peer, uses all cores but one, and takes the
+// chain's lock only after. A tx that verified once (CheckTx, CheckTxs, an
+// earlier proposal) is remembered by hash until it is committed (bounded: the
+// set forgets everything when it holds 65,536). The signature is ed25519 by
+// crypto/ed25519's rules, computed with curve25519-voi (sig.go).
 //
 // # Store
 //
