@@ -507,17 +507,7 @@ func (c *Chain) nextTime(nowMs int64) int64 { return max(nowMs, c.head.Time+1) }
 // CheckTx checks tx against the committed state as if it were included in the
 // next block at time max(nowMs, head time + 1): signature and structure, then the
 // state-machine rules. It changes nothing.
-func (c *Chain) CheckTx(tx Tx, nowMs int64) error {
-	if err := c.verified.verify(tx); err != nil {
-		return err
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return ErrClosed
-	}
-	return c.st.applyTx(&c.g, c.verifier, tx, c.head.Height+1, c.nextTime(nowMs), true)
-}
+func (c *Chain) CheckTx(tx Tx, nowMs int64) error { return c.CheckTxs([]Tx{tx}, nowMs)[0] }
 
 // CheckTxs is CheckTx for each of txs (errs[i] is txs[i]'s verdict), with
 // the signatures checked first, without the chain's lock (a block being

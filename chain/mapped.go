@@ -75,8 +75,7 @@ func (c *Chain) releaseArena() {
 // releaseMappedSoon pages out the store's mappings (releaseMapped) on
 // another goroutine, so that Commit, which asks for it, does not wait for
 // the walk of the process's mappings and the kernel's reclaim of their
-// pages: at a simulated year a table changes every few blocks, and paging
-// out writes back what a compaction wrote. One release runs at a time;
+// pages (what that saved alone was not measured). One release runs at a time;
 // asked for while one runs, another follows it. Commit asks under the
 // chain's lock, and Close waits for the last.
 func (c *Chain) releaseMappedSoon() {

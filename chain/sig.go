@@ -14,13 +14,13 @@ import (
 // rule, and every block since genesis was checked with it. The chain
 // computes it with curve25519-voi, with its preset for exactly those rules
 // (VerifyOptionsStdLib), because checking a tx's signature is most of what
-// a node spends on a tx: 88 µs with crypto/ed25519 on the reference
-// machine, 56 µs with voi, and 45 µs with the signer's key expanded once
-// (voi's ExpandedPublicKey, about 1.5 KiB; a home signs every slot).
-// Signing is deterministic, so voi's signatures are crypto/ed25519's, byte
-// for byte (21 µs against 42). Both claims are tested on edge-case vectors
-// and fuzzed against crypto/ed25519 (sig_test.go); figures from `go test
-// -bench Sig ./chain` (chain/DECISIONS.md).
+// a node spends on a tx: 94.7 µs with crypto/ed25519 on the reference
+// machine, 39.7 µs with voi and the signer's key expanded once (voi's
+// ExpandedPublicKey, about 1.5 KiB; a home signs every slot). Signing is
+// deterministic, so voi's signatures are crypto/ed25519's, byte for byte
+// (21.4 µs against 38.5). Both claims are tested on edge-case vectors and
+// fuzzed against crypto/ed25519 (sig_test.go); figures from `go test -run
+// '^$' -bench 'BenchmarkSig$' ./chain` (chain/DECISIONS.md).
 var sigOptions = &voi.Options{Verify: voi.VerifyOptionsStdLib}
 
 // maxExpandedKeys bounds the expanded keys kept (about 1.5 KiB each): more
